@@ -1,0 +1,237 @@
+//! The engine's entry point for a runtime: microprotocols by name, with validated parameters,
+//! as one serialisable [`Machine`] type whose messages are opaque bytes.
+//!
+//! A runtime calls [`Spec::new`] when a computation is defined (unknown names and bad parameters
+//! are rejected here), [`Spec::machine`] with the local input (bad input is rejected here, before
+//! anything is sent), then [`Machine::start`] and [`Machine::receive`], persisting the machine
+//! between steps. This module must not grow protocol logic: it only dispatches.
+
+use crate::fixed_point::EncodingError;
+use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::secure_sum::{SecureSum, SecureSumParameters};
+use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The most parties a computation may have (keeps ring sums far from wrapping, see `z2k`).
+pub const MAX_PARTIES: usize = 1 << 14;
+
+/// Microprotocols this engine runs.
+pub const AVAILABLE: &[&str] = &["SecureSum"];
+
+/// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
+pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
+    "SecureSum",
+    "MinimumMaximum",
+    "KthElement",
+    "SecureMedian",
+    "SecureMatrixMultiplication",
+    "SetIntersection",
+    "SetIntersectionSize",
+    "StatisticsUnivariate",
+    "StatisticsBivariate",
+    "StatisticsFrequency",
+    "StatisticsContingency",
+    "StatisticsContingencyVertical",
+    "StatisticsRegressionOLSVertical",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("microprotocol {0:?} is not available on this node (available: {list})", list = AVAILABLE.join(", "))]
+    UnknownMicroprotocol(String),
+    #[error("invalid parameters for {microprotocol}: {reason}")]
+    InvalidParameters {
+        microprotocol: String,
+        reason: String,
+    },
+    #[error("a computation needs between 2 and {MAX_PARTIES} parties, got {0}")]
+    InvalidPartyCount(usize),
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] EncodingError),
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+}
+
+impl EngineError {
+    /// A stable, machine-readable name for API clients and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::UnknownMicroprotocol(_) => "unknown_microprotocol",
+            EngineError::InvalidParameters { .. } => "invalid_parameters",
+            EngineError::InvalidPartyCount(_) => "invalid_parties",
+            EngineError::InvalidInput(_) => "invalid_input",
+            EngineError::Protocol(_) => "protocol_error",
+        }
+    }
+}
+
+/// The parameters of one microprotocol, validated and with defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "microprotocol", content = "parameters")]
+pub enum Parameters {
+    SecureSum(SecureSumParameters),
+}
+
+/// What every party must agree on before running a microprotocol (except the computation id and
+/// the party names, which the runtime owns).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub parameters: Parameters,
+    pub parties: usize,
+}
+
+impl Spec {
+    /// Resolves a microprotocol name and its parameters (a JSON object, or null for defaults).
+    pub fn new(
+        microprotocol: &str,
+        parameters: &Value,
+        parties: usize,
+    ) -> Result<Spec, EngineError> {
+        if !(2..=MAX_PARTIES).contains(&parties) {
+            return Err(EngineError::InvalidPartyCount(parties));
+        }
+        let invalid = |reason: String| EngineError::InvalidParameters {
+            microprotocol: microprotocol.to_string(),
+            reason,
+        };
+        let parameters = match parameters {
+            Value::Null => json!({}),
+            Value::Object(_) => parameters.clone(),
+            other => return Err(invalid(format!("expected a JSON object, got {other}"))),
+        };
+        let parameters = match microprotocol {
+            "SecureSum" => Parameters::SecureSum(
+                serde_json::from_value::<SecureSumParameters>(parameters)
+                    .map_err(|e| invalid(e.to_string()))?
+                    .validate()
+                    .map_err(invalid)?,
+            ),
+            other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
+        };
+        Ok(Spec {
+            parameters,
+            parties,
+        })
+    }
+
+    pub fn microprotocol(&self) -> &'static str {
+        match self.parameters {
+            Parameters::SecureSum(_) => "SecureSum",
+        }
+    }
+
+    /// The normalised parameters as JSON (defaults filled in): what parties compare.
+    pub fn parameters_json(&self) -> Value {
+        match self.parameters {
+            Parameters::SecureSum(p) => serde_json::to_value(p).expect("parameters serialise"),
+        }
+    }
+
+    /// The state machine of party `me`, with its input validated and encoded.
+    pub fn machine(&self, me: PartyIndex, input: &Value) -> Result<Machine, EngineError> {
+        assert!(me < self.parties, "party index out of range");
+        let protocol = match self.parameters {
+            Parameters::SecureSum(p) => {
+                Protocol::SecureSum(SecureSum::new(p, self.parties, input)?)
+            }
+        };
+        Ok(Machine {
+            me,
+            parties: self.parties,
+            protocol,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Protocol {
+    SecureSum(SecureSum),
+}
+
+/// One party's running microprotocol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    me: PartyIndex,
+    parties: usize,
+    protocol: Protocol,
+}
+
+/// What one step produced: messages to send (serialised) and, at the end, the output
+/// `{"inputs": n, "result": {...}}` in the reference's shape.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub outgoing: Vec<(PartyIndex, Vec<u8>)>,
+    pub output: Option<Value>,
+}
+
+impl Machine {
+    pub fn me(&self) -> PartyIndex {
+        self.me
+    }
+
+    pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
+        match &mut self.protocol {
+            Protocol::SecureSum(p) => run(self.me, self.parties, rng, |io| p.start(io)),
+        }
+    }
+
+    /// Applies one message from party `from` (never `me`).
+    pub fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: &[u8],
+        rng: &mut dyn RngCore,
+    ) -> Result<Step, EngineError> {
+        if from >= self.parties || from == self.me {
+            return Err(ProtocolError::Unexpected {
+                from,
+                what: "a message from an invalid sender index".into(),
+            }
+            .into());
+        }
+        match &mut self.protocol {
+            Protocol::SecureSum(p) => {
+                let message = decode(from, message)?;
+                run(self.me, self.parties, rng, |io| {
+                    p.receive(from, message, io)
+                })
+            }
+        }
+    }
+}
+
+fn decode<M: serde::de::DeserializeOwned>(
+    from: PartyIndex,
+    bytes: &[u8],
+) -> Result<M, ProtocolError> {
+    serde_json::from_slice(bytes).map_err(|e| ProtocolError::Malformed {
+        from,
+        reason: e.to_string(),
+    })
+}
+
+fn run<M: Serialize>(
+    me: PartyIndex,
+    parties: usize,
+    rng: &mut dyn RngCore,
+    step: impl FnOnce(&mut Io<'_, M>) -> Result<Progress<Value>, ProtocolError>,
+) -> Result<Step, EngineError> {
+    let mut io = Io::new(me, parties, rng);
+    let progress = step(&mut io)?;
+    let outgoing = io
+        .into_outgoing()
+        .into_iter()
+        .map(|(to, message)| {
+            (
+                to,
+                serde_json::to_vec(&message).expect("messages serialise"),
+            )
+        })
+        .collect();
+    let output = match progress {
+        Progress::Continue => None,
+        Progress::Done(result) => Some(json!({"inputs": parties, "result": result})),
+    };
+    Ok(Step { outgoing, output })
+}

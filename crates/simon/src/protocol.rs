@@ -1,0 +1,126 @@
+//! The shape every microprotocol has: a serialisable state machine driven by its local input and
+//! by messages from the other parties, producing messages and, at the end, a result.
+//!
+//! A microprotocol never does I/O, never reads a clock and draws randomness only from the RNG it
+//! is handed ([`Io`]). That makes every protocol runnable for n parties inside one test (see
+//! [`crate::simulate`]) and lets the node persist a protocol's state between steps. What a
+//! protocol can express: any number of rounds (state plus messages arriving in any order),
+//! all-to-all or ring messaging (`send` to any index, `broadcast`), per-party roles (`me`), and
+//! sub-protocols running inside one computation ([`Io::child`] wraps a child's messages into the
+//! parent's message type, so nesting is just composition of types).
+
+use rand_core::RngCore;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The position of a party in a computation's ordered party list.
+pub type PartyIndex = usize;
+
+/// A protocol's verdict after a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress<T> {
+    /// More messages are needed.
+    Continue,
+    /// The protocol finished at this party with this output.
+    Done(T),
+}
+
+/// Why a protocol step failed. Reported to every party of the computation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("party {from} sent a malformed message: {reason}")]
+    Malformed { from: PartyIndex, reason: String },
+    #[error("party {from} sent a message this protocol does not expect at this point: {what}")]
+    Unexpected { from: PartyIndex, what: String },
+}
+
+/// The context of one step: who we are, how many parties there are, where randomness comes from,
+/// and where outgoing messages go.
+pub struct Io<'a, M> {
+    me: PartyIndex,
+    parties: usize,
+    rng: &'a mut dyn RngCore,
+    outgoing: Vec<(PartyIndex, M)>,
+}
+
+impl<'a, M> Io<'a, M> {
+    pub fn new(me: PartyIndex, parties: usize, rng: &'a mut dyn RngCore) -> Self {
+        Io {
+            me,
+            parties,
+            rng,
+            outgoing: Vec::new(),
+        }
+    }
+
+    pub fn me(&self) -> PartyIndex {
+        self.me
+    }
+
+    pub fn parties(&self) -> usize {
+        self.parties
+    }
+
+    pub fn rng(&mut self) -> &mut dyn RngCore {
+        self.rng
+    }
+
+    /// Queues `message` for party `to`; the runtime seals and delivers it.
+    pub fn send(&mut self, to: PartyIndex, message: M) {
+        debug_assert!(to < self.parties, "recipient index out of range");
+        self.outgoing.push((to, message));
+    }
+
+    /// Queues `message` for every party except this one.
+    pub fn broadcast(&mut self, message: M)
+    where
+        M: Clone,
+    {
+        for to in (0..self.parties).filter(|&to| to != self.me) {
+            self.outgoing.push((to, message.clone()));
+        }
+    }
+
+    /// Runs a step of a sub-protocol: `step` sees an `Io` of the child's message type, and what
+    /// it sends is wrapped into the parent's message type with `wrap`.
+    pub fn child<C, R>(
+        &mut self,
+        wrap: impl Fn(C) -> M,
+        step: impl FnOnce(&mut Io<'_, C>) -> R,
+    ) -> R {
+        let mut child = Io::new(self.me, self.parties, &mut *self.rng);
+        let result = step(&mut child);
+        let sent = child.into_outgoing();
+        self.outgoing
+            .extend(sent.into_iter().map(|(to, message)| (to, wrap(message))));
+        result
+    }
+
+    pub fn into_outgoing(self) -> Vec<(PartyIndex, M)> {
+        self.outgoing
+    }
+}
+
+/// A microprotocol's state machine at one party. The state must be serialisable: the node stores
+/// it after every step and resumes from it after a restart.
+pub trait Microprotocol: Serialize + DeserializeOwned {
+    /// What parties send each other. Serialised with serde, sealed by the runtime.
+    type Message: Serialize + DeserializeOwned;
+    /// What the protocol computes: the reference's `result` object for a top-level protocol, any
+    /// type for a building block used inside another protocol.
+    type Output;
+
+    /// Called once, after the local input is in: typically sends the first round.
+    fn start(
+        &mut self,
+        io: &mut Io<'_, Self::Message>,
+    ) -> Result<Progress<Self::Output>, ProtocolError>;
+
+    /// Called for every message from another party, in arrival order (which need not be the
+    /// order in which they were sent). Each `(from, message)` is delivered exactly once.
+    fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: Self::Message,
+        io: &mut Io<'_, Self::Message>,
+    ) -> Result<Progress<Self::Output>, ProtocolError>;
+}

@@ -1,0 +1,56 @@
+//! Runs one computation for all its parties inside one process, delivering messages in a random
+//! order: the engine's own test harness, and a reference for what a node must compute. Like a
+//! node, it stores every machine (as JSON) between steps and resumes from the stored copy.
+
+use crate::machine::{EngineError, Machine, Spec};
+use crate::protocol::PartyIndex;
+use rand_core::RngCore;
+use serde_json::Value;
+
+/// Every party's output, or the first engine error. `rng` supplies both the protocols'
+/// randomness and the delivery order.
+pub fn run_all(
+    spec: &Spec,
+    inputs: &[Value],
+    rng: &mut dyn RngCore,
+) -> Result<Vec<Value>, EngineError> {
+    assert_eq!(inputs.len(), spec.parties, "one input per party");
+    let mut machines = inputs
+        .iter()
+        .enumerate()
+        .map(|(me, input)| spec.machine(me, input))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut outputs: Vec<Option<Value>> = vec![None; spec.parties];
+    // (from, to, bytes) of messages in flight
+    let mut in_flight: Vec<(PartyIndex, PartyIndex, Vec<u8>)> = Vec::new();
+    for (me, machine) in machines.iter_mut().enumerate() {
+        let step = machine.start(rng)?;
+        in_flight.extend(step.outgoing.into_iter().map(|(to, bytes)| (me, to, bytes)));
+        outputs[me] = step.output;
+    }
+    while !in_flight.is_empty() {
+        let pick = (rng.next_u64() % in_flight.len() as u64) as usize;
+        let (from, to, bytes) = in_flight.swap_remove(pick);
+        machines[to] = persisted(&machines[to]);
+        let step = machines[to].receive(from, &bytes, rng)?;
+        in_flight.extend(
+            step.outgoing
+                .into_iter()
+                .map(|(next, bytes)| (to, next, bytes)),
+        );
+        if let Some(output) = step.output {
+            assert!(outputs[to].is_none(), "party {to} finished twice");
+            outputs[to] = Some(output);
+        }
+    }
+    Ok(outputs
+        .into_iter()
+        .enumerate()
+        .map(|(party, output)| output.unwrap_or_else(|| panic!("party {party} did not finish")))
+        .collect())
+}
+
+fn persisted(machine: &Machine) -> Machine {
+    let stored = serde_json::to_vec(machine).expect("machines serialise");
+    serde_json::from_slice(&stored).expect("stored machines deserialise")
+}
