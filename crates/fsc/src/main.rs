@@ -1,1 +1,136 @@
-fn main() {}
+//! `fsc`: run a node, set up a federation, run the demo, or talk to a node's v1 API.
+//! Thin: argument parsing here, the work in `commands` and the `fsc-node` library.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "fsc", version, about = "Federated Secure Computing over NATS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set up a federation.
+    Federation {
+        #[command(subcommand)]
+        command: FederationCommand,
+    },
+    /// Run one node until SIGINT or SIGTERM.
+    Node {
+        /// The node's node.toml; every key can be overridden by FSC_<KEY>.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start a throw-away three-party federation and run the tutorial's secure sum.
+    Demo {
+        /// Leave the federation running and print the node URLs.
+        #[arg(long)]
+        keep: bool,
+        /// Run the tutorial's sum against these running nodes (comma-separated API URLs) instead.
+        #[arg(long, value_delimiter = ',')]
+        against: Vec<String>,
+    },
+    /// Submit one computation with this party's input.
+    Submit {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long, default_value = "SecureSum")]
+        microprotocol: String,
+        /// Party ids in protocol order, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        parties: Vec<String>,
+        /// This party's input, as JSON.
+        #[arg(long)]
+        input: String,
+        /// Parameters, as a JSON object.
+        #[arg(long, default_value = "{}")]
+        parameters: String,
+        /// The computation's id; every party must use the same. A new one if omitted.
+        #[arg(long)]
+        id: Option<uuid::Uuid>,
+        #[arg(long)]
+        deadline_s: Option<u64>,
+        /// Wait up to this many seconds for the result.
+        #[arg(long, default_value_t = 0.0)]
+        wait: f64,
+    },
+    /// Show a computation.
+    Status {
+        #[command(flatten)]
+        node: NodeArgs,
+        id: uuid::Uuid,
+        /// Wait up to this many seconds for a final status.
+        #[arg(long, default_value_t = 0.0)]
+        wait: f64,
+    },
+    /// Submit many computations from a file ({"computations": [...]} or one JSON object per line),
+    /// then follow them to the end with a progress bar.
+    Batch {
+        #[command(flatten)]
+        node: NodeArgs,
+        file: PathBuf,
+        /// Submit only; do not wait for the results.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FederationCommand {
+    /// Write a roster, node configs, keys and a broker config into a new directory.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        /// Party ids, comma-separated; the i-th serves its API on api-port-base + i.
+        #[arg(long, value_delimiter = ',', required = true)]
+        parties: Vec<String>,
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        #[arg(long, default_value_t = 55501)]
+        api_port_base: u16,
+        /// API URLs of the parties (comma-separated, in party order) instead of 127.0.0.1 ports.
+        #[arg(long, value_delimiter = ',')]
+        api_urls: Vec<String>,
+        /// Do nothing (and succeed) if the directory already holds a federation.
+        #[arg(long)]
+        if_missing: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// The node's API base URL.
+    #[arg(long, env = "FSC_NODE", default_value = "http://127.0.0.1:55501")]
+    node: String,
+    /// Bearer token, if the node requires one.
+    #[arg(long, env = "FSC_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FSC_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(commands::default_log_filter(&cli.command))
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

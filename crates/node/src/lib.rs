@@ -1,1 +1,26 @@
+//! fsc-node: the service library behind `fsc node`.
+//!
+//! - [`config`]: typed `node.toml` and roster; [`keys`]: secret key files;
+//! - [`federation`]: `fsc federation init` (roster, node configs, keys, broker config);
+//! - [`envelope`]: sealing and opening messages between parties;
+//! - [`store`]: SQLite (sqlx) persistence; [`runtime`]: persist-then-act application of the engine;
+//! - [`transport`]: NATS JetStream provisioning, consumer and publisher;
+//! - [`api`]: the HTTP APIs; [`node`]: all of it assembled; [`client`]: a client of the v1 API;
+//! - [`broker`]: a local nats-server process (for the demo and the tests); [`demo`]: `fsc demo`.
 
+pub mod api;
+pub mod broker;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod envelope;
+pub mod error;
+pub mod federation;
+pub mod keys;
+pub mod metrics;
+pub mod node;
+pub mod runtime;
+pub mod store;
+pub mod transport;
+
+pub use error::{Error, Result};

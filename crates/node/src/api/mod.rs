@@ -1,0 +1,145 @@
+//! The node's HTTP API: routes, shared state, request-body parsing and the bearer-token check.
+//!
+//! `v1` is the native asynchronous API; operational endpoints (`/healthz`, `/readyz`,
+//! `/metrics`, `/openapi.json`) live here too. Handlers only translate HTTP to runtime and store
+//! calls; every error leaves through `problem`.
+
+mod problem;
+mod v1;
+
+use crate::config::Roster;
+use crate::envelope::Envelopes;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::runtime::RuntimeHandle;
+use crate::store;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+
+/// What every handler can reach.
+pub struct Shared {
+    pub runtime: RuntimeHandle,
+    pub read: SqlitePool,
+    pub metrics: Arc<Metrics>,
+    pub roster: Arc<Roster>,
+    pub envelopes: Arc<Envelopes>,
+    pub api_token: Option<String>,
+    /// True while the inbox consumer is pulling from the broker.
+    pub broker_ready: watch::Receiver<bool>,
+}
+
+pub type AppState = Arc<Shared>;
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn router(state: AppState, max_request_bytes: usize) -> Router {
+    let protected = Router::new()
+        .route("/v1/computations", post(v1::submit).get(v1::list))
+        .route("/v1/computations/batch", post(v1::submit_batch))
+        .route("/v1/computations/{id}", get(v1::get))
+        .route("/v1/node", get(v1::node))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(protected)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_request_bytes))
+        // Failures are logged where they are understood (`problem`), not again per response.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.api_token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Comparing digests keeps the comparison's timing independent of how much of the token matched.
+        let digest = |t: &str| {
+            ring::digest::digest(&ring::digest::SHA256, t.as_bytes())
+                .as_ref()
+                .to_vec()
+        };
+        if digest(given) != digest(token) {
+            return Error::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Error> {
+    store::ping(&state.read)
+        .await
+        .map_err(|e| Error::Unavailable(format!("store not readable: {e}")))?;
+    if !*state.broker_ready.borrow() {
+        return Err(Error::Unavailable("not connected to the broker yet".into()));
+    }
+    Ok(Json(json!({"status": "ready"})))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found(request: Request) -> Error {
+    Error::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// A JSON request body whose errors are problem documents (axum's own `Json` answers in plain text).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge(
+                        "request body exceeds this node's max_request_bytes".into(),
+                    )
+                } else {
+                    Error::bad_request("invalid_body", rejection.body_text())
+                }
+            })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            Error::bad_request("invalid_body", format!("request body is not valid: {e}"))
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! The one place where errors become HTTP responses: `application/problem+json` (RFC 9457) with
+//! a machine-readable `code`. Server-side failures are logged here and shown to clients only as
+//! "internal error", never with their details.
+
+use crate::error::Error;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fsc_simon::EngineError;
+use serde_json::{Value, json};
+
+impl Error {
+    /// Status code and machine-readable code of this error.
+    pub fn classify(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Error::Engine(EngineError::UnknownMicroprotocol(_)) => {
+                (StatusCode::NOT_IMPLEMENTED, "unknown_microprotocol")
+            }
+            Error::Engine(e) => (StatusCode::BAD_REQUEST, e.code()),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Config(_)
+            | Error::Http(_)
+            | Error::Store(_)
+            | Error::Migrate(_)
+            | Error::Broker(_)
+            | Error::Crypto(_)
+            | Error::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The problem document (also used for per-item errors in batch responses).
+    pub fn problem(&self) -> Value {
+        let (status, code) = self.classify();
+        let detail = if status.is_server_error()
+            && status != StatusCode::SERVICE_UNAVAILABLE
+            && status != StatusCode::NOT_IMPLEMENTED
+        {
+            tracing::error!(error = %self, "request failed");
+            "internal error; the node's log has the details".to_string()
+        } else {
+            self.to_string()
+        };
+        json!({
+            "type": format!("urn:fsc:problem:{code}"),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": detail,
+            "code": code,
+        })
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, _) = self.classify();
+        let body = self.problem().to_string();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

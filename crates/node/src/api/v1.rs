@@ -1,0 +1,273 @@
+//! The native API, `/v1`: submit computations (one or a batch), read them (with long polling),
+//! list them, and describe the node. Asynchronous by design: a submission returns at once with
+//! the computation's id and status; clients poll or long-poll for the result.
+
+use super::{AppState, JsonBody};
+use crate::error::Error;
+use crate::runtime::{Accepted, Submission};
+use crate::store::{self, ComputationRow};
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// Longest accepted `?wait=`.
+const MAX_WAIT_S: f64 = 300.0;
+/// Most computations in one batch request.
+const MAX_BATCH: usize = 10_000;
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    id: Option<Uuid>,
+    microprotocol: String,
+    parties: Vec<String>,
+    #[serde(default)]
+    parameters: Value,
+    input: Value,
+    deadline_s: Option<u64>,
+}
+
+impl From<SubmitRequest> for Submission {
+    fn from(r: SubmitRequest) -> Submission {
+        Submission {
+            id: r.id,
+            microprotocol: r.microprotocol,
+            parties: r.parties,
+            parameters: r.parameters,
+            input: r.input,
+            deadline_s: r.deadline_s,
+        }
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<SubmitRequest>,
+) -> Result<(StatusCode, Json<Accepted>), Error> {
+    let result = state.runtime.submit(vec![request.into()]).await?.pop();
+    let accepted =
+        result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
+    let status = if accepted.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(accepted)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    computations: Vec<Value>,
+}
+
+/// One status or problem per item; the items that are valid are accepted in one transaction.
+pub async fn submit_batch(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<BatchRequest>,
+) -> Result<Json<Value>, Error> {
+    if request.computations.len() > MAX_BATCH {
+        return Err(Error::bad_request(
+            "batch_too_large",
+            format!("at most {MAX_BATCH} computations per batch"),
+        ));
+    }
+    let mut results: Vec<Option<Value>> = vec![None; request.computations.len()];
+    let mut valid = Vec::new();
+    let mut positions = Vec::new();
+    for (i, item) in request.computations.into_iter().enumerate() {
+        match serde_json::from_value::<SubmitRequest>(item) {
+            Ok(item) => {
+                valid.push(item.into());
+                positions.push(i);
+            }
+            Err(e) => {
+                results[i] = Some(
+                    json!({"error": Error::bad_request("invalid_body", format!("computation {i}: {e}")).problem()}),
+                )
+            }
+        }
+    }
+    if !valid.is_empty() {
+        let accepted = state.runtime.submit(valid).await?;
+        if accepted.len() != positions.len() {
+            return Err(Error::Unavailable(
+                "the store is not available; retry".into(),
+            ));
+        }
+        for (position, outcome) in positions.into_iter().zip(accepted) {
+            results[position] = Some(match outcome {
+                Ok(accepted) => json!(accepted),
+                Err(error) => json!({"error": error.problem()}),
+            });
+        }
+    }
+    Ok(Json(json!({"results": results})))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(id)?;
+    let query = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let wait = match query.get("wait") {
+        None => 0.0,
+        Some(text) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|w| (0.0..=MAX_WAIT_S).contains(w))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_query",
+                    format!("wait must be a number of seconds from 0 to {MAX_WAIT_S}"),
+                )
+            })?,
+    };
+    let found = |row: Option<ComputationRow>| {
+        row.ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
+    };
+    if wait > 0.0 {
+        // Register before reading, so that a finish between the read and the wait is not missed.
+        let notify = state.runtime.waiters.watch(id);
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
+        if row.as_ref().is_some_and(|r| store::is_final(&r.status)) {
+            return Ok(Json(view(&found(row)?)));
+        }
+        let _ = tokio::time::timeout(Duration::from_secs_f64(wait), notified).await;
+    }
+    let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
+    Ok(Json(view(&found(row)?)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let query = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let status = query.get("status").map(String::as_str);
+    if let Some(status) = status {
+        if ![
+            store::PENDING,
+            store::RUNNING,
+            store::SUCCEEDED,
+            store::FAILED,
+        ]
+        .contains(&status)
+        {
+            return Err(Error::bad_request(
+                "invalid_query",
+                "status must be pending, running, succeeded or failed",
+            ));
+        }
+    }
+    let limit = match query.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_query",
+                    format!("limit must be from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let after = match query.get("cursor") {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once('_')
+                .and_then(|(at, id)| {
+                    Some((
+                        at.parse::<i64>().ok()?,
+                        Uuid::parse_str(id).ok()?.to_string(),
+                    ))
+                })
+                .ok_or_else(|| {
+                    Error::bad_request("invalid_query", "cursor is not one this API returned")
+                })?,
+        ),
+    };
+    let rows = store::list_computations(&state.read, status, limit, after).await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| format!("{}_{}", r.created_at, r.id)))
+        .flatten();
+    Ok(Json(json!({
+        "computations": rows.iter().map(view).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+pub async fn node(State(state): State<AppState>) -> Json<Value> {
+    let keys = state.envelopes.keys();
+    let me = state.envelopes.me();
+    let peers: Vec<Value> = state
+        .roster
+        .parties
+        .iter()
+        .filter(|p| p.id != me)
+        .map(|p| json!({"id": p.id, "api_urls": p.api_urls}))
+        .collect();
+    Json(json!({
+        "id": me,
+        "version": env!("CARGO_PKG_VERSION"),
+        "microprotocols": fsc_simon::machine::AVAILABLE,
+        "public_keys": {
+            "x25519": crate::keys::encode_base64(&keys.x25519_public()),
+            "ed25519": crate::keys::encode_base64(&keys.ed25519_public()),
+        },
+        "peers": peers,
+        "broker_connected": *state.broker_ready.borrow(),
+    }))
+}
+
+fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {
+    let Path(id) = id.map_err(|e| Error::bad_request("invalid_id", e.body_text()))?;
+    Uuid::parse_str(&id)
+        .map_err(|_| Error::bad_request("invalid_id", format!("{id:?} is not a UUID")))
+}
+
+fn timestamp(ms: i64) -> Value {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+fn parse_json(text: &Option<String>) -> Value {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// A computation as the API shows it.
+pub fn view(row: &ComputationRow) -> Value {
+    json!({
+        "id": row.id,
+        "microprotocol": row.microprotocol,
+        "parties": parse_json(&row.parties),
+        "parameters": parse_json(&row.parameters),
+        "status": row.status,
+        "output": parse_json(&row.output),
+        "error": parse_json(&row.error),
+        "created_at": timestamp(row.created_at),
+        "deadline_at": timestamp(row.deadline_at),
+        "finished_at": row.finished_at.map_or(Value::Null, timestamp),
+    })
+}

@@ -1,0 +1,173 @@
+//! A small client of the v1 API, used by `fsc submit/status/batch`, `fsc demo` and the tests.
+//! Non-2xx answers become errors carrying the status and the problem's detail.
+
+use crate::error::Error;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// A v1 answer: its status code and JSON body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(16)
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, Error> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::Http(format!("{}: {e}", self.base)))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Error::Http(format!("{}: {e}", self.base)))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer { status, body })
+    }
+
+    /// Like `send`, but a non-2xx answer is an error.
+    async fn send_ok(&self, request: reqwest::RequestBuilder) -> Result<Value, Error> {
+        let answer = self.send(request).await?;
+        if answer.status.is_success() {
+            Ok(answer.body)
+        } else {
+            let detail = answer
+                .body
+                .get("detail")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| answer.body.to_string());
+            Err(Error::Http(format!(
+                "{} answered {}: {detail}",
+                self.base, answer.status
+            )))
+        }
+    }
+
+    /// `POST /v1/computations`; the answer as it is, errors included.
+    pub async fn submit(&self, computation: &Value) -> Result<Answer, Error> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/computations", self.base))
+                .json(computation),
+        )
+        .await
+    }
+
+    /// `POST /v1/computations/batch`; one result per item.
+    pub async fn submit_batch(&self, computations: &[Value]) -> Result<Vec<Value>, Error> {
+        let body = self
+            .send_ok(
+                self.http
+                    .post(format!("{}/v1/computations/batch", self.base))
+                    .json(&json!({"computations": computations})),
+            )
+            .await?;
+        body["results"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| Error::Http(format!("{}: batch answer without results", self.base)))
+    }
+
+    /// `GET /v1/computations/{id}?wait=...`.
+    pub async fn get(&self, id: Uuid, wait: Duration) -> Result<Value, Error> {
+        let url = format!(
+            "{}/v1/computations/{id}?wait={}",
+            self.base,
+            wait.as_secs_f64()
+        );
+        self.send_ok(self.http.get(url).timeout(wait + Duration::from_secs(30)))
+            .await
+    }
+
+    /// Waits until the computation is final (or `timeout` passes) and returns it.
+    pub async fn wait_final(&self, id: Uuid, timeout: Duration) -> Result<Value, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let computation = self.get(id, left.min(Duration::from_secs(60))).await?;
+            let status = computation["status"].as_str().unwrap_or_default();
+            if status == "succeeded" || status == "failed" || left.is_zero() {
+                return Ok(computation);
+            }
+        }
+    }
+
+    pub async fn node(&self) -> Result<Value, Error> {
+        self.send_ok(self.http.get(format!("{}/v1/node", self.base)))
+            .await
+    }
+
+    pub async fn metrics(&self) -> Result<String, Error> {
+        let value = self
+            .send_ok(self.http.get(format!("{}/metrics", self.base)))
+            .await?;
+        Ok(value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string()))
+    }
+
+    /// A single sample of a Prometheus metric, e.g. `fsc_computations_finished_total{status="succeeded"}`.
+    pub async fn metric(&self, sample: &str) -> Result<f64, Error> {
+        let text = self.metrics().await?;
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(sample)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|value| value.trim().parse().ok())
+            .ok_or_else(|| Error::Http(format!("{}: no metric {sample}", self.base)))
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(self.send(self.http.get(format!("{}/readyz", self.base))).await, Ok(a) if a.status.is_success())
+    }
+
+    /// Waits until the node reports ready.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.ready().await {
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Http(format!(
+                    "{} did not become ready within {timeout:?}",
+                    self.base
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}

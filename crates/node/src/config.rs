@@ -1,0 +1,288 @@
+//! Typed configuration: a node's `node.toml` (overridable key by key from `FSC_<KEY>` environment
+//! variables) and the federation roster `federation.toml` it points to.
+//!
+//! Loading validates everything a node needs before it touches the network: unknown keys are
+//! errors, party ids have the documented form, and every roster key is self-signed by its party.
+//! Paths in `node.toml` are relative to the file's directory. Nothing here opens sockets or files
+//! other than the two TOML files.
+
+use crate::error::Error;
+use crate::keys;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every key of `node.toml`; each can be overridden by the environment variable `FSC_<KEY>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's party id; must appear in the roster.
+    pub id: String,
+    /// The federation roster (public keys and API URLs of all parties).
+    pub roster: PathBuf,
+    /// Address the HTTP API listens on.
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    /// An already-bound listening socket inherited from the parent process (socket activation);
+    /// takes precedence over `listen`.
+    #[serde(default)]
+    pub listen_fd: Option<i32>,
+    /// The SQLite database file.
+    #[serde(default = "defaults::store")]
+    pub store: PathBuf,
+    #[serde(default = "defaults::x25519_key")]
+    pub x25519_key: PathBuf,
+    #[serde(default = "defaults::ed25519_key")]
+    pub ed25519_key: PathBuf,
+    #[serde(default = "defaults::nats_url")]
+    pub nats_url: String,
+    /// The NATS user's NKey seed file (the broker config lists the matching public key).
+    #[serde(default = "defaults::nats_nkey")]
+    pub nats_nkey: PathBuf,
+    /// Deadline of a computation whose submission names none.
+    #[serde(default = "defaults::default_deadline_s")]
+    pub default_deadline_s: u64,
+    /// The longest deadline a submission may ask for; also how long messages for computations
+    /// not (yet) submitted here are kept, and (plus a margin) the stream's max age.
+    #[serde(default = "defaults::max_deadline_s")]
+    pub max_deadline_s: u64,
+    /// Largest accepted HTTP request body.
+    #[serde(default = "defaults::max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// If set, every API request except /healthz and /readyz needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub api_token: Option<String>,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn listen() -> String {
+        "127.0.0.1:55501".into()
+    }
+    pub fn store() -> PathBuf {
+        "fsc.sqlite".into()
+    }
+    pub fn x25519_key() -> PathBuf {
+        "x25519.key".into()
+    }
+    pub fn ed25519_key() -> PathBuf {
+        "ed25519.key".into()
+    }
+    pub fn nats_url() -> String {
+        "nats://127.0.0.1:4222".into()
+    }
+    pub fn nats_nkey() -> PathBuf {
+        "nats.nk".into()
+    }
+    pub fn default_deadline_s() -> u64 {
+        600
+    }
+    pub fn max_deadline_s() -> u64 {
+        3600
+    }
+    pub fn max_request_bytes() -> usize {
+        32 * 1024 * 1024
+    }
+}
+
+const KEYS: &[&str] = &[
+    "id",
+    "roster",
+    "listen",
+    "listen_fd",
+    "store",
+    "x25519_key",
+    "ed25519_key",
+    "nats_url",
+    "nats_nkey",
+    "default_deadline_s",
+    "max_deadline_s",
+    "max_request_bytes",
+    "api_token",
+];
+
+impl NodeConfig {
+    /// Reads `path`, applies `FSC_<KEY>` overrides from `env`, resolves relative paths against
+    /// the file's directory and checks the values.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<NodeConfig, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        for key in KEYS {
+            if let Some(value) = env(&format!("FSC_{}", key.to_uppercase())) {
+                table.insert(key.to_string(), parse_override(&value));
+            }
+        }
+        let mut config: NodeConfig = table
+            .try_into()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for file in [
+            &mut config.roster,
+            &mut config.store,
+            &mut config.x25519_key,
+            &mut config.ed25519_key,
+            &mut config.nats_nkey,
+        ] {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        validate_party_id(&self.id)?;
+        if self.default_deadline_s == 0 || self.default_deadline_s > self.max_deadline_s {
+            return Err(Error::Config(format!(
+                "default_deadline_s must be between 1 and max_deadline_s ({}), got {}",
+                self.max_deadline_s, self.default_deadline_s
+            )));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(Error::Config(
+                "max_request_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An override is read as a TOML value (`600`, `true`, `"x"`), else taken as a plain string.
+fn parse_override(value: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()))
+}
+
+/// Party ids: `[a-z0-9-]{1,32}` (they appear in NATS subjects and user names).
+pub fn validate_party_id(id: &str) -> Result<(), Error> {
+    let ok = (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "party id {id:?} must match [a-z0-9-]{{1,32}}"
+        )))
+    }
+}
+
+/// The federation roster: who may compute together, with their pinned public keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roster {
+    #[serde(rename = "party")]
+    pub parties: Vec<RosterParty>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterParty {
+    pub id: String,
+    /// Base URLs under which this party's HTTP API is reachable, as clients write them.
+    #[serde(default)]
+    pub api_urls: Vec<String>,
+    /// Newest last; peers seal messages to the last key.
+    #[serde(rename = "key")]
+    pub keys: Vec<RosterKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterKey {
+    pub id: String,
+    /// X25519 public key, base64.
+    pub x25519: String,
+    /// Ed25519 public key, base64.
+    pub ed25519: String,
+    /// The party's Ed25519 signature over [`RosterKey::signed_bytes`], base64.
+    pub signature: String,
+}
+
+impl RosterKey {
+    /// What a party signs to claim a key: its id, the key id and both public keys.
+    pub fn signed_bytes(
+        party: &str,
+        key_id: &str,
+        x25519: &[u8; 32],
+        ed25519: &[u8; 32],
+    ) -> Vec<u8> {
+        let mut bytes = b"fsc/roster-key/v1\0".to_vec();
+        for part in [party.as_bytes(), key_id.as_bytes()] {
+            bytes.extend_from_slice(part);
+            bytes.push(0);
+        }
+        bytes.extend_from_slice(x25519);
+        bytes.extend_from_slice(ed25519);
+        bytes
+    }
+
+    pub fn x25519_bytes(&self) -> Result<[u8; 32], Error> {
+        key32(&self.x25519, "x25519 public key")
+    }
+
+    pub fn ed25519_bytes(&self) -> Result<[u8; 32], Error> {
+        key32(&self.ed25519, "ed25519 public key")
+    }
+}
+
+fn key32(text: &str, what: &str) -> Result<[u8; 32], Error> {
+    keys::decode_base64(text, what)?
+        .try_into()
+        .map_err(|_| Error::Config(format!("{what} must be 32 bytes")))
+}
+
+impl Roster {
+    pub fn load(path: &Path) -> Result<Roster, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read roster {}: {e}", path.display())))?;
+        let roster: Roster = toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("roster {}: {e}", path.display())))?;
+        roster.validate()?;
+        Ok(roster)
+    }
+
+    /// Ids valid and unique, every party with at least one key, every key self-signed.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut seen = std::collections::HashSet::new();
+        for party in &self.parties {
+            validate_party_id(&party.id)?;
+            if !seen.insert(party.id.as_str()) {
+                return Err(Error::Config(format!(
+                    "roster lists party {:?} twice",
+                    party.id
+                )));
+            }
+            if party.keys.is_empty() {
+                return Err(Error::Config(format!(
+                    "roster party {:?} has no key",
+                    party.id
+                )));
+            }
+            for key in &party.keys {
+                let (x, e) = (key.x25519_bytes()?, key.ed25519_bytes()?);
+                let signature = keys::decode_base64(&key.signature, "roster key signature")?;
+                if !keys::verify(
+                    &e,
+                    &RosterKey::signed_bytes(&party.id, &key.id, &x, &e),
+                    &signature,
+                ) {
+                    return Err(Error::Config(format!(
+                        "roster key {:?} of party {:?} has a bad signature",
+                        key.id, party.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn party(&self, id: &str) -> Option<&RosterParty> {
+        self.parties.iter().find(|p| p.id == id)
+    }
+}

@@ -1,0 +1,51 @@
+//! The node crate's one error type. `api::problem` is the one place that turns it into an HTTP
+//! response; everything else just propagates it.
+
+use fsc_simon::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("broker: {0}")]
+    Broker(String),
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// A client-side failure talking to a node's HTTP API.
+    #[error("http: {0}")]
+    Http(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A request that cannot be valid, with a machine-readable code.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// A definition the engine rejects (unknown microprotocol, bad parameters or input).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// The node cannot serve the request now (shutting down, store failing); retrying may work.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,318 @@
+//! `fsc federation init`: everything a new federation needs, written to one directory.
+//!
+//! - `federation.toml`: the roster (ids, self-signed public keys, API URLs), to give every party;
+//! - `<id>/node.toml` and `<id>/{x25519.key, ed25519.key, nats.nk}` (mode 0600): each party's node;
+//! - `nats-server.conf`: a complete broker config with JetStream and one NKey user per party,
+//!   allowed to publish only as itself and to read only its own inbox;
+//! - `admin/nats.nk`: an unrestricted broker user for operators (inspection, monitoring, tests).
+//!
+//! This module writes files; it never starts anything.
+
+use crate::config::{NodeConfig, Roster, RosterKey, RosterParty, validate_party_id};
+use crate::error::Error;
+use crate::keys::{self, NodeKeys};
+use std::path::{Path, PathBuf};
+
+/// The name of the JetStream stream that carries every message.
+pub const STREAM: &str = "FSC";
+
+/// The durable consumer of a party's inbox.
+pub fn consumer_name(party: &str) -> String {
+    format!("inbox-{party}")
+}
+
+/// The inbox prefix of a party's NATS connection (replies to it only arrive there).
+pub fn inbox_prefix(party: &str) -> String {
+    format!("_INBOX_{party}")
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub out: PathBuf,
+    pub parties: Vec<String>,
+    pub nats_url: String,
+    /// API base URL of each party, in `parties` order.
+    pub api_urls: Vec<String>,
+}
+
+impl InitOptions {
+    /// API URLs `http://127.0.0.1:<base + i>`.
+    pub fn local_api_urls(base: u16, parties: usize) -> Result<Vec<String>, Error> {
+        (0..parties)
+            .map(|i| {
+                u16::try_from(i)
+                    .ok()
+                    .and_then(|i| base.checked_add(i))
+                    .map(|port| format!("http://127.0.0.1:{port}"))
+                    .ok_or_else(|| Error::Config("api port out of range".into()))
+            })
+            .collect()
+    }
+}
+
+/// A party's roster entry with a fresh key pair; the key signs its own entry.
+pub fn roster_party(id: &str, node_keys: &NodeKeys, api_urls: Vec<String>) -> RosterParty {
+    let key_id = "k1";
+    let (x, e) = (node_keys.x25519_public(), node_keys.ed25519_public());
+    let signature = node_keys.sign(&RosterKey::signed_bytes(id, key_id, &x, &e));
+    RosterParty {
+        id: id.to_string(),
+        api_urls,
+        keys: vec![RosterKey {
+            id: key_id.to_string(),
+            x25519: keys::encode_base64(&x),
+            ed25519: keys::encode_base64(&e),
+            signature: keys::encode_base64(&signature),
+        }],
+    }
+}
+
+/// Writes a new federation into `options.out` (which must not hold one already).
+pub fn init(options: &InitOptions) -> Result<(), Error> {
+    if options.parties.len() < 2 {
+        return Err(Error::Config(
+            "a federation needs at least two parties".into(),
+        ));
+    }
+    if options.api_urls.len() != options.parties.len() {
+        return Err(Error::Config(format!(
+            "{} API URLs given for {} parties",
+            options.api_urls.len(),
+            options.parties.len()
+        )));
+    }
+    let mut unique = std::collections::HashSet::new();
+    for id in &options.parties {
+        validate_party_id(id)?;
+        if id == "admin" {
+            return Err(Error::Config(
+                "\"admin\" is reserved for the broker's operator user".into(),
+            ));
+        }
+        if !unique.insert(id) {
+            return Err(Error::Config(format!("party {id:?} is listed twice")));
+        }
+    }
+    let broker = BrokerAddress::parse(&options.nats_url)?;
+    let out = absolute(&options.out)?;
+    if out.join("federation.toml").exists() {
+        return Err(Error::Config(format!(
+            "{} already holds a federation",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(&out)?;
+
+    let mut roster = Roster {
+        parties: Vec::new(),
+    };
+    let mut users = Vec::new();
+    for (id, api_url) in options.parties.iter().zip(&options.api_urls) {
+        let dir = out.join(id);
+        std::fs::create_dir_all(&dir)?;
+        let (node_keys, files) = NodeKeys::generate()?;
+        keys::write_secret(&dir.join("x25519.key"), &files.x25519)?;
+        keys::write_secret(&dir.join("ed25519.key"), &files.ed25519)?;
+        let nkey = nkeys::KeyPair::new_user();
+        keys::write_secret(
+            &dir.join("nats.nk"),
+            &nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?,
+        )?;
+        users.push(party_user(id, &nkey.public_key()));
+        roster
+            .parties
+            .push(roster_party(id, &node_keys, vec![api_url.clone()]));
+        let config = NodeConfig {
+            id: id.clone(),
+            roster: "../federation.toml".into(),
+            listen: listen_address(api_url)?,
+            listen_fd: None,
+            store: "fsc.sqlite".into(),
+            x25519_key: "x25519.key".into(),
+            ed25519_key: "ed25519.key".into(),
+            nats_url: options.nats_url.clone(),
+            nats_nkey: "nats.nk".into(),
+            default_deadline_s: 600,
+            max_deadline_s: 3600,
+            max_request_bytes: 32 * 1024 * 1024,
+            api_token: None,
+        };
+        let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
+        std::fs::write(
+            dir.join("node.toml"),
+            format!(
+                "# fsc node {id}: `fsc node --config {}`\n{text}",
+                dir.join("node.toml").display()
+            ),
+        )?;
+    }
+
+    let admin = nkeys::KeyPair::new_user();
+    std::fs::create_dir_all(out.join("admin"))?;
+    keys::write_secret(
+        &out.join("admin/nats.nk"),
+        &admin.seed().map_err(|e| Error::Crypto(e.to_string()))?,
+    )?;
+    users.push(format!("    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}", admin.public_key()));
+
+    let roster_text = toml::to_string(&roster).map_err(|e| Error::Config(e.to_string()))?;
+    std::fs::write(
+        out.join("federation.toml"),
+        format!(
+            "# fsc federation roster: give this file to every party; it pins their public keys.\n{roster_text}"
+        ),
+    )?;
+    std::fs::write(
+        out.join("nats-server.conf"),
+        broker_config(&broker, &out.join("nats"), &users),
+    )?;
+    Ok(())
+}
+
+/// Where the broker listens, from the URL nodes connect to: an IP address as given, a host name
+/// (as in a container network) on all interfaces.
+struct BrokerAddress {
+    host: String,
+    port: u16,
+}
+
+impl BrokerAddress {
+    fn parse(url: &str) -> Result<BrokerAddress, Error> {
+        let bad = || Error::Config(format!("nats url {url:?} must look like nats://host:port"));
+        let rest = url.strip_prefix("nats://").ok_or_else(bad)?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let port = port.trim_end_matches('/').parse().map_err(|_| bad())?;
+        let host = if host.parse::<std::net::IpAddr>().is_ok() {
+            host.to_string()
+        } else {
+            "0.0.0.0".to_string()
+        };
+        Ok(BrokerAddress { host, port })
+    }
+}
+
+/// A node listens where its API URL points: loopback as given, a host name on all interfaces.
+fn listen_address(api_url: &str) -> Result<String, Error> {
+    let bad = || {
+        Error::Config(format!(
+            "API URL {api_url:?} must look like http://host:port"
+        ))
+    };
+    let rest = api_url
+        .strip_prefix("http://")
+        .or_else(|| api_url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = if host.parse::<std::net::IpAddr>().is_ok() {
+        host
+    } else {
+        "0.0.0.0"
+    };
+    Ok(format!("{host}:{port}"))
+}
+
+fn party_user(id: &str, public_key: &str) -> String {
+    let consumer = consumer_name(id);
+    let publish = [
+        format!("fsc.*.*.{id}"),
+        "$JS.API.INFO".to_string(),
+        format!("$JS.API.STREAM.INFO.{STREAM}"),
+        format!("$JS.API.STREAM.CREATE.{STREAM}"),
+        format!("$JS.API.CONSUMER.INFO.{STREAM}.{consumer}"),
+        format!("$JS.API.CONSUMER.CREATE.{STREAM}.{consumer}.fsc.*.{id}.*"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"),
+        format!("$JS.ACK.{STREAM}.{consumer}.>"),
+    ];
+    let quoted = |subjects: &[String]| {
+        subjects
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "    # {id}: publishes only as itself, reads only its own inbox\n    {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{}] }},\n        subscribe: {{ allow: [\"{}.>\"] }}\n    }} }}",
+        quoted(&publish),
+        inbox_prefix(id)
+    )
+}
+
+fn broker_config(broker: &BrokerAddress, store_dir: &Path, users: &[String]) -> String {
+    format!(
+        "# nats-server config for an fsc federation, written by `fsc federation init`.\n\
+         # Run: nats-server -c {conf}\n\
+         listen: \"{host}:{port}\"\n\
+         max_payload: 1MB\n\
+         jetstream {{\n    store_dir: \"{store}\"\n}}\n\
+         authorization {{\n  users: [\n{users}\n  ]\n}}\n",
+        conf = store_dir.with_file_name("nats-server.conf").display(),
+        host = broker.host,
+        port = broker.port,
+        store = store_dir.display(),
+        users = users.join("\n"),
+    )
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
+#[cfg(test)]
+pub(crate) fn test_roster(ids: &[&str]) -> (Roster, Vec<NodeKeys>) {
+    let mut roster = Roster {
+        parties: Vec::new(),
+    };
+    let mut all = Vec::new();
+    for id in ids {
+        let (node_keys, _) = NodeKeys::generate().unwrap();
+        roster.parties.push(roster_party(id, &node_keys, vec![]));
+        all.push(node_keys);
+    }
+    roster.validate().unwrap();
+    (roster, all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_a_loadable_federation() {
+        let dir = tempfile::tempdir().unwrap();
+        let parties: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
+        let options = InitOptions {
+            out: dir.path().join("fed"),
+            api_urls: InitOptions::local_api_urls(55501, 3).unwrap(),
+            parties,
+            nats_url: "nats://127.0.0.1:4333".into(),
+        };
+        init(&options).unwrap();
+        let roster = Roster::load(&dir.path().join("fed/federation.toml")).unwrap();
+        assert_eq!(roster.parties.len(), 3);
+        let config = NodeConfig::load(&dir.path().join("fed/bob/node.toml"), |_| None).unwrap();
+        assert_eq!(
+            (config.id.as_str(), config.listen.as_str()),
+            ("bob", "127.0.0.1:55502")
+        );
+        assert!(NodeKeys::load(&config.x25519_key, &config.ed25519_key).is_ok());
+        let overridden = NodeConfig::load(&dir.path().join("fed/bob/node.toml"), |k| {
+            (k == "FSC_DEFAULT_DEADLINE_S").then(|| "30".to_string())
+        })
+        .unwrap();
+        assert_eq!(overridden.default_deadline_s, 30);
+        let conf = std::fs::read_to_string(dir.path().join("fed/nats-server.conf")).unwrap();
+        assert!(conf.contains("listen: \"127.0.0.1:4333\""));
+        assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
+        assert!(
+            init(&options).is_err(),
+            "an existing federation is never overwritten"
+        );
+    }
+}

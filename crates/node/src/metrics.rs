@@ -1,0 +1,140 @@
+//! Counters and gauges of one node, rendered in the Prometheus text format at `/metrics`.
+//!
+//! Plain atomics: updating a metric is one relaxed add on the hot path, with no registry and no
+//! locks. This module only counts; it never decides anything.
+
+use crate::envelope::Rejection;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub computations_submitted: AtomicU64,
+    pub computations_succeeded: AtomicU64,
+    pub computations_failed: AtomicU64,
+    pub computations_active: AtomicI64,
+    pub messages_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub messages_duplicate: AtomicU64,
+    /// Messages for computations that had already finished here.
+    pub messages_late: AtomicU64,
+    rejected: [AtomicU64; Rejection::ALL.len()],
+    pub store_batches: AtomicU64,
+    pub store_batch_failures: AtomicU64,
+    pub publish_retries: AtomicU64,
+    pub outbox_pending: AtomicI64,
+    pub broker_connected: AtomicBool,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn reject(&self, reason: Rejection) {
+        let index = Rejection::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every rejection is listed");
+        self.rejected[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, reason: Rejection) -> u64 {
+        let index = Rejection::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every rejection is listed");
+        self.rejected[index].load(Ordering::Relaxed)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (label, value) in labels {
+                let _ = writeln!(out, "{name}{label} {value}");
+            }
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            "fsc_computations_submitted_total",
+            "Computations submitted by local clients.",
+            &[("", load(&self.computations_submitted))],
+        );
+        counter(
+            "fsc_computations_finished_total",
+            "Computations that reached a final status.",
+            &[
+                ("{status=\"succeeded\"}", load(&self.computations_succeeded)),
+                ("{status=\"failed\"}", load(&self.computations_failed)),
+            ],
+        );
+        counter(
+            "fsc_messages_sent_total",
+            "Messages committed to the outbox.",
+            &[("", load(&self.messages_sent))],
+        );
+        counter(
+            "fsc_messages_received_total",
+            "Authenticated messages stored.",
+            &[("", load(&self.messages_received))],
+        );
+        counter(
+            "fsc_messages_duplicate_total",
+            "Redelivered or replayed messages ignored.",
+            &[("", load(&self.messages_duplicate))],
+        );
+        counter(
+            "fsc_messages_late_total",
+            "Messages for computations already final here.",
+            &[("", load(&self.messages_late))],
+        );
+        let rejected: Vec<(String, u64)> = Rejection::ALL
+            .iter()
+            .map(|r| (format!("{{reason=\"{}\"}}", r.label()), self.rejected(*r)))
+            .collect();
+        let rejected: Vec<(&str, u64)> = rejected.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            "fsc_messages_rejected_total",
+            "Messages dropped unapplied, by reason.",
+            &rejected,
+        );
+        counter(
+            "fsc_store_batches_total",
+            "Store transactions committed.",
+            &[("", load(&self.store_batches))],
+        );
+        counter(
+            "fsc_store_batch_failures_total",
+            "Store transactions rolled back.",
+            &[("", load(&self.store_batch_failures))],
+        );
+        counter(
+            "fsc_publish_retries_total",
+            "Broker publishes retried.",
+            &[("", load(&self.publish_retries))],
+        );
+        let mut gauge = |name: &str, help: &str, value: i64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        gauge(
+            "fsc_computations_active",
+            "Computations pending or running.",
+            self.computations_active.load(Ordering::Relaxed),
+        );
+        gauge(
+            "fsc_outbox_pending",
+            "Messages waiting for the broker's acknowledgement.",
+            self.outbox_pending.load(Ordering::Relaxed),
+        );
+        gauge(
+            "fsc_broker_connected",
+            "1 if the broker connection is up.",
+            self.broker_connected.load(Ordering::Relaxed) as i64,
+        );
+        out
+    }
+}

@@ -1,0 +1,431 @@
+//! The node's SQLite store: computations, inbox, chunks and outbox (schema in `migrations/`).
+//!
+//! One connection writes (the runtime's, inside `BEGIN IMMEDIATE` transactions that each cover a
+//! whole batch of work); a small read-only pool serves the API. Writes are multi-row statements
+//! so that a batch of thousands of messages costs a handful of statements. Queries are checked at
+//! run time (`query_as` + `FromRow`), so building needs no database. This module knows rows, not
+//! protocols: it never interprets engine state or message bodies.
+
+use crate::error::Error;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+/// Rows per multi-row statement: well below SQLite's limit of 32766 bound variables.
+const ROWS_PER_STATEMENT: usize = 2000;
+
+/// Computation status, as stored and as shown by the API.
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+
+pub fn is_final(status: &str) -> bool {
+    status == SUCCEEDED || status == FAILED
+}
+
+/// A computation row, complete.
+#[derive(Debug, Clone, FromRow)]
+pub struct ComputationRow {
+    pub id: String,
+    pub microprotocol: Option<String>,
+    pub parties: Option<String>,
+    pub parameters: Option<String>,
+    pub digest: Option<Vec<u8>>,
+    pub input_mac: Option<Vec<u8>>,
+    pub status: String,
+    pub machine: Option<String>,
+    pub next_seq: i64,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub deadline_at: i64,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InboxRow {
+    pub computation: String,
+    pub sender: String,
+    pub seq: i64,
+    pub kind: String,
+    pub body: Option<Vec<u8>>,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxRow {
+    pub computation: String,
+    pub recipient: String,
+    pub seq: i64,
+    pub envelope: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ChunkRow {
+    pub computation: String,
+    pub sender: String,
+    pub seq: i64,
+    pub idx: i64,
+    pub total: i64,
+    pub data: Vec<u8>,
+    pub received_at: i64,
+}
+
+/// Identifies one message of one sender: `(computation, party, seq)`.
+pub type MessageKey = (String, String, i64);
+
+/// Opens (creating if needed) and migrates the store; returns the read pool and the one writer.
+pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .statement_cache_capacity(256);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    // run_direct: `run` takes an `Acquire` whose higher-ranked bound makes spawned futures non-Send.
+    sqlx::migrate!("../../migrations")
+        .run_direct(&mut conn)
+        .await?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(4)
+        .min_connections(1)
+        .connect_with(options.read_only(true))
+        .await?;
+    Ok((read, Writer { conn }))
+}
+
+/// The one writing connection.
+pub struct Writer {
+    conn: SqliteConnection,
+}
+
+impl Writer {
+    /// Starts a write transaction that holds the write lock from the start.
+    pub async fn begin(&mut self) -> Result<Transaction<'_, Sqlite>, Error> {
+        Ok(self.conn.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+pub async fn get_computation_pool(
+    pool: &SqlitePool,
+    id: &str,
+) -> Result<Option<ComputationRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM computations WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Those of `ids` that exist.
+pub async fn get_computations(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<Vec<ComputationRow>, Error> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut query = in_list("SELECT * FROM computations WHERE id IN (", chunk);
+        found.extend(
+            query
+                .build_query_as::<ComputationRow>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// `<prefix> ?, ?, ... )` with `ids` bound.
+fn in_list<'a>(prefix: &str, ids: &'a [String]) -> QueryBuilder<'a, Sqlite> {
+    let mut query = QueryBuilder::<Sqlite>::new(prefix);
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    query.push(")");
+    query
+}
+
+/// Computations that are not final and not tombstones: what the runtime resumes after a restart.
+pub async fn active_computations(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<ComputationRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM computations WHERE status IN ('pending', 'running') AND microprotocol IS NOT NULL")
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Inserts or replaces whole computation rows.
+pub async fn upsert_computations(
+    conn: &mut SqliteConnection,
+    rows: &[&ComputationRow],
+) -> Result<(), Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT / 10) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO computations (id, microprotocol, parties, parameters, digest, input_mac, status, machine, \
+             next_seq, output, error, deadline_at, created_at, finished_at) ",
+        );
+        query.push_values(chunk, |mut b, row| {
+            b.push_bind(&row.id)
+                .push_bind(&row.microprotocol)
+                .push_bind(&row.parties)
+                .push_bind(&row.parameters)
+                .push_bind(&row.digest)
+                .push_bind(&row.input_mac)
+                .push_bind(&row.status)
+                .push_bind(&row.machine)
+                .push_bind(row.next_seq)
+                .push_bind(&row.output)
+                .push_bind(&row.error)
+                .push_bind(row.deadline_at)
+                .push_bind(row.created_at)
+                .push_bind(row.finished_at);
+        });
+        query.push(
+            " ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
+             parameters = excluded.parameters, digest = excluded.digest, input_mac = excluded.input_mac, \
+             status = excluded.status, machine = excluded.machine, next_seq = excluded.next_seq, \
+             output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
+             finished_at = excluded.finished_at",
+        );
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts inbox rows; returns the keys of those that were new (the others are duplicates).
+pub async fn insert_inbox(
+    conn: &mut SqliteConnection,
+    rows: &[InboxRow],
+) -> Result<Vec<MessageKey>, Error> {
+    let mut inserted = Vec::new();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT / 6) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO inbox (computation, sender, seq, kind, body, received_at) ",
+        );
+        query.push_values(chunk, |mut b, row| {
+            b.push_bind(&row.computation)
+                .push_bind(&row.sender)
+                .push_bind(row.seq)
+                .push_bind(&row.kind)
+                .push_bind(&row.body)
+                .push_bind(row.received_at);
+        });
+        query.push(" ON CONFLICT DO NOTHING RETURNING computation, sender, seq");
+        inserted.extend(
+            query
+                .build_query_as::<(String, String, i64)>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(inserted)
+}
+
+/// Messages that arrived before these computations were submitted here, in arrival order.
+pub async fn pending_inbox(
+    conn: &mut SqliteConnection,
+    computations: &[String],
+) -> Result<Vec<InboxRow>, Error> {
+    let mut found = Vec::new();
+    for chunk in computations.chunks(ROWS_PER_STATEMENT) {
+        let mut query = in_list(
+            "SELECT * FROM inbox WHERE body IS NOT NULL AND computation IN (",
+            chunk,
+        );
+        query.push(" ORDER BY received_at, computation, sender, seq");
+        found.extend(
+            query
+                .build_query_as::<InboxRow>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// Marks the pending messages of these computations as consumed (their bodies are not needed).
+pub async fn consume_inbox(
+    conn: &mut SqliteConnection,
+    computations: &[String],
+) -> Result<(), Error> {
+    for chunk in computations.chunks(ROWS_PER_STATEMENT) {
+        in_list("UPDATE inbox SET body = NULL WHERE computation IN (", chunk)
+            .build()
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The parties that have sent anything for a computation.
+pub async fn senders(conn: &mut SqliteConnection, computation: &str) -> Result<Vec<String>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT sender FROM inbox WHERE computation = ?")
+            .bind(computation)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Forgets the inbox of finished computations.
+pub async fn delete_inbox(
+    conn: &mut SqliteConnection,
+    computations: &[String],
+) -> Result<(), Error> {
+    for chunk in computations.chunks(ROWS_PER_STATEMENT) {
+        in_list("DELETE FROM inbox WHERE computation IN (", chunk)
+            .build()
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops messages for computations that were never submitted here and are older than `cutoff`.
+pub async fn expire_orphans(conn: &mut SqliteConnection, cutoff: i64) -> Result<u64, Error> {
+    let inbox = sqlx::query(
+        "DELETE FROM inbox WHERE body IS NOT NULL AND received_at < ? \
+         AND computation NOT IN (SELECT id FROM computations)",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let chunks = sqlx::query("DELETE FROM chunks WHERE received_at < ?")
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(inbox + chunks)
+}
+
+pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> Result<(), Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT / 5) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO outbox (computation, recipient, seq, envelope, created_at) ",
+        );
+        query.push_values(chunk, |mut b, row| {
+            b.push_bind(&row.computation)
+                .push_bind(&row.recipient)
+                .push_bind(row.seq)
+                .push_bind(&row.envelope)
+                .push_bind(row.created_at);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn delete_outbox(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT / 3) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM outbox WHERE (computation, recipient, seq) IN (",
+        );
+        query.push_values(chunk, |mut b, (computation, recipient, seq)| {
+            b.push_bind(computation)
+                .push_bind(recipient)
+                .push_bind(*seq);
+        });
+        query.push(")");
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn all_outbox(conn: &mut SqliteConnection) -> Result<Vec<OutboxRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM outbox ORDER BY created_at")
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Stores one chunk; returns all chunks of its message once every one has arrived.
+pub async fn add_chunk(
+    conn: &mut SqliteConnection,
+    chunk: &ChunkRow,
+) -> Result<Option<Vec<ChunkRow>>, Error> {
+    sqlx::query(
+        "INSERT INTO chunks (computation, sender, seq, idx, total, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&chunk.computation)
+    .bind(&chunk.sender)
+    .bind(chunk.seq)
+    .bind(chunk.idx)
+    .bind(chunk.total)
+    .bind(&chunk.data)
+    .bind(chunk.received_at)
+    .execute(&mut *conn)
+    .await?;
+    let parts: Vec<ChunkRow> = sqlx::query_as(
+        "SELECT * FROM chunks WHERE computation = ? AND sender = ? AND seq = ? ORDER BY idx",
+    )
+    .bind(&chunk.computation)
+    .bind(&chunk.sender)
+    .bind(chunk.seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    if parts.len() as i64 != chunk.total
+        || parts
+            .iter()
+            .enumerate()
+            .any(|(i, p)| p.idx != i as i64 || p.total != chunk.total)
+    {
+        return Ok(None);
+    }
+    sqlx::query("DELETE FROM chunks WHERE computation = ? AND sender = ? AND seq = ?")
+        .bind(&chunk.computation)
+        .bind(&chunk.sender)
+        .bind(chunk.seq)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(parts))
+}
+
+/// A page of computations, newest first, after the cursor `(created_at, id)` if given.
+pub async fn list_computations(
+    pool: &SqlitePool,
+    status: Option<&str>,
+    limit: i64,
+    after: Option<(i64, String)>,
+) -> Result<Vec<ComputationRow>, Error> {
+    let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM computations WHERE 1 = 1");
+    if let Some(status) = status {
+        query.push(" AND status = ").push_bind(status.to_string());
+    }
+    if let Some((created_at, id)) = after {
+        query
+            .push(" AND (created_at, id) < (")
+            .push_bind(created_at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+/// Store and broker-independent health: can we read?
+pub async fn ping(pool: &SqlitePool) -> Result<(), Error> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! The broker side of a node: connection, provisioning, the inbox consumer and the publisher.
+//!
+//! Every message travels on the JetStream stream `FSC`, subject `fsc.<computation>.<to>.<from>`.
+//! Each node provisions the stream and its durable pull consumer `inbox-<id>` (filtered on
+//! `fsc.*.<id>.*`) idempotently at start. The consumer authenticates what arrives (envelope) and
+//! hands it to the runtime, which acknowledges it only after the store committed it. The
+//! publisher sends committed outbox rows with the deterministic `Nats-Msg-Id`
+//! `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a broker outage is a broker-side
+//! duplicate; it retries until the broker acknowledges, then reports the row as published.
+//! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`).
+//! Connection loss is handled by async-nats's reconnect (capped backoff); requests time out.
+
+use crate::config::NodeConfig;
+use crate::envelope::{Envelopes, Rejection};
+use crate::error::Error;
+use crate::federation::{STREAM, consumer_name, inbox_prefix};
+use crate::keys;
+use crate::metrics::Metrics;
+use crate::runtime::{Delivery, Incoming, PublishedSink, RuntimeHandle};
+use crate::store::{MessageKey, OutboxRow};
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::message::PublishMessage as Publish;
+use async_nats::jetstream::stream::{DiscardPolicy, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, AckKind};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+/// NATS header naming a chunk: `<index>/<count>`.
+const CHUNK_HEADER: &str = "Fsc-Chunk";
+/// NATS header carrying the sequence number of a chunked message.
+const SEQ_HEADER: &str = "Fsc-Seq";
+/// Room left in a chunk for NATS headers.
+const HEADER_ALLOWANCE: usize = 512;
+/// Publishes awaiting the broker's acknowledgement at once.
+const MAX_IN_FLIGHT: usize = 4096;
+/// Most messages handed to the runtime in one delivery.
+const MAX_DELIVERY: usize = 2048;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to the broker as this node's NKey user. Returns at once; the connection (and every
+/// reconnection) proceeds in the background with capped exponential backoff.
+pub async fn connect(
+    config: &NodeConfig,
+    metrics: Arc<Metrics>,
+) -> Result<async_nats::Client, Error> {
+    let seed = keys::read_secret(&config.nats_nkey)?;
+    let events = metrics.clone();
+    async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
+        .name(format!("fsc-node-{}", config.id))
+        .custom_inbox_prefix(inbox_prefix(&config.id))
+        .retry_on_initial_connect()
+        .connection_timeout(REQUEST_TIMEOUT)
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((50u64 << attempts.min(7)).min(5000))
+        })
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!("connected to the broker");
+                        events.broker_connected.store(true, Ordering::Relaxed);
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("disconnected from the broker; reconnecting");
+                        events.broker_connected.store(false, Ordering::Relaxed);
+                    }
+                    other => tracing::info!(event = %other, "broker event"),
+                }
+            }
+        })
+        .connect(&config.nats_url)
+        .await
+        .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
+}
+
+pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
+    jetstream::ContextBuilder::new()
+        .timeout(REQUEST_TIMEOUT)
+        .max_ack_inflight(MAX_IN_FLIGHT)
+        .backpressure_on_inflight(true)
+        .build(client)
+}
+
+/// Creates the stream and this node's consumer if they do not exist.
+pub async fn provision(
+    js: &jetstream::Context,
+    me: &str,
+    max_deadline: Duration,
+) -> Result<PullConsumer, Error> {
+    let broker =
+        |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
+    let stream = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: STREAM.to_string(),
+            subjects: vec!["fsc.>".to_string()],
+            retention: RetentionPolicy::WorkQueue,
+            storage: StorageType::File,
+            discard: DiscardPolicy::New,
+            duplicate_window: Duration::from_secs(120),
+            // Nothing waits longer than the longest deadline; the margin covers clock skew.
+            max_age: max_deadline + Duration::from_secs(3600),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| broker(&e))?;
+    let name = consumer_name(me);
+    stream
+        .get_or_create_consumer(
+            &name,
+            pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: format!("fsc.*.{me}.*"),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 50_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| broker(&e))
+}
+
+/// Pulls this node's inbox until `stop` turns true, handing authenticated messages to the runtime.
+pub async fn consume(
+    js: jetstream::Context,
+    envelopes: Arc<Envelopes>,
+    runtime: RuntimeHandle,
+    metrics: Arc<Metrics>,
+    max_deadline: Duration,
+    ready: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let me = envelopes.me().to_string();
+    let mut backoff = Backoff::default();
+    while !*stop.borrow() {
+        let consumer = tokio::select! {
+            _ = stop.changed() => break,
+            consumer = provision(&js, &me, max_deadline) => consumer,
+        };
+        let messages = match consumer {
+            Ok(consumer) => {
+                consumer
+                    .stream()
+                    .max_messages_per_batch(1000)
+                    .heartbeat(Duration::from_secs(5))
+                    .messages()
+                    .await
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot provision the inbox; retrying");
+                backoff.wait(&mut stop).await;
+                continue;
+            }
+        };
+        let mut messages = match messages {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "cannot pull the inbox; retrying");
+                backoff.wait(&mut stop).await;
+                continue;
+            }
+        };
+        let _ = ready.send(true);
+        backoff = Backoff::default();
+        loop {
+            let mut next = tokio::select! {
+                _ = stop.changed() => return,
+                next = messages.next() => next,
+            };
+            let mut batch = Vec::new();
+            let mut broken = false;
+            loop {
+                match next {
+                    Some(Ok(message)) => batch.extend(prepare(message, &envelopes, &metrics).await),
+                    Some(Err(error))
+                        if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) =>
+                    {
+                        tracing::warn!(%error, "no heartbeat from the broker");
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "inbox pull interrupted; resubscribing");
+                        broken = true;
+                    }
+                    None => broken = true,
+                }
+                if broken || batch.len() >= MAX_DELIVERY {
+                    break;
+                }
+                // Take whatever else is already here, so that one transaction covers it all.
+                match messages.next().now_or_never() {
+                    Some(more) => next = more,
+                    None => break,
+                }
+            }
+            if !batch.is_empty() && runtime.deliver(batch).await.is_err() {
+                return;
+            }
+            if broken {
+                let _ = ready.send(false);
+                break;
+            }
+        }
+        backoff.wait(&mut stop).await;
+    }
+}
+
+/// Authenticates one broker message; drops (and terminates) what fails.
+async fn prepare(
+    message: jetstream::Message,
+    envelopes: &Envelopes,
+    metrics: &Metrics,
+) -> Option<Delivery> {
+    let (message, acker) = message.split();
+    let mut parts = message.subject.as_str().split('.');
+    let (Some("fsc"), Some(computation), Some(_to), Some(from), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return reject(
+            acker,
+            metrics,
+            Rejection::Malformed,
+            message.subject.as_str(),
+        )
+        .await;
+    };
+    let chunk = message.headers.as_ref().and_then(|h| {
+        Some((
+            h.get(CHUNK_HEADER)?.as_str().to_string(),
+            h.get(SEQ_HEADER)?.as_str().to_string(),
+        ))
+    });
+    if let Some((chunk, seq)) = chunk {
+        let parsed = (|| {
+            let (idx, total) = chunk.split_once('/')?;
+            Some((
+                Uuid::parse_str(computation).ok()?,
+                idx.parse().ok()?,
+                total.parse().ok()?,
+                seq.parse().ok()?,
+            ))
+        })();
+        let Some((computation, idx, total, seq)) =
+            parsed.filter(|&(_, idx, total, _): &(Uuid, u32, u32, u64)| idx < total)
+        else {
+            return reject(
+                acker,
+                metrics,
+                Rejection::Malformed,
+                message.subject.as_str(),
+            )
+            .await;
+        };
+        if !envelopes.is_peer(from) {
+            return reject(
+                acker,
+                metrics,
+                Rejection::UnknownSender,
+                message.subject.as_str(),
+            )
+            .await;
+        }
+        let incoming = Incoming::Chunk {
+            computation,
+            sender: from.to_string(),
+            seq,
+            idx,
+            total,
+            data: message.payload.to_vec(),
+        };
+        return Some(Delivery {
+            incoming,
+            ack: Some(acker),
+        });
+    }
+    match envelopes.open(computation, from, &message.payload) {
+        Ok(opened) => Some(Delivery {
+            incoming: Incoming::Message(opened),
+            ack: Some(acker),
+        }),
+        Err(rejection) => reject(acker, metrics, rejection, message.subject.as_str()).await,
+    }
+}
+
+async fn reject(
+    acker: jetstream::message::Acker,
+    metrics: &Metrics,
+    rejection: Rejection,
+    subject: &str,
+) -> Option<Delivery> {
+    tracing::warn!(%subject, %rejection, "message dropped");
+    metrics.reject(rejection);
+    // Term: never redeliver what can never be valid.
+    let _ = acker.ack_with(AckKind::Term).await;
+    None
+}
+
+/// Publishes committed outbox rows until the runtime is gone and everything is acknowledged
+/// (or, after `stop`, until a grace period has passed: what is left is re-sent at the next start).
+pub async fn publish(
+    js: jetstream::Context,
+    me: String,
+    mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
+    published: PublishedSink,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut queue: VecDeque<OutboxRow> = VecDeque::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    let grace = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(grace);
+    let mut stopping = false;
+    loop {
+        while in_flight.len() < MAX_IN_FLIGHT {
+            let Some(row) = queue.pop_front() else { break };
+            in_flight.push(send(js.clone(), me.clone(), row));
+        }
+        if !open && queue.is_empty() && in_flight.is_empty() {
+            return;
+        }
+        tokio::select! {
+            rows = outbox.recv(), if open => match rows {
+                Some(rows) => queue.extend(rows),
+                None => open = false,
+            },
+            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+                let mut done = Vec::new();
+                let mut handle = |result: Result<MessageKey, (OutboxRow, Error)>| match result {
+                    Ok(key) => done.push(key),
+                    Err((row, error)) => {
+                        tracing::debug!(%error, computation = %row.computation, "publish failed; will retry");
+                        Metrics::add(&metrics.publish_retries, 1);
+                        queue.push_back(row);
+                    }
+                };
+                handle(result);
+                while let Some(Some(result)) = in_flight.next().now_or_never() {
+                    handle(result);
+                }
+                if !done.is_empty() {
+                    published.send(done);
+                }
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(5));
+            }
+            _ = &mut grace => {
+                tracing::warn!(left = queue.len() + in_flight.len(), "stopping with unacknowledged messages; they are re-sent at the next start");
+                return;
+            }
+        }
+    }
+}
+
+/// Publishes one outbox row (in chunks if it is large) and waits for the broker's acknowledgement.
+/// A failure waits a little before returning the row, so retries are paced.
+async fn send(
+    js: jetstream::Context,
+    me: String,
+    row: OutboxRow,
+) -> Result<MessageKey, (OutboxRow, Error)> {
+    let subject = format!("fsc.{}.{}.{}", row.computation, row.recipient, me);
+    let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
+    let max_payload = match js.client().server_info().max_payload {
+        0 => 1024 * 1024,
+        n => n,
+    };
+    let chunk_size = max_payload.saturating_sub(HEADER_ALLOWANCE).max(1024);
+    let payload = Bytes::from(row.envelope.clone());
+    let result = if payload.len() <= chunk_size {
+        publish_one(
+            &js,
+            &subject,
+            Publish::build().payload(payload).message_id(&message_id),
+        )
+        .await
+    } else {
+        let total = payload.len().div_ceil(chunk_size);
+        let mut result = Ok(());
+        for idx in 0..total {
+            let part = payload.slice(idx * chunk_size..((idx + 1) * chunk_size).min(payload.len()));
+            let publish = Publish::build()
+                .payload(part)
+                .message_id(format!("{message_id}.{idx}"))
+                .header(CHUNK_HEADER, format!("{idx}/{total}").as_str())
+                .header(SEQ_HEADER, row.seq.to_string().as_str());
+            result = publish_one(&js, &subject, publish).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        result
+    };
+    match result {
+        Ok(()) => Ok((row.computation, row.recipient, row.seq)),
+        Err(error) => {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            Err((row, error))
+        }
+    }
+}
+
+async fn publish_one(
+    js: &jetstream::Context,
+    subject: &str,
+    publish: Publish,
+) -> Result<(), Error> {
+    let ack = js
+        .send_publish(subject.to_string(), publish)
+        .await
+        .map_err(|e| Error::Broker(e.to_string()))?;
+    ack.await.map_err(|e| Error::Broker(e.to_string()))?;
+    Ok(())
+}
+
+/// Capped exponential backoff that gives up waiting when `stop` turns true.
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            next: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Backoff {
+    async fn wait(&mut self, stop: &mut watch::Receiver<bool>) {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
