@@ -1,1 +1,298 @@
+//! End-to-end fixtures: a real nats-server and real `fsc node` processes, each behind a guard
+//! that kills it when dropped, in a federation written by the real `fsc federation init`.
+//!
+//! Ports are never fixed: the broker picks its own (and reports it in a ports file), and every
+//! node's API socket is bound here on port 0 and handed to the node process as file descriptor 3
+//! (`FSC_LISTEN_FD`). The harness keeps its copy of the socket, so a node that is killed and
+//! restarted serves on the same address, and connections made while it was down wait in the
+//! socket's backlog. Used by the tests in `tests/` and by the `fsc-bench` binary.
 
+use fsc_node::broker::{Broker, find_nats_server};
+use fsc_node::client::Client;
+use serde_json::{Value, json};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub const PARTY_NAMES: [&str; 7] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"];
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `fsc` binary: `$FSC_BIN`, or the one next to this test's target directory.
+pub fn fsc_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FSC_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("fsc").is_file())
+        .map(|dir| dir.join("fsc"));
+    target.unwrap_or_else(|| panic!("no fsc binary near {}; run `cargo build -p fsc` first", exe.display()))
+}
+
+/// One `fsc node` process.
+pub struct NodeProcess {
+    pub id: String,
+    pub url: String,
+    config: PathBuf,
+    listener: std::net::TcpListener,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("node log file");
+        let fd = self.listener.as_raw_fd();
+        let mut command = Command::new(fsc_bin());
+        command
+            .args(["node", "--config"])
+            .arg(&self.config)
+            .env("FSC_LISTEN_FD", "3")
+            .env("FSC_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file handle"))
+            .stderr(log);
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if fd == 3 {
+                    // dup2 onto itself would keep close-on-exec set.
+                    if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self.child = Some(command.spawn().expect("start fsc node"));
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url, None)
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the node again on the same socket and store, and waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+        self.client()
+            .wait_ready(READY_TIMEOUT)
+            .await
+            .expect("restarted node becomes ready");
+    }
+
+    /// SIGTERM, then waits for the exit (at most `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Options of a test federation.
+#[derive(Clone, Default)]
+pub struct ClusterOptions {
+    pub parties: usize,
+    /// Extra environment of every node, e.g. `FSC_MAX_CHUNK_BYTES`.
+    pub env: Vec<(String, String)>,
+}
+
+/// A broker and n nodes, in a temporary directory that is removed at the end.
+pub struct Cluster {
+    pub nodes: Vec<NodeProcess>,
+    pub broker: Broker,
+    pub parties: Vec<String>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub async fn start(parties: usize) -> Cluster {
+        Cluster::start_with(ClusterOptions {
+            parties,
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: ClusterOptions) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("fsc-e2e-")
+            .tempdir()
+            .expect("temporary directory");
+        let parties: Vec<String> = PARTY_NAMES[..options.parties].iter().map(|p| p.to_string()).collect();
+        let listeners: Vec<std::net::TcpListener> = parties
+            .iter()
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+            .collect();
+        let urls: Vec<String> = listeners
+            .iter()
+            .map(|l| format!("http://{}", l.local_addr().expect("bound address")))
+            .collect();
+        let init = Command::new(fsc_bin())
+            .args(["federation", "init", "--out"])
+            .arg(dir.path())
+            .args(["--parties", &parties.join(","), "--api-urls", &urls.join(",")])
+            .output()
+            .expect("run fsc federation init");
+        assert!(
+            init.status.success(),
+            "federation init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let nats = find_nats_server().expect("nats-server (run scripts/setup)");
+        let broker = Broker::start(&nats, &dir.path().join("nats-server.conf"), dir.path()).expect("start nats-server");
+        let mut nodes = Vec::new();
+        for ((id, url), listener) in parties.iter().zip(urls).zip(listeners) {
+            let mut env = vec![("FSC_NATS_URL".to_string(), broker.url())];
+            env.extend(options.env.iter().cloned());
+            let mut node = NodeProcess {
+                id: id.clone(),
+                url,
+                config: dir.path().join(id).join("node.toml"),
+                log: dir.path().join(format!("{id}.log")),
+                listener,
+                env,
+                child: None,
+            };
+            node.spawn();
+            nodes.push(node);
+        }
+        for node in &nodes {
+            if let Err(error) = node.client().wait_ready(READY_TIMEOUT).await {
+                panic!("{error}\n--- log of {} ---\n{}", node.id, node.log());
+            }
+        }
+        Cluster {
+            nodes,
+            broker,
+            parties,
+            dir,
+        }
+    }
+
+    pub fn node(&self, id: &str) -> &NodeProcess {
+        self.nodes.iter().find(|n| n.id == id).expect("a node of this cluster")
+    }
+
+    pub fn node_mut(&mut self, id: &str) -> &mut NodeProcess {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .expect("a node of this cluster")
+    }
+
+    /// A SecureSum submission of every party's `input` under one id.
+    pub fn sum_request(&self, id: Uuid, input: Value) -> Value {
+        json!({"id": id, "microprotocol": "SecureSum", "parties": self.parties, "input": input})
+    }
+
+    /// Submits `inputs[i]` at node i, all under one new id; asserts each was accepted.
+    pub async fn submit_sum(&self, inputs: &[Value]) -> Uuid {
+        let id = Uuid::new_v4();
+        for (node, input) in self.nodes.iter().zip(inputs) {
+            let answer = node
+                .client()
+                .submit(&self.sum_request(id, input.clone()))
+                .await
+                .expect("submit");
+            assert_eq!(answer.status.as_u16(), 202, "{}: {}", node.id, answer.body);
+        }
+        id
+    }
+
+    /// Every node's final view of computation `id`.
+    pub async fn finals(&self, id: Uuid, timeout: Duration) -> Vec<Value> {
+        let mut views = Vec::new();
+        for node in &self.nodes {
+            views.push(
+                node.client()
+                    .wait_final(id, timeout)
+                    .await
+                    .expect("read the computation"),
+            );
+        }
+        views
+    }
+
+    /// Dumps every node's log (for assertion messages).
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- {} ---\n{}", n.id, n.log()))
+            .collect()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// `n` SecureSums with random integer inputs: (ids, per node the batch items, expected sums).
+pub fn random_sums(cluster: &Cluster, n: usize, seed: u64) -> (Vec<Uuid>, Vec<Vec<Value>>, Vec<f64>) {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % 2_000_001) as i64 - 1_000_000
+    };
+    let mut ids = Vec::with_capacity(n);
+    let mut per_node = vec![Vec::with_capacity(n); cluster.nodes.len()];
+    let mut sums = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = Uuid::new_v4();
+        let mut sum = 0;
+        for items in per_node.iter_mut() {
+            let value = next();
+            sum += value;
+            items.push(cluster.sum_request(id, json!(value)));
+        }
+        ids.push(id);
+        sums.push(sum as f64);
+    }
+    (ids, per_node, sums)
+}

@@ -37,10 +37,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
                 },
         } => {
             if if_missing && out.join("federation.toml").exists() {
-                println!(
-                    "{} already holds a federation; left as it is",
-                    out.display()
-                );
+                println!("{} already holds a federation; left as it is", out.display());
                 return Ok(());
             }
             let api_urls = if api_urls.is_empty() {
@@ -116,11 +113,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
             );
             Ok(())
         }
-        Command::Batch {
-            node,
-            file,
-            no_wait,
-        } => run_batch(&client(&node), &file, no_wait).await,
+        Command::Batch { node, file, no_wait } => run_batch(&client(&node), &file, no_wait).await,
     }
 }
 
@@ -129,8 +122,7 @@ fn client(node: &NodeArgs) -> Client {
 }
 
 fn parse_json_arg(name: &str, text: &str) -> Result<Value, Error> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::bad_request("invalid_argument", format!("{name} is not JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::bad_request("invalid_argument", format!("{name} is not JSON: {e}")))
 }
 
 async fn run_node(config_path: &Path) -> Result<(), Error> {
@@ -141,8 +133,8 @@ async fn run_node(config_path: &Path) -> Result<(), Error> {
 
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
@@ -184,10 +176,7 @@ async fn run_batch(client: &Client, file: &Path, no_wait: bool) -> Result<(), Er
         Ok(Value::Object(mut object)) => match object.remove("computations") {
             Some(Value::Array(items)) => items,
             _ => {
-                return Err(Error::bad_request(
-                    "invalid_file",
-                    "expected {\"computations\": [...]}",
-                ));
+                return Err(Error::bad_request("invalid_file", "expected {\"computations\": [...]}"));
             }
         },
         _ => text
@@ -207,10 +196,7 @@ async fn run_batch(client: &Client, file: &Path, no_wait: bool) -> Result<(), Er
     let mut rejected = 0;
     for chunk in computations.chunks(BATCH_CHUNK) {
         for result in client.submit_batch(chunk).await? {
-            match result["id"]
-                .as_str()
-                .and_then(|id| Uuid::parse_str(id).ok())
-            {
+            match result["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()) {
                 Some(id) => pending.push(id),
                 None => {
                     rejected += 1;
@@ -242,10 +228,7 @@ async fn run_batch(client: &Client, file: &Path, no_wait: bool) -> Result<(), Er
             Some("succeeded") => succeeded += 1,
             _ => {
                 failed += 1;
-                bar.println(format!(
-                    "{id}: {} {}",
-                    computation["status"], computation["error"]
-                ));
+                bar.println(format!("{id}: {} {}", computation["status"], computation["error"]));
             }
         }
         bar.inc(1);

@@ -116,9 +116,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FSC_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(commands::default_log_filter(&cli.command))
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("FSC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(commands::default_log_filter(&cli.command))),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -23,11 +23,7 @@ pub fn find_nats_server() -> Result<PathBuf, Error> {
         .into_iter()
         .flatten()
     {
-        candidates.extend(
-            start
-                .ancestors()
-                .map(|dir| dir.join(".tools/bin/nats-server")),
-        );
+        candidates.extend(start.ancestors().map(|dir| dir.join(".tools/bin/nats-server")));
     }
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("nats-server")));
@@ -103,9 +99,7 @@ impl Broker {
             .stderr(log)
             .spawn()
             .map_err(|e| Error::Config(format!("cannot start {}: {e}", self.bin.display())))?;
-        let ports_file = self
-            .ports_dir
-            .join(format!("nats-server_{}.ports", child.id()));
+        let ports_file = self.ports_dir.join(format!("nats-server_{}.ports", child.id()));
         self.child = Some(child);
         self.port = self.wait_for_port(&ports_file)?;
         Ok(())
@@ -120,20 +114,14 @@ impl Broker {
                     return Ok(port);
                 }
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 return Err(Error::Config(format!(
                     "nats-server exited at start ({status}); see its log in {}",
                     self.ports_dir.display()
                 )));
             }
             if started.elapsed() > START_TIMEOUT {
-                return Err(Error::Config(
-                    "nats-server did not start within 20 s".into(),
-                ));
+                return Err(Error::Config("nats-server did not start within 20 s".into()));
             }
             std::thread::sleep(Duration::from_millis(10));
         }

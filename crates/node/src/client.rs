@@ -103,11 +103,7 @@ impl Client {
 
     /// `GET /v1/computations/{id}?wait=...`.
     pub async fn get(&self, id: Uuid, wait: Duration) -> Result<Value, Error> {
-        let url = format!(
-            "{}/v1/computations/{id}?wait={}",
-            self.base,
-            wait.as_secs_f64()
-        );
+        let url = format!("{}/v1/computations/{id}?wait={}", self.base, wait.as_secs_f64());
         self.send_ok(self.http.get(url).timeout(wait + Duration::from_secs(30)))
             .await
     }
@@ -126,28 +122,19 @@ impl Client {
     }
 
     pub async fn node(&self) -> Result<Value, Error> {
-        self.send_ok(self.http.get(format!("{}/v1/node", self.base)))
-            .await
+        self.send_ok(self.http.get(format!("{}/v1/node", self.base))).await
     }
 
     pub async fn metrics(&self) -> Result<String, Error> {
-        let value = self
-            .send_ok(self.http.get(format!("{}/metrics", self.base)))
-            .await?;
-        Ok(value
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string()))
+        let value = self.send_ok(self.http.get(format!("{}/metrics", self.base))).await?;
+        Ok(value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string()))
     }
 
     /// A single sample of a Prometheus metric, e.g. `fsc_computations_finished_total{status="succeeded"}`.
     pub async fn metric(&self, sample: &str) -> Result<f64, Error> {
         let text = self.metrics().await?;
         text.lines()
-            .find_map(|line| {
-                line.strip_prefix(sample)
-                    .and_then(|rest| rest.strip_prefix(' '))
-            })
+            .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
             .and_then(|value| value.trim().parse().ok())
             .ok_or_else(|| Error::Http(format!("{}: no metric {sample}", self.base)))
     }

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     /// not (yet) submitted here are kept, and (plus a margin) the stream's max age.
     #[serde(default = "defaults::max_deadline_s")]
     pub max_deadline_s: u64,
+    /// Largest NATS message this node publishes; larger envelopes are sent in chunks. Defaults to
+    /// the broker's max payload (minus room for headers).
+    #[serde(default)]
+    pub max_chunk_bytes: Option<usize>,
     /// Largest accepted HTTP request body.
     #[serde(default = "defaults::max_request_bytes")]
     pub max_request_bytes: usize,
@@ -96,6 +100,7 @@ const KEYS: &[&str] = &[
     "nats_nkey",
     "default_deadline_s",
     "max_deadline_s",
+    "max_chunk_bytes",
     "max_request_bytes",
     "api_token",
 ];
@@ -104,8 +109,8 @@ impl NodeConfig {
     /// Reads `path`, applies `FSC_<KEY>` overrides from `env`, resolves relative paths against
     /// the file's directory and checks the values.
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<NodeConfig, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
         let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         for key in KEYS {
@@ -140,10 +145,11 @@ impl NodeConfig {
                 self.max_deadline_s, self.default_deadline_s
             )));
         }
+        if self.max_chunk_bytes.is_some_and(|b| b < 64) {
+            return Err(Error::Config("max_chunk_bytes must be at least 64".into()));
+        }
         if self.max_request_bytes < 1024 {
-            return Err(Error::Config(
-                "max_request_bytes must be at least 1024".into(),
-            ));
+            return Err(Error::Config("max_request_bytes must be at least 1024".into()));
         }
         Ok(())
     }
@@ -166,9 +172,7 @@ pub fn validate_party_id(id: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config(format!(
-            "party id {id:?} must match [a-z0-9-]{{1,32}}"
-        )))
+        Err(Error::Config(format!("party id {id:?} must match [a-z0-9-]{{1,32}}")))
     }
 }
 
@@ -206,12 +210,7 @@ pub struct RosterKey {
 
 impl RosterKey {
     /// What a party signs to claim a key: its id, the key id and both public keys.
-    pub fn signed_bytes(
-        party: &str,
-        key_id: &str,
-        x25519: &[u8; 32],
-        ed25519: &[u8; 32],
-    ) -> Vec<u8> {
+    pub fn signed_bytes(party: &str, key_id: &str, x25519: &[u8; 32], ed25519: &[u8; 32]) -> Vec<u8> {
         let mut bytes = b"fsc/roster-key/v1\0".to_vec();
         for part in [party.as_bytes(), key_id.as_bytes()] {
             bytes.extend_from_slice(part);
@@ -241,8 +240,8 @@ impl Roster {
     pub fn load(path: &Path) -> Result<Roster, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read roster {}: {e}", path.display())))?;
-        let roster: Roster = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("roster {}: {e}", path.display())))?;
+        let roster: Roster =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("roster {}: {e}", path.display())))?;
         roster.validate()?;
         Ok(roster)
     }
@@ -253,25 +252,15 @@ impl Roster {
         for party in &self.parties {
             validate_party_id(&party.id)?;
             if !seen.insert(party.id.as_str()) {
-                return Err(Error::Config(format!(
-                    "roster lists party {:?} twice",
-                    party.id
-                )));
+                return Err(Error::Config(format!("roster lists party {:?} twice", party.id)));
             }
             if party.keys.is_empty() {
-                return Err(Error::Config(format!(
-                    "roster party {:?} has no key",
-                    party.id
-                )));
+                return Err(Error::Config(format!("roster party {:?} has no key", party.id)));
             }
             for key in &party.keys {
                 let (x, e) = (key.x25519_bytes()?, key.ed25519_bytes()?);
                 let signature = keys::decode_base64(&key.signature, "roster key signature")?;
-                if !keys::verify(
-                    &e,
-                    &RosterKey::signed_bytes(&party.id, &key.id, &x, &e),
-                    &signature,
-                ) {
+                if !keys::verify(&e, &RosterKey::signed_bytes(&party.id, &key.id, &x, &e), &signature) {
                     return Err(Error::Config(format!(
                         "roster key {:?} of party {:?} has a bad signature",
                         key.id, party.id

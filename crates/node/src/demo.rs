@@ -60,9 +60,7 @@ impl Federation {
             nodes.push(tokio::spawn(crate::node::run(config, listener, shutdown)));
         }
         for url in &urls {
-            Client::new(url, None)
-                .wait_ready(Duration::from_secs(30))
-                .await?;
+            Client::new(url, None).wait_ready(Duration::from_secs(30)).await?;
         }
         Ok(Federation {
             urls,
@@ -129,14 +127,7 @@ pub async fn tutorial_sum(urls: &[String], token: Option<String>) -> Result<Vec<
 /// JSON as Python's `json.dumps` prints it (`", "` and `": "` separators), as the tutorial shows.
 pub fn python_style(value: &Value) -> String {
     match value {
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(python_style)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(python_style).collect::<Vec<_>>().join(", ")),
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()

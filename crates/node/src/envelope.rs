@@ -133,10 +133,7 @@ impl Envelopes {
         let my_key_id = own
             .keys
             .iter()
-            .find(|k| {
-                k.x25519_bytes().ok() == Some(my_public)
-                    && k.ed25519_bytes().ok() == Some(keys.ed25519_public())
-            })
+            .find(|k| k.x25519_bytes().ok() == Some(my_public) && k.ed25519_bytes().ok() == Some(keys.ed25519_public()))
             .map(|k| k.id.clone())
             .ok_or_else(|| {
                 Error::Config(format!(
@@ -172,9 +169,7 @@ impl Envelopes {
     }
 
     fn peer_key(keys: &NodeKeys, key: &RosterKey, party: &str) -> Result<PeerKey, Error> {
-        let shared = keys
-            .x25519
-            .diffie_hellman(&PublicKey::from(key.x25519_bytes()?));
+        let shared = keys.x25519.diffie_hellman(&PublicKey::from(key.x25519_bytes()?));
         if !shared.was_contributory() {
             return Err(Error::Config(format!(
                 "roster key {:?} of {party:?} is a low-order point",
@@ -235,8 +230,7 @@ impl Envelopes {
             &mut body,
         )
         .map_err(|_| Error::Crypto("sealing failed".into()))?;
-        let header_len = u16::try_from(header_bytes.len())
-            .map_err(|_| Error::Crypto("header too long".into()))?;
+        let header_len = u16::try_from(header_bytes.len()).map_err(|_| Error::Crypto("header too long".into()))?;
         let mut wire = Vec::with_capacity(2 + header_bytes.len() + body.len());
         wire.extend_from_slice(&header_len.to_be_bytes());
         wire.extend_from_slice(&header_bytes);
@@ -245,15 +239,9 @@ impl Envelopes {
     }
 
     /// Opens a message that arrived on subject `fsc.<computation>.<me>.<from>`.
-    pub fn open(
-        &self,
-        subject_computation: &str,
-        subject_from: &str,
-        wire: &[u8],
-    ) -> Result<Opened, Rejection> {
+    pub fn open(&self, subject_computation: &str, subject_from: &str, wire: &[u8]) -> Result<Opened, Rejection> {
         let (header_bytes, body) = split_wire(wire).ok_or(Rejection::Malformed)?;
-        let header: Header =
-            serde_json::from_slice(header_bytes).map_err(|_| Rejection::Malformed)?;
+        let header: Header = serde_json::from_slice(header_bytes).map_err(|_| Rejection::Malformed)?;
         if header.v != VERSION {
             return Err(Rejection::Malformed);
         }
@@ -263,10 +251,7 @@ impl Envelopes {
         if header.from != subject_from || header.computation.to_string() != subject_computation {
             return Err(Rejection::Misrouted);
         }
-        let peer = self
-            .peers
-            .get(&header.from)
-            .ok_or(Rejection::UnknownSender)?;
+        let peer = self.peers.get(&header.from).ok_or(Rejection::UnknownSender)?;
         let peer_key = self.sender_key(peer, &header)?;
         let nonce: [u8; aead::NONCE_LEN] = keys::decode_base64(&header.nonce, "nonce")
             .ok()
@@ -299,9 +284,7 @@ impl Envelopes {
 
     /// The plaintext of an abort: the reason, signed with our Ed25519 key.
     pub fn abort_body(&self, computation: Uuid, reason: &AbortReason) -> Vec<u8> {
-        let signature = self
-            .keys
-            .sign(&abort_signed_bytes(computation, &self.me, reason));
+        let signature = self.keys.sign(&abort_signed_bytes(computation, &self.me, reason));
         serde_json::to_vec(&SignedAbort {
             reason: reason.clone(),
             signature: keys::encode_base64(&signature),
@@ -311,20 +294,11 @@ impl Envelopes {
 
     /// Checks an abort's signature against the sender's roster key.
     pub fn verify_abort(&self, opened: &Opened) -> Result<AbortReason, Rejection> {
-        let signed: SignedAbort =
-            serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
-        let peer = self
-            .peers
-            .get(&opened.header.from)
-            .ok_or(Rejection::UnknownSender)?;
+        let signed: SignedAbort = serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
+        let peer = self.peers.get(&opened.header.from).ok_or(Rejection::UnknownSender)?;
         let public = self.sender_key(peer, &opened.header)?.ed25519;
-        let signature = keys::decode_base64(&signed.signature, "signature")
-            .map_err(|_| Rejection::Malformed)?;
-        let message = abort_signed_bytes(
-            opened.header.computation,
-            &opened.header.from,
-            &signed.reason,
-        );
+        let signature = keys::decode_base64(&signed.signature, "signature").map_err(|_| Rejection::Malformed)?;
+        let message = abort_signed_bytes(opened.header.computation, &opened.header.from, &signed.reason);
         if keys::verify(&public, &message, &signature) {
             Ok(signed.reason)
         } else {
@@ -400,9 +374,7 @@ mod tests {
         let carol = Envelopes::new("carol", keys.remove(0), &roster).unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let c = Uuid::new_v4();
-        let wire = alice
-            .seal(c, "bob", 3, Kind::Data, b"secret share", &mut rng)
-            .unwrap();
+        let wire = alice.seal(c, "bob", 3, Kind::Data, b"secret share", &mut rng).unwrap();
         let opened = bob.open(&c.to_string(), "alice", &wire).unwrap();
         assert_eq!(opened.plaintext, b"secret share");
         assert_eq!((opened.header.seq, opened.header.kind), (3, Kind::Data));
@@ -412,8 +384,7 @@ mod tests {
             Rejection::Misaddressed
         );
         assert_eq!(
-            bob.open(&Uuid::new_v4().to_string(), "alice", &wire)
-                .unwrap_err(),
+            bob.open(&Uuid::new_v4().to_string(), "alice", &wire).unwrap_err(),
             Rejection::Misrouted
         );
         assert_eq!(
@@ -452,22 +423,15 @@ mod tests {
             message: "bad".into(),
         };
         let wire = alice
-            .seal(
-                c,
-                "bob",
-                0,
-                Kind::Abort,
-                &alice.abort_body(c, &reason),
-                &mut rng,
-            )
+            .seal(c, "bob", 0, Kind::Abort, &alice.abort_body(c, &reason), &mut rng)
             .unwrap();
         let opened = bob.open(&c.to_string(), "alice", &wire).unwrap();
         assert_eq!(bob.verify_abort(&opened).unwrap(), reason);
         let mut forged = opened.clone();
-        forged.plaintext = serde_json::to_vec(&serde_json::json!({"reason": {"code": "x", "message": "y"}, "signature": keys::encode_base64(&[0; 64])})).unwrap();
-        assert_eq!(
-            bob.verify_abort(&forged).unwrap_err(),
-            Rejection::BadSignature
-        );
+        forged.plaintext = serde_json::to_vec(
+            &serde_json::json!({"reason": {"code": "x", "message": "y"}, "signature": keys::encode_base64(&[0; 64])}),
+        )
+        .unwrap();
+        assert_eq!(bob.verify_abort(&forged).unwrap_err(), Rejection::BadSignature);
     }
 }

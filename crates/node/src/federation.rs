@@ -71,9 +71,7 @@ pub fn roster_party(id: &str, node_keys: &NodeKeys, api_urls: Vec<String>) -> Ro
 /// Writes a new federation into `options.out` (which must not hold one already).
 pub fn init(options: &InitOptions) -> Result<(), Error> {
     if options.parties.len() < 2 {
-        return Err(Error::Config(
-            "a federation needs at least two parties".into(),
-        ));
+        return Err(Error::Config("a federation needs at least two parties".into()));
     }
     if options.api_urls.len() != options.parties.len() {
         return Err(Error::Config(format!(
@@ -97,16 +95,11 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
     let broker = BrokerAddress::parse(&options.nats_url)?;
     let out = absolute(&options.out)?;
     if out.join("federation.toml").exists() {
-        return Err(Error::Config(format!(
-            "{} already holds a federation",
-            out.display()
-        )));
+        return Err(Error::Config(format!("{} already holds a federation", out.display())));
     }
     std::fs::create_dir_all(&out)?;
 
-    let mut roster = Roster {
-        parties: Vec::new(),
-    };
+    let mut roster = Roster { parties: Vec::new() };
     let mut users = Vec::new();
     for (id, api_url) in options.parties.iter().zip(&options.api_urls) {
         let dir = out.join(id);
@@ -120,9 +113,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             &nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?,
         )?;
         users.push(party_user(id, &nkey.public_key()));
-        roster
-            .parties
-            .push(roster_party(id, &node_keys, vec![api_url.clone()]));
+        roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
         let config = NodeConfig {
             id: id.clone(),
             roster: "../federation.toml".into(),
@@ -135,6 +126,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             nats_nkey: "nats.nk".into(),
             default_deadline_s: 600,
             max_deadline_s: 3600,
+            max_chunk_bytes: None,
             max_request_bytes: 32 * 1024 * 1024,
             api_token: None,
         };
@@ -154,14 +146,15 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         &out.join("admin/nats.nk"),
         &admin.seed().map_err(|e| Error::Crypto(e.to_string()))?,
     )?;
-    users.push(format!("    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}", admin.public_key()));
+    users.push(format!(
+        "    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}",
+        admin.public_key()
+    ));
 
     let roster_text = toml::to_string(&roster).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(
         out.join("federation.toml"),
-        format!(
-            "# fsc federation roster: give this file to every party; it pins their public keys.\n{roster_text}"
-        ),
+        format!("# fsc federation roster: give this file to every party; it pins their public keys.\n{roster_text}"),
     )?;
     std::fs::write(
         out.join("nats-server.conf"),
@@ -194,11 +187,7 @@ impl BrokerAddress {
 
 /// A node listens where its API URL points: loopback as given, a host name on all interfaces.
 fn listen_address(api_url: &str) -> Result<String, Error> {
-    let bad = || {
-        Error::Config(format!(
-            "API URL {api_url:?} must look like http://host:port"
-        ))
-    };
+    let bad = || Error::Config(format!("API URL {api_url:?} must look like http://host:port"));
     let rest = api_url
         .strip_prefix("http://")
         .or_else(|| api_url.strip_prefix("https://"))
@@ -223,6 +212,7 @@ fn party_user(id: &str, public_key: &str) -> String {
         format!("$JS.API.STREAM.CREATE.{STREAM}"),
         format!("$JS.API.CONSUMER.INFO.{STREAM}.{consumer}"),
         format!("$JS.API.CONSUMER.CREATE.{STREAM}.{consumer}.fsc.*.{id}.*"),
+        format!("$JS.API.CONSUMER.DELETE.{STREAM}.{consumer}"),
         format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"),
         format!("$JS.ACK.{STREAM}.{consumer}.>"),
     ];
@@ -266,9 +256,7 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 
 #[cfg(test)]
 pub(crate) fn test_roster(ids: &[&str]) -> (Roster, Vec<NodeKeys>) {
-    let mut roster = Roster {
-        parties: Vec::new(),
-    };
+    let mut roster = Roster { parties: Vec::new() };
     let mut all = Vec::new();
     for id in ids {
         let (node_keys, _) = NodeKeys::generate().unwrap();
@@ -297,10 +285,7 @@ mod tests {
         let roster = Roster::load(&dir.path().join("fed/federation.toml")).unwrap();
         assert_eq!(roster.parties.len(), 3);
         let config = NodeConfig::load(&dir.path().join("fed/bob/node.toml"), |_| None).unwrap();
-        assert_eq!(
-            (config.id.as_str(), config.listen.as_str()),
-            ("bob", "127.0.0.1:55502")
-        );
+        assert_eq!((config.id.as_str(), config.listen.as_str()), ("bob", "127.0.0.1:55502"));
         assert!(NodeKeys::load(&config.x25519_key, &config.ed25519_key).is_ok());
         let overridden = NodeConfig::load(&dir.path().join("fed/bob/node.toml"), |k| {
             (k == "FSC_DEFAULT_DEADLINE_S").then(|| "30".to_string())
@@ -310,9 +295,6 @@ mod tests {
         let conf = std::fs::read_to_string(dir.path().join("fed/nats-server.conf")).unwrap();
         assert!(conf.contains("listen: \"127.0.0.1:4333\""));
         assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
-        assert!(
-            init(&options).is_err(),
-            "an existing federation is never overwritten"
-        );
+        assert!(init(&options).is_err(), "an existing federation is never overwritten");
     }
 }

@@ -23,10 +23,9 @@ impl NodeKeys {
     pub fn generate() -> Result<(NodeKeys, SecretFiles), Error> {
         let rng = SystemRandom::new();
         let mut x25519 = [0u8; 32];
-        ring::rand::SecureRandom::fill(&rng, &mut x25519)
-            .map_err(|_| Error::Crypto("no system randomness".into()))?;
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|_| Error::Crypto("ed25519 key generation failed".into()))?;
+        ring::rand::SecureRandom::fill(&rng, &mut x25519).map_err(|_| Error::Crypto("no system randomness".into()))?;
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| Error::Crypto("ed25519 key generation failed".into()))?;
         let files = SecretFiles {
             x25519: BASE64.encode(x25519),
             ed25519: BASE64.encode(pkcs8.as_ref()),
@@ -47,9 +46,8 @@ impl NodeKeys {
             .try_into()
             .map_err(|_| Error::Config("x25519 secret key must be 32 bytes".into()))?;
         let pkcs8 = decode_base64(&files.ed25519, "ed25519 secret key")?;
-        let ed25519 = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| {
-            Error::Config(format!("ed25519 secret key is not a PKCS#8 document: {e}"))
-        })?;
+        let ed25519 = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|e| Error::Config(format!("ed25519 secret key is not a PKCS#8 document: {e}")))?;
         Ok(NodeKeys {
             x25519: StaticSecret::from(x25519),
             ed25519,
@@ -113,8 +111,7 @@ pub fn read_secret(path: &Path) -> Result<String, Error> {
             )));
         }
     }
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Writes a secret file with mode 0600 (created so, never world-readable in between).

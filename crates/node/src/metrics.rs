@@ -115,10 +115,7 @@ impl Metrics {
             &[("", load(&self.publish_retries))],
         );
         let mut gauge = |name: &str, help: &str, value: i64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };
         gauge(
             "fsc_computations_active",

@@ -89,6 +89,7 @@ pub async fn run(
     let publisher_task = tokio::spawn(transport::publish(
         js,
         config.id.clone(),
+        config.max_chunk_bytes,
         outbox_rx,
         published,
         metrics.clone(),
@@ -106,9 +107,7 @@ pub async fn run(
     });
     let app = api::router(state, config.max_request_bytes);
     tracing::info!(node = %config.id, address = %listener.local_addr()?, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
 
     tracing::info!("shutting down: draining");
     let _ = stop_tx.send(true);

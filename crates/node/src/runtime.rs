@@ -102,12 +102,7 @@ pub struct Waiters {
 impl Waiters {
     /// The notifier for `id`; call `enable()` on its `notified()` future before checking status.
     pub fn watch(&self, id: Uuid) -> Arc<Notify> {
-        self.map
-            .lock()
-            .expect("waiters lock")
-            .entry(id)
-            .or_default()
-            .clone()
+        self.map.lock().expect("waiters lock").entry(id).or_default().clone()
     }
 
     fn finished(&self, ids: &[Uuid]) {
@@ -139,10 +134,7 @@ impl PublishedSink {
 
 impl RuntimeHandle {
     /// Submits computations; one result per item, all committed in one transaction.
-    pub async fn submit(
-        &self,
-        items: Vec<Submission>,
-    ) -> Result<Vec<Result<Accepted, Error>>, Error> {
+    pub async fn submit(&self, items: Vec<Submission>) -> Result<Vec<Result<Accepted, Error>>, Error> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Submit { items, reply })
@@ -232,9 +224,7 @@ impl Runtime {
     ) -> Result<(Runtime, RuntimeHandle, PublishedSink, RuntimeInbox), Error> {
         let rows = store::active_computations(writer.conn()).await?;
         let outbox = store::all_outbox(writer.conn()).await?;
-        metrics
-            .outbox_pending
-            .store(outbox.len() as i64, Ordering::Relaxed);
+        metrics.outbox_pending.store(outbox.len() as i64, Ordering::Relaxed);
         if !outbox.is_empty() {
             tracing::info!(
                 messages = outbox.len(),
@@ -243,10 +233,7 @@ impl Runtime {
             let _ = publisher.send(outbox);
         }
         let secret = envelopes.keys().x25519.to_bytes();
-        let mac_key = digest::digest(
-            &digest::SHA256,
-            &[b"fsc/input-mac/v1\0".as_slice(), &secret].concat(),
-        );
+        let mac_key = digest::digest(&digest::SHA256, &[b"fsc/input-mac/v1\0".as_slice(), &secret].concat());
         let (commands_tx, commands) = mpsc::channel(1024);
         let (published_tx, published) = mpsc::unbounded_channel();
         let waiters = Arc::new(Waiters::default());
@@ -273,10 +260,7 @@ impl Runtime {
             runtime,
             handle,
             PublishedSink(published_tx),
-            RuntimeInbox {
-                commands,
-                published,
-            },
+            RuntimeInbox { commands, published },
         ))
     }
 
@@ -285,22 +269,10 @@ impl Runtime {
         for mut row in rows {
             let id = parse_uuid(&row.id)?;
             let machine: Machine = serde_json::from_str(row.machine.as_deref().unwrap_or("null"))
-                .map_err(|e| {
-                Error::Config(format!(
-                    "stored state of computation {id} is unreadable: {e}"
-                ))
-            })?;
+                .map_err(|e| Error::Config(format!("stored state of computation {id} is unreadable: {e}")))?;
             let parties: Vec<String> = serde_json::from_str(row.parties.as_deref().unwrap_or("[]"))
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "stored parties of computation {id} are unreadable: {e}"
-                    ))
-                })?;
-            let digest = row
-                .digest
-                .clone()
-                .and_then(|d| d.try_into().ok())
-                .unwrap_or([0; 32]);
+                .map_err(|e| Error::Config(format!("stored parties of computation {id} are unreadable: {e}")))?;
+            let digest = row.digest.clone().and_then(|d| d.try_into().ok()).unwrap_or([0; 32]);
             row.machine = None;
             self.active.insert(
                 id,
@@ -349,13 +321,8 @@ impl Runtime {
 
     async fn process(&mut self, commands: Vec<Command>, deadlines_due: bool) {
         let mut batch = Batch::default();
-        let mut writer = self
-            .writer
-            .take()
-            .expect("the writer is back after every batch");
-        let result = self
-            .apply(&mut writer, commands, deadlines_due, &mut batch)
-            .await;
+        let mut writer = self.writer.take().expect("the writer is back after every batch");
+        let result = self.apply(&mut writer, commands, deadlines_due, &mut batch).await;
         match result {
             Ok(()) => self.after_commit(batch),
             Err(error) => {
@@ -450,13 +417,11 @@ impl Runtime {
         }
 
         store::delete_outbox(conn, &batch.published).await?;
-        let mut rows: Vec<ComputationRow> =
-            Vec::with_capacity(batch.touched.len() + batch.settled.len());
+        let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
         for id in &batch.touched {
             if let Some(active) = self.active.get(id) {
                 let mut row = active.row.clone();
-                row.machine =
-                    Some(serde_json::to_string(&active.machine).expect("machines serialise"));
+                row.machine = Some(serde_json::to_string(&active.machine).expect("machines serialise"));
                 rows.push(row);
             }
         }
@@ -484,8 +449,7 @@ impl Runtime {
             batch.outbox.len() as i64 - batch.published.len() as i64,
             Ordering::Relaxed,
         );
-        m.computations_active
-            .store(self.active.len() as i64, Ordering::Relaxed);
+        m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
         for (reply, results) in batch.replies {
             let _ = reply.send(results);
         }
@@ -511,10 +475,7 @@ impl Runtime {
         now: i64,
         batch: &mut Batch,
     ) -> Result<Vec<Result<Accepted, Error>>, Error> {
-        let ids: Vec<Uuid> = items
-            .iter()
-            .map(|item| item.id.unwrap_or_else(Uuid::new_v4))
-            .collect();
+        let ids: Vec<Uuid> = items.iter().map(|item| item.id.unwrap_or_else(Uuid::new_v4)).collect();
         let unknown: Vec<String> = ids
             .iter()
             .filter(|id| !self.active.contains_key(id) && !batch.settled.contains_key(id))
@@ -528,8 +489,7 @@ impl Runtime {
         let mut created = Vec::new();
         for (item, id) in items.into_iter().zip(ids) {
             let result = self.submit_one(item, id, &mut stored, now, batch);
-            if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id)
-            {
+            if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id) {
                 created.push(id);
             }
             results.push(result);
@@ -541,19 +501,8 @@ impl Runtime {
             if !batch.consumed.contains(&row.computation) {
                 batch.consumed.push(row.computation.clone());
             }
-            let kind = if row.kind == "abort" {
-                Kind::Abort
-            } else {
-                Kind::Data
-            };
-            self.apply_message(
-                id,
-                &row.sender,
-                kind,
-                row.body.unwrap_or_default(),
-                now,
-                batch,
-            );
+            let kind = if row.kind == "abort" { Kind::Abort } else { Kind::Data };
+            self.apply_message(id, &row.sender, kind, row.body.unwrap_or_default(), now, batch);
         }
         Ok(results)
     }
@@ -616,9 +565,7 @@ impl Runtime {
                     created: false,
                 });
             }
-            if row.digest.as_deref() == Some(&digest[..])
-                && row.input_mac.as_deref() == Some(input_mac.as_ref())
-            {
+            if row.digest.as_deref() == Some(&digest[..]) && row.input_mac.as_deref() == Some(input_mac.as_ref()) {
                 return Ok(Accepted {
                     id,
                     status: row.status.clone(),
@@ -656,16 +603,9 @@ impl Runtime {
                     code: error.code().to_string(),
                     message: error.to_string(),
                 };
-                self.settle_failed(
-                    &mut row,
-                    &item.parties,
-                    &reason,
-                    None,
-                    Announce::Yes,
-                    now,
-                    batch,
-                );
-                stored.insert(id, row);
+                self.settle_failed(&mut row, &item.parties, &reason, None, Announce::Yes, now, batch);
+                batch.settled.insert(id, row);
+                batch.finished.push(id);
                 return Err(Error::Engine(error));
             }
         };
@@ -754,8 +694,7 @@ impl Runtime {
         let mut bodies = HashMap::new();
         for message in messages {
             let computation = message.header.computation;
-            let known_final = batch.settled.contains_key(&computation)
-                || settled.contains(&computation.to_string());
+            let known_final = batch.settled.contains_key(&computation) || settled.contains(&computation.to_string());
             if known_final && !self.active.contains_key(&computation) {
                 Metrics::add(&self.metrics.messages_late, 1);
                 continue;
@@ -819,15 +758,7 @@ impl Runtime {
     }
 
     /// Applies one authenticated, deduplicated message to an active computation.
-    fn apply_message(
-        &mut self,
-        id: Uuid,
-        sender: &str,
-        kind: Kind,
-        body: Vec<u8>,
-        now: i64,
-        batch: &mut Batch,
-    ) {
+    fn apply_message(&mut self, id: Uuid, sender: &str, kind: Kind, body: Vec<u8>, now: i64, batch: &mut Batch) {
         let Some(active) = self.active.get_mut(&id) else {
             return;
         };
@@ -841,14 +772,7 @@ impl Runtime {
                 code: reason.code,
                 message: format!("{sender}: {}", reason.message),
             };
-            return self.fail(
-                id,
-                relayed,
-                Some(sender.to_string()),
-                Announce::No,
-                now,
-                batch,
-            );
+            return self.fail(id, relayed, Some(sender.to_string()), Announce::No, now, batch);
         }
         if body.len() < 32 || body[..32] != active.digest {
             let reason = AbortReason {
@@ -857,14 +781,7 @@ impl Runtime {
                     "{sender} defines this computation differently (microprotocol, parties or parameters differ)"
                 ),
             };
-            return self.fail(
-                id,
-                reason,
-                Some(sender.to_string()),
-                Announce::Yes,
-                now,
-                batch,
-            );
+            return self.fail(id, reason, Some(sender.to_string()), Announce::Yes, now, batch);
         }
         if active.row.status == store::PENDING {
             active.row.status = store::RUNNING.to_string();
@@ -875,13 +792,7 @@ impl Runtime {
     }
 
     /// Seals a step's messages into the outbox, and settles the computation if it finished.
-    fn handle_step(
-        &mut self,
-        id: Uuid,
-        step: Result<Step, EngineError>,
-        now: i64,
-        batch: &mut Batch,
-    ) {
+    fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
         let step = match step {
             Ok(step) => step,
             Err(error) => {
@@ -892,10 +803,7 @@ impl Runtime {
                 return self.fail(id, reason, None, Announce::Yes, now, batch);
             }
         };
-        let active = self
-            .active
-            .get_mut(&id)
-            .expect("steps belong to active computations");
+        let active = self.active.get_mut(&id).expect("steps belong to active computations");
         for (to, bytes) in step.outgoing {
             let recipient = active.parties[to].clone();
             let mut plaintext = Vec::with_capacity(32 + bytes.len());
@@ -950,15 +858,7 @@ impl Runtime {
         };
         batch.touched.remove(&id);
         let parties = std::mem::take(&mut active.parties);
-        self.settle_failed(
-            &mut active.row,
-            &parties,
-            &reason,
-            culprit,
-            announce,
-            now,
-            batch,
-        );
+        self.settle_failed(&mut active.row, &parties, &reason, culprit, announce, now, batch);
         batch.settled.insert(id, active.row);
         batch.finished.push(id);
     }
@@ -980,10 +880,7 @@ impl Runtime {
             for peer in parties.iter().filter(|p| **p != self.me) {
                 let seq = row.next_seq as u64;
                 row.next_seq += 1;
-                match self
-                    .envelopes
-                    .seal(id, peer, seq, Kind::Abort, &body, &mut self.rng)
-                {
+                match self.envelopes.seal(id, peer, seq, Kind::Abort, &body, &mut self.rng) {
                     Ok(envelope) => batch.outbox.push(OutboxRow {
                         computation: row.id.clone(),
                         recipient: peer.clone(),
@@ -1033,12 +930,7 @@ impl Runtime {
         batch.finished.push(id);
     }
 
-    async fn expire(
-        &mut self,
-        conn: &mut sqlx::SqliteConnection,
-        now: i64,
-        batch: &mut Batch,
-    ) -> Result<(), Error> {
+    async fn expire(&mut self, conn: &mut sqlx::SqliteConnection, now: i64, batch: &mut Batch) -> Result<(), Error> {
         self.ticks += 1;
         let expired: Vec<Uuid> = self
             .active
@@ -1048,10 +940,7 @@ impl Runtime {
             .collect();
         for id in expired {
             let active = &self.active[&id];
-            let heard: HashSet<String> = store::senders(conn, &id.to_string())
-                .await?
-                .into_iter()
-                .collect();
+            let heard: HashSet<String> = store::senders(conn, &id.to_string()).await?.into_iter().collect();
             let silent: Vec<&str> = active
                 .parties
                 .iter()
@@ -1083,10 +972,7 @@ impl Runtime {
             let cutoff = now - self.config.max_deadline_s as i64 * 1000;
             let dropped = store::expire_orphans(conn, cutoff).await?;
             if dropped > 0 {
-                tracing::info!(
-                    dropped,
-                    "expired messages of computations never submitted here"
-                );
+                tracing::info!(dropped, "expired messages of computations never submitted here");
             }
         }
         Ok(())
@@ -1121,25 +1007,13 @@ fn abort_reason(body: &[u8]) -> AbortReason {
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text)
-        .map_err(|e| Error::Config(format!("stored computation id {text:?} is not a UUID: {e}")))
+    Uuid::parse_str(text).map_err(|e| Error::Config(format!("stored computation id {text:?} is not a UUID: {e}")))
 }
 
 /// SHA-256 over the canonical JSON of what all parties must agree on.
-pub fn definition_digest(
-    id: Uuid,
-    microprotocol: &str,
-    parties: &[String],
-    parameters: &Value,
-) -> [u8; 32] {
-    let canonical = serde_json::to_vec(&json!([
-        "fsc/definition/v1",
-        id,
-        microprotocol,
-        parties,
-        parameters
-    ]))
-    .expect("JSON values serialise");
+pub fn definition_digest(id: Uuid, microprotocol: &str, parties: &[String], parameters: &Value) -> [u8; 32] {
+    let canonical = serde_json::to_vec(&json!(["fsc/definition/v1", id, microprotocol, parties, parameters]))
+        .expect("JSON values serialise");
     digest::digest(&digest::SHA256, &canonical)
         .as_ref()
         .try_into()

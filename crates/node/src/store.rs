@@ -91,9 +91,7 @@ pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
         .statement_cache_capacity(256);
     let mut conn = SqliteConnection::connect_with(&options).await?;
     // run_direct: `run` takes an `Acquire` whose higher-ranked bound makes spawned futures non-Send.
-    sqlx::migrate!("../../migrations")
-        .run_direct(&mut conn)
-        .await?;
+    sqlx::migrate!("../../migrations").run_direct(&mut conn).await?;
     let read = SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(1)
@@ -118,10 +116,7 @@ impl Writer {
     }
 }
 
-pub async fn get_computation_pool(
-    pool: &SqlitePool,
-    id: &str,
-) -> Result<Option<ComputationRow>, Error> {
+pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<ComputationRow>, Error> {
     Ok(sqlx::query_as("SELECT * FROM computations WHERE id = ?")
         .bind(id)
         .fetch_optional(pool)
@@ -129,19 +124,11 @@ pub async fn get_computation_pool(
 }
 
 /// Those of `ids` that exist.
-pub async fn get_computations(
-    conn: &mut SqliteConnection,
-    ids: &[String],
-) -> Result<Vec<ComputationRow>, Error> {
+pub async fn get_computations(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<ComputationRow>, Error> {
     let mut found = Vec::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let mut query = in_list("SELECT * FROM computations WHERE id IN (", chunk);
-        found.extend(
-            query
-                .build_query_as::<ComputationRow>()
-                .fetch_all(&mut *conn)
-                .await?,
-        );
+        found.extend(query.build_query_as::<ComputationRow>().fetch_all(&mut *conn).await?);
     }
     Ok(found)
 }
@@ -158,19 +145,16 @@ fn in_list<'a>(prefix: &str, ids: &'a [String]) -> QueryBuilder<'a, Sqlite> {
 }
 
 /// Computations that are not final and not tombstones: what the runtime resumes after a restart.
-pub async fn active_computations(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<ComputationRow>, Error> {
-    Ok(sqlx::query_as("SELECT * FROM computations WHERE status IN ('pending', 'running') AND microprotocol IS NOT NULL")
-        .fetch_all(conn)
-        .await?)
+pub async fn active_computations(conn: &mut SqliteConnection) -> Result<Vec<ComputationRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM computations WHERE status IN ('pending', 'running') AND microprotocol IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Inserts or replaces whole computation rows.
-pub async fn upsert_computations(
-    conn: &mut SqliteConnection,
-    rows: &[&ComputationRow],
-) -> Result<(), Error> {
+pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&ComputationRow]) -> Result<(), Error> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 10) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO computations (id, microprotocol, parties, parameters, digest, input_mac, status, machine, \
@@ -205,15 +189,11 @@ pub async fn upsert_computations(
 }
 
 /// Inserts inbox rows; returns the keys of those that were new (the others are duplicates).
-pub async fn insert_inbox(
-    conn: &mut SqliteConnection,
-    rows: &[InboxRow],
-) -> Result<Vec<MessageKey>, Error> {
+pub async fn insert_inbox(conn: &mut SqliteConnection, rows: &[InboxRow]) -> Result<Vec<MessageKey>, Error> {
     let mut inserted = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 6) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO inbox (computation, sender, seq, kind, body, received_at) ",
-        );
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO inbox (computation, sender, seq, kind, body, received_at) ");
         query.push_values(chunk, |mut b, row| {
             b.push_bind(&row.computation)
                 .push_bind(&row.sender)
@@ -234,32 +214,18 @@ pub async fn insert_inbox(
 }
 
 /// Messages that arrived before these computations were submitted here, in arrival order.
-pub async fn pending_inbox(
-    conn: &mut SqliteConnection,
-    computations: &[String],
-) -> Result<Vec<InboxRow>, Error> {
+pub async fn pending_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<Vec<InboxRow>, Error> {
     let mut found = Vec::new();
     for chunk in computations.chunks(ROWS_PER_STATEMENT) {
-        let mut query = in_list(
-            "SELECT * FROM inbox WHERE body IS NOT NULL AND computation IN (",
-            chunk,
-        );
+        let mut query = in_list("SELECT * FROM inbox WHERE body IS NOT NULL AND computation IN (", chunk);
         query.push(" ORDER BY received_at, computation, sender, seq");
-        found.extend(
-            query
-                .build_query_as::<InboxRow>()
-                .fetch_all(&mut *conn)
-                .await?,
-        );
+        found.extend(query.build_query_as::<InboxRow>().fetch_all(&mut *conn).await?);
     }
     Ok(found)
 }
 
 /// Marks the pending messages of these computations as consumed (their bodies are not needed).
-pub async fn consume_inbox(
-    conn: &mut SqliteConnection,
-    computations: &[String],
-) -> Result<(), Error> {
+pub async fn consume_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
     for chunk in computations.chunks(ROWS_PER_STATEMENT) {
         in_list("UPDATE inbox SET body = NULL WHERE computation IN (", chunk)
             .build()
@@ -280,10 +246,7 @@ pub async fn senders(conn: &mut SqliteConnection, computation: &str) -> Result<V
 }
 
 /// Forgets the inbox of finished computations.
-pub async fn delete_inbox(
-    conn: &mut SqliteConnection,
-    computations: &[String],
-) -> Result<(), Error> {
+pub async fn delete_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
     for chunk in computations.chunks(ROWS_PER_STATEMENT) {
         in_list("DELETE FROM inbox WHERE computation IN (", chunk)
             .build()
@@ -313,9 +276,8 @@ pub async fn expire_orphans(conn: &mut SqliteConnection, cutoff: i64) -> Result<
 
 pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> Result<(), Error> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 5) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO outbox (computation, recipient, seq, envelope, created_at) ",
-        );
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO outbox (computation, recipient, seq, envelope, created_at) ");
         query.push_values(chunk, |mut b, row| {
             b.push_bind(&row.computation)
                 .push_bind(&row.recipient)
@@ -330,13 +292,9 @@ pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> R
 
 pub async fn delete_outbox(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
     for chunk in keys.chunks(ROWS_PER_STATEMENT / 3) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "DELETE FROM outbox WHERE (computation, recipient, seq) IN (",
-        );
+        let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM outbox WHERE (computation, recipient, seq) IN (");
         query.push_values(chunk, |mut b, (computation, recipient, seq)| {
-            b.push_bind(computation)
-                .push_bind(recipient)
-                .push_bind(*seq);
+            b.push_bind(computation).push_bind(recipient).push_bind(*seq);
         });
         query.push(")");
         query.build().execute(&mut *conn).await?;
@@ -357,10 +315,7 @@ pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {
 }
 
 /// Stores one chunk; returns all chunks of its message once every one has arrived.
-pub async fn add_chunk(
-    conn: &mut SqliteConnection,
-    chunk: &ChunkRow,
-) -> Result<Option<Vec<ChunkRow>>, Error> {
+pub async fn add_chunk(conn: &mut SqliteConnection, chunk: &ChunkRow) -> Result<Option<Vec<ChunkRow>>, Error> {
     sqlx::query(
         "INSERT INTO chunks (computation, sender, seq, idx, total, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT DO NOTHING",
@@ -374,14 +329,13 @@ pub async fn add_chunk(
     .bind(chunk.received_at)
     .execute(&mut *conn)
     .await?;
-    let parts: Vec<ChunkRow> = sqlx::query_as(
-        "SELECT * FROM chunks WHERE computation = ? AND sender = ? AND seq = ? ORDER BY idx",
-    )
-    .bind(&chunk.computation)
-    .bind(&chunk.sender)
-    .bind(chunk.seq)
-    .fetch_all(&mut *conn)
-    .await?;
+    let parts: Vec<ChunkRow> =
+        sqlx::query_as("SELECT * FROM chunks WHERE computation = ? AND sender = ? AND seq = ? ORDER BY idx")
+            .bind(&chunk.computation)
+            .bind(&chunk.sender)
+            .bind(chunk.seq)
+            .fetch_all(&mut *conn)
+            .await?;
     if parts.len() as i64 != chunk.total
         || parts
             .iter()
@@ -418,9 +372,7 @@ pub async fn list_computations(
             .push_bind(id)
             .push(")");
     }
-    query
-        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(limit);
+    query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(limit);
     Ok(query.build_query_as().fetch_all(pool).await?)
 }
 

@@ -36,8 +36,8 @@ use uuid::Uuid;
 const CHUNK_HEADER: &str = "Fsc-Chunk";
 /// NATS header carrying the sequence number of a chunked message.
 const SEQ_HEADER: &str = "Fsc-Seq";
-/// Room left in a chunk for NATS headers.
-const HEADER_ALLOWANCE: usize = 512;
+/// Room left in a chunk for NATS headers (message id and chunk headers need about 150 bytes).
+const HEADER_ALLOWANCE: usize = 256;
 /// Publishes awaiting the broker's acknowledgement at once.
 const MAX_IN_FLIGHT: usize = 4096;
 /// Most messages handed to the runtime in one delivery.
@@ -46,10 +46,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects to the broker as this node's NKey user. Returns at once; the connection (and every
 /// reconnection) proceeds in the background with capped exponential backoff.
-pub async fn connect(
-    config: &NodeConfig,
-    metrics: Arc<Metrics>,
-) -> Result<async_nats::Client, Error> {
+pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
     let seed = keys::read_secret(&config.nats_nkey)?;
     let events = metrics.clone();
     async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
@@ -59,9 +56,7 @@ pub async fn connect(
         .connection_timeout(REQUEST_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
         .max_reconnects(None)
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((50u64 << attempts.min(7)).min(5000))
-        })
+        .reconnect_delay_callback(|attempts| Duration::from_millis((50u64 << attempts.min(7)).min(5000)))
         .event_callback(move |event| {
             let events = events.clone();
             async move {
@@ -91,14 +86,9 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
         .build(client)
 }
 
-/// Creates the stream and this node's consumer if they do not exist.
-pub async fn provision(
-    js: &jetstream::Context,
-    me: &str,
-    max_deadline: Duration,
-) -> Result<PullConsumer, Error> {
-    let broker =
-        |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
+/// Creates the stream if it does not exist, and this node's inbox consumer afresh.
+pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration) -> Result<PullConsumer, Error> {
+    let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
     let stream = js
         .get_or_create_stream(jetstream::stream::Config {
             name: STREAM.to_string(),
@@ -114,18 +104,21 @@ pub async fn provision(
         .await
         .map_err(|e| broker(&e))?;
     let name = consumer_name(me);
+    // Re-create the consumer rather than reuse it: messages a previous run (or connection) had
+    // received but not acknowledged are then redelivered at once instead of after `ack_wait`.
+    // Nothing is lost: a work-queue stream keeps every message until it is acknowledged.
+    if let Err(error) = stream.delete_consumer(&name).await {
+        tracing::debug!(%error, "no previous inbox consumer to replace");
+    }
     stream
-        .get_or_create_consumer(
-            &name,
-            pull::Config {
-                durable_name: Some(name.clone()),
-                filter_subject: format!("fsc.*.{me}.*"),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 50_000,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: format!("fsc.*.{me}.*"),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 50_000,
+            ..Default::default()
+        })
         .await
         .map_err(|e| broker(&e))
 }
@@ -182,9 +175,7 @@ pub async fn consume(
             loop {
                 match next {
                     Some(Ok(message)) => batch.extend(prepare(message, &envelopes, &metrics).await),
-                    Some(Err(error))
-                        if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) =>
-                    {
+                    Some(Err(error)) if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) => {
                         tracing::warn!(%error, "no heartbeat from the broker");
                     }
                     Some(Err(error)) => {
@@ -215,27 +206,13 @@ pub async fn consume(
 }
 
 /// Authenticates one broker message; drops (and terminates) what fails.
-async fn prepare(
-    message: jetstream::Message,
-    envelopes: &Envelopes,
-    metrics: &Metrics,
-) -> Option<Delivery> {
+async fn prepare(message: jetstream::Message, envelopes: &Envelopes, metrics: &Metrics) -> Option<Delivery> {
     let (message, acker) = message.split();
     let mut parts = message.subject.as_str().split('.');
-    let (Some("fsc"), Some(computation), Some(_to), Some(from), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return reject(
-            acker,
-            metrics,
-            Rejection::Malformed,
-            message.subject.as_str(),
-        )
-        .await;
+    let (Some("fsc"), Some(computation), Some(_to), Some(from), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
     };
     let chunk = message.headers.as_ref().and_then(|h| {
         Some((
@@ -256,22 +233,10 @@ async fn prepare(
         let Some((computation, idx, total, seq)) =
             parsed.filter(|&(_, idx, total, _): &(Uuid, u32, u32, u64)| idx < total)
         else {
-            return reject(
-                acker,
-                metrics,
-                Rejection::Malformed,
-                message.subject.as_str(),
-            )
-            .await;
+            return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
         };
         if !envelopes.is_peer(from) {
-            return reject(
-                acker,
-                metrics,
-                Rejection::UnknownSender,
-                message.subject.as_str(),
-            )
-            .await;
+            return reject(acker, metrics, Rejection::UnknownSender, message.subject.as_str()).await;
         }
         let incoming = Incoming::Chunk {
             computation,
@@ -313,6 +278,7 @@ async fn reject(
 pub async fn publish(
     js: jetstream::Context,
     me: String,
+    max_chunk_bytes: Option<usize>,
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
     metrics: Arc<Metrics>,
@@ -327,7 +293,7 @@ pub async fn publish(
     loop {
         while in_flight.len() < MAX_IN_FLIGHT {
             let Some(row) = queue.pop_front() else { break };
-            in_flight.push(send(js.clone(), me.clone(), row));
+            in_flight.push(send(js.clone(), me.clone(), max_chunk_bytes, row));
         }
         if !open && queue.is_empty() && in_flight.is_empty() {
             return;
@@ -372,23 +338,22 @@ pub async fn publish(
 async fn send(
     js: jetstream::Context,
     me: String,
+    max_chunk_bytes: Option<usize>,
     row: OutboxRow,
 ) -> Result<MessageKey, (OutboxRow, Error)> {
     let subject = format!("fsc.{}.{}.{}", row.computation, row.recipient, me);
     let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
-    let max_payload = match js.client().server_info().max_payload {
+    let broker_limit = match js.client().server_info().max_payload {
         0 => 1024 * 1024,
         n => n,
     };
-    let chunk_size = max_payload.saturating_sub(HEADER_ALLOWANCE).max(1024);
+    let chunk_size = max_chunk_bytes
+        .unwrap_or(usize::MAX)
+        .min(broker_limit.saturating_sub(HEADER_ALLOWANCE))
+        .max(64);
     let payload = Bytes::from(row.envelope.clone());
     let result = if payload.len() <= chunk_size {
-        publish_one(
-            &js,
-            &subject,
-            Publish::build().payload(payload).message_id(&message_id),
-        )
-        .await
+        publish_one(&js, &subject, Publish::build().payload(payload).message_id(&message_id)).await
     } else {
         let total = payload.len().div_ceil(chunk_size);
         let mut result = Ok(());
@@ -415,11 +380,7 @@ async fn send(
     }
 }
 
-async fn publish_one(
-    js: &jetstream::Context,
-    subject: &str,
-    publish: Publish,
-) -> Result<(), Error> {
+async fn publish_one(js: &jetstream::Context, subject: &str, publish: Publish) -> Result<(), Error> {
     let ack = js
         .send_publish(subject.to_string(), publish)
         .await

@@ -80,10 +80,7 @@ impl AdditiveSum {
         let me = io.me();
         if !self.partials_from[me] && self.shares_from.iter().all(|&seen| seen) {
             io.broadcast(SumMessage::Partial(self.partial.clone()));
-            self.total
-                .iter_mut()
-                .zip(&self.partial)
-                .for_each(|(t, p)| *t += *p);
+            self.total.iter_mut().zip(&self.partial).for_each(|(t, p)| *t += *p);
             self.partials_from[me] = true;
         }
         if self.partials_from.iter().all(|&seen| seen) {

@@ -148,9 +148,7 @@ pub fn ratio_to_f64(numerator: &BigInt, denominator: &BigInt) -> f64 {
     };
     let (quotient, remainder) = n.div_rem(&d);
     let extra = quotient.bits() - 53;
-    let mut mantissa = (&quotient >> extra as usize)
-        .to_u64()
-        .expect("53 bits fit in u64");
+    let mut mantissa = (&quotient >> extra as usize).to_u64().expect("53 bits fit in u64");
     let dropped = (&quotient & ((BigUint::one() << extra as usize) - 1u32))
         .to_u64()
         .expect("at most 3 dropped bits");
@@ -212,23 +210,14 @@ mod tests {
             (json!(true), "a boolean"),
             (json!({"x": 1}), "an object"),
         ] {
-            assert_eq!(
-                sum_values(&input).unwrap_err(),
-                EncodingError::NotANumber(kind)
-            );
+            assert_eq!(sum_values(&input).unwrap_err(), EncodingError::NotANumber(kind));
         }
     }
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        assert!(matches!(
-            encode(&float(1e300), 12),
-            Err(EncodingError::OutOfRange(_))
-        ));
-        assert!(matches!(
-            encode(&float(1e70), 12),
-            Err(EncodingError::OutOfRange(_))
-        ));
+        assert!(matches!(encode(&float(1e300), 12), Err(EncodingError::OutOfRange(_))));
+        assert!(matches!(encode(&float(1e70), 12), Err(EncodingError::OutOfRange(_))));
         let big = PyNumber::Int(BigInt::one() << 240u32);
         assert!(matches!(encode(&big, 0), Err(EncodingError::OutOfRange(_))));
         let fits = PyNumber::Int((BigInt::one() << 240u32) - 1);

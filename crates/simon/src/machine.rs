@@ -41,10 +41,7 @@ pub enum EngineError {
     #[error("microprotocol {0:?} is not available on this node (available: {list})", list = AVAILABLE.join(", "))]
     UnknownMicroprotocol(String),
     #[error("invalid parameters for {microprotocol}: {reason}")]
-    InvalidParameters {
-        microprotocol: String,
-        reason: String,
-    },
+    InvalidParameters { microprotocol: String, reason: String },
     #[error("a computation needs between 2 and {MAX_PARTIES} parties, got {0}")]
     InvalidPartyCount(usize),
     #[error("invalid input: {0}")]
@@ -83,11 +80,7 @@ pub struct Spec {
 
 impl Spec {
     /// Resolves a microprotocol name and its parameters (a JSON object, or null for defaults).
-    pub fn new(
-        microprotocol: &str,
-        parameters: &Value,
-        parties: usize,
-    ) -> Result<Spec, EngineError> {
+    pub fn new(microprotocol: &str, parameters: &Value, parties: usize) -> Result<Spec, EngineError> {
         if !(2..=MAX_PARTIES).contains(&parties) {
             return Err(EngineError::InvalidPartyCount(parties));
         }
@@ -109,10 +102,7 @@ impl Spec {
             ),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
-        Ok(Spec {
-            parameters,
-            parties,
-        })
+        Ok(Spec { parameters, parties })
     }
 
     pub fn microprotocol(&self) -> &'static str {
@@ -132,9 +122,7 @@ impl Spec {
     pub fn machine(&self, me: PartyIndex, input: &Value) -> Result<Machine, EngineError> {
         assert!(me < self.parties, "party index out of range");
         let protocol = match self.parameters {
-            Parameters::SecureSum(p) => {
-                Protocol::SecureSum(SecureSum::new(p, self.parties, input)?)
-            }
+            Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(p, self.parties, input)?),
         };
         Ok(Machine {
             me,
@@ -177,12 +165,7 @@ impl Machine {
     }
 
     /// Applies one message from party `from` (never `me`).
-    pub fn receive(
-        &mut self,
-        from: PartyIndex,
-        message: &[u8],
-        rng: &mut dyn RngCore,
-    ) -> Result<Step, EngineError> {
+    pub fn receive(&mut self, from: PartyIndex, message: &[u8], rng: &mut dyn RngCore) -> Result<Step, EngineError> {
         if from >= self.parties || from == self.me {
             return Err(ProtocolError::Unexpected {
                 from,
@@ -193,18 +176,13 @@ impl Machine {
         match &mut self.protocol {
             Protocol::SecureSum(p) => {
                 let message = decode(from, message)?;
-                run(self.me, self.parties, rng, |io| {
-                    p.receive(from, message, io)
-                })
+                run(self.me, self.parties, rng, |io| p.receive(from, message, io))
             }
         }
     }
 }
 
-fn decode<M: serde::de::DeserializeOwned>(
-    from: PartyIndex,
-    bytes: &[u8],
-) -> Result<M, ProtocolError> {
+fn decode<M: serde::de::DeserializeOwned>(from: PartyIndex, bytes: &[u8]) -> Result<M, ProtocolError> {
     serde_json::from_slice(bytes).map_err(|e| ProtocolError::Malformed {
         from,
         reason: e.to_string(),
@@ -222,12 +200,7 @@ fn run<M: Serialize>(
     let outgoing = io
         .into_outgoing()
         .into_iter()
-        .map(|(to, message)| {
-            (
-                to,
-                serde_json::to_vec(&message).expect("messages serialise"),
-            )
-        })
+        .map(|(to, message)| (to, serde_json::to_vec(&message).expect("messages serialise")))
         .collect();
     let output = match progress {
         Progress::Continue => None,

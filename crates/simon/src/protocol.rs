@@ -82,11 +82,7 @@ impl<'a, M> Io<'a, M> {
 
     /// Runs a step of a sub-protocol: `step` sees an `Io` of the child's message type, and what
     /// it sends is wrapped into the parent's message type with `wrap`.
-    pub fn child<C, R>(
-        &mut self,
-        wrap: impl Fn(C) -> M,
-        step: impl FnOnce(&mut Io<'_, C>) -> R,
-    ) -> R {
+    pub fn child<C, R>(&mut self, wrap: impl Fn(C) -> M, step: impl FnOnce(&mut Io<'_, C>) -> R) -> R {
         let mut child = Io::new(self.me, self.parties, &mut *self.rng);
         let result = step(&mut child);
         let sent = child.into_outgoing();
@@ -110,10 +106,7 @@ pub trait Microprotocol: Serialize + DeserializeOwned {
     type Output;
 
     /// Called once, after the local input is in: typically sends the first round.
-    fn start(
-        &mut self,
-        io: &mut Io<'_, Self::Message>,
-    ) -> Result<Progress<Self::Output>, ProtocolError>;
+    fn start(&mut self, io: &mut Io<'_, Self::Message>) -> Result<Progress<Self::Output>, ProtocolError>;
 
     /// Called for every message from another party, in arrival order (which need not be the
     /// order in which they were sent). Each `(from, message)` is delivered exactly once.

@@ -57,11 +57,7 @@ pub struct SecureSum {
 
 impl SecureSum {
     /// Validates and encodes the local input; nothing is sent yet.
-    pub fn new(
-        parameters: SecureSumParameters,
-        parties: usize,
-        input: &Value,
-    ) -> Result<SecureSum, EncodingError> {
+    pub fn new(parameters: SecureSumParameters, parties: usize, input: &Value) -> Result<SecureSum, EncodingError> {
         let (total, count) = fixed_point::sum_values(input)?;
         let encoded = fixed_point::encode(&total, parameters.digits_after)?;
         let vector = vec![Z256::from_bigint(&encoded), Z256::from_u64(count)];

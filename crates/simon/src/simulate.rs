@@ -9,11 +9,7 @@ use serde_json::Value;
 
 /// Every party's output, or the first engine error. `rng` supplies both the protocols'
 /// randomness and the delivery order.
-pub fn run_all(
-    spec: &Spec,
-    inputs: &[Value],
-    rng: &mut dyn RngCore,
-) -> Result<Vec<Value>, EngineError> {
+pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<Vec<Value>, EngineError> {
     assert_eq!(inputs.len(), spec.parties, "one input per party");
     let mut machines = inputs
         .iter()
@@ -33,11 +29,7 @@ pub fn run_all(
         let (from, to, bytes) = in_flight.swap_remove(pick);
         machines[to] = persisted(&machines[to]);
         let step = machines[to].receive(from, &bytes, rng)?;
-        in_flight.extend(
-            step.outgoing
-                .into_iter()
-                .map(|(next, bytes)| (to, next, bytes)),
-        );
+        in_flight.extend(step.outgoing.into_iter().map(|(next, bytes)| (to, next, bytes)));
         if let Some(output) = step.output {
             assert!(outputs[to].is_none(), "party {to} finished twice");
             outputs[to] = Some(output);

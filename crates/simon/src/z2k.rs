@@ -54,11 +54,7 @@ impl Z256 {
             *dst = *src;
         }
         let residue = Z256::from_le_bytes(bytes);
-        if value.sign() == Sign::Minus {
-            -residue
-        } else {
-            residue
-        }
+        if value.sign() == Sign::Minus { -residue } else { residue }
     }
 
     /// The representative in [−2^255, 2^255).
@@ -78,11 +74,7 @@ impl Z256 {
     }
 
     fn to_hex(self) -> String {
-        self.0
-            .iter()
-            .rev()
-            .map(|limb| format!("{limb:016x}"))
-            .collect()
+        self.0.iter().rev().map(|limb| format!("{limb:016x}")).collect()
     }
 
     fn from_hex(text: &str) -> Option<Z256> {
@@ -150,9 +142,7 @@ impl Serialize for Z256 {
 impl<'de> Deserialize<'de> for Z256 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Z256, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Z256::from_hex(&text).ok_or_else(|| {
-            serde::de::Error::custom("expected 64 hex digits (an element of Z_2^256)")
-        })
+        Z256::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits (an element of Z_2^256)"))
     }
 }
 
@@ -179,11 +169,7 @@ mod tests {
             "-57896044618658097711785492504343953926634992332820282019728792003956564819968",
         ] {
             let value: BigInt = text.parse().unwrap();
-            assert_eq!(
-                Z256::from_bigint(&value).to_signed_bigint(),
-                value,
-                "{text}"
-            );
+            assert_eq!(Z256::from_bigint(&value).to_signed_bigint(), value, "{text}");
         }
     }
 

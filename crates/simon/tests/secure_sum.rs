@@ -18,10 +18,7 @@ fn vectors_dir() -> PathBuf {
 
 fn load(name: &str) -> Value {
     let path = vectors_dir().join(format!("{name}.json"));
-    serde_json::from_slice(
-        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
 fn secure_sum(parties: usize, parameters: Value) -> Spec {
@@ -53,27 +50,14 @@ fn random_inputs_sum_like_a_direct_sum_for_2_to_7_parties() {
 fn list_inputs_sum_all_values_and_count_them() {
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let inputs = [json!([1.5, 2.5, [3]]), json!([]), json!(10)];
-    let outputs = run_all(
-        &secure_sum(3, json!({"digits_after": 3})),
-        &inputs,
-        &mut rng,
-    )
-    .unwrap();
-    assert_eq!(
-        outputs[2],
-        json!({"inputs": 3, "result": {"sum": 17.0, "samples": 4}})
-    );
+    let outputs = run_all(&secure_sum(3, json!({"digits_after": 3})), &inputs, &mut rng).unwrap();
+    assert_eq!(outputs[2], json!({"inputs": 3, "result": {"sum": 17.0, "samples": 4}}));
 }
 
 #[test]
 fn the_tutorial_sum_is_85() {
     let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let outputs = run_all(
-        &secure_sum(3, Value::Null),
-        &[json!(19), json!(5), json!(61)],
-        &mut rng,
-    )
-    .unwrap();
+    let outputs = run_all(&secure_sum(3, Value::Null), &[json!(19), json!(5), json!(61)], &mut rng).unwrap();
     assert!(
         outputs
             .iter()
@@ -102,11 +86,7 @@ fn every_secure_sum_vector_gives_the_reference_result() {
                 // Compare as doubles, bit for bit (JSON spelling of 1e30 differs between Python and Rust).
                 let want = vector["result"]["result"]["sum"].as_f64().unwrap();
                 let got = output["result"]["sum"].as_f64().unwrap();
-                assert_eq!(
-                    got.to_bits(),
-                    want.to_bits(),
-                    "{name}: got {got}, want {want}"
-                );
+                assert_eq!(got.to_bits(), want.to_bits(), "{name}: got {got}, want {want}");
                 assert_eq!(output["inputs"], vector["result"]["inputs"], "{name}");
                 assert_eq!(output["result"]["samples"], json!(inputs.len()), "{name}");
             }
@@ -171,13 +151,7 @@ fn bad_definitions_and_inputs_are_rejected_before_anything_is_sent() {
         Err(EngineError::InvalidPartyCount(1))
     ));
     let spec = secure_sum(3, json!({}));
-    for input in [
-        json!("5"),
-        json!(null),
-        json!([1, "x"]),
-        json!(1e300),
-        json!({"a": 1}),
-    ] {
+    for input in [json!("5"), json!(null), json!([1, "x"]), json!(1e300), json!({"a": 1})] {
         assert!(
             matches!(spec.machine(0, &input), Err(EngineError::InvalidInput(_))),
             "{input}"
@@ -225,9 +199,7 @@ fn each_share_alone_is_uniform() {
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     for input in [
         BigInt::from(0),
-        "1000000000000000000000000000000000000000000"
-            .parse::<BigInt>()
-            .unwrap(),
+        "1000000000000000000000000000000000000000000".parse::<BigInt>().unwrap(),
     ] {
         let mut ones = [0usize; 256];
         let mut top_byte = [0usize; 256];
@@ -235,12 +207,7 @@ fn each_share_alone_is_uniform() {
             let mut sum = AdditiveSum::new(vec![Z256::from_bigint(&input)], 3);
             let mut io = Io::new(0, 3, &mut rng);
             sum.start(&mut io).unwrap();
-            let (_, SumMessage::Share(share)) = io
-                .into_outgoing()
-                .into_iter()
-                .find(|(to, _)| *to == 2)
-                .unwrap()
-            else {
+            let (_, SumMessage::Share(share)) = io.into_outgoing().into_iter().find(|(to, _)| *to == 2).unwrap() else {
                 panic!("party 0 sends a share to party 2");
             };
             let bytes = share[0].to_le_bytes();
@@ -258,14 +225,8 @@ fn each_share_alone_is_uniform() {
             );
         }
         let expected = RUNS as f64 / 256.0;
-        let chi_square: f64 = top_byte
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi_square: f64 = top_byte.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
         // 255 degrees of freedom: mean 255, standard deviation about 22.6.
-        assert!(
-            chi_square < 255.0 + 5.0 * 22.6,
-            "top byte chi-square {chi_square}"
-        );
+        assert!(chi_square < 255.0 + 5.0 * 22.6, "top byte chi-square {chi_square}");
     }
 }

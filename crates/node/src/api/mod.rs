@@ -59,10 +59,7 @@ pub fn router(state: AppState, max_request_bytes: usize) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_request_bytes))
         // Failures are logged where they are understood (`problem`), not again per response.
-        .layer(
-            TraceLayer::new_for_http()
-                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        )
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(state)
 }
 
@@ -113,11 +110,7 @@ async fn openapi() -> impl IntoResponse {
 }
 
 async fn not_found(request: Request) -> Error {
-    Error::NotFound(format!(
-        "no route for {} {}",
-        request.method(),
-        request.uri().path()
-    ))
+    Error::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
 }
 
 /// A JSON request body whose errors are problem documents (axum's own `Json` answers in plain text).
@@ -127,19 +120,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Error::PayloadTooLarge(
-                        "request body exceeds this node's max_request_bytes".into(),
-                    )
-                } else {
-                    Error::bad_request("invalid_body", rejection.body_text())
-                }
-            })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            Error::bad_request("invalid_body", format!("request body is not valid: {e}"))
-        })
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge("request body exceeds this node's max_request_bytes".into())
+            } else {
+                Error::bad_request("invalid_body", rejection.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| Error::bad_request("invalid_body", format!("request body is not valid: {e}")))
     }
 }

@@ -55,8 +55,7 @@ pub async fn submit(
     JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), Error> {
     let result = state.runtime.submit(vec![request.into()]).await?.pop();
-    let accepted =
-        result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
+    let accepted = result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
     let status = if accepted.created {
         StatusCode::ACCEPTED
     } else {
@@ -101,9 +100,7 @@ pub async fn submit_batch(
     if !valid.is_empty() {
         let accepted = state.runtime.submit(valid).await?;
         if accepted.len() != positions.len() {
-            return Err(Error::Unavailable(
-                "the store is not available; retry".into(),
-            ));
+            return Err(Error::Unavailable("the store is not available; retry".into()));
         }
         for (position, outcome) in positions.into_iter().zip(accepted) {
             results[position] = Some(match outcome {
@@ -135,9 +132,8 @@ pub async fn get(
                 )
             })?,
     };
-    let found = |row: Option<ComputationRow>| {
-        row.ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
-    };
+    let found =
+        |row: Option<ComputationRow>| row.ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")));
     if wait > 0.0 {
         // Register before reading, so that a finish between the read and the wait is not missed.
         let notify = state.runtime.waiters.watch(id);
@@ -161,14 +157,7 @@ pub async fn list(
     let query = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
     let status = query.get("status").map(String::as_str);
     if let Some(status) = status {
-        if ![
-            store::PENDING,
-            store::RUNNING,
-            store::SUCCEEDED,
-            store::FAILED,
-        ]
-        .contains(&status)
-        {
+        if ![store::PENDING, store::RUNNING, store::SUCCEEDED, store::FAILED].contains(&status) {
             return Err(Error::bad_request(
                 "invalid_query",
                 "status must be pending, running, succeeded or failed",
@@ -181,27 +170,15 @@ pub async fn list(
             .parse::<i64>()
             .ok()
             .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| {
-                Error::bad_request(
-                    "invalid_query",
-                    format!("limit must be from 1 to {MAX_PAGE}"),
-                )
-            })?,
+            .ok_or_else(|| Error::bad_request("invalid_query", format!("limit must be from 1 to {MAX_PAGE}")))?,
     };
     let after = match query.get("cursor") {
         None => None,
         Some(cursor) => Some(
             cursor
                 .split_once('_')
-                .and_then(|(at, id)| {
-                    Some((
-                        at.parse::<i64>().ok()?,
-                        Uuid::parse_str(id).ok()?.to_string(),
-                    ))
-                })
-                .ok_or_else(|| {
-                    Error::bad_request("invalid_query", "cursor is not one this API returned")
-                })?,
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, Uuid::parse_str(id).ok()?.to_string())))
+                .ok_or_else(|| Error::bad_request("invalid_query", "cursor is not one this API returned"))?,
         ),
     };
     let rows = store::list_computations(&state.read, status, limit, after).await?;
@@ -239,8 +216,7 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
 
 fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {
     let Path(id) = id.map_err(|e| Error::bad_request("invalid_id", e.body_text()))?;
-    Uuid::parse_str(&id)
-        .map_err(|_| Error::bad_request("invalid_id", format!("{id:?} is not a UUID")))
+    Uuid::parse_str(&id).map_err(|_| Error::bad_request("invalid_id", format!("{id:?} is not a UUID")))
 }
 
 fn timestamp(ms: i64) -> Value {

@@ -1,0 +1,196 @@
+//! Faults end to end: nodes killed with SIGKILL, the broker killed and restarted, messages forged
+//! directly on the broker, and a graceful shutdown.
+
+use fsc_e2e::{Cluster, random_sums};
+use fsc_node::config::Roster;
+use fsc_node::envelope::{Envelopes, Kind};
+use fsc_node::federation::roster_party;
+use fsc_node::keys::NodeKeys;
+use futures::StreamExt;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+const FINAL: Duration = Duration::from_secs(90);
+
+async fn assert_all_summed(cluster: &Cluster, ids: &[Uuid], sums: &[f64]) {
+    for node in &cluster.nodes {
+        let client = node.client();
+        for (id, sum) in ids.iter().zip(sums) {
+            let view = client.wait_final(*id, FINAL).await.unwrap();
+            assert_eq!(
+                view["status"],
+                "succeeded",
+                "{} {id}: {view}\n{}",
+                node.id,
+                cluster.logs()
+            );
+            assert_eq!(view["output"]["result"]["sum"].as_f64(), Some(*sum), "{} {id}", node.id);
+        }
+    }
+}
+
+/// bob is killed with SIGKILL right after accepting his part of a 200-computation batch, while
+/// the others keep sending to him; after a restart, every computation succeeds at every node.
+#[tokio::test]
+async fn a_node_killed_mid_batch_resumes_and_every_computation_succeeds() {
+    let mut cluster = Cluster::start(3).await;
+    let (ids, per_node, sums) = random_sums(&cluster, 200, 2);
+    cluster.nodes[0].client().submit_batch(&per_node[0]).await.unwrap();
+    cluster.nodes[1].client().submit_batch(&per_node[1]).await.unwrap();
+    cluster.node_mut("bob").kill();
+    cluster.nodes[2].client().submit_batch(&per_node[2]).await.unwrap();
+    cluster.node_mut("bob").restart().await;
+    assert_all_summed(&cluster, &ids, &sums).await;
+}
+
+/// The broker is killed while a batch is in flight and while a node accepts submissions; after
+/// its restart, everything that was accepted completes.
+#[tokio::test]
+async fn a_broker_restart_mid_batch_loses_nothing() {
+    let mut cluster = Cluster::start(3).await;
+    let (ids, per_node, sums) = random_sums(&cluster, 200, 3);
+    cluster.nodes[0].client().submit_batch(&per_node[0]).await.unwrap();
+    cluster.nodes[1].client().submit_batch(&per_node[1]).await.unwrap();
+    cluster.broker.kill();
+    cluster.nodes[2].client().submit_batch(&per_node[2]).await.unwrap();
+    cluster.broker.restart().unwrap();
+    assert_all_summed(&cluster, &ids, &sums).await;
+}
+
+/// Replayed, tampered, misaddressed, moved, unknown-sender and outsider-forged messages published
+/// straight on the broker are dropped, counted, and change nothing.
+#[tokio::test]
+async fn messages_forged_on_the_broker_change_nothing() {
+    let cluster = Cluster::start(3).await;
+    let admin_seed = std::fs::read_to_string(cluster.path().join("admin/nats.nk")).unwrap();
+    let admin = async_nats::ConnectOptions::with_nkey(admin_seed.trim().to_string())
+        .connect(cluster.broker.url())
+        .await
+        .unwrap();
+    let mut copies = admin.subscribe("fsc.>").await.unwrap();
+    admin.flush().await.unwrap();
+    let js = async_nats::jetstream::new(admin.clone());
+
+    // alice and bob start; carol holds back, so the computation stays open.
+    let id = Uuid::new_v4();
+    for (node, input) in cluster.nodes.iter().zip([10, 20]) {
+        assert_eq!(
+            node.client()
+                .submit(&cluster.sum_request(id, json!(input)))
+                .await
+                .unwrap()
+                .status
+                .as_u16(),
+            202
+        );
+    }
+    let to_bob = format!("fsc.{id}.bob.alice");
+    let captured = loop {
+        let message = copies.next().await.unwrap();
+        if message.subject.as_str() == to_bob {
+            break message.payload.to_vec();
+        }
+    };
+    let publish = |subject: String, payload: Vec<u8>| {
+        let js = js.clone();
+        async move {
+            let publish = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .message_id(Uuid::new_v4().to_string());
+            js.send_publish(subject, publish).await.unwrap().await.unwrap();
+        }
+    };
+    // 1. a replay of a real message
+    publish(to_bob.clone(), captured.clone()).await;
+    // 2. the same message, one bit flipped
+    let mut tampered = captured.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    publish(to_bob.clone(), tampered).await;
+    // 3. delivered to another recipient
+    publish(format!("fsc.{id}.carol.alice"), captured.clone()).await;
+    // 4. moved to another computation
+    let other = Uuid::new_v4();
+    publish(format!("fsc.{other}.bob.alice"), captured.clone()).await;
+    // 5. from a sender the roster does not know
+    let header = json!({"v": 1, "computation": id, "from": "mallory", "to": "bob", "seq": 0, "kind": "data",
+                        "key_id": "k1.k1", "nonce": "AAAAAAAAAAAAAAAA"})
+    .to_string();
+    let mut unknown = (header.len() as u16).to_be_bytes().to_vec();
+    unknown.extend_from_slice(header.as_bytes());
+    unknown.extend_from_slice(&[7; 48]);
+    publish(format!("fsc.{id}.bob.mallory"), unknown).await;
+    // 6. an outsider sealing as alice with a key of its own: a share and an abort
+    let roster = Roster::load(&cluster.path().join("federation.toml")).unwrap();
+    let (fake_keys, _) = NodeKeys::generate().unwrap();
+    let mut fake_roster = roster.clone();
+    fake_roster.parties[0] = roster_party("alice", &fake_keys, vec![]);
+    let mallory = Envelopes::new("alice", fake_keys, &fake_roster).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    for (seq, kind) in [(7, Kind::Data), (8, Kind::Abort)] {
+        let forged = mallory.seal(id, "bob", seq, kind, &[0; 64], &mut rng).unwrap();
+        publish(to_bob.clone(), forged).await;
+    }
+
+    let bob = cluster.node("bob").client();
+    let carol = cluster.node("carol").client();
+    for (client, sample, want) in [
+        (&bob, "fsc_messages_rejected_total{reason=\"replay\"}", 1.0),
+        (&bob, "fsc_messages_rejected_total{reason=\"forged\"}", 3.0),
+        (&bob, "fsc_messages_rejected_total{reason=\"misrouted\"}", 1.0),
+        (&bob, "fsc_messages_rejected_total{reason=\"unknown_sender\"}", 1.0),
+        (&carol, "fsc_messages_rejected_total{reason=\"misaddressed\"}", 1.0),
+    ] {
+        wait_for_metric(client, sample, want).await;
+    }
+    // Nothing was applied: the computation completes with the true sum, and no other appeared.
+    let answer = carol.submit(&cluster.sum_request(id, json!(30))).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 202);
+    for view in cluster.finals(id, FINAL).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        assert_eq!(view["output"]["result"]["sum"], json!(60.0));
+    }
+    assert!(
+        bob.get(other, Duration::ZERO).await.is_err(),
+        "no computation was created by the moved message"
+    );
+}
+
+use rand_core::SeedableRng;
+
+async fn wait_for_metric(client: &fsc_node::client::Client, sample: &str, want: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let value = client.metric(sample).await.unwrap();
+        if value >= want {
+            assert_eq!(value, want, "{sample} at {}", client.base());
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sample} at {} stayed {value}, want {want}",
+            client.base()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGTERM drains and exits 0; the restarted node still has every result.
+#[tokio::test]
+async fn sigterm_drains_and_a_restart_keeps_every_result() {
+    let mut cluster = Cluster::start(3).await;
+    let id = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    cluster.finals(id, FINAL).await;
+    let status = cluster
+        .node_mut("carol")
+        .terminate(Duration::from_secs(15))
+        .expect("carol exits within 15 s");
+    assert!(
+        status.success(),
+        "exit status {status}\n{}",
+        cluster.node("carol").log()
+    );
+    cluster.node_mut("carol").restart().await;
+    let view = cluster.node("carol").client().get(id, Duration::ZERO).await.unwrap();
+    assert_eq!(view["output"]["result"]["sum"], json!(6.0));
+}
