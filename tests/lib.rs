@@ -83,6 +83,10 @@ impl NodeProcess {
         Client::new(&self.url, None)
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL, as a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

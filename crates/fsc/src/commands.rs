@@ -143,7 +143,13 @@ async fn shutdown_signal() {
 
 async fn run_demo(keep: bool, against: Vec<String>) -> Result<(), Error> {
     if !against.is_empty() {
-        let outputs = demo::tutorial_sum(&against, std::env::var("FSC_API_TOKEN").ok()).await?;
+        let token = std::env::var("FSC_API_TOKEN").ok();
+        for url in &against {
+            Client::new(url, token.clone())
+                .wait_ready(Duration::from_secs(120))
+                .await?;
+        }
+        let outputs = demo::tutorial_sum(&against, token).await?;
         println!("{}", demo::python_style(&outputs[0]));
         return Ok(());
     }

@@ -84,11 +84,11 @@ pub enum Incoming {
     },
 }
 
+type SubmitResults = Vec<Result<Accepted, Error>>;
+type SubmitReply = oneshot::Sender<SubmitResults>;
+
 enum Command {
-    Submit {
-        items: Vec<Submission>,
-        reply: oneshot::Sender<Vec<Result<Accepted, Error>>>,
-    },
+    Submit { items: Vec<Submission>, reply: SubmitReply },
     Deliver(Vec<Delivery>),
     Published(Vec<MessageKey>),
 }
@@ -182,10 +182,7 @@ struct Batch {
     consumed: Vec<String>,
     published: Vec<MessageKey>,
     acks: Vec<Acker>,
-    replies: Vec<(
-        oneshot::Sender<Vec<Result<Accepted, Error>>>,
-        Vec<Result<Accepted, Error>>,
-    )>,
+    replies: Vec<(SubmitReply, SubmitResults)>,
     succeeded: u64,
     failed: u64,
     submitted: u64,
@@ -488,7 +485,7 @@ impl Runtime {
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
         for (item, id) in items.into_iter().zip(ids) {
-            let result = self.submit_one(item, id, &mut stored, now, batch);
+            let result = self.submit_one(item, id, &stored, now, batch);
             if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id) {
                 created.push(id);
             }
@@ -511,7 +508,7 @@ impl Runtime {
         &mut self,
         item: Submission,
         id: Uuid,
-        stored: &mut HashMap<Uuid, ComputationRow>,
+        stored: &HashMap<Uuid, ComputationRow>,
         now: i64,
         batch: &mut Batch,
     ) -> Result<Accepted, Error> {
@@ -603,7 +600,7 @@ impl Runtime {
                     code: error.code().to_string(),
                     message: error.to_string(),
                 };
-                self.settle_failed(&mut row, &item.parties, &reason, None, Announce::Yes, now, batch);
+                self.settle_failed(&mut row, &item.parties, Failure::ours(reason), now, batch);
                 batch.settled.insert(id, row);
                 batch.finished.push(id);
                 return Err(Error::Engine(error));
@@ -772,7 +769,16 @@ impl Runtime {
                 code: reason.code,
                 message: format!("{sender}: {}", reason.message),
             };
-            return self.fail(id, relayed, Some(sender.to_string()), Announce::No, now, batch);
+            return self.fail(
+                id,
+                Failure {
+                    reason: relayed,
+                    culprit: Some(sender.to_string()),
+                    announce: Announce::No,
+                },
+                now,
+                batch,
+            );
         }
         if body.len() < 32 || body[..32] != active.digest {
             let reason = AbortReason {
@@ -781,7 +787,16 @@ impl Runtime {
                     "{sender} defines this computation differently (microprotocol, parties or parameters differ)"
                 ),
             };
-            return self.fail(id, reason, Some(sender.to_string()), Announce::Yes, now, batch);
+            return self.fail(
+                id,
+                Failure {
+                    reason,
+                    culprit: Some(sender.to_string()),
+                    announce: Announce::Yes,
+                },
+                now,
+                batch,
+            );
         }
         if active.row.status == store::PENDING {
             active.row.status = store::RUNNING.to_string();
@@ -800,7 +815,7 @@ impl Runtime {
                     code: error.code().to_string(),
                     message: error.to_string(),
                 };
-                return self.fail(id, reason, None, Announce::Yes, now, batch);
+                return self.fail(id, Failure::ours(reason), now, batch);
             }
         };
         let active = self.active.get_mut(&id).expect("steps belong to active computations");
@@ -827,7 +842,7 @@ impl Runtime {
                         code: "internal".into(),
                         message: format!("cannot seal a message: {error}"),
                     };
-                    return self.fail(id, reason, None, Announce::Yes, now, batch);
+                    return self.fail(id, Failure::ours(reason), now, batch);
                 }
             }
         }
@@ -843,22 +858,14 @@ impl Runtime {
         }
     }
 
-    /// Fails an active computation; `culprit` is the party that caused it, if another one.
-    fn fail(
-        &mut self,
-        id: Uuid,
-        reason: AbortReason,
-        culprit: Option<String>,
-        announce: Announce,
-        now: i64,
-        batch: &mut Batch,
-    ) {
+    /// Fails an active computation.
+    fn fail(&mut self, id: Uuid, failure: Failure, now: i64, batch: &mut Batch) {
         let Some(mut active) = self.active.remove(&id) else {
             return;
         };
         batch.touched.remove(&id);
         let parties = std::mem::take(&mut active.parties);
-        self.settle_failed(&mut active.row, &parties, &reason, culprit, announce, now, batch);
+        self.settle_failed(&mut active.row, &parties, failure, now, batch);
         batch.settled.insert(id, active.row);
         batch.finished.push(id);
     }
@@ -867,12 +874,16 @@ impl Runtime {
         &mut self,
         row: &mut ComputationRow,
         parties: &[String],
-        reason: &AbortReason,
-        culprit: Option<String>,
-        announce: Announce,
+        failure: Failure,
         now: i64,
         batch: &mut Batch,
     ) {
+        let Failure {
+            reason,
+            culprit,
+            announce,
+        } = failure;
+        let reason = &reason;
         tracing::info!(computation = %row.id, code = %reason.code, message = %reason.message, "computation failed");
         let id = parse_uuid(&row.id).expect("rows hold valid ids");
         if announce == Announce::Yes {
@@ -956,17 +967,11 @@ impl Runtime {
                     silent.join(", ")
                 )
             };
-            self.fail(
-                id,
-                AbortReason {
-                    code: "deadline_exceeded".into(),
-                    message,
-                },
-                None,
-                Announce::Yes,
-                now,
-                batch,
-            );
+            let reason = AbortReason {
+                code: "deadline_exceeded".into(),
+                message,
+            };
+            self.fail(id, Failure::ours(reason), now, batch);
         }
         if self.ticks % ORPHAN_SWEEP_EVERY_TICKS == 0 {
             let cutoff = now - self.config.max_deadline_s as i64 * 1000;
@@ -976,6 +981,24 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a computation fails, who caused it (if another party), and whether to tell the others.
+struct Failure {
+    reason: AbortReason,
+    culprit: Option<String>,
+    announce: Announce,
+}
+
+impl Failure {
+    /// A failure detected here, announced to every other party.
+    fn ours(reason: AbortReason) -> Failure {
+        Failure {
+            reason,
+            culprit: None,
+            announce: Announce::Yes,
+        }
     }
 }
 

@@ -49,7 +49,7 @@ impl PyNumber {
     }
 
     /// Python `a + b`.
-    pub fn add(self, other: PyNumber) -> Result<PyNumber, EncodingError> {
+    pub fn plus(self, other: PyNumber) -> Result<PyNumber, EncodingError> {
         Ok(match (self, other) {
             (PyNumber::Int(a), PyNumber::Int(b)) => PyNumber::Int(a + b),
             (PyNumber::Int(a), PyNumber::Float(b)) | (PyNumber::Float(b), PyNumber::Int(a)) => {
@@ -77,7 +77,7 @@ pub fn sum_values(input: &Value) -> Result<(PyNumber, u64), EncodingError> {
         match value {
             Value::Number(number) => {
                 let current = std::mem::replace(acc, PyNumber::Int(BigInt::zero()));
-                *acc = current.add(PyNumber::from_json(number)?)?;
+                *acc = current.plus(PyNumber::from_json(number)?)?;
                 *count += 1;
                 Ok(())
             }
