@@ -52,7 +52,15 @@ pub struct NodeConfig {
     /// Largest accepted HTTP request body.
     #[serde(default = "defaults::max_request_bytes")]
     pub max_request_bytes: usize,
-    /// If set, every API request except /healthz and /readyz needs `Authorization: Bearer <token>`.
+    /// Federatedsecure API: representations unused for this long are forgotten.
+    #[serde(default = "defaults::representation_ttl_s")]
+    pub representation_ttl_s: u64,
+    /// Federatedsecure API: the most representations kept at once.
+    #[serde(default = "defaults::max_representations")]
+    pub max_representations: usize,
+    /// If set, every API request except /healthz and /readyz needs `Authorization: Bearer <token>`
+    /// (or HTTP Basic authentication with the token as password, which the Python client sends
+    /// for URLs of the form `http://fsc:<token>@host:port`).
     #[serde(default)]
     pub api_token: Option<String>,
 }
@@ -86,6 +94,12 @@ mod defaults {
     pub fn max_request_bytes() -> usize {
         32 * 1024 * 1024
     }
+    pub fn representation_ttl_s() -> u64 {
+        3600
+    }
+    pub fn max_representations() -> usize {
+        100_000
+    }
 }
 
 const KEYS: &[&str] = &[
@@ -102,6 +116,8 @@ const KEYS: &[&str] = &[
     "max_deadline_s",
     "max_chunk_bytes",
     "max_request_bytes",
+    "representation_ttl_s",
+    "max_representations",
     "api_token",
 ];
 

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 pub const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
 pub const TUTORIAL_INPUTS: [i64; 3] = [19, 5, 61];
+/// The first party's API port in the tutorial (docs/secure_sum.py); the others follow.
+pub const TUTORIAL_PORT: u16 = 55501;
 const RESULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running demo federation; dropping it stops the nodes and the broker.
@@ -31,9 +33,19 @@ impl Federation {
     pub async fn start() -> Result<Federation, Error> {
         let bin = find_nats_server()?;
         let dir = tempfile::Builder::new().prefix("fsc-demo-").tempdir()?;
+        // The tutorial's ports (55501..55503) if they are free, so its script runs as written.
         let mut listeners = Vec::new();
-        for _ in PARTIES {
-            listeners.push(TcpListener::bind("127.0.0.1:0").await?);
+        for (i, _) in PARTIES.iter().enumerate() {
+            match TcpListener::bind(("127.0.0.1", TUTORIAL_PORT + i as u16)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(_) => break,
+            }
+        }
+        if listeners.len() < PARTIES.len() {
+            listeners.clear();
+            for _ in PARTIES {
+                listeners.push(TcpListener::bind("127.0.0.1:0").await?);
+            }
         }
         let urls: Vec<String> = listeners
             .iter()

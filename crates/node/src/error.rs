@@ -32,6 +32,11 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// A computation that ended in failure, as a caller waiting for it sees it.
+    #[error("the computation failed ({code}): {message}")]
+    Failed { code: String, message: String },
     #[error("missing or wrong bearer token")]
     Unauthorized,
     /// The node cannot serve the request now (shutting down, store failing); retrying may work.

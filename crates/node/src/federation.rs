@@ -128,6 +128,8 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_deadline_s: 3600,
             max_chunk_bytes: None,
             max_request_bytes: 32 * 1024 * 1024,
+            representation_ttl_s: 3600,
+            max_representations: 100_000,
             api_token: None,
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub publish_retries: AtomicU64,
     pub outbox_pending: AtomicI64,
     pub broker_connected: AtomicBool,
+    /// Federatedsecure API representations held (updated by the sweeper).
+    pub representations: AtomicI64,
 }
 
 impl Metrics {

@@ -2,7 +2,8 @@
 //! consumer, publisher and HTTP API. The entry point takes an already-bound listener and a
 //! shutdown future, so tests and the demo can run nodes on ports they chose.
 
-use crate::api::{self, Shared};
+use crate::api::federatedsecure::{Bus, Federatedsecure, Simon, SyncObjects};
+use crate::api::{self, AppState, Shared};
 use crate::config::{NodeConfig, Roster};
 use crate::envelope::Envelopes;
 use crate::error::Error;
@@ -96,21 +97,32 @@ pub async fn run(
         stop,
     ));
 
+    let federatedsecure = Federatedsecure {
+        bus: Bus::new(
+            Duration::from_secs(config.representation_ttl_s),
+            config.max_representations,
+        ),
+        simon: Simon::new(config.id.clone(), roster.clone(), handle.clone(), read.clone()),
+        objects: SyncObjects::default(),
+    };
     let state = Arc::new(Shared {
         runtime: handle,
         read: read.clone(),
+        federatedsecure,
         metrics,
         roster,
         envelopes,
         api_token: config.api_token.clone(),
         broker_ready: ready,
     });
+    let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state, config.max_request_bytes);
     tracing::info!(node = %config.id, address = %listener.local_addr()?, "serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
 
     tracing::info!("shutting down: draining");
     let _ = stop_tx.send(true);
+    sweeper.abort();
     let _ = consumer_task.await;
     // The API and the consumer held the last runtime handles: the runtime finishes its queue.
     let _ = runtime_task.await;
@@ -119,4 +131,20 @@ pub async fn run(
     read.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Forgets federatedsecure representations nobody used within their TTL.
+async fn sweep_representations(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        every.tick().await;
+        let dropped = state.federatedsecure.bus.sweep();
+        if dropped > 0 {
+            tracing::debug!(dropped, "expired representations");
+        }
+        state.metrics.representations.store(
+            state.federatedsecure.bus.len() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }

@@ -54,6 +54,8 @@ pub struct Submission {
     pub parameters: Value,
     pub input: Value,
     pub deadline_s: Option<u64>,
+    /// The federatedsecure network uuid, for computations started by its `compute`.
+    pub network: Option<String>,
 }
 
 /// What became of an accepted submission.
@@ -547,15 +549,25 @@ impl Runtime {
             .or_else(|| stored.get(&id));
         if let Some(row) = existing {
             if row.microprotocol.is_none() {
-                // A tombstone: a peer aborted before our client submitted. Keep the failure.
+                // A tombstone: a peer aborted before our client submitted. Keep the failure, but
+                // tell our client first about what is wrong with its own request, if anything.
+                let own_error = spec
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|s| s.machine(me, &item.input))
+                    .err();
                 let mut row = row.clone();
                 row.microprotocol = Some(item.microprotocol.clone());
                 row.parties = Some(json!(item.parties).to_string());
                 row.parameters = Some(parameters.to_string());
                 row.digest = Some(digest.to_vec());
                 row.input_mac = Some(input_mac.as_ref().to_vec());
+                row.network = item.network.clone();
                 let status = row.status.clone();
                 batch.settled.insert(id, row);
+                if let Some(error) = own_error {
+                    return Err(Error::Engine(error));
+                }
                 return Ok(Accepted {
                     id,
                     status,
@@ -590,6 +602,7 @@ impl Runtime {
             deadline_at: now + deadline_s as i64 * 1000,
             created_at: now,
             finished_at: None,
+            network: item.network.clone(),
         };
         let machine = spec.and_then(|spec| spec.machine(me, &item.input));
         let mut machine = match machine {
@@ -936,6 +949,7 @@ impl Runtime {
             deadline_at: now,
             created_at: now,
             finished_at: Some(now),
+            network: None,
         };
         batch.settled.insert(id, row);
         batch.finished.push(id);

@@ -42,6 +42,8 @@ pub struct ComputationRow {
     pub deadline_at: i64,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// The federatedsecure API's network uuid, for computations started by `compute`.
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -158,7 +160,7 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 10) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO computations (id, microprotocol, parties, parameters, digest, input_mac, status, machine, \
-             next_seq, output, error, deadline_at, created_at, finished_at) ",
+             next_seq, output, error, deadline_at, created_at, finished_at, network) ",
         );
         query.push_values(chunk, |mut b, row| {
             b.push_bind(&row.id)
@@ -174,14 +176,15 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
                 .push_bind(&row.error)
                 .push_bind(row.deadline_at)
                 .push_bind(row.created_at)
-                .push_bind(row.finished_at);
+                .push_bind(row.finished_at)
+                .push_bind(&row.network);
         });
         query.push(
             " ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
              parameters = excluded.parameters, digest = excluded.digest, input_mac = excluded.input_mac, \
              status = excluded.status, machine = excluded.machine, next_seq = excluded.next_seq, \
              output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
-             finished_at = excluded.finished_at",
+             finished_at = excluded.finished_at, network = excluded.network",
         );
         query.build().execute(&mut *conn).await?;
     }
@@ -374,6 +377,16 @@ pub async fn list_computations(
     }
     query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(limit);
     Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+/// How many computations this node has recorded for a federatedsecure network uuid.
+pub async fn network_uses(pool: &SqlitePool, network: &str) -> Result<i64, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM computations WHERE network = ?")
+            .bind(network)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Store and broker-independent health: can we read?

@@ -4,6 +4,7 @@
 //! `/metrics`, `/openapi.json`) live here too. Handlers only translate HTTP to runtime and store
 //! calls; every error leaves through `problem`.
 
+pub mod federatedsecure;
 mod problem;
 mod v1;
 
@@ -37,6 +38,7 @@ pub struct Shared {
     pub api_token: Option<String>,
     /// True while the inbox consumer is pulling from the broker.
     pub broker_ready: watch::Receiver<bool>,
+    pub federatedsecure: federatedsecure::Federatedsecure,
 }
 
 pub type AppState = Arc<Shared>;
@@ -51,6 +53,7 @@ pub fn router(state: AppState, max_request_bytes: usize) -> Router {
         .route("/v1/node", get(v1::node))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .merge(federatedsecure::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -69,19 +72,29 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+            .and_then(presented_token);
+        let given = given.unwrap_or_default();
         // Comparing digests keeps the comparison's timing independent of how much of the token matched.
         let digest = |t: &str| {
             ring::digest::digest(&ring::digest::SHA256, t.as_bytes())
                 .as_ref()
                 .to_vec()
         };
-        if digest(given) != digest(token) {
+        if digest(&given) != digest(token) {
             return Error::Unauthorized.into_response();
         }
     }
     next.run(request).await
+}
+
+/// The token of `Bearer <token>`, or the password of `Basic base64(user:password)`.
+fn presented_token(authorization: &str) -> Option<String> {
+    if let Some(token) = authorization.strip_prefix("Bearer ") {
+        return Some(token.to_string());
+    }
+    let decoded = crate::keys::decode_base64(authorization.strip_prefix("Basic ")?, "basic credentials").ok()?;
+    let credentials = String::from_utf8(decoded).ok()?;
+    credentials.split_once(':').map(|(_, password)| password.to_string())
 }
 
 async fn healthz() -> Json<serde_json::Value> {

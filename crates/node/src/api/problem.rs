@@ -20,6 +20,11 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::Failed { code, .. } if code == "deadline_exceeded" => {
+                (StatusCode::GATEWAY_TIMEOUT, "computation_failed")
+            }
+            Error::Failed { .. } => (StatusCode::BAD_GATEWAY, "computation_failed"),
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Config(_)
@@ -51,6 +56,42 @@ impl Error {
             "detail": detail,
             "code": code,
         })
+    }
+}
+
+impl Error {
+    /// What a client may read: the error itself, except for internal failures, which are logged
+    /// here and reported without details.
+    fn public_message(&self) -> String {
+        if self.classify().1 == "internal" {
+            tracing::error!(error = %self, "request failed");
+            "internal error; the node's log has the details".to_string()
+        } else {
+            self.to_string()
+        }
+    }
+
+    /// The federatedsecure API's error format: the message as a JSON string, with the original's
+    /// wording where clients may look for it (`not implemented / not available: Foo`).
+    pub fn federatedsecure_response(self) -> Response {
+        let (status, _) = self.classify();
+        let message = match &self {
+            Error::Engine(EngineError::UnknownMicroprotocol(name)) => {
+                format!("not implemented / not available: {name}")
+            }
+            _ => self.public_message(),
+        };
+        let mut response = (status, Value::String(message).to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"fsc\""),
+            );
+        }
+        response
     }
 }
 

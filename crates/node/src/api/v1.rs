@@ -46,6 +46,7 @@ impl From<SubmitRequest> for Submission {
             parameters: r.parameters,
             input: r.input,
             deadline_s: r.deadline_s,
+            network: None,
         }
     }
 }

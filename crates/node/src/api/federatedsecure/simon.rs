@@ -1,0 +1,377 @@
+//! The `Simon` root object of the federatedsecure API, on fsc's engine, store and transport.
+//!
+//! `compute(microprotocol, data, network)` submits a computation exactly as `/v1` does and waits
+//! for its end; the k-th `compute` with one network uuid at a node is the computation
+//! `uuid5(network uuid, "compute/k")`, so the k-th of every party pairs up and a network uuid can
+//! be reused (the original hung, W12). The parameterised path `create_task` / `join_task` /
+//! `input` / `start` / `result` keeps a task here until `start` submits it. `network.nodes` is
+//! mapped to parties through the roster; an unknown URL is an error and is never contacted.
+
+use super::bus::Repr;
+use super::call::Arguments;
+use crate::config::Roster;
+use crate::error::Error;
+use crate::runtime::{RuntimeHandle, Submission};
+use crate::store::{self, ComputationRow};
+use fsc_simon::Spec;
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A task of the parameterised path, before and after `start`.
+pub struct Task {
+    /// The id clients see (and pass on in invitations).
+    task_id: String,
+    computation: Uuid,
+    microprotocol: String,
+    parameters: Value,
+    parties: Vec<String>,
+    /// What `input` received, in order; summed or combined by the microprotocol.
+    inputs: Vec<Value>,
+    started: bool,
+}
+
+/// The SIMON microservice of one node.
+pub struct Simon {
+    me: String,
+    roster: Arc<Roster>,
+    runtime: RuntimeHandle,
+    read: SqlitePool,
+    /// One lock per network uuid in use: counting and submitting a `compute` is atomic.
+    networks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Simon {
+    pub fn new(me: String, roster: Arc<Roster>, runtime: RuntimeHandle, read: SqlitePool) -> Simon {
+        Simon {
+            me,
+            roster,
+            runtime,
+            read,
+            networks: Mutex::default(),
+        }
+    }
+
+    /// `compute(microprotocol, data, network)`: runs a computation with default parameters and
+    /// returns its output once it has finished.
+    pub async fn compute(&self, mut args: Arguments) -> Result<Option<Repr>, Error> {
+        let microprotocol = args.string("microprotocol", 0)?;
+        let data = args.required("data", 1)?;
+        let network = args.required("network", 2)?;
+        args.finish()?;
+        let parties = self.parties(&network)?;
+        let network_id = match network.get("uuid") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => {
+                return Err(invalid(
+                    "network.uuid",
+                    "a string naming this computation's network is required",
+                ));
+            }
+        };
+        let lock = self
+            .networks
+            .lock()
+            .expect("networks lock")
+            .entry(network_id.clone())
+            .or_default()
+            .clone();
+        let id = {
+            let _serialised = lock.lock().await;
+            let uses = store::network_uses(&self.read, &network_id).await?;
+            let id = Uuid::new_v5(&namespace(&network_id), format!("compute/{uses}").as_bytes());
+            let submission = Submission {
+                id: Some(id),
+                microprotocol,
+                parties,
+                parameters: json!({}),
+                input: data,
+                deadline_s: None,
+                network: Some(network_id.clone()),
+            };
+            self.submit(submission).await?;
+            id
+        };
+        self.networks
+            .lock()
+            .expect("networks lock")
+            .retain(|_, l| Arc::strong_count(l) > 1);
+        let row = self.wait_final(id).await?;
+        outcome(&row).map(|output| Some(Repr::Value(output)))
+    }
+
+    /// `create_task(microprotocol, network, parameters=None, task_id=None, parent=None)`.
+    pub fn create_task(&self, mut args: Arguments) -> Result<Option<Repr>, Error> {
+        let microprotocol = args.string("microprotocol", 0)?;
+        let network = args.required("network", 1)?;
+        let parameters = args.optional("parameters", 2).unwrap_or(Value::Null);
+        let task_id = args.optional("task_id", 3);
+        let parent = args.optional("parent", 4);
+        args.finish()?;
+        if parent.is_some_and(|p| !p.is_null()) {
+            return Err(invalid(
+                "parent",
+                "sub-tasks run inside the engine; a client cannot start one",
+            ));
+        }
+        let task_id = match task_id {
+            None | Some(Value::Null) => Uuid::new_v4().to_string(),
+            Some(Value::String(id)) if !id.is_empty() => id,
+            Some(other) => return Err(invalid("task_id", &format!("{other} is not a string"))),
+        };
+        self.task(task_id, microprotocol, parameters, &network)
+    }
+
+    /// `join_task(invitation, network)`: the task another party created, from its invitation.
+    pub fn join_task(&self, mut args: Arguments) -> Result<Option<Repr>, Error> {
+        let invitation = args.required("invitation", 0)?;
+        let network = args.required("network", 1)?;
+        args.finish()?;
+        let field = |name: &str| invitation.get(name).cloned().unwrap_or(Value::Null);
+        let (Value::String(task_id), Value::String(microprotocol)) = (field("task_id"), field("microprotocol")) else {
+            return Err(invalid(
+                "invitation",
+                "an invitation from create_task(...).invite() is required",
+            ));
+        };
+        if !field("parent").is_null() {
+            return Err(invalid(
+                "invitation.parent",
+                "sub-tasks run inside the engine; a client cannot join one",
+            ));
+        }
+        self.task(task_id, microprotocol, field("parameters"), &network)
+    }
+
+    fn task(
+        &self,
+        task_id: String,
+        microprotocol: String,
+        parameters: Value,
+        network: &Value,
+    ) -> Result<Option<Repr>, Error> {
+        let parties = self.parties(network)?;
+        // Unknown microprotocols and bad parameters fail here, before any invitation is sent.
+        let spec = Spec::new(&microprotocol, &parameters, parties.len())?;
+        let computation =
+            Uuid::parse_str(&task_id).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, task_id.as_bytes()));
+        let task = Task {
+            task_id,
+            computation,
+            microprotocol,
+            parameters: spec.parameters_json(),
+            parties,
+            inputs: Vec::new(),
+            started: false,
+        };
+        Ok(Some(Repr::Task(Arc::new(Mutex::new(task)))))
+    }
+
+    /// The methods of a task.
+    pub async fn call_task(
+        &self,
+        task: &Arc<Mutex<Task>>,
+        method: &str,
+        mut args: Arguments,
+    ) -> Result<Option<Repr>, Error> {
+        match method {
+            "invite" => {
+                args.finish()?;
+                let task = task.lock().expect("task lock");
+                Ok(Some(Repr::Value(json!({
+                    "task_id": task.task_id,
+                    "microprotocol": task.microprotocol,
+                    "invitation_id": null,
+                    "parameters": task.parameters,
+                    "parent": null,
+                }))))
+            }
+            "input" => {
+                let data = args.required("data", 0)?;
+                args.finish()?;
+                let mut task = task.lock().expect("task lock");
+                if task.started {
+                    return Err(invalid("data", "the task has started; input comes before start()"));
+                }
+                task.inputs.push(data);
+                Ok(None)
+            }
+            "start" => {
+                args.finish()?;
+                let submission = {
+                    let mut task = task.lock().expect("task lock");
+                    if task.started {
+                        return Ok(None);
+                    }
+                    task.started = true;
+                    let mut inputs = std::mem::take(&mut task.inputs);
+                    Submission {
+                        id: Some(task.computation),
+                        microprotocol: task.microprotocol.clone(),
+                        parties: task.parties.clone(),
+                        parameters: task.parameters.clone(),
+                        input: if inputs.len() == 1 {
+                            inputs.remove(0)
+                        } else {
+                            Value::Array(inputs)
+                        },
+                        deadline_s: None,
+                        network: None,
+                    }
+                };
+                self.submit(submission).await.map(|_| None)
+            }
+            "result" => {
+                args.finish()?;
+                let computation = task.lock().expect("task lock").computation;
+                match store::get_computation_pool(&self.read, &computation.to_string()).await? {
+                    Some(row) if store::is_final(&row.status) => outcome(&row).map(|output| Some(Repr::Value(output))),
+                    _ => Ok(None),
+                }
+            }
+            "progress" => {
+                args.finish()?;
+                Ok(None)
+            }
+            other => Err(Error::NotFound(format!("attribute not available: {other}"))),
+        }
+    }
+
+    async fn submit(&self, submission: Submission) -> Result<(), Error> {
+        let result = self.runtime.submit(vec![submission]).await?.pop();
+        result
+            .ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))?
+            .map(|_| ())
+    }
+
+    async fn wait_final(&self, id: Uuid) -> Result<ComputationRow, Error> {
+        loop {
+            let notify = self.runtime.waiters.watch(id);
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(row) = store::get_computation_pool(&self.read, &id.to_string()).await? {
+                if store::is_final(&row.status) {
+                    return Ok(row);
+                }
+            }
+            // Every computation ends (deadlines); the timeout only re-checks, it never gives up.
+            let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
+        }
+    }
+
+    /// The parties of `network.nodes`, checked against `network.myself`.
+    fn parties(&self, network: &Value) -> Result<Vec<String>, Error> {
+        let nodes = network
+            .get("nodes")
+            .and_then(Value::as_array)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| invalid("network.nodes", "a list of the parties' node URLs is required"))?;
+        let mut parties = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let node = node
+                .as_str()
+                .ok_or_else(|| invalid("network.nodes", &format!("{node} is not a URL")))?;
+            parties.push(self.party_of(node).ok_or_else(|| {
+                invalid(
+                    "network.nodes",
+                    &format!("{node} is not the API URL of a party of this federation"),
+                )
+            })?);
+        }
+        let myself = network
+            .get("myself")
+            .and_then(Value::as_u64)
+            .filter(|&i| (i as usize) < parties.len())
+            .ok_or_else(|| invalid("network.myself", "the index of this node in network.nodes is required"))?;
+        if parties[myself as usize] != self.me {
+            return Err(invalid(
+                "network.myself",
+                &format!(
+                    "{myself} names {}, but this node is {}",
+                    parties[myself as usize], self.me
+                ),
+            ));
+        }
+        Ok(parties)
+    }
+
+    fn party_of(&self, node: &str) -> Option<String> {
+        if self.roster.party(node).is_some() {
+            return Some(node.to_string());
+        }
+        let wanted = normalise_url(node);
+        self.roster
+            .parties
+            .iter()
+            .find(|p| p.api_urls.iter().any(|url| normalise_url(url) == wanted))
+            .map(|p| p.id.clone())
+    }
+}
+
+/// A node URL as compared with the roster: scheme and host in lower case, without credentials
+/// (a client may authenticate with `http://user:token@host`) and trailing slashes.
+fn normalise_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let path = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+    format!("{}://{}{path}", scheme.to_lowercase(), host.to_lowercase())
+}
+
+fn namespace(network_id: &str) -> Uuid {
+    Uuid::parse_str(network_id).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, network_id.as_bytes()))
+}
+
+fn invalid(parameter: &str, why: &str) -> Error {
+    Error::bad_request("invalid_parameter", format!("invalid parameter: {parameter} = {why}"))
+}
+
+/// The output of a final computation, or its failure as an error.
+fn outcome(row: &ComputationRow) -> Result<Value, Error> {
+    if row.status == store::SUCCEEDED {
+        return Ok(row
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or(Value::Null));
+    }
+    let error: Value = row
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or(Value::Null);
+    Err(Error::Failed {
+        code: error["code"].as_str().unwrap_or("failed").to_string(),
+        message: error["message"]
+            .as_str()
+            .unwrap_or("the computation failed")
+            .to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_url;
+
+    #[test]
+    fn urls_compare_without_credentials_case_or_trailing_slash() {
+        assert_eq!(
+            normalise_url("HTTP://fsc:secret@LocalHost:55501/"),
+            "http://localhost:55501"
+        );
+        assert_eq!(normalise_url("http://127.0.0.1:55501"), "http://127.0.0.1:55501");
+        assert_eq!(
+            normalise_url("https://node.example.org/fsc/"),
+            "https://node.example.org/fsc"
+        );
+    }
+}
