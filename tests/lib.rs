@@ -300,3 +300,24 @@ pub fn random_sums(cluster: &Cluster, n: usize, seed: u64) -> (Vec<Uuid>, Vec<Ve
     }
     (ids, per_node, sums)
 }
+
+/// Asserts that every node has every computation of `ids` succeeded with the sum in `sums`.
+pub async fn assert_all_summed(cluster: &Cluster, ids: &[Uuid], sums: &[f64]) {
+    for node in &cluster.nodes {
+        let client = node.client();
+        for (id, sum) in ids.iter().zip(sums) {
+            let view = client
+                .wait_final(*id, Duration::from_secs(90))
+                .await
+                .expect("read the computation");
+            assert_eq!(
+                view["status"],
+                "succeeded",
+                "{} {id}: {view}\n{}",
+                node.id,
+                cluster.logs()
+            );
+            assert_eq!(view["output"]["result"]["sum"].as_f64(), Some(*sum), "{} {id}", node.id);
+        }
+    }
+}

@@ -2,17 +2,22 @@
 //! and three `fsc node` processes on loopback (the same harness as the end-to-end tests).
 //!
 //! ```text
-//! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench [--latency-runs N] [--batch N]
+//! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
+//!     [--latency-runs N] [--batch N] [--python-runs N] [--skip latency,throughput,python]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
 //! `succeeded` at all three nodes; p50/p90/p99 over sequential runs), the throughput of a large
-//! batch (completed computations per second until every node has finished all of them), and
-//! each node's resident memory when idle and after the batch.
+//! batch (completed computations per second until every node has finished all of them), each
+//! node's resident memory when idle and after the batch, and the tutorial's secure sum through
+//! the unmodified Python client against fsc and against the original implementation
+//! (`scripts/setup-reference`, `../shared/reference`) started in the same run.
 
 use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
 use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
@@ -30,6 +35,14 @@ async fn main() {
     };
     let latency_runs = flag("--latency-runs", 300);
     let batch = flag("--batch", 20_000);
+    let python_runs = flag("--python-runs", 30);
+    let skip: Vec<String> = args
+        .iter()
+        .position(|a| a == "--skip")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(String::from).collect())
+        .unwrap_or_default();
+    let run = |section: &str| !skip.iter().any(|s| s == section);
 
     let cluster = Cluster::start(3).await;
     println!(
@@ -37,10 +50,16 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("idle RSS (MB): {}", rss_line(&cluster));
-
-    latency(&cluster, latency_runs).await;
-    throughput(&cluster, batch).await;
-    println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
+    if run("python") {
+        python_tutorial(&cluster, python_runs).await;
+    }
+    if run("latency") {
+        latency(&cluster, latency_runs).await;
+    }
+    if run("throughput") {
+        throughput(&cluster, batch).await;
+        println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
+    }
 }
 
 async fn latency(cluster: &Cluster, runs: usize) {
@@ -158,4 +177,141 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Median seconds of `tutorial_timing.py` against `urls` (with `--floor`: the client alone).
+fn time_tutorial(runs: usize, urls: &[String], floor: bool) -> Result<f64, String> {
+    let output = Command::new(repo().join(".tools/venv/bin/python"))
+        .arg(repo().join("tests/python/tutorial_timing.py"))
+        .args(floor.then_some("--floor"))
+        .arg(runs.to_string())
+        .args(urls)
+        .output()
+        .map_err(|e| format!("cannot run python: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+        .map_err(|_| format!("tutorial_timing.py failed: {}", String::from_utf8_lossy(&output.stderr)))?;
+    for sums in report["sums"].as_array().expect("sums") {
+        assert!(
+            sums.as_array()
+                .expect("a list")
+                .iter()
+                .all(|s| s.as_f64() == Some(85.0)),
+            "wrong sums {sums}"
+        );
+    }
+    let mut times: Vec<f64> = report["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|t| t.as_f64())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// The tutorial through the unmodified Python client: fsc against the original, same machine, same run.
+async fn python_tutorial(cluster: &Cluster, runs: usize) {
+    let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
+    let timings = tokio::task::spawn_blocking(move || {
+        Ok::<_, String>((time_tutorial(runs, &urls, false)?, time_tutorial(runs, &urls, true)?))
+    });
+    let (ours, floor) = match timings.await.expect("timing task") {
+        Ok(medians) => medians,
+        Err(error) => return println!("python tutorial: skipped ({error})"),
+    };
+    println!(
+        "  the client alone (the same 4 requests per party, no computation behind them) takes {:.1} ms: \
+         the floor of any server measured through this client",
+        floor * 1000.0
+    );
+    match tokio::task::spawn_blocking(move || reference_tutorial(runs))
+        .await
+        .expect("timing task")
+    {
+        Ok(theirs) => println!(
+            "tutorial secure sum through the unmodified Python client (3 parties, clients in parallel threads), \
+             median of {runs} runs: fsc {:.1} ms, original {:.1} ms: fsc is {:.1}x faster \
+             (at most {:.1}x is possible through this client: original / client floor)",
+            ours * 1000.0,
+            theirs * 1000.0,
+            theirs / ours,
+            theirs / floor
+        ),
+        Err(error) => println!(
+            "tutorial secure sum through the unmodified Python client, median of {runs} runs: fsc {:.1} ms \
+             (original not measured: {error})",
+            ours * 1000.0
+        ),
+    }
+}
+
+/// Starts three servers of the original implementation and times the tutorial against them.
+fn reference_tutorial(runs: usize) -> Result<f64, String> {
+    let python = repo().join(".tools/refvenv/bin/python");
+    let reference = std::env::var_os("FSC_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/reference"));
+    let wrapper = reference.join("fsc_http_wrapper.py");
+    if !python.is_file() || !wrapper.is_file() {
+        return Err(format!("needs scripts/setup-reference and {}", wrapper.display()));
+    }
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        // Started outside site-packages: the original depends on a `uuid` package that shadows the standard one there.
+        let child = Command::new(&python)
+            .arg(&wrapper)
+            .arg(port.to_string())
+            .current_dir(scratch.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        servers.push(KillOnDrop(child));
+        urls.push(format!("http://127.0.0.1:{port}"));
+    }
+    let started = Instant::now();
+    for url in &urls {
+        while !answers_ok(&format!("{url}/representations")) {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("the original's servers did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    time_tutorial(runs, &urls, false)
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A plain HTTP/1.0 GET over a std TCP stream: is the answer a 200?
+fn answers_ok(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some((authority, path)) = url.strip_prefix("http://").and_then(|r| r.split_once('/')) else {
+        return false;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(authority) else {
+        return false;
+    };
+    let mut answer = String::new();
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.split(' ').nth(1) == Some("200")
 }

@@ -1,6 +1,6 @@
 //! Computations end to end: three real nodes and a real broker, through the v1 API.
 
-use fsc_e2e::{Cluster, ClusterOptions, random_sums};
+use fsc_e2e::{Cluster, ClusterOptions, assert_all_summed, random_sums};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -32,23 +32,6 @@ async fn a_batch_of_200_sums_succeeds_everywhere() {
         assert!(results.iter().all(|r| r["status"] == "pending"), "{results:?}");
     }
     assert_all_summed(&cluster, &ids, &sums).await;
-}
-
-pub async fn assert_all_summed(cluster: &Cluster, ids: &[Uuid], sums: &[f64]) {
-    for node in &cluster.nodes {
-        let client = node.client();
-        for (id, sum) in ids.iter().zip(sums) {
-            let view = client.wait_final(*id, FINAL).await.unwrap();
-            assert_eq!(
-                view["status"],
-                "succeeded",
-                "{} {id}: {view}\n{}",
-                node.id,
-                cluster.logs()
-            );
-            assert_eq!(view["output"]["result"]["sum"].as_f64(), Some(*sum), "{} {id}", node.id);
-        }
-    }
 }
 
 /// Vectors and parameters travel to every party: SecureSum over lists with digits_after = 2.

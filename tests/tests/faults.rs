@@ -1,7 +1,7 @@
 //! Faults end to end: nodes killed with SIGKILL, the broker killed and restarted, messages forged
 //! directly on the broker, and a graceful shutdown.
 
-use fsc_e2e::{Cluster, random_sums};
+use fsc_e2e::{Cluster, assert_all_summed, random_sums};
 use fsc_node::config::Roster;
 use fsc_node::envelope::{Envelopes, Kind};
 use fsc_node::federation::roster_party;
@@ -12,23 +12,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const FINAL: Duration = Duration::from_secs(90);
-
-async fn assert_all_summed(cluster: &Cluster, ids: &[Uuid], sums: &[f64]) {
-    for node in &cluster.nodes {
-        let client = node.client();
-        for (id, sum) in ids.iter().zip(sums) {
-            let view = client.wait_final(*id, FINAL).await.unwrap();
-            assert_eq!(
-                view["status"],
-                "succeeded",
-                "{} {id}: {view}\n{}",
-                node.id,
-                cluster.logs()
-            );
-            assert_eq!(view["output"]["result"]["sum"].as_f64(), Some(*sum), "{} {id}", node.id);
-        }
-    }
-}
 
 /// bob is killed with SIGKILL right after accepting his part of a 200-computation batch, while
 /// the others keep sending to him; after a restart, every computation succeeds at every node.
