@@ -180,3 +180,54 @@ async fn sums_work_for_2_to_5_parties() {
         }
     }
 }
+
+/// With `max_active_computations` reached, a submission waits (backpressure) instead of growing
+/// the node's state, and goes through once computations finish.
+#[tokio::test]
+async fn submissions_wait_while_too_many_computations_are_active() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 3,
+        env: vec![("FSC_MAX_ACTIVE_COMPUTATIONS".into(), "2".into())],
+    })
+    .await;
+    let alice = cluster.nodes[0].client();
+    let (first, second, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    for id in [first, second] {
+        assert_eq!(
+            alice
+                .submit(&cluster.sum_request(id, json!(1)))
+                .await
+                .unwrap()
+                .status
+                .as_u16(),
+            202
+        );
+    }
+    let waiting = tokio::spawn({
+        let (alice, request) = (alice.clone(), cluster.sum_request(third, json!(1)));
+        async move { alice.submit(&request).await.unwrap() }
+    });
+    // The node answers reads meanwhile, and the third computation does not exist yet.
+    assert_eq!(alice.get(first, Duration::ZERO).await.unwrap()["status"], "pending");
+    assert!(alice.get(third, Duration::ZERO).await.is_err());
+    assert!(!waiting.is_finished());
+    for node in &cluster.nodes[1..] {
+        for id in [first, second] {
+            node.client().submit(&cluster.sum_request(id, json!(2))).await.unwrap();
+        }
+    }
+    assert_eq!(
+        waiting.await.unwrap().status.as_u16(),
+        202,
+        "admitted once the first two finished"
+    );
+    for node in &cluster.nodes[1..] {
+        node.client()
+            .submit(&cluster.sum_request(third, json!(2)))
+            .await
+            .unwrap();
+    }
+    for view in cluster.finals(third, FINAL).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(5.0), "{view}");
+    }
+}

@@ -45,6 +45,9 @@ pub struct NodeConfig {
     /// not (yet) submitted here are kept, and (plus a margin) the stream's max age.
     #[serde(default = "defaults::max_deadline_s")]
     pub max_deadline_s: u64,
+    /// Submissions wait (backpressure) while this many computations are active on this node.
+    #[serde(default = "defaults::max_active_computations")]
+    pub max_active_computations: usize,
     /// Largest NATS message this node publishes; larger envelopes are sent in chunks. Defaults to
     /// the broker's max payload (minus room for headers).
     #[serde(default)]
@@ -94,6 +97,9 @@ mod defaults {
     pub fn max_request_bytes() -> usize {
         32 * 1024 * 1024
     }
+    pub fn max_active_computations() -> usize {
+        5000
+    }
     pub fn representation_ttl_s() -> u64 {
         3600
     }
@@ -114,6 +120,7 @@ const KEYS: &[&str] = &[
     "nats_nkey",
     "default_deadline_s",
     "max_deadline_s",
+    "max_active_computations",
     "max_chunk_bytes",
     "max_request_bytes",
     "representation_ttl_s",

@@ -126,6 +126,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             nats_nkey: "nats.nk".into(),
             default_deadline_s: 600,
             max_deadline_s: 3600,
+            max_active_computations: 5000,
             max_chunk_bytes: None,
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,

@@ -61,6 +61,7 @@ pub async fn run(
     let runtime_config = RuntimeConfig {
         default_deadline_s: config.default_deadline_s,
         max_deadline_s: config.max_deadline_s,
+        max_active: config.max_active_computations,
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),

@@ -24,7 +24,7 @@ use rand_chacha::ChaCha20Rng;
 use ring::{digest, hmac};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -160,6 +160,8 @@ impl RuntimeHandle {
 pub struct RuntimeConfig {
     pub default_deadline_s: u64,
     pub max_deadline_s: u64,
+    /// Submissions wait while this many computations are active here.
+    pub max_active: usize,
 }
 
 struct Active {
@@ -201,6 +203,8 @@ pub struct Runtime {
     input_mac: hmac::Key,
     config: RuntimeConfig,
     active: HashMap<Uuid, Active>,
+    /// Submissions waiting for room (see `admit`).
+    deferred: VecDeque<(Vec<Submission>, SubmitReply)>,
     publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
     waiters: Arc<Waiters>,
     metrics: Arc<Metrics>,
@@ -233,7 +237,9 @@ impl Runtime {
         }
         let secret = envelopes.keys().x25519.to_bytes();
         let mac_key = digest::digest(&digest::SHA256, &[b"fsc/input-mac/v1\0".as_slice(), &secret].concat());
-        let (commands_tx, commands) = mpsc::channel(1024);
+        // Small: a command can hold thousands of items, and a full queue pushes back on the API
+        // and the consumer instead of growing.
+        let (commands_tx, commands) = mpsc::channel(64);
         let (published_tx, published) = mpsc::unbounded_channel();
         let waiters = Arc::new(Waiters::default());
         let mut runtime = Runtime {
@@ -245,6 +251,7 @@ impl Runtime {
             input_mac: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_ref()),
             config,
             active: HashMap::new(),
+            deferred: VecDeque::new(),
             publisher,
             waiters: waiters.clone(),
             metrics,
@@ -296,13 +303,16 @@ impl Runtime {
         loop {
             let mut commands = Vec::new();
             let mut deadlines_due = false;
-            tokio::select! {
-                command = inbox.commands.recv() => match command {
-                    Some(command) => commands.push(command),
-                    None => break,
-                },
-                Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
-                _ = tick.tick() => deadlines_due = true,
+            // Deferred submissions that may now start need no new command to wake us.
+            if !self.admissible() || self.deferred.is_empty() {
+                tokio::select! {
+                    command = inbox.commands.recv() => match command {
+                        Some(command) => commands.push(command),
+                        None => break,
+                    },
+                    Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
+                    _ = tick.tick() => deadlines_due = true,
+                }
             }
             while commands.len() < MAX_COMMANDS_PER_BATCH {
                 match inbox.commands.try_recv() {
@@ -313,9 +323,40 @@ impl Runtime {
             while let Ok(keys) = inbox.published.try_recv() {
                 commands.push(Command::Published(keys));
             }
+            let commands = self.admit(commands);
             self.process(commands, deadlines_due).await;
         }
         tracing::debug!("runtime stopped");
+    }
+
+    fn admissible(&self) -> bool {
+        self.active.len() < self.config.max_active
+    }
+
+    /// Holds back submissions while too many computations are active, so that a client that
+    /// submits faster than the federation computes meets backpressure (its request waits)
+    /// instead of growing this node's memory. Messages are never held back.
+    fn admit(&mut self, commands: Vec<Command>) -> Vec<Command> {
+        let mut admitted = Vec::with_capacity(commands.len());
+        for command in commands {
+            match command {
+                Command::Submit { items, reply } => self.deferred.push_back((items, reply)),
+                other => admitted.push(other),
+            }
+        }
+        let mut starting = 0;
+        while let Some((items, _)) = self.deferred.front() {
+            // A request larger than the limit still runs, alone.
+            if self.active.len() + starting + items.len() > self.config.max_active
+                && (starting > 0 || !self.active.is_empty())
+            {
+                break;
+            }
+            starting += items.len();
+            let (items, reply) = self.deferred.pop_front().expect("checked front");
+            admitted.push(Command::Submit { items, reply });
+        }
+        admitted
     }
 
     async fn process(&mut self, commands: Vec<Command>, deadlines_due: bool) {

@@ -12,8 +12,28 @@ use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePo
 use std::path::Path;
 use std::time::Duration;
 
-/// Rows per multi-row statement: well below SQLite's limit of 32766 bound variables.
-const ROWS_PER_STATEMENT: usize = 2000;
+/// Most rows per multi-row statement (at most 15 columns: far below SQLite's 32766 variables).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Splits `items` into slices of ROWS_PER_STATEMENT, then powers of two: so a multi-row statement
+/// comes in at most nine shapes, and the prepared-statement cache stays small and effective.
+/// (With arbitrary row counts every batch prepared a new large statement, and the cache of them
+/// held tens of megabytes.)
+fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = if items.len() >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            1 << items.len().ilog2()
+        };
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
 
 /// Computation status, as stored and as shown by the API.
 pub const PENDING: &str = "pending";
@@ -80,6 +100,8 @@ pub struct ChunkRow {
 pub type MessageKey = (String, String, i64);
 
 /// Opens (creating if needed) and migrates the store; returns the read pool and the one writer.
+/// The writer does not checkpoint the WAL itself (that would stall it, fsync included): a
+/// background task does, see [`checkpoint_regularly`].
 pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -90,16 +112,45 @@ pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
-        .statement_cache_capacity(256);
-    let mut conn = SqliteConnection::connect_with(&options).await?;
+        .statement_cache_capacity(64);
+    // 8 MiB of page cache: a batch of thousands of rows must not spill dirty pages mid-transaction.
+    let writer_options = options
+        .clone()
+        .pragma("cache_size", "-8192")
+        .pragma("wal_autocheckpoint", "0");
+    let mut conn = SqliteConnection::connect_with(&writer_options).await?;
     // run_direct: `run` takes an `Acquire` whose higher-ranked bound makes spawned futures non-Send.
     sqlx::migrate!("../../migrations").run_direct(&mut conn).await?;
     let read = SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(1)
-        .connect_with(options.read_only(true))
+        .connect_with(options.clone().read_only(true))
         .await?;
+    let checkpointer = SqliteConnection::connect_with(&options).await?;
+    tokio::spawn(checkpoint_regularly(checkpointer));
     Ok((read, Writer { conn }))
+}
+
+/// Copies the WAL back into the database every second without blocking the writer (PASSIVE),
+/// and resets it when it has grown large and nobody reads from it (TRUNCATE).
+async fn checkpoint_regularly(mut conn: SqliteConnection) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        // (busy, WAL frames, frames checkpointed)
+        let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut conn)
+            .await;
+        match passive {
+            Ok((_, frames, done)) if frames > 50_000 && frames == done => {
+                let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await;
+            }
+            Ok(_) => {}
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
+        }
+    }
 }
 
 /// The one writing connection.
@@ -128,7 +179,7 @@ pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<
 /// Those of `ids` that exist.
 pub async fn get_computations(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<ComputationRow>, Error> {
     let mut found = Vec::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(ids) {
         let mut query = in_list("SELECT * FROM computations WHERE id IN (", chunk);
         found.extend(query.build_query_as::<ComputationRow>().fetch_all(&mut *conn).await?);
     }
@@ -157,7 +208,7 @@ pub async fn active_computations(conn: &mut SqliteConnection) -> Result<Vec<Comp
 
 /// Inserts or replaces whole computation rows.
 pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&ComputationRow]) -> Result<(), Error> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT / 10) {
+    for chunk in statement_chunks(rows) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO computations (id, microprotocol, parties, parameters, digest, input_mac, status, machine, \
              next_seq, output, error, deadline_at, created_at, finished_at, network) ",
@@ -194,7 +245,7 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
 /// Inserts inbox rows; returns the keys of those that were new (the others are duplicates).
 pub async fn insert_inbox(conn: &mut SqliteConnection, rows: &[InboxRow]) -> Result<Vec<MessageKey>, Error> {
     let mut inserted = Vec::new();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT / 6) {
+    for chunk in statement_chunks(rows) {
         let mut query =
             QueryBuilder::<Sqlite>::new("INSERT INTO inbox (computation, sender, seq, kind, body, received_at) ");
         query.push_values(chunk, |mut b, row| {
@@ -219,7 +270,7 @@ pub async fn insert_inbox(conn: &mut SqliteConnection, rows: &[InboxRow]) -> Res
 /// Messages that arrived before these computations were submitted here, in arrival order.
 pub async fn pending_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<Vec<InboxRow>, Error> {
     let mut found = Vec::new();
-    for chunk in computations.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(computations) {
         let mut query = in_list("SELECT * FROM inbox WHERE body IS NOT NULL AND computation IN (", chunk);
         query.push(" ORDER BY received_at, computation, sender, seq");
         found.extend(query.build_query_as::<InboxRow>().fetch_all(&mut *conn).await?);
@@ -229,7 +280,7 @@ pub async fn pending_inbox(conn: &mut SqliteConnection, computations: &[String])
 
 /// Marks the pending messages of these computations as consumed (their bodies are not needed).
 pub async fn consume_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
-    for chunk in computations.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(computations) {
         in_list("UPDATE inbox SET body = NULL WHERE computation IN (", chunk)
             .build()
             .execute(&mut *conn)
@@ -250,7 +301,7 @@ pub async fn senders(conn: &mut SqliteConnection, computation: &str) -> Result<V
 
 /// Forgets the inbox of finished computations.
 pub async fn delete_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
-    for chunk in computations.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(computations) {
         in_list("DELETE FROM inbox WHERE computation IN (", chunk)
             .build()
             .execute(&mut *conn)
@@ -278,7 +329,7 @@ pub async fn expire_orphans(conn: &mut SqliteConnection, cutoff: i64) -> Result<
 }
 
 pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> Result<(), Error> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT / 5) {
+    for chunk in statement_chunks(rows) {
         let mut query =
             QueryBuilder::<Sqlite>::new("INSERT INTO outbox (computation, recipient, seq, envelope, created_at) ");
         query.push_values(chunk, |mut b, row| {
@@ -294,7 +345,7 @@ pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> R
 }
 
 pub async fn delete_outbox(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
-    for chunk in keys.chunks(ROWS_PER_STATEMENT / 3) {
+    for chunk in statement_chunks(keys) {
         let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM outbox WHERE (computation, recipient, seq) IN (");
         query.push_values(chunk, |mut b, (computation, recipient, seq)| {
             b.push_bind(computation).push_bind(recipient).push_bind(*seq);
@@ -393,4 +444,18 @@ pub async fn network_uses(pool: &SqlitePool, network: &str) -> Result<i64, Error
 pub async fn ping(pool: &SqlitePool) -> Result<(), Error> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_come_in_few_shapes() {
+        let rows: Vec<u32> = (0..1000).collect();
+        let sizes: Vec<usize> = statement_chunks(&rows).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [256, 256, 256, 128, 64, 32, 8]);
+        assert_eq!(sizes.iter().sum::<usize>(), 1000);
+        assert_eq!(statement_chunks::<u32>(&[]).count(), 0);
+    }
 }

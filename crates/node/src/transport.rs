@@ -116,7 +116,9 @@ pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration
             filter_subject: format!("fsc.*.{me}.*"),
             ack_policy: AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
-            max_ack_pending: 50_000,
+            // Messages received but not yet committed wait in memory: this bounds them (and the
+            // node's memory) when the runtime falls behind; the broker keeps the rest.
+            max_ack_pending: 8192,
             ..Default::default()
         })
         .await
