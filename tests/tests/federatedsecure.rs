@@ -70,6 +70,20 @@ async fn the_tutorial_script_prints_85_at_every_party() {
             assert_eq!(printed.trim(), "{'inputs': 3, 'result': {'samples': 3, 'sum': 85.0}}");
         }
     }
+    // They are ordinary computations: /v1 lists both runs.
+    let listed: Value = reqwest::get(format!("{}/v1/computations?status=succeeded", cluster.nodes[0].url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listed["computations"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|c| c["output"]["result"]["sum"] == json!(85.0) && c["microprotocol"] == "SecureSum")
+    );
 }
 
 /// Every SecureSum vector and both error vectors, replayed by the reference's conformance.py

@@ -137,8 +137,8 @@ pub async fn get(
         |row: Option<ComputationRow>| row.ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")));
     if wait > 0.0 {
         // Register before reading, so that a finish between the read and the wait is not missed.
-        let notify = state.runtime.waiters.watch(id);
-        let notified = notify.notified();
+        let watch = state.runtime.waiters.watch(id);
+        let notified = watch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let row = store::get_computation_pool(&state.read, &id.to_string()).await?;

@@ -249,8 +249,8 @@ impl Simon {
 
     async fn wait_final(&self, id: Uuid) -> Result<ComputationRow, Error> {
         loop {
-            let notify = self.runtime.waiters.watch(id);
-            let notified = notify.notified();
+            let watch = self.runtime.waiters.watch(id);
+            let notified = watch.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(row) = store::get_computation_pool(&self.read, &id.to_string()).await? {
