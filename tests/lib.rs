@@ -234,6 +234,16 @@ impl Cluster {
         json!({"id": id, "microprotocol": "SecureSum", "parties": self.parties, "input": input})
     }
 
+    /// Submits `input` for computation `id` at node `party` (SecureSum); returns the HTTP status.
+    pub async fn submit_at(&self, party: usize, id: Uuid, input: Value) -> u16 {
+        let answer = self.nodes[party]
+            .client()
+            .submit(&self.sum_request(id, input))
+            .await
+            .expect("submit");
+        answer.status.as_u16()
+    }
+
     /// Submits `inputs[i]` at node i, all under one new id; asserts each was accepted.
     pub async fn submit_sum(&self, inputs: &[Value]) -> Uuid {
         let id = Uuid::new_v4();

@@ -62,15 +62,7 @@ async fn bad_input_at_one_party_fails_the_computation_everywhere_quickly() {
         cluster.nodes[1].client(),
         cluster.nodes[2].client(),
     );
-    assert_eq!(
-        alice
-            .submit(&cluster.sum_request(id, json!(1)))
-            .await
-            .unwrap()
-            .status
-            .as_u16(),
-        202
-    );
+    assert_eq!(cluster.submit_at(0, id, json!(1)).await, 202);
     let started = Instant::now();
     let rejected = bob.submit(&cluster.sum_request(id, json!("five"))).await.unwrap();
     assert_eq!(rejected.status.as_u16(), 400);
@@ -193,15 +185,7 @@ async fn submissions_wait_while_too_many_computations_are_active() {
     let alice = cluster.nodes[0].client();
     let (first, second, third) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     for id in [first, second] {
-        assert_eq!(
-            alice
-                .submit(&cluster.sum_request(id, json!(1)))
-                .await
-                .unwrap()
-                .status
-                .as_u16(),
-            202
-        );
+        assert_eq!(cluster.submit_at(0, id, json!(1)).await, 202);
     }
     let waiting = tokio::spawn({
         let (alice, request) = (alice.clone(), cluster.sum_request(third, json!(1)));
