@@ -109,6 +109,7 @@ async fn throughput(cluster: &Cluster, n: usize) {
     for c in &clients {
         base.push(c.metric(SUCCEEDED).await.unwrap());
     }
+    let cpu_before = cpu_seconds(cluster);
     let started = Instant::now();
     let submitting = clients.iter().zip(&per_node).map(|(client, items)| async move {
         for chunk in items.chunks(1000) {
@@ -147,6 +148,11 @@ async fn throughput(cluster: &Cluster, n: usize) {
     };
     let (submitted, ()) = tokio::join!(submitted_at, progress);
     let elapsed = started.elapsed();
+    let cpu: Vec<f64> = cpu_seconds(cluster)
+        .iter()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before)
+        .collect();
     println!(
         "throughput: {n} 3-party SecureSums (batches of 1000 per node) finished at all three nodes in {:.2} s \
          = {:.0} computations/s (all submitted after {:.2} s)",
@@ -154,6 +160,33 @@ async fn throughput(cluster: &Cluster, n: usize) {
         n as f64 / elapsed.as_secs_f64(),
         submitted.as_secs_f64()
     );
+    // CPU time per computation is steadier than wall time on a shared machine.
+    let per = |seconds: f64| seconds * 1000.0 / n as f64;
+    println!(
+        "  CPU per computation: nodes {:.3} + {:.3} + {:.3} ms, nats-server {:.3} ms; total {:.3} ms",
+        per(cpu[0]),
+        per(cpu[1]),
+        per(cpu[2]),
+        per(cpu[3]),
+        per(cpu.iter().sum())
+    );
+}
+
+/// User plus system CPU seconds of the three nodes and the broker, in that order.
+fn cpu_seconds(cluster: &Cluster) -> Vec<f64> {
+    let pids = cluster.nodes.iter().map(|n| n.pid()).chain([cluster.broker.pid()]);
+    pids.map(|pid| {
+        let stat = pid
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .unwrap_or_default();
+        // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(14) + ticks(15)) / 100.0
+    })
+    .collect()
 }
 
 fn rss_line(cluster: &Cluster) -> String {

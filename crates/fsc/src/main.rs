@@ -10,7 +10,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// effectively never returns them: a node's memory stayed at its peak (fsc-bench: about 90 MB
 /// after 20,000 computations, 60 MB with immediate purging, at the same throughput).
 fn return_freed_memory_promptly() {
-    // `mi_option_purge_delay` is option 15 of mimalloc 2.x and 3.x; other versions are left alone.
+    // `mi_option_purge_delay` is option 15 of mimalloc 2.x and 3.x; other versions are left alone,
+    // and so is an operator's own MIMALLOC_PURGE_DELAY.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: plain calls into the allocator's option API, which is thread-safe.
     unsafe {

@@ -110,6 +110,7 @@ pub async fn run(
         runtime: handle,
         read: read.clone(),
         federatedsecure,
+        max_request_bytes: config.max_request_bytes,
         metrics,
         roster,
         envelopes,
@@ -117,7 +118,7 @@ pub async fn run(
         broker_ready: ready,
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
-    let app = api::router(state, config.max_request_bytes);
+    let app = api::router(state);
     tracing::info!(node = %config.id, address = %listener.local_addr()?, "serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
 

@@ -92,7 +92,7 @@ type SubmitReply = oneshot::Sender<SubmitResults>;
 enum Command {
     Submit { items: Vec<Submission>, reply: SubmitReply },
     Deliver(Vec<Delivery>),
-    Published(Vec<MessageKey>),
+    Published(Vec<i64>),
 }
 
 /// Wakes long-polling readers when computations become final.
@@ -156,10 +156,10 @@ pub struct RuntimeHandle {
 
 /// Where the publisher reports outbox rows the broker has stored. Never blocks, and does not keep
 /// the runtime alive (so the runtime can stop before the publisher has drained).
-pub struct PublishedSink(mpsc::UnboundedSender<Vec<MessageKey>>);
+pub struct PublishedSink(mpsc::UnboundedSender<Vec<i64>>);
 
 impl PublishedSink {
-    pub fn send(&self, keys: Vec<MessageKey>) {
+    pub fn send(&self, keys: Vec<i64>) {
         let _ = self.0.send(keys);
     }
 }
@@ -214,7 +214,8 @@ struct Batch {
     inbox: Vec<InboxRow>,
     /// Computations whose pending inbox rows were consumed.
     consumed: Vec<String>,
-    published: Vec<MessageKey>,
+    /// Outbox rows the broker has stored.
+    published: Vec<i64>,
     acks: Vec<Acker>,
     replies: Vec<(SubmitReply, SubmitResults)>,
     succeeded: u64,
@@ -499,7 +500,7 @@ impl Runtime {
         let all: Vec<&ComputationRow> = rows.iter().chain(settled).collect();
         store::upsert_computations(conn, &all).await?;
         store::insert_inbox(conn, &batch.inbox).await?;
-        store::insert_outbox(conn, &batch.outbox).await?;
+        store::insert_outbox(conn, &mut batch.outbox).await?;
         store::consume_inbox(conn, &batch.consumed).await?;
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
         store::delete_inbox(conn, &finished).await?;
@@ -915,6 +916,7 @@ impl Runtime {
                 .seal(id, &recipient, seq, Kind::Data, &plaintext, &mut self.rng)
             {
                 Ok(envelope) => batch.outbox.push(OutboxRow {
+                    id: 0,
                     computation: id.to_string(),
                     recipient,
                     seq: seq as i64,
@@ -977,6 +979,7 @@ impl Runtime {
                 row.next_seq += 1;
                 match self.envelopes.seal(id, peer, seq, Kind::Abort, &body, &mut self.rng) {
                     Ok(envelope) => batch.outbox.push(OutboxRow {
+                        id: 0,
                         computation: row.id.clone(),
                         recipient: peer.clone(),
                         seq: seq as i64,
@@ -1098,7 +1101,7 @@ enum Announce {
 /// The receiving ends of the runtime's channels.
 pub struct RuntimeInbox {
     commands: mpsc::Receiver<Command>,
-    published: mpsc::UnboundedReceiver<Vec<MessageKey>>,
+    published: mpsc::UnboundedReceiver<Vec<i64>>,
 }
 
 fn abort_reason(body: &[u8]) -> AbortReason {

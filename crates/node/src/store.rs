@@ -9,6 +9,7 @@
 use crate::error::Error;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -78,6 +79,8 @@ pub struct InboxRow {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxRow {
+    /// Position in the outbox queue; assigned by [`insert_outbox`].
+    pub id: i64,
     pub computation: String,
     pub recipient: String,
     pub seq: i64,
@@ -328,7 +331,9 @@ pub async fn expire_orphans(conn: &mut SqliteConnection, cutoff: i64) -> Result<
     Ok(inbox + chunks)
 }
 
-pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> Result<(), Error> {
+/// Appends rows to the outbox and sets their `id`.
+pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &mut [OutboxRow]) -> Result<(), Error> {
+    let mut ids = HashMap::with_capacity(rows.len());
     for chunk in statement_chunks(rows) {
         let mut query =
             QueryBuilder::<Sqlite>::new("INSERT INTO outbox (computation, recipient, seq, envelope, created_at) ");
@@ -339,17 +344,29 @@ pub async fn insert_outbox(conn: &mut SqliteConnection, rows: &[OutboxRow]) -> R
                 .push_bind(&row.envelope)
                 .push_bind(row.created_at);
         });
-        query.build().execute(&mut *conn).await?;
+        query.push(" RETURNING id, computation, recipient, seq");
+        for (id, computation, recipient, seq) in query
+            .build_query_as::<(i64, String, String, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            ids.insert((computation, recipient, seq), id);
+        }
+    }
+    for row in rows {
+        row.id = ids[&(row.computation.clone(), row.recipient.clone(), row.seq)];
     }
     Ok(())
 }
 
-pub async fn delete_outbox(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
-    for chunk in statement_chunks(keys) {
-        let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM outbox WHERE (computation, recipient, seq) IN (");
-        query.push_values(chunk, |mut b, (computation, recipient, seq)| {
-            b.push_bind(computation).push_bind(recipient).push_bind(*seq);
-        });
+/// Removes published rows.
+pub async fn delete_outbox(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), Error> {
+    for chunk in statement_chunks(ids) {
+        let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM outbox WHERE id IN (");
+        let mut list = query.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
         query.push(")");
         query.build().execute(&mut *conn).await?;
     }

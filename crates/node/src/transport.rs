@@ -17,7 +17,7 @@ use crate::federation::{STREAM, consumer_name, inbox_prefix};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::runtime::{Delivery, Incoming, PublishedSink, RuntimeHandle};
-use crate::store::{MessageKey, OutboxRow};
+use crate::store::OutboxRow;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage as Publish;
 use async_nats::jetstream::stream::{DiscardPolicy, RetentionPolicy, StorageType};
@@ -307,7 +307,7 @@ pub async fn publish(
             },
             Some(result) = in_flight.next(), if !in_flight.is_empty() => {
                 let mut done = Vec::new();
-                let mut handle = |result: Result<MessageKey, (OutboxRow, Error)>| match result {
+                let mut handle = |result: Result<i64, (OutboxRow, Error)>| match result {
                     Ok(key) => done.push(key),
                     Err((row, error)) => {
                         tracing::debug!(%error, computation = %row.computation, "publish failed; will retry");
@@ -342,7 +342,7 @@ async fn send(
     me: String,
     max_chunk_bytes: Option<usize>,
     row: OutboxRow,
-) -> Result<MessageKey, (OutboxRow, Error)> {
+) -> Result<i64, (OutboxRow, Error)> {
     let subject = format!("fsc.{}.{}.{}", row.computation, row.recipient, me);
     let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
     let broker_limit = match js.client().server_info().max_payload {
@@ -374,7 +374,7 @@ async fn send(
         result
     };
     match result {
-        Ok(()) => Ok((row.computation, row.recipient, row.seq)),
+        Ok(()) => Ok(row.id),
         Err(error) => {
             tokio::time::sleep(Duration::from_millis(250)).await;
             Err((row, error))

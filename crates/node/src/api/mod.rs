@@ -38,6 +38,7 @@ pub struct Shared {
     pub api_token: Option<String>,
     /// True while the inbox consumer is pulling from the broker.
     pub broker_ready: watch::Receiver<bool>,
+    pub max_request_bytes: usize,
     pub federatedsecure: federatedsecure::Federatedsecure,
 }
 
@@ -45,7 +46,8 @@ pub type AppState = Arc<Shared>;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-pub fn router(state: AppState, max_request_bytes: usize) -> Router {
+pub fn router(state: AppState) -> Router {
+    let max_request_bytes = state.max_request_bytes;
     let protected = Router::new()
         .route("/v1/computations", post(v1::submit).get(v1::list))
         .route("/v1/computations/batch", post(v1::submit_batch))
@@ -61,6 +63,7 @@ pub fn router(state: AppState, max_request_bytes: usize) -> Router {
         .merge(protected)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_request_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_oversized))
         // Failures are logged where they are understood (`problem`), not again per response.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(state)
@@ -95,6 +98,21 @@ fn presented_token(authorization: &str) -> Option<String> {
     let decoded = crate::keys::decode_base64(authorization.strip_prefix("Basic ")?, "basic credentials").ok()?;
     let credentials = String::from_utf8(decoded).ok()?;
     credentials.split_once(':').map(|(_, password)| password.to_string())
+}
+
+/// Refuses a body whose announced length is over the limit before reading any of it (the body
+/// limit itself only notices once that much has been read, and bodies without a length).
+async fn refuse_oversized(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > state.max_request_bytes) {
+        let limit = state.max_request_bytes;
+        return Error::PayloadTooLarge(format!("request body exceeds this node's max_request_bytes ({limit})"))
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn healthz() -> Json<serde_json::Value> {
