@@ -567,11 +567,10 @@ impl Runtime {
         }
         // Messages that peers sent before our client submitted, in arrival order.
         let created: Vec<String> = created.iter().map(Uuid::to_string).collect();
-        for row in store::pending_inbox(conn, &created).await? {
+        let pending = store::pending_inbox(conn, &created).await?;
+        batch.consumed.extend(pending.iter().map(|row| row.computation.clone()).collect::<HashSet<_>>());
+        for row in pending {
             let id = parse_uuid(&row.computation)?;
-            if !batch.consumed.contains(&row.computation) {
-                batch.consumed.push(row.computation.clone());
-            }
             let kind = if row.kind == "abort" { Kind::Abort } else { Kind::Data };
             self.apply_message(id, &row.sender, kind, row.body.unwrap_or_default(), now, batch);
         }
