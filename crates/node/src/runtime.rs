@@ -568,7 +568,12 @@ impl Runtime {
         // Messages that peers sent before our client submitted, in arrival order.
         let created: Vec<String> = created.iter().map(Uuid::to_string).collect();
         let pending = store::pending_inbox(conn, &created).await?;
-        batch.consumed.extend(pending.iter().map(|row| row.computation.clone()).collect::<HashSet<_>>());
+        batch.consumed.extend(
+            pending
+                .iter()
+                .map(|row| row.computation.clone())
+                .collect::<HashSet<_>>(),
+        );
         for row in pending {
             let id = parse_uuid(&row.computation)?;
             let kind = if row.kind == "abort" { Kind::Abort } else { Kind::Data };
