@@ -59,37 +59,12 @@ impl Metrics {
         };
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         counter(
-            "fsc_computations_submitted_total",
-            "Computations submitted by local clients.",
-            &[("", load(&self.computations_submitted))],
-        );
-        counter(
             "fsc_computations_finished_total",
             "Computations that reached a final status.",
             &[
                 ("{status=\"succeeded\"}", load(&self.computations_succeeded)),
                 ("{status=\"failed\"}", load(&self.computations_failed)),
             ],
-        );
-        counter(
-            "fsc_messages_sent_total",
-            "Messages committed to the outbox.",
-            &[("", load(&self.messages_sent))],
-        );
-        counter(
-            "fsc_messages_received_total",
-            "Authenticated messages stored.",
-            &[("", load(&self.messages_received))],
-        );
-        counter(
-            "fsc_messages_duplicate_total",
-            "Redelivered or replayed messages ignored.",
-            &[("", load(&self.messages_duplicate))],
-        );
-        counter(
-            "fsc_messages_late_total",
-            "Messages for computations already final here.",
-            &[("", load(&self.messages_late))],
         );
         let rejected: Vec<(String, u64)> = Rejection::ALL
             .iter()
@@ -101,21 +76,51 @@ impl Metrics {
             "Messages dropped unapplied, by reason.",
             &rejected,
         );
-        counter(
-            "fsc_store_batches_total",
-            "Store transactions committed.",
-            &[("", load(&self.store_batches))],
-        );
-        counter(
-            "fsc_store_batch_failures_total",
-            "Store transactions rolled back.",
-            &[("", load(&self.store_batch_failures))],
-        );
-        counter(
-            "fsc_publish_retries_total",
-            "Broker publishes retried.",
-            &[("", load(&self.publish_retries))],
-        );
+        let unlabelled: [(&str, &str, &AtomicU64); 8] = [
+            (
+                "fsc_computations_submitted_total",
+                "Computations submitted by local clients.",
+                &self.computations_submitted,
+            ),
+            (
+                "fsc_messages_sent_total",
+                "Messages committed to the outbox.",
+                &self.messages_sent,
+            ),
+            (
+                "fsc_messages_received_total",
+                "Authenticated messages stored.",
+                &self.messages_received,
+            ),
+            (
+                "fsc_messages_duplicate_total",
+                "Redelivered or replayed messages ignored.",
+                &self.messages_duplicate,
+            ),
+            (
+                "fsc_messages_late_total",
+                "Messages for computations already final here.",
+                &self.messages_late,
+            ),
+            (
+                "fsc_store_batches_total",
+                "Store transactions committed.",
+                &self.store_batches,
+            ),
+            (
+                "fsc_store_batch_failures_total",
+                "Store transactions rolled back.",
+                &self.store_batch_failures,
+            ),
+            (
+                "fsc_publish_retries_total",
+                "Broker publishes retried.",
+                &self.publish_retries,
+            ),
+        ];
+        for (name, help, value) in unlabelled {
+            counter(name, help, &[("", load(value))]);
+        }
         let mut gauge = |name: &str, help: &str, value: i64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };
