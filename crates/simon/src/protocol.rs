@@ -117,3 +117,35 @@ pub trait Microprotocol: Serialize + DeserializeOwned {
         io: &mut Io<'_, Self::Message>,
     ) -> Result<Progress<Self::Output>, ProtocolError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::additive_sum::{AdditiveSum, SumMessage};
+    use crate::z2k::Z256;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// A parent protocol's message type carrying a sub-protocol's messages under a name.
+    #[derive(Debug, PartialEq)]
+    enum Parent {
+        Sub(&'static str, SumMessage),
+    }
+
+    #[test]
+    fn a_child_protocol_sends_through_its_parent() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut io: Io<'_, Parent> = Io::new(0, 3, &mut rng);
+        let mut child = AdditiveSum::new(vec![Z256::from_u64(5)], 3);
+        let progress = io
+            .child(|m| Parent::Sub("count", m), |child_io| child.start(child_io))
+            .unwrap();
+        assert_eq!(progress, Progress::Continue);
+        let sent = io.into_outgoing();
+        assert_eq!(sent.iter().map(|(to, _)| *to).collect::<Vec<_>>(), [1, 2]);
+        assert!(
+            sent.iter()
+                .all(|(_, m)| matches!(m, Parent::Sub("count", SumMessage::Share(v)) if v.len() == 1))
+        );
+    }
+}
