@@ -211,7 +211,6 @@ struct Batch {
     /// Computations that became final in this batch.
     finished: Vec<Uuid>,
     outbox: Vec<OutboxRow>,
-    inbox: Vec<InboxRow>,
     /// Computations whose pending inbox rows were consumed.
     consumed: Vec<String>,
     /// Outbox rows the broker has stored.
@@ -499,7 +498,6 @@ impl Runtime {
         let settled: Vec<&ComputationRow> = batch.settled.values().collect();
         let all: Vec<&ComputationRow> = rows.iter().chain(settled).collect();
         store::upsert_computations(conn, &all).await?;
-        store::insert_inbox(conn, &batch.inbox).await?;
         store::insert_outbox(conn, &mut batch.outbox).await?;
         store::consume_inbox(conn, &batch.consumed).await?;
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
@@ -913,20 +911,16 @@ impl Runtime {
             let mut plaintext = Vec::with_capacity(32 + bytes.len());
             plaintext.extend_from_slice(&active.digest);
             plaintext.extend_from_slice(&bytes);
-            let seq = active.row.next_seq as u64;
-            active.row.next_seq += 1;
-            match self
-                .envelopes
-                .seal(id, &recipient, seq, Kind::Data, &plaintext, &mut self.rng)
-            {
-                Ok(envelope) => batch.outbox.push(OutboxRow {
-                    id: 0,
-                    computation: id.to_string(),
-                    recipient,
-                    seq: seq as i64,
-                    envelope,
-                    created_at: now,
-                }),
+            match enqueue(
+                &self.envelopes,
+                &mut self.rng,
+                &mut active.row,
+                &recipient,
+                Kind::Data,
+                &plaintext,
+                now,
+            ) {
+                Ok(message) => batch.outbox.push(message),
                 Err(error) => {
                     let reason = AbortReason {
                         code: "internal".into(),
@@ -979,17 +973,8 @@ impl Runtime {
         if announce == Announce::Yes {
             let body = self.envelopes.abort_body(id, reason);
             for peer in parties.iter().filter(|p| **p != self.me) {
-                let seq = row.next_seq as u64;
-                row.next_seq += 1;
-                match self.envelopes.seal(id, peer, seq, Kind::Abort, &body, &mut self.rng) {
-                    Ok(envelope) => batch.outbox.push(OutboxRow {
-                        id: 0,
-                        computation: row.id.clone(),
-                        recipient: peer.clone(),
-                        seq: seq as i64,
-                        envelope,
-                        created_at: now,
-                    }),
+                match enqueue(&self.envelopes, &mut self.rng, row, peer, Kind::Abort, &body, now) {
+                    Ok(message) => batch.outbox.push(message),
                     Err(error) => tracing::error!(%error, %peer, "cannot seal an abort"),
                 }
             }
@@ -1092,6 +1077,30 @@ impl Failure {
             announce: Announce::Yes,
         }
     }
+}
+
+/// Gives a message the computation's next sequence number and seals it for `to`, as an outbox row.
+fn enqueue(
+    envelopes: &Envelopes,
+    rng: &mut ChaCha20Rng,
+    row: &mut ComputationRow,
+    to: &str,
+    kind: Kind,
+    plaintext: &[u8],
+    now: i64,
+) -> Result<OutboxRow, Error> {
+    let seq = row.next_seq;
+    let computation = parse_uuid(&row.id)?;
+    let envelope = envelopes.seal(computation, to, seq as u64, kind, plaintext, rng)?;
+    row.next_seq += 1;
+    Ok(OutboxRow {
+        id: 0,
+        computation: row.id.clone(),
+        recipient: to.to_string(),
+        seq,
+        envelope,
+        created_at: now,
+    })
 }
 
 /// Whether a failure is sent to the other parties as a signed abort. A failure caused by a
