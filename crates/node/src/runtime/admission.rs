@@ -1,0 +1,249 @@
+//! Admission: local clients' submissions become computations here. Checks a submission against
+//! the roster and the engine, answers idempotent retries and conflicts, starts the engine and
+//! applies the messages peers sent before the submission arrived.
+
+use super::*;
+
+impl Runtime {
+    pub(super) fn admissible(&self) -> bool {
+        self.active.len() < self.config.max_active
+    }
+
+    /// Holds back submissions while too many computations are active, so that a client that
+    /// submits faster than the federation computes meets backpressure (its request waits)
+    /// instead of growing this node's memory. Messages are never held back.
+    pub(super) fn admit(&mut self, commands: Vec<Command>) -> Vec<Command> {
+        let mut admitted = Vec::with_capacity(commands.len());
+        for command in commands {
+            match command {
+                Command::Submit { items, reply } => self.deferred.push_back((items, reply)),
+                other => admitted.push(other),
+            }
+        }
+        let mut starting = 0;
+        while let Some((items, _)) = self.deferred.front() {
+            // A request larger than the limit still runs, alone.
+            if self.active.len() + starting + items.len() > self.config.max_active
+                && (starting > 0 || !self.active.is_empty())
+            {
+                break;
+            }
+            starting += items.len();
+            let (items, reply) = self.deferred.pop_front().expect("checked front");
+            admitted.push(Command::Submit { items, reply });
+        }
+        admitted
+    }
+
+    pub(super) async fn submit_all(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        items: Vec<Submission>,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<Vec<Result<Accepted, Error>>, Error> {
+        let ids: Vec<Uuid> = items.iter().map(|item| item.id.unwrap_or_else(Uuid::new_v4)).collect();
+        let unknown: Vec<String> = ids
+            .iter()
+            .filter(|id| !self.active.contains_key(id) && !batch.settled.contains_key(id))
+            .map(Uuid::to_string)
+            .collect();
+        let mut stored: HashMap<Uuid, ComputationRow> = HashMap::new();
+        for row in store::get_computations(conn, &unknown).await? {
+            stored.insert(parse_uuid(&row.id)?, row);
+        }
+        let mut results = Vec::with_capacity(items.len());
+        let mut created = Vec::new();
+        for (item, id) in items.into_iter().zip(ids) {
+            let result = self.submit_one(item, id, &stored, now, batch);
+            if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id) {
+                created.push(id);
+            }
+            results.push(result);
+        }
+        // Messages that peers sent before our client submitted, in arrival order.
+        let created: Vec<String> = created.iter().map(Uuid::to_string).collect();
+        let pending = store::pending_inbox(conn, &created).await?;
+        batch.consumed.extend(
+            pending
+                .iter()
+                .map(|row| row.computation.clone())
+                .collect::<HashSet<_>>(),
+        );
+        for row in pending {
+            let id = parse_uuid(&row.computation)?;
+            let kind = if row.kind == "abort" { Kind::Abort } else { Kind::Data };
+            self.apply_message(id, &row.sender, kind, row.body.unwrap_or_default(), now, batch);
+        }
+        Ok(results)
+    }
+
+    fn submit_one(
+        &mut self,
+        item: Submission,
+        id: Uuid,
+        stored: &HashMap<Uuid, ComputationRow>,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<Accepted, Error> {
+        self.check_parties(&item.parties)?;
+        let deadline_s = item.deadline_s.unwrap_or(self.config.default_deadline_s);
+        if deadline_s == 0 || deadline_s > self.config.max_deadline_s {
+            return Err(Error::bad_request(
+                "invalid_deadline",
+                format!(
+                    "deadline_s must be between 1 and {}, got {deadline_s}",
+                    self.config.max_deadline_s
+                ),
+            ));
+        }
+        let spec = Spec::new(&item.microprotocol, &item.parameters, item.parties.len());
+        let parameters = spec
+            .as_ref()
+            .map(Spec::parameters_json)
+            .unwrap_or_else(|_| item.parameters.clone());
+        let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
+        let input_mac = hmac::sign(
+            &self.input_mac,
+            &serde_json::to_vec(&item.input).expect("JSON values serialise"),
+        );
+        let me = item
+            .parties
+            .iter()
+            .position(|p| *p == self.me)
+            .expect("checked: parties include this node");
+
+        let existing = self
+            .active
+            .get(&id)
+            .map(|a| &a.row)
+            .or_else(|| batch.settled.get(&id))
+            .or_else(|| stored.get(&id));
+        if let Some(row) = existing {
+            if row.microprotocol.is_none() {
+                // A tombstone: a peer aborted before our client submitted. Keep the failure, but
+                // tell our client first about what is wrong with its own request, if anything.
+                let own_error = spec
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|s| s.machine(me, &item.input))
+                    .err();
+                let mut row = row.clone();
+                row.microprotocol = Some(item.microprotocol.clone());
+                row.parties = Some(json!(item.parties).to_string());
+                row.parameters = Some(parameters.to_string());
+                row.digest = Some(digest.to_vec());
+                row.input_mac = Some(input_mac.as_ref().to_vec());
+                row.network = item.network.clone();
+                let status = row.status.clone();
+                batch.settled.insert(id, row);
+                if let Some(error) = own_error {
+                    return Err(Error::Engine(error));
+                }
+                return Ok(Accepted {
+                    id,
+                    status,
+                    created: false,
+                });
+            }
+            if row.digest.as_deref() == Some(&digest[..]) && row.input_mac.as_deref() == Some(input_mac.as_ref()) {
+                return Ok(Accepted {
+                    id,
+                    status: row.status.clone(),
+                    created: false,
+                });
+            }
+            return Err(Error::Conflict(format!(
+                "computation {id} already exists here with a different definition or input"
+            )));
+        }
+
+        batch.submitted += 1;
+        let mut row = ComputationRow {
+            id: id.to_string(),
+            microprotocol: Some(item.microprotocol.clone()),
+            parties: Some(json!(item.parties).to_string()),
+            parameters: Some(parameters.to_string()),
+            digest: Some(digest.to_vec()),
+            input_mac: Some(input_mac.as_ref().to_vec()),
+            status: store::PENDING.to_string(),
+            machine: None,
+            next_seq: 0,
+            output: None,
+            error: None,
+            deadline_at: now + deadline_s as i64 * 1000,
+            created_at: now,
+            finished_at: None,
+            network: item.network.clone(),
+        };
+        let machine = spec.and_then(|spec| spec.machine(me, &item.input));
+        let mut machine = match machine {
+            Ok(machine) => machine,
+            Err(error) => {
+                // Tell every other party, so that nobody waits for this one.
+                let reason = AbortReason {
+                    code: error.code().to_string(),
+                    message: error.to_string(),
+                };
+                self.settle_failed(&mut row, &item.parties, Failure::ours(reason), now, batch);
+                batch.settled.insert(id, row);
+                batch.finished.push(id);
+                return Err(Error::Engine(error));
+            }
+        };
+        let step = machine.start(&mut self.rng);
+        self.active.insert(
+            id,
+            Active {
+                row,
+                parties: item.parties,
+                machine,
+                digest,
+            },
+        );
+        batch.touched.insert(id);
+        self.handle_step(id, step, now, batch);
+        let status = self.status_of(id, batch);
+        Ok(Accepted {
+            id,
+            status,
+            created: true,
+        })
+    }
+
+    fn status_of(&self, id: Uuid, batch: &Batch) -> String {
+        self.active
+            .get(&id)
+            .map(|a| a.row.status.clone())
+            .or_else(|| batch.settled.get(&id).map(|r| r.status.clone()))
+            .unwrap_or_else(|| store::PENDING.to_string())
+    }
+
+    fn check_parties(&self, parties: &[String]) -> Result<(), Error> {
+        let mut seen = HashSet::new();
+        for party in parties {
+            if self.roster.party(party).is_none() {
+                return Err(Error::bad_request(
+                    "unknown_party",
+                    format!("party {party:?} is not in the federation roster"),
+                ));
+            }
+            if !seen.insert(party) {
+                return Err(Error::bad_request(
+                    "invalid_parties",
+                    format!("party {party:?} is listed twice"),
+                ));
+            }
+        }
+        if !seen.contains(&self.me) {
+            return Err(Error::bad_request(
+                "invalid_parties",
+                format!(
+                    "parties must include this node ({:?}), whose client submits the input",
+                    self.me
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

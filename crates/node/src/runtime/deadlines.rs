@@ -1,0 +1,53 @@
+//! Deadlines: every computation ends. Computations past their deadline fail (naming the parties
+//! never heard from), and messages for computations never submitted here are expired.
+
+use super::*;
+
+impl Runtime {
+    pub(super) async fn expire(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
+        self.ticks += 1;
+        let expired: Vec<Uuid> = self
+            .active
+            .iter()
+            .filter(|(_, a)| a.row.deadline_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let active = &self.active[&id];
+            let heard: HashSet<String> = store::senders(conn, &id.to_string()).await?.into_iter().collect();
+            let silent: Vec<&str> = active
+                .parties
+                .iter()
+                .filter(|p| **p != self.me && !heard.contains(*p))
+                .map(String::as_str)
+                .collect();
+            let waited_s = (active.row.deadline_at - active.row.created_at) / 1000;
+            let message = if silent.is_empty() {
+                format!("deadline of {waited_s} s exceeded before the protocol finished")
+            } else {
+                format!(
+                    "deadline of {waited_s} s exceeded; nothing was received from {}",
+                    silent.join(", ")
+                )
+            };
+            let reason = AbortReason {
+                code: "deadline_exceeded".into(),
+                message,
+            };
+            self.fail(id, Failure::ours(reason), now, batch);
+        }
+        if self.ticks % ORPHAN_SWEEP_EVERY_TICKS == 0 {
+            let cutoff = now - self.config.max_deadline_s as i64 * 1000;
+            let dropped = store::expire_orphans(conn, cutoff).await?;
+            if dropped > 0 {
+                tracing::info!(dropped, "expired messages of computations never submitted here");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,238 @@
+//! Delivery: authenticated messages from peers, deduplicated by the store's unique key and applied
+//! to their computations, or kept until the local client submits; aborts of computations not
+//! submitted here leave a tombstone.
+
+use super::*;
+
+impl Runtime {
+    /// Takes the acknowledgements of `deliveries` into the batch and returns their messages,
+    /// chunks stored until their message is complete (then reassembled and opened).
+    pub(super) async fn reassemble(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        deliveries: Vec<Delivery>,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<Vec<Opened>, Error> {
+        let mut messages = Vec::new();
+        for delivery in deliveries {
+            if let Some(ack) = delivery.ack {
+                batch.acks.push(ack);
+            }
+            match delivery.incoming {
+                Incoming::Message(opened) => messages.push(opened),
+                Incoming::Chunk {
+                    computation,
+                    sender,
+                    seq,
+                    idx,
+                    total,
+                    data,
+                } => {
+                    let chunk = store::ChunkRow {
+                        computation: computation.to_string(),
+                        sender: sender.clone(),
+                        seq: seq as i64,
+                        idx: idx as i64,
+                        total: total as i64,
+                        data,
+                        received_at: now,
+                    };
+                    if let Some(parts) = store::add_chunk(conn, &chunk).await? {
+                        let wire: Vec<u8> = parts.into_iter().flat_map(|p| p.data).collect();
+                        match self.envelopes.open(&chunk.computation, &sender, &wire) {
+                            Ok(opened) if opened.header.seq == seq => messages.push(opened),
+                            Ok(_) => self.metrics.reject(Rejection::Misrouted),
+                            Err(rejection) => {
+                                tracing::warn!(%computation, %sender, %rejection, "reassembled message rejected");
+                                self.metrics.reject(rejection);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(messages)
+    }
+
+    pub(super) async fn receive_all(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        messages: Vec<Opened>,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // Which computations that are not active here exist (and so are final or tombstones)?
+        let inactive: Vec<String> = messages
+            .iter()
+            .map(|m| m.header.computation)
+            .filter(|c| !self.active.contains_key(c))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|c| c.to_string())
+            .collect();
+        let settled: HashSet<String> = store::get_computations(conn, &inactive)
+            .await?
+            .into_iter()
+            .map(|row| row.id)
+            .collect();
+
+        let mut rows = Vec::with_capacity(messages.len());
+        let mut bodies = HashMap::new();
+        for message in messages {
+            let computation = message.header.computation;
+            let known_final = batch.settled.contains_key(&computation) || settled.contains(&computation.to_string());
+            if known_final && !self.active.contains_key(&computation) {
+                Metrics::add(&self.metrics.messages_late, 1);
+                continue;
+            }
+            let key = (
+                computation.to_string(),
+                message.header.from.clone(),
+                message.header.seq as i64,
+            );
+            let kind = match message.header.kind {
+                Kind::Data => "data",
+                Kind::Abort => "abort",
+            };
+            // Aborts are checked before anything is stored.
+            if message.header.kind == Kind::Abort {
+                if let Err(rejection) = self.envelopes.verify_abort(&message) {
+                    tracing::warn!(%computation, from = %message.header.from, %rejection, "abort rejected");
+                    self.metrics.reject(rejection);
+                    continue;
+                }
+            }
+            let active = self.active.contains_key(&computation);
+            rows.push(InboxRow {
+                computation: key.0.clone(),
+                sender: key.1.clone(),
+                seq: key.2,
+                kind: kind.to_string(),
+                // Consumed right away if the computation runs here; kept until it is submitted otherwise.
+                body: (!active).then(|| message.plaintext.clone()),
+                received_at: now,
+            });
+            bodies.insert(key, (message.header.kind, message.plaintext));
+        }
+        let fresh = store::insert_inbox(conn, &rows).await?;
+        let duplicates = rows.len() - fresh.len();
+        if duplicates > 0 {
+            Metrics::add(&self.metrics.messages_duplicate, duplicates as u64);
+            for _ in 0..duplicates {
+                self.metrics.reject(Rejection::Replay);
+            }
+        }
+        batch.received += fresh.len() as u64;
+        // Apply in arrival order (RETURNING gives no order guarantee).
+        let fresh: HashSet<MessageKey> = fresh.into_iter().collect();
+        for row in rows {
+            let key = (row.computation, row.sender, row.seq);
+            if !fresh.contains(&key) {
+                continue;
+            }
+            let Some((kind, body)) = bodies.remove(&key) else {
+                continue;
+            };
+            let computation = parse_uuid(&key.0)?;
+            if self.active.contains_key(&computation) {
+                self.apply_message(computation, &key.1, kind, body, now, batch);
+            } else if kind == Kind::Abort {
+                self.tombstone(computation, &key.1, &body, now, batch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one authenticated, deduplicated message to an active computation.
+    pub(super) fn apply_message(
+        &mut self,
+        id: Uuid,
+        sender: &str,
+        kind: Kind,
+        body: Vec<u8>,
+        now: i64,
+        batch: &mut Batch,
+    ) {
+        let Some(active) = self.active.get_mut(&id) else {
+            return;
+        };
+        let Some(from) = active.parties.iter().position(|p| p == sender) else {
+            tracing::warn!(computation = %id, %sender, "message from a roster member that is not a party; dropped");
+            return self.metrics.reject(Rejection::UnknownSender);
+        };
+        if kind == Kind::Abort {
+            let reason = abort_reason(&body);
+            let relayed = AbortReason {
+                code: reason.code,
+                message: format!("{sender}: {}", reason.message),
+            };
+            return self.fail(
+                id,
+                Failure {
+                    reason: relayed,
+                    culprit: Some(sender.to_string()),
+                    announce: Announce::No,
+                },
+                now,
+                batch,
+            );
+        }
+        if body.len() < 32 || body[..32] != active.digest {
+            let reason = AbortReason {
+                code: "definition_mismatch".into(),
+                message: format!(
+                    "{sender} defines this computation differently (microprotocol, parties or parameters differ)"
+                ),
+            };
+            return self.fail(
+                id,
+                Failure {
+                    reason,
+                    culprit: Some(sender.to_string()),
+                    announce: Announce::Yes,
+                },
+                now,
+                batch,
+            );
+        }
+        if active.row.status == store::PENDING {
+            active.row.status = store::RUNNING.to_string();
+        }
+        batch.touched.insert(id);
+        let step = active.machine.receive(from, &body[32..], &mut self.rng);
+        self.handle_step(id, step, now, batch);
+    }
+
+    /// Seals a step's messages into the outbox, and settles the computation if it finished.
+    /// A peer aborted a computation not submitted here: remember, so a later submission fails fast.
+    pub(super) fn tombstone(&mut self, id: Uuid, sender: &str, body: &[u8], now: i64, batch: &mut Batch) {
+        if batch.settled.contains_key(&id) {
+            return;
+        }
+        let reason = abort_reason(body);
+        let error = json!({"code": reason.code, "message": format!("{sender}: {}", reason.message), "party": sender});
+        let row = ComputationRow {
+            id: id.to_string(),
+            microprotocol: None,
+            parties: None,
+            parameters: None,
+            digest: None,
+            input_mac: None,
+            status: store::FAILED.to_string(),
+            machine: None,
+            next_seq: 0,
+            output: None,
+            error: Some(error.to_string()),
+            deadline_at: now,
+            created_at: now,
+            finished_at: Some(now),
+            network: None,
+        };
+        batch.settled.insert(id, row);
+        batch.finished.push(id);
+    }
+}

@@ -1,0 +1,608 @@
+//! The runtime: the one task that applies submissions and messages to the engine and commits the
+//! consequences, persist-then-act.
+//!
+//! Work arrives as [`Command`]s. The runtime takes whatever is queued (up to a bound), applies it
+//! all inside one `BEGIN IMMEDIATE` transaction (new engine states, inbox keys, sealed outgoing
+//! messages in the outbox, results) and commits; only then does it acknowledge broker messages,
+//! hand the outbox to the publisher and answer clients. Random masks are therefore drawn once: a
+//! restart re-sends the stored envelopes, never fresh shares. If a commit fails, the in-memory
+//! state is reloaded from the store and nothing is acknowledged, so the broker redelivers.
+//!
+//! Every computation ends: a deadline fails it, and a failure at this party (bad input, a peer's
+//! mismatching definition, a protocol error) is announced to every other party with a signed
+//! abort, which fails it there too. This module owns these rules; it does no network I/O itself.
+//!
+//! `mod.rs` owns the loop, the transaction and the state transitions every concern shares (steps,
+//! failures, sealing); [`admission`] takes submissions, [`delivery`] takes messages,
+//! [`deadlines`] ends what stalls, and [`waiters`] wakes long polls.
+
+use crate::config::Roster;
+use crate::envelope::{AbortReason, Envelopes, Kind, Opened, Rejection};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::store::{self, ComputationRow, InboxRow, MessageKey, OutboxRow, Writer};
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::message::Acker;
+use fsc_simon::{EngineError, Machine, Spec, Step};
+use rand_chacha::ChaCha20Rng;
+use ring::{digest, hmac};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+mod admission;
+mod deadlines;
+mod delivery;
+mod waiters;
+
+pub use waiters::{Waiters, Watch};
+
+/// At most this many commands go into one transaction (a command may hold many items).
+const MAX_COMMANDS_PER_BATCH: usize = 512;
+/// How often deadlines are checked.
+const TICK: Duration = Duration::from_millis(500);
+/// How often messages for never-submitted computations are expired.
+const ORPHAN_SWEEP_EVERY_TICKS: u64 = 120;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One computation as a local client submits it.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub id: Option<Uuid>,
+    pub microprotocol: String,
+    pub parties: Vec<String>,
+    pub parameters: Value,
+    pub input: Value,
+    pub deadline_s: Option<u64>,
+    /// The federatedsecure network uuid, for computations started by its `compute`.
+    pub network: Option<String>,
+}
+
+/// What became of an accepted submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    pub id: Uuid,
+    pub status: String,
+    /// False if the computation existed already (an idempotent retry).
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// A message from the broker, authenticated (or a chunk of one), with its acknowledgement.
+pub struct Delivery {
+    pub incoming: Incoming,
+    pub ack: Option<Acker>,
+}
+
+pub enum Incoming {
+    Message(Opened),
+    Chunk {
+        computation: Uuid,
+        sender: String,
+        seq: u64,
+        idx: u32,
+        total: u32,
+        data: Vec<u8>,
+    },
+}
+
+type SubmitResults = Vec<Result<Accepted, Error>>;
+type SubmitReply = oneshot::Sender<SubmitResults>;
+
+enum Command {
+    Submit { items: Vec<Submission>, reply: SubmitReply },
+    Deliver(Vec<Delivery>),
+    Published(Vec<i64>),
+}
+
+/// How the rest of the node talks to the runtime. The runtime stops once every handle is gone.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    commands: mpsc::Sender<Command>,
+    pub waiters: Arc<Waiters>,
+}
+
+/// Where the publisher reports outbox rows the broker has stored. Never blocks, and does not keep
+/// the runtime alive (so the runtime can stop before the publisher has drained).
+pub struct PublishedSink(mpsc::UnboundedSender<Vec<i64>>);
+
+impl PublishedSink {
+    pub fn send(&self, keys: Vec<i64>) {
+        let _ = self.0.send(keys);
+    }
+}
+
+impl RuntimeHandle {
+    /// Submits computations; one result per item, all committed in one transaction.
+    pub async fn submit(&self, items: Vec<Submission>) -> Result<Vec<Result<Accepted, Error>>, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Submit { items, reply })
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("the store is not available; retry".into()))
+    }
+
+    /// Hands over authenticated messages; they are acknowledged once committed.
+    pub async fn deliver(&self, deliveries: Vec<Delivery>) -> Result<(), Error> {
+        self.commands
+            .send(Command::Deliver(deliveries))
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))
+    }
+}
+
+/// Static facts the runtime needs.
+pub struct RuntimeConfig {
+    pub default_deadline_s: u64,
+    pub max_deadline_s: u64,
+    /// Submissions wait while this many computations are active here.
+    pub max_active: usize,
+}
+
+struct Active {
+    row: ComputationRow,
+    parties: Vec<String>,
+    machine: Machine,
+    digest: [u8; 32],
+}
+
+/// Everything one batch changes, written at the end of the transaction.
+#[derive(Default)]
+struct Batch {
+    /// Active computations whose state changed.
+    touched: HashSet<Uuid>,
+    /// Rows that are no longer active (final, or tombstones), to write as they are.
+    settled: HashMap<Uuid, ComputationRow>,
+    /// Computations that became final in this batch.
+    finished: Vec<Uuid>,
+    outbox: Vec<OutboxRow>,
+    /// Computations whose pending inbox rows were consumed.
+    consumed: Vec<String>,
+    /// Outbox rows the broker has stored.
+    published: Vec<i64>,
+    acks: Vec<Acker>,
+    replies: Vec<(SubmitReply, SubmitResults)>,
+    succeeded: u64,
+    failed: u64,
+    submitted: u64,
+    received: u64,
+}
+
+pub struct Runtime {
+    me: String,
+    roster: Arc<Roster>,
+    envelopes: Arc<Envelopes>,
+    /// `None` only while a batch is being applied (the transaction borrows it).
+    writer: Option<Writer>,
+    rng: ChaCha20Rng,
+    input_mac: hmac::Key,
+    config: RuntimeConfig,
+    active: HashMap<Uuid, Active>,
+    /// Submissions waiting for room (see `admit`).
+    deferred: VecDeque<(Vec<Submission>, SubmitReply)>,
+    publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
+    waiters: Arc<Waiters>,
+    metrics: Arc<Metrics>,
+    ticks: u64,
+}
+
+impl Runtime {
+    /// Loads the active computations and the unsent outbox; returns the runtime, a handle to it,
+    /// and the receiving ends its `run` needs.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        me: String,
+        roster: Arc<Roster>,
+        envelopes: Arc<Envelopes>,
+        mut writer: Writer,
+        rng: ChaCha20Rng,
+        config: RuntimeConfig,
+        publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Runtime, RuntimeHandle, PublishedSink, RuntimeInbox), Error> {
+        let rows = store::active_computations(writer.conn()).await?;
+        let outbox = store::all_outbox(writer.conn()).await?;
+        metrics.outbox_pending.store(outbox.len() as i64, Ordering::Relaxed);
+        if !outbox.is_empty() {
+            tracing::info!(
+                messages = outbox.len(),
+                "re-publishing the outbox left by the previous run"
+            );
+            let _ = publisher.send(outbox);
+        }
+        let secret = envelopes.keys().x25519.to_bytes();
+        let mac_key = digest::digest(&digest::SHA256, &[b"fsc/input-mac/v1\0".as_slice(), &secret].concat());
+        // Small: a command can hold thousands of items, and a full queue pushes back on the API
+        // and the consumer instead of growing.
+        let (commands_tx, commands) = mpsc::channel(64);
+        let (published_tx, published) = mpsc::unbounded_channel();
+        let waiters = Arc::new(Waiters::default());
+        let mut runtime = Runtime {
+            me,
+            roster,
+            envelopes,
+            writer: Some(writer),
+            rng,
+            input_mac: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_ref()),
+            config,
+            active: HashMap::new(),
+            deferred: VecDeque::new(),
+            publisher,
+            waiters: waiters.clone(),
+            metrics,
+            ticks: 0,
+        };
+        runtime.load_active(rows)?;
+        let handle = RuntimeHandle {
+            commands: commands_tx,
+            waiters,
+        };
+        Ok((
+            runtime,
+            handle,
+            PublishedSink(published_tx),
+            RuntimeInbox { commands, published },
+        ))
+    }
+
+    fn load_active(&mut self, rows: Vec<ComputationRow>) -> Result<(), Error> {
+        self.active.clear();
+        for mut row in rows {
+            let id = parse_uuid(&row.id)?;
+            let machine: Machine = serde_json::from_str(row.machine.as_deref().unwrap_or("null"))
+                .map_err(|e| Error::Config(format!("stored state of computation {id} is unreadable: {e}")))?;
+            let parties: Vec<String> = serde_json::from_str(row.parties.as_deref().unwrap_or("[]"))
+                .map_err(|e| Error::Config(format!("stored parties of computation {id} are unreadable: {e}")))?;
+            let digest = row.digest.clone().and_then(|d| d.try_into().ok()).unwrap_or([0; 32]);
+            row.machine = None;
+            self.active.insert(
+                id,
+                Active {
+                    row,
+                    parties,
+                    machine,
+                    digest,
+                },
+            );
+        }
+        self.metrics
+            .computations_active
+            .store(self.active.len() as i64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Applies commands until every handle is dropped.
+    pub async fn run(mut self, mut inbox: RuntimeInbox) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut commands = Vec::new();
+            let mut deadlines_due = false;
+            // Deferred submissions that may now start need no new command to wake us.
+            if !self.admissible() || self.deferred.is_empty() {
+                tokio::select! {
+                    command = inbox.commands.recv() => match command {
+                        Some(command) => commands.push(command),
+                        None => break,
+                    },
+                    Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
+                    _ = tick.tick() => deadlines_due = true,
+                }
+            }
+            while commands.len() < MAX_COMMANDS_PER_BATCH {
+                match inbox.commands.try_recv() {
+                    Ok(command) => commands.push(command),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(keys) = inbox.published.try_recv() {
+                commands.push(Command::Published(keys));
+            }
+            let commands = self.admit(commands);
+            self.process(commands, deadlines_due).await;
+        }
+        tracing::debug!("runtime stopped");
+    }
+
+    async fn process(&mut self, commands: Vec<Command>, deadlines_due: bool) {
+        let mut batch = Batch::default();
+        let mut writer = self.writer.take().expect("the writer is back after every batch");
+        let result = self.apply(&mut writer, commands, deadlines_due, &mut batch).await;
+        match result {
+            Ok(()) => self.after_commit(batch),
+            Err(error) => {
+                tracing::error!(%error, "store transaction failed; reloading state, messages will be redelivered");
+                Metrics::add(&self.metrics.store_batch_failures, 1);
+                for (reply, _) in batch.replies {
+                    let _ = reply.send(Vec::new());
+                }
+                for ack in batch.acks {
+                    tokio::spawn(async move { ack.ack_with(AckKind::Nak(None)).await });
+                }
+                let reloaded = match store::active_computations(writer.conn()).await {
+                    Ok(rows) => self.load_active(rows),
+                    Err(e) => Err(e),
+                };
+                if let Err(error) = reloaded {
+                    tracing::error!(%error, "cannot reload state from the store; exiting");
+                    std::process::exit(70);
+                }
+            }
+        }
+        self.writer = Some(writer);
+    }
+
+    async fn apply(
+        &mut self,
+        writer: &mut Writer,
+        commands: Vec<Command>,
+        deadlines_due: bool,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
+        let now = now_ms();
+        let mut submissions = Vec::new();
+        let mut deliveries = Vec::new();
+        for command in commands {
+            match command {
+                Command::Submit { items, reply } => submissions.push((items, reply)),
+                Command::Deliver(items) => deliveries.extend(items),
+                Command::Published(keys) => batch.published.extend(keys),
+            }
+        }
+        let mut tx = writer.begin().await?;
+        let conn = &mut *tx;
+
+        let messages = self.reassemble(conn, deliveries, now, batch).await?;
+
+        for (items, reply) in submissions {
+            let results = self.submit_all(conn, items, now, batch).await?;
+            batch.replies.push((reply, results));
+        }
+        self.receive_all(conn, messages, now, batch).await?;
+        if deadlines_due {
+            self.expire(conn, now, batch).await?;
+        }
+
+        store::delete_outbox(conn, &batch.published).await?;
+        let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
+        for id in &batch.touched {
+            if let Some(active) = self.active.get(id) {
+                let mut row = active.row.clone();
+                row.machine = Some(serde_json::to_string(&active.machine).expect("machines serialise"));
+                rows.push(row);
+            }
+        }
+        let settled: Vec<&ComputationRow> = batch.settled.values().collect();
+        let all: Vec<&ComputationRow> = rows.iter().chain(settled).collect();
+        store::upsert_computations(conn, &all).await?;
+        store::insert_outbox(conn, &mut batch.outbox).await?;
+        store::consume_inbox(conn, &batch.consumed).await?;
+        let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
+        store::delete_inbox(conn, &finished).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn after_commit(&mut self, batch: Batch) {
+        let m = &self.metrics;
+        Metrics::add(&m.store_batches, 1);
+        Metrics::add(&m.computations_submitted, batch.submitted);
+        Metrics::add(&m.computations_succeeded, batch.succeeded);
+        Metrics::add(&m.computations_failed, batch.failed);
+        Metrics::add(&m.messages_received, batch.received);
+        Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
+        m.outbox_pending.fetch_add(
+            batch.outbox.len() as i64 - batch.published.len() as i64,
+            Ordering::Relaxed,
+        );
+        m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
+        for (reply, results) in batch.replies {
+            let _ = reply.send(results);
+        }
+        if !batch.acks.is_empty() {
+            tokio::spawn(async move {
+                for ack in batch.acks {
+                    if let Err(error) = ack.ack().await {
+                        tracing::debug!(%error, "ack failed; the broker will redeliver and the store will drop the copy");
+                    }
+                }
+            });
+        }
+        if !batch.outbox.is_empty() {
+            let _ = self.publisher.send(batch.outbox);
+        }
+        self.waiters.finished(&batch.finished);
+    }
+    fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
+        let step = match step {
+            Ok(step) => step,
+            Err(error) => {
+                let reason = AbortReason {
+                    code: error.code().to_string(),
+                    message: error.to_string(),
+                };
+                return self.fail(id, Failure::ours(reason), now, batch);
+            }
+        };
+        let active = self.active.get_mut(&id).expect("steps belong to active computations");
+        for (to, bytes) in step.outgoing {
+            let recipient = active.parties[to].clone();
+            let mut plaintext = Vec::with_capacity(32 + bytes.len());
+            plaintext.extend_from_slice(&active.digest);
+            plaintext.extend_from_slice(&bytes);
+            match enqueue(
+                &self.envelopes,
+                &mut self.rng,
+                &mut active.row,
+                &recipient,
+                Kind::Data,
+                &plaintext,
+                now,
+            ) {
+                Ok(message) => batch.outbox.push(message),
+                Err(error) => {
+                    let reason = AbortReason {
+                        code: "internal".into(),
+                        message: format!("cannot seal a message: {error}"),
+                    };
+                    return self.fail(id, Failure::ours(reason), now, batch);
+                }
+            }
+        }
+        if let Some(output) = step.output {
+            let mut active = self.active.remove(&id).expect("present above");
+            active.row.status = store::SUCCEEDED.to_string();
+            active.row.output = Some(output.to_string());
+            active.row.finished_at = Some(now);
+            batch.touched.remove(&id);
+            batch.settled.insert(id, active.row);
+            batch.finished.push(id);
+            batch.succeeded += 1;
+        }
+    }
+
+    /// Fails an active computation.
+    fn fail(&mut self, id: Uuid, failure: Failure, now: i64, batch: &mut Batch) {
+        let Some(mut active) = self.active.remove(&id) else {
+            return;
+        };
+        batch.touched.remove(&id);
+        let parties = std::mem::take(&mut active.parties);
+        self.settle_failed(&mut active.row, &parties, failure, now, batch);
+        batch.settled.insert(id, active.row);
+        batch.finished.push(id);
+    }
+
+    fn settle_failed(
+        &mut self,
+        row: &mut ComputationRow,
+        parties: &[String],
+        failure: Failure,
+        now: i64,
+        batch: &mut Batch,
+    ) {
+        let Failure {
+            reason,
+            culprit,
+            announce,
+        } = failure;
+        let reason = &reason;
+        tracing::info!(computation = %row.id, code = %reason.code, message = %reason.message, "computation failed");
+        let id = parse_uuid(&row.id).expect("rows hold valid ids");
+        if announce == Announce::Yes {
+            let body = self.envelopes.abort_body(id, reason);
+            for peer in parties.iter().filter(|p| **p != self.me) {
+                match enqueue(&self.envelopes, &mut self.rng, row, peer, Kind::Abort, &body, now) {
+                    Ok(message) => batch.outbox.push(message),
+                    Err(error) => tracing::error!(%error, %peer, "cannot seal an abort"),
+                }
+            }
+        }
+        let mut error = json!({"code": reason.code, "message": reason.message});
+        if let Some(party) = culprit {
+            error["party"] = json!(party);
+        }
+        row.status = store::FAILED.to_string();
+        row.error = Some(error.to_string());
+        row.machine = None;
+        row.finished_at = Some(now);
+        batch.failed += 1;
+    }
+}
+
+/// Why a computation fails, who caused it (if another party), and whether to tell the others.
+struct Failure {
+    reason: AbortReason,
+    culprit: Option<String>,
+    announce: Announce,
+}
+
+impl Failure {
+    /// A failure detected here, announced to every other party.
+    fn ours(reason: AbortReason) -> Failure {
+        Failure {
+            reason,
+            culprit: None,
+            announce: Announce::Yes,
+        }
+    }
+}
+
+/// Gives a message the computation's next sequence number and seals it for `to`, as an outbox row.
+fn enqueue(
+    envelopes: &Envelopes,
+    rng: &mut ChaCha20Rng,
+    row: &mut ComputationRow,
+    to: &str,
+    kind: Kind,
+    plaintext: &[u8],
+    now: i64,
+) -> Result<OutboxRow, Error> {
+    let seq = row.next_seq;
+    let computation = parse_uuid(&row.id)?;
+    let envelope = envelopes.seal(computation, to, seq as u64, kind, plaintext, rng)?;
+    row.next_seq += 1;
+    Ok(OutboxRow {
+        id: 0,
+        computation: row.id.clone(),
+        recipient: to.to_string(),
+        seq,
+        envelope,
+        created_at: now,
+    })
+}
+
+/// Whether a failure is sent to the other parties as a signed abort. A failure caused by a
+/// peer's abort is not: that peer has told everybody itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announce {
+    Yes,
+    No,
+}
+
+/// The receiving ends of the runtime's channels.
+pub struct RuntimeInbox {
+    commands: mpsc::Receiver<Command>,
+    published: mpsc::UnboundedReceiver<Vec<i64>>,
+}
+
+fn abort_reason(body: &[u8]) -> AbortReason {
+    #[derive(serde::Deserialize)]
+    struct Signed {
+        reason: AbortReason,
+    }
+    serde_json::from_slice::<Signed>(body)
+        .map(|s| s.reason)
+        .unwrap_or_else(|_| AbortReason {
+            code: "aborted".into(),
+            message: "aborted by a peer".into(),
+        })
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|e| Error::Config(format!("stored computation id {text:?} is not a UUID: {e}")))
+}
+
+/// SHA-256 over the canonical JSON of what all parties must agree on.
+pub fn definition_digest(id: Uuid, microprotocol: &str, parties: &[String], parameters: &Value) -> [u8; 32] {
+    let canonical = serde_json::to_vec(&json!(["fsc/definition/v1", id, microprotocol, parties, parameters]))
+        .expect("JSON values serialise");
+    digest::digest(&digest::SHA256, &canonical)
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
+}
