@@ -113,7 +113,7 @@ async fn throughput(cluster: &Cluster, n: usize) {
     let started = Instant::now();
     let submitting = clients.iter().zip(&per_node).map(|(client, items)| async move {
         for chunk in items.chunks(1000) {
-            let results = client.submit_batch(chunk).await.expect("batch submission");
+            let results = client.submit_all(chunk).await.expect("batch submission");
             assert!(
                 results.iter().all(|r| r["status"].is_string()),
                 "a batch item was rejected"

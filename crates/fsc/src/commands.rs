@@ -201,7 +201,7 @@ async fn run_batch(client: &Client, file: &Path, no_wait: bool) -> Result<(), Er
     let mut pending = Vec::new();
     let mut rejected = 0;
     for chunk in computations.chunks(BATCH_CHUNK) {
-        for result in client.submit_batch(chunk).await? {
+        for result in client.submit_all(chunk).await? {
             match result["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()) {
                 Some(id) => pending.push(id),
                 None => {

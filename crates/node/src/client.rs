@@ -101,6 +101,29 @@ impl Client {
             .ok_or_else(|| Error::Http(format!("{}: batch answer without results", self.base)))
     }
 
+    /// Submits `computations` in one batch and again, after the node's `Retry-After`, those it
+    /// refused for capacity, until every item is accepted or refused for another reason.
+    pub async fn submit_all(&self, computations: &[Value]) -> Result<Vec<Value>, Error> {
+        let mut results = self.submit_batch(computations).await?;
+        loop {
+            let busy: Vec<usize> = (0..results.len())
+                .filter(|&i| results[i]["error"]["status"] == 429)
+                .collect();
+            let Some(wait) = busy
+                .iter()
+                .filter_map(|&i| results[i]["error"]["retry_after_s"].as_u64())
+                .max()
+            else {
+                return Ok(results);
+            };
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            let retried: Vec<Value> = busy.iter().map(|&i| computations[i].clone()).collect();
+            for (i, result) in busy.into_iter().zip(self.submit_batch(&retried).await?) {
+                results[i] = result;
+            }
+        }
+    }
+
     /// `GET /v1/computations/{id}?wait=...`.
     pub async fn get(&self, id: Uuid, wait: Duration) -> Result<Value, Error> {
         let url = format!("{}/v1/computations/{id}?wait={}", self.base, wait.as_secs_f64());

@@ -45,7 +45,8 @@ pub struct NodeConfig {
     /// not (yet) submitted here are kept, and (plus a margin) the stream's max age.
     #[serde(default = "defaults::max_deadline_s")]
     pub max_deadline_s: u64,
-    /// Submissions wait (backpressure) while this many computations are active on this node.
+    /// At most this many computations are active on this node; new submissions beyond are refused
+    /// at once with a retry hint (429), so that admission never holds up the runtime.
     #[serde(default = "defaults::max_active_computations")]
     pub max_active_computations: usize,
     /// Largest NATS message this node publishes; larger envelopes are sent in chunks. Defaults to

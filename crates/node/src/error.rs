@@ -39,6 +39,9 @@ pub enum Error {
     Failed { code: String, message: String },
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// The node runs as many computations as it may; the same request succeeds later.
+    #[error("{message}")]
+    Busy { message: String, retry_after_s: u64 },
     /// The node cannot serve the request now (shutting down, store failing); retrying may work.
     #[error("{0}")]
     Unavailable(String),

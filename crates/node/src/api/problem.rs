@@ -26,6 +26,7 @@ impl Error {
             }
             Error::Failed { .. } => (StatusCode::BAD_GATEWAY, "computation_failed"),
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_computations"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Config(_)
             | Error::Http(_)
@@ -49,13 +50,34 @@ impl Error {
         } else {
             self.to_string()
         };
-        json!({
+        let mut problem = json!({
             "type": format!("urn:fsc:problem:{code}"),
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
             "detail": detail,
             "code": code,
-        })
+        });
+        if let Some(seconds) = self.retry_after_s() {
+            problem["retry_after_s"] = json!(seconds);
+        }
+        problem
+    }
+
+    /// How long a client should wait before sending the same request again, if that will help.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            Error::Busy { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        }
+    }
+}
+
+/// Adds `Retry-After` to a response whose request may be retried.
+pub fn retry_after(response: &mut Response, seconds: Option<u64>) {
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
 }
 
@@ -75,6 +97,7 @@ impl Error {
     /// wording where clients may look for it (`not implemented / not available: Foo`).
     pub fn federatedsecure_response(self) -> Response {
         let (status, _) = self.classify();
+        let retry = self.retry_after_s();
         let message = match &self {
             Error::Engine(EngineError::UnknownMicroprotocol(name)) => {
                 format!("not implemented / not available: {name}")
@@ -91,6 +114,7 @@ impl Error {
                 HeaderValue::from_static("Basic realm=\"fsc\""),
             );
         }
+        retry_after(&mut response, retry);
         response
     }
 }
@@ -100,6 +124,7 @@ impl IntoResponse for Error {
         let (status, _) = self.classify();
         let body = self.problem().to_string();
         let mut response = (status, body).into_response();
+        retry_after(&mut response, self.retry_after_s());
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

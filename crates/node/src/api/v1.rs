@@ -2,6 +2,7 @@
 //! list them, and describe the node. Asynchronous by design: a submission returns at once with
 //! the computation's id and status; clients poll or long-poll for the result.
 
+use super::problem::retry_after;
 use super::{AppState, JsonBody};
 use crate::error::Error;
 use crate::runtime::{Accepted, Submission};
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -72,10 +74,12 @@ pub struct BatchRequest {
 }
 
 /// One status or problem per item; the items that are valid are accepted in one transaction.
+/// Items beyond the node's capacity are refused (429 problems) and the answer carries a
+/// `Retry-After` for them.
 pub async fn submit_batch(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<BatchRequest>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Response, Error> {
     if request.computations.len() > MAX_BATCH {
         return Err(Error::bad_request(
             "batch_too_large",
@@ -98,6 +102,7 @@ pub async fn submit_batch(
             }
         }
     }
+    let mut retry = None;
     if !valid.is_empty() {
         let accepted = state.runtime.submit(valid).await?;
         if accepted.len() != positions.len() {
@@ -106,11 +111,16 @@ pub async fn submit_batch(
         for (position, outcome) in positions.into_iter().zip(accepted) {
             results[position] = Some(match outcome {
                 Ok(accepted) => json!(accepted),
-                Err(error) => json!({"error": error.problem()}),
+                Err(error) => {
+                    retry = retry.max(error.retry_after_s());
+                    json!({"error": error.problem()})
+                }
             });
         }
     }
-    Ok(Json(json!({"results": results})))
+    let mut response = Json(json!({"results": results})).into_response();
+    retry_after(&mut response, retry);
+    Ok(response)
 }
 
 pub async fn get(

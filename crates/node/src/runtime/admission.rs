@@ -1,40 +1,14 @@
 //! Admission: local clients' submissions become computations here. Checks a submission against
 //! the roster and the engine, answers idempotent retries and conflicts, starts the engine and
-//! applies the messages peers sent before the submission arrived.
+//! applies the messages peers sent before the submission arrived. A new computation beyond
+//! `max_active_computations` is refused with a retry hint; nothing waits here for room.
 
 use super::*;
 
+/// What a refused submission is told to wait before retrying.
+const RETRY_AFTER_S: u64 = 1;
+
 impl Runtime {
-    pub(super) fn admissible(&self) -> bool {
-        self.active.len() < self.config.max_active
-    }
-
-    /// Holds back submissions while too many computations are active, so that a client that
-    /// submits faster than the federation computes meets backpressure (its request waits)
-    /// instead of growing this node's memory. Messages are never held back.
-    pub(super) fn admit(&mut self, commands: Vec<Command>) -> Vec<Command> {
-        let mut admitted = Vec::with_capacity(commands.len());
-        for command in commands {
-            match command {
-                Command::Submit { items, reply } => self.deferred.push_back((items, reply)),
-                other => admitted.push(other),
-            }
-        }
-        let mut starting = 0;
-        while let Some((items, _)) = self.deferred.front() {
-            // A request larger than the limit still runs, alone.
-            if self.active.len() + starting + items.len() > self.config.max_active
-                && (starting > 0 || !self.active.is_empty())
-            {
-                break;
-            }
-            starting += items.len();
-            let (items, reply) = self.deferred.pop_front().expect("checked front");
-            admitted.push(Command::Submit { items, reply });
-        }
-        admitted
-    }
-
     pub(super) async fn submit_all(
         &mut self,
         conn: &mut sqlx::SqliteConnection,
@@ -158,6 +132,18 @@ impl Runtime {
             )));
         }
 
+        // A new computation needs room; the client retries later. Refusing at once, rather than
+        // holding the request until room is made, keeps this loop free for the messages and
+        // deadlines that make room.
+        if self.active.len() >= self.config.max_active {
+            return Err(Error::Busy {
+                message: format!(
+                    "this node runs {} computations, its max_active_computations; retry in {RETRY_AFTER_S} s",
+                    self.active.len()
+                ),
+                retry_after_s: RETRY_AFTER_S,
+            });
+        }
         batch.submitted += 1;
         let mut row = ComputationRow {
             id: id.to_string(),

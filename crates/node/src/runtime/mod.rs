@@ -28,7 +28,7 @@ use rand_chacha::ChaCha20Rng;
 use ring::{digest, hmac};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -149,7 +149,7 @@ impl RuntimeHandle {
 pub struct RuntimeConfig {
     pub default_deadline_s: u64,
     pub max_deadline_s: u64,
-    /// Submissions wait while this many computations are active here.
+    /// New submissions are refused (`Error::Busy`) while this many computations are active here.
     pub max_active: usize,
 }
 
@@ -192,8 +192,6 @@ pub struct Runtime {
     input_mac: hmac::Key,
     config: RuntimeConfig,
     active: HashMap<Uuid, Active>,
-    /// Submissions waiting for room (see `admit`).
-    deferred: VecDeque<(Vec<Submission>, SubmitReply)>,
     publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
     waiters: Arc<Waiters>,
     metrics: Arc<Metrics>,
@@ -240,7 +238,6 @@ impl Runtime {
             input_mac: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_ref()),
             config,
             active: HashMap::new(),
-            deferred: VecDeque::new(),
             publisher,
             waiters: waiters.clone(),
             metrics,
@@ -285,23 +282,22 @@ impl Runtime {
         Ok(())
     }
 
-    /// Applies commands until every handle is dropped.
+    /// Applies commands until every handle is dropped. Nothing here waits for room: submissions
+    /// beyond capacity are refused at once (see `admission`), so the loop always returns to
+    /// waiting, and deadlines are checked on time however busy it is.
     pub async fn run(mut self, mut inbox: RuntimeInbox) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checked = tokio::time::Instant::now();
         loop {
             let mut commands = Vec::new();
-            let mut deadlines_due = false;
-            // Deferred submissions that may now start need no new command to wake us.
-            if !self.admissible() || self.deferred.is_empty() {
-                tokio::select! {
-                    command = inbox.commands.recv() => match command {
-                        Some(command) => commands.push(command),
-                        None => break,
-                    },
-                    Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
-                    _ = tick.tick() => deadlines_due = true,
-                }
+            tokio::select! {
+                command = inbox.commands.recv() => match command {
+                    Some(command) => commands.push(command),
+                    None => break,
+                },
+                Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
+                _ = tick.tick() => {}
             }
             while commands.len() < MAX_COMMANDS_PER_BATCH {
                 match inbox.commands.try_recv() {
@@ -312,8 +308,13 @@ impl Runtime {
             while let Ok(keys) = inbox.published.try_recv() {
                 commands.push(Command::Published(keys));
             }
-            let commands = self.admit(commands);
-            self.process(commands, deadlines_due).await;
+            let deadlines_due = checked.elapsed() >= TICK;
+            if deadlines_due {
+                checked = tokio::time::Instant::now();
+            }
+            if !commands.is_empty() || deadlines_due {
+                self.process(commands, deadlines_due).await;
+            }
         }
         tracing::debug!("runtime stopped");
     }
