@@ -95,10 +95,15 @@ impl NodeProcess {
         }
     }
 
-    /// Starts the node again on the same socket and store, and waits until it is ready.
-    pub async fn restart(&mut self) {
+    /// Starts the node again on the same socket and store, without waiting for anything.
+    pub fn respawn(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// Starts the node again on the same socket and store, and waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.respawn();
         self.client()
             .wait_ready(READY_TIMEOUT)
             .await
@@ -134,6 +139,19 @@ impl NodeProcess {
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

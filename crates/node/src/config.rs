@@ -53,6 +53,11 @@ pub struct NodeConfig {
     /// the broker's max payload (minus room for headers).
     #[serde(default)]
     pub max_chunk_bytes: Option<usize>,
+    /// After SIGTERM or SIGINT, the node stops within this many seconds whatever its clients and
+    /// the broker do: open requests are cut off, and what is not yet published stays in the
+    /// outbox for the next start.
+    #[serde(default = "defaults::shutdown_grace_s")]
+    pub shutdown_grace_s: u64,
     /// Largest accepted HTTP request body.
     #[serde(default = "defaults::max_request_bytes")]
     pub max_request_bytes: usize,
@@ -95,6 +100,9 @@ mod defaults {
     pub fn max_deadline_s() -> u64 {
         3600
     }
+    pub fn shutdown_grace_s() -> u64 {
+        10
+    }
     pub fn max_request_bytes() -> usize {
         32 * 1024 * 1024
     }
@@ -123,6 +131,7 @@ const KEYS: &[&str] = &[
     "max_deadline_s",
     "max_active_computations",
     "max_chunk_bytes",
+    "shutdown_grace_s",
     "max_request_bytes",
     "representation_ttl_s",
     "max_representations",
@@ -171,6 +180,12 @@ impl NodeConfig {
         }
         if self.max_chunk_bytes.is_some_and(|b| b < 64) {
             return Err(Error::Config("max_chunk_bytes must be at least 64".into()));
+        }
+        if self.shutdown_grace_s == 0 || self.shutdown_grace_s > 3600 {
+            return Err(Error::Config(format!(
+                "shutdown_grace_s must be between 1 and 3600, got {}",
+                self.shutdown_grace_s
+            )));
         }
         if self.max_request_bytes < 1024 {
             return Err(Error::Config("max_request_bytes must be at least 1024".into()));

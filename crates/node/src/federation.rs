@@ -128,6 +128,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_deadline_s: 3600,
             max_active_computations: 5000,
             max_chunk_bytes: None,
+            shutdown_grace_s: 10,
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
             max_representations: 100_000,

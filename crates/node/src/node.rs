@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 /// The API's listening socket: inherited (`listen_fd`, e.g. from a test harness or a socket
 /// activation) or bound to `listen`.
@@ -39,7 +40,9 @@ pub async fn bind(config: &NodeConfig) -> Result<TcpListener, Error> {
 }
 
 /// Runs the node until `shutdown` resolves, then drains: stops taking requests and messages,
-/// commits what is in progress, gives the publisher a few seconds, and returns.
+/// commits what is in progress, publishes what it can, and returns, within `shutdown_grace_s`
+/// whatever the broker and the clients do. What could not be published stays in the outbox for
+/// the next start; an interrupted transaction is rolled back by SQLite, as after a crash.
 pub async fn run(
     config: NodeConfig,
     listener: TcpListener,
@@ -95,7 +98,6 @@ pub async fn run(
         outbox_rx,
         published,
         metrics.clone(),
-        stop,
     ));
 
     let federatedsecure = Federatedsecure {
@@ -111,26 +113,54 @@ pub async fn run(
         read: read.clone(),
         federatedsecure,
         max_request_bytes: config.max_request_bytes,
-        metrics,
+        metrics: metrics.clone(),
         roster,
         envelopes,
         api_token: config.api_token.clone(),
-        broker_ready: ready,
+        readiness: transport::Readiness::new(client.clone(), ready),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state);
     tracing::info!(node = %config.id, address = %listener.local_addr()?, "serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
 
-    tracing::info!("shutting down: draining");
-    let _ = stop_tx.send(true);
-    sweeper.abort();
-    let _ = consumer_task.await;
-    // The API and the consumer held the last runtime handles: the runtime finishes its queue.
-    let _ = runtime_task.await;
-    let _ = publisher_task.await;
-    let _ = client.flush().await;
-    read.close().await;
+    // From the shutdown signal on, everything below has `shutdown_grace_s` in all: requests in
+    // flight (long polls, `compute` calls) and the drain are cut off when it is up.
+    let grace = Duration::from_secs(config.shutdown_grace_s);
+    let (signalled_tx, signalled) = watch::channel(None);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = signalled_tx.send(Some(Instant::now() + grace));
+    });
+    let mut cut_at = signalled.clone();
+    let cut_off = async move {
+        let at = cut_at.wait_for(Option::is_some).await.ok().and_then(|at| *at);
+        if let Some(at) = at {
+            tokio::time::sleep_until(at).await;
+        }
+    };
+    tokio::select! {
+        served = serve => served?,
+        _ = cut_off => tracing::warn!("requests still open at shutdown_grace_s; closing them"),
+    }
+    let stop_at = (*signalled.borrow()).unwrap_or_else(|| Instant::now() + grace);
+
+    let drain = async {
+        let _ = stop_tx.send(true);
+        sweeper.abort();
+        let _ = consumer_task.await;
+        // The API and the consumer held the last runtime handles: the runtime finishes its queue.
+        let _ = runtime_task.await;
+        let _ = publisher_task.await;
+        let _ = client.flush().await;
+        read.close().await;
+    };
+    if tokio::time::timeout_at(stop_at, drain).await.is_err() {
+        tracing::warn!(
+            outbox = metrics.outbox_pending.load(std::sync::atomic::Ordering::Relaxed),
+            "not drained within shutdown_grace_s; unpublished messages stay in the outbox for the next start"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }

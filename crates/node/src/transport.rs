@@ -86,6 +86,31 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
         .build(client)
 }
 
+/// Whether this node can exchange messages now: connected to the broker, with its inbox consumer
+/// pulling. Read at every request, so it follows the connection both ways.
+#[derive(Clone)]
+pub struct Readiness {
+    client: async_nats::Client,
+    consumer: watch::Receiver<bool>,
+}
+
+impl Readiness {
+    pub fn new(client: async_nats::Client, consumer: watch::Receiver<bool>) -> Readiness {
+        Readiness { client, consumer }
+    }
+
+    /// `Err` says what is missing.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err("not connected to the broker");
+        }
+        if !*self.consumer.borrow() {
+            return Err("the inbox consumer is not pulling from the broker yet");
+        }
+        Ok(())
+    }
+}
+
 /// Creates the stream if it does not exist, and this node's inbox consumer afresh.
 pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration) -> Result<PullConsumer, Error> {
     let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
@@ -275,8 +300,9 @@ async fn reject(
     None
 }
 
-/// Publishes committed outbox rows until the runtime is gone and everything is acknowledged
-/// (or, after `stop`, until a grace period has passed: what is left is re-sent at the next start).
+/// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
+/// A node that stops sooner (its shutdown grace is bounded) drops this task: what is left stays in
+/// the outbox and is re-sent at the next start.
 pub async fn publish(
     js: jetstream::Context,
     me: String,
@@ -284,14 +310,10 @@ pub async fn publish(
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
     metrics: Arc<Metrics>,
-    mut stop: watch::Receiver<bool>,
 ) {
     let mut queue: VecDeque<OutboxRow> = VecDeque::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
-    let grace = tokio::time::sleep(Duration::MAX);
-    tokio::pin!(grace);
-    let mut stopping = false;
     loop {
         while in_flight.len() < MAX_IN_FLIGHT {
             let Some(row) = queue.pop_front() else { break };
@@ -322,14 +344,6 @@ pub async fn publish(
                 if !done.is_empty() {
                     published.send(done);
                 }
-            }
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                grace.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(5));
-            }
-            _ = &mut grace => {
-                tracing::warn!(left = queue.len() + in_flight.len(), "stopping with unacknowledged messages; they are re-sent at the next start");
-                return;
             }
         }
     }

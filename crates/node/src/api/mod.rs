@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeHandle;
 use crate::store;
+use crate::transport::Readiness;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -25,7 +26,6 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use sqlx::SqlitePool;
 use std::sync::Arc;
-use tokio::sync::watch;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// What every handler can reach.
@@ -36,8 +36,8 @@ pub struct Shared {
     pub roster: Arc<Roster>,
     pub envelopes: Arc<Envelopes>,
     pub api_token: Option<String>,
-    /// True while the inbox consumer is pulling from the broker.
-    pub broker_ready: watch::Receiver<bool>,
+    /// Connected to the broker, with the inbox consumer pulling.
+    pub readiness: Readiness,
     pub max_request_bytes: usize,
     pub federatedsecure: federatedsecure::Federatedsecure,
 }
@@ -123,9 +123,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     store::ping(&state.read)
         .await
         .map_err(|e| Error::Unavailable(format!("store not readable: {e}")))?;
-    if !*state.broker_ready.borrow() {
-        return Err(Error::Unavailable("not connected to the broker yet".into()));
-    }
+    state
+        .readiness
+        .check()
+        .map_err(|missing| Error::Unavailable(missing.into()))?;
     Ok(Json(json!({"status": "ready"})))
 }
 

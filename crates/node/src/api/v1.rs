@@ -221,7 +221,7 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
             "ed25519": crate::keys::encode_base64(&keys.ed25519_public()),
         },
         "peers": peers,
-        "broker_connected": *state.broker_ready.borrow(),
+        "broker_connected": state.readiness.check().is_ok(),
     }))
 }
 
