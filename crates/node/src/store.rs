@@ -109,6 +109,7 @@ pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    owner_only(path)?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -132,6 +133,34 @@ pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
     let checkpointer = SqliteConnection::connect_with(&options).await?;
     tokio::spawn(checkpoint_regularly(checkpointer));
     Ok((read, Writer { conn }))
+}
+
+/// The store holds what peers sent and results: readable by the node's user only, like its keys.
+/// SQLite creates the WAL and shared-memory files with the database file's mode, so creating
+/// the database 0600 (and tightening files an older version left wider) covers all three.
+fn owner_only(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    for file in [path.to_path_buf(), suffixed(path, "-wal"), suffixed(path, "-shm")] {
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(file = %file.display(), "store file was readable by others; now 0600");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn suffixed(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 /// Copies the WAL back into the database every second without blocking the writer (PASSIVE),
