@@ -44,17 +44,19 @@ async fn submissions_are_idempotent_and_conflicts_are_409() {
     let (status, body, _) = post(&url, &request).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], json!(id));
-    // Same id, other input; same id, other parameters.
-    for conflicting in [cluster.sum_request(id, json!(6)), {
-        let mut r = cluster.sum_request(id, json!(5));
-        r["parameters"] = json!({"digits_after": 3});
-        r
-    }] {
-        let (status, body, content_type) = post(&url, &conflicting.to_string()).await;
-        assert_eq!(status, StatusCode::CONFLICT, "{body}");
-        assert_eq!(body["code"], "conflict");
-        assert_eq!(content_type, "application/problem+json");
-    }
+    // Same id and definition, other input: the same answer (the first input stands).
+    let (status, body, _) = post(&url, &cluster.sum_request(id, json!(6)).to_string()).await;
+    assert_eq!(
+        (status, &body),
+        (StatusCode::OK, &json!({"id": id, "status": "pending"}))
+    );
+    // Same id, other parameters.
+    let mut conflicting = cluster.sum_request(id, json!(5));
+    conflicting["parameters"] = json!({"digits_after": 3});
+    let (status, body, content_type) = post(&url, &conflicting.to_string()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "conflict");
+    assert_eq!(content_type, "application/problem+json");
 }
 
 #[tokio::test]
@@ -238,9 +240,13 @@ async fn long_polling_returns_when_the_computation_finishes() {
 
 #[tokio::test]
 async fn operational_endpoints_and_bearer_tokens() {
+    let digest = fsc_node::keys::api_token_sha256("s3cret");
     let cluster = Cluster::start_with(ClusterOptions {
         parties: 2,
-        env: vec![("FSC_API_TOKEN".into(), "s3cret".into())],
+        env: vec![(
+            "FSC_CLIENTS".into(),
+            format!(r#"[{{name = "ops", token_sha256 = "{digest}"}}]"#),
+        )],
     })
     .await;
     let base = &cluster.nodes[0].url;

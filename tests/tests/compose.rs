@@ -106,6 +106,22 @@ fn the_compose_file_matches_what_federation_init_generates() {
     }
     let tutorial = strings(&services["tutorial"]["command"]);
     assert_eq!(flag(&tutorial, "--against").split(',').collect::<Vec<_>>(), api_urls);
+    // Nodes beyond loopback need API tokens: the tutorial reads the ones init wrote.
+    let token_files: Vec<String> = flag(&tutorial, "--token-files").split(',').map(String::from).collect();
+    assert_eq!(
+        strings(&services["tutorial"]["volumes"]),
+        vec![format!("federation:{VOLUME_PATH}")]
+    );
+    for (party, file) in parties.iter().zip(&token_files) {
+        let token = std::fs::read_to_string(local(file, volume.path())).unwrap();
+        let config = NodeConfig::load(&volume.path().join(party).join("node.toml"), |_| None).unwrap();
+        assert_eq!(
+            config.clients[0].token_sha256,
+            fsc_node::keys::api_token_sha256(token.trim()),
+            "{party}'s token file holds its admin client's token"
+        );
+        assert!(config.clients[0].admin);
+    }
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("cargo build --release --locked -p fsc"));
     assert!(dockerfile.contains("ENTRYPOINT [\"fsc\"]"));

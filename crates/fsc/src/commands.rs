@@ -1,6 +1,6 @@
 //! What each `fsc` subcommand does, on top of the `fsc-node` library.
 
-use crate::{Command, FederationCommand, NodeArgs};
+use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
 use fsc_node::client::Client;
 use fsc_node::config::NodeConfig;
 use fsc_node::federation::{self, InitOptions};
@@ -8,7 +8,7 @@ use fsc_node::{Error, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -66,7 +66,22 @@ pub async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Node { config } => run_node(&config).await,
-        Command::Demo { keep, against } => run_demo(keep, against).await,
+        Command::Demo {
+            keep,
+            against,
+            token_files,
+        } => run_demo(keep, against, token_files).await,
+        Command::Client {
+            command: ClientCommand::Add { config, name, admin },
+        } => {
+            let token = federation::add_client(&config, &name, admin)?;
+            eprintln!(
+                "client {name:?} added to {}; restart the node to use it. Its token, shown only now:",
+                config.display()
+            );
+            println!("{token}");
+            Ok(())
+        }
         Command::Submit {
             node,
             microprotocol,
@@ -145,20 +160,36 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-async fn run_demo(keep: bool, against: Vec<String>) -> Result<(), Error> {
+async fn run_demo(keep: bool, against: Vec<String>, token_files: Vec<PathBuf>) -> Result<(), Error> {
     if !against.is_empty() {
-        let token = std::env::var("FSC_API_TOKEN").ok();
-        for url in &against {
-            Client::new(url, token.clone())
-                .wait_ready(Duration::from_secs(120))
-                .await?;
+        let tokens: Vec<Option<String>> = if token_files.is_empty() {
+            vec![std::env::var("FSC_API_TOKEN").ok(); against.len()]
+        } else if token_files.len() == against.len() {
+            token_files
+                .iter()
+                .map(|file| fsc_node::keys::read_secret(file).map(|t| Some(t.trim().to_string())))
+                .collect::<Result<_, _>>()?
+        } else {
+            return Err(Error::bad_request(
+                "invalid_argument",
+                "--token-files needs one file per URL of --against",
+            ));
+        };
+        let clients: Vec<Client> = against
+            .iter()
+            .zip(tokens)
+            .map(|(url, token)| Client::new(url, token))
+            .collect();
+        for client in &clients {
+            client.wait_ready(Duration::from_secs(120)).await?;
         }
-        let outputs = demo::tutorial_sum(&against, token).await?;
+        let outputs = demo::tutorial_sum(&clients).await?;
         println!("{}", demo::python_style(&outputs[0]));
         return Ok(());
     }
     let federation = demo::Federation::start().await?;
-    let outcome = demo::tutorial_sum(&federation.urls, None).await;
+    let clients: Vec<Client> = federation.urls.iter().map(|url| Client::new(url, None)).collect();
+    let outcome = demo::tutorial_sum(&clients).await;
     match &outcome {
         Ok(outputs) => println!("{}", demo::python_style(&outputs[0])),
         Err(_) => {

@@ -55,6 +55,15 @@ enum Command {
         /// Run the tutorial's sum against these running nodes (comma-separated API URLs) instead.
         #[arg(long, value_delimiter = ',')]
         against: Vec<String>,
+        /// With --against: files holding each node's API token, in the same order (else the
+        /// token in FSC_API_TOKEN, if any, for all).
+        #[arg(long, value_delimiter = ',', requires = "against")]
+        token_files: Vec<PathBuf>,
+    },
+    /// Manage the API clients of a node.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
     },
     /// Submit one computation with this party's input.
     Submit {
@@ -120,6 +129,23 @@ enum FederationCommand {
         /// Do nothing (and succeed) if the directory already holds a federation.
         #[arg(long)]
         if_missing: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Add a client with a new token to a node.toml (the node stores only the token's SHA-256);
+    /// prints the token once. Restart the node to use it.
+    Add {
+        /// The node's node.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// The client's name ([a-z0-9._-]{1,64}); its computations belong to it.
+        #[arg(long)]
+        name: String,
+        /// Let the client read, list and cancel every client's computations.
+        #[arg(long)]
+        admin: bool,
     },
 }
 

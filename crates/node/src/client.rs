@@ -144,6 +144,12 @@ impl Client {
         }
     }
 
+    /// `GET /v1/computations`: the first page, newest first.
+    pub async fn list(&self) -> Result<Value, Error> {
+        self.send_ok(self.http.get(format!("{}/v1/computations", self.base)))
+            .await
+    }
+
     pub async fn node(&self) -> Result<Value, Error> {
         self.send_ok(self.http.get(format!("{}/v1/node", self.base))).await
     }

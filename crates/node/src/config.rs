@@ -67,11 +67,26 @@ pub struct NodeConfig {
     /// Federatedsecure API: the most representations kept at once.
     #[serde(default = "defaults::max_representations")]
     pub max_representations: usize,
-    /// If set, every API request except /healthz and /readyz needs `Authorization: Bearer <token>`
-    /// (or HTTP Basic authentication with the token as password, which the Python client sends
-    /// for URLs of the form `http://fsc:<token>@host:port`).
+    /// The API's clients, each with its own token (stored as its SHA-256). If any is listed, every
+    /// request except /healthz and /readyz needs `Authorization: Bearer <token>` (or HTTP Basic
+    /// with the token as password, which the Python client sends for URLs of the form
+    /// `http://fsc:<token>@host:port`). A computation belongs to the client that submitted it.
+    /// With none, the API needs no token and is served on loopback only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ApiClient>,
+}
+
+/// One client of the HTTP API (`[[clients]]` in node.toml; `fsc client add` writes one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClient {
+    /// Who the client is; computations it submits belong to it. `[a-z0-9._-]{1,64}`.
+    pub name: String,
+    /// SHA-256 of the client's token, hex: the node never stores the token itself.
+    pub token_sha256: String,
+    /// An admin client reads, lists and cancels every client's computations.
     #[serde(default)]
-    pub api_token: Option<String>,
+    pub admin: bool,
 }
 
 mod defaults {
@@ -135,7 +150,7 @@ const KEYS: &[&str] = &[
     "max_request_bytes",
     "representation_ttl_s",
     "max_representations",
-    "api_token",
+    "clients",
 ];
 
 impl NodeConfig {
@@ -180,6 +195,38 @@ impl NodeConfig {
         }
         if self.max_chunk_bytes.is_some_and(|b| b < 64) {
             return Err(Error::Config("max_chunk_bytes must be at least 64".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut digests = std::collections::HashSet::new();
+        for client in &self.clients {
+            let name_ok = (1..=64).contains(&client.name.len())
+                && client
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            if !name_ok {
+                return Err(Error::Config(format!(
+                    "client name {:?} must match [a-z0-9._-]{{1,64}}",
+                    client.name
+                )));
+            }
+            if !names.insert(client.name.as_str()) {
+                return Err(Error::Config(format!("client {:?} is listed twice", client.name)));
+            }
+            let digest_ok =
+                client.token_sha256.len() == 64 && client.token_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !digest_ok {
+                return Err(Error::Config(format!(
+                    "client {:?}: token_sha256 must be 64 hex digits (`fsc client add` writes it)",
+                    client.name
+                )));
+            }
+            if !digests.insert(client.token_sha256.to_ascii_lowercase()) {
+                return Err(Error::Config(format!(
+                    "client {:?} has the token of another client",
+                    client.name
+                )));
+            }
         }
         if self.shutdown_grace_s == 0 || self.shutdown_grace_s > 3600 {
             return Err(Error::Config(format!(

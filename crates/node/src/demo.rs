@@ -94,12 +94,11 @@ impl Federation {
     }
 }
 
-/// Runs the tutorial's sum on three nodes (each gets one input, in order) and returns every
-/// party's output, `{"inputs": 3, "result": {"samples": 3, "sum": 85.0}}`.
-pub async fn tutorial_sum(urls: &[String], token: Option<String>) -> Result<Vec<Value>, Error> {
-    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u, token.clone())).collect();
+/// Runs the tutorial's sum through three nodes' clients (each gets one input, in order) and
+/// returns every party's output, `{"inputs": 3, "result": {"samples": 3, "sum": 85.0}}`.
+pub async fn tutorial_sum(clients: &[Client]) -> Result<Vec<Value>, Error> {
     let mut parties = Vec::new();
-    for client in &clients {
+    for client in clients {
         let node = client.node().await?;
         parties.push(
             node["id"]
@@ -122,7 +121,7 @@ pub async fn tutorial_sum(urls: &[String], token: Option<String>) -> Result<Vec<
         }
     }
     let mut outputs = Vec::new();
-    for client in &clients {
+    for client in clients {
         let computation = client.wait_final(id, RESULT_TIMEOUT).await?;
         if computation["status"] != "succeeded" {
             return Err(Error::Http(format!(

@@ -1,14 +1,16 @@
 //! `fsc federation init`: everything a new federation needs, written to one directory.
 //!
 //! - `federation.toml`: the roster (ids, self-signed public keys, API URLs), to give every party;
-//! - `<id>/node.toml` and `<id>/{x25519.key, ed25519.key, nats.nk}` (mode 0600): each party's node;
+//! - `<id>/node.toml` and `<id>/{x25519.key, ed25519.key, nats.nk}` (mode 0600): each party's node,
+//!   and `<id>/api.token` (0600), the token of an admin API client, if its API URL is not on
+//!   loopback (a node without API clients serves on loopback only);
 //! - `nats-server.conf`: a complete broker config with JetStream and one NKey user per party,
 //!   allowed to publish only as itself and to read only its own inbox;
 //! - `admin/nats.nk`: an unrestricted broker user for operators (inspection, monitoring, tests).
 //!
 //! This module writes files; it never starts anything.
 
-use crate::config::{NodeConfig, Roster, RosterKey, RosterParty, validate_party_id};
+use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, validate_party_id};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use std::path::{Path, PathBuf};
@@ -114,10 +116,23 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         )?;
         users.push(party_user(id, &nkey.public_key()));
         roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
+        let listen = listen_address(api_url)?;
+        // A node serving beyond loopback needs a client token (without one it would keep to
+        // loopback): give it an admin client, its token in a 0600 file for the party's operator.
+        let mut clients = Vec::new();
+        if !is_loopback(&listen) {
+            let (token, token_sha256) = keys::new_api_token()?;
+            keys::write_secret(&dir.join("api.token"), &token)?;
+            clients.push(ApiClient {
+                name: "admin".into(),
+                token_sha256,
+                admin: true,
+            });
+        }
         let config = NodeConfig {
             id: id.clone(),
             roster: "../federation.toml".into(),
-            listen: listen_address(api_url)?,
+            listen,
             listen_fd: None,
             store: "fsc.sqlite".into(),
             x25519_key: "x25519.key".into(),
@@ -132,7 +147,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
             max_representations: 100_000,
-            api_token: None,
+            clients,
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(
@@ -165,6 +180,43 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         broker_config(&broker, &out.join("nats"), &users),
     )?;
     Ok(())
+}
+
+fn is_loopback(listen: &str) -> bool {
+    listen
+        .rsplit_once(':')
+        .and_then(|(host, _)| host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback())
+}
+
+/// `fsc client add`: appends a new API client to the node.toml at `path` and returns its token,
+/// which is stored nowhere (node.toml keeps its SHA-256).
+pub fn add_client(path: &Path, name: &str, admin: bool) -> Result<String, Error> {
+    let config = NodeConfig::load(path, |_| None)?;
+    if config.clients.iter().any(|c| c.name == name) {
+        return Err(Error::Config(format!(
+            "{} already has a client {name:?}",
+            path.display()
+        )));
+    }
+    let (token, token_sha256) = keys::new_api_token()?;
+    let client = ApiClient {
+        name: name.to_string(),
+        token_sha256,
+        admin,
+    };
+    let table = toml::to_string(&client).map_err(|e| Error::Config(e.to_string()))?;
+    let mut text = std::fs::read_to_string(path)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("\n[[clients]]\n{table}"));
+    // Checked before it is written: a config that no longer loads must not replace one that did.
+    let check = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+    std::fs::write(check.path(), &text)?;
+    NodeConfig::load(check.path(), |_| None)?;
+    check.persist(path).map_err(|e| Error::Io(e.error))?;
+    Ok(token)
 }
 
 /// Where the broker listens, from the URL nodes connect to: an IP address as given, a host name

@@ -95,6 +95,26 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 }
 
 /// Reads a secret file, refusing one that others can read.
+/// A new API client token (256 bits, URL-safe so that it fits in `http://user:<token>@host`)
+/// and the SHA-256 that node.toml stores for it.
+pub fn new_api_token() -> Result<(String, String), Error> {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes)
+        .map_err(|_| Error::Crypto("no system randomness".into()))?;
+    let token = format!("fsc_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let digest = api_token_sha256(&token);
+    Ok((token, digest))
+}
+
+/// The hex SHA-256 of an API token, as node.toml stores it.
+pub fn api_token_sha256(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub fn read_secret(path: &Path) -> Result<String, Error> {
     #[cfg(unix)]
     {

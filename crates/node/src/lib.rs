@@ -6,10 +6,12 @@
 //! - [`store`]: SQLite (sqlx) persistence; [`runtime`]: persist-then-act application of the engine;
 //! - [`transport`]: NATS JetStream provisioning, consumer and publisher;
 //! - [`api`]: the HTTP APIs; [`node`]: all of it assembled; [`client`]: a client of the v1 API;
+//! - [`caller`]: which API client asks, and what it may touch;
 //! - [`broker`]: a local nats-server process (for the demo and the tests); [`demo`]: `fsc demo`.
 
 pub mod api;
 pub mod broker;
+pub mod caller;
 pub mod client;
 pub mod config;
 pub mod demo;

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -22,21 +23,43 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 /// The API's listening socket: inherited (`listen_fd`, e.g. from a test harness or a socket
-/// activation) or bound to `listen`.
+/// activation) or bound to `listen`. Without configured API clients nothing authenticates
+/// requests, so the API is then served on loopback only, whatever `listen` says.
 pub async fn bind(config: &NodeConfig) -> Result<TcpListener, Error> {
-    match config.listen_fd {
+    let open = config.clients.is_empty();
+    let listener = match config.listen_fd {
         Some(fd) => {
             use std::os::fd::FromRawFd;
             // SAFETY: the parent process passed this descriptor for us to own; nothing else in
             // this process uses it.
             let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
             listener.set_nonblocking(true)?;
-            Ok(TcpListener::from_std(listener)?)
+            TcpListener::from_std(listener)?
         }
-        None => TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen))),
-    }
+        None => {
+            let cannot = |e: &dyn std::fmt::Display| Error::Config(format!("cannot listen on {}: {e}", config.listen));
+            let mut address = tokio::net::lookup_host(&config.listen)
+                .await
+                .map_err(|e| cannot(&e))?
+                .next()
+                .ok_or_else(|| cannot(&"no address"))?;
+            if open && !address.ip().is_loopback() {
+                let loopback = if address.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                } else {
+                    IpAddr::V6(Ipv6Addr::LOCALHOST)
+                };
+                tracing::warn!(
+                    listen = %config.listen,
+                    "no API clients are configured ([[clients]] in node.toml; `fsc client add` makes one): \
+                     serving on loopback only"
+                );
+                address.set_ip(loopback);
+            }
+            TcpListener::bind(address).await.map_err(|e| cannot(&e))?
+        }
+    };
+    Ok(listener)
 }
 
 /// Runs the node until `shutdown` resolves, then drains: stops taking requests and messages,
@@ -48,6 +71,16 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    let address = listener.local_addr()?;
+    if config.clients.is_empty() {
+        if !address.ip().is_loopback() {
+            return Err(Error::Config(format!(
+                "the API socket listens on {address}, not on loopback, and no API clients are configured: \
+                 add [[clients]] to node.toml (`fsc client add`) or listen on loopback"
+            )));
+        }
+        tracing::info!(%address, "no API clients are configured: the API needs no token, on loopback only");
+    }
     let roster = Arc::new(Roster::load(&config.roster)?);
     let keys = NodeKeys::load(&config.x25519_key, &config.ed25519_key)?;
     let envelopes = Arc::new(Envelopes::new(&config.id, keys, &roster)?);
@@ -116,12 +149,12 @@ pub async fn run(
         metrics: metrics.clone(),
         roster,
         envelopes,
-        api_token: config.api_token.clone(),
+        clients: api::auth::Clients::new(&config.clients),
         readiness: transport::Readiness::new(client.clone(), ready),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state);
-    tracing::info!(node = %config.id, address = %listener.local_addr()?, "serving");
+    tracing::info!(node = %config.id, %address, "serving");
 
     // From the shutdown signal on, everything below has `shutdown_grace_s` in all: requests in
     // flight (long polls, `compute` calls) and the drain are cut off when it is up.

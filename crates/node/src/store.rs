@@ -54,7 +54,6 @@ pub struct ComputationRow {
     pub parties: Option<String>,
     pub parameters: Option<String>,
     pub digest: Option<Vec<u8>>,
-    pub input_mac: Option<Vec<u8>>,
     pub status: String,
     pub machine: Option<String>,
     pub next_seq: i64,
@@ -65,6 +64,8 @@ pub struct ComputationRow {
     pub finished_at: Option<i64>,
     /// The federatedsecure API's network uuid, for computations started by `compute`.
     pub network: Option<String>,
+    /// The API client that submitted it; `None` for a tombstone no client has claimed.
+    pub client: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -242,8 +243,8 @@ pub async fn active_computations(conn: &mut SqliteConnection) -> Result<Vec<Comp
 pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&ComputationRow]) -> Result<(), Error> {
     for chunk in statement_chunks(rows) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO computations (id, microprotocol, parties, parameters, digest, input_mac, status, machine, \
-             next_seq, output, error, deadline_at, created_at, finished_at, network) ",
+            "INSERT INTO computations (id, microprotocol, parties, parameters, digest, status, machine, \
+             next_seq, output, error, deadline_at, created_at, finished_at, network, client) ",
         );
         query.push_values(chunk, |mut b, row| {
             b.push_bind(&row.id)
@@ -251,7 +252,6 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
                 .push_bind(&row.parties)
                 .push_bind(&row.parameters)
                 .push_bind(&row.digest)
-                .push_bind(&row.input_mac)
                 .push_bind(&row.status)
                 .push_bind(&row.machine)
                 .push_bind(row.next_seq)
@@ -260,14 +260,15 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
                 .push_bind(row.deadline_at)
                 .push_bind(row.created_at)
                 .push_bind(row.finished_at)
-                .push_bind(&row.network);
+                .push_bind(&row.network)
+                .push_bind(&row.client);
         });
         query.push(
             " ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
-             parameters = excluded.parameters, digest = excluded.digest, input_mac = excluded.input_mac, \
+             parameters = excluded.parameters, digest = excluded.digest, \
              status = excluded.status, machine = excluded.machine, next_seq = excluded.next_seq, \
              output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
-             finished_at = excluded.finished_at, network = excluded.network",
+             finished_at = excluded.finished_at, network = excluded.network, client = excluded.client",
         );
         query.build().execute(&mut *conn).await?;
     }
@@ -453,14 +454,19 @@ pub async fn add_chunk(conn: &mut SqliteConnection, chunk: &ChunkRow) -> Result<
     Ok(Some(parts))
 }
 
-/// A page of computations, newest first, after the cursor `(created_at, id)` if given.
+/// A page of computations, newest first, after the cursor `(created_at, id)` if given; only those
+/// of `client` if given.
 pub async fn list_computations(
     pool: &SqlitePool,
+    client: Option<&str>,
     status: Option<&str>,
     limit: i64,
     after: Option<(i64, String)>,
 ) -> Result<Vec<ComputationRow>, Error> {
     let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM computations WHERE 1 = 1");
+    if let Some(client) = client {
+        query.push(" AND client = ").push_bind(client.to_string());
+    }
     if let Some(status) = status {
         query.push(" AND status = ").push_bind(status.to_string());
     }

@@ -1,9 +1,10 @@
-//! The node's HTTP API: routes, shared state, request-body parsing and the bearer-token check.
+//! The node's HTTP API: routes, shared state and request-body parsing; `auth` identifies clients.
 //!
 //! `v1` is the native asynchronous API; operational endpoints (`/healthz`, `/readyz`,
 //! `/metrics`, `/openapi.json`) live here too. Handlers only translate HTTP to runtime and store
 //! calls; every error leaves through `problem`.
 
+pub mod auth;
 pub mod federatedsecure;
 mod problem;
 mod v1;
@@ -35,7 +36,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub roster: Arc<Roster>,
     pub envelopes: Arc<Envelopes>,
-    pub api_token: Option<String>,
+    pub clients: auth::Clients,
     /// Connected to the broker, with the inbox consumer pulling.
     pub readiness: Readiness,
     pub max_request_bytes: usize,
@@ -56,7 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .merge(federatedsecure::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -67,37 +68,6 @@ pub fn router(state: AppState) -> Router {
         // Failures are logged where they are understood (`problem`), not again per response.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(state)
-}
-
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.api_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(presented_token);
-        let given = given.unwrap_or_default();
-        // Comparing digests keeps the comparison's timing independent of how much of the token matched.
-        let digest = |t: &str| {
-            ring::digest::digest(&ring::digest::SHA256, t.as_bytes())
-                .as_ref()
-                .to_vec()
-        };
-        if digest(&given) != digest(token) {
-            return Error::Unauthorized.into_response();
-        }
-    }
-    next.run(request).await
-}
-
-/// The token of `Bearer <token>`, or the password of `Basic base64(user:password)`.
-fn presented_token(authorization: &str) -> Option<String> {
-    if let Some(token) = authorization.strip_prefix("Bearer ") {
-        return Some(token.to_string());
-    }
-    let decoded = crate::keys::decode_base64(authorization.strip_prefix("Basic ")?, "basic credentials").ok()?;
-    let credentials = String::from_utf8(decoded).ok()?;
-    credentials.split_once(':').map(|(_, password)| password.to_string())
 }
 
 /// Refuses a body whose announced length is over the limit before reading any of it (the body

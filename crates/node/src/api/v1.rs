@@ -4,14 +4,15 @@
 
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
+use crate::caller::Caller;
 use crate::error::Error;
 use crate::runtime::{Accepted, Submission};
 use crate::store::{self, ComputationRow};
-use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -39,25 +40,27 @@ pub struct SubmitRequest {
     deadline_s: Option<u64>,
 }
 
-impl From<SubmitRequest> for Submission {
-    fn from(r: SubmitRequest) -> Submission {
+impl SubmitRequest {
+    fn submission(self, caller: &Caller) -> Submission {
         Submission {
-            id: r.id,
-            microprotocol: r.microprotocol,
-            parties: r.parties,
-            parameters: r.parameters,
-            input: r.input,
-            deadline_s: r.deadline_s,
+            id: self.id,
+            microprotocol: self.microprotocol,
+            parties: self.parties,
+            parameters: self.parameters,
+            input: self.input,
+            deadline_s: self.deadline_s,
             network: None,
+            caller: caller.clone(),
         }
     }
 }
 
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), Error> {
-    let result = state.runtime.submit(vec![request.into()]).await?.pop();
+    let result = state.runtime.submit(vec![request.submission(&caller)]).await?.pop();
     let accepted = result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
     let status = if accepted.created {
         StatusCode::ACCEPTED
@@ -78,6 +81,7 @@ pub struct BatchRequest {
 /// `Retry-After` for them.
 pub async fn submit_batch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<BatchRequest>,
 ) -> Result<Response, Error> {
     if request.computations.len() > MAX_BATCH {
@@ -92,7 +96,7 @@ pub async fn submit_batch(
     for (i, item) in request.computations.into_iter().enumerate() {
         match serde_json::from_value::<SubmitRequest>(item) {
             Ok(item) => {
-                valid.push(item.into());
+                valid.push(item.submission(&caller));
                 positions.push(i);
             }
             Err(e) => {
@@ -125,6 +129,7 @@ pub async fn submit_batch(
 
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, Error> {
@@ -143,26 +148,30 @@ pub async fn get(
                 )
             })?,
     };
-    let found =
-        |row: Option<ComputationRow>| row.ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")));
+    // Another client's computation is as unknown as one that does not exist.
+    let read = || async {
+        let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
+        row.filter(|r| caller.may_access(r.client.as_deref()))
+            .ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
+    };
     if wait > 0.0 {
         // Register before reading, so that a finish between the read and the wait is not missed.
         let watch = state.runtime.waiters.watch(id);
         let notified = watch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
-        if row.as_ref().is_some_and(|r| store::is_final(&r.status)) {
-            return Ok(Json(view(&found(row)?)));
+        let row = read().await?;
+        if store::is_final(&row.status) {
+            return Ok(Json(view(&row)));
         }
         let _ = tokio::time::timeout(Duration::from_secs_f64(wait), notified).await;
     }
-    let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
-    Ok(Json(view(&found(row)?)))
+    Ok(Json(view(&read().await?)))
 }
 
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, Error> {
     let query = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
@@ -192,7 +201,7 @@ pub async fn list(
                 .ok_or_else(|| Error::bad_request("invalid_query", "cursor is not one this API returned"))?,
         ),
     };
-    let rows = store::list_computations(&state.read, status, limit, after).await?;
+    let rows = store::list_computations(&state.read, caller.listing_filter(), status, limit, after).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| format!("{}_{}", r.created_at, r.id)))
         .flatten();

@@ -221,7 +221,6 @@ impl Runtime {
             parties: None,
             parameters: None,
             digest: None,
-            input_mac: None,
             status: store::FAILED.to_string(),
             machine: None,
             next_seq: 0,
@@ -231,6 +230,7 @@ impl Runtime {
             created_at: now,
             finished_at: Some(now),
             network: None,
+            client: None,
         };
         batch.settled.insert(id, row);
         batch.finished.push(id);

@@ -16,6 +16,7 @@
 //! failures, sealing); [`admission`] takes submissions, [`delivery`] takes messages,
 //! [`deadlines`] ends what stalls, and [`waiters`] wakes long polls.
 
+use crate::caller::Caller;
 use crate::config::Roster;
 use crate::envelope::{AbortReason, Envelopes, Kind, Opened, Rejection};
 use crate::error::Error;
@@ -25,7 +26,7 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
 use fsc_simon::{EngineError, Machine, Spec, Step};
 use rand_chacha::ChaCha20Rng;
-use ring::{digest, hmac};
+use ring::digest;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -67,6 +68,8 @@ pub struct Submission {
     pub deadline_s: Option<u64>,
     /// The federatedsecure network uuid, for computations started by its `compute`.
     pub network: Option<String>,
+    /// The API client submitting it, who will own it.
+    pub caller: Caller,
 }
 
 /// What became of an accepted submission.
@@ -189,7 +192,6 @@ pub struct Runtime {
     /// `None` only while a batch is being applied (the transaction borrows it).
     writer: Option<Writer>,
     rng: ChaCha20Rng,
-    input_mac: hmac::Key,
     config: RuntimeConfig,
     active: HashMap<Uuid, Active>,
     publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
@@ -222,8 +224,6 @@ impl Runtime {
             );
             let _ = publisher.send(outbox);
         }
-        let secret = envelopes.keys().x25519.to_bytes();
-        let mac_key = digest::digest(&digest::SHA256, &[b"fsc/input-mac/v1\0".as_slice(), &secret].concat());
         // Small: a command can hold thousands of items, and a full queue pushes back on the API
         // and the consumer instead of growing.
         let (commands_tx, commands) = mpsc::channel(64);
@@ -235,7 +235,6 @@ impl Runtime {
             envelopes,
             writer: Some(writer),
             rng,
-            input_mac: hmac::Key::new(hmac::HMAC_SHA256, mac_key.as_ref()),
             config,
             active: HashMap::new(),
             publisher,

@@ -4,6 +4,7 @@
 
 use super::bus::{Repr, Root, Target};
 use super::simon::Simon;
+use crate::caller::Caller;
 use crate::error::Error;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -90,12 +91,13 @@ pub async fn call(
     target: &Target,
     method: &str,
     mut args: Arguments,
+    caller: &Caller,
 ) -> Result<Option<Repr>, Error> {
     match (target, method) {
-        (Target::Root(Root::Simon), "compute") => simon.compute(args).await,
+        (Target::Root(Root::Simon), "compute") => simon.compute(args, caller).await,
         (Target::Root(Root::Simon), "create_task") => simon.create_task(args),
         (Target::Root(Root::Simon), "join_task") => simon.join_task(args),
-        (Target::Task(task), method) => simon.call_task(task, method, args).await,
+        (Target::Task(task), method) => simon.call_task(task, method, args, caller).await,
 
         (Target::Root(Root::Barrier), "create") => {
             let id = key(args.required("uuid", 0)?);

@@ -15,13 +15,14 @@ pub use call::SyncObjects;
 pub use simon::Simon;
 
 use super::AppState;
+use crate::caller::Caller;
 use crate::error::Error;
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use bus::Repr;
 use bytes::Bytes;
 use call::Arguments;
@@ -144,7 +145,12 @@ async fn upload(State(state): State<AppState>, body: Bytes) -> Answer {
     Ok(Reply::Uuid(state.federatedsecure.bus.insert(Repr::Value(value))?))
 }
 
-async fn call(State(state): State<AppState>, Path(uuid): Path<String>, body: Bytes) -> Answer {
+async fn call(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(uuid): Path<String>,
+    body: Bytes,
+) -> Answer {
     let fs = &state.federatedsecure;
     let Repr::Method(target, method) = fs.bus.get(&uuid)? else {
         return Err(Error::bad_request(
@@ -155,7 +161,8 @@ async fn call(State(state): State<AppState>, Path(uuid): Path<String>, body: Byt
     };
     let (args, kwargs) = arguments(&body)?;
     let kwargs = kwargs.into_iter().map(|(k, v)| (k, fs.bus.resolve(v))).collect();
-    match call::call(&fs.simon, &fs.objects, &target, method, Arguments::new(args, kwargs)).await? {
+    let arguments = Arguments::new(args, kwargs);
+    match call::call(&fs.simon, &fs.objects, &target, method, arguments, &caller).await? {
         Some(result) => Ok(Reply::Uuid(fs.bus.insert(result)?)),
         None => Ok(Reply::None),
     }

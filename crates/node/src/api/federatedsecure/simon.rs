@@ -9,6 +9,7 @@
 
 use super::bus::Repr;
 use super::call::Arguments;
+use crate::caller::Caller;
 use crate::config::Roster;
 use crate::error::Error;
 use crate::runtime::{RuntimeHandle, Submission};
@@ -57,7 +58,7 @@ impl Simon {
 
     /// `compute(microprotocol, data, network)`: runs a computation with default parameters and
     /// returns its output once it has finished.
-    pub async fn compute(&self, mut args: Arguments) -> Result<Option<Repr>, Error> {
+    pub async fn compute(&self, mut args: Arguments, caller: &Caller) -> Result<Option<Repr>, Error> {
         let microprotocol = args.string("microprotocol", 0)?;
         let data = args.required("data", 1)?;
         let network = args.required("network", 2)?;
@@ -91,6 +92,7 @@ impl Simon {
                 input: data,
                 deadline_s: None,
                 network: Some(network_id.clone()),
+                caller: caller.clone(),
             };
             self.submit(submission).await?;
             id
@@ -176,6 +178,7 @@ impl Simon {
         task: &Arc<Mutex<Task>>,
         method: &str,
         mut args: Arguments,
+        caller: &Caller,
     ) -> Result<Option<Repr>, Error> {
         match method {
             "invite" => {
@@ -220,6 +223,7 @@ impl Simon {
                         },
                         deadline_s: None,
                         network: None,
+                        caller: caller.clone(),
                     }
                 };
                 self.submit(submission).await.map(|_| None)
@@ -227,7 +231,8 @@ impl Simon {
             "result" => {
                 args.finish()?;
                 let computation = task.lock().expect("task lock").computation;
-                match store::get_computation_pool(&self.read, &computation.to_string()).await? {
+                let row = store::get_computation_pool(&self.read, &computation.to_string()).await?;
+                match row.filter(|r| caller.may_access(r.client.as_deref())) {
                     Some(row) if store::is_final(&row.status) => outcome(&row).map(|output| Some(Repr::Value(output))),
                     _ => Ok(None),
                 }

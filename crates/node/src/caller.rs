@@ -1,0 +1,36 @@
+//! Who is asking: the API client a request comes from, and the rule of what it may touch.
+//!
+//! A computation belongs to the client that submitted it; only that client, or an admin client,
+//! may read, list, re-submit or cancel it. Identifying a client from its token is the API's job
+//! (`api::auth`); this module only names clients and states the rule.
+
+/// The client of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub admin: bool,
+}
+
+impl Caller {
+    /// The name of the one client of a node that lists none (its API is then on loopback only).
+    pub const LOCAL: &'static str = "local";
+
+    /// Every request of a node without configured clients: it may do anything.
+    pub fn local() -> Caller {
+        Caller {
+            name: Caller::LOCAL.to_string(),
+            admin: true,
+        }
+    }
+
+    /// Whether this caller may read, re-submit or cancel what `owner` submitted (`None`: nobody
+    /// here submitted it, e.g. a computation a peer aborted before any client did).
+    pub fn may_access(&self, owner: Option<&str>) -> bool {
+        self.admin || owner == Some(self.name.as_str())
+    }
+
+    /// Whose computations a listing shows: `None` for all (admins).
+    pub fn listing_filter(&self) -> Option<&str> {
+        (!self.admin).then_some(self.name.as_str())
+    }
+}

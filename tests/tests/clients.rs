@@ -1,0 +1,288 @@
+//! API clients: no answer depends on a stored input, a computation belongs to the client that
+//! submitted it, and a node without clients keeps its API on loopback.
+
+use fsc_e2e::{Cluster, ClusterOptions, fsc_bin};
+use fsc_node::client::Client;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use uuid::Uuid;
+
+const FINAL: Duration = Duration::from_secs(60);
+
+/// A federatedsecure API session of one client at one node (raw HTTP, as the Python client).
+struct Representations {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Representations {
+    fn new(base: &str, token: Option<&str>) -> Representations {
+        Representations {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            token: token.map(String::from),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `root.method(**kwargs)`: the reply of the call.
+    async fn call(&self, object: &str, method: &str, kwargs: Value) -> (StatusCode, Value) {
+        let (status, bound) = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/representation/{object}/{method}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{method}: {bound}");
+        let bound = bound["uuid"].as_str().unwrap().to_string();
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/representation/{bound}"),
+            json!({"args": [], "kwargs": kwargs}),
+        )
+        .await
+    }
+
+    /// `create_task(task_id)` + `input(data)` + `start()`: the reply of `start`.
+    async fn start_task(&self, parties: &[String], task_id: Uuid, data: Value) -> (StatusCode, Value) {
+        let (_, simon) = self
+            .send(
+                reqwest::Method::POST,
+                "/representations",
+                json!({"kwargs": {"protocol": "Simon"}}),
+            )
+            .await;
+        let simon = simon["uuid"].as_str().unwrap().to_string();
+        let network = json!({"nodes": parties, "uuid": "n", "myself": 0});
+        let (status, task) = self
+            .call(
+                &simon,
+                "create_task",
+                json!({"microprotocol": "SecureSum", "network": network, "task_id": task_id.to_string()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{task}");
+        let task = task["uuid"].as_str().unwrap().to_string();
+        let (status, reply) = self.call(&task, "input", json!({"data": data})).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        self.call(&task, "start", json!({})).await
+    }
+}
+
+/// Re-submitting a computation answers the same whatever the input, through both APIs, before
+/// and after it finished. (A wrong input used to be a 409 and the right one a 200, which told a
+/// guesser whether a guess at another client's input was right.)
+#[tokio::test]
+async fn no_answer_depends_on_a_stored_input() {
+    let cluster = Cluster::start(2).await;
+    let id = Uuid::new_v4();
+    assert_eq!(cluster.submit_at(0, id, json!(5)).await, 202);
+    let alice = cluster.nodes[0].client();
+    let representations = Representations::new(&cluster.nodes[0].url, None);
+    for round in ["pending", "final"] {
+        let mut answers = Vec::new();
+        for guess in [5, 6, 1234] {
+            let v1 = alice.submit(&cluster.sum_request(id, json!(guess))).await.unwrap();
+            let original = representations.start_task(&cluster.parties, id, json!(guess)).await;
+            answers.push((v1.status.as_u16(), v1.body, original.0.as_u16(), original.1));
+        }
+        assert!(answers.iter().all(|a| *a == answers[0]), "{round}: {answers:?}");
+        assert_eq!((answers[0].0, answers[0].2), (200, 200), "{round}: {answers:?}");
+        if round == "pending" {
+            assert_eq!(cluster.submit_at(1, id, json!(7)).await, 202);
+            alice.wait_final(id, FINAL).await.unwrap();
+        }
+    }
+    let view = alice.get(id, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        view["output"]["result"]["sum"],
+        json!(12.0),
+        "the first input stands: {view}"
+    );
+}
+
+fn clients_env(clients: &[(&str, &str, bool)]) -> (String, String) {
+    let tables: Vec<String> = clients
+        .iter()
+        .map(|(name, token, admin)| {
+            let digest = fsc_node::keys::api_token_sha256(token);
+            format!(r#"{{name = "{name}", token_sha256 = "{digest}", admin = {admin}}}"#)
+        })
+        .collect();
+    ("FSC_CLIENTS".into(), format!("[{}]", tables.join(", ")))
+}
+
+/// With named clients, a computation belongs to the client that submitted it: another client
+/// can neither read, list, re-submit (through either API) nor guess anything about it, while an
+/// admin client sees everything.
+#[tokio::test]
+async fn computations_belong_to_the_client_that_submitted_them() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![clients_env(&[
+            ("app1", "token-1", false),
+            ("app2", "token-2", false),
+            ("ops", "token-ops", true),
+        ])],
+    })
+    .await;
+    let at = |node: usize, token: &str| Client::new(&cluster.nodes[node].url, Some(token.to_string()));
+    let (app1, app2, ops) = (at(0, "token-1"), at(0, "token-2"), at(0, "token-ops"));
+    let id = Uuid::new_v4();
+    assert_eq!(
+        app1.submit(&cluster.sum_request(id, json!(5))).await.unwrap().status,
+        202
+    );
+    assert_eq!(
+        at(1, "token-1")
+            .submit(&cluster.sum_request(id, json!(7)))
+            .await
+            .unwrap()
+            .status,
+        202
+    );
+    let view = app1.wait_final(id, FINAL).await.unwrap();
+    assert_eq!(view["output"]["result"]["sum"], json!(12.0), "{view}");
+
+    // app2: as if it did not exist; its id is taken.
+    let error = app2.get(id, Duration::ZERO).await.unwrap_err().to_string();
+    assert!(error.contains("404"), "{error}");
+    let listed = app2.list().await.unwrap();
+    assert_eq!(listed["computations"], json!([]), "{listed}");
+    for input in [5, 6] {
+        let answer = app2.submit(&cluster.sum_request(id, json!(input))).await.unwrap();
+        assert_eq!(answer.status, 409, "{}", answer.body);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains("taken"),
+            "{}",
+            answer.body
+        );
+    }
+    let original = Representations::new(&cluster.nodes[0].url, Some("token-2"));
+    let (status, reply) = original.start_task(&cluster.parties, id, json!(5)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+
+    // app1 and the admin see it.
+    assert_eq!(app1.list().await.unwrap()["computations"][0]["id"], json!(id));
+    assert_eq!(ops.get(id, Duration::ZERO).await.unwrap()["status"], "succeeded");
+    assert_eq!(ops.list().await.unwrap()["computations"][0]["id"], json!(id));
+    assert_eq!(
+        app1.submit(&cluster.sum_request(id, json!(99))).await.unwrap().status,
+        200
+    );
+    // Without a token, or with a wrong one, nothing.
+    for client in [Client::new(&cluster.nodes[0].url, None), at(0, "token-3")] {
+        assert!(
+            client
+                .get(id, Duration::ZERO)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("401")
+        );
+    }
+}
+
+/// The log line without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The address a node process reports serving on (from its log), and the log so far.
+fn serving_address(mut command: Command) -> (String, String) {
+    let mut child = command.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in stderr.lines() {
+            let line = strip_ansi(&line.unwrap_or_default());
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(": serving node=") || line.contains("error") {
+                let _ = tx.send(log.clone());
+            }
+        }
+        let _ = tx.send(log);
+    });
+    let log = rx.recv_timeout(Duration::from_secs(30)).expect("the node starts");
+    let _ = child.kill();
+    let _ = child.wait();
+    let address = log
+        .lines()
+        .find(|l| l.contains(": serving node="))
+        .and_then(|l| l.split("address=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string();
+    (address, log)
+}
+
+/// Told to listen on all interfaces, a node without API clients serves on loopback only and
+/// says so; with a client it listens where it is told. `fsc client add` adds a working client.
+#[tokio::test]
+async fn without_clients_the_api_stays_on_loopback() {
+    let mut cluster = Cluster::start(2).await;
+    let config = cluster.path().join("alice/node.toml");
+    let node = |env: Vec<(String, String)>| {
+        let mut command = Command::new(fsc_bin());
+        command
+            .args(["node", "--config"])
+            .arg(&config)
+            .env("FSC_LISTEN", "0.0.0.0:0")
+            .env("FSC_NATS_URL", cluster.broker.url())
+            .env("FSC_STORE", cluster.path().join("alice-other.sqlite"))
+            .env("FSC_LOG", "info")
+            .envs(env);
+        command
+    };
+    let (address, log) = serving_address(node(vec![]));
+    assert!(address.starts_with("127.0.0.1:"), "{address}\n{log}");
+    assert!(log.contains("serving on loopback only"), "{log}");
+    let (address, log) = serving_address(node(vec![clients_env(&[("app", "t", false)])]));
+    assert!(address.starts_with("0.0.0.0:"), "{address}\n{log}");
+
+    let added = Command::new(fsc_bin())
+        .args(["client", "add", "--name", "app3", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let token = String::from_utf8(added.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("fsc_") && token.len() > 40, "{token}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains(&token), "node.toml keeps only the token's digest");
+    cluster.node_mut("alice").restart().await;
+    let alice = cluster.nodes[0].url.clone();
+    assert!(Client::new(&alice, Some(token)).node().await.is_ok());
+    assert!(
+        Client::new(&alice, None)
+            .node()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("401")
+    );
+}
