@@ -49,6 +49,10 @@ pub struct NodeConfig {
     /// at once with a retry hint (429), so that admission never holds up the runtime.
     #[serde(default = "defaults::max_active_computations")]
     pub max_active_computations: usize,
+    /// Bytes of chunks (pieces of large messages) one peer may have waiting here for the rest of
+    /// their messages; chunks beyond are dropped (and counted as rejected, `over_quota`).
+    #[serde(default = "defaults::max_pending_chunk_bytes")]
+    pub max_pending_chunk_bytes: u64,
     /// Largest NATS message this node publishes; larger envelopes are sent in chunks. Defaults to
     /// the broker's max payload (minus room for headers).
     #[serde(default)]
@@ -115,6 +119,9 @@ mod defaults {
     pub fn max_deadline_s() -> u64 {
         3600
     }
+    pub fn max_pending_chunk_bytes() -> u64 {
+        256 * 1024 * 1024
+    }
     pub fn shutdown_grace_s() -> u64 {
         10
     }
@@ -145,6 +152,7 @@ const KEYS: &[&str] = &[
     "default_deadline_s",
     "max_deadline_s",
     "max_active_computations",
+    "max_pending_chunk_bytes",
     "max_chunk_bytes",
     "shutdown_grace_s",
     "max_request_bytes",

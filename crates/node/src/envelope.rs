@@ -17,7 +17,7 @@ use crate::config::{Roster, RosterKey};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use rand_core::RngCore;
-use ring::{aead, hkdf};
+use ring::{aead, hkdf, hmac};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -69,6 +69,8 @@ pub enum Rejection {
     BadSignature,
     #[error("duplicate of a message already received")]
     Replay,
+    #[error("the sender's pending chunks exceed max_pending_chunk_bytes")]
+    OverQuota,
 }
 
 impl Rejection {
@@ -82,10 +84,11 @@ impl Rejection {
             Rejection::Forged => "forged",
             Rejection::BadSignature => "bad_signature",
             Rejection::Replay => "replay",
+            Rejection::OverQuota => "over_quota",
         }
     }
 
-    pub const ALL: [Rejection; 8] = [
+    pub const ALL: [Rejection; 9] = [
         Rejection::Malformed,
         Rejection::Misaddressed,
         Rejection::Misrouted,
@@ -94,6 +97,7 @@ impl Rejection {
         Rejection::Forged,
         Rejection::BadSignature,
         Rejection::Replay,
+        Rejection::OverQuota,
     ];
 }
 
@@ -282,6 +286,42 @@ impl Envelopes {
         peer.keys.get(theirs).ok_or(Rejection::UnknownKey)
     }
 
+    /// The tag of one chunk of a large message for `to`: `<sender key id>.<recipient key id>:`
+    /// and the base64 HMAC-SHA256 of `(seq, idx, total, data)` under a key derived from the
+    /// pair's static secret for this computation and direction. Deterministic, so a re-sent chunk
+    /// is byte-identical; it lets the recipient authenticate a chunk before storing it.
+    pub fn chunk_tag(&self, computation: Uuid, to: &str, chunk: &ChunkId, data: &[u8]) -> Result<String, Error> {
+        let peer = self
+            .peers
+            .get(to)
+            .ok_or_else(|| Error::Crypto(format!("no roster key for party {to:?}")))?;
+        let key_id = format!("{}.{}", self.my_key_id, peer.newest);
+        let key = chunk_key(&peer.keys[&peer.newest].shared, computation, &self.me, to, &key_id)?;
+        let tag = hmac::sign(&key, &chunk.signed_bytes(data));
+        Ok(format!("{key_id}:{}", keys::encode_base64(tag.as_ref())))
+    }
+
+    /// Checks a chunk that arrived on `fsc.<computation>.<me>.<from>` against its tag.
+    pub fn verify_chunk(
+        &self,
+        computation: Uuid,
+        from: &str,
+        chunk: &ChunkId,
+        data: &[u8],
+        tag: &str,
+    ) -> Result<(), Rejection> {
+        let peer = self.peers.get(from).ok_or(Rejection::UnknownSender)?;
+        let (key_id, tag) = tag.split_once(':').ok_or(Rejection::Malformed)?;
+        let (theirs, mine) = key_id.split_once('.').ok_or(Rejection::Malformed)?;
+        if mine != self.my_key_id {
+            return Err(Rejection::UnknownKey);
+        }
+        let peer_key = peer.keys.get(theirs).ok_or(Rejection::UnknownKey)?;
+        let tag = keys::decode_base64(tag, "chunk tag").map_err(|_| Rejection::Malformed)?;
+        let key = chunk_key(&peer_key.shared, computation, from, &self.me, key_id).map_err(|_| Rejection::Malformed)?;
+        hmac::verify(&key, &chunk.signed_bytes(data), &tag).map_err(|_| Rejection::Forged)
+    }
+
     /// The plaintext of an abort: the reason, signed with our Ed25519 key.
     pub fn abort_body(&self, computation: Uuid, reason: &AbortReason) -> Vec<u8> {
         let signature = self.keys.sign(&abort_signed_bytes(computation, &self.me, reason));
@@ -328,6 +368,46 @@ fn abort_signed_bytes(computation: Uuid, from: &str, reason: &AbortReason) -> Ve
         bytes.push(0);
     }
     bytes
+}
+
+/// Where a chunk belongs: the sequence number of its message and its place among the chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkId {
+    pub seq: u64,
+    pub idx: u32,
+    pub total: u32,
+}
+
+impl ChunkId {
+    fn signed_bytes(&self, data: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(32 + data.len());
+        bytes.extend_from_slice(b"fsc/chunk/v1\0");
+        bytes.extend_from_slice(&self.seq.to_be_bytes());
+        bytes.extend_from_slice(&self.idx.to_be_bytes());
+        bytes.extend_from_slice(&self.total.to_be_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+}
+
+/// The chunk MAC key of one computation and direction: HKDF like the message key, with its own
+/// label, so it is independent of every AEAD key.
+fn chunk_key(shared: &[u8; 32], computation: Uuid, from: &str, to: &str, key_id: &str) -> Result<hmac::Key, Error> {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, computation.as_bytes());
+    let info: [&[u8]; 7] = [
+        b"fsc/chunk-mac/v1",
+        b"\0",
+        from.as_bytes(),
+        b"\0",
+        to.as_bytes(),
+        b"\0",
+        key_id.as_bytes(),
+    ];
+    let prk = salt.extract(shared);
+    let okm = prk
+        .expand(&info, hmac::HMAC_SHA256)
+        .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+    Ok(hmac::Key::from(okm))
 }
 
 fn split_wire(wire: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -408,6 +488,51 @@ mod tests {
         assert_eq!(
             bob.open(&c.to_string(), "alice", b"\x00").unwrap_err(),
             Rejection::Malformed
+        );
+    }
+
+    #[test]
+    fn chunks_are_authenticated_for_their_place_direction_and_computation() {
+        let (roster, mut keys) = test_roster(&["alice", "bob", "carol"]);
+        let alice = Envelopes::new("alice", keys.remove(0), &roster).unwrap();
+        let bob = Envelopes::new("bob", keys.remove(0), &roster).unwrap();
+        let carol = Envelopes::new("carol", keys.remove(0), &roster).unwrap();
+        let c = Uuid::new_v4();
+        let chunk = ChunkId {
+            seq: 4,
+            idx: 1,
+            total: 3,
+        };
+        let tag = alice.chunk_tag(c, "bob", &chunk, b"piece").unwrap();
+        assert_eq!(
+            tag,
+            alice.chunk_tag(c, "bob", &chunk, b"piece").unwrap(),
+            "deterministic"
+        );
+        assert_eq!(bob.verify_chunk(c, "alice", &chunk, b"piece", &tag), Ok(()));
+        let other = ChunkId { idx: 2, ..chunk };
+        for (computation, from, chunk, data) in [
+            (c, "alice", &chunk, &b"pieced"[..]),
+            (c, "alice", &other, b"piece"),
+            (Uuid::new_v4(), "alice", &chunk, b"piece"),
+            (c, "carol", &chunk, b"piece"),
+        ] {
+            assert_eq!(
+                bob.verify_chunk(computation, from, chunk, data, &tag),
+                Err(Rejection::Forged)
+            );
+        }
+        assert_eq!(
+            carol.verify_chunk(c, "alice", &chunk, b"piece", &tag),
+            Err(Rejection::Forged)
+        );
+        assert_eq!(
+            bob.verify_chunk(c, "alice", &chunk, b"piece", "k1.k1:AAAA"),
+            Err(Rejection::Forged)
+        );
+        assert_eq!(
+            bob.verify_chunk(c, "alice", &chunk, b"piece", "junk"),
+            Err(Rejection::Malformed)
         );
     }
 

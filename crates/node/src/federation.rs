@@ -142,6 +142,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             default_deadline_s: 600,
             max_deadline_s: 3600,
             max_active_computations: 5000,
+            max_pending_chunk_bytes: 256 * 1024 * 1024,
             max_chunk_bytes: None,
             shutdown_grace_s: 10,
             max_request_bytes: 32 * 1024 * 1024,

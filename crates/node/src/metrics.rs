@@ -24,6 +24,8 @@ pub struct Metrics {
     pub publish_retries: AtomicU64,
     pub outbox_pending: AtomicI64,
     pub broker_connected: AtomicBool,
+    /// Bytes of chunks waiting for the rest of their messages.
+    pub chunk_bytes: AtomicI64,
     /// Federatedsecure API representations held (updated by the sweeper).
     pub representations: AtomicI64,
 }
@@ -133,6 +135,11 @@ impl Metrics {
             "fsc_outbox_pending",
             "Messages waiting for the broker's acknowledgement.",
             self.outbox_pending.load(Ordering::Relaxed),
+        );
+        gauge(
+            "fsc_chunks_pending_bytes",
+            "Bytes of received chunks waiting for the rest of their messages.",
+            self.chunk_bytes.load(Ordering::Relaxed),
         );
         gauge(
             "fsc_broker_connected",

@@ -98,6 +98,7 @@ pub async fn run(
         default_deadline_s: config.default_deadline_s,
         max_deadline_s: config.max_deadline_s,
         max_active: config.max_active_computations,
+        max_pending_chunk_bytes: config.max_pending_chunk_bytes,
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),
@@ -126,7 +127,7 @@ pub async fn run(
     ));
     let publisher_task = tokio::spawn(transport::publish(
         js,
-        config.id.clone(),
+        envelopes.clone(),
         config.max_chunk_bytes,
         outbox_rx,
         published,

@@ -332,13 +332,15 @@ pub async fn senders(conn: &mut SqliteConnection, computation: &str) -> Result<V
     )
 }
 
-/// Forgets the inbox of finished computations.
+/// Forgets the inbox (and any chunks) of finished computations.
 pub async fn delete_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
     for chunk in statement_chunks(computations) {
-        in_list("DELETE FROM inbox WHERE computation IN (", chunk)
-            .build()
-            .execute(&mut *conn)
-            .await?;
+        for table in ["inbox", "chunks"] {
+            in_list(&format!("DELETE FROM {table} WHERE computation IN ("), chunk)
+                .build()
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -412,6 +414,23 @@ pub async fn all_outbox(conn: &mut SqliteConnection) -> Result<Vec<OutboxRow>, E
 pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM outbox")
         .fetch_one(pool)
+        .await?)
+}
+
+/// Bytes of the chunks a sender has sent that wait for the rest of their message.
+pub async fn pending_chunk_bytes(conn: &mut SqliteConnection, sender: &str) -> Result<i64, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ?")
+            .bind(sender)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Bytes of all chunks waiting for the rest of their message.
+pub async fn chunk_bytes(conn: &mut SqliteConnection) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(SUM(length(data)), 0) FROM chunks")
+        .fetch_one(conn)
         .await?)
 }
 

@@ -7,11 +7,12 @@
 //! publisher sends committed outbox rows with the deterministic `Nats-Msg-Id`
 //! `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a broker outage is a broker-side
 //! duplicate; it retries until the broker acknowledges, then reports the row as published.
-//! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`).
+//! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`), each
+//! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
 //! Connection loss is handled by async-nats's reconnect (capped backoff); requests time out.
 
 use crate::config::NodeConfig;
-use crate::envelope::{Envelopes, Rejection};
+use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
 use crate::federation::{STREAM, consumer_name, inbox_prefix};
 use crate::keys;
@@ -36,6 +37,11 @@ use uuid::Uuid;
 const CHUNK_HEADER: &str = "Fsc-Chunk";
 /// NATS header carrying the sequence number of a chunked message.
 const SEQ_HEADER: &str = "Fsc-Seq";
+/// NATS header authenticating a chunk (`Envelopes::chunk_tag`), checked before it is stored.
+const CHUNK_TAG_HEADER: &str = "Fsc-Chunk-Tag";
+/// Most chunks of one message: 4096 chunks of the broker's 1 MB payload is a 4 GB message,
+/// beyond anything a computation sends through the stream.
+const MAX_CHUNKS: u32 = 4096;
 /// Room left in a chunk for NATS headers (message id and chunk headers need about 150 bytes).
 const HEADER_ALLOWANCE: usize = 256;
 /// Publishes awaiting the broker's acknowledgement at once.
@@ -245,32 +251,35 @@ async fn prepare(message: jetstream::Message, envelopes: &Envelopes, metrics: &M
         Some((
             h.get(CHUNK_HEADER)?.as_str().to_string(),
             h.get(SEQ_HEADER)?.as_str().to_string(),
+            h.get(CHUNK_TAG_HEADER).map(|t| t.as_str().to_string()),
         ))
     });
-    if let Some((chunk, seq)) = chunk {
+    if let Some((chunk, seq, tag)) = chunk {
         let parsed = (|| {
             let (idx, total) = chunk.split_once('/')?;
-            Some((
-                Uuid::parse_str(computation).ok()?,
-                idx.parse().ok()?,
-                total.parse().ok()?,
-                seq.parse().ok()?,
-            ))
+            let id = ChunkId {
+                seq: seq.parse().ok()?,
+                idx: idx.parse().ok()?,
+                total: total.parse().ok()?,
+            };
+            (id.idx < id.total && id.total <= MAX_CHUNKS).then_some((Uuid::parse_str(computation).ok()?, id))
         })();
-        let Some((computation, idx, total, seq)) =
-            parsed.filter(|&(_, idx, total, _): &(Uuid, u32, u32, u64)| idx < total)
-        else {
+        let Some((computation, id)) = parsed else {
             return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
         };
-        if !envelopes.is_peer(from) {
-            return reject(acker, metrics, Rejection::UnknownSender, message.subject.as_str()).await;
+        // Authenticated before anything is stored: without the sender's keys, a broker login
+        // alone cannot fill this node's disk with chunks.
+        let verified = match tag {
+            Some(tag) => envelopes.verify_chunk(computation, from, &id, &message.payload, &tag),
+            None => Err(Rejection::Forged),
+        };
+        if let Err(rejection) = verified {
+            return reject(acker, metrics, rejection, message.subject.as_str()).await;
         }
         let incoming = Incoming::Chunk {
             computation,
             sender: from.to_string(),
-            seq,
-            idx,
-            total,
+            id,
             data: message.payload.to_vec(),
         };
         return Some(Delivery {
@@ -305,7 +314,7 @@ async fn reject(
 /// the outbox and is re-sent at the next start.
 pub async fn publish(
     js: jetstream::Context,
-    me: String,
+    envelopes: Arc<Envelopes>,
     max_chunk_bytes: Option<usize>,
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
@@ -317,7 +326,7 @@ pub async fn publish(
     loop {
         while in_flight.len() < MAX_IN_FLIGHT {
             let Some(row) = queue.pop_front() else { break };
-            in_flight.push(send(js.clone(), me.clone(), max_chunk_bytes, row));
+            in_flight.push(send(js.clone(), envelopes.clone(), max_chunk_bytes, row));
         }
         if !open && queue.is_empty() && in_flight.is_empty() {
             return;
@@ -353,10 +362,11 @@ pub async fn publish(
 /// A failure waits a little before returning the row, so retries are paced.
 async fn send(
     js: jetstream::Context,
-    me: String,
+    envelopes: Arc<Envelopes>,
     max_chunk_bytes: Option<usize>,
     row: OutboxRow,
 ) -> Result<i64, (OutboxRow, Error)> {
+    let me = envelopes.me();
     let subject = format!("fsc.{}.{}.{}", row.computation, row.recipient, me);
     let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
     let broker_limit = match js.client().server_info().max_payload {
@@ -375,11 +385,26 @@ async fn send(
         let mut result = Ok(());
         for idx in 0..total {
             let part = payload.slice(idx * chunk_size..((idx + 1) * chunk_size).min(payload.len()));
+            let id = ChunkId {
+                seq: row.seq as u64,
+                idx: idx as u32,
+                total: total as u32,
+            };
+            let computation = Uuid::parse_str(&row.computation).map_err(|e| Error::Broker(e.to_string()));
+            let tag = computation.and_then(|c| envelopes.chunk_tag(c, &row.recipient, &id, &part));
+            let tag = match tag {
+                Ok(tag) => tag,
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            };
             let publish = Publish::build()
                 .payload(part)
                 .message_id(format!("{message_id}.{idx}"))
                 .header(CHUNK_HEADER, format!("{idx}/{total}").as_str())
-                .header(SEQ_HEADER, row.seq.to_string().as_str());
+                .header(SEQ_HEADER, row.seq.to_string().as_str())
+                .header(CHUNK_TAG_HEADER, tag.as_str());
             result = publish_one(&js, &subject, publish).await;
             if result.is_err() {
                 break;

@@ -1,5 +1,6 @@
 //! Deadlines: every computation ends. Computations past their deadline fail (naming the parties
-//! never heard from), and messages for computations never submitted here are expired.
+//! never heard from), and messages and chunks still waiting after the longest deadline (for
+//! computations never submitted here, or messages never completed) are expired.
 
 use super::*;
 
@@ -10,7 +11,6 @@ impl Runtime {
         now: i64,
         batch: &mut Batch,
     ) -> Result<(), Error> {
-        self.ticks += 1;
         let expired: Vec<Uuid> = self
             .active
             .iter()
@@ -41,11 +41,17 @@ impl Runtime {
             };
             self.fail(id, Failure::ours(reason), now, batch);
         }
-        if self.ticks % ORPHAN_SWEEP_EVERY_TICKS == 0 {
-            let cutoff = now - self.config.max_deadline_s as i64 * 1000;
-            let dropped = store::expire_orphans(conn, cutoff).await?;
+        if now >= self.next_sweep_at {
+            // Nothing waits longer than the longest deadline; checked a tenth of that often.
+            let max_deadline_ms = self.config.max_deadline_s as i64 * 1000;
+            self.next_sweep_at = now + (max_deadline_ms / 10).clamp(1000, 60_000);
+            let dropped = store::expire_orphans(conn, now - max_deadline_ms).await?;
             if dropped > 0 {
-                tracing::info!(dropped, "expired messages of computations never submitted here");
+                tracing::info!(
+                    dropped,
+                    "expired messages and chunks of computations never completed here"
+                );
+                batch.chunks_changed = true;
             }
         }
         Ok(())

@@ -24,24 +24,33 @@ impl Runtime {
                 Incoming::Chunk {
                     computation,
                     sender,
-                    seq,
-                    idx,
-                    total,
+                    id,
                     data,
                 } => {
+                    // Bounded per sender: even an authenticated peer cannot fill this disk.
+                    let pending = store::pending_chunk_bytes(conn, &sender).await? as u64;
+                    if pending + data.len() as u64 > self.config.max_pending_chunk_bytes {
+                        tracing::warn!(
+                            %computation, %sender, pending,
+                            "chunk dropped: the sender's pending chunks would exceed max_pending_chunk_bytes"
+                        );
+                        self.metrics.reject(Rejection::OverQuota);
+                        continue;
+                    }
+                    batch.chunks_changed = true;
                     let chunk = store::ChunkRow {
                         computation: computation.to_string(),
                         sender: sender.clone(),
-                        seq: seq as i64,
-                        idx: idx as i64,
-                        total: total as i64,
+                        seq: id.seq as i64,
+                        idx: id.idx as i64,
+                        total: id.total as i64,
                         data,
                         received_at: now,
                     };
                     if let Some(parts) = store::add_chunk(conn, &chunk).await? {
                         let wire: Vec<u8> = parts.into_iter().flat_map(|p| p.data).collect();
                         match self.envelopes.open(&chunk.computation, &sender, &wire) {
-                            Ok(opened) if opened.header.seq == seq => messages.push(opened),
+                            Ok(opened) if opened.header.seq == id.seq => messages.push(opened),
                             Ok(_) => self.metrics.reject(Rejection::Misrouted),
                             Err(rejection) => {
                                 tracing::warn!(%computation, %sender, %rejection, "reassembled message rejected");

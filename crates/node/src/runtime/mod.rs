@@ -18,7 +18,7 @@
 
 use crate::caller::Caller;
 use crate::config::Roster;
-use crate::envelope::{AbortReason, Envelopes, Kind, Opened, Rejection};
+use crate::envelope::{AbortReason, ChunkId, Envelopes, Kind, Opened, Rejection};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::store::{self, ComputationRow, InboxRow, MessageKey, OutboxRow, Writer};
@@ -47,8 +47,6 @@ pub use waiters::{Waiters, Watch};
 const MAX_COMMANDS_PER_BATCH: usize = 512;
 /// How often deadlines are checked.
 const TICK: Duration = Duration::from_millis(500);
-/// How often messages for never-submitted computations are expired.
-const ORPHAN_SWEEP_EVERY_TICKS: u64 = 120;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -90,12 +88,11 @@ pub struct Delivery {
 
 pub enum Incoming {
     Message(Opened),
+    /// A piece of a large message, authenticated (`Envelopes::verify_chunk`).
     Chunk {
         computation: Uuid,
         sender: String,
-        seq: u64,
-        idx: u32,
-        total: u32,
+        id: ChunkId,
         data: Vec<u8>,
     },
 }
@@ -154,6 +151,8 @@ pub struct RuntimeConfig {
     pub max_deadline_s: u64,
     /// New submissions are refused (`Error::Busy`) while this many computations are active here.
     pub max_active: usize,
+    /// Chunks a sender may have waiting for the rest of their messages; beyond, they are dropped.
+    pub max_pending_chunk_bytes: u64,
 }
 
 struct Active {
@@ -179,6 +178,8 @@ struct Batch {
     published: Vec<i64>,
     acks: Vec<Acker>,
     replies: Vec<(SubmitReply, SubmitResults)>,
+    /// Chunks were stored or deleted: the pending-chunk gauge is recounted.
+    chunks_changed: bool,
     succeeded: u64,
     failed: u64,
     submitted: u64,
@@ -197,7 +198,10 @@ pub struct Runtime {
     publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
     waiters: Arc<Waiters>,
     metrics: Arc<Metrics>,
-    ticks: u64,
+    /// When (ms) messages and chunks of computations never submitted here are next expired.
+    next_sweep_at: i64,
+    /// Bytes of stored chunks, as last counted (for the gauge).
+    chunk_bytes: i64,
 }
 
 impl Runtime {
@@ -240,7 +244,8 @@ impl Runtime {
             publisher,
             waiters: waiters.clone(),
             metrics,
-            ticks: 0,
+            next_sweep_at: 0,
+            chunk_bytes: 0,
         };
         runtime.load_active(rows)?;
         let handle = RuntimeHandle {
@@ -393,6 +398,9 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed).await?;
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
         store::delete_inbox(conn, &finished).await?;
+        if batch.chunks_changed || (self.chunk_bytes > 0 && !finished.is_empty()) {
+            self.chunk_bytes = store::chunk_bytes(conn).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -410,6 +418,7 @@ impl Runtime {
             Ordering::Relaxed,
         );
         m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
+        m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
         for (reply, results) in batch.replies {
             let _ = reply.send(results);
         }
