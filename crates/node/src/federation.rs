@@ -132,6 +132,9 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             representation_ttl_s: 3600,
             max_representations: 100_000,
             api_token: None,
+            max_connections: 1024,
+            http_header_timeout_s: 10,
+            http_body_timeout_s: 60,
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(

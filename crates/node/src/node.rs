@@ -120,7 +120,7 @@ pub async fn run(
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state);
     tracing::info!(node = %config.id, address = %listener.local_addr()?, "serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    api::server::serve(listener, app, api::server::Limits::from(&config), shutdown).await;
 
     tracing::info!("shutting down: draining");
     let _ = stop_tx.send(true);

@@ -6,6 +6,7 @@
 
 pub mod federatedsecure;
 mod problem;
+pub mod server;
 mod v1;
 
 use crate::config::Roster;
