@@ -241,6 +241,7 @@ async fn operational_endpoints_and_bearer_tokens() {
     let cluster = Cluster::start_with(ClusterOptions {
         parties: 2,
         env: vec![("FSC_API_TOKEN".into(), "s3cret".into())],
+        ..Default::default()
     })
     .await;
     let base = &cluster.nodes[0].url;

@@ -145,6 +145,7 @@ async fn large_messages_are_chunked_and_reassembled() {
     let cluster = Cluster::start_with(ClusterOptions {
         parties: 3,
         env: vec![("FSC_MAX_CHUNK_BYTES".into(), "100".into())],
+        ..Default::default()
     })
     .await;
     let id = cluster.submit_sum(&[json!(1.5), json!(2.5), json!(3)]).await;
@@ -180,6 +181,7 @@ async fn submissions_wait_while_too_many_computations_are_active() {
     let cluster = Cluster::start_with(ClusterOptions {
         parties: 3,
         env: vec![("FSC_MAX_ACTIVE_COMPUTATIONS".into(), "2".into())],
+        ..Default::default()
     })
     .await;
     let alice = cluster.nodes[0].client();
