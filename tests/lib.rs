@@ -40,6 +40,8 @@ pub struct NodeProcess {
     config: PathBuf,
     listener: std::net::TcpListener,
     env: Vec<(String, String)>,
+    /// The process's open-file limit (soft and hard), if not inherited.
+    file_limit: Option<u64>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -52,6 +54,7 @@ impl NodeProcess {
             .open(&self.log)
             .expect("node log file");
         let fd = self.listener.as_raw_fd();
+        let file_limit = self.file_limit;
         let mut command = Command::new(fsc_bin());
         command
             .args(["node", "--config"])
@@ -62,7 +65,7 @@ impl NodeProcess {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file handle"))
             .stderr(log);
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, setrlimit) between fork and exec.
         unsafe {
             command.pre_exec(move || {
                 if fd == 3 {
@@ -72,6 +75,15 @@ impl NodeProcess {
                     }
                 } else if libc::dup2(fd, 3) == -1 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(limit) = file_limit {
+                    let limit = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -161,6 +173,9 @@ pub struct ClusterOptions {
     pub parties: usize,
     /// Extra environment of every node, e.g. `FSC_MAX_CHUNK_BYTES`.
     pub env: Vec<(String, String)>,
+    /// Every node's open-file limit (soft and hard, so the node cannot raise it), if not the
+    /// test's own.
+    pub file_limit: Option<u64>,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
@@ -188,7 +203,15 @@ impl Cluster {
         let parties: Vec<String> = PARTY_NAMES[..options.parties].iter().map(|p| p.to_string()).collect();
         let listeners: Vec<std::net::TcpListener> = parties
             .iter()
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+            .map(|_| {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+                // std listens with a backlog of 128; a burst of connections beyond that (the
+                // slow-client test's 1,100) would partly wait in the handshake, out of order.
+                // SAFETY: listen(2) on a socket this function owns.
+                let deepened = unsafe { libc::listen(listener.as_raw_fd(), 4096) };
+                assert_eq!(deepened, 0, "listen: {}", std::io::Error::last_os_error());
+                listener
+            })
             .collect();
         let urls: Vec<String> = listeners
             .iter()
@@ -218,6 +241,7 @@ impl Cluster {
                 log: dir.path().join(format!("{id}.log")),
                 listener,
                 env,
+                file_limit: options.file_limit,
                 child: None,
             };
             node.spawn();

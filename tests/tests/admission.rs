@@ -16,6 +16,7 @@ fn cluster_with_capacity(capacity: usize) -> ClusterOptions {
     ClusterOptions {
         parties: 3,
         env: vec![("FSC_MAX_ACTIVE_COMPUTATIONS".into(), capacity.to_string())],
+        ..Default::default()
     }
 }
 

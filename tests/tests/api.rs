@@ -247,6 +247,7 @@ async fn operational_endpoints_and_bearer_tokens() {
             "FSC_CLIENTS".into(),
             format!(r#"[{{name = "ops", token_sha256 = "{digest}"}}]"#),
         )],
+        ..Default::default()
     })
     .await;
     let base = &cluster.nodes[0].url;

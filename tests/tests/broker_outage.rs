@@ -14,6 +14,7 @@ fn options(parties: usize) -> ClusterOptions {
     ClusterOptions {
         parties,
         env: vec![("FSC_SHUTDOWN_GRACE_S".into(), GRACE_S.to_string())],
+        ..Default::default()
     }
 }
 

@@ -98,6 +98,7 @@ async fn an_authenticated_senders_pending_chunks_are_bounded_and_expire() {
             ("FSC_MAX_DEADLINE_S".into(), "4".into()),
             ("FSC_DEFAULT_DEADLINE_S".into(), "2".into()),
         ],
+        ..Default::default()
     })
     .await;
     let dir = cluster.path();

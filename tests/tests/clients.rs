@@ -137,6 +137,7 @@ async fn computations_belong_to_the_client_that_submitted_them() {
             ("app2", "token-2", false),
             ("ops", "token-ops", true),
         ])],
+        ..Default::default()
     })
     .await;
     let at = |node: usize, token: &str| Client::new(&cluster.nodes[node].url, Some(token.to_string()));

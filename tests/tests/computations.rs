@@ -145,6 +145,7 @@ async fn large_messages_are_chunked_and_reassembled() {
     let cluster = Cluster::start_with(ClusterOptions {
         parties: 3,
         env: vec![("FSC_MAX_CHUNK_BYTES".into(), "100".into())],
+        ..Default::default()
     })
     .await;
     let id = cluster.submit_sum(&[json!(1.5), json!(2.5), json!(3)]).await;

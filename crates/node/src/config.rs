@@ -71,6 +71,18 @@ pub struct NodeConfig {
     /// Federatedsecure API: the most representations kept at once.
     #[serde(default = "defaults::max_representations")]
     pub max_representations: usize,
+    /// The most HTTP connections open at once (lowered to what the open-file limit allows);
+    /// further connections are answered 503 and closed.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// An HTTP request head must arrive within this time; also how long an idle keep-alive
+    /// connection stays open.
+    #[serde(default = "defaults::http_header_timeout_s")]
+    pub http_header_timeout_s: u64,
+    /// An HTTP request body must arrive within this time of its head (else 408). Long polls
+    /// (`?wait=`) are not affected: they have no body.
+    #[serde(default = "defaults::http_body_timeout_s")]
+    pub http_body_timeout_s: u64,
     /// The API's clients, each with its own token (stored as its SHA-256). If any is listed, every
     /// request except /healthz and /readyz needs `Authorization: Bearer <token>` (or HTTP Basic
     /// with the token as password, which the Python client sends for URLs of the form
@@ -137,6 +149,15 @@ mod defaults {
     pub fn max_representations() -> usize {
         100_000
     }
+    pub fn max_connections() -> usize {
+        1024
+    }
+    pub fn http_header_timeout_s() -> u64 {
+        10
+    }
+    pub fn http_body_timeout_s() -> u64 {
+        60
+    }
 }
 
 const KEYS: &[&str] = &[
@@ -159,6 +180,9 @@ const KEYS: &[&str] = &[
     "representation_ttl_s",
     "max_representations",
     "clients",
+    "max_connections",
+    "http_header_timeout_s",
+    "http_body_timeout_s",
 ];
 
 impl NodeConfig {
@@ -244,6 +268,14 @@ impl NodeConfig {
         }
         if self.max_request_bytes < 1024 {
             return Err(Error::Config("max_request_bytes must be at least 1024".into()));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::Config("max_connections must be at least 1".into()));
+        }
+        if self.http_header_timeout_s == 0 || self.http_body_timeout_s == 0 {
+            return Err(Error::Config(
+                "http_header_timeout_s and http_body_timeout_s must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -32,6 +32,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A request whose body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Forbidden(String),
     /// A computation that ended in failure, as a caller waiting for it sees it.

@@ -148,6 +148,9 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
             max_representations: 100_000,
+            max_connections: 1024,
+            http_header_timeout_s: 10,
+            http_body_timeout_s: 60,
             clients,
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;

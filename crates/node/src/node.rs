@@ -161,7 +161,8 @@ pub async fn run(
     // flight (long polls, `compute` calls) and the drain are cut off when it is up.
     let grace = Duration::from_secs(config.shutdown_grace_s);
     let (signalled_tx, signalled) = watch::channel(None);
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let limits = api::server::Limits::from(&config);
+    let serve = api::server::serve(listener, app, limits, async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = signalled_tx.send(Some(Instant::now() + grace));
@@ -174,7 +175,7 @@ pub async fn run(
         }
     };
     tokio::select! {
-        served = serve => served?,
+        () = serve => {}
         _ = cut_off => tracing::warn!("requests still open at shutdown_grace_s; closing them"),
     }
     let stop_at = (*signalled.borrow()).unwrap_or_else(|| Instant::now() + grace);

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod federatedsecure;
 mod problem;
+pub mod server;
 mod v1;
 
 use crate::config::Roster;
