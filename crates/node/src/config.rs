@@ -61,6 +61,11 @@ pub struct NodeConfig {
     /// Federatedsecure API: the most representations kept at once.
     #[serde(default = "defaults::max_representations")]
     pub max_representations: usize,
+    /// Federatedsecure API: the most bytes of JSON held in memory at once, by representations,
+    /// task inputs not yet started and Broadcast/KeyValueStorage values together. Requests that
+    /// would hold more are refused (507) until some are released or expire.
+    #[serde(default = "defaults::max_representation_bytes")]
+    pub max_representation_bytes: usize,
     /// If set, every API request except /healthz and /readyz needs `Authorization: Bearer <token>`
     /// (or HTTP Basic authentication with the token as password, which the Python client sends
     /// for URLs of the form `http://fsc:<token>@host:port`).
@@ -106,6 +111,9 @@ mod defaults {
     pub fn max_representations() -> usize {
         100_000
     }
+    pub fn max_representation_bytes() -> usize {
+        256 * 1024 * 1024
+    }
 }
 
 const KEYS: &[&str] = &[
@@ -125,6 +133,7 @@ const KEYS: &[&str] = &[
     "max_request_bytes",
     "representation_ttl_s",
     "max_representations",
+    "max_representation_bytes",
     "api_token",
 ];
 
@@ -173,6 +182,12 @@ impl NodeConfig {
         }
         if self.max_request_bytes < 1024 {
             return Err(Error::Config("max_request_bytes must be at least 1024".into()));
+        }
+        // Less could not hold one Broadcast message or stored value of the largest size (1 MiB).
+        if self.max_representation_bytes < 1024 * 1024 {
+            return Err(Error::Config(
+                "max_representation_bytes must be at least 1048576 (1 MiB)".into(),
+            ));
         }
         Ok(())
     }
@@ -296,5 +311,26 @@ impl Roster {
 
     pub fn party(&self, id: &str) -> Option<&RosterParty> {
         self.parties.iter().find(|p| p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_representation_budget_defaults_to_256_mib_and_has_a_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = \"alice\"\nroster = \"federation.toml\"\n").unwrap();
+        let config = NodeConfig::load(&path, |_| None).unwrap();
+        assert_eq!(config.max_representation_bytes, 256 * 1024 * 1024);
+        let budget = |value: &'static str| {
+            NodeConfig::load(&path, move |key| {
+                (key == "FSC_MAX_REPRESENTATION_BYTES").then(|| value.to_string())
+            })
+        };
+        assert_eq!(budget("67108864").unwrap().max_representation_bytes, 64 * 1024 * 1024);
+        assert!(matches!(budget("1000"), Err(Error::Config(_))));
     }
 }

@@ -39,6 +39,10 @@ pub enum Error {
     Failed { code: String, message: String },
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// Holding what the request asks for would pass a memory budget (the federatedsecure API's
+    /// `max_representation_bytes`); the message says what is held and how to free some.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// The node cannot serve the request now (shutting down, store failing); retrying may work.
     #[error("{0}")]
     Unavailable(String),

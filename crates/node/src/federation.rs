@@ -131,6 +131,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
             max_representations: 100_000,
+            max_representation_bytes: 256 * 1024 * 1024,
             api_token: None,
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;

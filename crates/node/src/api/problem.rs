@@ -27,6 +27,7 @@ impl Error {
             Error::Failed { .. } => (StatusCode::BAD_GATEWAY, "computation_failed"),
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             Error::Config(_)
             | Error::Http(_)
             | Error::Store(_)
@@ -43,6 +44,7 @@ impl Error {
         let detail = if status.is_server_error()
             && status != StatusCode::SERVICE_UNAVAILABLE
             && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::INSUFFICIENT_STORAGE
         {
             tracing::error!(error = %self, "request failed");
             "internal error; the node's log has the details".to_string()
