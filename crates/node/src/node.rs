@@ -102,6 +102,7 @@ pub async fn run(
         bus: Bus::new(
             Duration::from_secs(config.representation_ttl_s),
             config.max_representations,
+            config.max_representation_bytes,
         ),
         simon: Simon::new(config.id.clone(), roster.clone(), handle.clone(), read.clone()),
         objects: SyncObjects::default(),
