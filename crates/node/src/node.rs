@@ -136,7 +136,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Forgets federatedsecure representations nobody used within their TTL.
+/// Forgets federatedsecure representations nobody used within their TTL, which returns the bytes
+/// they held to the budget.
 async fn sweep_representations(state: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(30));
     loop {
@@ -145,9 +146,5 @@ async fn sweep_representations(state: AppState) {
         if dropped > 0 {
             tracing::debug!(dropped, "expired representations");
         }
-        state.metrics.representations.store(
-            state.federatedsecure.bus.len() as i64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
     }
 }
