@@ -71,6 +71,11 @@ pub struct NodeConfig {
     /// Federatedsecure API: the most representations kept at once.
     #[serde(default = "defaults::max_representations")]
     pub max_representations: usize,
+    /// Federatedsecure API: the most bytes of JSON held in memory at once, by representations,
+    /// task inputs not yet started and Broadcast/KeyValueStorage values together. Requests that
+    /// would hold more are refused (507) until some are released or expire.
+    #[serde(default = "defaults::max_representation_bytes")]
+    pub max_representation_bytes: usize,
     /// The most HTTP connections open at once (lowered to what the open-file limit allows);
     /// further connections are answered 503 and closed.
     #[serde(default = "defaults::max_connections")]
@@ -158,6 +163,9 @@ mod defaults {
     pub fn http_body_timeout_s() -> u64 {
         60
     }
+    pub fn max_representation_bytes() -> usize {
+        256 * 1024 * 1024
+    }
 }
 
 const KEYS: &[&str] = &[
@@ -179,6 +187,7 @@ const KEYS: &[&str] = &[
     "max_request_bytes",
     "representation_ttl_s",
     "max_representations",
+    "max_representation_bytes",
     "clients",
     "max_connections",
     "http_header_timeout_s",
@@ -275,6 +284,12 @@ impl NodeConfig {
         if self.http_header_timeout_s == 0 || self.http_body_timeout_s == 0 {
             return Err(Error::Config(
                 "http_header_timeout_s and http_body_timeout_s must be at least 1".into(),
+            ));
+        }
+        // Less could not hold one Broadcast message or stored value of the largest size (1 MiB).
+        if self.max_representation_bytes < 1024 * 1024 {
+            return Err(Error::Config(
+                "max_representation_bytes must be at least 1048576 (1 MiB)".into(),
             ));
         }
         Ok(())
@@ -399,5 +414,26 @@ impl Roster {
 
     pub fn party(&self, id: &str) -> Option<&RosterParty> {
         self.parties.iter().find(|p| p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_representation_budget_defaults_to_256_mib_and_has_a_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = \"alice\"\nroster = \"federation.toml\"\n").unwrap();
+        let config = NodeConfig::load(&path, |_| None).unwrap();
+        assert_eq!(config.max_representation_bytes, 256 * 1024 * 1024);
+        let budget = |value: &'static str| {
+            NodeConfig::load(&path, move |key| {
+                (key == "FSC_MAX_REPRESENTATION_BYTES").then(|| value.to_string())
+            })
+        };
+        assert_eq!(budget("67108864").unwrap().max_representation_bytes, 64 * 1024 * 1024);
+        assert!(matches!(budget("1000"), Err(Error::Config(_))));
     }
 }

@@ -45,6 +45,10 @@ pub enum Error {
     /// The node runs as many computations as it may; the same request succeeds later.
     #[error("{message}")]
     Busy { message: String, retry_after_s: u64 },
+    /// Holding what the request asks for would pass a memory budget (the federatedsecure API's
+    /// `max_representation_bytes`); the message says what is held and how to free some.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// The node cannot serve the request now (shutting down, store failing); retrying may work.
     #[error("{0}")]
     Unavailable(String),

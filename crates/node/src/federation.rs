@@ -148,6 +148,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
             max_representations: 100_000,
+            max_representation_bytes: 256 * 1024 * 1024,
             max_connections: 1024,
             http_header_timeout_s: 10,
             http_body_timeout_s: 60,

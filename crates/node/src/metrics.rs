@@ -26,8 +26,11 @@ pub struct Metrics {
     pub broker_connected: AtomicBool,
     /// Bytes of chunks waiting for the rest of their messages.
     pub chunk_bytes: AtomicI64,
-    /// Federatedsecure API representations held (updated by the sweeper).
+    /// Federatedsecure API representations held (set when `/metrics` is read).
     pub representations: AtomicI64,
+    /// Bytes of data the federatedsecure API holds, of its `max_representation_bytes` (set when
+    /// `/metrics` is read).
+    pub representation_bytes: AtomicI64,
 }
 
 impl Metrics {
@@ -145,6 +148,16 @@ impl Metrics {
             "fsc_broker_connected",
             "1 if the broker connection is up.",
             self.broker_connected.load(Ordering::Relaxed) as i64,
+        );
+        gauge(
+            "fsc_representations",
+            "Federatedsecure API representations held.",
+            self.representations.load(Ordering::Relaxed),
+        );
+        gauge(
+            "fsc_representation_bytes",
+            "Bytes of data the federatedsecure API holds (representations, task inputs, Sync/Util values).",
+            self.representation_bytes.load(Ordering::Relaxed),
         );
         out
     }

@@ -138,6 +138,7 @@ pub async fn run(
         bus: Bus::new(
             Duration::from_secs(config.representation_ttl_s),
             config.max_representations,
+            config.max_representation_bytes,
         ),
         simon: Simon::new(config.id.clone(), roster.clone(), handle.clone(), read.clone()),
         objects: SyncObjects::default(),
@@ -200,7 +201,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Forgets federatedsecure representations nobody used within their TTL.
+/// Forgets federatedsecure representations nobody used within their TTL, which returns the bytes
+/// they held to the budget.
 async fn sweep_representations(state: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(30));
     loop {
@@ -209,9 +211,5 @@ async fn sweep_representations(state: AppState) {
         if dropped > 0 {
             tracing::debug!(dropped, "expired representations");
         }
-        state.metrics.representations.store(
-            state.federatedsecure.bus.len() as i64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
     }
 }

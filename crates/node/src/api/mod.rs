@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use sqlx::SqlitePool;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// What every handler can reach.
@@ -102,10 +103,14 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    // Read here rather than counted as they change: both move with every federatedsecure call.
+    let bus = &state.federatedsecure.bus;
+    let metrics = &state.metrics;
+    metrics.representations.store(bus.len() as i64, Ordering::Relaxed);
+    metrics
+        .representation_bytes
+        .store(bus.held_bytes() as i64, Ordering::Relaxed);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
 }
 
 async fn openapi() -> impl IntoResponse {

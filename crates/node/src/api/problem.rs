@@ -29,6 +29,7 @@ impl Error {
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_computations"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             Error::Config(_)
             | Error::Http(_)
             | Error::Store(_)
@@ -45,6 +46,7 @@ impl Error {
         let detail = if status.is_server_error()
             && status != StatusCode::SERVICE_UNAVAILABLE
             && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::INSUFFICIENT_STORAGE
         {
             tracing::error!(error = %self, "request failed");
             "internal error; the node's log has the details".to_string()

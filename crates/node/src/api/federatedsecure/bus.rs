@@ -4,15 +4,21 @@
 //! Unlike the original, it holds only what the documented methods return: bound methods, plain
 //! JSON values (results, invitations, uploads), SIMON tasks and the Sync/Util objects. Nothing
 //! reaches private state through attributes (REFERENCE.md §6 W6). Entries expire after a TTL
-//! without use and their number is capped, so memory stays bounded; root objects never expire.
+//! without use and their number is capped; root objects never expire.
+//!
+//! The bus also owns the node's byte budget (`max_representation_bytes`): every value the API
+//! keeps, here or in a task or a Sync/Util object, is made by [`Bus::hold`] and charged to it.
 
 use crate::error::Error;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+use super::budget::{Budget, Data, Json};
 use super::simon::Task;
 
 /// The root objects, in the original's registration order.
@@ -50,7 +56,7 @@ pub enum Repr {
     /// A bound method, made by `GET /representation/{u}/{name}`, called by `PATCH`.
     Method(Target, &'static str),
     /// Plain data: results, invitations, uploads, return values.
-    Value(Value),
+    Value(Arc<Data>),
     Task(Arc<Mutex<Task>>),
     /// `Barrier.create(uuid)`: the barrier of that uuid.
     BarrierInstance(String),
@@ -103,15 +109,19 @@ pub struct Bus {
     entries: Mutex<HashMap<Uuid, Entry>>,
     ttl: Duration,
     capacity: usize,
+    budget: Arc<Budget>,
 }
 
 impl Bus {
-    pub fn new(ttl: Duration, capacity: usize) -> Bus {
+    /// Entries expire after `ttl` without use; at most `capacity` of them, and at most
+    /// `max_bytes` of data held through the bus, are kept at once.
+    pub fn new(ttl: Duration, capacity: usize, max_bytes: usize) -> Bus {
         Bus {
             roots: Root::ALL.iter().map(|r| (Uuid::new_v4(), *r)).collect(),
             entries: Mutex::default(),
             ttl,
             capacity,
+            budget: Budget::new(max_bytes),
         }
     }
 
@@ -203,21 +213,89 @@ impl Bus {
         self.len() == 0
     }
 
+    /// Bytes of data held now (representations, task inputs, Sync/Util values).
+    pub fn held_bytes(&self) -> usize {
+        self.budget.held()
+    }
+
+    /// Keeps `text` as data charged to the budget. Past the budget, expired entries are swept
+    /// first; if it is still full the request is refused, with what to do about it.
+    pub fn hold(&self, text: Box<RawValue>) -> Result<Arc<Data>, Error> {
+        let bytes = text.get().len();
+        let charge = match self.budget.charge(bytes) {
+            Some(charge) => charge,
+            None => {
+                self.sweep();
+                self.budget.charge(bytes).ok_or_else(|| self.full(bytes))?
+            }
+        };
+        Ok(Arc::new(Data::new(text, charge)))
+    }
+
+    /// [`Bus::hold`] for a value made here (a result, an invitation, a count).
+    pub fn hold_value(&self, value: &Value) -> Result<Arc<Data>, Error> {
+        let text = serde_json::value::to_raw_value(value).expect("a Value always serialises");
+        self.hold(text)
+    }
+
+    /// An argument, to be kept: what the request sent is charged, a representation it named is
+    /// shared (its bytes are charged already).
+    pub fn keep(&self, argument: Json) -> Result<Arc<Data>, Error> {
+        match argument {
+            Json::Sent(text) => self.hold(text),
+            Json::Held(data) => Ok(data),
+        }
+    }
+
+    fn full(&self, bytes: usize) -> Error {
+        Error::InsufficientStorage(format!(
+            "this node holds {} of federatedsecure data (representations, task inputs not yet started, \
+             Broadcast and KeyValueStorage values); {} more would pass its limit of {} \
+             (max_representation_bytes). Release representations you no longer need \
+             (DELETE /representation/{{uuid}}) or wait until unused ones expire \
+             (representation_ttl_s = {} s), then retry",
+            mib(self.budget.held()),
+            mib(bytes),
+            mib(self.budget.limit()),
+            self.ttl.as_secs()
+        ))
+    }
+
     /// The original's argument resolution, for one keyword argument: a dict
     /// `{"representation_uuid": U}` naming a data representation is replaced by its value,
     /// repeatedly; anything else (an unknown uuid included) stays as it is.
-    pub fn resolve(&self, mut value: Value) -> Value {
+    pub fn resolve(&self, argument: Box<RawValue>) -> Json {
+        let mut argument = Json::Sent(argument);
         for _ in 0..16 {
-            let Some(uuid) = value.get("representation_uuid").and_then(Value::as_str) else {
+            let Some(uuid) = pointer(argument.text()) else {
                 break;
             };
-            match self.get(uuid) {
-                Ok(Repr::Value(resolved)) => value = resolved,
+            match self.get(&uuid) {
+                Ok(Repr::Value(resolved)) => argument = Json::Held(resolved),
                 _ => break,
             }
         }
-        value
+        argument
     }
+}
+
+/// The uuid of a dict `{"representation_uuid": U, ...}`, read without building the dict.
+fn pointer(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Pointer {
+        representation_uuid: String,
+    }
+    // A struct also deserialises from a list; only a dict may name a representation.
+    if !text.starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Pointer>(text)
+        .ok()
+        .map(|p| p.representation_uuid)
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// Python's `repr` of a JSON value, as the original's error messages print dicts.
@@ -243,9 +321,26 @@ pub fn python_repr(value: &Value) -> String {
 mod tests {
     use super::*;
 
+    const BIG: usize = 1024 * 1024;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    fn value(bus: &Bus, text: &str) -> Uuid {
+        bus.insert(Repr::Value(bus.hold(raw(text)).unwrap())).unwrap()
+    }
+
+    fn text(bus: &Bus, uuid: Uuid) -> String {
+        match bus.get(&uuid.to_string()).unwrap() {
+            Repr::Value(data) => data.text().to_string(),
+            _ => panic!("not data"),
+        }
+    }
+
     #[test]
     fn roots_match_on_every_requirement_in_registration_order() {
-        let bus = Bus::new(Duration::from_secs(60), 10);
+        let bus = Bus::new(Duration::from_secs(60), 10, BIG);
         let simon = bus
             .find_root(json!({"protocol": "Simon"}).as_object().unwrap())
             .unwrap();
@@ -268,29 +363,79 @@ mod tests {
 
     #[test]
     fn kwargs_resolve_data_representations_only() {
-        let bus = Bus::new(Duration::from_secs(60), 10);
-        let seven = bus.insert(Repr::Value(json!(7))).unwrap();
-        let pointer = bus
-            .insert(Repr::Value(json!({"representation_uuid": seven.to_string()})))
-            .unwrap();
+        let bus = Bus::new(Duration::from_secs(60), 10, BIG);
+        let seven = value(&bus, "7");
+        let pointer = value(&bus, &format!(r#"{{"representation_uuid": "{seven}", "other": [1]}}"#));
+        let resolved = bus.resolve(raw(&format!(r#"{{"representation_uuid": "{pointer}"}}"#)));
+        assert!(matches!(resolved, Json::Held(_)), "shared, not copied");
+        assert_eq!(resolved.text(), "7");
+        let unknown = format!(r#"{{"representation_uuid": "{}"}}"#, Uuid::new_v4());
+        assert_eq!(bus.resolve(raw(&unknown)).text(), unknown);
+        let list = format!(r#"["{seven}"]"#);
         assert_eq!(
-            bus.resolve(json!({"representation_uuid": pointer.to_string()})),
-            json!(7)
+            bus.resolve(raw(&list)).text(),
+            list,
+            "only a dict names a representation"
         );
-        let unknown = json!({"representation_uuid": Uuid::new_v4().to_string()});
-        assert_eq!(bus.resolve(unknown.clone()), unknown);
     }
 
     #[test]
     fn entries_expire_and_the_store_is_bounded() {
-        let bus = Bus::new(Duration::ZERO, 2);
-        let old = bus.insert(Repr::Value(json!(1))).unwrap();
+        let bus = Bus::new(Duration::ZERO, 2, BIG);
+        let old = value(&bus, "1");
         assert!(bus.get(&old.to_string()).is_err(), "expired at once with a zero TTL");
-        let bus = Bus::new(Duration::from_secs(60), 2);
-        bus.insert(Repr::Value(json!(1))).unwrap();
-        let second = bus.insert(Repr::Value(json!(2))).unwrap();
-        assert!(matches!(bus.insert(Repr::Value(json!(3))), Err(Error::Unavailable(_))));
+        let bus = Bus::new(Duration::from_secs(60), 2, BIG);
+        value(&bus, "1");
+        let second = value(&bus, "2");
+        let third = bus.hold(raw("3")).unwrap();
+        assert!(matches!(
+            bus.insert(Repr::Value(third.clone())),
+            Err(Error::Unavailable(_))
+        ));
         bus.release(&second.to_string()).unwrap();
-        assert!(bus.insert(Repr::Value(json!(3))).is_ok());
+        assert!(bus.insert(Repr::Value(third)).is_ok());
+    }
+
+    #[test]
+    fn data_is_charged_until_released_or_expired_and_refused_past_the_budget() {
+        let bus = Bus::new(Duration::from_secs(60), 10, 10);
+        let first = value(&bus, "[1,2,3]");
+        assert_eq!(bus.held_bytes(), 7);
+        let Err(Error::InsufficientStorage(message)) = bus.hold(raw("[4,5]")) else {
+            panic!("not refused");
+        };
+        for needed in ["max_representation_bytes", "DELETE", "representation_ttl_s = 60 s"] {
+            assert!(message.contains(needed), "{needed:?} missing from: {message}");
+        }
+        assert_eq!(bus.held_bytes(), 7, "a refusal holds nothing");
+        bus.release(&first.to_string()).unwrap();
+        assert_eq!(bus.held_bytes(), 0, "DELETE returns the bytes");
+        value(&bus, "[4,5]");
+        assert_eq!(bus.held_bytes(), 5);
+
+        // Expired entries: swept by the sweeper, or when the budget is full.
+        let bus = Bus::new(Duration::ZERO, 10, 10);
+        value(&bus, "[1,2,3]");
+        assert_eq!(bus.held_bytes(), 7, "expired but not yet swept");
+        let fits = bus.hold(raw("[4,5,6]")).unwrap();
+        assert_eq!(bus.held_bytes(), 7, "the expired entry made room");
+        drop(fits);
+        value(&bus, "[1]");
+        assert_eq!(bus.sweep(), 1);
+        assert_eq!(bus.held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_value_shared_by_representations_is_charged_once() {
+        let bus = Bus::new(Duration::from_secs(60), 10, 100);
+        let data = bus.hold_value(&json!({"a": [1, 2]})).unwrap();
+        let first = bus.insert(Repr::Value(data.clone())).unwrap();
+        let second = bus.insert(Repr::Value(data)).unwrap();
+        assert_eq!(bus.held_bytes(), r#"{"a":[1,2]}"#.len());
+        assert_eq!(text(&bus, second), r#"{"a":[1,2]}"#);
+        bus.release(&first.to_string()).unwrap();
+        assert_eq!(bus.held_bytes(), 11, "the second still holds it");
+        bus.release(&second.to_string()).unwrap();
+        assert_eq!(bus.held_bytes(), 0);
     }
 }

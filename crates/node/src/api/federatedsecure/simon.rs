@@ -4,10 +4,12 @@
 //! for its end; the k-th `compute` with one network uuid at a node is the computation
 //! `uuid5(network uuid, "compute/k")`, so the k-th of every party pairs up and a network uuid can
 //! be reused (the original hung, W12). The parameterised path `create_task` / `join_task` /
-//! `input` / `start` / `result` keeps a task here until `start` submits it. `network.nodes` is
-//! mapped to parties through the roster; an unknown URL is an error and is never contacted.
+//! `input` / `start` / `result` keeps a task here until `start` submits it; its inputs are data
+//! charged to the node's byte budget until then. `network.nodes` is mapped to parties through
+//! the roster; an unknown URL is an error and is never contacted.
 
-use super::bus::Repr;
+use super::budget::Data;
+use super::bus::{Bus, Repr};
 use super::call::Arguments;
 use crate::caller::Caller;
 use crate::config::Roster;
@@ -15,6 +17,7 @@ use crate::error::Error;
 use crate::runtime::{RuntimeHandle, Submission};
 use crate::store::{self, ComputationRow};
 use fsc_simon::Spec;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use std::collections::HashMap;
@@ -31,7 +34,7 @@ pub struct Task {
     parameters: Value,
     parties: Vec<String>,
     /// What `input` received, in order; summed or combined by the microprotocol.
-    inputs: Vec<Value>,
+    inputs: Vec<Arc<Data>>,
     started: bool,
 }
 
@@ -58,10 +61,10 @@ impl Simon {
 
     /// `compute(microprotocol, data, network)`: runs a computation with default parameters and
     /// returns its output once it has finished.
-    pub async fn compute(&self, mut args: Arguments, caller: &Caller) -> Result<Option<Repr>, Error> {
+    pub async fn compute(&self, bus: &Bus, mut args: Arguments, caller: &Caller) -> Result<Option<Repr>, Error> {
         let microprotocol = args.string("microprotocol", 0)?;
-        let data = args.required("data", 1)?;
-        let network = args.required("network", 2)?;
+        let data = args.value("data", 1)?;
+        let network = args.value("network", 2)?;
         args.finish()?;
         let parties = self.parties(&network)?;
         let network_id = match network.get("uuid") {
@@ -102,16 +105,16 @@ impl Simon {
             .expect("networks lock")
             .retain(|_, l| Arc::strong_count(l) > 1);
         let row = self.wait_final(id).await?;
-        outcome(&row).map(|output| Some(Repr::Value(output)))
+        Ok(Some(Repr::Value(bus.hold(outcome(row)?)?)))
     }
 
     /// `create_task(microprotocol, network, parameters=None, task_id=None, parent=None)`.
     pub fn create_task(&self, mut args: Arguments) -> Result<Option<Repr>, Error> {
         let microprotocol = args.string("microprotocol", 0)?;
-        let network = args.required("network", 1)?;
-        let parameters = args.optional("parameters", 2).unwrap_or(Value::Null);
-        let task_id = args.optional("task_id", 3);
-        let parent = args.optional("parent", 4);
+        let network = args.value("network", 1)?;
+        let parameters = args.optional_value("parameters", 2)?.unwrap_or(Value::Null);
+        let task_id = args.optional_value("task_id", 3)?;
+        let parent = args.optional_value("parent", 4)?;
         args.finish()?;
         if parent.is_some_and(|p| !p.is_null()) {
             return Err(invalid(
@@ -129,8 +132,8 @@ impl Simon {
 
     /// `join_task(invitation, network)`: the task another party created, from its invitation.
     pub fn join_task(&self, mut args: Arguments) -> Result<Option<Repr>, Error> {
-        let invitation = args.required("invitation", 0)?;
-        let network = args.required("network", 1)?;
+        let invitation = args.value("invitation", 0)?;
+        let network = args.value("network", 1)?;
         args.finish()?;
         let field = |name: &str| invitation.get(name).cloned().unwrap_or(Value::Null);
         let (Value::String(task_id), Value::String(microprotocol)) = (field("task_id"), field("microprotocol")) else {
@@ -175,6 +178,7 @@ impl Simon {
     /// The methods of a task.
     pub async fn call_task(
         &self,
+        bus: &Bus,
         task: &Arc<Mutex<Task>>,
         method: &str,
         mut args: Arguments,
@@ -183,18 +187,22 @@ impl Simon {
         match method {
             "invite" => {
                 args.finish()?;
-                let task = task.lock().expect("task lock");
-                Ok(Some(Repr::Value(json!({
-                    "task_id": task.task_id,
-                    "microprotocol": task.microprotocol,
-                    "invitation_id": null,
-                    "parameters": task.parameters,
-                    "parent": null,
-                }))))
+                let invitation = {
+                    let task = task.lock().expect("task lock");
+                    json!({
+                        "task_id": task.task_id,
+                        "microprotocol": task.microprotocol,
+                        "invitation_id": null,
+                        "parameters": task.parameters,
+                        "parent": null,
+                    })
+                };
+                Ok(Some(Repr::Value(bus.hold_value(&invitation)?)))
             }
             "input" => {
                 let data = args.required("data", 0)?;
                 args.finish()?;
+                let data = bus.keep(data)?;
                 let mut task = task.lock().expect("task lock");
                 if task.started {
                     return Err(invalid("data", "the task has started; input comes before start()"));
@@ -204,27 +212,34 @@ impl Simon {
             }
             "start" => {
                 args.finish()?;
-                let submission = {
+                let (mut submission, inputs) = {
                     let mut task = task.lock().expect("task lock");
                     if task.started {
                         return Ok(None);
                     }
                     task.started = true;
-                    let mut inputs = std::mem::take(&mut task.inputs);
-                    Submission {
+                    let submission = Submission {
                         id: Some(task.computation),
                         microprotocol: task.microprotocol.clone(),
                         parties: task.parties.clone(),
                         parameters: task.parameters.clone(),
-                        input: if inputs.len() == 1 {
-                            inputs.remove(0)
-                        } else {
-                            Value::Array(inputs)
-                        },
+                        input: Value::Null,
                         deadline_s: None,
                         network: None,
                         caller: caller.clone(),
-                    }
+                    };
+                    (submission, std::mem::take(&mut task.inputs))
+                };
+                // Parsed for the runtime, which keeps its input from here on; each text (and its
+                // charge, unless a representation shares it) goes as it is parsed.
+                let mut inputs = inputs
+                    .into_iter()
+                    .map(|data| data.value())
+                    .collect::<Result<Vec<_>, _>>()?;
+                submission.input = if inputs.len() == 1 {
+                    inputs.remove(0)
+                } else {
+                    Value::Array(inputs)
                 };
                 self.submit(submission).await.map(|_| None)
             }
@@ -233,7 +248,7 @@ impl Simon {
                 let computation = task.lock().expect("task lock").computation;
                 let row = store::get_computation_pool(&self.read, &computation.to_string()).await?;
                 match row.filter(|r| caller.may_access(r.client.as_deref())) {
-                    Some(row) if store::is_final(&row.status) => outcome(&row).map(|output| Some(Repr::Value(output))),
+                    Some(row) if store::is_final(&row.status) => Ok(Some(Repr::Value(bus.hold(outcome(row)?)?))),
                     _ => Ok(None),
                 }
             }
@@ -340,14 +355,13 @@ fn invalid(parameter: &str, why: &str) -> Error {
     Error::bad_request("invalid_parameter", format!("invalid parameter: {parameter} = {why}"))
 }
 
-/// The output of a final computation, or its failure as an error.
-fn outcome(row: &ComputationRow) -> Result<Value, Error> {
+/// The output of a final computation (its stored JSON text), or its failure as an error.
+fn outcome(row: ComputationRow) -> Result<Box<RawValue>, Error> {
     if row.status == store::SUCCEEDED {
         return Ok(row
             .output
-            .as_deref()
-            .and_then(|o| serde_json::from_str(o).ok())
-            .unwrap_or(Value::Null));
+            .and_then(|o| RawValue::from_string(o).ok())
+            .unwrap_or_else(|| RawValue::NULL.to_owned()));
     }
     let error: Value = row
         .error
