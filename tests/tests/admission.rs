@@ -97,9 +97,10 @@ async fn a_submission_beyond_capacity_is_refused_with_a_retry_hint() {
 }
 
 /// One computation waits for its deadline at alice while every party's client submits five
-/// times the nodes' capacity in batches, retrying what is refused after `Retry-After`: every
-/// batch is answered within 5 s, the deadline fires on time, and every computation succeeds at
-/// every party. (A node used to stop waiting for work when a batch did not fit, and froze.)
+/// times the nodes' capacity in batches (carol's in the opposite order), retrying what is refused
+/// after `Retry-After`: every batch is answered within 5 s, the deadline fires on time, and every
+/// computation succeeds at every party. (A node used to stop waiting for work when a batch did
+/// not fit, and froze.)
 #[tokio::test]
 async fn five_times_capacity_in_batches_never_stalls_the_node() {
     const CAPACITY: usize = 100;
@@ -120,36 +121,46 @@ async fn five_times_capacity_in_batches_never_stalls_the_node() {
 
     let (ids, per_node, sums) = random_sums(&cluster, 5 * CAPACITY, 9);
     let http = reqwest::Client::new();
-    let clients = cluster.nodes.iter().zip(&per_node).map(|(node, items)| {
-        let http = http.clone();
-        async move {
-            let (mut refused, mut batches) = (0, 0);
-            let mut waiting: Vec<Value> = items.clone();
-            while !waiting.is_empty() {
-                let mut again = Vec::new();
-                let mut retry_after = None;
-                for chunk in waiting.chunks(2 * CAPACITY) {
-                    let (retry, results) = post_batch(&http, &node.url, chunk).await;
-                    batches += 1;
-                    for (item, result) in chunk.iter().zip(results) {
-                        if result["status"] == "pending" || result["status"] == "running" {
-                            continue;
+    let clients = cluster
+        .nodes
+        .iter()
+        .zip(&per_node)
+        .enumerate()
+        .map(|(i, (node, items))| {
+            let http = http.clone();
+            async move {
+                let (mut refused, mut batches) = (0, 0);
+                let mut waiting: Vec<Value> = items.clone();
+                // carol's client goes through the list the other way round: each node then fills
+                // up with computations the others refuse, and must still join them.
+                if i == 2 {
+                    waiting.reverse();
+                }
+                while !waiting.is_empty() {
+                    let mut again = Vec::new();
+                    let mut retry_after = None;
+                    for chunk in waiting.chunks(2 * CAPACITY) {
+                        let (retry, results) = post_batch(&http, &node.url, chunk).await;
+                        batches += 1;
+                        for (item, result) in chunk.iter().zip(results) {
+                            if result["status"] == "pending" || result["status"] == "running" {
+                                continue;
+                            }
+                            assert_eq!(result["error"]["code"], "too_many_computations", "{result}");
+                            again.push(item.clone());
                         }
-                        assert_eq!(result["error"]["code"], "too_many_computations", "{result}");
-                        again.push(item.clone());
+                        retry_after = retry_after.max(retry);
                     }
-                    retry_after = retry_after.max(retry);
+                    refused += again.len();
+                    if !again.is_empty() {
+                        let wait = retry_after.expect("a refusal comes with Retry-After");
+                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                    }
+                    waiting = again;
                 }
-                refused += again.len();
-                if !again.is_empty() {
-                    let wait = retry_after.expect("a refusal comes with Retry-After");
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
-                }
-                waiting = again;
+                (refused, batches)
             }
-            (refused, batches)
-        }
-    });
+        });
     let outcomes = futures::future::join_all(clients).await;
     for (node, (refused, batches)) in cluster.nodes.iter().zip(outcomes) {
         assert!(refused > 0, "{}: 5x capacity must meet refusals", node.id);

@@ -45,8 +45,9 @@ pub struct NodeConfig {
     /// not (yet) submitted here are kept, and (plus a margin) the stream's max age.
     #[serde(default = "defaults::max_deadline_s")]
     pub max_deadline_s: u64,
-    /// At most this many computations are active on this node; new submissions beyond are refused
-    /// at once with a retry hint (429), so that admission never holds up the runtime.
+    /// At most this many computations start on this node; new submissions beyond are refused at
+    /// once with a retry hint (429), so that admission never holds up the runtime. Computations
+    /// another party has started are joined all the same (they are bounded by what peers run).
     #[serde(default = "defaults::max_active_computations")]
     pub max_active_computations: usize,
     /// Bytes of chunks (pieces of large messages) one peer may have waiting here for the rest of

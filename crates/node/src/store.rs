@@ -311,6 +311,19 @@ pub async fn pending_inbox(conn: &mut SqliteConnection, computations: &[String])
     Ok(found)
 }
 
+/// Which of these computations have messages waiting for their submission here.
+pub async fn with_pending_messages(conn: &mut SqliteConnection, computations: &[String]) -> Result<Vec<String>, Error> {
+    let mut found = Vec::new();
+    for chunk in statement_chunks(computations) {
+        let mut query = in_list(
+            "SELECT DISTINCT computation FROM inbox WHERE body IS NOT NULL AND computation IN (",
+            chunk,
+        );
+        found.extend(query.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
+
 /// Marks the pending messages of these computations as consumed (their bodies are not needed).
 pub async fn consume_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
     for chunk in statement_chunks(computations) {

@@ -1,12 +1,21 @@
 //! Admission: local clients' submissions become computations here. Checks a submission against
 //! the roster and the engine, answers idempotent retries and conflicts, starts the engine and
 //! applies the messages peers sent before the submission arrived. A new computation beyond
-//! `max_active_computations` is refused with a retry hint; nothing waits here for room.
+//! `max_active_computations` is refused with a retry hint, unless another party has started it;
+//! nothing waits here for room.
 
 use super::*;
 
 /// What a refused submission is told to wait before retrying.
 const RETRY_AFTER_S: u64 = 1;
+
+/// What the store knows of the ids of one batch of submissions that are not active here.
+struct Known {
+    /// Final computations and tombstones.
+    stored: HashMap<Uuid, ComputationRow>,
+    /// Ids for which peers have sent messages: another party has started them.
+    started_elsewhere: HashSet<Uuid>,
+}
 
 impl Runtime {
     pub(super) async fn submit_all(
@@ -26,10 +35,18 @@ impl Runtime {
         for row in store::get_computations(conn, &unknown).await? {
             stored.insert(parse_uuid(&row.id)?, row);
         }
+        let mut started_elsewhere = HashSet::new();
+        for id in store::with_pending_messages(conn, &unknown).await? {
+            started_elsewhere.insert(parse_uuid(&id)?);
+        }
+        let known = Known {
+            stored,
+            started_elsewhere,
+        };
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
         for (item, id) in items.into_iter().zip(ids) {
-            let result = self.submit_one(item, id, &stored, now, batch);
+            let result = self.submit_one(item, id, &known, now, batch);
             if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id) {
                 created.push(id);
             }
@@ -56,7 +73,7 @@ impl Runtime {
         &mut self,
         item: Submission,
         id: Uuid,
-        stored: &HashMap<Uuid, ComputationRow>,
+        known: &Known,
         now: i64,
         batch: &mut Batch,
     ) -> Result<Accepted, Error> {
@@ -88,7 +105,7 @@ impl Runtime {
             .get(&id)
             .map(|a| &a.row)
             .or_else(|| batch.settled.get(&id))
-            .or_else(|| stored.get(&id));
+            .or_else(|| known.stored.get(&id));
         if let Some(row) = existing {
             if row.microprotocol.is_none() {
                 // A tombstone: a peer aborted before our client submitted. Keep the failure, but
@@ -137,8 +154,11 @@ impl Runtime {
 
         // A new computation needs room; the client retries later. Refusing at once, rather than
         // holding the request until room is made, keeps this loop free for the messages and
-        // deadlines that make room.
-        if self.active.len() >= self.config.max_active {
+        // deadlines that make room. One that another party has started is joined all the same:
+        // else parties whose clients submit in different orders could each fill up with
+        // computations the others refuse, and wait for each other until the deadlines. Such
+        // computations are bounded by what the peers run.
+        if self.active.len() >= self.config.max_active && !known.started_elsewhere.contains(&id) {
             return Err(Error::Busy {
                 message: format!(
                     "this node runs {} computations, its max_active_computations; retry in {RETRY_AFTER_S} s",
