@@ -172,6 +172,8 @@ async fn computations_belong_to_the_client_that_submitted_them() {
             answer.body
         );
     }
+    let error = app2.cancel(id).await.unwrap_err().to_string();
+    assert!(error.contains("404"), "{error}");
     let original = Representations::new(&cluster.nodes[0].url, Some("token-2"));
     let (status, reply) = original.start_task(&cluster.parties, id, json!(5)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{reply}");

@@ -86,6 +86,66 @@ async fn the_tutorial_script_prints_85_at_every_party() {
     );
 }
 
+/// One run of the tutorial is interrupted after only party 0 called `compute`; the next complete
+/// run still prints 85 at every party, and so does the one after. (The interrupted run used to
+/// put the network's k-th `compute` out of step for good: later runs failed at two parties and
+/// hung 600 s at the third.)
+#[tokio::test]
+async fn an_interrupted_tutorial_run_does_not_break_its_network() {
+    let cluster = Cluster::start(3).await;
+    let mut lonely = python()
+        .arg(repo().join("docs/secure_sum.py"))
+        .arg("0")
+        .env("FSC_NODES", urls(&cluster).join(","))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let alice = cluster.nodes[0].client();
+    fsc_e2e::eventually(
+        std::time::Duration::from_secs(30),
+        "party 0's compute is pending",
+        || async {
+            alice.list().await.unwrap()["computations"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["status"] == "pending"))
+        },
+    )
+    .await;
+    lonely.kill().unwrap();
+    lonely.wait().unwrap();
+
+    for run in ["after the interrupted run", "the run after"] {
+        let started = std::time::Instant::now();
+        for output in run_tutorial(&cluster).await {
+            let printed = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(
+                printed.trim(),
+                "{'inputs': 3, 'result': {'samples': 3, 'sum': 85.0}}",
+                "{run}: {}\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                cluster.logs()
+            );
+        }
+        assert!(started.elapsed().as_secs() < 60, "{run} took {:?}", started.elapsed());
+    }
+    // Two runs succeeded; the interrupted computation was either taken over by the first of
+    // them (another party joined it first) or superseded.
+    let listed = alice.list().await.unwrap();
+    let statuses: Vec<(&str, &str)> = listed["computations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["status"].as_str().unwrap(), c["error"]["code"].as_str().unwrap_or("")))
+        .collect();
+    let succeeded = statuses.iter().filter(|s| s.0 == "succeeded").count();
+    assert_eq!(succeeded, 2, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.0 == "succeeded" || s.1 == "superseded"),
+        "{statuses:?}"
+    );
+}
+
 /// Every SecureSum vector and both error vectors, replayed by the reference's conformance.py
 /// through the unmodified client (`secure_sum_3p_task_*` take the create_task path).
 #[tokio::test]

@@ -128,6 +128,14 @@ pub async fn run(command: Command) -> Result<(), Error> {
             );
             Ok(())
         }
+        Command::Cancel { node, id } => {
+            let computation = client(&node).cancel(id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&computation).expect("JSON values serialise")
+            );
+            Ok(())
+        }
         Command::Batch { node, file, no_wait } => run_batch(&client(&node), &file, no_wait).await,
     }
 }

@@ -98,6 +98,12 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         wait: f64,
     },
+    /// Cancel a pending or running computation: it fails here and at every other party.
+    Cancel {
+        #[command(flatten)]
+        node: NodeArgs,
+        id: uuid::Uuid,
+    },
     /// Submit many computations from a file ({"computations": [...]} or one JSON object per line),
     /// then follow them to the end with a progress bar.
     Batch {

@@ -144,6 +144,12 @@ impl Client {
         }
     }
 
+    /// `DELETE /v1/computations/{id}`: cancels the computation; its final view.
+    pub async fn cancel(&self, id: Uuid) -> Result<Value, Error> {
+        self.send_ok(self.http.delete(format!("{}/v1/computations/{id}", self.base)))
+            .await
+    }
+
     /// `GET /v1/computations`: the first page, newest first.
     pub async fn list(&self) -> Result<Value, Error> {
         self.send_ok(self.http.get(format!("{}/v1/computations", self.base)))

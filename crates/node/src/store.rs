@@ -514,6 +514,26 @@ pub async fn list_computations(
     Ok(query.build_query_as().fetch_all(pool).await?)
 }
 
+/// The computations of a federatedsecure network uuid that have not ended here.
+pub async fn unfinished_for_network(pool: &SqlitePool, network: &str) -> Result<Vec<ComputationRow>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM computations WHERE network = ? AND status IN ('pending', 'running')")
+            .bind(network)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The newest computation of a federatedsecure network uuid here.
+pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Option<ComputationRow>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(network)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 /// How many computations this node has recorded for a federatedsecure network uuid.
 pub async fn network_uses(pool: &SqlitePool, network: &str) -> Result<i64, Error> {
     Ok(

@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/v1/computations", post(v1::submit).get(v1::list))
         .route("/v1/computations/batch", post(v1::submit_batch))
-        .route("/v1/computations/{id}", get(v1::get))
+        .route("/v1/computations/{id}", get(v1::get).delete(v1::cancel))
         .route("/v1/node", get(v1::node))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

@@ -5,6 +5,7 @@
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
 use crate::caller::Caller;
+use crate::envelope::AbortReason;
 use crate::error::Error;
 use crate::runtime::{Accepted, Submission};
 use crate::store::{self, ComputationRow};
@@ -21,6 +22,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+/// The error code of a computation a client cancelled.
+const CANCELLED: &str = "cancelled";
 /// Longest accepted `?wait=`.
 const MAX_WAIT_S: f64 = 300.0;
 /// Most computations in one batch request.
@@ -148,12 +151,7 @@ pub async fn get(
                 )
             })?,
     };
-    // Another client's computation is as unknown as one that does not exist.
-    let read = || async {
-        let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
-        row.filter(|r| caller.may_access(r.client.as_deref()))
-            .ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
-    };
+    let read = || readable(&state, &caller, id);
     if wait > 0.0 {
         // Register before reading, so that a finish between the read and the wait is not missed.
         let watch = state.runtime.waiters.watch(id);
@@ -167,6 +165,34 @@ pub async fn get(
         let _ = tokio::time::timeout(Duration::from_secs_f64(wait), notified).await;
     }
     Ok(Json(view(&read().await?)))
+}
+
+/// `DELETE /v1/computations/{id}`: cancels a pending or running computation of this client. It
+/// fails here with `cancelled`, and every other party is told with a signed abort, so it fails
+/// there too. Cancelling it again answers the same; a computation that has ended otherwise is 409.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(id)?;
+    let row = readable(&state, &caller, id).await?;
+    if !store::is_final(&row.status) {
+        let reason = AbortReason {
+            code: CANCELLED.into(),
+            message: "cancelled by a client".into(),
+        };
+        state.runtime.cancel(id, reason, false).await?;
+    }
+    let row = readable(&state, &caller, id).await?;
+    let error = parse_json(&row.error);
+    if error["code"] == CANCELLED && error.get("party").is_none() {
+        return Ok(Json(view(&row)));
+    }
+    Err(Error::Conflict(format!(
+        "computation {id} has {} already; only a pending or running computation can be cancelled",
+        row.status
+    )))
 }
 
 pub async fn list(
@@ -232,6 +258,14 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
         "peers": peers,
         "broker_connected": state.readiness.check().is_ok(),
     }))
+}
+
+/// Computation `id` if `caller` may see it: another client's is as unknown as one that does not
+/// exist.
+async fn readable(state: &AppState, caller: &Caller, id: Uuid) -> Result<ComputationRow, Error> {
+    let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
+    row.filter(|r| caller.may_access(r.client.as_deref()))
+        .ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
 }
 
 fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {

@@ -101,9 +101,30 @@ type SubmitResults = Vec<Result<Accepted, Error>>;
 type SubmitReply = oneshot::Sender<SubmitResults>;
 
 enum Command {
-    Submit { items: Vec<Submission>, reply: SubmitReply },
+    Submit {
+        items: Vec<Submission>,
+        reply: SubmitReply,
+    },
     Deliver(Vec<Delivery>),
     Published(Vec<i64>),
+    /// Fails a computation that is still running, telling every other party.
+    Cancel {
+        id: Uuid,
+        reason: AbortReason,
+        unless_joined: bool,
+        reply: oneshot::Sender<Cancelled>,
+    },
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The computation was running here; it has failed, and every other party is told.
+    Now,
+    /// It is not running here: final already, or unknown.
+    NotRunning,
+    /// Left running: another party has joined it (asked with `unless_joined`).
+    Joined,
 }
 
 /// How the rest of the node talks to the runtime. The runtime stops once every handle is gone.
@@ -129,6 +150,25 @@ impl RuntimeHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Submit { items, reply })
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("the store is not available; retry".into()))
+    }
+
+    /// Ends computation `id` as failed for `reason` and sends every other party a signed abort,
+    /// if it is still running here, and, with `unless_joined`, if no other party's message has
+    /// reached it yet (decided in the runtime's order, so no message slips in between).
+    pub async fn cancel(&self, id: Uuid, reason: AbortReason, unless_joined: bool) -> Result<Cancelled, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Cancel {
+                id,
+                reason,
+                unless_joined,
+                reply,
+            })
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
         answer
@@ -178,6 +218,7 @@ struct Batch {
     published: Vec<i64>,
     acks: Vec<Acker>,
     replies: Vec<(SubmitReply, SubmitResults)>,
+    cancelled: Vec<(oneshot::Sender<Cancelled>, Cancelled)>,
     /// Chunks were stored or deleted: the pending-chunk gauge is recounted.
     chunks_changed: bool,
     succeeded: u64,
@@ -361,11 +402,18 @@ impl Runtime {
         let now = now_ms();
         let mut submissions = Vec::new();
         let mut deliveries = Vec::new();
+        let mut cancels = Vec::new();
         for command in commands {
             match command {
                 Command::Submit { items, reply } => submissions.push((items, reply)),
                 Command::Deliver(items) => deliveries.extend(items),
                 Command::Published(keys) => batch.published.extend(keys),
+                Command::Cancel {
+                    id,
+                    reason,
+                    unless_joined,
+                    reply,
+                } => cancels.push((id, reason, unless_joined, reply)),
             }
         }
         let mut tx = writer.begin().await?;
@@ -378,6 +426,18 @@ impl Runtime {
             batch.replies.push((reply, results));
         }
         self.receive_all(conn, messages, now, batch).await?;
+        for (id, reason, unless_joined, reply) in cancels {
+            let outcome = match self.active.get(&id) {
+                None => Cancelled::NotRunning,
+                // A computation turns `running` with the first message of another party.
+                Some(active) if unless_joined && active.row.status == store::RUNNING => Cancelled::Joined,
+                Some(_) => {
+                    self.fail(id, Failure::ours(reason), now, batch);
+                    Cancelled::Now
+                }
+            };
+            batch.cancelled.push((reply, outcome));
+        }
         if deadlines_due {
             self.expire(conn, now, batch).await?;
         }
@@ -421,6 +481,9 @@ impl Runtime {
         m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
         for (reply, results) in batch.replies {
             let _ = reply.send(results);
+        }
+        for (reply, outcome) in batch.cancelled {
+            let _ = reply.send(outcome);
         }
         if !batch.acks.is_empty() {
             tokio::spawn(async move {

@@ -13,6 +13,7 @@
 mod budget;
 mod bus;
 mod call;
+mod networks;
 mod simon;
 
 pub use bus::Bus;

@@ -3,7 +3,11 @@
 //! `compute(microprotocol, data, network)` submits a computation exactly as `/v1` does and waits
 //! for its end; the k-th `compute` with one network uuid at a node is the computation
 //! `uuid5(network uuid, "compute/k")`, so the k-th of every party pairs up and a network uuid can
-//! be reused (the original hung, W12). The parameterised path `create_task` / `join_task` /
+//! be reused (the original hung, W12). A `compute` that finds the same client's earlier one of
+//! its network still running (its caller gave up: an interrupted run) takes it over if another
+//! party has joined it, and supersedes it otherwise, telling every party; a party whose
+//! `compute` is superseded that way moves on to the network's next computation with the same
+//! data. So after an interrupted run the next complete run pairs up again. The parameterised path `create_task` / `join_task` /
 //! `input` / `start` / `result` keeps a task here until `start` submits it; its inputs are data
 //! charged to the node's byte budget until then. `network.nodes` is mapped to parties through
 //! the roster; an unknown URL is an error and is never contacted.
@@ -11,16 +15,17 @@
 use super::budget::Data;
 use super::bus::{Bus, Repr};
 use super::call::Arguments;
+use super::networks::Networks;
 use crate::caller::Caller;
 use crate::config::Roster;
+use crate::envelope::AbortReason;
 use crate::error::Error;
-use crate::runtime::{RuntimeHandle, Submission};
+use crate::runtime::{Cancelled, RuntimeHandle, Submission};
 use crate::store::{self, ComputationRow};
 use fsc_simon::Spec;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
@@ -44,8 +49,8 @@ pub struct Simon {
     roster: Arc<Roster>,
     runtime: RuntimeHandle,
     read: SqlitePool,
-    /// One lock per network uuid in use: counting and submitting a `compute` is atomic.
-    networks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The `compute` calls of each network uuid.
+    networks: Networks,
 }
 
 impl Simon {
@@ -55,7 +60,7 @@ impl Simon {
             roster,
             runtime,
             read,
-            networks: Mutex::default(),
+            networks: Networks::default(),
         }
     }
 
@@ -76,36 +81,88 @@ impl Simon {
                 ));
             }
         };
-        let lock = self
-            .networks
-            .lock()
-            .expect("networks lock")
-            .entry(network_id.clone())
-            .or_default()
-            .clone();
-        let id = {
-            let _serialised = lock.lock().await;
-            let uses = store::network_uses(&self.read, &network_id).await?;
-            let id = Uuid::new_v5(&namespace(&network_id), format!("compute/{uses}").as_bytes());
-            let submission = Submission {
-                id: Some(id),
-                microprotocol,
-                parties,
-                parameters: json!({}),
-                input: data,
-                deadline_s: None,
-                network: Some(network_id.clone()),
-                caller: caller.clone(),
+        let mut resyncs = 0;
+        loop {
+            let id = {
+                let _serialised = self.networks.lock(&network_id).await;
+                match self.take_over_earlier(&network_id, caller).await? {
+                    Some(earlier) => earlier,
+                    None => {
+                        let uses = store::network_uses(&self.read, &network_id).await?;
+                        let id = Uuid::new_v5(&namespace(&network_id), format!("compute/{uses}").as_bytes());
+                        let submission = Submission {
+                            id: Some(id),
+                            microprotocol: microprotocol.clone(),
+                            parties: parties.clone(),
+                            parameters: json!({}),
+                            input: data.clone(),
+                            deadline_s: None,
+                            network: Some(network_id.clone()),
+                            caller: caller.clone(),
+                        };
+                        self.submit(submission).await?;
+                        id
+                    }
+                }
             };
-            self.submit(submission).await?;
-            id
-        };
-        self.networks
-            .lock()
-            .expect("networks lock")
-            .retain(|_, l| Arc::strong_count(l) > 1);
-        let row = self.wait_final(id).await?;
-        Ok(Some(Repr::Value(bus.hold(outcome(row)?)?)))
+            // Dropped with this call if its client goes away before the result comes.
+            let waiting = self.networks.wait(id);
+            let row = self.wait_final(id).await?;
+            // Another party superseded this one: its later `compute` is the next of this network,
+            // and so is ours.
+            if superseded_by_a_peer(&row) && resyncs < MAX_RESYNCS {
+                resyncs += 1;
+                tracing::info!(computation = %id, network = %network_id, "superseded by a peer; joining its next compute");
+                waiting.delivered();
+                continue;
+            }
+            let reply = bus.hold(outcome(row)?)?;
+            waiting.delivered();
+            return Ok(Some(Repr::Value(reply)));
+        }
+    }
+
+    /// The computation this client's new `compute` of `network` continues, if an earlier call
+    /// of the same network left it without anyone to collect it (its client went away: an
+    /// interrupted run); else the network's k-th `compute` here would pair with the others'
+    /// (k-1)-th. One still running that another party has joined, or one that ended after its
+    /// caller left, is taken over: this call returns its result (its input stands, as for any
+    /// retry). One still running that nobody has joined is superseded: it fails, every party is
+    /// told, and a party whose `compute` meets it moves on to the network's next computation, as
+    /// this call does. Computations that another call still waits for are left alone.
+    async fn take_over_earlier(&self, network: &str, caller: &Caller) -> Result<Option<Uuid>, Error> {
+        let (mut joined, mut superseded) = (None, false);
+        for row in store::unfinished_for_network(&self.read, network).await? {
+            let id = Uuid::parse_str(&row.id).map_err(|e| Error::Config(format!("stored id: {e}")))?;
+            if !caller.may_access(row.client.as_deref()) || self.networks.is_awaited(id) {
+                continue;
+            }
+            let reason = AbortReason {
+                code: SUPERSEDED.into(),
+                message: "superseded by a later compute with the same network uuid".into(),
+            };
+            match self.runtime.cancel(id, reason, true).await? {
+                Cancelled::Joined => joined = Some(id),
+                Cancelled::Now => {
+                    tracing::info!(computation = %id, %network, "superseded an unfinished compute of this network");
+                    superseded = true;
+                }
+                Cancelled::NotRunning => {}
+            }
+        }
+        if joined.is_none() && !superseded {
+            if let Some(row) = store::latest_for_network(&self.read, network).await? {
+                let id = Uuid::parse_str(&row.id).map_err(|e| Error::Config(format!("stored id: {e}")))?;
+                let finished = store::is_final(&row.status);
+                if finished && caller.may_access(row.client.as_deref()) && self.networks.take_abandoned(id) {
+                    joined = Some(id);
+                }
+            }
+        }
+        if let Some(id) = joined {
+            tracing::info!(computation = %id, %network, "taking over an earlier compute of this network");
+        }
+        Ok(joined)
     }
 
     /// `create_task(microprotocol, network, parameters=None, task_id=None, parent=None)`.
@@ -353,6 +410,21 @@ fn namespace(network_id: &str) -> Uuid {
 
 fn invalid(parameter: &str, why: &str) -> Error {
     Error::bad_request("invalid_parameter", format!("invalid parameter: {parameter} = {why}"))
+}
+
+/// Error code of a `compute` ended by a later one with the same network uuid.
+const SUPERSEDED: &str = "superseded";
+/// How often one `compute` follows peers to the network's next computation before giving up.
+const MAX_RESYNCS: usize = 8;
+
+/// Whether another party's later `compute` of the network ended this computation.
+fn superseded_by_a_peer(row: &ComputationRow) -> bool {
+    let error: Value = row
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or(Value::Null);
+    error["code"] == SUPERSEDED && error["party"].is_string()
 }
 
 /// The output of a final computation (its stored JSON text), or its failure as an error.
