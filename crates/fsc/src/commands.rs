@@ -71,6 +71,24 @@ pub async fn run(command: Command) -> Result<(), Error> {
             against,
             token_files,
         } => run_demo(keep, against, token_files).await,
+        Command::Gc {
+            config,
+            older_than,
+            vacuum,
+        } => {
+            let config = NodeConfig::load(&config, |key| std::env::var(key).ok())?;
+            let older_than = older_than.unwrap_or(config.retention_s);
+            let cutoff = fsc_node::runtime::now_ms() - older_than as i64 * 1000;
+            let report = fsc_node::store::collect_garbage(&config.store, cutoff, vacuum).await?;
+            println!(
+                "pruned {} computations finished more than {older_than} s ago; {} now {} bytes (was {})",
+                report.pruned,
+                config.store.display(),
+                report.bytes_after,
+                report.bytes_before
+            );
+            Ok(())
+        }
         Command::Client {
             command: ClientCommand::Add { config, name, admin },
         } => {

@@ -60,6 +60,21 @@ enum Command {
         #[arg(long, value_delimiter = ',', requires = "against")]
         token_files: Vec<PathBuf>,
     },
+    /// Prune finished computations from a node's store now (a node prunes those older than its
+    /// retention_s by itself), and reset its WAL. Works beside a running node.
+    Gc {
+        /// The node's node.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Prune computations that finished more than this many seconds ago (default: the
+        /// node's retention_s).
+        #[arg(long)]
+        older_than: Option<u64>,
+        /// Also rewrite the database to its smallest size (holds the store's write lock while
+        /// it runs: best with the node stopped).
+        #[arg(long)]
+        vacuum: bool,
+    },
     /// Manage the API clients of a node.
     Client {
         #[command(subcommand)]

@@ -58,6 +58,10 @@ pub struct NodeConfig {
     /// the broker's max payload (minus room for headers).
     #[serde(default)]
     pub max_chunk_bytes: Option<usize>,
+    /// Finished computations are pruned this long after they finished (`fsc gc` prunes at once);
+    /// their ids are kept, so none is ever used twice.
+    #[serde(default = "defaults::retention_s")]
+    pub retention_s: u64,
     /// After SIGTERM or SIGINT, the node stops within this many seconds whatever its clients and
     /// the broker do: open requests are cut off, and what is not yet published stays in the
     /// outbox for the next start.
@@ -140,6 +144,9 @@ mod defaults {
     pub fn max_pending_chunk_bytes() -> u64 {
         256 * 1024 * 1024
     }
+    pub fn retention_s() -> u64 {
+        30 * 24 * 3600
+    }
     pub fn shutdown_grace_s() -> u64 {
         10
     }
@@ -184,6 +191,7 @@ const KEYS: &[&str] = &[
     "max_active_computations",
     "max_pending_chunk_bytes",
     "max_chunk_bytes",
+    "retention_s",
     "shutdown_grace_s",
     "max_request_bytes",
     "representation_ttl_s",
@@ -269,6 +277,9 @@ impl NodeConfig {
                     client.name
                 )));
             }
+        }
+        if self.retention_s == 0 {
+            return Err(Error::Config("retention_s must be at least 1".into()));
         }
         if self.shutdown_grace_s == 0 || self.shutdown_grace_s > 3600 {
             return Err(Error::Config(format!(

@@ -99,6 +99,7 @@ pub async fn run(
         max_deadline_s: config.max_deadline_s,
         max_active: config.max_active_computations,
         max_pending_chunk_bytes: config.max_pending_chunk_bytes,
+        retention_s: config.retention_s,
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),

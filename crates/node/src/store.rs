@@ -524,6 +524,102 @@ pub async fn unfinished_for_network(pool: &SqlitePool, network: &str) -> Result<
     )
 }
 
+/// Which of these ids belonged to computations pruned after the retention.
+pub async fn retired(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<String>, Error> {
+    let mut found = Vec::new();
+    for chunk in statement_chunks(ids) {
+        let mut query = in_list("SELECT id FROM retired WHERE id IN (", chunk);
+        found.extend(query.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
+
+/// Prunes at most `limit` computations that finished before `cutoff` (ms), oldest first, with
+/// whatever messages of theirs remain; their ids are kept as retired. Returns how many.
+pub async fn prune(conn: &mut SqliteConnection, cutoff: i64, limit: i64) -> Result<u64, Error> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM computations WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    for chunk in statement_chunks(&ids) {
+        in_list(
+            "INSERT INTO retired (id, finished_at) SELECT id, finished_at FROM computations WHERE id IN (",
+            chunk,
+        )
+        .push(" ON CONFLICT DO NOTHING")
+        .build()
+        .execute(&mut *conn)
+        .await?;
+        for table in [
+            "computations WHERE id",
+            "inbox WHERE computation",
+            "chunks WHERE computation",
+        ] {
+            in_list(&format!("DELETE FROM {table} IN ("), chunk)
+                .build()
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(ids.len() as u64)
+}
+
+/// What [`collect_garbage`] did.
+pub struct GarbageCollected {
+    pub pruned: u64,
+    /// Bytes of the database and its WAL before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// `fsc gc`: prunes every computation that finished before `cutoff` (ms) now, in transactions
+/// short enough to run beside a live node, then resets the WAL and, with `vacuum`, rewrites the
+/// database to its smallest size (which holds the write lock for the whole rewrite: best with
+/// the node stopped).
+pub async fn collect_garbage(path: &Path, cutoff: i64, vacuum: bool) -> Result<GarbageCollected, Error> {
+    let size = || {
+        [path.to_path_buf(), suffixed(path, "-wal")]
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    let bytes_before = size();
+    let (read, mut writer) = open(path).await?;
+    let mut pruned = 0;
+    loop {
+        let mut tx = writer.begin().await?;
+        let n = prune(&mut tx, cutoff, 5000).await?;
+        tx.commit().await?;
+        pruned += n;
+        if n < 5000 {
+            break;
+        }
+    }
+    if vacuum {
+        sqlx::query("VACUUM").execute(writer.conn()).await?;
+    }
+    // A running node's readers and writes can hold the WAL for a moment: try for a few seconds.
+    for _ in 0..50 {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(writer.conn())
+            .await?;
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    read.close().await;
+    Ok(GarbageCollected {
+        pruned,
+        bytes_before,
+        bytes_after: size(),
+    })
+}
+
 /// The newest computation of a federatedsecure network uuid here.
 pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Option<ComputationRow>, Error> {
     Ok(

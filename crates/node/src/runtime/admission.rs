@@ -13,6 +13,8 @@ const RETRY_AFTER_S: u64 = 1;
 struct Known {
     /// Final computations and tombstones.
     stored: HashMap<Uuid, ComputationRow>,
+    /// Ids of computations pruned after the retention: never used again.
+    retired: HashSet<Uuid>,
     /// Ids for which peers have sent messages: another party has started them.
     started_elsewhere: HashSet<Uuid>,
 }
@@ -35,12 +37,18 @@ impl Runtime {
         for row in store::get_computations(conn, &unknown).await? {
             stored.insert(parse_uuid(&row.id)?, row);
         }
+        let retired: HashSet<Uuid> = store::retired(conn, &unknown)
+            .await?
+            .iter()
+            .map(|id| parse_uuid(id))
+            .collect::<Result<_, _>>()?;
         let mut started_elsewhere = HashSet::new();
         for id in store::with_pending_messages(conn, &unknown).await? {
             started_elsewhere.insert(parse_uuid(&id)?);
         }
         let known = Known {
             stored,
+            retired,
             started_elsewhere,
         };
         let mut results = Vec::with_capacity(items.len());
@@ -100,6 +108,11 @@ impl Runtime {
             .position(|p| *p == self.me)
             .expect("checked: parties include this node");
 
+        if known.retired.contains(&id) {
+            return Err(Error::Conflict(format!(
+                "the id {id} was used before on this node; choose another"
+            )));
+        }
         let existing = self
             .active
             .get(&id)

@@ -1,8 +1,12 @@
 //! Deadlines: every computation ends. Computations past their deadline fail (naming the parties
-//! never heard from), and messages and chunks still waiting after the longest deadline (for
-//! computations never submitted here, or messages never completed) are expired.
+//! never heard from), messages and chunks still waiting after the longest deadline (for
+//! computations never submitted here, or messages never completed) are expired, and finished
+//! computations are pruned after the retention (their ids are kept as retired).
 
 use super::*;
+
+/// Most computations pruned in one transaction, so that a backlog does not stall the runtime.
+const PRUNE_PER_SWEEP: i64 = 5000;
 
 impl Runtime {
     pub(super) async fn expire(
@@ -42,9 +46,11 @@ impl Runtime {
             self.fail(id, Failure::ours(reason), now, batch);
         }
         if now >= self.next_sweep_at {
-            // Nothing waits longer than the longest deadline; checked a tenth of that often.
+            // Nothing waits longer than the longest deadline, nor stays longer than the
+            // retention; checked a tenth of the shorter often.
             let max_deadline_ms = self.config.max_deadline_s as i64 * 1000;
-            self.next_sweep_at = now + (max_deadline_ms / 10).clamp(1000, 60_000);
+            let retention_ms = self.config.retention_s as i64 * 1000;
+            self.next_sweep_at = now + (max_deadline_ms.min(retention_ms) / 10).clamp(1000, 60_000);
             let dropped = store::expire_orphans(conn, now - max_deadline_ms).await?;
             if dropped > 0 {
                 tracing::info!(
@@ -52,6 +58,18 @@ impl Runtime {
                     "expired messages and chunks of computations never completed here"
                 );
                 batch.chunks_changed = true;
+            }
+            let pruned = store::prune(conn, now - retention_ms, PRUNE_PER_SWEEP).await?;
+            if pruned > 0 {
+                tracing::info!(
+                    pruned,
+                    retention_s = self.config.retention_s,
+                    "pruned finished computations"
+                );
+            }
+            if pruned == PRUNE_PER_SWEEP as u64 {
+                // More are due: the next sweep comes at the next tick, not a minute later.
+                self.next_sweep_at = now;
             }
         }
         Ok(())

@@ -74,7 +74,8 @@ impl Runtime {
         if messages.is_empty() {
             return Ok(());
         }
-        // Which computations that are not active here exist (and so are final or tombstones)?
+        // Which computations that are not active here exist (and so are final or tombstones), or
+        // existed (retired)?
         let inactive: Vec<String> = messages
             .iter()
             .map(|m| m.header.computation)
@@ -83,11 +84,12 @@ impl Runtime {
             .into_iter()
             .map(|c| c.to_string())
             .collect();
-        let settled: HashSet<String> = store::get_computations(conn, &inactive)
+        let mut settled: HashSet<String> = store::get_computations(conn, &inactive)
             .await?
             .into_iter()
             .map(|row| row.id)
             .collect();
+        settled.extend(store::retired(conn, &inactive).await?);
 
         let mut rows = Vec::with_capacity(messages.len());
         let mut bodies = HashMap::new();

@@ -193,6 +193,8 @@ pub struct RuntimeConfig {
     pub max_active: usize,
     /// Chunks a sender may have waiting for the rest of their messages; beyond, they are dropped.
     pub max_pending_chunk_bytes: u64,
+    /// Finished computations are pruned this long after they finished (their ids are kept).
+    pub retention_s: u64,
 }
 
 struct Active {

@@ -1,0 +1,108 @@
+//! Retention: finished computations are pruned after `retention_s` (or at once by `fsc gc`),
+//! their ids are never accepted again, and the store stops growing.
+
+use fsc_e2e::{Cluster, ClusterOptions, eventually, fsc_bin, random_sums};
+use serde_json::json;
+use std::time::Duration;
+
+const FINAL: Duration = Duration::from_secs(60);
+
+fn store_bytes(cluster: &Cluster, party: &str) -> (u64, u64) {
+    let size = |f: &str| {
+        std::fs::metadata(cluster.path().join(party).join(f))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    (size("fsc.sqlite"), size("fsc.sqlite-wal"))
+}
+
+/// With `retention_s = 1`, finished computations disappear from every node within seconds;
+/// their ids are refused from then on, and the node goes on computing.
+#[tokio::test]
+async fn finished_computations_are_pruned_after_the_retention() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![("FSC_RETENTION_S".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let (ids, per_node, _) = random_sums(&cluster, 20, 5);
+    for (node, items) in cluster.nodes.iter().zip(&per_node) {
+        node.client().submit_batch(items).await.unwrap();
+    }
+    for node in &cluster.nodes {
+        let client = node.client();
+        // Read from the metrics: the computations may be gone before a read of each.
+        eventually(FINAL, "all 20 succeed", || async {
+            client
+                .metric("fsc_computations_finished_total{status=\"succeeded\"}")
+                .await
+                .unwrap()
+                == 20.0
+        })
+        .await;
+        eventually(Duration::from_secs(20), "every computation is pruned", || async {
+            client.list().await.unwrap()["computations"] == json!([])
+        })
+        .await;
+        let error = client.get(ids[0], Duration::ZERO).await.unwrap_err().to_string();
+        assert!(error.contains("404"), "{error}");
+    }
+    let again = cluster.nodes[0].client().submit(&per_node[0][0]).await.unwrap();
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(
+        again.body["detail"].as_str().unwrap().contains("used before"),
+        "{}",
+        again.body
+    );
+    let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
+    for view in cluster.finals(id, FINAL).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(3.0), "{view}");
+    }
+}
+
+/// `fsc gc --older-than 0` beside a running node prunes every finished computation at once and
+/// resets the WAL; the node keeps working.
+#[tokio::test]
+async fn fsc_gc_prunes_at_once_beside_a_running_node() {
+    let cluster = Cluster::start(2).await;
+    let (ids, per_node, _) = random_sums(&cluster, 200, 6);
+    for (node, items) in cluster.nodes.iter().zip(&per_node) {
+        node.client().submit_batch(items).await.unwrap();
+    }
+    let alice = cluster.nodes[0].client();
+    for id in &ids {
+        alice.wait_final(*id, FINAL).await.unwrap();
+    }
+    let output = tokio::process::Command::new(fsc_bin())
+        .args(["gc", "--older-than", "0", "--config"])
+        .arg(cluster.path().join("alice/node.toml"))
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.starts_with("pruned 200 computations"), "{printed}");
+    let (_, wal) = store_bytes(&cluster, "alice");
+    assert!(wal < 64 * 1024, "the WAL was reset: {wal} bytes");
+    assert!(
+        alice
+            .get(ids[0], Duration::ZERO)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("404")
+    );
+    assert_eq!(
+        cluster.nodes[1].client().get(ids[0], Duration::ZERO).await.unwrap()["status"],
+        "succeeded"
+    );
+    let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
+    for view in cluster.finals(id, FINAL).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(3.0), "{view}");
+    }
+}
