@@ -313,12 +313,19 @@ pub async fn pending_inbox(conn: &mut SqliteConnection, computations: &[String])
 
 /// Which of these computations have messages waiting for their submission here.
 pub async fn with_pending_messages(conn: &mut SqliteConnection, computations: &[String]) -> Result<Vec<String>, Error> {
+    select_ids(
+        conn,
+        "SELECT DISTINCT computation FROM inbox WHERE body IS NOT NULL AND computation IN (",
+        computations,
+    )
+    .await
+}
+
+/// The ids that `<select> ?, ?, ... )` finds among `ids`.
+async fn select_ids(conn: &mut SqliteConnection, select: &str, ids: &[String]) -> Result<Vec<String>, Error> {
     let mut found = Vec::new();
-    for chunk in statement_chunks(computations) {
-        let mut query = in_list(
-            "SELECT DISTINCT computation FROM inbox WHERE body IS NOT NULL AND computation IN (",
-            chunk,
-        );
+    for chunk in statement_chunks(ids) {
+        let mut query = in_list(select, chunk);
         found.extend(query.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
     }
     Ok(found)
@@ -526,12 +533,7 @@ pub async fn unfinished_for_network(pool: &SqlitePool, network: &str) -> Result<
 
 /// Which of these ids belonged to computations pruned after the retention.
 pub async fn retired(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<String>, Error> {
-    let mut found = Vec::new();
-    for chunk in statement_chunks(ids) {
-        let mut query = in_list("SELECT id FROM retired WHERE id IN (", chunk);
-        found.extend(query.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
-    }
-    Ok(found)
+    select_ids(conn, "SELECT id FROM retired WHERE id IN (", ids).await
 }
 
 /// Prunes at most `limit` computations that finished before `cutoff` (ms), oldest first, with
