@@ -211,6 +211,14 @@ impl NodeConfig {
             std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
         let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        if table.contains_key("api_token") {
+            return Err(Error::Config(format!(
+                "{}: api_token is replaced by named API clients whose tokens are stored hashed: \
+                 `fsc client add --config {} --name NAME` adds one; remove api_token",
+                path.display(),
+                path.display()
+            )));
+        }
         for key in KEYS {
             if let Some(value) = env(&format!("FSC_{}", key.to_uppercase())) {
                 table.insert(key.to_string(), parse_override(&value));
@@ -447,5 +455,18 @@ mod tests {
         };
         assert_eq!(budget("67108864").unwrap().max_representation_bytes, 64 * 1024 * 1024);
         assert!(matches!(budget("1000"), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn the_old_api_token_key_says_what_replaced_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "id = \"alice\"\nroster = \"federation.toml\"\napi_token = \"s3cret\"\n",
+        )
+        .unwrap();
+        let error = NodeConfig::load(&path, |_| None).unwrap_err().to_string();
+        assert!(error.contains("fsc client add"), "{error}");
     }
 }
