@@ -178,6 +178,20 @@ async fn computations_belong_to_the_client_that_submitted_them() {
     let (status, reply) = original.start_task(&cluster.parties, id, json!(5)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{reply}");
 
+    // Representations too are their client's: app2 cannot download app1's upload.
+    let app1_repr = Representations::new(&cluster.nodes[0].url, Some("token-1"));
+    let (status, upload) = app1_repr
+        .send(reqwest::Method::PUT, "/representations", json!({"args": [[1, 2, 3]]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{upload}");
+    let path = format!("/representation/{}", upload["uuid"].as_str().unwrap());
+    assert_eq!(
+        original.send(reqwest::Method::GET, &path, json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, object) = app1_repr.send(reqwest::Method::GET, &path, json!({})).await;
+    assert_eq!((status, &object["object"]), (StatusCode::OK, &json!([1, 2, 3])));
+
     // app1 and the admin see it.
     assert_eq!(app1.list().await.unwrap()["computations"][0]["id"], json!(id));
     assert_eq!(ops.get(id, Duration::ZERO).await.unwrap()["status"], "succeeded");

@@ -2,13 +2,15 @@
 //! client can name by uuid, and the root objects it starts from.
 //!
 //! Unlike the original, it holds only what the documented methods return: bound methods, plain
-//! JSON values (results, invitations, uploads), SIMON tasks and the Sync/Util objects. Nothing
+//! JSON values (results, invitations, uploads), SIMON tasks and the Sync/Util objects, each for
+//! the API client whose request made it (root objects are everybody's). Nothing
 //! reaches private state through attributes (REFERENCE.md §6 W6). Entries expire after a TTL
 //! without use and their number is capped; root objects never expire.
 //!
 //! The bus also owns the node's byte budget (`max_representation_bytes`): every value the API
 //! keeps, here or in a task or a Sync/Util object, is made by [`Bus::hold`] and charged to it.
 
+use crate::caller::Caller;
 use crate::error::Error;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -101,6 +103,8 @@ impl Repr {
 struct Entry {
     repr: Repr,
     used: Instant,
+    /// The API client whose request made it; only it (or an admin) can use it.
+    owner: String,
 }
 
 /// All representations of one node.
@@ -148,8 +152,8 @@ impl Bus {
             })
     }
 
-    /// Stores `repr` under a new uuid.
-    pub fn insert(&self, repr: Repr) -> Result<Uuid, Error> {
+    /// Stores `repr` under a new uuid, for `owner` only.
+    pub fn insert(&self, repr: Repr, owner: &Caller) -> Result<Uuid, Error> {
         let mut entries = self.entries.lock().expect("bus lock");
         if entries.len() >= self.capacity {
             let ttl = self.ttl;
@@ -167,12 +171,15 @@ impl Bus {
             Entry {
                 repr,
                 used: Instant::now(),
+                owner: owner.name.clone(),
             },
         );
         Ok(uuid)
     }
 
-    pub fn get(&self, uuid: &str) -> Result<Repr, Error> {
+    /// The representation `uuid` if `caller` may use it: the root objects are everybody's, and
+    /// another client's representation is as unknown as one that does not exist.
+    pub fn get(&self, uuid: &str, caller: &Caller) -> Result<Repr, Error> {
         let unknown = || Error::NotFound(format!("invalid identifier: representation_uuid = {uuid}"));
         let uuid = Uuid::parse_str(uuid).map_err(|_| unknown())?;
         if let Some((_, root)) = self.roots.iter().find(|(u, _)| *u == uuid) {
@@ -181,15 +188,15 @@ impl Bus {
         let mut entries = self.entries.lock().expect("bus lock");
         let entry = entries
             .get_mut(&uuid)
-            .filter(|e| e.used.elapsed() < self.ttl)
+            .filter(|e| e.used.elapsed() < self.ttl && caller.may_access(Some(&e.owner)))
             .ok_or_else(unknown)?;
         entry.used = Instant::now();
         Ok(entry.repr.clone())
     }
 
     /// `DELETE`: forgets a representation (root objects stay).
-    pub fn release(&self, uuid: &str) -> Result<(), Error> {
-        let repr = self.get(uuid)?;
+    pub fn release(&self, uuid: &str, caller: &Caller) -> Result<(), Error> {
+        let repr = self.get(uuid, caller)?;
         if !matches!(repr, Repr::Root(_)) {
             let uuid = Uuid::parse_str(uuid).expect("get parsed it");
             self.entries.lock().expect("bus lock").remove(&uuid);
@@ -263,14 +270,14 @@ impl Bus {
 
     /// The original's argument resolution, for one keyword argument: a dict
     /// `{"representation_uuid": U}` naming a data representation is replaced by its value,
-    /// repeatedly; anything else (an unknown uuid included) stays as it is.
-    pub fn resolve(&self, argument: Box<RawValue>) -> Json {
+    /// repeatedly; anything else (an unknown uuid, or another client's, included) stays as it is.
+    pub fn resolve(&self, argument: Box<RawValue>, caller: &Caller) -> Json {
         let mut argument = Json::Sent(argument);
         for _ in 0..16 {
             let Some(uuid) = pointer(argument.text()) else {
                 break;
             };
-            match self.get(&uuid) {
+            match self.get(&uuid, caller) {
                 Ok(Repr::Value(resolved)) => argument = Json::Held(resolved),
                 _ => break,
             }
@@ -320,6 +327,7 @@ pub fn python_repr(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::caller::Caller;
 
     const BIG: usize = 1024 * 1024;
 
@@ -328,13 +336,42 @@ mod tests {
     }
 
     fn value(bus: &Bus, text: &str) -> Uuid {
-        bus.insert(Repr::Value(bus.hold(raw(text)).unwrap())).unwrap()
+        bus.insert(Repr::Value(bus.hold(raw(text)).unwrap()), &Caller::local())
+            .unwrap()
     }
 
     fn text(bus: &Bus, uuid: Uuid) -> String {
-        match bus.get(&uuid.to_string()).unwrap() {
+        match bus.get(&uuid.to_string(), &Caller::local()).unwrap() {
             Repr::Value(data) => data.text().to_string(),
             _ => panic!("not data"),
+        }
+    }
+
+    #[test]
+    fn a_representation_is_its_clients_alone() {
+        let bus = Bus::new(Duration::from_secs(60), 10, 1 << 20);
+        let (app1, app2) = (client("app1", false), client("app2", false));
+        let upload = bus
+            .insert(Repr::Value(bus.hold(raw("[1]")).unwrap()), &app1)
+            .unwrap()
+            .to_string();
+        assert!(bus.get(&upload, &app1).is_ok());
+        assert!(matches!(bus.get(&upload, &app2), Err(Error::NotFound(_))));
+        assert!(bus.get(&upload, &client("ops", true)).is_ok(), "an admin reaches it");
+        let pointer = raw(&format!(r#"{{"representation_uuid": "{upload}"}}"#));
+        assert!(
+            matches!(bus.resolve(pointer, &app2), Json::Sent(_)),
+            "not resolved for another client"
+        );
+        assert!(bus.release(&upload, &app2).is_err());
+        let simon = bus.find_root(&Map::new()).unwrap().to_string();
+        assert!(bus.get(&simon, &app2).is_ok(), "root objects are everybody's");
+    }
+
+    fn client(name: &str, admin: bool) -> Caller {
+        Caller {
+            name: name.into(),
+            admin,
         }
     }
 
@@ -344,7 +381,10 @@ mod tests {
         let simon = bus
             .find_root(json!({"protocol": "Simon"}).as_object().unwrap())
             .unwrap();
-        assert!(matches!(bus.get(&simon.to_string()).unwrap(), Repr::Root(Root::Simon)));
+        assert!(matches!(
+            bus.get(&simon.to_string(), &Caller::local()).unwrap(),
+            Repr::Root(Root::Simon)
+        ));
         assert_eq!(
             bus.find_root(&Map::new()).unwrap(),
             simon,
@@ -352,7 +392,7 @@ mod tests {
         );
         let barrier = bus.find_root(json!({"plugin": "Sync"}).as_object().unwrap()).unwrap();
         assert!(matches!(
-            bus.get(&barrier.to_string()).unwrap(),
+            bus.get(&barrier.to_string(), &Caller::local()).unwrap(),
             Repr::Root(Root::Barrier)
         ));
         let error = bus
@@ -366,14 +406,17 @@ mod tests {
         let bus = Bus::new(Duration::from_secs(60), 10, BIG);
         let seven = value(&bus, "7");
         let pointer = value(&bus, &format!(r#"{{"representation_uuid": "{seven}", "other": [1]}}"#));
-        let resolved = bus.resolve(raw(&format!(r#"{{"representation_uuid": "{pointer}"}}"#)));
+        let resolved = bus.resolve(
+            raw(&format!(r#"{{"representation_uuid": "{pointer}"}}"#)),
+            &Caller::local(),
+        );
         assert!(matches!(resolved, Json::Held(_)), "shared, not copied");
         assert_eq!(resolved.text(), "7");
         let unknown = format!(r#"{{"representation_uuid": "{}"}}"#, Uuid::new_v4());
-        assert_eq!(bus.resolve(raw(&unknown)).text(), unknown);
+        assert_eq!(bus.resolve(raw(&unknown), &Caller::local()).text(), unknown);
         let list = format!(r#"["{seven}"]"#);
         assert_eq!(
-            bus.resolve(raw(&list)).text(),
+            bus.resolve(raw(&list), &Caller::local()).text(),
             list,
             "only a dict names a representation"
         );
@@ -383,17 +426,20 @@ mod tests {
     fn entries_expire_and_the_store_is_bounded() {
         let bus = Bus::new(Duration::ZERO, 2, BIG);
         let old = value(&bus, "1");
-        assert!(bus.get(&old.to_string()).is_err(), "expired at once with a zero TTL");
+        assert!(
+            bus.get(&old.to_string(), &Caller::local()).is_err(),
+            "expired at once with a zero TTL"
+        );
         let bus = Bus::new(Duration::from_secs(60), 2, BIG);
         value(&bus, "1");
         let second = value(&bus, "2");
         let third = bus.hold(raw("3")).unwrap();
         assert!(matches!(
-            bus.insert(Repr::Value(third.clone())),
+            bus.insert(Repr::Value(third.clone()), &Caller::local()),
             Err(Error::Unavailable(_))
         ));
-        bus.release(&second.to_string()).unwrap();
-        assert!(bus.insert(Repr::Value(third)).is_ok());
+        bus.release(&second.to_string(), &Caller::local()).unwrap();
+        assert!(bus.insert(Repr::Value(third), &Caller::local()).is_ok());
     }
 
     #[test]
@@ -408,7 +454,7 @@ mod tests {
             assert!(message.contains(needed), "{needed:?} missing from: {message}");
         }
         assert_eq!(bus.held_bytes(), 7, "a refusal holds nothing");
-        bus.release(&first.to_string()).unwrap();
+        bus.release(&first.to_string(), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), 0, "DELETE returns the bytes");
         value(&bus, "[4,5]");
         assert_eq!(bus.held_bytes(), 5);
@@ -429,13 +475,13 @@ mod tests {
     fn a_value_shared_by_representations_is_charged_once() {
         let bus = Bus::new(Duration::from_secs(60), 10, 100);
         let data = bus.hold_value(&json!({"a": [1, 2]})).unwrap();
-        let first = bus.insert(Repr::Value(data.clone())).unwrap();
-        let second = bus.insert(Repr::Value(data)).unwrap();
+        let first = bus.insert(Repr::Value(data.clone()), &Caller::local()).unwrap();
+        let second = bus.insert(Repr::Value(data), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), r#"{"a":[1,2]}"#.len());
         assert_eq!(text(&bus, second), r#"{"a":[1,2]}"#);
-        bus.release(&first.to_string()).unwrap();
+        bus.release(&first.to_string(), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), 11, "the second still holds it");
-        bus.release(&second.to_string()).unwrap();
+        bus.release(&second.to_string(), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), 0);
     }
 }

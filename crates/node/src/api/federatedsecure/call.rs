@@ -282,6 +282,7 @@ fn slot(bus: &Bus, value: Option<Json>) -> Result<Slot, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::caller::Caller;
     use serde_json::value::RawValue;
     use std::time::Duration;
 
@@ -316,11 +317,11 @@ mod tests {
         call(&bus, &objects, &broadcast, "send", &[r#""s""#, "[1]"]).unwrap();
         assert_eq!(bus.held_bytes(), 3, "the overwritten message is returned");
         let received = call(&bus, &objects, &broadcast, "receive", &[r#""s""#]).unwrap();
-        let received = bus.insert(received.unwrap()).unwrap();
+        let received = bus.insert(received.unwrap(), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), 3, "receive shares the message");
         call(&bus, &objects, &broadcast, "delete", &[r#""s""#]).unwrap();
         assert_eq!(bus.held_bytes(), 3, "the representation still holds it");
-        bus.release(&received.to_string()).unwrap();
+        bus.release(&received.to_string(), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), 0);
 
         call(&bus, &objects, &broadcast, "send", &[r#""s""#, "[1,2,3,4,5,6,7,8]"]).unwrap();
@@ -376,15 +377,15 @@ mod tests {
         let upload = bus
             .hold(RawValue::from_string("[1,2,3,4,5,6,7,8]".into()).unwrap())
             .unwrap();
-        let upload = bus.insert(Repr::Value(upload)).unwrap();
+        let upload = bus.insert(Repr::Value(upload), &Caller::local()).unwrap();
         let mut kwargs = BTreeMap::new();
         kwargs.insert("uuid".to_string(), sent(r#""s""#));
         let pointer = RawValue::from_string(format!(r#"{{"representation_uuid": "{upload}"}}"#)).unwrap();
-        kwargs.insert("message".to_string(), bus.resolve(pointer));
+        kwargs.insert("message".to_string(), bus.resolve(pointer, &Caller::local()));
         let args = Arguments::new(Vec::new(), kwargs);
         call_object(&objects, &bus, &Target::Root(Root::Broadcast), "send", args).unwrap();
         assert_eq!(bus.held_bytes(), 17, "17 bytes, held once");
-        bus.release(&upload.to_string()).unwrap();
+        bus.release(&upload.to_string(), &Caller::local()).unwrap();
         assert_eq!(bus.held_bytes(), 17, "the slot holds it still");
     }
 }

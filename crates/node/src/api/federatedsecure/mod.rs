@@ -193,24 +193,24 @@ async fn list(State(state): State<AppState>) -> Reply {
     Reply::List(state.federatedsecure.bus.list())
 }
 
-async fn create(State(state): State<AppState>, body: Bytes) -> Answer {
+async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
     let bus = &state.federatedsecure.bus;
     let (_, kwargs) = arguments(&body)?;
     let requirements = kwargs
         .into_iter()
-        .map(|(k, v)| Ok((k, bus.resolve(v).value()?)))
+        .map(|(k, v)| Ok((k, bus.resolve(v, &caller).value()?)))
         .collect::<Result<Map<String, Value>, Error>>()?;
     Ok(Reply::Uuid(bus.find_root(&requirements)?))
 }
 
-async fn upload(State(state): State<AppState>, body: Bytes) -> Answer {
+async fn upload(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: Bytes) -> Answer {
     let bus = &state.federatedsecure.bus;
     let (args, _) = arguments(&body)?;
     let value = args
         .into_iter()
         .next()
         .ok_or_else(|| Error::bad_request("missing_parameter", "missing parameter: args[0]"))?;
-    Ok(Reply::Uuid(bus.insert(Repr::Value(bus.hold(value)?))?))
+    Ok(Reply::Uuid(bus.insert(Repr::Value(bus.hold(value)?), &caller)?))
 }
 
 async fn call(
@@ -220,7 +220,7 @@ async fn call(
     body: Bytes,
 ) -> Answer {
     let fs = &state.federatedsecure;
-    let Repr::Method(target, method) = fs.bus.get(&uuid)? else {
+    let Repr::Method(target, method) = fs.bus.get(&uuid, &caller)? else {
         return Err(Error::bad_request(
             "not_callable",
             format!("invalid parameter: representation {uuid} is not a method"),
@@ -229,15 +229,22 @@ async fn call(
     };
     let (args, kwargs) = arguments(&body)?;
     let args = args.into_iter().map(Json::Sent).collect();
-    let kwargs = kwargs.into_iter().map(|(k, v)| (k, fs.bus.resolve(v))).collect();
+    let kwargs = kwargs
+        .into_iter()
+        .map(|(k, v)| (k, fs.bus.resolve(v, &caller)))
+        .collect();
     match call::call(fs, &target, method, Arguments::new(args, kwargs), &caller).await? {
-        Some(result) => Ok(Reply::Uuid(fs.bus.insert(result)?)),
+        Some(result) => Ok(Reply::Uuid(fs.bus.insert(result, &caller)?)),
         None => Ok(Reply::None),
     }
 }
 
-async fn download(State(state): State<AppState>, Path(uuid): Path<String>) -> Answer {
-    match state.federatedsecure.bus.get(&uuid)? {
+async fn download(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(uuid): Path<String>,
+) -> Answer {
+    match state.federatedsecure.bus.get(&uuid, &caller)? {
         Repr::Value(value) => Ok(Reply::Object(value)),
         _ => Err(Error::bad_request(
             "not_downloadable",
@@ -247,17 +254,25 @@ async fn download(State(state): State<AppState>, Path(uuid): Path<String>) -> An
     }
 }
 
-async fn release(State(state): State<AppState>, Path(uuid): Path<String>) -> Answer {
-    state.federatedsecure.bus.release(&uuid)?;
+async fn release(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(uuid): Path<String>,
+) -> Answer {
+    state.federatedsecure.bus.release(&uuid, &caller)?;
     Ok(Reply::None)
 }
 
-async fn attribute(State(state): State<AppState>, Path((uuid, name)): Path<(String, String)>) -> Answer {
+async fn attribute(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((uuid, name)): Path<(String, String)>,
+) -> Answer {
     if name.starts_with('_') {
         return Err(Error::Forbidden(format!("attribute not public: {name}")).into());
     }
     let bus = &state.federatedsecure.bus;
-    let repr = bus.get(&uuid)?;
+    let repr = bus.get(&uuid, &caller)?;
     let (target, methods) = repr
         .target()
         .ok_or_else(|| Error::NotFound(format!("attribute not available: {name}")))?;
@@ -265,7 +280,7 @@ async fn attribute(State(state): State<AppState>, Path((uuid, name)): Path<(Stri
         .iter()
         .find(|m| **m == name)
         .ok_or_else(|| Error::NotFound(format!("attribute not available: {name}")))?;
-    Ok(Reply::Uuid(bus.insert(Repr::Method(target, method))?))
+    Ok(Reply::Uuid(bus.insert(Repr::Method(target, method), &caller)?))
 }
 
 #[cfg(test)]
