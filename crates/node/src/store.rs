@@ -536,6 +536,10 @@ pub async fn retired(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<
     select_ids(conn, "SELECT id FROM retired WHERE id IN (", ids).await
 }
 
+/// Most computations [`prune`] takes in one transaction, so that a backlog does not hold the
+/// write lock for long (the runtime's sweep and `fsc gc` both prune in such steps).
+pub const PRUNE_BATCH: i64 = 5000;
+
 /// Prunes at most `limit` computations that finished before `cutoff` (ms), oldest first, with
 /// whatever messages of theirs remain; their ids are kept as retired. Returns how many.
 pub async fn prune(conn: &mut SqliteConnection, cutoff: i64, limit: i64) -> Result<u64, Error> {
@@ -555,17 +559,12 @@ pub async fn prune(conn: &mut SqliteConnection, cutoff: i64, limit: i64) -> Resu
         .build()
         .execute(&mut *conn)
         .await?;
-        for table in [
-            "computations WHERE id",
-            "inbox WHERE computation",
-            "chunks WHERE computation",
-        ] {
-            in_list(&format!("DELETE FROM {table} IN ("), chunk)
-                .build()
-                .execute(&mut *conn)
-                .await?;
-        }
+        in_list("DELETE FROM computations WHERE id IN (", chunk)
+            .build()
+            .execute(&mut *conn)
+            .await?;
     }
+    delete_inbox(conn, &ids).await?;
     Ok(ids.len() as u64)
 }
 
@@ -594,10 +593,10 @@ pub async fn collect_garbage(path: &Path, cutoff: i64, vacuum: bool) -> Result<G
     let mut pruned = 0;
     loop {
         let mut tx = writer.begin().await?;
-        let n = prune(&mut tx, cutoff, 5000).await?;
+        let n = prune(&mut tx, cutoff, PRUNE_BATCH).await?;
         tx.commit().await?;
         pruned += n;
-        if n < 5000 {
+        if n < PRUNE_BATCH as u64 {
             break;
         }
     }

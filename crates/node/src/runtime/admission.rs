@@ -37,19 +37,11 @@ impl Runtime {
         for row in store::get_computations(conn, &unknown).await? {
             stored.insert(parse_uuid(&row.id)?, row);
         }
-        let retired: HashSet<Uuid> = store::retired(conn, &unknown)
-            .await?
-            .iter()
-            .map(|id| parse_uuid(id))
-            .collect::<Result<_, _>>()?;
-        let mut started_elsewhere = HashSet::new();
-        for id in store::with_pending_messages(conn, &unknown).await? {
-            started_elsewhere.insert(parse_uuid(&id)?);
-        }
+        let ids_of = |ids: Vec<String>| ids.iter().map(|id| parse_uuid(id)).collect::<Result<HashSet<_>, _>>();
         let known = Known {
             stored,
-            retired,
-            started_elsewhere,
+            retired: ids_of(store::retired(conn, &unknown).await?)?,
+            started_elsewhere: ids_of(store::with_pending_messages(conn, &unknown).await?)?,
         };
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();

@@ -5,9 +5,6 @@
 
 use super::*;
 
-/// Most computations pruned in one transaction, so that a backlog does not stall the runtime.
-const PRUNE_PER_SWEEP: i64 = 5000;
-
 impl Runtime {
     pub(super) async fn expire(
         &mut self,
@@ -59,7 +56,7 @@ impl Runtime {
                 );
                 batch.chunks_changed = true;
             }
-            let pruned = store::prune(conn, now - retention_ms, PRUNE_PER_SWEEP).await?;
+            let pruned = store::prune(conn, now - retention_ms, store::PRUNE_BATCH).await?;
             if pruned > 0 {
                 tracing::info!(
                     pruned,
@@ -67,7 +64,7 @@ impl Runtime {
                     "pruned finished computations"
                 );
             }
-            if pruned == PRUNE_PER_SWEEP as u64 {
+            if pruned == store::PRUNE_BATCH as u64 {
                 // More are due: the next sweep comes at the next tick, not a minute later.
                 self.next_sweep_at = now;
             }
