@@ -1,4 +1,5 @@
-//! AdditiveSum: the building block that sums a vector of ring elements over all parties.
+//! AdditiveSum: the building block that sums a vector of ring elements over all parties, in
+//! Z_2^256 or in the wide ring (the const parameter `L` is the number of 64-bit limbs).
 //!
 //! Round 1: each party splits its vector x into n additive shares, uniform in Z_2^256 subject to
 //! summing to x, keeps one and sends share j to party j. Round 2: each party adds up the shares
@@ -13,45 +14,45 @@
 //! Messages: 2·n·(n−1) per computation, two rounds.
 
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::z2k::Z256;
+use crate::z2k::Zk;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum SumMessage {
+pub enum SumMessage<const L: usize = 4> {
     /// This party's share of the sender's vector.
-    Share(Vec<Z256>),
+    Share(Vec<Zk<L>>),
     /// The sender's partial: the sum of all shares it holds.
-    Partial(Vec<Z256>),
+    Partial(Vec<Zk<L>>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdditiveSum {
+pub struct AdditiveSum<const L: usize = 4> {
     /// The local vector until `start` splits it; never kept afterwards.
-    input: Option<Vec<Z256>>,
+    input: Option<Vec<Zk<L>>>,
     len: usize,
     /// The sum of the shares received so far, own share included: the partial once complete.
-    partial: Vec<Z256>,
+    partial: Vec<Zk<L>>,
     shares_from: Vec<bool>,
     /// The sum of the partials received so far, own included.
-    total: Vec<Z256>,
+    total: Vec<Zk<L>>,
     partials_from: Vec<bool>,
 }
 
-impl AdditiveSum {
+impl<const L: usize> AdditiveSum<L> {
     /// A sum over `parties` parties of vectors of `input.len()` elements (the same at every party).
-    pub fn new(input: Vec<Z256>, parties: usize) -> AdditiveSum {
+    pub fn new(input: Vec<Zk<L>>, parties: usize) -> AdditiveSum<L> {
         let len = input.len();
         AdditiveSum {
             input: Some(input),
             len,
-            partial: vec![Z256::ZERO; len],
+            partial: vec![Zk::ZERO; len],
             shares_from: vec![false; parties],
-            total: vec![Z256::ZERO; len],
+            total: vec![Zk::ZERO; len],
             partials_from: vec![false; parties],
         }
     }
 
-    fn add_into(acc: &mut [Z256], from: PartyIndex, values: &[Z256]) -> Result<(), ProtocolError> {
+    fn add_into(acc: &mut [Zk<L>], from: PartyIndex, values: &[Zk<L>]) -> Result<(), ProtocolError> {
         if values.len() != acc.len() {
             return Err(ProtocolError::Malformed {
                 from,
@@ -76,7 +77,7 @@ impl AdditiveSum {
     }
 
     /// Sends our partial once every share is in; finishes once every partial is in.
-    fn advance(&mut self, io: &mut Io<'_, SumMessage>) -> Progress<Vec<Z256>> {
+    fn advance(&mut self, io: &mut Io<'_, SumMessage<L>>) -> Progress<Vec<Zk<L>>> {
         let me = io.me();
         if !self.partials_from[me] && self.shares_from.iter().all(|&seen| seen) {
             io.broadcast(SumMessage::Partial(self.partial.clone()));
@@ -91,15 +92,15 @@ impl AdditiveSum {
     }
 }
 
-impl Microprotocol for AdditiveSum {
-    type Message = SumMessage;
-    type Output = Vec<Z256>;
+impl<const L: usize> Microprotocol for AdditiveSum<L> {
+    type Message = SumMessage<L>;
+    type Output = Vec<Zk<L>>;
 
-    fn start(&mut self, io: &mut Io<'_, SumMessage>) -> Result<Progress<Vec<Z256>>, ProtocolError> {
+    fn start(&mut self, io: &mut Io<'_, SumMessage<L>>) -> Result<Progress<Vec<Zk<L>>>, ProtocolError> {
         let me = io.me();
         let mut own = self.input.take().expect("start is called once");
         for to in (0..io.parties()).filter(|&to| to != me) {
-            let share: Vec<Z256> = (0..self.len).map(|_| Z256::random(io.rng())).collect();
+            let share: Vec<Zk<L>> = (0..self.len).map(|_| Zk::random(io.rng())).collect();
             own.iter_mut().zip(&share).for_each(|(o, s)| *o -= *s);
             io.send(to, SumMessage::Share(share));
         }
@@ -111,9 +112,9 @@ impl Microprotocol for AdditiveSum {
     fn receive(
         &mut self,
         from: PartyIndex,
-        message: SumMessage,
-        io: &mut Io<'_, SumMessage>,
-    ) -> Result<Progress<Vec<Z256>>, ProtocolError> {
+        message: SumMessage<L>,
+        io: &mut Io<'_, SumMessage<L>>,
+    ) -> Result<Progress<Vec<Zk<L>>>, ProtocolError> {
         match message {
             SumMessage::Share(values) => {
                 Self::mark(&mut self.shares_from, from, "share")?;

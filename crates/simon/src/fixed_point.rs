@@ -26,6 +26,9 @@ pub enum EncodingError {
          within ±2^240 (about ±1.77e72), got {0}"
     )]
     OutOfRange(String),
+    /// Any other problem with an input's shape or values, described for the client.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A number as Python sees it: an exact integer or an IEEE double.
@@ -158,7 +161,24 @@ pub fn ratio_to_f64(numerator: &BigInt, denominator: &BigInt) -> f64 {
         mantissa += 1;
     }
     exponent += extra as i64;
-    let magnitude = mantissa as f64 * 2f64.powi(exponent as i32);
+    if mantissa == 1 << 53 {
+        mantissa >>= 1;
+        exponent += 1;
+    }
+    // The value is mantissa · 2^exponent with 2^52 ≤ mantissa < 2^53: 1.f · 2^(exponent + 52).
+    let biased = exponent + 52 + 1023;
+    let magnitude = if biased >= 2047 {
+        f64::INFINITY
+    } else if biased <= 0 {
+        // Below the normal range the last bit weighs 2^−1074: round to that grid instead.
+        let (quotient, remainder) = (a << 1074usize).div_rem(b);
+        let twice: BigUint = remainder << 1usize;
+        let up = twice > *b || (twice == *b && quotient.bit(0));
+        let grid = quotient.to_u64().expect("at most 2^52") + u64::from(up);
+        f64::from_bits(grid)
+    } else {
+        f64::from_bits(((biased as u64) << 52) | (mantissa - (1 << 52)))
+    };
     if negative { -magnitude } else { magnitude }
 }
 

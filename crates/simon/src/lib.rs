@@ -12,11 +12,25 @@
 //! - [`simulate`]: all parties of a computation in one process, for tests.
 
 pub mod additive_sum;
+pub mod bisection;
+pub mod categorical;
 pub mod fixed_point;
+pub mod kth_element;
 pub mod machine;
+pub mod minimum_maximum;
+pub mod moments;
+pub mod order;
 pub mod protocol;
+pub mod rank_search;
+pub mod reals;
+pub mod rounds;
+pub mod secure_median;
 pub mod secure_sum;
 pub mod simulate;
+pub mod statistics_bivariate;
+pub mod statistics_contingency;
+pub mod statistics_frequency;
+pub mod statistics_univariate;
 pub mod z2k;
 
 pub use machine::{EngineError, Machine, Spec, Step};

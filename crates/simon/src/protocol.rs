@@ -24,6 +24,15 @@ pub enum Progress<T> {
     Done(T),
 }
 
+impl<T> Progress<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Progress<U> {
+        match self {
+            Progress::Continue => Progress::Continue,
+            Progress::Done(output) => Progress::Done(f(output)),
+        }
+    }
+}
+
 /// Why a protocol step failed. Reported to every party of the computation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -31,6 +40,9 @@ pub enum ProtocolError {
     Malformed { from: PartyIndex, reason: String },
     #[error("party {from} sent a message this protocol does not expect at this point: {what}")]
     Unexpected { from: PartyIndex, what: String },
+    /// The parties' inputs together admit no result (e.g. a rank beyond the number of values).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The context of one step: who we are, how many parties there are, where randomness comes from,

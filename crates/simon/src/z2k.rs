@@ -1,4 +1,5 @@
-//! The ring Z_2^256 in which additive shares live.
+//! The rings Z_2^k in which additive shares live: Z_2^256 for counts and fixed-point numbers, and
+//! the wide Z_2^2304 in which any sum of doubles is exact ([`ZWide`], see `crate::reals`).
 //!
 //! A share is a uniformly random element of this ring, so a single share (or any n−1 of n shares)
 //! carries no information about the shared value: this is what makes the sharing perfectly hiding,
@@ -6,60 +7,82 @@
 //! enough for every input the engine accepts: fixed-point values are limited to ±2^240 per party
 //! and computations to 2^14 parties, so sums never wrap. This module owns the arithmetic and the
 //! conversions to and from signed big integers; it knows nothing of fixed point or protocols.
+//! Both rings are one type, [`Zk`], over a number of 64-bit limbs.
 
 use num_bigint::{BigInt, BigUint, Sign};
 use rand_core::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 
-/// An element of Z_2^256, as four little-endian 64-bit limbs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Z256([u64; 4]);
+/// An element of Z_2^(64·L), as L little-endian 64-bit limbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Zk<const L: usize>([u64; L]);
 
-impl Z256 {
-    pub const ZERO: Z256 = Z256([0; 4]);
+/// Z_2^256: counts, OR bits and the reference's fixed-point numbers.
+pub type Z256 = Zk<4>;
 
-    /// A uniformly random element: 32 bytes straight from the RNG.
-    pub fn random(rng: &mut dyn RngCore) -> Z256 {
-        let mut bytes = [0u8; 32];
-        rng.fill_bytes(&mut bytes);
-        Z256::from_le_bytes(bytes)
+/// Z_2^2304: wide enough for the exact sum of up to 2^179 doubles scaled by 2^1100 (`crate::reals`).
+pub type ZWide = Zk<36>;
+
+impl<const L: usize> Default for Zk<L> {
+    fn default() -> Self {
+        Zk([0; L])
     }
+}
 
-    pub fn from_le_bytes(bytes: [u8; 32]) -> Z256 {
-        let mut limbs = [0u64; 4];
-        for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks_exact(8)) {
-            *limb = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
+impl<const L: usize> Zk<L> {
+    pub const ZERO: Zk<L> = Zk([0; L]);
+    const BITS: u64 = 64 * L as u64;
+
+    /// A uniformly random element: 8·L bytes straight from the RNG.
+    pub fn random(rng: &mut dyn RngCore) -> Zk<L> {
+        let mut limbs = [0u64; L];
+        for limb in &mut limbs {
+            *limb = rng.next_u64();
         }
-        Z256(limbs)
+        Zk(limbs)
     }
 
-    pub fn to_le_bytes(self) -> [u8; 32] {
-        let mut bytes = [0u8; 32];
-        for (chunk, limb) in bytes.chunks_exact_mut(8).zip(self.0) {
-            chunk.copy_from_slice(&limb.to_le_bytes());
+    /// An element drawn uniformly from the non-zero elements: what masks an OR bit.
+    pub fn random_nonzero(rng: &mut dyn RngCore) -> Zk<L> {
+        loop {
+            let value = Zk::random(rng);
+            if value != Zk::ZERO {
+                return value;
+            }
         }
-        bytes
     }
 
-    pub fn from_u64(value: u64) -> Z256 {
-        Z256([value, 0, 0, 0])
+    fn from_le_bytes(bytes: &[u8]) -> Zk<L> {
+        let mut limbs = [0u64; L];
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks(8)) {
+            let mut padded = [0u8; 8];
+            padded[..chunk.len()].copy_from_slice(chunk);
+            *limb = u64::from_le_bytes(padded);
+        }
+        Zk(limbs)
     }
 
-    /// The residue of `value` modulo 2^256 (two's complement for negative values).
-    pub fn from_bigint(value: &BigInt) -> Z256 {
+    pub fn to_le_bytes(self) -> Vec<u8> {
+        self.0.iter().flat_map(|limb| limb.to_le_bytes()).collect()
+    }
+
+    pub fn from_u64(value: u64) -> Zk<L> {
+        let mut limbs = [0u64; L];
+        limbs[0] = value;
+        Zk(limbs)
+    }
+
+    /// The residue of `value` modulo 2^(64·L) (two's complement for negative values).
+    pub fn from_bigint(value: &BigInt) -> Zk<L> {
         let magnitude = value.magnitude().to_bytes_le();
-        let mut bytes = [0u8; 32];
-        for (dst, src) in bytes.iter_mut().zip(magnitude.iter()) {
-            *dst = *src;
-        }
-        let residue = Z256::from_le_bytes(bytes);
+        let residue = Zk::from_le_bytes(&magnitude[..magnitude.len().min(8 * L)]);
         if value.sign() == Sign::Minus { -residue } else { residue }
     }
 
-    /// The representative in [−2^255, 2^255).
+    /// The representative in [−2^(64·L−1), 2^(64·L−1)).
     pub fn to_signed_bigint(self) -> BigInt {
-        let negative = self.0[3] >> 63 == 1;
+        let negative = self.0[L - 1] >> 63 == 1;
         if negative {
             let magnitude = BigUint::from_bytes_le(&(-self).to_le_bytes());
             BigInt::from_biguint(Sign::Minus, magnitude)
@@ -70,29 +93,44 @@ impl Z256 {
 
     /// The representative in [0, 2^64) if it is small, e.g. a count.
     pub fn to_u64(self) -> Option<u64> {
-        (self.0[1] == 0 && self.0[2] == 0 && self.0[3] == 0).then_some(self.0[0])
+        self.0[1..].iter().all(|&limb| limb == 0).then_some(self.0[0])
+    }
+
+    /// Adds `magnitude · 2^shift` (or subtracts it, if `negative`), exactly, modulo 2^(64·L):
+    /// how a double is accumulated without rounding. `shift + 64` must not exceed 64·L.
+    pub fn add_shifted(&mut self, magnitude: u64, shift: u32, negative: bool) {
+        debug_assert!(u64::from(shift) + 64 <= Self::BITS, "shift out of range");
+        let (index, offset) = ((shift / 64) as usize, shift % 64);
+        let wide = u128::from(magnitude) << offset;
+        let mut term = [0u64; L];
+        term[index] = wide as u64;
+        if index + 1 < L {
+            term[index + 1] = (wide >> 64) as u64;
+        }
+        let term = Zk(term);
+        *self = if negative { *self - term } else { *self + term };
     }
 
     fn to_hex(self) -> String {
         self.0.iter().rev().map(|limb| format!("{limb:016x}")).collect()
     }
 
-    fn from_hex(text: &str) -> Option<Z256> {
-        if text.len() != 64 || !text.is_ascii() {
+    fn from_hex(text: &str) -> Option<Zk<L>> {
+        if text.len() != 16 * L || !text.is_ascii() {
             return None;
         }
-        let mut limbs = [0u64; 4];
+        let mut limbs = [0u64; L];
         for (i, limb) in limbs.iter_mut().rev().enumerate() {
             *limb = u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok()?;
         }
-        Some(Z256(limbs))
+        Some(Zk(limbs))
     }
 }
 
-impl Add for Z256 {
-    type Output = Z256;
-    fn add(self, rhs: Z256) -> Z256 {
-        let mut out = [0u64; 4];
+impl<const L: usize> Add for Zk<L> {
+    type Output = Zk<L>;
+    fn add(self, rhs: Zk<L>) -> Zk<L> {
+        let mut out = [0u64; L];
         let mut carry = false;
         for (i, limb) in out.iter_mut().enumerate() {
             let (sum, c1) = self.0[i].overflowing_add(rhs.0[i]);
@@ -100,61 +138,64 @@ impl Add for Z256 {
             *limb = sum;
             carry = c1 || c2;
         }
-        Z256(out)
+        Zk(out)
     }
 }
 
-impl Neg for Z256 {
-    type Output = Z256;
-    fn neg(self) -> Z256 {
-        let inverted = Z256(self.0.map(|limb| !limb));
-        inverted + Z256::from_u64(1)
+impl<const L: usize> Neg for Zk<L> {
+    type Output = Zk<L>;
+    fn neg(self) -> Zk<L> {
+        let inverted = Zk(self.0.map(|limb| !limb));
+        inverted + Zk::from_u64(1)
     }
 }
 
-impl Sub for Z256 {
-    type Output = Z256;
-    fn sub(self, rhs: Z256) -> Z256 {
+impl<const L: usize> Sub for Zk<L> {
+    type Output = Zk<L>;
+    fn sub(self, rhs: Zk<L>) -> Zk<L> {
         self + (-rhs)
     }
 }
 
-impl AddAssign for Z256 {
-    fn add_assign(&mut self, rhs: Z256) {
+impl<const L: usize> AddAssign for Zk<L> {
+    fn add_assign(&mut self, rhs: Zk<L>) {
         *self = *self + rhs;
     }
 }
 
-impl SubAssign for Z256 {
-    fn sub_assign(&mut self, rhs: Z256) {
+impl<const L: usize> SubAssign for Zk<L> {
+    fn sub_assign(&mut self, rhs: Zk<L>) {
         *self = *self - rhs;
     }
 }
 
-/// Serialised as 64 lower-case hex digits (most significant first): compact in JSON and
+/// Serialised as 16·L lower-case hex digits (most significant first): compact in JSON and
 /// unambiguous, where a JSON number would need arbitrary precision on every reader.
-impl Serialize for Z256 {
+impl<const L: usize> Serialize for Zk<L> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_hex())
     }
 }
 
-impl<'de> Deserialize<'de> for Z256 {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Z256, D::Error> {
+impl<'de, const L: usize> Deserialize<'de> for Zk<L> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Zk<L>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Z256::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits (an element of Z_2^256)"))
+        Zk::from_hex(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected {} hex digits (an element of Z_2^{})", 16 * L, 64 * L))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use num_traits::One;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
     #[test]
     fn addition_wraps_modulo_2_256() {
-        let max = Z256([u64::MAX; 4]);
+        let max = Z256::from_le_bytes(&[0xff; 32]);
         assert_eq!(max + Z256::from_u64(1), Z256::ZERO);
         assert_eq!(Z256::ZERO - Z256::from_u64(1), max);
     }
@@ -183,6 +224,18 @@ mod tests {
             let sum = a.to_signed_bigint() + b.to_signed_bigint();
             assert_eq!(Z256::from_bigint(&sum), a + b);
         }
+    }
+
+    #[test]
+    fn shifted_doubles_add_up_exactly_in_the_wide_ring() {
+        let mut acc = ZWide::ZERO;
+        acc.add_shifted(3, 1000, false);
+        acc.add_shifted(1, 63, false);
+        acc.add_shifted(1, 1000, true);
+        let want = (BigInt::from(2) << 1000u32) + (BigInt::one() << 63u32);
+        assert_eq!(acc.to_signed_bigint(), want);
+        acc.add_shifted(u64::MAX, 2200, true);
+        assert_eq!(acc.to_signed_bigint(), want - (BigInt::from(u64::MAX) << 2200u32));
     }
 
     #[test]

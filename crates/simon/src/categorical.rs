@@ -1,0 +1,319 @@
+//! Categorical counts: the building block of StatisticsFrequency and StatisticsContingency. Each
+//! party counts its records (tuples of categories, one per dimension) locally; the parties agree
+//! on the categories of each dimension, then sum the counts of every cell of the table in one
+//! sum round.
+//!
+//! Categories are JSON scalars (strings, numbers, booleans, null), compared by their canonical
+//! JSON text, so that `1`, `1.0` (a float), `"1"` and `true` are four categories and no two
+//! categories can collide (the reference keyed by a `"sum_{}"` tag string, W17). A dimension's
+//! categories are either given as a parameter, and then no party's categories travel at all, or
+//! exchanged: each party sends the set of categories it has to the others (as the reference did),
+//! and the table spans their union.
+//!
+//! What each party learns: the count of every cell and, for exchanged dimensions, the set of
+//! categories each other party has (not how often).
+
+use crate::fixed_point::EncodingError;
+use crate::order;
+use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
+use crate::rounds::{RoundMessage, Rounds};
+use crate::z2k::Z256;
+use num_bigint::BigInt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// A category: a JSON scalar and its canonical text, by which categories are ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    pub text: String,
+    pub value: Value,
+}
+
+/// Ordered by canonical text, which determines the value.
+impl Ord for Category {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl PartialOrd for Category {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The canonical form of a category: integers exact, floats as the shortest round-trip double.
+pub fn category(value: &Value) -> Result<Category, EncodingError> {
+    let value = match value {
+        Value::Number(n) => {
+            let text = n.as_str();
+            if text.contains(['.', 'e', 'E']) {
+                let x: f64 = text.parse().map_err(|_| EncodingError::OutOfRange(text.to_string()))?;
+                if !x.is_finite() {
+                    return Err(EncodingError::OutOfRange(text.to_string()));
+                }
+                json!(x)
+            } else {
+                let int: BigInt = text.parse().map_err(|_| EncodingError::OutOfRange(text.to_string()))?;
+                serde_json::from_str(&int.to_string()).expect("an integer is a JSON number")
+            }
+        }
+        Value::String(_) | Value::Bool(_) | Value::Null => value.clone(),
+        other => {
+            return Err(EncodingError::Invalid(format!(
+                "categories are strings, numbers, booleans or null, found {}",
+                order::kind(other)
+            )));
+        }
+    };
+    Ok(Category {
+        text: value.to_string(),
+        value,
+    })
+}
+
+/// Validates a parameter listing a dimension's categories: scalars, no duplicates. Returns
+/// them in canonical order, so that parties listing them in different orders agree.
+pub fn given_categories(name: &str, values: &[Value]) -> Result<Vec<Value>, String> {
+    if values.is_empty() {
+        return Err(format!("{name} must list at least one category"));
+    }
+    let mut set = BTreeSet::new();
+    for value in values {
+        let category = category(value).map_err(|e| format!("{name}: {e}"))?;
+        if !set.insert(category) {
+            return Err(format!("{name} lists {value} twice"));
+        }
+    }
+    Ok(set.into_iter().map(|c| c.value).collect())
+}
+
+/// How a table's keys are written as JSON object keys: a string as itself, anything else as its
+/// JSON text, and a string that reads like another category's text (`"1"` beside `1`) quoted.
+pub fn display_names(categories: &[Category]) -> Vec<String> {
+    let texts: HashSet<&str> = categories
+        .iter()
+        .filter(|c| !c.value.is_string())
+        .map(|c| c.text.as_str())
+        .collect();
+    categories
+        .iter()
+        .map(|c| match &c.value {
+            Value::String(s) if !texts.contains(s.as_str()) => s.clone(),
+            _ => c.text.clone(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CategoricalMessage {
+    /// The sender's categories of every exchanged dimension (`None` for given ones).
+    Categories(Vec<Option<Vec<Value>>>),
+    Round(RoundMessage),
+}
+
+/// The table: the categories of each dimension and the counts of all cells, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub dimensions: Vec<Vec<Category>>,
+    pub counts: Vec<u64>,
+}
+
+impl Table {
+    /// The cell with the greatest count, the first in canonical order on ties (the same at every
+    /// party), as one category per dimension; `None` for an empty table.
+    pub fn mode(&self) -> Option<Vec<&Category>> {
+        let best = self.counts.iter().enumerate().rev().max_by_key(|&(_, c)| *c)?.0;
+        let mut rest = best;
+        let mut cell = Vec::new();
+        for dimension in self.dimensions.iter().rev() {
+            cell.push(&dimension[rest % dimension.len()]);
+            rest /= dimension.len();
+        }
+        cell.reverse();
+        Some(cell)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Categorical {
+    /// Per dimension: the categories, once known (given, or the union of all parties').
+    dimensions: Vec<Option<BTreeSet<Category>>>,
+    /// Per dimension: this party's own categories, for exchanged dimensions.
+    own: Vec<Option<BTreeSet<Category>>>,
+    /// This party's records as canonical texts, and how often each occurs.
+    counts: Vec<(Vec<String>, u64)>,
+    categories_from: Vec<bool>,
+    rounds: Rounds,
+}
+
+impl Categorical {
+    /// `records`: one category per dimension each; `given`: per dimension, the parameter's
+    /// categories, if any (a record outside them is refused).
+    pub fn new(
+        records: Vec<Vec<Category>>,
+        given: Vec<Option<Vec<Value>>>,
+        parties: usize,
+    ) -> Result<Categorical, EncodingError> {
+        let dimensions: Vec<Option<BTreeSet<Category>>> = given
+            .iter()
+            .map(|g| {
+                g.as_ref().map(|values| {
+                    values
+                        .iter()
+                        .map(|v| category(v).expect("validated parameters"))
+                        .collect()
+                })
+            })
+            .collect();
+        let mut own: Vec<Option<BTreeSet<Category>>> =
+            dimensions.iter().map(|d| d.is_none().then(BTreeSet::new)).collect();
+        let mut counts: HashMap<Vec<String>, u64> = HashMap::new();
+        for record in records {
+            for (category, (known, own)) in record.iter().zip(dimensions.iter().zip(&mut own)) {
+                match (known, own) {
+                    (Some(known), _) if !known.contains(category) => {
+                        return Err(EncodingError::Invalid(format!(
+                            "{} is not one of the categories given as parameters",
+                            category.text
+                        )));
+                    }
+                    (_, Some(own)) => {
+                        own.insert(category.clone());
+                    }
+                    _ => {}
+                }
+            }
+            *counts.entry(record.into_iter().map(|c| c.text).collect()).or_default() += 1;
+        }
+        Ok(Categorical {
+            dimensions,
+            own,
+            counts: counts.into_iter().collect(),
+            categories_from: vec![false; parties],
+            rounds: Rounds::new(),
+        })
+    }
+
+    pub fn start(&mut self, io: &mut Io<'_, CategoricalMessage>) -> Result<Progress<Table>, ProtocolError> {
+        if self.own.iter().any(Option::is_some) {
+            let mine = self
+                .own
+                .iter()
+                .map(|own| own.as_ref().map(|set| set.iter().map(|c| c.value.clone()).collect()))
+                .collect();
+            io.broadcast(CategoricalMessage::Categories(mine));
+            self.merge(io.me(), self.own.clone())?;
+        }
+        self.count_when_agreed(io)
+    }
+
+    pub fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: CategoricalMessage,
+        io: &mut Io<'_, CategoricalMessage>,
+    ) -> Result<Progress<Table>, ProtocolError> {
+        match message {
+            CategoricalMessage::Categories(theirs) => {
+                let malformed = |reason: String| ProtocolError::Malformed { from, reason };
+                if theirs.len() != self.own.len()
+                    || theirs.iter().zip(&self.own).any(|(t, o)| t.is_some() != o.is_some())
+                {
+                    return Err(malformed("categories for other dimensions than ours".into()));
+                }
+                let theirs = theirs
+                    .into_iter()
+                    .map(|dimension| {
+                        dimension
+                            .map(|values| values.iter().map(category).collect::<Result<BTreeSet<_>, _>>())
+                            .transpose()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| malformed(e.to_string()))?;
+                self.merge(from, theirs)?;
+                self.count_when_agreed(io)
+            }
+            CategoricalMessage::Round(message) => {
+                let progress = io.child(CategoricalMessage::Round, |io| self.rounds.receive(from, message, io))?;
+                self.finish(progress)
+            }
+        }
+    }
+
+    fn merge(&mut self, from: PartyIndex, theirs: Vec<Option<BTreeSet<Category>>>) -> Result<(), ProtocolError> {
+        if std::mem::replace(&mut self.categories_from[from], true) {
+            return Err(ProtocolError::Unexpected {
+                from,
+                what: "a second list of categories".into(),
+            });
+        }
+        for (union, theirs) in self.own_unions().zip(theirs) {
+            union.extend(theirs.into_iter().flatten());
+        }
+        Ok(())
+    }
+
+    /// The unions being built for exchanged dimensions (kept in `dimensions` as they grow).
+    fn own_unions(&mut self) -> impl Iterator<Item = &mut BTreeSet<Category>> {
+        self.dimensions
+            .iter_mut()
+            .zip(&self.own)
+            .filter(|(_, own)| own.is_some())
+            .map(|(dimension, _)| dimension.get_or_insert_with(BTreeSet::new))
+    }
+
+    fn count_when_agreed(&mut self, io: &mut Io<'_, CategoricalMessage>) -> Result<Progress<Table>, ProtocolError> {
+        let exchanged = self.own.iter().any(Option::is_some);
+        if exchanged && !self.categories_from.iter().all(|&seen| seen) {
+            return Ok(Progress::Continue);
+        }
+        let mut cells: Vec<Vec<String>> = vec![Vec::new()];
+        for dimension in &self.dimensions {
+            let dimension = dimension
+                .as_ref()
+                .map(|d| d.iter().collect::<Vec<_>>())
+                .unwrap_or_default();
+            cells = cells
+                .into_iter()
+                .flat_map(|prefix| {
+                    dimension.iter().map(move |c| {
+                        let mut cell = prefix.clone();
+                        cell.push(c.text.clone());
+                        cell
+                    })
+                })
+                .collect();
+        }
+        let local: HashMap<&Vec<String>, u64> = self.counts.iter().map(|(k, c)| (k, *c)).collect();
+        let vector = cells
+            .iter()
+            .map(|cell| Z256::from_u64(local.get(cell).copied().unwrap_or(0)))
+            .collect();
+        let progress = io.child(CategoricalMessage::Round, |io| self.rounds.begin(vector, io))?;
+        self.finish(progress)
+    }
+
+    fn finish(&mut self, progress: Progress<Vec<Z256>>) -> Result<Progress<Table>, ProtocolError> {
+        let Progress::Done(total) = progress else {
+            return Ok(Progress::Continue);
+        };
+        let counts = total
+            .into_iter()
+            .map(|c| {
+                c.to_u64()
+                    .ok_or_else(|| ProtocolError::Failed("a summed count is not a plausible number".into()))
+            })
+            .collect::<Result<Vec<u64>, _>>()?;
+        let dimensions: Vec<Vec<Category>> = self
+            .dimensions
+            .iter()
+            .map(|d| d.iter().flatten().cloned().collect())
+            .collect();
+        if counts.len() != dimensions.iter().map(Vec::len).product::<usize>() {
+            return Err(ProtocolError::Failed("the parties' tables disagree in size".into()));
+        }
+        Ok(Progress::Done(Table { dimensions, counts }))
+    }
+}

@@ -1,0 +1,109 @@
+//! StatisticsContingency: the contingency table of pairs `[row, column]` over all parties.
+//!
+//! Input: a list of pairs of categories (JSON scalars). Parameters `rows` and `columns`
+//! (optional, independently): the categories of that dimension; when given, no party's categories
+//! of it travel ([`crate::categorical`]). Output: `{"table": {row: {column: count}}, "mode":
+//! [row, column]}`: every cell of rows × columns, zero cells included, counts ints, keys as
+//! [`categorical::display_names`] writes them, the mode the first greatest cell in canonical
+//! order (the reference's `"sum_{}_{}"` tags collided for `a_b`/`c` and `a`/`b_c`, W17).
+//!
+//! Rounds: the exchange of category sets (one hop; none when both are given), then one sum
+//! round of rows × columns counts. What each party learns: every cell's count, and for
+//! exchanged dimensions the set of categories each other party has.
+
+use crate::categorical::{self, Categorical, CategoricalMessage, Table};
+use crate::fixed_point::EncodingError;
+use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContingencyParameters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<Value>>,
+}
+
+impl ContingencyParameters {
+    pub fn validate(self) -> Result<Self, String> {
+        let check =
+            |name, given: Option<Vec<Value>>| given.map(|g| categorical::given_categories(name, &g)).transpose();
+        Ok(ContingencyParameters {
+            rows: check("rows", self.rows)?,
+            columns: check("columns", self.columns)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatisticsContingency {
+    counts: Categorical,
+}
+
+impl StatisticsContingency {
+    pub fn new(
+        parameters: &ContingencyParameters,
+        parties: usize,
+        input: &Value,
+    ) -> Result<StatisticsContingency, EncodingError> {
+        let pairs = match input {
+            Value::Array(items) => items,
+            _ => {
+                return Err(EncodingError::Invalid(
+                    "StatisticsContingency takes a list of pairs [row, column]".into(),
+                ));
+            }
+        };
+        let records = pairs
+            .iter()
+            .map(|pair| match pair {
+                Value::Array(cell) if cell.len() == 2 => cell.iter().map(categorical::category).collect(),
+                other => Err(EncodingError::Invalid(format!(
+                    "StatisticsContingency takes pairs [row, column], found {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let given = vec![parameters.rows.clone(), parameters.columns.clone()];
+        Ok(StatisticsContingency {
+            counts: Categorical::new(records, given, parties)?,
+        })
+    }
+}
+
+fn output(progress: Progress<Table>) -> Progress<Value> {
+    progress.map(|table| {
+        let (rows, columns) = (&table.dimensions[0], &table.dimensions[1]);
+        let column_names = categorical::display_names(columns);
+        let mut out = Map::new();
+        for (r, row) in categorical::display_names(rows).into_iter().enumerate() {
+            let cells: Map<String, Value> = column_names
+                .iter()
+                .enumerate()
+                .map(|(c, column)| (column.clone(), json!(table.counts[r * columns.len() + c])))
+                .collect();
+            out.insert(row, Value::Object(cells));
+        }
+        let mode = table.mode().map(|cell| json!([cell[0].value, cell[1].value]));
+        json!({"table": out, "mode": mode})
+    })
+}
+
+impl Microprotocol for StatisticsContingency {
+    type Message = CategoricalMessage;
+    type Output = Value;
+
+    fn start(&mut self, io: &mut Io<'_, CategoricalMessage>) -> Result<Progress<Value>, ProtocolError> {
+        self.counts.start(io).map(output)
+    }
+
+    fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: CategoricalMessage,
+        io: &mut Io<'_, CategoricalMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        self.counts.receive(from, message, io).map(output)
+    }
+}
