@@ -59,7 +59,7 @@ impl LocalMoments {
     /// `scale` (at least every party's largest magnitude).
     pub fn centred(&self, mean: f64, scale: f64) -> [f64; MAX_POWER - 1] {
         let ratio = self.scale / scale;
-        let shift = self.mean / scale - mean / scale;
+        let shift = (self.mean / 2.0 - mean / 2.0) / (scale / 2.0);
         let mut out = [0.0; MAX_POWER - 1];
         for (k, slot) in (2..=MAX_POWER).zip(&mut out) {
             *slot = (0..=k)
