@@ -17,7 +17,7 @@ use crate::fixed_point::EncodingError;
 use crate::order;
 use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
 use crate::rounds::{RoundMessage, Rounds};
-use crate::z2k::Z256;
+use crate::z2k::Z64;
 use num_bigint::BigInt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -110,7 +110,7 @@ pub fn display_names(categories: &[Category]) -> Vec<String> {
 pub enum CategoricalMessage {
     /// The sender's categories of every exchanged dimension (`None` for given ones).
     Categories(Vec<Option<Vec<Value>>>),
-    Round(RoundMessage),
+    Round(RoundMessage<1>),
 }
 
 /// The table: the categories of each dimension and the counts of all cells, row-major.
@@ -145,7 +145,7 @@ pub struct Categorical {
     /// This party's records as canonical texts, and how often each occurs.
     counts: Vec<(Vec<String>, u64)>,
     categories_from: Vec<bool>,
-    rounds: Rounds,
+    rounds: Rounds<1>,
 }
 
 impl Categorical {
@@ -289,13 +289,13 @@ impl Categorical {
         let local: HashMap<&Vec<String>, u64> = self.counts.iter().map(|(k, c)| (k, *c)).collect();
         let vector = cells
             .iter()
-            .map(|cell| Z256::from_u64(local.get(cell).copied().unwrap_or(0)))
+            .map(|cell| Z64::from_u64(local.get(cell).copied().unwrap_or(0)))
             .collect();
         let progress = io.child(CategoricalMessage::Round, |io| self.rounds.begin(vector, io))?;
         self.finish(progress)
     }
 
-    fn finish(&mut self, progress: Progress<Vec<Z256>>) -> Result<Progress<Table>, ProtocolError> {
+    fn finish(&mut self, progress: Progress<Vec<Z64>>) -> Result<Progress<Table>, ProtocolError> {
         let Progress::Done(total) = progress else {
             return Ok(Progress::Continue);
         };

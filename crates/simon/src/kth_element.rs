@@ -61,7 +61,7 @@ pub struct Terms {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum KthMessage {
     Terms(Terms),
-    Round(RoundMessage),
+    Round(RoundMessage<1>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use crate::fixed_point::EncodingError;
 use crate::order::{self, Ordered};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::rounds::{RoundMessage, Rounds};
-use crate::z2k::Z256;
+use crate::z2k::Z64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -88,7 +88,7 @@ pub struct MinimumMaximum {
     minimum: Search,
     maximum: Search,
     total_samples: Option<u64>,
-    rounds: Rounds,
+    rounds: Rounds<1>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -107,12 +107,8 @@ impl From<Ordered> for LocalExtreme {
 }
 
 /// An OR bit as a ring element: zero, or uniform among the non-zero elements.
-fn or_bit(bit: bool, io: &mut Io<'_, RoundMessage>) -> Z256 {
-    if bit {
-        Z256::random_nonzero(io.rng())
-    } else {
-        Z256::ZERO
-    }
+fn or_bit(bit: bool, io: &mut Io<'_, RoundMessage<1>>) -> Z64 {
+    if bit { Z64::random_nonzero(io.rng()) } else { Z64::ZERO }
 }
 
 impl MinimumMaximum {
@@ -193,7 +189,7 @@ impl MinimumMaximum {
     }
 
     /// The OR bits of the next bisection round: "my minimum ≤ t", then "my maximum > t".
-    fn bisection_vector(&self, io: &mut Io<'_, RoundMessage>) -> Vec<Z256> {
+    fn bisection_vector(&self, io: &mut Io<'_, RoundMessage<1>>) -> Vec<Z64> {
         let mut vector = Vec::new();
         for t in self.minimum.thresholds(self.bits) {
             let bit = self.local.is_some_and(|(min, _)| min.key <= t);
@@ -208,12 +204,12 @@ impl MinimumMaximum {
 
     fn on_total(
         &mut self,
-        total: Vec<Z256>,
-        io: &mut Io<'_, RoundMessage>,
+        total: Vec<Z64>,
+        io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<Progress<Extremes>, ProtocolError> {
         let malformed = || ProtocolError::Failed("the parties' round vectors disagree in length".into());
         let (Some(min_key), Some(max_key)) = (self.minimum.found(), self.maximum.found()) else {
-            let mut bits = total.iter().map(|&x| x != Z256::ZERO);
+            let mut bits = total.iter().map(|&x| x != Z64::ZERO);
             if self.total_samples.is_none() {
                 let count = total.first().ok_or_else(malformed)?.to_u64().ok_or_else(malformed)?;
                 if count == 0 {
@@ -244,12 +240,12 @@ impl MinimumMaximum {
         }
         Ok(Progress::Done(Extremes {
             samples,
-            minimum: extreme(min_key, total[0] != Z256::ZERO),
-            maximum: extreme(max_key, total[1] != Z256::ZERO),
+            minimum: extreme(min_key, total[0] != Z64::ZERO),
+            maximum: extreme(max_key, total[1] != Z64::ZERO),
         }))
     }
 
-    fn next_round(&mut self, io: &mut Io<'_, RoundMessage>) -> Result<Progress<Extremes>, ProtocolError> {
+    fn next_round(&mut self, io: &mut Io<'_, RoundMessage<1>>) -> Result<Progress<Extremes>, ProtocolError> {
         let vector = match (self.minimum.found(), self.maximum.found()) {
             (Some(min), Some(max)) if self.typed => {
                 let is = |local: Option<LocalExtreme>, key| local.is_some_and(|l| l.int && l.key == key);
@@ -278,11 +274,11 @@ impl MinimumMaximum {
 }
 
 impl Microprotocol for MinimumMaximum {
-    type Message = RoundMessage;
+    type Message = RoundMessage<1>;
     type Output = Extremes;
 
-    fn start(&mut self, io: &mut Io<'_, RoundMessage>) -> Result<Progress<Extremes>, ProtocolError> {
-        let mut vector = vec![Z256::from_u64(self.samples)];
+    fn start(&mut self, io: &mut Io<'_, RoundMessage<1>>) -> Result<Progress<Extremes>, ProtocolError> {
+        let mut vector = vec![Z64::from_u64(self.samples)];
         vector.extend(self.bisection_vector(io));
         match self.rounds.begin(vector, io)? {
             Progress::Done(total) => self.on_total(total, io),
@@ -293,8 +289,8 @@ impl Microprotocol for MinimumMaximum {
     fn receive(
         &mut self,
         from: PartyIndex,
-        message: RoundMessage,
-        io: &mut Io<'_, RoundMessage>,
+        message: RoundMessage<1>,
+        io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<Progress<Extremes>, ProtocolError> {
         match self.rounds.receive(from, message, io)? {
             Progress::Done(total) => self.on_total(total, io),

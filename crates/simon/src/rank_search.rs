@@ -13,7 +13,7 @@
 use crate::bisection::Search;
 use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
 use crate::rounds::{RoundMessage, Rounds};
-use crate::z2k::Z256;
+use crate::z2k::Z64;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,10 +34,10 @@ pub struct RankSearch {
     first: Option<Vec<u64>>,
     ranks: Vec<u64>,
     searches: Vec<Search>,
-    rounds: Rounds,
+    rounds: Rounds<1>,
 }
 
-fn count(total: Z256) -> Result<u64, ProtocolError> {
+fn count(total: Z64) -> Result<u64, ProtocolError> {
     total
         .to_u64()
         .ok_or_else(|| ProtocolError::Failed("a summed count is not a plausible number".into()))
@@ -56,16 +56,16 @@ impl RankSearch {
         }
     }
 
-    fn counts_at(&self, thresholds: &[u64]) -> Vec<Z256> {
+    fn counts_at(&self, thresholds: &[u64]) -> Vec<Z64> {
         thresholds
             .iter()
-            .map(|&t| Z256::from_u64(self.keys.partition_point(|&k| k <= t) as u64))
+            .map(|&t| Z64::from_u64(self.keys.partition_point(|&k| k <= t) as u64))
             .collect()
     }
 
-    pub fn start(&mut self, io: &mut Io<'_, RoundMessage>) -> Result<RankProgress, ProtocolError> {
+    pub fn start(&mut self, io: &mut Io<'_, RoundMessage<1>>) -> Result<RankProgress, ProtocolError> {
         let thresholds = Search::new().thresholds(self.bits);
-        let mut vector = vec![Z256::from_u64(self.keys.len() as u64)];
+        let mut vector = vec![Z64::from_u64(self.keys.len() as u64)];
         vector.extend(self.counts_at(&thresholds));
         let progress = self.rounds.begin(vector, io)?;
         self.on_progress(progress, io)
@@ -74,15 +74,19 @@ impl RankSearch {
     pub fn receive(
         &mut self,
         from: PartyIndex,
-        message: RoundMessage,
-        io: &mut Io<'_, RoundMessage>,
+        message: RoundMessage<1>,
+        io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<RankProgress, ProtocolError> {
         let progress = self.rounds.receive(from, message, io)?;
         self.on_progress(progress, io)
     }
 
     /// Names the ranks (1-based, each at most the count) once [`RankProgress::NeedRanks`] came.
-    pub fn set_ranks(&mut self, ranks: Vec<u64>, io: &mut Io<'_, RoundMessage>) -> Result<RankProgress, ProtocolError> {
+    pub fn set_ranks(
+        &mut self,
+        ranks: Vec<u64>,
+        io: &mut Io<'_, RoundMessage<1>>,
+    ) -> Result<RankProgress, ProtocolError> {
         let first = self.first.take().expect("ranks are set once, after the first round");
         let bits = self.bits;
         self.searches = ranks
@@ -100,8 +104,8 @@ impl RankSearch {
 
     fn on_progress(
         &mut self,
-        progress: Progress<Vec<Z256>>,
-        io: &mut Io<'_, RoundMessage>,
+        progress: Progress<Vec<Z64>>,
+        io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<RankProgress, ProtocolError> {
         let Progress::Done(total) = progress else {
             return Ok(RankProgress::Continue);
@@ -132,7 +136,7 @@ impl RankSearch {
         self.next_round(io)
     }
 
-    fn next_round(&mut self, io: &mut Io<'_, RoundMessage>) -> Result<RankProgress, ProtocolError> {
+    fn next_round(&mut self, io: &mut Io<'_, RoundMessage<1>>) -> Result<RankProgress, ProtocolError> {
         if let Some(found) = self.searches.iter().map(Search::found).collect::<Option<Vec<u64>>>() {
             return Ok(RankProgress::Done(found));
         }

@@ -34,7 +34,7 @@ impl SecureMedian {
     fn advance(
         &mut self,
         progress: RankProgress,
-        io: &mut Io<'_, RoundMessage>,
+        io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<Progress<Value>, ProtocolError> {
         match progress {
             RankProgress::Continue => Ok(Progress::Continue),
@@ -68,10 +68,10 @@ fn median(keys: &[u64]) -> f64 {
 }
 
 impl Microprotocol for SecureMedian {
-    type Message = RoundMessage;
+    type Message = RoundMessage<1>;
     type Output = Value;
 
-    fn start(&mut self, io: &mut Io<'_, RoundMessage>) -> Result<Progress<Value>, ProtocolError> {
+    fn start(&mut self, io: &mut Io<'_, RoundMessage<1>>) -> Result<Progress<Value>, ProtocolError> {
         let progress = self.search.start(io)?;
         self.advance(progress, io)
     }
@@ -79,8 +79,8 @@ impl Microprotocol for SecureMedian {
     fn receive(
         &mut self,
         from: PartyIndex,
-        message: RoundMessage,
-        io: &mut Io<'_, RoundMessage>,
+        message: RoundMessage<1>,
+        io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<Progress<Value>, ProtocolError> {
         let progress = self.search.receive(from, message, io)?;
         self.advance(progress, io)

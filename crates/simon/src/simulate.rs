@@ -7,9 +7,26 @@ use crate::protocol::PartyIndex;
 use rand_core::RngCore;
 use serde_json::Value;
 
+/// One message as a party received it.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub from: PartyIndex,
+    pub to: PartyIndex,
+    pub bytes: Vec<u8>,
+}
+
 /// Every party's output, or the first engine error. `rng` supplies both the protocols'
 /// randomness and the delivery order.
 pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<Vec<Value>, EngineError> {
+    run_all_recorded(spec, inputs, rng).map(|(outputs, _)| outputs)
+}
+
+/// As [`run_all`], also returning every message in delivery order: what privacy tests inspect.
+pub fn run_all_recorded(
+    spec: &Spec,
+    inputs: &[Value],
+    rng: &mut dyn RngCore,
+) -> Result<(Vec<Value>, Vec<Delivered>), EngineError> {
     assert_eq!(inputs.len(), spec.parties, "one input per party");
     let mut machines = inputs
         .iter()
@@ -19,6 +36,7 @@ pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<V
     let mut outputs: Vec<Option<Value>> = vec![None; spec.parties];
     // (from, to, bytes) of messages in flight
     let mut in_flight: Vec<(PartyIndex, PartyIndex, Vec<u8>)> = Vec::new();
+    let mut delivered = Vec::new();
     for (me, machine) in machines.iter_mut().enumerate() {
         let step = machine.start(rng)?;
         in_flight.extend(step.outgoing.into_iter().map(|(to, bytes)| (me, to, bytes)));
@@ -29,17 +47,19 @@ pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<V
         let (from, to, bytes) = in_flight.swap_remove(pick);
         machines[to] = persisted(&machines[to]);
         let step = machines[to].receive(from, &bytes, rng)?;
+        delivered.push(Delivered { from, to, bytes });
         in_flight.extend(step.outgoing.into_iter().map(|(next, bytes)| (to, next, bytes)));
         if let Some(output) = step.output {
             assert!(outputs[to].is_none(), "party {to} finished twice");
             outputs[to] = Some(output);
         }
     }
-    Ok(outputs
+    let outputs = outputs
         .into_iter()
         .enumerate()
         .map(|(party, output)| output.unwrap_or_else(|| panic!("party {party} did not finish")))
-        .collect())
+        .collect();
+    Ok((outputs, delivered))
 }
 
 fn persisted(machine: &Machine) -> Machine {

@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UnivariateMessage {
-    Extremes(RoundMessage),
+    Extremes(RoundMessage<1>),
     Sums(RoundMessage<36>),
 }
 

@@ -18,7 +18,11 @@ use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Zk<const L: usize>([u64; L]);
 
-/// Z_2^256: counts, OR bits and the reference's fixed-point numbers.
+/// Z_2^64: counts (which never reach 2^64 in total) and OR bits (a non-zero OR cancels to zero
+/// with probability 2^−64).
+pub type Z64 = Zk<1>;
+
+/// Z_2^256: the reference's fixed-point numbers.
 pub type Z256 = Zk<4>;
 
 /// Z_2^2304: wide enough for the exact sum of up to 2^179 doubles scaled by 2^1100 (`crate::reals`).
