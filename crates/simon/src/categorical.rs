@@ -249,8 +249,8 @@ impl Categorical {
                 what: "a second list of categories".into(),
             });
         }
-        for (union, theirs) in self.own_unions().zip(theirs) {
-            union.extend(theirs.into_iter().flatten());
+        for (union, theirs) in self.own_unions().zip(theirs.into_iter().flatten()) {
+            union.extend(theirs);
         }
         Ok(())
     }

@@ -1,0 +1,363 @@
+//! StatisticsUnivariate, StatisticsBivariate, StatisticsFrequency and StatisticsContingency
+//! against plaintext implementations, for 2 to 5 parties on random inputs (ints, floats with many
+//! decimals, negatives, offsets, duplicates, an empty party). Pure: no I/O.
+
+use fsc_simon::Spec;
+use fsc_simon::simulate::run_all;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn run(protocol: &str, parameters: Value, inputs: &[Value], rng: &mut ChaCha20Rng) -> Value {
+    let spec = Spec::new(protocol, &parameters, inputs.len()).unwrap();
+    let outputs = run_all(&spec, inputs, rng).unwrap_or_else(|e| panic!("{protocol} on {inputs:?}: {e}"));
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "parties disagree: {outputs:?}"
+    );
+    outputs[0]["result"].clone()
+}
+
+fn uniform(rng: &mut ChaCha20Rng) -> f64 {
+    rng.next_u64() as f64 / u64::MAX as f64
+}
+
+/// Random values around `offset`: many-decimal floats and ints, negative ones, repeats.
+fn random_values(rng: &mut ChaCha20Rng, offset: f64, len: u64) -> Vec<f64> {
+    let mut values = Vec::new();
+    for _ in 0..len {
+        let x = match rng.next_u64() % 4 {
+            0 => ((rng.next_u64() % 201) as f64 - 100.0) + offset,
+            1 if !values.is_empty() => values[(rng.next_u64() % values.len() as u64) as usize],
+            _ => (uniform(rng) - 0.5) * 200.0 + offset,
+        };
+        values.push(x);
+    }
+    values
+}
+
+/// Within 1e-9 relative, absolute below 1; nulls equal.
+fn assert_close(key: &str, got: &Value, want: Option<f64>) {
+    match (got.as_f64(), want.filter(|w| w.is_finite())) {
+        (Some(g), Some(w)) => assert!(
+            (g - w).abs() <= 1e-9 * 1f64.max(g.abs()).max(w.abs()),
+            "{key}: got {g}, want {w}"
+        ),
+        (None, None) => assert!(got.is_null(), "{key}: {got}"),
+        (g, w) => panic!("{key}: got {g:?}, want {w:?}"),
+    }
+}
+
+/// The 22 statistics of all values, by the textbook two-pass formulas.
+fn univariate(all: &[f64]) -> BTreeMap<&'static str, Option<f64>> {
+    let n = all.len() as f64;
+    let mean = all.iter().sum::<f64>() / n;
+    let central = |k: i32| all.iter().map(|x| (x - mean).powi(k)).sum::<f64>();
+    let var_mle = central(2) / n;
+    let variance = (all.len() > 1).then(|| central(2) / (n - 1.0));
+    let standardised = |k: i32| (var_mle > 0.0).then(|| central(k) / n / var_mle.powf(k as f64 / 2.0));
+    let min = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sd = variance.map(f64::sqrt);
+    let per_mean = |x: Option<f64>| x.filter(|_| mean != 0.0).map(|x| x / mean);
+    BTreeMap::from([
+        ("samples", Some(n)),
+        ("minimum", Some(min)),
+        ("maximum", Some(max)),
+        ("sum", Some(all.iter().sum())),
+        ("mean", Some(mean)),
+        (
+            "harmonic_mean",
+            (!all.contains(&0.0)).then(|| n / all.iter().map(|x| 1.0 / x).sum::<f64>()),
+        ),
+        (
+            "geometric_mean",
+            (min > 0.0).then(|| (all.iter().map(|x| x.ln()).sum::<f64>() / n).exp()),
+        ),
+        ("variance", variance),
+        ("variance_mle", Some(var_mle)),
+        ("variance_of_sample_mean", variance.map(|v| v / n)),
+        ("standard_deviation", sd),
+        ("standard_deviation_mle", Some(var_mle.sqrt())),
+        ("standard_error_of_sample_mean", variance.map(|v| (v / n).sqrt())),
+        ("coefficient_of_variation", per_mean(sd)),
+        ("coefficient_of_variation_mle", per_mean(Some(var_mle.sqrt()))),
+        (
+            "root_mean_square",
+            Some((all.iter().map(|x| x * x).sum::<f64>() / n).sqrt()),
+        ),
+        ("root_mean_square_deviation", Some(var_mle.sqrt())),
+        ("skewness", standardised(3)),
+        ("kurtosis", standardised(4)),
+        ("kurtosis_excess", standardised(4).map(|k| k - 3.0)),
+        ("hyper_skewness", standardised(5)),
+        ("hyper_flatness", standardised(6)),
+    ])
+}
+
+#[test]
+fn univariate_statistics_match_the_textbook_formulas() {
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    for parties in 2..=5 {
+        for offset in [0.0, 250.0, -1e4] {
+            let mut inputs: Vec<Vec<f64>> = (0..parties)
+                .map(|_| {
+                    let len = 1 + rng.next_u64() % 12;
+                    random_values(&mut rng, offset, len)
+                })
+                .collect();
+            if parties > 2 {
+                inputs[1].clear();
+            }
+            let all: Vec<f64> = inputs.iter().flatten().copied().collect();
+            let result = run(
+                "StatisticsUnivariate",
+                json!({}),
+                &inputs.iter().map(|v| json!(v)).collect::<Vec<_>>(),
+                &mut rng,
+            );
+            let want = univariate(&all);
+            assert_eq!(result.as_object().unwrap().len(), 22);
+            assert_eq!(result["samples"], json!(all.len()));
+            for (key, value) in want {
+                assert_close(key, &result[key], value);
+            }
+        }
+    }
+}
+
+#[test]
+fn univariate_statistics_of_one_value_or_equal_values_are_null_where_undefined() {
+    let mut rng = ChaCha20Rng::seed_from_u64(22);
+    let result = run("StatisticsUnivariate", json!({}), &[json!([]), json!([-2.0])], &mut rng);
+    assert_eq!(result["mean"], json!(-2.0));
+    assert_eq!(result["maximum"], json!(-2.0));
+    for key in [
+        "variance",
+        "standard_deviation",
+        "skewness",
+        "geometric_mean",
+        "standard_error_of_sample_mean",
+    ] {
+        assert!(result[key].is_null(), "{key}: {result}");
+    }
+    assert_eq!(result["harmonic_mean"], json!(-2.0));
+    let result = run(
+        "StatisticsUnivariate",
+        json!({}),
+        &[json!([0, 3]), json!([3])],
+        &mut rng,
+    );
+    assert!(
+        result["harmonic_mean"].is_null() && result["geometric_mean"].is_null(),
+        "{result}"
+    );
+    assert_eq!(result["samples"], json!(3));
+}
+
+#[test]
+fn bivariate_statistics_match_the_textbook_formulas() {
+    let mut rng = ChaCha20Rng::seed_from_u64(23);
+    for parties in 2..=5 {
+        for offset in [0.0, 1e5] {
+            let inputs: Vec<Vec<(f64, f64)>> = (0..parties)
+                .map(|_| {
+                    let len = 2 + rng.next_u64() % 10;
+                    let xs = random_values(&mut rng, offset, len);
+                    xs.iter()
+                        .map(|&x| (x, 0.5 * x + random_values(&mut rng, -offset, 1)[0]))
+                        .collect()
+                })
+                .collect();
+            let all: Vec<(f64, f64)> = inputs.iter().flatten().copied().collect();
+            let json_inputs: Vec<Value> = inputs
+                .iter()
+                .map(|v| json!(v.iter().map(|(x, y)| [x, y]).collect::<Vec<_>>()))
+                .collect();
+            let result = run("StatisticsBivariate", json!({}), &json_inputs, &mut rng);
+            let n = all.len() as f64;
+            let (mx, my) = (
+                all.iter().map(|p| p.0).sum::<f64>() / n,
+                all.iter().map(|p| p.1).sum::<f64>() / n,
+            );
+            let sxx: f64 = all.iter().map(|p| (p.0 - mx).powi(2)).sum();
+            let syy: f64 = all.iter().map(|p| (p.1 - my).powi(2)).sum();
+            let sxy: f64 = all.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+            let slope = sxy / sxx;
+            assert_eq!(result["samples"], json!(all.len()));
+            assert_close("covariance_mle", &result["covariance_mle"], Some(sxy / n));
+            assert_close("covariance", &result["covariance"], Some(sxy / (n - 1.0)));
+            assert_close(
+                "correlation_coefficient",
+                &result["correlation_coefficient"],
+                Some(sxy / (sxx * syy).sqrt()),
+            );
+            assert_close("regression_slope", &result["regression_slope"], Some(slope));
+            assert_close(
+                "regression_intercept",
+                &result["regression_intercept"],
+                Some(my - slope * mx),
+            );
+            assert_eq!(result["regression_intercept"], result["regression_interceipt"]);
+            let through_origin =
+                all.iter().map(|p| p.0 * p.1).sum::<f64>() / all.iter().map(|p| p.0 * p.0).sum::<f64>();
+            assert_close(
+                "regression_slope_only",
+                &result["regression_slope_only"],
+                Some(through_origin),
+            );
+        }
+    }
+}
+
+/// A pool of categories of every JSON scalar type, including look-alikes.
+fn pool() -> Vec<Value> {
+    vec![
+        json!("a"),
+        json!("b"),
+        json!("1"),
+        json!(1),
+        json!(1.5),
+        json!(true),
+        json!(null),
+        json!("a_b"),
+        json!(-3),
+    ]
+}
+
+fn pick(rng: &mut ChaCha20Rng, pool: &[Value]) -> Value {
+    pool[(rng.next_u64() % pool.len() as u64) as usize].clone()
+}
+
+#[test]
+fn frequencies_count_every_value_by_its_json_identity() {
+    let mut rng = ChaCha20Rng::seed_from_u64(24);
+    let pool = pool();
+    for parties in 2..=5 {
+        for parameters in [json!({}), json!({"categories": pool})] {
+            let inputs: Vec<Vec<Value>> = (0..parties)
+                .map(|p| {
+                    (0..(p as u64 * 3 + rng.next_u64() % 8))
+                        .map(|_| pick(&mut rng, &pool))
+                        .collect()
+                })
+                .collect();
+            let mut want: BTreeMap<String, (Value, u64)> = BTreeMap::new();
+            for value in inputs.iter().flatten() {
+                want.entry(value.to_string()).or_insert((value.clone(), 0)).1 += 1;
+            }
+            let result = run(
+                "StatisticsFrequency",
+                parameters.clone(),
+                &inputs.iter().map(|v| json!(v)).collect::<Vec<_>>(),
+                &mut rng,
+            );
+            let histogram = result["histogram"].as_object().unwrap();
+            let given = parameters.get("categories").is_some();
+            assert_eq!(histogram.len(), if given { pool.len() } else { want.len() }, "{result}");
+            // "1" beside 1 is written quoted; every other string as itself.
+            let name = |v: &Value| match v {
+                Value::String(s) if s == "1" && (given || want.contains_key("1")) => v.to_string(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for (value, count) in want.values() {
+                assert_eq!(histogram[&name(value)], json!(count), "{value} in {result}");
+            }
+            let best = want.values().map(|(_, c)| *c).max().unwrap();
+            let mode = want.values().find(|(_, c)| *c == best).unwrap().0.clone();
+            assert_eq!(result["mode"], mode, "first maximal value in canonical order");
+        }
+    }
+}
+
+#[test]
+fn contingency_tables_have_every_cell_of_the_union() {
+    let mut rng = ChaCha20Rng::seed_from_u64(25);
+    let pool = pool();
+    for parties in 2..=5 {
+        for parameters in [json!({}), json!({"rows": pool, "columns": pool}), json!({"rows": pool})] {
+            let inputs: Vec<Vec<Value>> = (0..parties)
+                .map(|_| {
+                    (0..(1 + rng.next_u64() % 10))
+                        .map(|_| json!([pick(&mut rng, &pool[..5]), pick(&mut rng, &pool[3..])]))
+                        .collect()
+                })
+                .collect();
+            let mut want: BTreeMap<(String, String), u64> = BTreeMap::new();
+            for pair in inputs.iter().flatten() {
+                *want.entry((pair[0].to_string(), pair[1].to_string())).or_default() += 1;
+            }
+            let result = run(
+                "StatisticsContingency",
+                parameters.clone(),
+                &inputs.iter().map(|v| json!(v)).collect::<Vec<_>>(),
+                &mut rng,
+            );
+            let table = result["table"].as_object().unwrap();
+            let rows_given = parameters.get("rows").is_some();
+            let columns_given = parameters.get("columns").is_some();
+            let distinct = |i: usize| {
+                want.keys()
+                    .map(|k| if i == 0 { &k.0 } else { &k.1 })
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            };
+            assert_eq!(table.len(), if rows_given { pool.len() } else { distinct(0) });
+            let cells: usize = table.values().map(|row| row.as_object().unwrap().len()).sum();
+            assert_eq!(
+                cells,
+                table.len() * if columns_given { pool.len() } else { distinct(1) }
+            );
+            let total: u64 = table
+                .values()
+                .flat_map(|row| row.as_object().unwrap().values())
+                .map(|c| c.as_u64().unwrap())
+                .sum();
+            assert_eq!(total as usize, inputs.iter().map(Vec::len).sum::<usize>());
+            let mode = &result["mode"];
+            let best = want.values().max().unwrap();
+            assert_eq!(want[&(mode[0].to_string(), mode[1].to_string())], *best, "{result}");
+        }
+    }
+}
+
+#[test]
+fn categories_outside_the_parameter_and_bad_shapes_are_refused() {
+    let spec = Spec::new("StatisticsFrequency", &json!({"categories": ["a", "b"]}), 2).unwrap();
+    assert!(
+        spec.machine(0, &json!(["a", "c"]))
+            .unwrap_err()
+            .to_string()
+            .contains("\"c\" is not one of the categories")
+    );
+    assert!(
+        spec.machine(0, &json!([["a"]]))
+            .unwrap_err()
+            .to_string()
+            .contains("found a list")
+    );
+    let error = Spec::new("StatisticsFrequency", &json!({"categories": ["a", "a"]}), 2).unwrap_err();
+    assert!(error.to_string().contains("lists \"a\" twice"), "{error}");
+    let spec = Spec::new("StatisticsContingency", &json!({}), 2).unwrap();
+    assert!(
+        spec.machine(0, &json!([["a", "b", "c"]]))
+            .unwrap_err()
+            .to_string()
+            .contains("pairs [row, column]")
+    );
+    let spec = Spec::new("StatisticsBivariate", &json!({"digits_after": 3}), 2).unwrap();
+    assert!(
+        spec.machine(0, &json!([[1, 2e101]]))
+            .unwrap_err()
+            .to_string()
+            .contains("up to ±1e100")
+    );
+    assert!(
+        Spec::new("StatisticsUnivariate", &json!({"typo": 1}), 2)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field")
+    );
+}
