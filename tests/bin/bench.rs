@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
-//!     [--latency-runs N] [--batch N] [--python-runs N] [--skip latency,throughput,python]
+//!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N]
+//!     [--skip latency,throughput,python,protocols,million]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -11,7 +12,11 @@
 //! batch (completed computations per second until every node has finished all of them), each
 //! node's resident memory when idle and after the batch, and the tutorial's secure sum through
 //! the unmodified Python client against fsc and against the original implementation
-//! (`scripts/setup-reference`, `../shared/reference`) started in the same run.
+//! (`scripts/setup-reference`, `../shared/reference`) started in the same run. Then the
+//! statistics protocols at the sizes of their performance targets: SecureMedian of 3 × 1,000
+//! floats, StatisticsUnivariate of 3 × 10,000 and 3 × 1,000,000 values (`million`),
+//! StatisticsContingency of 3 × 100,000 pairs over a 20 × 20 table (wall time, submit at all
+//! three until succeeded at all three; median of `--protocol-runs`, default 5).
 
 use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
@@ -36,6 +41,7 @@ async fn main() {
     let latency_runs = flag("--latency-runs", 300);
     let batch = flag("--batch", 20_000);
     let python_runs = flag("--python-runs", 30);
+    let protocol_runs = flag("--protocol-runs", 5);
     let skip: Vec<String> = args
         .iter()
         .position(|a| a == "--skip")
@@ -59,6 +65,92 @@ async fn main() {
     if run("throughput") {
         throughput(&cluster, batch).await;
         println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
+    }
+    if run("protocols") {
+        protocols(&cluster, protocol_runs, run("million")).await;
+    }
+}
+
+/// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
+fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    std::iter::repeat_with(move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+async fn protocols(cluster: &Cluster, runs: usize, million: bool) {
+    let floats = |party: u64, n: usize| json!(uniforms(party).take(n).map(|u| u * 1000.0 - 200.0).collect::<Vec<_>>());
+    let pairs = |party: u64, n: usize| {
+        let mut u = uniforms(party + 10);
+        let cells: Vec<_> = (0..n)
+            .map(|_| {
+                json!([
+                    format!("r{}", (u.next().unwrap() * 20.0) as u32),
+                    format!("c{}", (u.next().unwrap() * 20.0) as u32)
+                ])
+            })
+            .collect();
+        json!(cells)
+    };
+    let mut scenarios: Vec<(&str, &str, usize, Vec<serde_json::Value>)> = vec![
+        (
+            "SecureMedian",
+            "floats",
+            1_000,
+            (0..3).map(|p| floats(p, 1_000)).collect(),
+        ),
+        (
+            "StatisticsUnivariate",
+            "floats",
+            10_000,
+            (0..3).map(|p| floats(p, 10_000)).collect(),
+        ),
+        (
+            "StatisticsContingency",
+            "pairs over 20 x 20",
+            100_000,
+            (0..3).map(|p| pairs(p, 100_000)).collect(),
+        ),
+    ];
+    if million {
+        scenarios.push((
+            "StatisticsUnivariate",
+            "floats",
+            1_000_000,
+            (0..3).map(|p| floats(p, 1_000_000)).collect(),
+        ));
+    }
+    let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
+    for (microprotocol, what, size, inputs) in scenarios {
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            let id = uuid::Uuid::new_v4();
+            let started = Instant::now();
+            let submits = clients.iter().zip(&inputs).map(|(c, input)| {
+                let request =
+                    json!({"id": id, "microprotocol": microprotocol, "parties": cluster.parties, "input": input});
+                async move { c.submit(&request).await }
+            });
+            for answer in join_all(submits).await {
+                assert_eq!(answer.expect("submit").status.as_u16(), 202);
+            }
+            let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(120)))).await;
+            samples.push(started.elapsed().as_secs_f64());
+            for view in views {
+                assert_eq!(view.expect("read")["status"], "succeeded");
+            }
+        }
+        samples.sort_by(f64::total_cmp);
+        println!(
+            "{microprotocol}, 3 parties x {size} {what}: median {:.3} s over {runs} runs (min {:.3}, max {:.3})",
+            samples[samples.len() / 2],
+            samples[0],
+            samples[samples.len() - 1]
+        );
     }
 }
 

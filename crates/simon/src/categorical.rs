@@ -106,6 +106,23 @@ pub fn display_names(categories: &[Category]) -> Vec<String> {
         .collect()
 }
 
+/// A category as met in a record, before its canonical form is needed: strings borrowed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Absent,
+    Str(&'a str),
+    Other(String),
+}
+
+impl<'a> Key<'a> {
+    fn of(value: &'a Value) -> Result<Key<'a>, EncodingError> {
+        Ok(match value {
+            Value::String(s) => Key::Str(s),
+            other => Key::Other(category(other)?.text),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CategoricalMessage {
     /// The sender's categories of every exchanged dimension (`None` for given ones).
@@ -149,13 +166,14 @@ pub struct Categorical {
 }
 
 impl Categorical {
-    /// `records`: one category per dimension each; `given`: per dimension, the parameter's
-    /// categories, if any (a record outside them is refused).
+    /// `records`: one JSON scalar per dimension each (one or two dimensions); `given`: per
+    /// dimension, the parameter's categories, if any (a record outside them is refused).
     pub fn new(
-        records: Vec<Vec<Category>>,
+        records: &[&[Value]],
         given: Vec<Option<Vec<Value>>>,
         parties: usize,
     ) -> Result<Categorical, EncodingError> {
+        assert!((1..=2).contains(&given.len()), "one or two dimensions");
         let dimensions: Vec<Option<BTreeSet<Category>>> = given
             .iter()
             .map(|g| {
@@ -167,30 +185,49 @@ impl Categorical {
                 })
             })
             .collect();
-        let mut own: Vec<Option<BTreeSet<Category>>> =
-            dimensions.iter().map(|d| d.is_none().then(BTreeSet::new)).collect();
-        let mut counts: HashMap<Vec<String>, u64> = HashMap::new();
+        // Count by cheap borrowed keys first: records are many, distinct categories few.
+        let mut seen: Vec<HashMap<Key<'_>, Category>> = vec![HashMap::new(); given.len()];
+        let mut cells: HashMap<[Key<'_>; 2], u64> = HashMap::new();
         for record in records {
-            for (category, (known, own)) in record.iter().zip(dimensions.iter().zip(&mut own)) {
-                match (known, own) {
-                    (Some(known), _) if !known.contains(category) => {
-                        return Err(EncodingError::Invalid(format!(
-                            "{} is not one of the categories given as parameters",
-                            category.text
-                        )));
-                    }
-                    (_, Some(own)) => {
-                        own.insert(category.clone());
-                    }
-                    _ => {}
+            let mut cell = [Key::Absent, Key::Absent];
+            for ((value, slot), seen) in record.iter().zip(&mut cell).zip(&mut seen) {
+                let key = Key::of(value)?;
+                if !seen.contains_key(&key) {
+                    seen.insert(key.clone(), category(value)?);
                 }
+                *slot = key;
             }
-            *counts.entry(record.into_iter().map(|c| c.text).collect()).or_default() += 1;
+            *cells.entry(cell).or_default() += 1;
         }
+        let mut own: Vec<Option<BTreeSet<Category>>> = Vec::new();
+        for (known, seen) in dimensions.iter().zip(&seen) {
+            if let Some(known) = known {
+                if let Some(outside) = seen.values().find(|c| !known.contains(*c)) {
+                    return Err(EncodingError::Invalid(format!(
+                        "{} is not one of the categories given as parameters",
+                        outside.text
+                    )));
+                }
+                own.push(None);
+            } else {
+                own.push(Some(seen.values().cloned().collect()));
+            }
+        }
+        let counts = cells
+            .into_iter()
+            .map(|(cell, count)| {
+                let texts = cell
+                    .iter()
+                    .zip(&seen)
+                    .map(|(key, seen)| seen[key].text.clone())
+                    .collect();
+                (texts, count)
+            })
+            .collect();
         Ok(Categorical {
             dimensions,
             own,
-            counts: counts.into_iter().collect(),
+            counts,
             categories_from: vec![false; parties],
             rounds: Rounds::new(),
         })

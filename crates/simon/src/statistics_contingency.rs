@@ -59,7 +59,7 @@ impl StatisticsContingency {
         let records = pairs
             .iter()
             .map(|pair| match pair {
-                Value::Array(cell) if cell.len() == 2 => cell.iter().map(categorical::category).collect(),
+                Value::Array(cell) if cell.len() == 2 => Ok(cell.as_slice()),
                 other => Err(EncodingError::Invalid(format!(
                     "StatisticsContingency takes pairs [row, column], found {other}"
                 ))),
@@ -67,7 +67,7 @@ impl StatisticsContingency {
             .collect::<Result<Vec<_>, _>>()?;
         let given = vec![parameters.rows.clone(), parameters.columns.clone()];
         Ok(StatisticsContingency {
-            counts: Categorical::new(records, given, parties)?,
+            counts: Categorical::new(&records, given, parties)?,
         })
     }
 }

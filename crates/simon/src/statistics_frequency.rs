@@ -49,12 +49,9 @@ impl StatisticsFrequency {
             Value::Array(items) => items.as_slice(),
             single => std::slice::from_ref(single),
         };
-        let records = items
-            .iter()
-            .map(|item| categorical::category(item).map(|c| vec![c]))
-            .collect::<Result<Vec<_>, _>>()?;
+        let records: Vec<&[Value]> = items.iter().map(std::slice::from_ref).collect();
         Ok(StatisticsFrequency {
-            counts: Categorical::new(records, vec![parameters.categories.clone()], parties)?,
+            counts: Categorical::new(&records, vec![parameters.categories.clone()], parties)?,
         })
     }
 }
