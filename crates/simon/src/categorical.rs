@@ -49,13 +49,9 @@ pub fn category(value: &Value) -> Result<Category, EncodingError> {
         Value::Number(n) => {
             let text = n.as_str();
             if text.contains(['.', 'e', 'E']) {
-                let x: f64 = text.parse().map_err(|_| EncodingError::OutOfRange(text.to_string()))?;
-                if !x.is_finite() {
-                    return Err(EncodingError::OutOfRange(text.to_string()));
-                }
-                json!(x)
+                json!(order::double(n)?)
             } else {
-                let int: BigInt = text.parse().map_err(|_| EncodingError::OutOfRange(text.to_string()))?;
+                let int: BigInt = text.parse().expect("JSON integers parse");
                 serde_json::from_str(&int.to_string()).expect("an integer is a JSON number")
             }
         }

@@ -26,6 +26,8 @@ pub enum EncodingError {
          within ±2^240 (about ±1.77e72), got {0}"
     )]
     OutOfRange(String),
+    #[error("{0} is not a finite number (beyond the range of doubles)")]
+    NotFinite(String),
     /// Any other problem with an input's shape or values, described for the client.
     #[error("{0}")]
     Invalid(String),

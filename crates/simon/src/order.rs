@@ -54,16 +54,22 @@ pub fn from_key(key: u64) -> f64 {
     }
 }
 
+/// The double nearest to a JSON number, refused if it is beyond the range of doubles.
+pub fn double(number: &Number) -> Result<f64, EncodingError> {
+    let text = number.as_str();
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(EncodingError::NotFinite(text.to_string())),
+    }
+}
+
 /// Reads a JSON number for ordering (integers must equal a double exactly).
 pub fn number(number: &Number) -> Result<Ordered, EncodingError> {
     let text = number.as_str();
-    let float: f64 = text.parse().map_err(|_| EncodingError::OutOfRange(text.to_string()))?;
-    if !float.is_finite() {
-        return Err(EncodingError::OutOfRange(text.to_string()));
-    }
+    let float = double(number)?;
     let int = !text.contains(['.', 'e', 'E']);
     if int && float.abs() >= 9007199254740992.0 {
-        let exact: BigInt = text.parse().map_err(|_| EncodingError::OutOfRange(text.to_string()))?;
+        let exact: BigInt = text.parse().expect("JSON integers parse");
         if BigInt::from_f64(float) != Some(exact) {
             return Err(EncodingError::Invalid(format!(
                 "the integer {text} has no exact double value; order statistics take integers up to \
@@ -74,20 +80,33 @@ pub fn number(number: &Number) -> Result<Ordered, EncodingError> {
     Ok(Ordered { value: float, int })
 }
 
-/// A number or a (nested) list of numbers, as the reference's array accumulator reads it.
-pub fn numbers(input: &Value) -> Result<Vec<Ordered>, EncodingError> {
-    fn walk(value: &Value, out: &mut Vec<Ordered>) -> Result<(), EncodingError> {
-        match value {
-            Value::Number(n) => {
-                out.push(number(n)?);
-                Ok(())
-            }
-            Value::Array(items) => items.iter().try_for_each(|item| walk(item, out)),
-            other => Err(EncodingError::NotANumber(kind(other))),
-        }
+/// Calls `each` for every number of a number or a (nested) list of numbers, as the reference's
+/// array accumulator reads them; anything else is refused, naming its type.
+fn each_number(input: &Value, each: &mut dyn FnMut(&Number) -> Result<(), EncodingError>) -> Result<(), EncodingError> {
+    match input {
+        Value::Number(n) => each(n),
+        Value::Array(items) => items.iter().try_for_each(|item| each_number(item, each)),
+        other => Err(EncodingError::NotANumber(kind(other))),
     }
+}
+
+/// The numbers of an input, for order statistics.
+pub fn numbers(input: &Value) -> Result<Vec<Ordered>, EncodingError> {
     let mut out = Vec::new();
-    walk(input, &mut out)?;
+    each_number(input, &mut |n| {
+        out.push(number(n)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The numbers of an input as doubles (integers rounded to the nearest), for moments.
+pub fn doubles(input: &Value) -> Result<Vec<f64>, EncodingError> {
+    let mut out = Vec::new();
+    each_number(input, &mut |n| {
+        out.push(double(n)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -42,11 +42,8 @@ pub struct StatisticsBivariate {
 fn pair(item: &Value) -> Result<(f64, f64), EncodingError> {
     let number = |v: &Value| match v {
         Value::Number(n) => {
-            let x: f64 = n
-                .as_str()
-                .parse()
-                .map_err(|_| EncodingError::OutOfRange(n.to_string()))?;
-            if x.is_finite() && x.abs() <= MAX_MAGNITUDE {
+            let x = order::double(n)?;
+            if x.abs() <= MAX_MAGNITUDE {
                 Ok(x)
             } else {
                 Err(EncodingError::Invalid(format!(

@@ -56,30 +56,6 @@ pub struct StatisticsUnivariate {
     sums: Rounds<36>,
 }
 
-/// Reads numbers as doubles (integers rounded to the nearest), refusing non-finite ones.
-pub fn doubles(input: &Value) -> Result<Vec<f64>, EncodingError> {
-    fn walk(value: &Value, out: &mut Vec<f64>) -> Result<(), EncodingError> {
-        match value {
-            Value::Number(n) => {
-                let x: f64 = n
-                    .as_str()
-                    .parse()
-                    .map_err(|_| EncodingError::OutOfRange(n.to_string()))?;
-                if !x.is_finite() {
-                    return Err(EncodingError::OutOfRange(n.to_string()));
-                }
-                out.push(x);
-                Ok(())
-            }
-            Value::Array(items) => items.iter().try_for_each(|item| walk(item, out)),
-            other => Err(EncodingError::NotANumber(order::kind(other))),
-        }
-    }
-    let mut out = Vec::new();
-    walk(input, &mut out)?;
-    Ok(out)
-}
-
 fn or_bit(bit: bool, io: &mut Io<'_, RoundMessage<36>>) -> ZWide {
     if bit {
         ZWide::random_nonzero(io.rng())
@@ -90,7 +66,7 @@ fn or_bit(bit: bool, io: &mut Io<'_, RoundMessage<36>>) -> ZWide {
 
 impl StatisticsUnivariate {
     pub fn new(input: &Value) -> Result<StatisticsUnivariate, EncodingError> {
-        let values = doubles(input)?;
+        let values = order::doubles(input)?;
         // A reciprocal beyond the double range (|x| < 2^−1024) counts as the largest double.
         let reciprocal = |x: f64| (1.0 / x).clamp(-f64::MAX, f64::MAX);
         Ok(StatisticsUnivariate {
