@@ -106,13 +106,31 @@ impl<const L: usize> Zk<L> {
         debug_assert!(u64::from(shift) + 64 <= Self::BITS, "shift out of range");
         let (index, offset) = ((shift / 64) as usize, shift % 64);
         let wide = u128::from(magnitude) << offset;
-        let mut term = [0u64; L];
-        term[index] = wide as u64;
-        if index + 1 < L {
-            term[index + 1] = (wide >> 64) as u64;
+        let parts = [wide as u64, (wide >> 64) as u64];
+        // Only the limbs the term touches, then the carry (or borrow) as far as it runs: a
+        // double is accumulated in a few operations, not a pass over all limbs.
+        let mut carry = false;
+        for (i, limb) in self.0[index..].iter_mut().enumerate() {
+            let part = parts.get(i).copied().unwrap_or(0);
+            if part == 0 && !carry {
+                if i >= parts.len() {
+                    break;
+                }
+                continue;
+            }
+            let (value, c1) = if negative {
+                limb.overflowing_sub(part)
+            } else {
+                limb.overflowing_add(part)
+            };
+            let (value, c2) = if negative {
+                value.overflowing_sub(u64::from(carry))
+            } else {
+                value.overflowing_add(u64::from(carry))
+            };
+            *limb = value;
+            carry = c1 || c2;
         }
-        let term = Zk(term);
-        *self = if negative { *self - term } else { *self + term };
     }
 
     fn to_hex(self) -> String {
@@ -195,7 +213,7 @@ mod tests {
     use super::*;
     use num_traits::One;
     use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
+    use rand_core::{RngCore, SeedableRng};
 
     #[test]
     fn addition_wraps_modulo_2_256() {
@@ -240,6 +258,24 @@ mod tests {
         assert_eq!(acc.to_signed_bigint(), want);
         acc.add_shifted(u64::MAX, 2200, true);
         assert_eq!(acc.to_signed_bigint(), want - (BigInt::from(u64::MAX) << 2200u32));
+    }
+
+    #[test]
+    fn shifted_terms_agree_with_big_integer_arithmetic() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut acc = ZWide::ZERO;
+        let mut want = BigInt::from(0);
+        for _ in 0..2000 {
+            let (magnitude, shift, negative) = (
+                rng.next_u64() >> (rng.next_u64() % 64),
+                (rng.next_u64() % 2240) as u32,
+                rng.next_u64() % 2 == 0,
+            );
+            acc.add_shifted(magnitude, shift, negative);
+            let term = BigInt::from(magnitude) << shift;
+            want = if negative { want - term } else { want + term };
+            assert_eq!(acc, ZWide::from_bigint(&want));
+        }
     }
 
     #[test]
