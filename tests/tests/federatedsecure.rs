@@ -149,12 +149,16 @@ async fn an_interrupted_tutorial_run_does_not_break_its_network() {
 /// Replays the vectors whose name contains `only` with conformance.py through the unmodified
 /// client, and returns its report after checking that every one passed.
 async fn conformance(cluster: &Cluster, only: &str, passed: usize) -> String {
+    conformance_in(&repo().join("vectors"), cluster, only, passed).await
+}
+
+async fn conformance_in(vectors: &std::path::Path, cluster: &Cluster, only: &str, passed: usize) -> String {
     let mut command = python();
     command
         .arg(repo().join("tests/python/conformance.py"))
         .args([
             "--vectors",
-            repo().join("vectors").to_str().unwrap(),
+            vectors.to_str().unwrap(),
             "--timeout",
             "30",
             "--only",
@@ -200,6 +204,28 @@ async fn the_statistics_vectors_pass_through_the_python_client() {
     ] {
         conformance(&cluster, only, passed).await;
     }
+    // With parameters, conformance.py takes the create_task / invite / join_task path.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, parameters) in [
+        ("secure_median_3p_even", json!({"bits_per_round": 8})),
+        (
+            "statistics_frequency_2p_test",
+            json!({"categories": ["A", "B", "C", "D"]}),
+        ),
+        (
+            "statistics_contingency_2p_test",
+            json!({"rows": ["smoker", "non-smoker"]}),
+        ),
+    ] {
+        let mut vector: Value =
+            serde_json::from_slice(&std::fs::read(repo().join(format!("vectors/{name}.json"))).unwrap()).unwrap();
+        vector["parameters"] = parameters;
+        if name.starts_with("statistics_frequency") {
+            vector["result"]["result"]["histogram"]["D"] = json!(0);
+        }
+        std::fs::write(dir.path().join(format!("{name}.json")), vector.to_string()).unwrap();
+    }
+    conformance_in(dir.path(), &cluster, "", 3).await;
 }
 
 /// 50 computations at once, 150 client threads, all correct (the original deadlocks at 6, W14).
