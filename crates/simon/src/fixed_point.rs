@@ -26,6 +26,8 @@ pub enum EncodingError {
          within ±2^240 (about ±1.77e72), got {0}"
     )]
     OutOfRange(String),
+    #[error("{0}")]
+    Matrix(String),
 }
 
 /// A number as Python sees it: an exact integer or an IEEE double.

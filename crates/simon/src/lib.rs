@@ -8,13 +8,21 @@
 //! - [`fixed_point`]: the reference's decimal encoding of numbers, reproduced exactly;
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements;
 //! - [`additive_sum`], [`secure_sum`]: the microprotocols;
+//! - [`matrix`], [`matrix_product`], [`least_squares`]: fixed-point matrices, the helper-assisted
+//!   product, local least squares; [`secure_matrix_multiplication`] and
+//!   [`regression_ols_vertical`] build on them;
 //! - [`machine`]: protocols by name, as one serialisable [`Machine`] a runtime can drive;
 //! - [`simulate`]: all parties of a computation in one process, for tests.
 
 pub mod additive_sum;
 pub mod fixed_point;
+pub mod least_squares;
 pub mod machine;
+pub mod matrix;
+pub mod matrix_product;
 pub mod protocol;
+pub mod regression_ols_vertical;
+pub mod secure_matrix_multiplication;
 pub mod secure_sum;
 pub mod simulate;
 pub mod z2k;

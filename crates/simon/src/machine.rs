@@ -8,6 +8,8 @@
 
 use crate::fixed_point::EncodingError;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::regression_ols_vertical;
+use crate::secure_matrix_multiplication::{MatrixParameters, SecureMatrixMultiplication};
 use crate::secure_sum::{SecureSum, SecureSumParameters};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,11 @@ use serde_json::{Value, json};
 pub const MAX_PARTIES: usize = 1 << 14;
 
 /// Microprotocols this engine runs.
-pub const AVAILABLE: &[&str] = &["SecureSum"];
+pub const AVAILABLE: &[&str] = &[
+    "SecureSum",
+    "SecureMatrixMultiplication",
+    "StatisticsRegressionOLSVertical",
+];
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
 pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
@@ -44,6 +50,8 @@ pub enum EngineError {
     InvalidParameters { microprotocol: String, reason: String },
     #[error("a computation needs between 2 and {MAX_PARTIES} parties, got {0}")]
     InvalidPartyCount(usize),
+    #[error("{microprotocol} between two parties needs a helper: name one in parameters.helper")]
+    NoHelper { microprotocol: String },
     #[error("invalid input: {0}")]
     InvalidInput(#[from] EncodingError),
     #[error(transparent)]
@@ -56,23 +64,37 @@ impl EngineError {
         match self {
             EngineError::UnknownMicroprotocol(_) => "unknown_microprotocol",
             EngineError::InvalidParameters { .. } => "invalid_parameters",
+            EngineError::NoHelper { .. } => "no_helper",
             EngineError::InvalidPartyCount(_) => "invalid_parties",
-            EngineError::InvalidInput(_) => "invalid_input",
+            EngineError::InvalidInput(_) | EngineError::Protocol(ProtocolError::Input(_)) => "invalid_input",
             EngineError::Protocol(_) => "protocol_error",
         }
     }
 }
 
 /// The parameters of one microprotocol, validated and with defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "microprotocol", content = "parameters")]
 pub enum Parameters {
     SecureSum(SecureSumParameters),
+    SecureMatrixMultiplication(MatrixParameters),
+    StatisticsRegressionOLSVertical(MatrixParameters),
+}
+
+/// Whether `microprotocol` among `parties` parties needs a helper from outside the computation:
+/// the products do with two (with three or more, the third party is the helper). A runtime names
+/// one in the parameters (`helper`) before [`Spec::new`].
+pub fn wants_helper(microprotocol: &str, parties: usize) -> bool {
+    parties == 2
+        && matches!(
+            microprotocol,
+            "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical"
+        )
 }
 
 /// What every party must agree on before running a microprotocol (except the computation id and
 /// the party names, which the runtime owns).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub parameters: Parameters,
     pub parties: usize,
@@ -84,6 +106,15 @@ impl Spec {
         if !(2..=MAX_PARTIES).contains(&parties) {
             return Err(EngineError::InvalidPartyCount(parties));
         }
+        let matrix_parameters = |parameters: Value| {
+            serde_json::from_value::<MatrixParameters>(parameters)
+                .map_err(|e| e.to_string())
+                .and_then(|p| p.validate(parties))
+                .map_err(|reason| EngineError::InvalidParameters {
+                    microprotocol: microprotocol.to_string(),
+                    reason,
+                })
+        };
         let invalid = |reason: String| EngineError::InvalidParameters {
             microprotocol: microprotocol.to_string(),
             reason,
@@ -100,6 +131,10 @@ impl Spec {
                     .validate()
                     .map_err(invalid)?,
             ),
+            "SecureMatrixMultiplication" => Parameters::SecureMatrixMultiplication(matrix_parameters(parameters)?),
+            "StatisticsRegressionOLSVertical" => {
+                Parameters::StatisticsRegressionOLSVertical(matrix_parameters(parameters)?)
+            }
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
         Ok(Spec { parameters, parties })
@@ -108,25 +143,62 @@ impl Spec {
     pub fn microprotocol(&self) -> &'static str {
         match self.parameters {
             Parameters::SecureSum(_) => "SecureSum",
+            Parameters::SecureMatrixMultiplication(_) => "SecureMatrixMultiplication",
+            Parameters::StatisticsRegressionOLSVertical(_) => "StatisticsRegressionOLSVertical",
         }
     }
 
     /// The normalised parameters as JSON (defaults filled in): what parties compare.
     pub fn parameters_json(&self) -> Value {
-        match self.parameters {
-            Parameters::SecureSum(p) => serde_json::to_value(p).expect("parameters serialise"),
+        match &self.parameters {
+            Parameters::SecureSum(p) => serde_json::to_value(p),
+            Parameters::SecureMatrixMultiplication(p) | Parameters::StatisticsRegressionOLSVertical(p) => {
+                serde_json::to_value(p)
+            }
+        }
+        .expect("parameters serialise")
+    }
+
+    /// The helper from outside the computation named in the parameters, if the protocol has one.
+    pub fn helper(&self) -> Option<&str> {
+        match &self.parameters {
+            Parameters::SecureMatrixMultiplication(p) | Parameters::StatisticsRegressionOLSVertical(p) => {
+                p.helper.as_deref()
+            }
+            Parameters::SecureSum(_) => None,
         }
     }
 
-    /// The state machine of party `me`, with its input validated and encoded.
+    /// How many parties run the protocol: the computation's parties and a helper from outside.
+    /// The helper is the last; its machine takes no input.
+    pub fn participants(&self) -> usize {
+        self.parties + usize::from(self.helper().is_some())
+    }
+
+    /// The state machine of party `me` (an index below [`Spec::participants`]), with its input
+    /// validated and encoded.
     pub fn machine(&self, me: PartyIndex, input: &Value) -> Result<Machine, EngineError> {
-        assert!(me < self.parties, "party index out of range");
-        let protocol = match self.parameters {
-            Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(p, self.parties, input)?),
+        assert!(me < self.participants(), "party index out of range");
+        let helper_is_party = self.helper().is_none();
+        let protocol = match &self.parameters {
+            Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(*p, self.parties, input)?),
+            Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
+                if self.participants() < 3 =>
+            {
+                return Err(EngineError::NoHelper {
+                    microprotocol: self.microprotocol().to_string(),
+                });
+            }
+            Parameters::SecureMatrixMultiplication(p) => {
+                Protocol::Product(SecureMatrixMultiplication::new(p, me, helper_is_party, input)?)
+            }
+            Parameters::StatisticsRegressionOLSVertical(p) => {
+                Protocol::Product(regression_ols_vertical::regression(p, me, helper_is_party, input)?)
+            }
         };
         Ok(Machine {
             me,
-            parties: self.parties,
+            parties: self.participants(),
             protocol,
         })
     }
@@ -135,6 +207,8 @@ impl Spec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Protocol {
     SecureSum(SecureSum),
+    /// SecureMatrixMultiplication and StatisticsRegressionOLSVertical.
+    Product(SecureMatrixMultiplication),
 }
 
 /// One party's running microprotocol.
@@ -161,6 +235,7 @@ impl Machine {
     pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
         match &mut self.protocol {
             Protocol::SecureSum(p) => run(self.me, self.parties, rng, |io| p.start(io)),
+            Protocol::Product(p) => run(self.me, self.parties, rng, |io| p.start(io)).map(two_inputs),
         }
     }
 
@@ -178,8 +253,21 @@ impl Machine {
                 let message = decode(from, message)?;
                 run(self.me, self.parties, rng, |io| p.receive(from, message, io))
             }
+            Protocol::Product(p) => {
+                let message = decode(from, message)?;
+                run(self.me, self.parties, rng, |io| p.receive(from, message, io)).map(two_inputs)
+            }
         }
     }
+}
+
+/// The products report `"inputs": 2` as the reference does: two matrices went in, whoever else
+/// took part.
+fn two_inputs(mut step: Step) -> Step {
+    if let Some(output) = step.output.as_mut() {
+        output["inputs"] = json!(2);
+    }
+    step
 }
 
 fn decode<M: serde::de::DeserializeOwned>(from: PartyIndex, bytes: &[u8]) -> Result<M, ProtocolError> {

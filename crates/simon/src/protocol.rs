@@ -31,6 +31,9 @@ pub enum ProtocolError {
     Malformed { from: PartyIndex, reason: String },
     #[error("party {from} sent a message this protocol does not expect at this point: {what}")]
     Unexpected { from: PartyIndex, what: String },
+    /// The parties' inputs do not fit together (e.g. matrix shapes): every party finds it.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// The context of one step: who we are, how many parties there are, where randomness comes from,

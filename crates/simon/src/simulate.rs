@@ -8,15 +8,27 @@ use rand_core::RngCore;
 use serde_json::Value;
 
 /// Every party's output, or the first engine error. `rng` supplies both the protocols'
-/// randomness and the delivery order.
+/// randomness and the delivery order. One input per participant (a helper from outside the
+/// computation, the last, takes `null`).
 pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<Vec<Value>, EngineError> {
-    assert_eq!(inputs.len(), spec.parties, "one input per party");
+    run_observed(spec, inputs, rng, &mut |_, _, _| {})
+}
+
+/// [`run_all`], showing `observe` every message as it is delivered: `(from, to, bytes)`. Privacy
+/// tests record what each party receives with it.
+pub fn run_observed(
+    spec: &Spec,
+    inputs: &[Value],
+    rng: &mut dyn RngCore,
+    observe: &mut dyn FnMut(PartyIndex, PartyIndex, &[u8]),
+) -> Result<Vec<Value>, EngineError> {
+    assert_eq!(inputs.len(), spec.participants(), "one input per participant");
     let mut machines = inputs
         .iter()
         .enumerate()
         .map(|(me, input)| spec.machine(me, input))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut outputs: Vec<Option<Value>> = vec![None; spec.parties];
+    let mut outputs: Vec<Option<Value>> = vec![None; inputs.len()];
     // (from, to, bytes) of messages in flight
     let mut in_flight: Vec<(PartyIndex, PartyIndex, Vec<u8>)> = Vec::new();
     for (me, machine) in machines.iter_mut().enumerate() {
@@ -27,6 +39,7 @@ pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<V
     while !in_flight.is_empty() {
         let pick = (rng.next_u64() % in_flight.len() as u64) as usize;
         let (from, to, bytes) = in_flight.swap_remove(pick);
+        observe(from, to, &bytes);
         machines[to] = persisted(&machines[to]);
         let step = machines[to].receive(from, &bytes, rng)?;
         in_flight.extend(step.outgoing.into_iter().map(|(next, bytes)| (to, next, bytes)));

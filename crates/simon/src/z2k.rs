@@ -10,7 +10,7 @@
 use num_bigint::{BigInt, BigUint, Sign};
 use rand_core::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
+use std::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 
 /// An element of Z_2^256, as four little-endian 64-bit limbs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -44,6 +44,14 @@ impl Z256 {
 
     pub fn from_u64(value: u64) -> Z256 {
         Z256([value, 0, 0, 0])
+    }
+
+    /// The residue of `value` modulo 2^256, without a detour through big integers: matrix
+    /// protocols encode millions of entries.
+    pub fn from_i128(value: i128) -> Z256 {
+        let low = value as u128;
+        let high = if value < 0 { u64::MAX } else { 0 };
+        Z256([low as u64, (low >> 64) as u64, high, high])
     }
 
     /// The residue of `value` modulo 2^256 (two's complement for negative values).
@@ -119,6 +127,25 @@ impl Sub for Z256 {
     }
 }
 
+/// The product modulo 2^256: schoolbook on 64-bit limbs, dropping every partial product at or
+/// above 2^256 (ten 64×64-bit multiplications).
+impl Mul for Z256 {
+    type Output = Z256;
+    fn mul(self, rhs: Z256) -> Z256 {
+        let (a, b) = (self.0, rhs.0);
+        let mut out = [0u64; 4];
+        for i in 0..4 {
+            let mut carry = 0u128;
+            for j in 0..4 - i {
+                let t = a[i] as u128 * b[j] as u128 + out[i + j] as u128 + carry;
+                out[i + j] = t as u64;
+                carry = t >> 64;
+            }
+        }
+        Z256(out)
+    }
+}
+
 impl AddAssign for Z256 {
     fn add_assign(&mut self, rhs: Z256) {
         *self = *self + rhs;
@@ -149,6 +176,8 @@ impl<'de> Deserialize<'de> for Z256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use num_integer::Integer;
+    use num_traits::One;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
@@ -182,6 +211,20 @@ mod tests {
             assert_eq!(a + (-a), Z256::ZERO);
             let sum = a.to_signed_bigint() + b.to_signed_bigint();
             assert_eq!(Z256::from_bigint(&sum), a + b);
+        }
+    }
+
+    #[test]
+    fn products_agree_with_big_integers() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let modulus = BigInt::one() << 256u32;
+        for _ in 0..1000 {
+            let (a, b) = (Z256::random(&mut rng), Z256::random(&mut rng));
+            let exact = (a.to_signed_bigint() * b.to_signed_bigint()).mod_floor(&modulus);
+            assert_eq!(Z256::from_bigint(&exact), a * b);
+        }
+        for value in [0i128, 1, -1, i128::MAX, i128::MIN, -12345678901234567890] {
+            assert_eq!(Z256::from_i128(value), Z256::from_bigint(&BigInt::from(value)));
         }
     }
 
