@@ -145,6 +145,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_pending_chunk_bytes: 256 * 1024 * 1024,
             max_chunk_bytes: None,
             retention_s: 30 * 24 * 3600,
+            helper: None,
             shutdown_grace_s: 10,
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
