@@ -50,7 +50,9 @@ pub enum EngineError {
     InvalidParameters { microprotocol: String, reason: String },
     #[error("a computation needs between 2 and {MAX_PARTIES} parties, got {0}")]
     InvalidPartyCount(usize),
-    #[error("{microprotocol} between two parties needs a helper: name one in parameters.helper")]
+    #[error(
+        "{microprotocol} between two parties needs a helper, a third member of the federation (parameters.helper); none is available"
+    )]
     NoHelper { microprotocol: String },
     #[error("invalid input: {0}")]
     InvalidInput(#[from] EncodingError),
