@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
-//!     [--latency-runs N] [--batch N] [--python-runs N] [--skip latency,throughput,python]
+//!     [--latency-runs N] [--batch N] [--python-runs N] [--matrix-runs N]
+//!     [--skip latency,throughput,python,matrix]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -11,10 +12,15 @@
 //! batch (completed computations per second until every node has finished all of them), each
 //! node's resident memory when idle and after the batch, and the tutorial's secure sum through
 //! the unmodified Python client against fsc and against the original implementation
-//! (`scripts/setup-reference`, `../shared/reference`) started in the same run.
+//! (`scripts/setup-reference`, `../shared/reference`) started in the same run. Then the products
+//! between alice and bob with carol as helper (SecureMatrixMultiplication 100×100·100×100 and
+//! 1,000×1,000·1,000×10, StatisticsRegressionOLSVertical with 100,000×10): wall time from both
+//! submissions until both have the result, median over runs, with the nodes' CPU time.
 
 use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -36,6 +42,7 @@ async fn main() {
     let latency_runs = flag("--latency-runs", 300);
     let batch = flag("--batch", 20_000);
     let python_runs = flag("--python-runs", 30);
+    let matrix_runs = flag("--matrix-runs", 5);
     let skip: Vec<String> = args
         .iter()
         .position(|a| a == "--skip")
@@ -59,6 +66,113 @@ async fn main() {
     if run("throughput") {
         throughput(&cluster, batch).await;
         println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
+    }
+    if run("matrix") {
+        products(&cluster, matrix_runs).await;
+        println!("RSS after the products (MB): {}", rss_line(&cluster));
+    }
+}
+
+/// A `rows`×`cols` matrix of uniform(−1, 1) doubles, as the reference's `[M]`.
+fn random_matrix(rng: &mut ChaCha20Rng, rows: usize, cols: usize) -> Vec<Vec<f64>> {
+    (0..rows)
+        .map(|_| {
+            (0..cols)
+                .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0)
+                .collect()
+        })
+        .collect()
+}
+
+fn plain_product(x: &[Vec<f64>], y: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    x.iter()
+        .map(|row| {
+            (0..y[0].len())
+                .map(|j| row.iter().zip(y).map(|(a, y_row)| a * y_row[j]).sum())
+                .collect()
+        })
+        .collect()
+}
+
+/// The products of fsc-bench's header, each `runs` times: median wall time, the nodes' CPU time
+/// per run, and the largest relative deviation from a plaintext f64 product (from β, for OLS).
+async fn products(cluster: &Cluster, runs: usize) {
+    let mut rng = ChaCha20Rng::seed_from_u64(20241124);
+    for (microprotocol, p, n, q) in [
+        ("SecureMatrixMultiplication", 100, 100, 100),
+        ("SecureMatrixMultiplication", 1000, 1000, 10),
+        ("StatisticsRegressionOLSVertical", 100_000, 10, 1),
+    ] {
+        let (inputs, want) = if microprotocol == "SecureMatrixMultiplication" {
+            let (x, y) = (random_matrix(&mut rng, p, n), random_matrix(&mut rng, n, q));
+            let want = plain_product(&x, &y);
+            ([json!([x]), json!([y])], want)
+        } else {
+            // y = X·(1, 2, …, 10), so the deviation from β measures precision alone.
+            let x = random_matrix(&mut rng, p, n);
+            let y: Vec<f64> = x
+                .iter()
+                .map(|row| row.iter().enumerate().map(|(j, v)| v * (j + 1) as f64).sum::<f64>())
+                .collect();
+            let beta = (1..=n).map(|j| vec![j as f64]).collect();
+            ([json!([x]), json!([y])], beta)
+        };
+        let clients = [cluster.node("alice").client(), cluster.node("bob").client()];
+        let mut times = Vec::new();
+        let mut deviation = 0.0f64;
+        let cpu_before = cpu_seconds(cluster);
+        for _ in 0..runs {
+            let id = uuid::Uuid::new_v4();
+            let started = Instant::now();
+            let submits = clients.iter().zip(&inputs).map(|(client, input)| {
+                let request =
+                    json!({"id": id, "microprotocol": microprotocol, "parties": ["alice", "bob"], "input": input});
+                async move { client.submit(&request).await }
+            });
+            for answer in join_all(submits).await {
+                let answer = answer.expect("submit");
+                assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+            }
+            let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(120)))).await;
+            times.push(started.elapsed().as_secs_f64());
+            for view in views {
+                let view = view.expect("read");
+                assert_eq!(view["status"], "succeeded", "{view}");
+                let key = if microprotocol == "SecureMatrixMultiplication" {
+                    "product"
+                } else {
+                    "mle"
+                };
+                let got: Vec<Vec<f64>> =
+                    serde_json::from_value(view["output"]["result"][key].clone()).expect("a matrix");
+                for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                    deviation = deviation.max((g - w).abs() / w.abs().max(1.0));
+                }
+            }
+        }
+        let cpu: Vec<f64> = cpu_seconds(cluster)
+            .iter()
+            .zip(cpu_before)
+            .map(|(after, before)| (after - before) / runs as f64)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let shape = if microprotocol == "SecureMatrixMultiplication" {
+            format!("{p}×{n}·{n}×{q}")
+        } else {
+            format!("X {p}×{n}, y {p}")
+        };
+        println!(
+            "{microprotocol} {shape} (alice, bob; carol helps), {runs} runs: median {:.3} s, min {:.3} s, max {:.3} s; \
+             CPU per run: alice {:.2} s, bob {:.2} s, carol {:.2} s, nats-server {:.2} s; \
+             largest deviation from the plaintext answer {deviation:.1e}",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            cpu[0],
+            cpu[1],
+            cpu[2],
+            cpu[3],
+        );
     }
 }
 

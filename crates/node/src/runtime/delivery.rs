@@ -48,7 +48,8 @@ impl Runtime {
                         received_at: now,
                     };
                     if let Some(parts) = store::add_chunk(conn, &chunk).await? {
-                        let wire: Vec<u8> = parts.into_iter().flat_map(|p| p.data).collect();
+                        // Slices, not a byte-by-byte iterator: messages run to tens of megabytes.
+                        let wire = parts.iter().map(|p| p.data.as_slice()).collect::<Vec<_>>().concat();
                         match self.envelopes.open(&chunk.computation, &sender, &wire) {
                             Ok(opened) if opened.header.seq == id.seq => messages.push(opened),
                             Ok(_) => self.metrics.reject(Rejection::Misrouted),
