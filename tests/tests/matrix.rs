@@ -118,9 +118,10 @@ async fn bad_matrices_fail_every_party_with_the_reason() {
     }
 }
 
-/// A federation of two has no helper: both parties are told so at once.
+/// A federation of two has no helper: both parties are told so at once, unless they opt in to the
+/// original's method and what it reveals.
 #[tokio::test]
-async fn without_a_helper_both_parties_get_a_clear_error() {
+async fn without_a_helper_both_parties_get_a_clear_error_or_opt_in() {
     let cluster = Cluster::start(2).await;
     let (_, answers) = submit(
         &cluster,
@@ -134,6 +135,20 @@ async fn without_a_helper_both_parties_get_a_clear_error() {
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["code"], "no_helper", "{body}");
         assert!(body.to_string().contains("needs a helper"), "{body}");
+    }
+    let (id, answers) = submit(
+        &cluster,
+        "SecureMatrixMultiplication",
+        &["alice", "bob"],
+        json!({"reveal_inputs_without_helper": true}),
+        &[json!([[[1, 2, 3]]]), json!([[[4], [5], [6]]])],
+    )
+    .await;
+    assert!(answers.iter().all(|(status, _)| *status == 202), "{answers:?}");
+    for view in cluster.finals(id, FINAL).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        let product = view["output"]["result"]["product"][0][0].as_f64().unwrap();
+        assert!((product - 32.0).abs() < 1e-9, "{view}");
     }
 }
 

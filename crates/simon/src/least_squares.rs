@@ -14,22 +14,8 @@ pub fn pseudo_inverse(x: &Matrix<f64>) -> Result<Matrix<f64>, EncodingError> {
             "the design matrix X is rank-deficient: it has {n} rows and {p} columns, and least squares needs at least as many rows as columns"
         )));
     }
-    // Columns of X, overwritten with R above the diagonal; `reflectors[k]` is v_k of
-    // H_k = I − 2·v_k·v_kᵀ/(v_kᵀv_k), acting on rows k..n.
     let mut columns: Vec<Vec<f64>> = (0..p).map(|j| (0..n).map(|i| *x.get(i, j)).collect()).collect();
-    let mut reflectors: Vec<Vec<f64>> = Vec::with_capacity(p);
-    let mut diagonal = vec![0.0; p];
-    for k in 0..p {
-        let mut v = columns[k][k..].to_vec();
-        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let alpha = if v[0] >= 0.0 { -norm } else { norm };
-        v[0] -= alpha;
-        diagonal[k] = alpha;
-        for column in columns.iter_mut().skip(k + 1) {
-            reflect(&v, &mut column[k..]);
-        }
-        reflectors.push(v);
-    }
+    let (reflectors, diagonal) = householder(&mut columns);
     let largest = diagonal.iter().fold(0.0f64, |m, d| m.max(d.abs()));
     let tolerance = largest * n.max(p) as f64 * f64::EPSILON;
     if let Some(k) = diagonal.iter().position(|d| d.abs() <= tolerance || !d.is_finite()) {
@@ -37,17 +23,7 @@ pub fn pseudo_inverse(x: &Matrix<f64>) -> Result<Matrix<f64>, EncodingError> {
             "the design matrix X is rank-deficient: column {k} is (numerically) a linear combination of columns 0..{k}"
         )));
     }
-    // Q's first p columns, Q·e_j = H_0·…·H_{p−1}·e_j.
-    let q: Vec<Vec<f64>> = (0..p)
-        .map(|j| {
-            let mut e = vec![0.0; n];
-            e[j] = 1.0;
-            for (k, v) in reflectors.iter().enumerate().rev() {
-                reflect(v, &mut e[k..]);
-            }
-            e
-        })
-        .collect();
+    let q: Vec<Vec<f64>> = (0..p).map(|j| q_column(&reflectors, n, j)).collect();
     // Column i of R⁻¹Qᵀ solves R·m = (row i of Q), by back substitution.
     let mut out = Matrix::zeros(p, n);
     let mut m = vec![0.0; p];
@@ -62,6 +38,38 @@ pub fn pseudo_inverse(x: &Matrix<f64>) -> Result<Matrix<f64>, EncodingError> {
         }
     }
     Ok(out)
+}
+
+/// Householder QR of the matrix whose columns (of equal length m) are `columns`: overwrites them
+/// with R above the diagonal and returns the reflectors (v_k of H_k = I − 2·v_k·v_kᵀ/(v_kᵀv_k),
+/// acting on rows k..m) and R's diagonal, for k below min(m, columns).
+pub fn householder(columns: &mut [Vec<f64>]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let rows = columns.first().map_or(0, Vec::len);
+    let steps = rows.min(columns.len());
+    let mut reflectors = Vec::with_capacity(steps);
+    let mut diagonal = Vec::with_capacity(steps);
+    for k in 0..steps {
+        let mut v = columns[k][k..].to_vec();
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let alpha = if v[0] >= 0.0 { -norm } else { norm };
+        v[0] -= alpha;
+        diagonal.push(alpha);
+        for column in columns.iter_mut().skip(k + 1) {
+            reflect(&v, &mut column[k..]);
+        }
+        reflectors.push(v);
+    }
+    (reflectors, diagonal)
+}
+
+/// Column `j` of the complete Q (m×m) of a Householder QR: H_0·…·H_{k−1}·e_j.
+pub fn q_column(reflectors: &[Vec<f64>], rows: usize, j: usize) -> Vec<f64> {
+    let mut e = vec![0.0; rows];
+    e[j] = 1.0;
+    for (k, v) in reflectors.iter().enumerate().rev() {
+        reflect(v, &mut e[k..]);
+    }
+    e
 }
 
 /// Applies H = I − 2·v·vᵀ/(vᵀv) to `y` in place.

@@ -9,7 +9,8 @@
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements;
 //! - [`additive_sum`], [`secure_sum`]: the microprotocols;
 //! - [`matrix`], [`matrix_product`], [`least_squares`]: fixed-point matrices, the helper-assisted
-//!   product, local least squares; [`secure_matrix_multiplication`] and
+//!   product, local least squares, the original's helper-less product [`projected_product`]
+//!   (opt-in); [`secure_matrix_multiplication`] and
 //!   [`regression_ols_vertical`] build on them;
 //! - [`machine`]: protocols by name, as one serialisable [`Machine`] a runtime can drive;
 //! - [`simulate`]: all parties of a computation in one process, for tests.
@@ -20,6 +21,7 @@ pub mod least_squares;
 pub mod machine;
 pub mod matrix;
 pub mod matrix_product;
+pub mod projected_product;
 pub mod protocol;
 pub mod regression_ols_vertical;
 pub mod secure_matrix_multiplication;

@@ -7,9 +7,10 @@
 //! between steps. This module must not grow protocol logic: it only dispatches.
 
 use crate::fixed_point::EncodingError;
+use crate::projected_product::ProjectedProduct;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::regression_ols_vertical;
-use crate::secure_matrix_multiplication::{MatrixParameters, SecureMatrixMultiplication};
+use crate::secure_matrix_multiplication::{MatrixParameters, ResultKey, SecureMatrixMultiplication, float_input};
 use crate::secure_sum::{SecureSum, SecureSumParameters};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
@@ -84,14 +85,16 @@ pub enum Parameters {
 }
 
 /// Whether `microprotocol` among `parties` parties needs a helper from outside the computation:
-/// the products do with two (with three or more, the third party is the helper). A runtime names
+/// the products do with two (with three or more, the third party is the helper), unless the
+/// parties opt in to the original's method that reveals inputs instead. A runtime names
 /// one in the parameters (`helper`) before [`Spec::new`].
-pub fn wants_helper(microprotocol: &str, parties: usize) -> bool {
+pub fn wants_helper(microprotocol: &str, parties: usize, parameters: &Value) -> bool {
     parties == 2
         && matches!(
             microprotocol,
             "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical"
         )
+        && parameters.get("reveal_inputs_without_helper") != Some(&Value::Bool(true))
 }
 
 /// What every party must agree on before running a microprotocol (except the computation id and
@@ -184,6 +187,13 @@ impl Spec {
         let helper_is_party = self.helper().is_none();
         let protocol = match &self.parameters {
             Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(*p, self.parties, input)?),
+            Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
+                let matrix = float_input(me, input)?.expect("two parties, both data owners");
+                Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))
+            }
+            Parameters::StatisticsRegressionOLSVertical(p) if p.reveal_inputs_without_helper => {
+                Protocol::Projected(regression_ols_vertical::regression_revealing(me, input)?)
+            }
             Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
                 if self.participants() < 3 =>
             {
@@ -211,6 +221,8 @@ enum Protocol {
     SecureSum(SecureSum),
     /// SecureMatrixMultiplication and StatisticsRegressionOLSVertical.
     Product(SecureMatrixMultiplication),
+    /// The same by the original's method, for two parties that opt in to what it reveals.
+    Projected(ProjectedProduct),
 }
 
 /// One party's running microprotocol.
@@ -238,6 +250,7 @@ impl Machine {
         match &mut self.protocol {
             Protocol::SecureSum(p) => run(self.me, self.parties, rng, |io| p.start(io)),
             Protocol::Product(p) => run(self.me, self.parties, rng, |io| p.start(io)).map(two_inputs),
+            Protocol::Projected(p) => run(self.me, self.parties, rng, |io| p.start(io)),
         }
     }
 
@@ -258,6 +271,10 @@ impl Machine {
             Protocol::Product(p) => {
                 let message = decode(from, message)?;
                 run(self.me, self.parties, rng, |io| p.receive(from, message, io)).map(two_inputs)
+            }
+            Protocol::Projected(p) => {
+                let message = decode(from, message)?;
+                run(self.me, self.parties, rng, |io| p.receive(from, message, io))
             }
         }
     }

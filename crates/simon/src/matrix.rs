@@ -258,6 +258,14 @@ pub fn encode_number(number: &Number, digits: u32) -> Result<i128, EncodingError
     encode_f64(value, digits)
 }
 
+/// A JSON number as a finite double.
+pub fn finite(number: &Number) -> Result<f64, EncodingError> {
+    number
+        .as_f64()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| EncodingError::OutOfRange(number.to_string()))
+}
+
 /// A party's matrix, as the reference takes it: a one-element list holding the matrix (what
 /// `compute(data=[M])` sends), or the bare matrix, a non-empty list of equally long, non-empty
 /// rows of numbers. `entry` converts each number.

@@ -15,21 +15,22 @@
 use crate::fixed_point::EncodingError;
 use crate::least_squares;
 use crate::matrix::{self, Matrix};
+use crate::projected_product::ProjectedProduct;
 use crate::protocol::PartyIndex;
 use crate::secure_matrix_multiplication::{MatrixParameters, ResultKey, SecureMatrixMultiplication, owner_input};
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 /// Extra decimals for the entries of (XᵀX)⁻¹Xᵀ.
 pub const COEFFICIENT_EXTRA_DIGITS: u32 = 6;
 
-/// Party 0's side: (XᵀX)⁻¹Xᵀ in fixed point.
-fn coefficients(input: &Value, digits: u32) -> Result<Matrix<i128>, EncodingError> {
-    let x = matrix::parse_matrix(input, |n| {
-        n.as_f64()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| EncodingError::OutOfRange(n.to_string()))
-    })?;
-    let m = least_squares::pseudo_inverse(&x)?;
+/// Party 0's side: (XᵀX)⁻¹Xᵀ.
+fn coefficients(input: &Value) -> Result<Matrix<f64>, EncodingError> {
+    least_squares::pseudo_inverse(&matrix::parse_matrix(input, matrix::finite)?)
+}
+
+/// (XᵀX)⁻¹Xᵀ in fixed point.
+fn encoded_coefficients(input: &Value, digits: u32) -> Result<Matrix<i128>, EncodingError> {
+    let m = coefficients(input)?;
     let mut encoded = Matrix::zeros(m.rows(), m.cols());
     for i in 0..m.rows() {
         for (j, value) in m.row(i).iter().enumerate() {
@@ -39,8 +40,9 @@ fn coefficients(input: &Value, digits: u32) -> Result<Matrix<i128>, EncodingErro
     Ok(encoded)
 }
 
-/// Party 1's side: y as an n×1 matrix, from `[y]`, `y`, or a one-column matrix.
-fn response(input: &Value, digits: u32) -> Result<Matrix<i128>, EncodingError> {
+/// Party 1's side: y as an n×1 matrix, from `[y]`, `y`, or a one-column matrix, each entry read
+/// by `entry`.
+fn response<T>(input: &Value, entry: impl Fn(&Number) -> Result<T, EncodingError>) -> Result<Matrix<T>, EncodingError> {
     let is_vector = |items: &[Value]| !items.is_empty() && items.iter().all(Value::is_number);
     let vector = match input {
         Value::Array(items) => match items.as_slice() {
@@ -54,7 +56,7 @@ fn response(input: &Value, digits: u32) -> Result<Matrix<i128>, EncodingError> {
         Some(values) => Value::Array(values.iter().map(|v| Value::Array(vec![v.clone()])).collect()),
         None => input.clone(),
     };
-    let y = matrix::parse_matrix(&column, |n| matrix::encode_number(n, digits))?;
+    let y = matrix::parse_matrix(&column, entry)?;
     if y.cols() != 1 {
         return Err(EncodingError::Matrix(format!(
             "the response y must be a vector (or a one-column matrix), got a {}×{} matrix",
@@ -75,8 +77,8 @@ pub fn regression(
 ) -> Result<SecureMatrixMultiplication, EncodingError> {
     let digits = parameters.digits_after;
     let matrix = owner_input(me, input, |v| match me {
-        0 => coefficients(v, digits + COEFFICIENT_EXTRA_DIGITS),
-        _ => response(v, digits),
+        0 => encoded_coefficients(v, digits + COEFFICIENT_EXTRA_DIGITS),
+        _ => response(v, |n| matrix::encode_number(n, digits)),
     })?;
     Ok(SecureMatrixMultiplication::of(
         me,
@@ -85,4 +87,15 @@ pub fn regression(
         2 * digits + COEFFICIENT_EXTRA_DIGITS,
         helper_is_party,
     ))
+}
+
+/// Party `me`'s part (0 or 1) of the regression by the original's method without a helper
+/// ([`ProjectedProduct`], for parties that opt in to what it reveals).
+pub fn regression_revealing(me: PartyIndex, input: &Value) -> Result<ProjectedProduct, EncodingError> {
+    let matrix = owner_input(me, input, |v| match me {
+        0 => coefficients(v),
+        _ => response(v, matrix::finite),
+    })?
+    .expect("two parties, both data owners");
+    Ok(ProjectedProduct::new(&matrix, ResultKey::Mle))
 }

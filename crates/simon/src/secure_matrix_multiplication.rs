@@ -32,6 +32,11 @@ pub struct MatrixParameters {
     /// The federation member that deals correlated randomness when two parties compute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<String>,
+    /// Two parties without a helper opt in to the original's method, which reveals the row space
+    /// of party 0's matrix to party 1 and party 1's matrix to party 0 when party 0's has at least
+    /// as many rows as columns ([`crate::projected_product`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reveal_inputs_without_helper: bool,
 }
 
 fn default_digits() -> u32 {
@@ -50,6 +55,9 @@ impl MatrixParameters {
             return Err(
                 "helper names a helper for two parties; with three or more, the third party is the helper".into(),
             );
+        }
+        if self.reveal_inputs_without_helper && (parties != 2 || self.helper.is_some()) {
+            return Err("reveal_inputs_without_helper is for two parties without a helper".into());
         }
         Ok(self)
     }
@@ -81,6 +89,19 @@ pub enum ResultKey {
     Product,
     /// `{"mle": …}`, StatisticsRegressionOLSVertical's.
     Mle,
+}
+
+/// The reference's result: the product's rows under `key`.
+pub fn keyed(key: ResultKey, rows: Vec<Vec<f64>>) -> Value {
+    match key {
+        ResultKey::Product => json!({ "product": rows }),
+        ResultKey::Mle => json!({ "mle": rows }),
+    }
+}
+
+/// A data owner's matrix of finite doubles (the original's method without a helper).
+pub fn float_input(me: PartyIndex, input: &Value) -> Result<Option<Matrix<f64>>, EncodingError> {
+    owner_input(me, input, |v| matrix::parse_matrix(v, matrix::finite))
 }
 
 /// A product of fixed-point matrices, decoded into the reference's result. Also the body of
@@ -135,13 +156,7 @@ impl SecureMatrixMultiplication {
             return Progress::Continue;
         };
         Progress::Done(match output {
-            ProductOutput::Product(product) => {
-                let rows = product.decode(self.digits).into_rows();
-                match self.key {
-                    ResultKey::Product => json!({ "product": rows }),
-                    ResultKey::Mle => json!({ "mle": rows }),
-                }
-            }
+            ProductOutput::Product(product) => keyed(self.key, product.decode(self.digits).into_rows()),
             ProductOutput::Helped { left, right } => {
                 json!({"helper": {"shapes": [[left.0, left.1], [right.0, right.1]]}})
             }

@@ -323,3 +323,63 @@ fn data_owners_receive_uniform_matrices_and_the_helper_nothing_of_the_inputs() {
     assert_eq!(a[HELPER], b[HELPER]);
     assert!(a[HELPER].iter().all(|(_, m)| matches!(m, ProductMessage::Seeds { .. })));
 }
+
+/// The original's method without a helper, for parties that opt in: right products, and it leaks
+/// what its parameter's name says (a square X sends party 1's matrix to party 0 as it is).
+#[test]
+fn the_opt_in_method_without_helper_multiplies_and_reveals_what_it_says() {
+    use fsc_simon::projected_product::ProjectedMessage;
+    let spec = Spec::new(
+        "SecureMatrixMultiplication",
+        &json!({"reveal_inputs_without_helper": true}),
+        2,
+    )
+    .unwrap();
+    assert_eq!(spec.participants(), 2);
+    let vector = load("secure_matrix_multiplication_2p_test");
+    let inputs: Vec<Value> = serde_json::from_value(vector["inputs"].clone()).unwrap();
+    let mut received = vec![Vec::new(); 2];
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let outputs = run_observed(&spec, &inputs, &mut rng, &mut |_, to, bytes| {
+        received[to].push(serde_json::from_slice::<ProjectedMessage>(bytes).unwrap());
+    })
+    .unwrap();
+    let want = matrix_of(&vector["result"], "product");
+    for output in &outputs {
+        for (g, w) in matrix_of(output, "product").iter().flatten().zip(want.iter().flatten()) {
+            assert!((g - w).abs() < 1e-9, "{output}");
+        }
+    }
+    let y = json!({"rows": 3, "cols": 3, "data": [-1.0, 4.0, 7.0, 2.0, -5.0, 3.0, 0.0, 1.0, -5.0]});
+    assert!(
+        received[0]
+            .iter()
+            .any(|m| serde_json::to_value(m).unwrap() == json!({ "Projected": y })),
+        "{:?}",
+        received[0]
+    );
+
+    let ols = Spec::new(
+        "StatisticsRegressionOLSVertical",
+        &json!({"reveal_inputs_without_helper": true}),
+        2,
+    )
+    .unwrap();
+    let vector = load("statistics_regression_ols_vertical_2p_test");
+    let inputs: Vec<Value> = serde_json::from_value(vector["inputs"].clone()).unwrap();
+    let outputs = run_all(&ols, &inputs, &mut rng).unwrap();
+    for (b, want) in matrix_of(&outputs[1], "mle").iter().flatten().zip([5.0, 6.0, 7.0]) {
+        assert!((b - want).abs() < 1e-9, "{outputs:?}");
+    }
+    // Rectangular X with room for a complement: still the right product.
+    let outputs = run_all(&spec, &[json!([[[1, 2, 3]]]), json!([[[4], [5], [6]]])], &mut rng).unwrap();
+    assert!((matrix_of(&outputs[0], "product")[0][0] - 32.0).abs() < 1e-9);
+    assert!(
+        Spec::new(
+            "SecureMatrixMultiplication",
+            &json!({"reveal_inputs_without_helper": true}),
+            3
+        )
+        .is_err()
+    );
+}

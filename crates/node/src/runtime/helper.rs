@@ -46,7 +46,7 @@ impl Runtime {
     /// federation has one (else the engine refuses the definition with `no_helper`).
     pub(super) fn name_helper(&self, item: &Submission) -> Result<Value, Error> {
         let mut parameters = match &item.parameters {
-            _ if !fsc_simon::machine::wants_helper(&item.microprotocol, item.parties.len()) => {
+            _ if !fsc_simon::machine::wants_helper(&item.microprotocol, item.parties.len(), &item.parameters) => {
                 return Ok(item.parameters.clone());
             }
             Value::Null => json!({}),
