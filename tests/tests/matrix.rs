@@ -206,3 +206,32 @@ async fn the_reference_vectors_pass_through_the_python_client() {
         assert_eq!(report.lines().last().unwrap(), want, "{report}");
     }
 }
+
+/// The helper's node is down while the parties start: their invitations and seeds wait in the
+/// broker, and the product completes once it is back.
+#[tokio::test]
+async fn a_helper_that_was_down_joins_when_it_is_back() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.node_mut("carol").kill();
+    let (id, answers) = submit(
+        &cluster,
+        "SecureMatrixMultiplication",
+        &["alice", "bob"],
+        json!({}),
+        &[json!([[[2, 0], [0, 2]]]), json!([[[1, 2], [3, 4]]])],
+    )
+    .await;
+    assert!(answers.iter().all(|(status, _)| *status == 202), "{answers:?}");
+    let alice = cluster.node("alice").client();
+    fsc_e2e::eventually(FINAL, "alice has bob's masked matrix", || async {
+        alice.get(id, Duration::ZERO).await.unwrap()["status"] == "running"
+    })
+    .await;
+    cluster.node_mut("carol").restart().await;
+    for party in ["alice", "bob", "carol"] {
+        let view = cluster.node(party).client().wait_final(id, FINAL).await.unwrap();
+        assert_eq!(view["status"], "succeeded", "{party}: {view}\n{}", cluster.logs());
+    }
+    let view = alice.get(id, Duration::ZERO).await.unwrap();
+    assert_eq!(view["output"]["result"]["product"], json!([[2.0, 4.0], [6.0, 8.0]]));
+}
