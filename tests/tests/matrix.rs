@@ -89,12 +89,15 @@ async fn bad_matrices_fail_every_party_with_the_reason() {
             .to_string()
             .contains("ragged rows: row 1 has 1 entries, row 0 has 2")
     );
-    let bob = cluster.node("bob").client().wait_final(id, FINAL).await.unwrap();
-    assert_eq!(bob["status"], "failed");
-    assert!(
-        bob["error"]["message"].as_str().unwrap().contains("ragged rows"),
-        "{bob}"
-    );
+    // The helper too, whether bob's invitation or alice's abort reaches it first.
+    for party in ["bob", "carol"] {
+        let view = cluster.node(party).client().wait_final(id, FINAL).await.unwrap();
+        assert_eq!(view["status"], "failed", "{party}: {view}");
+        assert!(
+            view["error"]["message"].as_str().unwrap().contains("ragged rows"),
+            "{party}: {view}"
+        );
+    }
 
     let (id, answers) = submit(
         &cluster,

@@ -210,7 +210,9 @@ impl Runtime {
                     code: error.code().to_string(),
                     message: error.to_string(),
                 };
-                self.settle_failed(&mut row, &item.parties, Failure::ours(reason), now, batch);
+                // The helper too: another party may have invited it already.
+                let everyone = participants(&item.parties, &parameters);
+                self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);
                 batch.settled.insert(id, row);
                 batch.finished.push(id);
                 return Err(Error::Engine(error));
