@@ -161,7 +161,13 @@ impl Microprotocol for ProjectedProduct {
             (1, ProjectedMessage::Product(p)) => Ok(self.done(&p.matrix(from)?)),
             (_, other) => Err(ProtocolError::Unexpected {
                 from,
-                what: format!("{other:?}").chars().take(60).collect(),
+                what: match other {
+                    ProjectedMessage::Shape(..) => "a shape",
+                    ProjectedMessage::Projector(_) => "a projector",
+                    ProjectedMessage::Projected(_) => "a projected matrix",
+                    ProjectedMessage::Product(_) => "the product",
+                }
+                .to_string(),
             }),
         }
     }
