@@ -68,6 +68,10 @@ impl<T> Matrix<T> {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    fn row_mut(&mut self, i: usize) -> &mut [T] {
+        &mut self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
     pub fn get(&self, i: usize, j: usize) -> &T {
         &self.data[i * self.cols + j]
     }
@@ -103,6 +107,27 @@ impl RingMatrix {
         Matrix { rows, cols, data }
     }
 
+    /// `self − M` in place, where M is [`RingMatrix::from_seed`]`(seed, …)` of our shape,
+    /// generated on the fly: a masked matrix without a second matrix in memory.
+    pub fn minus_seeded(mut self, seed: [u8; 32]) -> RingMatrix {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        self.data.iter_mut().for_each(|v| *v -= Z256::random(&mut rng));
+        self
+    }
+
+    /// `M · rhs` where M (`rows`×`rhs.rows()`) is [`RingMatrix::from_seed`]`(seed, …)`, generated
+    /// row by row instead of held whole.
+    pub fn seeded_product(seed: [u8; 32], rows: usize, rhs: &RingMatrix) -> RingMatrix {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let mut out = RingMatrix::zeros(rows, rhs.cols);
+        let mut row = vec![Z256::ZERO; rhs.rows];
+        for i in 0..rows {
+            row.iter_mut().for_each(|v| *v = Z256::random(&mut rng));
+            add_row_product(out.row_mut(i), &row, rhs);
+        }
+        out
+    }
+
     pub fn from_integers(matrix: &Matrix<i128>) -> RingMatrix {
         matrix.map(|&v| Z256::from_i128(v))
     }
@@ -112,12 +137,7 @@ impl RingMatrix {
         assert_eq!(self.cols, rhs.rows, "incompatible shapes");
         let mut out = RingMatrix::zeros(self.rows, rhs.cols);
         for i in 0..self.rows {
-            let acc = &mut out.data[i * rhs.cols..(i + 1) * rhs.cols];
-            for (k, &a) in self.row(i).iter().enumerate() {
-                for (o, &b) in acc.iter_mut().zip(rhs.row(k)) {
-                    *o += a * b;
-                }
-            }
+            add_row_product(out.row_mut(i), self.row(i), rhs);
         }
         out
     }
@@ -129,18 +149,20 @@ impl RingMatrix {
         Matrix { data, ..*self }
     }
 
-    /// Element-wise difference; panics on different shapes.
-    pub fn minus(&self, rhs: &RingMatrix) -> RingMatrix {
-        assert_eq!(self.shape(), rhs.shape(), "different shapes");
-        let data = self.data.iter().zip(&rhs.data).map(|(&a, &b)| a - b).collect();
-        Matrix { data, ..*self }
-    }
-
     /// Every entry as the signed integer it represents, divided by 10^digits and correctly
     /// rounded to a double.
     pub fn decode(&self, digits: u32) -> Matrix<f64> {
         let scale = BigInt::from(10u32).pow(digits);
         self.map(|v| fixed_point::ratio_to_f64(&v.to_signed_bigint(), &scale))
+    }
+}
+
+/// `acc += row · rhs`: one row of a product.
+fn add_row_product(acc: &mut [Z256], row: &[Z256], rhs: &RingMatrix) {
+    for (k, &a) in row.iter().enumerate() {
+        for (o, &b) in acc.iter_mut().zip(rhs.row(k)) {
+            *o += a * b;
+        }
     }
 }
 
@@ -156,14 +178,20 @@ struct RingMatrixWire<'a> {
 
 impl Serialize for RingMatrix {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut bytes = Vec::with_capacity(self.data.len() * 32);
-        for value in &self.data {
-            bytes.extend_from_slice(&value.to_le_bytes());
+        // Three entries (96 bytes) at a time, a whole number of base64 quanta: no padding but
+        // at the end, and no copy of the whole matrix as bytes.
+        let mut text = String::with_capacity((self.data.len() * 32).div_ceil(3) * 4);
+        for block in self.data.chunks(3) {
+            let mut bytes = [0u8; 96];
+            for (dst, value) in bytes.chunks_exact_mut(32).zip(block) {
+                dst.copy_from_slice(&value.to_le_bytes());
+            }
+            BASE64.encode_string(&bytes[..block.len() * 32], &mut text);
         }
         RingMatrixWire {
             rows: self.rows,
             cols: self.cols,
-            data: BASE64.encode(bytes).into(),
+            data: text.into(),
         }
         .serialize(serializer)
     }

@@ -188,10 +188,9 @@ impl MatrixProduct {
                     return Err(incompatible((p, n), (n2, q)));
                 }
                 if !*dealt {
-                    let u = RingMatrix::from_seed(seed_u, p, n);
                     let v = RingMatrix::from_seed(seed_v, n, q);
-                    let w0 = RingMatrix::from_seed(seed_w, p, q);
-                    io.send(1, ProductMessage::Correlation(u.product(&v).minus(&w0)));
+                    let uv = RingMatrix::seeded_product(seed_u, p, &v);
+                    io.send(1, ProductMessage::Correlation(uv.minus_seeded(seed_w)));
                     *dealt = true;
                 }
                 if helper_is_party {
@@ -224,8 +223,7 @@ impl Microprotocol for MatrixProduct {
                 let x = input.take().expect("start is called once");
                 *seed_u = Self::seed(io);
                 *seed_w = Self::seed(io);
-                let u = RingMatrix::from_seed(*seed_u, shape.0, shape.1);
-                io.send(1, ProductMessage::Masked(x.minus(&u)));
+                io.send(1, ProductMessage::Masked(x.minus_seeded(*seed_u)));
                 io.send(
                     HELPER,
                     ProductMessage::Seeds {
@@ -238,9 +236,8 @@ impl Microprotocol for MatrixProduct {
             }
             Role::Right { input, shape, .. } => {
                 let seed_v = Self::seed(io);
-                let v = RingMatrix::from_seed(seed_v, shape.0, shape.1);
                 let y = input.as_ref().expect("party 1 has a matrix");
-                io.send(0, ProductMessage::Masked(y.minus(&v)));
+                io.send(0, ProductMessage::Masked(y.clone().minus_seeded(seed_v)));
                 io.send(
                     HELPER,
                     ProductMessage::Seeds {
@@ -281,9 +278,8 @@ impl Microprotocol for MatrixProduct {
                 if f.rows() != shape.1 {
                     return Err(incompatible(*shape, f.shape()));
                 }
-                let u = RingMatrix::from_seed(*seed_u, shape.0, shape.1);
                 let w0 = RingMatrix::from_seed(*seed_w, shape.0, f.cols());
-                let z0 = u.product(&f).plus(&w0);
+                let z0 = RingMatrix::seeded_product(*seed_u, shape.0, &f).plus(&w0);
                 io.send(1, ProductMessage::Share(z0.clone()));
                 *share = Some(z0);
             }
