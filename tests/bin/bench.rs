@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
-//!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N]
-//!     [--skip latency,throughput,python,protocols,million]
+//!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
+//!     [--skip latency,throughput,python,protocols,million,matrix]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -16,10 +16,16 @@
 //! statistics protocols at the sizes of their performance targets: SecureMedian of 3 × 1,000
 //! floats, StatisticsUnivariate of 3 × 10,000 and 3 × 1,000,000 values (`million`),
 //! StatisticsContingency of 3 × 100,000 pairs over a 20 × 20 table (wall time, submit at all
-//! three until succeeded at all three; median of `--protocol-runs`, default 5).
+//! three until succeeded at all three; median of `--protocol-runs`, default 5). Then the
+//! products between alice and bob with carol as helper (SecureMatrixMultiplication 50×50·50×50,
+//! 100×100·100×100 and 1,000×1,000·1,000×10, StatisticsRegressionOLSVertical with 100,000×10):
+//! wall time from both submissions until both have the result, median over runs, with the nodes'
+//! CPU time.
 
 use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -42,6 +48,7 @@ async fn main() {
     let batch = flag("--batch", 20_000);
     let python_runs = flag("--python-runs", 30);
     let protocol_runs = flag("--protocol-runs", 5);
+    let matrix_runs = flag("--matrix-runs", 5);
     let skip: Vec<String> = args
         .iter()
         .position(|a| a == "--skip")
@@ -68,6 +75,10 @@ async fn main() {
     }
     if run("protocols") {
         protocols(&cluster, protocol_runs, run("million")).await;
+    }
+    if run("matrix") {
+        products(&cluster, matrix_runs).await;
+        println!("RSS after the products (MB): {}", rss_line(&cluster));
     }
 }
 
@@ -150,6 +161,111 @@ async fn protocols(cluster: &Cluster, runs: usize, million: bool) {
             samples[samples.len() / 2],
             samples[0],
             samples[samples.len() - 1]
+        );
+    }
+}
+
+/// A `rows`×`cols` matrix of uniform(−1, 1) doubles, as the reference's `[M]`.
+fn random_matrix(rng: &mut ChaCha20Rng, rows: usize, cols: usize) -> Vec<Vec<f64>> {
+    (0..rows)
+        .map(|_| {
+            (0..cols)
+                .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0)
+                .collect()
+        })
+        .collect()
+}
+
+fn plain_product(x: &[Vec<f64>], y: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    x.iter()
+        .map(|row| {
+            (0..y[0].len())
+                .map(|j| row.iter().zip(y).map(|(a, y_row)| a * y_row[j]).sum())
+                .collect()
+        })
+        .collect()
+}
+
+/// The products of fsc-bench's header, each `runs` times: median wall time, the nodes' CPU time
+/// per run, and the largest relative deviation from a plaintext f64 product (from β, for OLS).
+async fn products(cluster: &Cluster, runs: usize) {
+    let mut rng = ChaCha20Rng::seed_from_u64(20241124);
+    for (microprotocol, p, n, q) in [
+        // The original's recorded figure: 50×50·50×50 in 0.2 s (vector large_secure_matrix_multiplication_2p_50x50).
+        ("SecureMatrixMultiplication", 50, 50, 50),
+        ("SecureMatrixMultiplication", 100, 100, 100),
+        ("SecureMatrixMultiplication", 1000, 1000, 10),
+        ("StatisticsRegressionOLSVertical", 100_000, 10, 1),
+    ] {
+        let (inputs, want) = if microprotocol == "SecureMatrixMultiplication" {
+            let (x, y) = (random_matrix(&mut rng, p, n), random_matrix(&mut rng, n, q));
+            let want = plain_product(&x, &y);
+            ([json!([x]), json!([y])], want)
+        } else {
+            // y = X·(1, 2, …, 10), so the deviation from β measures precision alone.
+            let x = random_matrix(&mut rng, p, n);
+            let y: Vec<f64> = x
+                .iter()
+                .map(|row| row.iter().enumerate().map(|(j, v)| v * (j + 1) as f64).sum::<f64>())
+                .collect();
+            let beta = (1..=n).map(|j| vec![j as f64]).collect();
+            ([json!([x]), json!([y])], beta)
+        };
+        let clients = [cluster.node("alice").client(), cluster.node("bob").client()];
+        let mut times = Vec::new();
+        let mut deviation = 0.0f64;
+        let cpu_before = cpu_seconds(cluster);
+        for _ in 0..runs {
+            let id = uuid::Uuid::new_v4();
+            let started = Instant::now();
+            let submits = clients.iter().zip(&inputs).map(|(client, input)| {
+                let request =
+                    json!({"id": id, "microprotocol": microprotocol, "parties": ["alice", "bob"], "input": input});
+                async move { client.submit(&request).await }
+            });
+            for answer in join_all(submits).await {
+                let answer = answer.expect("submit");
+                assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+            }
+            let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(120)))).await;
+            times.push(started.elapsed().as_secs_f64());
+            for view in views {
+                let view = view.expect("read");
+                assert_eq!(view["status"], "succeeded", "{view}");
+                let key = if microprotocol == "SecureMatrixMultiplication" {
+                    "product"
+                } else {
+                    "mle"
+                };
+                let got: Vec<Vec<f64>> =
+                    serde_json::from_value(view["output"]["result"][key].clone()).expect("a matrix");
+                for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                    deviation = deviation.max((g - w).abs() / w.abs().max(1.0));
+                }
+            }
+        }
+        let cpu: Vec<f64> = cpu_seconds(cluster)
+            .iter()
+            .zip(cpu_before)
+            .map(|(after, before)| (after - before) / runs as f64)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let shape = if microprotocol == "SecureMatrixMultiplication" {
+            format!("{p}×{n}·{n}×{q}")
+        } else {
+            format!("X {p}×{n}, y {p}")
+        };
+        println!(
+            "{microprotocol} {shape} (alice, bob; carol helps), {runs} runs: median {:.3} s, min {:.3} s, max {:.3} s; \
+             CPU per run: alice {:.2} s, bob {:.2} s, carol {:.2} s, nats-server {:.2} s; \
+             largest deviation from the plaintext answer {deviation:.1e}",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            cpu[0],
+            cpu[1],
+            cpu[2],
+            cpu[3],
         );
     }
 }

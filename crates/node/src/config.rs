@@ -62,6 +62,13 @@ pub struct NodeConfig {
     /// their ids are kept, so none is ever used twice.
     #[serde(default = "defaults::retention_s")]
     pub retention_s: u64,
+    /// The federation member that helps two-party products (SecureMatrixMultiplication,
+    /// StatisticsRegressionOLSVertical) when a submission names none: it deals correlated
+    /// randomness and learns only the shapes. Unset: the first roster member that is not a party.
+    /// Both parties must resolve the same helper (else the computation fails as a definition
+    /// mismatch), so set it alike at every node, or not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper: Option<String>,
     /// After SIGTERM or SIGINT, the node stops within this many seconds whatever its clients and
     /// the broker do: open requests are cut off, and what is not yet published stays in the
     /// outbox for the next start.
@@ -192,6 +199,7 @@ const KEYS: &[&str] = &[
     "max_pending_chunk_bytes",
     "max_chunk_bytes",
     "retention_s",
+    "helper",
     "shutdown_grace_s",
     "max_request_bytes",
     "representation_ttl_s",
@@ -285,6 +293,9 @@ impl NodeConfig {
                     client.name
                 )));
             }
+        }
+        if let Some(helper) = &self.helper {
+            validate_party_id(helper)?;
         }
         if self.retention_s == 0 {
             return Err(Error::Config("retention_s must be at least 1".into()));

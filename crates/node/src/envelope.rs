@@ -32,6 +32,28 @@ pub enum Kind {
     Data,
     /// A signed notice that the sender failed the computation.
     Abort,
+    /// A computation's definition, sent by each party to the helper of a two-party computation,
+    /// which has no client of its own and joins on it (`runtime::helper`).
+    Invite,
+}
+
+impl Kind {
+    /// How the store's inbox names this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Data => "data",
+            Kind::Abort => "abort",
+            Kind::Invite => "invite",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Kind {
+        match label {
+            "abort" => Kind::Abort,
+            "invite" => Kind::Invite,
+            _ => Kind::Data,
+        }
+    }
 }
 
 /// The clear, authenticated header of a sealed message.

@@ -145,6 +145,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_pending_chunk_bytes: 256 * 1024 * 1024,
             max_chunk_bytes: None,
             retention_s: 30 * 24 * 3600,
+            helper: None,
             shutdown_grace_s: 10,
             max_request_bytes: 32 * 1024 * 1024,
             representation_ttl_s: 3600,
@@ -297,7 +298,9 @@ fn broker_config(broker: &BrokerAddress, store_dir: &Path, users: &[String]) -> 
         "# nats-server config for an fsc federation, written by `fsc federation init`.\n\
          # Run: nats-server -c {conf}\n\
          listen: \"{host}:{port}\"\n\
-         max_payload: 1MB\n\
+         # 8 MB, NATS's recommended ceiling: a matrix product's masked matrix runs to tens of MB,\n\
+         # and each chunk of a message costs a store transaction at the receiver.\n\
+         max_payload: 8MB\n\
          jetstream {{\n    store_dir: \"{store}\"\n}}\n\
          authorization {{\n  users: [\n{users}\n  ]\n}}\n",
         conf = store_dir.with_file_name("nats-server.conf").display(),

@@ -100,6 +100,7 @@ pub async fn run(
         max_active: config.max_active_computations,
         max_pending_chunk_bytes: config.max_pending_chunk_bytes,
         retention_s: config.retention_s,
+        helper: config.helper.clone(),
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),

@@ -39,8 +39,8 @@ const CHUNK_HEADER: &str = "Fsc-Chunk";
 const SEQ_HEADER: &str = "Fsc-Seq";
 /// NATS header authenticating a chunk (`Envelopes::chunk_tag`), checked before it is stored.
 const CHUNK_TAG_HEADER: &str = "Fsc-Chunk-Tag";
-/// Most chunks of one message: 4096 chunks of the broker's 1 MB payload is a 4 GB message,
-/// beyond anything a computation sends through the stream.
+/// Most chunks of one message: 4096 chunks of a 1 MB payload (the broker's default) is a 4 GB
+/// message, beyond anything a computation sends through the stream.
 const MAX_CHUNKS: u32 = 4096;
 /// Room left in a chunk for NATS headers (message id and chunk headers need about 150 bytes).
 const HEADER_ALLOWANCE: usize = 256;

@@ -8,6 +8,10 @@
 //! - [`fixed_point`]: the reference's decimal encoding of numbers, reproduced exactly;
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements;
 //! - [`additive_sum`], [`secure_sum`]: the microprotocols;
+//! - [`matrix`], [`matrix_product`], [`least_squares`]: fixed-point matrices, the helper-assisted
+//!   product, local least squares, the original's helper-less product [`projected_product`]
+//!   (opt-in); [`secure_matrix_multiplication`] and
+//!   [`regression_ols_vertical`] build on them;
 //! - [`machine`]: protocols by name, as one serialisable [`Machine`] a runtime can drive;
 //! - [`simulate`]: all parties of a computation in one process, for tests.
 
@@ -16,14 +20,20 @@ pub mod bisection;
 pub mod categorical;
 pub mod fixed_point;
 pub mod kth_element;
+pub mod least_squares;
 pub mod machine;
+pub mod matrix;
+pub mod matrix_product;
 pub mod minimum_maximum;
 pub mod moments;
 pub mod order;
+pub mod projected_product;
 pub mod protocol;
 pub mod rank_search;
 pub mod reals;
+pub mod regression_ols_vertical;
 pub mod rounds;
+pub mod secure_matrix_multiplication;
 pub mod secure_median;
 pub mod secure_sum;
 pub mod simulate;

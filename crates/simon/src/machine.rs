@@ -9,7 +9,10 @@
 use crate::fixed_point::EncodingError;
 use crate::kth_element::{KthElement, RankParameters};
 use crate::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
+use crate::projected_product::ProjectedProduct;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::regression_ols_vertical;
+use crate::secure_matrix_multiplication::{MatrixParameters, ResultKey, SecureMatrixMultiplication, float_input};
 use crate::secure_median::SecureMedian;
 use crate::secure_sum::{SecureSum, SecureSumParameters};
 use crate::statistics_bivariate::StatisticsBivariate;
@@ -34,6 +37,8 @@ pub const AVAILABLE: &[&str] = &[
     "StatisticsBivariate",
     "StatisticsFrequency",
     "StatisticsContingency",
+    "SecureMatrixMultiplication",
+    "StatisticsRegressionOLSVertical",
 ];
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
@@ -61,6 +66,10 @@ pub enum EngineError {
     InvalidParameters { microprotocol: String, reason: String },
     #[error("a computation needs between 2 and {MAX_PARTIES} parties, got {0}")]
     InvalidPartyCount(usize),
+    #[error(
+        "{microprotocol} between two parties needs a helper, a third member of the federation (parameters.helper); none is available"
+    )]
+    NoHelper { microprotocol: String },
     #[error("invalid input: {0}")]
     InvalidInput(#[from] EncodingError),
     #[error(transparent)]
@@ -73,8 +82,9 @@ impl EngineError {
         match self {
             EngineError::UnknownMicroprotocol(_) => "unknown_microprotocol",
             EngineError::InvalidParameters { .. } => "invalid_parameters",
+            EngineError::NoHelper { .. } => "no_helper",
             EngineError::InvalidPartyCount(_) => "invalid_parties",
-            EngineError::InvalidInput(_) => "invalid_input",
+            EngineError::InvalidInput(_) | EngineError::Protocol(ProtocolError::Failed(_)) => "invalid_input",
             EngineError::Protocol(_) => "protocol_error",
         }
     }
@@ -92,6 +102,21 @@ pub enum Parameters {
     StatisticsBivariate(NoParameters),
     StatisticsFrequency(FrequencyParameters),
     StatisticsContingency(ContingencyParameters),
+    SecureMatrixMultiplication(MatrixParameters),
+    StatisticsRegressionOLSVertical(MatrixParameters),
+}
+
+/// Whether `microprotocol` among `parties` parties needs a helper from outside the computation:
+/// the products do with two (with three or more, the third party is the helper), unless the
+/// parties opt in to the original's method that reveals inputs instead. A runtime names
+/// one in the parameters (`helper`) before [`Spec::new`].
+pub fn wants_helper(microprotocol: &str, parties: usize, parameters: &Value) -> bool {
+    parties == 2
+        && matches!(
+            microprotocol,
+            "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical"
+        )
+        && parameters.get("reveal_inputs_without_helper") != Some(&Value::Bool(true))
 }
 
 /// The parameters of a protocol that has none.
@@ -99,9 +124,20 @@ pub enum Parameters {
 #[serde(deny_unknown_fields)]
 pub struct NoParameters {}
 
-/// Parameters every reference client may send to any microprotocol, used only by SecureSum
-/// (the reference ignored them elsewhere): dropped for the others rather than refused.
-const SECURE_SUM_ONLY: [&str; 2] = ["digits_before", "digits_after"];
+/// Parameters every reference client may send to any microprotocol, which the statistics and
+/// order statistics have no use for (the reference ignored them there): dropped rather than refused.
+const FIXED_POINT_ONLY: [&str; 2] = ["digits_before", "digits_after"];
+
+/// The protocols that compute on exact doubles or counts, not the reference's fixed point.
+const WITHOUT_FIXED_POINT: [&str; 7] = [
+    "MinimumMaximum",
+    "KthElement",
+    "SecureMedian",
+    "StatisticsUnivariate",
+    "StatisticsBivariate",
+    "StatisticsFrequency",
+    "StatisticsContingency",
+];
 
 fn parse<P: DeserializeOwned>(parameters: Value) -> Result<P, String> {
     serde_json::from_value(parameters).map_err(|e| e.to_string())
@@ -130,9 +166,9 @@ impl Spec {
             Value::Object(_) => parameters.clone(),
             other => return Err(invalid(format!("expected a JSON object, got {other}"))),
         };
-        if microprotocol != "SecureSum" {
+        if WITHOUT_FIXED_POINT.contains(&microprotocol) {
             let fields = parameters.as_object_mut().expect("an object");
-            SECURE_SUM_ONLY.iter().for_each(|name| {
+            FIXED_POINT_ONLY.iter().for_each(|name| {
                 fields.remove(*name);
             });
         }
@@ -157,6 +193,12 @@ impl Spec {
             "StatisticsContingency" => parse::<ContingencyParameters>(parameters)
                 .and_then(ContingencyParameters::validate)
                 .map(Parameters::StatisticsContingency),
+            "SecureMatrixMultiplication" => parse::<MatrixParameters>(parameters)
+                .and_then(|p| p.validate(parties))
+                .map(Parameters::SecureMatrixMultiplication),
+            "StatisticsRegressionOLSVertical" => parse::<MatrixParameters>(parameters)
+                .and_then(|p| p.validate(parties))
+                .map(Parameters::StatisticsRegressionOLSVertical),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
         Ok(Spec {
@@ -175,6 +217,8 @@ impl Spec {
             Parameters::StatisticsBivariate(_) => "StatisticsBivariate",
             Parameters::StatisticsFrequency(_) => "StatisticsFrequency",
             Parameters::StatisticsContingency(_) => "StatisticsContingency",
+            Parameters::SecureMatrixMultiplication(_) => "SecureMatrixMultiplication",
+            Parameters::StatisticsRegressionOLSVertical(_) => "StatisticsRegressionOLSVertical",
         }
     }
 
@@ -184,10 +228,28 @@ impl Spec {
         tagged["parameters"].clone()
     }
 
-    /// The state machine of party `me`, with its input validated and encoded.
+    /// The helper from outside the computation named in the parameters, if the protocol has one.
+    pub fn helper(&self) -> Option<&str> {
+        match &self.parameters {
+            Parameters::SecureMatrixMultiplication(p) | Parameters::StatisticsRegressionOLSVertical(p) => {
+                p.helper.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// How many parties run the protocol: the computation's parties and a helper from outside.
+    /// The helper is the last; its machine takes no input.
+    pub fn participants(&self) -> usize {
+        self.parties + usize::from(self.helper().is_some())
+    }
+
+    /// The state machine of party `me` (an index below [`Spec::participants`]), with its input
+    /// validated and encoded.
     pub fn machine(&self, me: PartyIndex, input: &Value) -> Result<Machine, EngineError> {
-        assert!(me < self.parties, "party index out of range");
+        assert!(me < self.participants(), "party index out of range");
         let n = self.parties;
+        let helper_is_party = self.helper().is_none();
         let protocol = match &self.parameters {
             Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(*p, n, input)?),
             Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
@@ -203,10 +265,30 @@ impl Spec {
             Parameters::StatisticsContingency(p) => {
                 Protocol::StatisticsContingency(StatisticsContingency::new(p, n, input)?)
             }
+            Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
+                let matrix = float_input(me, input)?.expect("two parties, both data owners");
+                Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))
+            }
+            Parameters::StatisticsRegressionOLSVertical(p) if p.reveal_inputs_without_helper => {
+                Protocol::Projected(regression_ols_vertical::regression_revealing(me, input)?)
+            }
+            Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
+                if self.participants() < 3 =>
+            {
+                return Err(EngineError::NoHelper {
+                    microprotocol: self.microprotocol().to_string(),
+                });
+            }
+            Parameters::SecureMatrixMultiplication(p) => {
+                Protocol::Product(SecureMatrixMultiplication::new(p, me, helper_is_party, input)?)
+            }
+            Parameters::StatisticsRegressionOLSVertical(p) => {
+                Protocol::Product(regression_ols_vertical::regression(p, me, helper_is_party, input)?)
+            }
         };
         Ok(Machine {
             me,
-            parties: self.parties,
+            parties: self.participants(),
             protocol,
         })
     }
@@ -223,6 +305,10 @@ enum Protocol {
     StatisticsBivariate(Box<StatisticsBivariate>),
     StatisticsFrequency(StatisticsFrequency),
     StatisticsContingency(StatisticsContingency),
+    /// SecureMatrixMultiplication and StatisticsRegressionOLSVertical.
+    Product(SecureMatrixMultiplication),
+    /// The same by the original's method, for two parties that opt in to what it reveals.
+    Projected(ProjectedProduct),
 }
 
 /// Runs `$body` with `$p` bound to whichever protocol the machine holds.
@@ -237,6 +323,8 @@ macro_rules! each_protocol {
             Protocol::StatisticsBivariate($p) => $body,
             Protocol::StatisticsFrequency($p) => $body,
             Protocol::StatisticsContingency($p) => $body,
+            Protocol::Product($p) => $body,
+            Protocol::Projected($p) => $body,
         }
     };
 }
@@ -281,7 +369,8 @@ impl Machine {
 
     pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
         let (me, parties) = (self.me, self.parties);
-        each_protocol!(&mut self.protocol, p => run(me, parties, rng, |io| p.start(io)))
+        let step = each_protocol!(&mut self.protocol, p => run(me, parties, rng, |io| p.start(io)));
+        step.map(|step| self.reported(step))
     }
 
     /// Applies one message from party `from` (never `me`).
@@ -294,10 +383,20 @@ impl Machine {
             .into());
         }
         let (me, parties) = (self.me, self.parties);
-        each_protocol!(&mut self.protocol, p => {
+        let step = each_protocol!(&mut self.protocol, p => {
             let message = decode(from, message)?;
             run(me, parties, rng, |io| p.receive(from, message, io))
-        })
+        });
+        step.map(|step| self.reported(step))
+    }
+
+    /// The products report `"inputs": 2` as the reference does: two matrices went in, whoever
+    /// else took part.
+    fn reported(&self, mut step: Step) -> Step {
+        if let (Protocol::Product(_), Some(output)) = (&self.protocol, step.output.as_mut()) {
+            output["inputs"] = json!(2);
+        }
+        step
     }
 }
 

@@ -40,7 +40,8 @@ pub enum ProtocolError {
     Malformed { from: PartyIndex, reason: String },
     #[error("party {from} sent a message this protocol does not expect at this point: {what}")]
     Unexpected { from: PartyIndex, what: String },
-    /// The parties' inputs together admit no result (e.g. a rank beyond the number of values).
+    /// The parties' inputs together admit no result (a rank beyond the number of values,
+    /// incompatible matrix shapes): every party finds it.
     #[error("{0}")]
     Failed(String),
 }

@@ -12,7 +12,7 @@
 use num_bigint::{BigInt, BigUint, Sign};
 use rand_core::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
+use std::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 
 /// An element of Z_2^(64·L), as L little-endian 64-bit limbs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +57,7 @@ impl<const L: usize> Zk<L> {
         }
     }
 
-    fn from_le_bytes(bytes: &[u8]) -> Zk<L> {
+    pub fn from_le_bytes(bytes: &[u8]) -> Zk<L> {
         let mut limbs = [0u64; L];
         for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks(8)) {
             let mut padded = [0u8; 8];
@@ -68,7 +68,16 @@ impl<const L: usize> Zk<L> {
     }
 
     pub fn to_le_bytes(self) -> Vec<u8> {
-        self.0.iter().flat_map(|limb| limb.to_le_bytes()).collect()
+        let mut bytes = vec![0; 8 * L];
+        self.write_le_bytes(&mut bytes);
+        bytes
+    }
+
+    /// Writes the 8·L little-endian bytes into `out`, which must be that long.
+    pub fn write_le_bytes(self, out: &mut [u8]) {
+        for (chunk, limb) in out.chunks_exact_mut(8).zip(self.0) {
+            chunk.copy_from_slice(&limb.to_le_bytes());
+        }
     }
 
     pub fn from_u64(value: u64) -> Zk<L> {
@@ -146,6 +155,35 @@ impl<const L: usize> Zk<L> {
             *limb = u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok()?;
         }
         Some(Zk(limbs))
+    }
+}
+
+impl Z256 {
+    /// The residue of `value` modulo 2^256, without a detour through big integers: matrix
+    /// protocols encode millions of entries.
+    pub fn from_i128(value: i128) -> Z256 {
+        let low = value as u128;
+        let high = if value < 0 { u64::MAX } else { 0 };
+        Zk([low as u64, (low >> 64) as u64, high, high])
+    }
+}
+
+/// The product modulo 2^256: schoolbook on 64-bit limbs, dropping every partial product at or
+/// above 2^256 (ten 64×64-bit multiplications).
+impl Mul for Z256 {
+    type Output = Z256;
+    fn mul(self, rhs: Z256) -> Z256 {
+        let (a, b) = (self.0, rhs.0);
+        let mut out = [0u64; 4];
+        for i in 0..4 {
+            let mut carry = 0u128;
+            for j in 0..4 - i {
+                let t = a[i] as u128 * b[j] as u128 + out[i + j] as u128 + carry;
+                out[i + j] = t as u64;
+                carry = t >> 64;
+            }
+        }
+        Zk(out)
     }
 }
 

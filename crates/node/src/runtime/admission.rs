@@ -54,7 +54,19 @@ impl Runtime {
         }
         // Messages that peers sent before our client submitted, in arrival order.
         let created: Vec<String> = created.iter().map(Uuid::to_string).collect();
-        let pending = store::pending_inbox(conn, &created).await?;
+        self.apply_pending(conn, &created, now, batch).await?;
+        Ok(results)
+    }
+
+    /// Applies the messages stored for computations that have just started here.
+    pub(super) async fn apply_pending(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        ids: &[String],
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
+        let pending = store::pending_inbox(conn, ids).await?;
         batch.consumed.extend(
             pending
                 .iter()
@@ -63,10 +75,10 @@ impl Runtime {
         );
         for row in pending {
             let id = parse_uuid(&row.computation)?;
-            let kind = if row.kind == "abort" { Kind::Abort } else { Kind::Data };
+            let kind = Kind::from_label(&row.kind);
             self.apply_message(id, &row.sender, kind, row.body.unwrap_or_default(), now, batch);
         }
-        Ok(results)
+        Ok(())
     }
 
     fn submit_one(
@@ -88,11 +100,9 @@ impl Runtime {
                 ),
             ));
         }
-        let spec = Spec::new(&item.microprotocol, &item.parameters, item.parties.len());
-        let parameters = spec
-            .as_ref()
-            .map(Spec::parameters_json)
-            .unwrap_or_else(|_| item.parameters.clone());
+        let requested = self.name_helper(&item)?;
+        let spec = Spec::new(&item.microprotocol, &requested, item.parties.len());
+        let parameters = spec.as_ref().map(Spec::parameters_json).unwrap_or(requested);
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
         let me = item
             .parties
@@ -190,6 +200,7 @@ impl Runtime {
             network: item.network.clone(),
             client: Some(item.caller.name.clone()),
         };
+        let helper = spec.as_ref().ok().and_then(Spec::helper).map(str::to_string);
         let machine = spec.and_then(|spec| spec.machine(me, &item.input));
         let mut machine = match machine {
             Ok(machine) => machine,
@@ -199,23 +210,34 @@ impl Runtime {
                     code: error.code().to_string(),
                     message: error.to_string(),
                 };
-                self.settle_failed(&mut row, &item.parties, Failure::ours(reason), now, batch);
+                // The helper too: another party may have invited it already.
+                let everyone = participants(&item.parties, &parameters);
+                self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);
                 batch.settled.insert(id, row);
                 batch.finished.push(id);
                 return Err(Error::Engine(error));
             }
         };
         let step = machine.start(&mut self.rng);
+        let invitation = Invitation {
+            microprotocol: item.microprotocol,
+            parties: item.parties,
+            parameters,
+            deadline_s,
+        };
         self.active.insert(
             id,
             Active {
                 row,
-                parties: item.parties,
+                parties: participants(&invitation.parties, &invitation.parameters),
                 machine,
                 digest,
             },
         );
         batch.touched.insert(id);
+        if let Some(helper) = helper {
+            self.invite(id, &helper, &invitation, now, batch);
+        }
         self.handle_step(id, step, now, batch);
         let status = self.status_of(id, batch);
         Ok(Accepted {

@@ -48,7 +48,8 @@ impl Runtime {
                         received_at: now,
                     };
                     if let Some(parts) = store::add_chunk(conn, &chunk).await? {
-                        let wire: Vec<u8> = parts.into_iter().flat_map(|p| p.data).collect();
+                        // Slices, not a byte-by-byte iterator: messages run to tens of megabytes.
+                        let wire = parts.iter().map(|p| p.data.as_slice()).collect::<Vec<_>>().concat();
                         match self.envelopes.open(&chunk.computation, &sender, &wire) {
                             Ok(opened) if opened.header.seq == id.seq => messages.push(opened),
                             Ok(_) => self.metrics.reject(Rejection::Misrouted),
@@ -105,10 +106,7 @@ impl Runtime {
                 message.header.from.clone(),
                 message.header.seq as i64,
             );
-            let kind = match message.header.kind {
-                Kind::Data => "data",
-                Kind::Abort => "abort",
-            };
+            let kind = message.header.kind.label();
             // Aborts are checked before anything is stored.
             if message.header.kind == Kind::Abort {
                 if let Err(rejection) = self.envelopes.verify_abort(&message) {
@@ -140,9 +138,12 @@ impl Runtime {
         batch.received += fresh.len() as u64;
         // Apply in arrival order (RETURNING gives no order guarantee).
         let fresh: HashSet<MessageKey> = fresh.into_iter().collect();
+        // Computations this node joined as a helper in this batch: joining applied all their
+        // stored messages, this batch's included.
+        let mut joined = HashSet::new();
         for row in rows {
             let key = (row.computation, row.sender, row.seq);
-            if !fresh.contains(&key) {
+            if !fresh.contains(&key) || joined.contains(&key.0) {
                 continue;
             }
             let Some((kind, body)) = bodies.remove(&key) else {
@@ -153,6 +154,10 @@ impl Runtime {
                 self.apply_message(computation, &key.1, kind, body, now, batch);
             } else if kind == Kind::Abort {
                 self.tombstone(computation, &key.1, &body, now, batch);
+            } else if kind == Kind::Invite && !batch.settled.contains_key(&computation) {
+                self.join_as_helper(conn, computation, &key.1, &body, now, batch)
+                    .await?;
+                joined.insert(key.0);
             }
         }
         Ok(())
@@ -175,6 +180,9 @@ impl Runtime {
             tracing::warn!(computation = %id, %sender, "message from a roster member that is not a party; dropped");
             return self.metrics.reject(Rejection::UnknownSender);
         };
+        if kind == Kind::Invite {
+            return self.check_invitation(id, sender, &body, now, batch);
+        }
         if kind == Kind::Abort {
             let reason = abort_reason(&body);
             let relayed = AbortReason {
@@ -193,22 +201,7 @@ impl Runtime {
             );
         }
         if body.len() < 32 || body[..32] != active.digest {
-            let reason = AbortReason {
-                code: "definition_mismatch".into(),
-                message: format!(
-                    "{sender} defines this computation differently (microprotocol, parties or parameters differ)"
-                ),
-            };
-            return self.fail(
-                id,
-                Failure {
-                    reason,
-                    culprit: Some(sender.to_string()),
-                    announce: Announce::Yes,
-                },
-                now,
-                batch,
-            );
+            return self.fail(id, Failure::mismatch(sender), now, batch);
         }
         if active.row.status == store::PENDING {
             active.row.status = store::RUNNING.to_string();

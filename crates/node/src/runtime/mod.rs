@@ -39,7 +39,10 @@ use uuid::Uuid;
 mod admission;
 mod deadlines;
 mod delivery;
+mod helper;
 mod waiters;
+
+use helper::{Invitation, participants};
 
 pub use waiters::{Waiters, Watch};
 
@@ -195,10 +198,13 @@ pub struct RuntimeConfig {
     pub max_pending_chunk_bytes: u64,
     /// Finished computations are pruned this long after they finished (their ids are kept).
     pub retention_s: u64,
+    /// The helper two-party products name when their client names none (`runtime::helper`).
+    pub helper: Option<String>,
 }
 
 struct Active {
     row: ComputationRow,
+    /// Who runs the protocol, in engine index order: the parties, then a helper from outside.
     parties: Vec<String>,
     machine: Machine,
     digest: [u8; 32],
@@ -311,13 +317,15 @@ impl Runtime {
                 .map_err(|e| Error::Config(format!("stored state of computation {id} is unreadable: {e}")))?;
             let parties: Vec<String> = serde_json::from_str(row.parties.as_deref().unwrap_or("[]"))
                 .map_err(|e| Error::Config(format!("stored parties of computation {id} are unreadable: {e}")))?;
+            let parameters: Value = serde_json::from_str(row.parameters.as_deref().unwrap_or("null"))
+                .map_err(|e| Error::Config(format!("stored parameters of computation {id} are unreadable: {e}")))?;
             let digest = row.digest.clone().and_then(|d| d.try_into().ok()).unwrap_or([0; 32]);
             row.machine = None;
             self.active.insert(
                 id,
                 Active {
                     row,
-                    parties,
+                    parties: participants(&parties, &parameters),
                     machine,
                     digest,
                 },
@@ -611,6 +619,20 @@ impl Failure {
         Failure {
             reason,
             culprit: None,
+            announce: Announce::Yes,
+        }
+    }
+
+    /// `sender` defines the computation differently from us; everybody is told.
+    fn mismatch(sender: &str) -> Failure {
+        Failure {
+            reason: AbortReason {
+                code: "definition_mismatch".into(),
+                message: format!(
+                    "{sender} defines this computation differently (microprotocol, parties or parameters differ)"
+                ),
+            },
+            culprit: Some(sender.to_string()),
             announce: Announce::Yes,
         }
     }
