@@ -8,14 +8,19 @@
 //! - [`fixed_point`]: the reference's decimal encoding of numbers, reproduced exactly;
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements;
 //! - [`additive_sum`], [`secure_sum`]: the microprotocols;
+//! - [`psi`]: the DH-PSI building block (Ristretto255, compact lists, the ring);
+//!   [`set_intersection`], [`contingency_vertical`]: the microprotocols built on it;
 //! - [`machine`]: protocols by name, as one serialisable [`Machine`] a runtime can drive;
 //! - [`simulate`]: all parties of a computation in one process, for tests.
 
 pub mod additive_sum;
+pub mod contingency_vertical;
 pub mod fixed_point;
 pub mod machine;
 pub mod protocol;
+pub mod psi;
 pub mod secure_sum;
+pub mod set_intersection;
 pub mod simulate;
 pub mod z2k;
 

@@ -6,9 +6,12 @@
 //! anything is sent), then [`Machine::start`] and [`Machine::receive`], persisting the machine
 //! between steps. This module must not grow protocol logic: it only dispatches.
 
+use crate::contingency_vertical::ContingencyVertical;
 use crate::fixed_point::EncodingError;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::psi::{NoParameters, PsiMessage};
 use crate::secure_sum::{SecureSum, SecureSumParameters};
+use crate::set_intersection::{Reveal, SetIntersection};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -17,7 +20,12 @@ use serde_json::{Value, json};
 pub const MAX_PARTIES: usize = 1 << 14;
 
 /// Microprotocols this engine runs.
-pub const AVAILABLE: &[&str] = &["SecureSum"];
+pub const AVAILABLE: &[&str] = &[
+    "SecureSum",
+    "SetIntersection",
+    "SetIntersectionSize",
+    "StatisticsContingencyVertical",
+];
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
 pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
@@ -46,6 +54,8 @@ pub enum EngineError {
     InvalidPartyCount(usize),
     #[error("invalid input: {0}")]
     InvalidInput(#[from] EncodingError),
+    #[error("invalid input: {0}")]
+    InvalidItems(String),
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
 }
@@ -57,7 +67,7 @@ impl EngineError {
             EngineError::UnknownMicroprotocol(_) => "unknown_microprotocol",
             EngineError::InvalidParameters { .. } => "invalid_parameters",
             EngineError::InvalidPartyCount(_) => "invalid_parties",
-            EngineError::InvalidInput(_) => "invalid_input",
+            EngineError::InvalidInput(_) | EngineError::InvalidItems(_) => "invalid_input",
             EngineError::Protocol(_) => "protocol_error",
         }
     }
@@ -68,6 +78,9 @@ impl EngineError {
 #[serde(tag = "microprotocol", content = "parameters")]
 pub enum Parameters {
     SecureSum(SecureSumParameters),
+    SetIntersection(NoParameters),
+    SetIntersectionSize(NoParameters),
+    StatisticsContingencyVertical(NoParameters),
 }
 
 /// What every party must agree on before running a microprotocol (except the computation id and
@@ -76,6 +89,10 @@ pub enum Parameters {
 pub struct Spec {
     pub parameters: Parameters,
     pub parties: usize,
+    /// What binds a computation's values to it (the runtime's definition digest, which covers
+    /// its id): PSI hashes items under it, so points of two computations cannot be linked.
+    #[serde(default)]
+    pub context: [u8; 32],
 }
 
 impl Spec {
@@ -93,6 +110,7 @@ impl Spec {
             Value::Object(_) => parameters.clone(),
             other => return Err(invalid(format!("expected a JSON object, got {other}"))),
         };
+        let none = |parameters| serde_json::from_value::<NoParameters>(parameters).map_err(|e| invalid(e.to_string()));
         let parameters = match microprotocol {
             "SecureSum" => Parameters::SecureSum(
                 serde_json::from_value::<SecureSumParameters>(parameters)
@@ -100,14 +118,32 @@ impl Spec {
                     .validate()
                     .map_err(invalid)?,
             ),
+            "SetIntersection" => Parameters::SetIntersection(none(parameters)?),
+            "SetIntersectionSize" => Parameters::SetIntersectionSize(none(parameters)?),
+            "StatisticsContingencyVertical" if parties != 2 => {
+                return Err(invalid(format!("it is a two-party protocol, got {parties} parties")));
+            }
+            "StatisticsContingencyVertical" => Parameters::StatisticsContingencyVertical(none(parameters)?),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
-        Ok(Spec { parameters, parties })
+        Ok(Spec {
+            parameters,
+            parties,
+            context: [0; 32],
+        })
+    }
+
+    /// The same spec, for the computation whose context (definition digest) this is.
+    pub fn bound_to(self, context: [u8; 32]) -> Spec {
+        Spec { context, ..self }
     }
 
     pub fn microprotocol(&self) -> &'static str {
         match self.parameters {
             Parameters::SecureSum(_) => "SecureSum",
+            Parameters::SetIntersection(_) => "SetIntersection",
+            Parameters::SetIntersectionSize(_) => "SetIntersectionSize",
+            Parameters::StatisticsContingencyVertical(_) => "StatisticsContingencyVertical",
         }
     }
 
@@ -115,6 +151,9 @@ impl Spec {
     pub fn parameters_json(&self) -> Value {
         match self.parameters {
             Parameters::SecureSum(p) => serde_json::to_value(p).expect("parameters serialise"),
+            Parameters::SetIntersection(p)
+            | Parameters::SetIntersectionSize(p)
+            | Parameters::StatisticsContingencyVertical(p) => serde_json::to_value(p).expect("parameters serialise"),
         }
     }
 
@@ -123,6 +162,15 @@ impl Spec {
         assert!(me < self.parties, "party index out of range");
         let protocol = match self.parameters {
             Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(p, self.parties, input)?),
+            Parameters::SetIntersection(_) => Protocol::SetIntersection(
+                SetIntersection::new(Reveal::Members, self.context, input).map_err(EngineError::InvalidItems)?,
+            ),
+            Parameters::SetIntersectionSize(_) => Protocol::SetIntersection(
+                SetIntersection::new(Reveal::Size, self.context, input).map_err(EngineError::InvalidItems)?,
+            ),
+            Parameters::StatisticsContingencyVertical(_) => Protocol::ContingencyVertical(
+                ContingencyVertical::new(self.context, input).map_err(EngineError::InvalidItems)?,
+            ),
         };
         Ok(Machine {
             me,
@@ -135,6 +183,8 @@ impl Spec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Protocol {
     SecureSum(SecureSum),
+    SetIntersection(SetIntersection),
+    ContingencyVertical(ContingencyVertical),
 }
 
 /// One party's running microprotocol.
@@ -161,6 +211,8 @@ impl Machine {
     pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
         match &mut self.protocol {
             Protocol::SecureSum(p) => run(self.me, self.parties, rng, |io| p.start(io)),
+            Protocol::SetIntersection(p) => run_psi(self.me, self.parties, rng, |io| p.start(io)),
+            Protocol::ContingencyVertical(p) => run_psi(self.me, self.parties, rng, |io| p.start(io)),
         }
     }
 
@@ -177,6 +229,14 @@ impl Machine {
             Protocol::SecureSum(p) => {
                 let message = decode(from, message)?;
                 run(self.me, self.parties, rng, |io| p.receive(from, message, io))
+            }
+            Protocol::SetIntersection(p) => {
+                let message = PsiMessage::from_bytes(from, message)?;
+                run_psi(self.me, self.parties, rng, |io| p.receive(from, message, io))
+            }
+            Protocol::ContingencyVertical(p) => {
+                let message = PsiMessage::from_bytes(from, message)?;
+                run_psi(self.me, self.parties, rng, |io| p.receive(from, message, io))
             }
         }
     }
@@ -195,12 +255,38 @@ fn run<M: Serialize>(
     rng: &mut dyn RngCore,
     step: impl FnOnce(&mut Io<'_, M>) -> Result<Progress<Value>, ProtocolError>,
 ) -> Result<Step, EngineError> {
+    run_with(
+        me,
+        parties,
+        rng,
+        |m| serde_json::to_vec(m).expect("messages serialise"),
+        step,
+    )
+}
+
+/// PSI lists travel in their compact binary form, not as JSON.
+fn run_psi(
+    me: PartyIndex,
+    parties: usize,
+    rng: &mut dyn RngCore,
+    step: impl FnOnce(&mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError>,
+) -> Result<Step, EngineError> {
+    run_with(me, parties, rng, PsiMessage::to_bytes, step)
+}
+
+fn run_with<M>(
+    me: PartyIndex,
+    parties: usize,
+    rng: &mut dyn RngCore,
+    encode: impl Fn(&M) -> Vec<u8>,
+    step: impl FnOnce(&mut Io<'_, M>) -> Result<Progress<Value>, ProtocolError>,
+) -> Result<Step, EngineError> {
     let mut io = Io::new(me, parties, rng);
     let progress = step(&mut io)?;
     let outgoing = io
         .into_outgoing()
         .into_iter()
-        .map(|(to, message)| (to, serde_json::to_vec(&message).expect("messages serialise")))
+        .map(|(to, message)| (to, encode(&message)))
         .collect();
     let output = match progress {
         Progress::Continue => None,

@@ -10,6 +10,19 @@ use serde_json::Value;
 /// Every party's output, or the first engine error. `rng` supplies both the protocols'
 /// randomness and the delivery order.
 pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<Vec<Value>, EngineError> {
+    run_recorded(spec, inputs, rng).map(|transcript| transcript.outputs)
+}
+
+/// What a run left: every party's output, every message each party received (sender and bytes,
+/// in delivery order) and every party's final machine, for tests of what a party can learn.
+pub struct Transcript {
+    pub outputs: Vec<Value>,
+    pub received: Vec<Vec<(PartyIndex, Vec<u8>)>>,
+    pub machines: Vec<Machine>,
+}
+
+/// [`run_all`], keeping the transcript.
+pub fn run_recorded(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<Transcript, EngineError> {
     assert_eq!(inputs.len(), spec.parties, "one input per party");
     let mut machines = inputs
         .iter()
@@ -17,6 +30,7 @@ pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<V
         .map(|(me, input)| spec.machine(me, input))
         .collect::<Result<Vec<_>, _>>()?;
     let mut outputs: Vec<Option<Value>> = vec![None; spec.parties];
+    let mut received = vec![Vec::new(); spec.parties];
     // (from, to, bytes) of messages in flight
     let mut in_flight: Vec<(PartyIndex, PartyIndex, Vec<u8>)> = Vec::new();
     for (me, machine) in machines.iter_mut().enumerate() {
@@ -29,17 +43,23 @@ pub fn run_all(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<V
         let (from, to, bytes) = in_flight.swap_remove(pick);
         machines[to] = persisted(&machines[to]);
         let step = machines[to].receive(from, &bytes, rng)?;
+        received[to].push((from, bytes));
         in_flight.extend(step.outgoing.into_iter().map(|(next, bytes)| (to, next, bytes)));
         if let Some(output) = step.output {
             assert!(outputs[to].is_none(), "party {to} finished twice");
             outputs[to] = Some(output);
         }
     }
-    Ok(outputs
+    let outputs = outputs
         .into_iter()
         .enumerate()
         .map(|(party, output)| output.unwrap_or_else(|| panic!("party {party} did not finish")))
-        .collect())
+        .collect();
+    Ok(Transcript {
+        outputs,
+        received,
+        machines,
+    })
 }
 
 fn persisted(machine: &Machine) -> Machine {

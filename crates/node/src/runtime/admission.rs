@@ -94,6 +94,7 @@ impl Runtime {
             .map(Spec::parameters_json)
             .unwrap_or_else(|_| item.parameters.clone());
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
+        let spec = spec.map(|spec| spec.bound_to(digest));
         let me = item
             .parties
             .iter()
