@@ -38,7 +38,7 @@ struct Tagged {
 pub struct ContingencyVertical {
     context: [u8; 32],
     /// (canonical id, category index) until `start`.
-    ids: Vec<(Vec<u8>, u32)>,
+    ids: Vec<(String, u32)>,
     labels: Vec<String>,
     key: Option<Key>,
     /// At party 0: its own list back from party 1, and party 1's list, both fully encrypted.
@@ -54,7 +54,7 @@ impl ContingencyVertical {
                 psi::kind(input)
             ));
         };
-        let mut by_id: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, String> = BTreeMap::new();
         for pair in pairs {
             match pair.as_array().map(Vec::as_slice) {
                 Some([id, category]) => {
@@ -163,7 +163,7 @@ impl Microprotocol for ContingencyVertical {
 
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         self.key = Some(Key::random(io.rng()));
-        let (ids, tags): (Vec<Vec<u8>>, Vec<u32>) = std::mem::take(&mut self.ids).into_iter().unzip();
+        let (ids, tags): (Vec<String>, Vec<u32>) = std::mem::take(&mut self.ids).into_iter().unzip();
         let points = psi::encrypt_items(self.key(), &self.context, &ids);
         let own = sorted(points, tags, io.me())?;
         let me = io.me() as u32;

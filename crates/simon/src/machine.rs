@@ -176,6 +176,7 @@ impl Spec {
             me,
             parties: self.parties,
             protocol,
+            started: false,
         })
     }
 }
@@ -193,6 +194,15 @@ pub struct Machine {
     me: PartyIndex,
     parties: usize,
     protocol: Protocol,
+    /// Whether `start` has run: a runtime that runs long steps off its loop persists the machine
+    /// before its start, and must know after a restart whether to start it. (States stored
+    /// before this field existed were all started.)
+    #[serde(default = "started_before")]
+    started: bool,
+}
+
+fn started_before() -> bool {
+    true
 }
 
 /// What one step produced: messages to send (serialised) and, at the end, the output
@@ -208,7 +218,21 @@ impl Machine {
         self.me
     }
 
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Whether its steps do enough work (curve operations over whole lists) to hold up a
+    /// runtime that runs them on its own loop; such steps belong on other threads.
+    pub fn runs_long(&self) -> bool {
+        matches!(
+            self.protocol,
+            Protocol::SetIntersection(_) | Protocol::ContingencyVertical(_)
+        )
+    }
+
     pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
+        self.started = true;
         match &mut self.protocol {
             Protocol::SecureSum(p) => run(self.me, self.parties, rng, |io| p.start(io)),
             Protocol::SetIntersection(p) => run_psi(self.me, self.parties, rng, |io| p.start(io)),

@@ -98,8 +98,8 @@ impl Key {
 
 /// The canonical encoding of an item: its compact JSON with object keys sorted (serde_json's
 /// default map) and numbers as written, so `"A"` is the reference's string and `1` is not `1.0`.
-pub fn canonical(item: &Value) -> Vec<u8> {
-    serde_json::to_vec(item).expect("JSON values serialise")
+pub fn canonical(item: &Value) -> String {
+    serde_json::to_string(item).expect("JSON values serialise")
 }
 
 pub(crate) fn hash_to_group(context: &[u8; 32], canonical: &[u8]) -> RistrettoPoint {
@@ -112,11 +112,11 @@ pub(crate) fn hash_to_group(context: &[u8; 32], canonical: &[u8]) -> RistrettoPo
 }
 
 /// `key·H(context, item)` for every item, in the items' order.
-pub fn encrypt_items(key: &Key, context: &[u8; 32], items: &[Vec<u8>]) -> Vec<Point> {
+pub fn encrypt_items(key: &Key, context: &[u8; 32], items: &[String]) -> Vec<Point> {
     let scalar = key.scalar();
     items
         .par_iter()
-        .map(|item| (hash_to_group(context, item) * scalar).compress().to_bytes())
+        .map(|item| (hash_to_group(context, item.as_bytes()) * scalar).compress().to_bytes())
         .collect()
 }
 
@@ -149,8 +149,8 @@ pub fn shuffle(points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolErr
 
 /// A party's set from its input, as the reference reads it: a list of lists is one set per list
 /// and the party's set is their intersection; a flat list (of anything but lists) is one set.
-/// Items are any JSON values, equal when their canonical JSON is; the result is sorted by it.
-pub fn read_set(input: &Value) -> Result<Vec<(Vec<u8>, Value)>, String> {
+/// Items are any JSON values, equal when their canonical JSON is; the result is that JSON, sorted.
+pub fn read_set(input: &Value) -> Result<Vec<String>, String> {
     let Value::Array(outer) = input else {
         return Err(format!(
             "input must be a list of lists of items (or one list of items), got {}",
@@ -162,16 +162,15 @@ pub fn read_set(input: &Value) -> Result<Vec<(Vec<u8>, Value)>, String> {
     } else {
         vec![outer.as_slice()]
     };
-    let mut set: Option<std::collections::BTreeMap<Vec<u8>, Value>> = None;
+    let mut set: Option<std::collections::BTreeSet<String>> = None;
     for list in lists {
-        let this: std::collections::BTreeMap<Vec<u8>, Value> =
-            list.iter().map(|item| (canonical(item), item.clone())).collect();
+        let this: std::collections::BTreeSet<String> = list.iter().map(canonical).collect();
         set = Some(match set {
             None => this,
-            Some(set) => set.into_iter().filter(|(k, _)| this.contains_key(k)).collect(),
+            Some(set) => set.intersection(&this).cloned().collect(),
         });
     }
-    let set: Vec<(Vec<u8>, Value)> = set.unwrap_or_default().into_iter().collect();
+    let set: Vec<String> = set.unwrap_or_default().into_iter().collect();
     if set.len() > MAX_ITEMS {
         return Err(format!("at most {MAX_ITEMS} items per party, got {}", set.len()));
     }
@@ -443,7 +442,13 @@ mod tests {
 
     #[test]
     fn a_set_is_the_intersection_of_its_lists() {
-        let set = |v: Value| read_set(&v).unwrap().into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+        let set = |v: Value| {
+            read_set(&v)
+                .unwrap()
+                .iter()
+                .map(|c| serde_json::from_str(c).unwrap())
+                .collect::<Vec<Value>>()
+        };
         let j = |s: &str| serde_json::from_str::<Value>(s).unwrap();
         assert_eq!(
             set(j(r#"[["a","b","c"],["c","a","a"]]"#)),
@@ -486,7 +491,7 @@ pub(crate) mod testing {
         items
             .iter()
             .flat_map(|item| {
-                let h = hash_to_group(context, &canonical(item));
+                let h = hash_to_group(context, canonical(item).as_bytes());
                 [h, h * k, h * inverse].map(|p| p.compress().to_bytes())
             })
             .collect()

@@ -36,23 +36,20 @@ pub enum Reveal {
 pub struct SetIntersection {
     reveal: Reveal,
     context: [u8; 32],
-    /// The set (canonical encodings and values) until `start`; party 0 keeps the values, in the
-    /// order of `own`, to name the members.
-    canonical: Vec<Vec<u8>>,
-    values: Vec<Value>,
-    /// Party 0's own items encrypted once, in the order of `values` (SetIntersection only).
+    /// The set (canonical JSON of each item) until `start`; party 0 of SetIntersection keeps it,
+    /// in the order of `own`, to name the members.
+    items: Vec<String>,
+    /// Party 0's own items encrypted once, in the order of `items` (SetIntersection only).
     own: Points,
     ring: Option<Ring>,
 }
 
 impl SetIntersection {
     pub fn new(reveal: Reveal, context: [u8; 32], input: &Value) -> Result<SetIntersection, String> {
-        let (canonical, values) = psi::read_set(input)?.into_iter().unzip();
         Ok(SetIntersection {
             reveal,
             context,
-            canonical,
-            values,
+            items: psi::read_set(input)?,
             own: Points::default(),
             ring: None,
         })
@@ -107,7 +104,11 @@ impl SetIntersection {
         let members = points
             .0
             .iter()
-            .map(|p| index.get(p).map(|&i| self.values[i].clone()))
+            .map(|p| {
+                index
+                    .get(p)
+                    .map(|&i| serde_json::from_str(&self.items[i]).expect("canonical JSON"))
+            })
             .collect::<Option<Vec<Value>>>()
             .ok_or_else(|| ProtocolError::Malformed {
                 from,
@@ -125,12 +126,11 @@ impl Microprotocol for SetIntersection {
 
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         let mut ring = Ring::new(io.parties(), io.rng());
-        let canonical = std::mem::take(&mut self.canonical);
-        let own = psi::encrypt_items(&ring.key, &self.context, &canonical);
+        let own = psi::encrypt_items(&ring.key, &self.context, &self.items);
         if io.me() == 0 && self.reveal == Reveal::Members {
             self.own = Points(own.clone());
         } else {
-            self.values.clear();
+            self.items = Vec::new();
         }
         ring.start(own, io)?;
         self.ring = Some(ring);

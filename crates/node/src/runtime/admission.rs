@@ -55,16 +55,23 @@ impl Runtime {
         // Messages that peers sent before our client submitted, in arrival order.
         let created: Vec<String> = created.iter().map(Uuid::to_string).collect();
         let pending = store::pending_inbox(conn, &created).await?;
+        // Those of long-running machines stay until their steps consume them (see `offload`).
         batch.consumed.extend(
             pending
                 .iter()
+                .filter(|row| {
+                    parse_uuid(&row.computation)
+                        .map(|id| !self.active.get(&id).is_some_and(|a| a.machine.runs_long()))
+                        .unwrap_or(true)
+                })
                 .map(|row| row.computation.clone())
                 .collect::<HashSet<_>>(),
         );
         for row in pending {
             let id = parse_uuid(&row.computation)?;
             let kind = if row.kind == "abort" { Kind::Abort } else { Kind::Data };
-            self.apply_message(id, &row.sender, kind, row.body.unwrap_or_default(), now, batch);
+            let body = row.body.unwrap_or_default();
+            self.apply_message(id, (&row.sender, row.seq), kind, body, now, batch);
         }
         Ok(results)
     }
@@ -206,7 +213,7 @@ impl Runtime {
                 return Err(Error::Engine(error));
             }
         };
-        let step = machine.start(&mut self.rng);
+        let step = (!machine.runs_long()).then(|| machine.start(&mut self.rng));
         self.active.insert(
             id,
             Active {
@@ -214,10 +221,14 @@ impl Runtime {
                 parties: item.parties,
                 machine,
                 digest,
+                offload: Offload::default(),
             },
         );
         batch.touched.insert(id);
-        self.handle_step(id, step, now, batch);
+        match step {
+            Some(step) => self.handle_step(id, step, now, batch),
+            None => self.defer(id, Work::Start, batch),
+        }
         let status = self.status_of(id, batch);
         Ok(Accepted {
             id,
