@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
-//!     [--latency-runs N] [--batch N] [--python-runs N] [--skip latency,throughput,python]
+//!     [--latency-runs N] [--batch N] [--python-runs N] [--psi-items N] [--skip latency,throughput,python,psi]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -11,7 +11,10 @@
 //! batch (completed computations per second until every node has finished all of them), each
 //! node's resident memory when idle and after the batch, and the tutorial's secure sum through
 //! the unmodified Python client against fsc and against the original implementation
-//! (`scripts/setup-reference`, `../shared/reference`) started in the same run.
+//! (`scripts/setup-reference`, `../shared/reference`) started in the same run; then the PSI
+//! protocols (see `psi.rs`; `--psi-items` sets the size of the largest, 2^20 by default).
+
+mod psi;
 
 use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
@@ -36,6 +39,7 @@ async fn main() {
     let latency_runs = flag("--latency-runs", 300);
     let batch = flag("--batch", 20_000);
     let python_runs = flag("--python-runs", 30);
+    let psi_items = flag("--psi-items", 1 << 20);
     let skip: Vec<String> = args
         .iter()
         .position(|a| a == "--skip")
@@ -59,6 +63,9 @@ async fn main() {
     if run("throughput") {
         throughput(&cluster, batch).await;
         println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
+    }
+    if run("psi") {
+        psi::run(&cluster, psi_items).await;
     }
 }
 

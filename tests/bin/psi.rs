@@ -1,0 +1,163 @@
+//! fsc-bench's PSI section: SetIntersection, SetIntersectionSize and StatisticsContingencyVertical
+//! through `/v1` on the bench's nodes, the curve operations alone (the engine's own functions, in
+//! this process, on all cores) for comparison, a 3-party SecureSum's latency while the largest
+//! PSI runs, and the nodes' peak memory.
+
+use fsc_e2e::Cluster;
+use fsc_simon::psi::{self, Key};
+use futures::future::join_all;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// `parties` lists of `items` items each, `shared` of them in every list.
+fn sets(parties: usize, items: usize, shared: usize) -> Vec<Value> {
+    (0..parties)
+        .map(|p| {
+            let list: Vec<String> = (0..items)
+                .map(|i| {
+                    if i < shared {
+                        format!("shared-{i}")
+                    } else {
+                        format!("p{p}-{i}")
+                    }
+                })
+                .collect();
+            json!([list])
+        })
+        .collect()
+}
+
+/// Submits one computation at the first `inputs.len()` nodes; returns the seconds until it has
+/// succeeded at all of them, and party 0's output.
+async fn timed(cluster: &Cluster, microprotocol: &str, inputs: &[Value]) -> (f64, Value) {
+    let id = uuid::Uuid::new_v4();
+    let parties = &cluster.parties[..inputs.len()];
+    let clients: Vec<_> = cluster.nodes[..inputs.len()].iter().map(|n| n.client()).collect();
+    let started = Instant::now();
+    let submits = clients.iter().zip(inputs).map(|(client, input)| {
+        let request = json!({"id": id, "microprotocol": microprotocol, "parties": parties, "input": input});
+        async move { client.submit(&request).await }
+    });
+    for answer in join_all(submits).await {
+        let answer = answer.expect("submit");
+        assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+    }
+    let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(3600)))).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let views: Vec<Value> = views.into_iter().map(|v| v.expect("read")).collect();
+    for view in &views {
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    (elapsed, views[0]["output"]["result"].clone())
+}
+
+/// The curve work of a 2-party DH-PSI of `items` items a side, alone: hash and encrypt both lists,
+/// add the second layer to both, sort; seconds.
+fn curve_only(items: usize) -> f64 {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let lists: Vec<Vec<String>> = sets(2, items, items / 2)
+        .iter()
+        .map(|s| s[0].as_array().unwrap().iter().map(psi::canonical).collect())
+        .collect();
+    let keys = [Key::random(&mut rng), Key::random(&mut rng)];
+    let started = Instant::now();
+    for (owner, list) in lists.iter().enumerate() {
+        let mut points = psi::encrypt_items(&keys[owner], &[0; 32], list);
+        psi::shuffle(&mut points, 0).unwrap();
+        psi::reencrypt(&keys[1 - owner], false, &mut points, 0).unwrap();
+        psi::shuffle(&mut points, 0).unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Peak resident memory (VmHWM) of each node, MB.
+fn peak_rss(cluster: &Cluster) -> String {
+    cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let peak = node
+                .pid()
+                .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                });
+            format!(
+                "{} {}",
+                node.id,
+                peak.map_or("?".into(), |kb| format!("{:.0}", kb / 1024.0))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn run(cluster: &Cluster, large: usize) {
+    let (secs, result) = timed(cluster, "SetIntersection", &sets(2, 10_000, 5_000)).await;
+    assert_eq!(result["size_intersection"], 5_000);
+    println!(
+        "SetIntersection 2 x 10,000 items (5,000 shared): {secs:.2} s (original: 75.9 s, {:.0}x)",
+        75.9 / secs
+    );
+    let (secs, result) = timed(cluster, "SetIntersection", &sets(3, 10_000, 5_000)).await;
+    assert_eq!(result["size_intersection"], 5_000);
+    println!("SetIntersection 3 x 10,000 items (5,000 shared): {secs:.2} s");
+
+    let ids = 100_000;
+    let contingency: Vec<Value> = (0..2)
+        .map(|p| {
+            let pairs: Vec<Value> = (0..ids)
+                // Party 1's ids overlap party 0's by half.
+                .map(|i| json!([format!("id-{}", i + p * ids / 2), format!("c{}", (i * 7 + p) % 10)]))
+                .collect();
+            json!(pairs)
+        })
+        .collect();
+    let (secs, result) = timed(cluster, "StatisticsContingencyVertical", &contingency).await;
+    let total: u64 = result["table"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|row| row.as_object().unwrap().values().map(|c| c.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, ids as u64 / 2);
+    println!("StatisticsContingencyVertical 2 x 100,000 ids, 10 x 10 categories: {secs:.2} s");
+
+    // The largest: a 3-party SecureSum runs on the same nodes meanwhile; its latency is measured
+    // once the PSI's curve work is under way.
+    let inputs = sets(2, large, large / 2);
+    let psi = timed(cluster, "SetIntersectionSize", &inputs);
+    let sums = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
+        let mut worst: f64 = 0.0;
+        for i in 0..5 {
+            let id = uuid::Uuid::new_v4();
+            let started = Instant::now();
+            let submits = clients.iter().enumerate().map(|(p, c)| {
+                let request = cluster.sum_request(id, json!(i + p));
+                async move { c.submit(&request).await }
+            });
+            join_all(submits).await;
+            for view in join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(60)))).await {
+                assert_eq!(view.expect("read")["status"], "succeeded");
+            }
+            worst = worst.max(started.elapsed().as_secs_f64());
+        }
+        worst
+    };
+    let ((secs, result), worst_sum) = tokio::join!(psi, sums);
+    assert_eq!(result["size_intersection"], large / 2);
+    let alone = curve_only(large);
+    println!(
+        "SetIntersectionSize 2 x {large} items: {secs:.1} s; the curve operations alone (same machine, \
+         all cores, this process): {alone:.1} s, so {:.2}x; slowest of 5 3-party SecureSums meanwhile: {:.0} ms",
+        secs / alone,
+        worst_sum * 1000.0
+    );
+    println!("peak RSS of the nodes (MB): {}", peak_rss(cluster));
+}
