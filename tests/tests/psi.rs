@@ -6,7 +6,7 @@ use fsc_e2e::Cluster;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 fn repo() -> PathBuf {
@@ -99,6 +99,85 @@ async fn three_parties_intersect_any_json_items_through_v1_and_bad_input_fails_e
         assert!(
             view["error"]["message"].as_str().unwrap().contains("list of lists"),
             "{view}"
+        );
+    }
+}
+
+/// `items` strings, the first `shared` of them common to both lists.
+fn two_sets(items: usize, shared: usize) -> [Value; 2] {
+    [0, 1].map(|p| {
+        let list: Vec<String> = (0..items)
+            .map(|i| {
+                if i < shared {
+                    format!("s{i}")
+                } else {
+                    format!("p{p}-{i}")
+                }
+            })
+            .collect();
+        json!([list])
+    })
+}
+
+/// The final views of a computation of the first two nodes.
+async fn pair_finals(cluster: &Cluster, id: Uuid) -> Vec<Value> {
+    let mut views = Vec::new();
+    for node in &cluster.nodes[..2] {
+        views.push(node.client().wait_final(id, Duration::from_secs(120)).await.unwrap());
+    }
+    views
+}
+
+/// A PSI's curve work runs off the runtime's loop: a SecureSum of all three nodes finishes while a
+/// large SetIntersectionSize of two of them is still running. Then a node is killed while a PSI
+/// step may be in flight; restarted, it redoes what it had not committed, and the PSI finishes.
+#[tokio::test]
+async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
+    let mut cluster = Cluster::start(3).await;
+    let pair = &cluster.parties[..2];
+    let submit_psi = |id: Uuid, inputs: [Value; 2]| {
+        let requests: Vec<Value> = inputs
+            .into_iter()
+            .map(|input| json!({"id": id, "microprotocol": "SetIntersectionSize", "parties": pair, "input": input}))
+            .collect();
+        requests
+    };
+    let psi = Uuid::new_v4();
+    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, two_sets(1 << 15, 1000))) {
+        assert_eq!(node.client().submit(&request).await.unwrap().status.as_u16(), 202);
+    }
+    let sum = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    let started = Instant::now();
+    for view in cluster.finals(sum, Duration::from_secs(30)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(6.0), "{view}");
+    }
+    let alice = cluster.nodes[0].client().get(psi, Duration::ZERO).await.unwrap();
+    assert!(
+        !["succeeded", "failed"].contains(&alice["status"].as_str().unwrap()),
+        "the PSI finished before a SecureSum submitted after it ({:?}): {alice}",
+        started.elapsed()
+    );
+    for view in pair_finals(&cluster, psi).await {
+        assert_eq!(view["output"]["result"], json!({"size_intersection": 1000}), "{view}");
+    }
+
+    let psi = Uuid::new_v4();
+    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, two_sets(1 << 14, 77))) {
+        assert_eq!(node.client().submit(&request).await.unwrap().status.as_u16(), 202);
+    }
+    let bob = cluster.nodes[1].client();
+    fsc_e2e::eventually(Duration::from_secs(60), "bob receives alice's list", || async {
+        bob.get(psi, Duration::ZERO).await.unwrap()["status"] != "pending"
+    })
+    .await;
+    cluster.nodes[1].kill();
+    cluster.nodes[1].restart().await;
+    for view in pair_finals(&cluster, psi).await {
+        assert_eq!(
+            view["output"]["result"],
+            json!({"size_intersection": 77}),
+            "{view}\n{}",
+            cluster.logs()
         );
     }
 }
