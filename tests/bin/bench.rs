@@ -197,13 +197,18 @@ fn cpu_seconds(cluster: &Cluster) -> Vec<f64> {
 }
 
 fn rss_line(cluster: &Cluster) -> String {
+    memory_line(cluster, "VmRSS:")
+}
+
+/// Each node's memory by a field of /proc/PID/status (`VmRSS:` now, `VmHWM:` at its peak), MB.
+fn memory_line(cluster: &Cluster, field: &str) -> String {
     cluster
         .nodes
         .iter()
         .map(|node| {
             let mb = node
                 .pid()
-                .and_then(rss_kb)
+                .and_then(|pid| status_kb(pid, field))
                 .map_or("?".to_string(), |kb| format!("{:.1}", kb as f64 / 1024.0));
             format!("{} {mb}", node.id)
         })
@@ -211,11 +216,11 @@ fn rss_line(cluster: &Cluster) -> String {
         .join(", ")
 }
 
-fn rss_kb(pid: u32) -> Option<u64> {
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 

@@ -3,31 +3,13 @@
 //! this process, on all cores) for comparison, a 3-party SecureSum's latency while the largest
 //! PSI runs, and the nodes' peak memory.
 
-use fsc_e2e::Cluster;
+use fsc_e2e::{Cluster, psi_sets as sets};
 use fsc_simon::psi::{self, Key};
 use futures::future::join_all;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// `parties` lists of `items` items each, `shared` of them in every list.
-fn sets(parties: usize, items: usize, shared: usize) -> Vec<Value> {
-    (0..parties)
-        .map(|p| {
-            let list: Vec<String> = (0..items)
-                .map(|i| {
-                    if i < shared {
-                        format!("shared-{i}")
-                    } else {
-                        format!("p{p}-{i}")
-                    }
-                })
-                .collect();
-            json!([list])
-        })
-        .collect()
-}
 
 /// Submits one computation at the first `inputs.len()` nodes; returns the seconds until it has
 /// succeeded at all of them, and party 0's output.
@@ -70,30 +52,6 @@ fn curve_only(items: usize) -> f64 {
         psi::shuffle(&mut points, 0).unwrap();
     }
     started.elapsed().as_secs_f64()
-}
-
-/// Peak resident memory (VmHWM) of each node, MB.
-fn peak_rss(cluster: &Cluster) -> String {
-    cluster
-        .nodes
-        .iter()
-        .map(|node| {
-            let peak = node
-                .pid()
-                .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("VmHWM:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                });
-            format!(
-                "{} {}",
-                node.id,
-                peak.map_or("?".into(), |kb| format!("{:.0}", kb / 1024.0))
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub async fn run(cluster: &Cluster, large: usize) {
@@ -159,5 +117,5 @@ pub async fn run(cluster: &Cluster, large: usize) {
         secs / alone,
         worst_sum * 1000.0
     );
-    println!("peak RSS of the nodes (MB): {}", peak_rss(cluster));
+    println!("peak RSS of the nodes (MB): {}", super::memory_line(cluster, "VmHWM:"));
 }

@@ -2,7 +2,7 @@
 //! on real nodes: their reference vectors through the unmodified Python client, the `/v1` API
 //! with non-string items and bad input, and a large PSI that does not hold up other computations.
 
-use fsc_e2e::Cluster;
+use fsc_e2e::{Cluster, psi_sets};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
@@ -103,22 +103,6 @@ async fn three_parties_intersect_any_json_items_through_v1_and_bad_input_fails_e
     }
 }
 
-/// `items` strings, the first `shared` of them common to both lists.
-fn two_sets(items: usize, shared: usize) -> [Value; 2] {
-    [0, 1].map(|p| {
-        let list: Vec<String> = (0..items)
-            .map(|i| {
-                if i < shared {
-                    format!("s{i}")
-                } else {
-                    format!("p{p}-{i}")
-                }
-            })
-            .collect();
-        json!([list])
-    })
-}
-
 /// The final views of a computation of the first two nodes.
 async fn pair_finals(cluster: &Cluster, id: Uuid) -> Vec<Value> {
     let mut views = Vec::new();
@@ -135,7 +119,7 @@ async fn pair_finals(cluster: &Cluster, id: Uuid) -> Vec<Value> {
 async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
     let mut cluster = Cluster::start(3).await;
     let pair = &cluster.parties[..2];
-    let submit_psi = |id: Uuid, inputs: [Value; 2]| {
+    let submit_psi = |id: Uuid, inputs: Vec<Value>| {
         let requests: Vec<Value> = inputs
             .into_iter()
             .map(|input| json!({"id": id, "microprotocol": "SetIntersectionSize", "parties": pair, "input": input}))
@@ -143,7 +127,7 @@ async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
         requests
     };
     let psi = Uuid::new_v4();
-    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, two_sets(1 << 15, 1000))) {
+    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, psi_sets(2, 1 << 15, 1000))) {
         assert_eq!(node.client().submit(&request).await.unwrap().status.as_u16(), 202);
     }
     let sum = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
@@ -162,7 +146,7 @@ async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
     }
 
     let psi = Uuid::new_v4();
-    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, two_sets(1 << 14, 77))) {
+    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, psi_sets(2, 1 << 14, 77))) {
         assert_eq!(node.client().submit(&request).await.unwrap().status.as_u16(), 202);
     }
     let bob = cluster.nodes[1].client();
