@@ -27,8 +27,9 @@ use sha2::{Digest, Sha512};
 /// Separates this hash to the group from every other use of SHA-512 on the same bytes.
 const DOMAIN: &[u8] = b"fsc/psi/v1/item";
 
-/// The most items a party may put into one PSI (2^24, 512 MiB of points per list).
-pub const MAX_ITEMS: usize = 1 << 24;
+/// The most items a party may put into one PSI: 2^22, a list of 128 MiB of points, which a
+/// receiving node's default budget for a sender's pending chunks (256 MiB) holds.
+pub const MAX_ITEMS: usize = 1 << 22;
 
 /// The PSI protocols take no parameters (the reference's took none either).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
