@@ -112,26 +112,45 @@ pub(crate) fn hash_to_group(context: &[u8; 32], canonical: &[u8]) -> RistrettoPo
     RistrettoPoint::from_uniform_bytes(&hasher.finalize().into())
 }
 
+/// Points per batch of encodings (one field inversion each), and per rayon task.
+const BATCH: usize = 1024;
+
+/// The encodings of `scalar·P` for every P. Encoding a point takes an inverse square root, but
+/// the encodings of doubles come in a batch with one inversion (`double_and_compress_batch`), so
+/// each P is multiplied by scalar/2 and doubled: about a tenth less curve work per element.
+fn multiply_and_encode(scalar: Scalar, points: impl Iterator<Item = RistrettoPoint>) -> Vec<Point> {
+    let half = scalar * Scalar::from(2u8).invert();
+    let halves: Vec<RistrettoPoint> = points.map(|p| p * half).collect();
+    RistrettoPoint::double_and_compress_batch(&halves)
+        .into_iter()
+        .map(|c| c.to_bytes())
+        .collect()
+}
+
 /// `key·H(context, item)` for every item, in the items' order.
 pub fn encrypt_items(key: &Key, context: &[u8; 32], items: &[String]) -> Vec<Point> {
     let scalar = key.scalar();
     items
-        .par_iter()
-        .map(|item| (hash_to_group(context, item.as_bytes()) * scalar).compress().to_bytes())
+        .par_chunks(BATCH)
+        .flat_map_iter(|chunk| {
+            multiply_and_encode(scalar, chunk.iter().map(|item| hash_to_group(context, item.as_bytes())))
+        })
         .collect()
 }
 
 /// Multiplies every point by `key` (or its inverse, to strip a layer), in place.
 pub fn reencrypt(key: &Key, invert: bool, points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolError> {
     let scalar = if invert { key.scalar().invert() } else { key.scalar() };
-    points.par_iter_mut().try_for_each(|point| {
-        let decoded = CompressedRistretto(*point)
-            .decompress()
+    points.par_chunks_mut(BATCH).try_for_each(|chunk| {
+        let decoded = chunk
+            .iter()
+            .map(|point| CompressedRistretto(*point).decompress())
+            .collect::<Option<Vec<_>>>()
             .ok_or(ProtocolError::Malformed {
                 from,
                 reason: "an element is not a Ristretto255 point".into(),
             })?;
-        *point = (decoded * scalar).compress().to_bytes();
+        chunk.copy_from_slice(&multiply_and_encode(scalar, decoded.into_iter()));
         Ok(())
     })
 }
@@ -412,8 +431,10 @@ mod tests {
     fn encryption_commutes_and_strips() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let (a, b) = (Key::random(&mut rng), Key::random(&mut rng));
-        let items = vec![canonical(&Value::from("x")), canonical(&Value::from(1))];
+        let items: Vec<String> = (0..2500).map(|i| canonical(&Value::from(i))).collect();
         let ctx = [3u8; 32];
+        let plain = (hash_to_group(&ctx, items[2100].as_bytes()) * a.scalar()).compress();
+        assert_eq!(encrypt_items(&a, &ctx, &items)[2100], plain.to_bytes());
         let mut ab = encrypt_items(&a, &ctx, &items);
         reencrypt(&b, false, &mut ab, 1).unwrap();
         let mut ba = encrypt_items(&b, &ctx, &items);
