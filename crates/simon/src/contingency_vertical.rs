@@ -37,8 +37,8 @@ struct Tagged {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContingencyVertical {
     context: [u8; 32],
-    /// (canonical id, category index) until `start`.
-    ids: Vec<(String, u32)>,
+    /// The checked input until `start` reads it (off the runtime's loop).
+    input: Option<Value>,
     labels: Vec<String>,
     key: Option<Key>,
     /// At party 0: its own list back from party 1, and party 1's list, both fully encrypted.
@@ -47,6 +47,7 @@ pub struct ContingencyVertical {
 }
 
 impl ContingencyVertical {
+    /// Checks the input's shape (cheap, before anything is sent); `start` reads it.
     pub fn new(context: [u8; 32], input: &Value) -> Result<ContingencyVertical, String> {
         let Value::Array(pairs) = input else {
             return Err(format!(
@@ -54,21 +55,33 @@ impl ContingencyVertical {
                 psi::kind(input)
             ));
         };
-        let mut by_id: BTreeMap<String, String> = BTreeMap::new();
-        for pair in pairs {
-            match pair.as_array().map(Vec::as_slice) {
-                Some([id, category]) => {
-                    let label = match category {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    by_id.insert(psi::canonical(id), label);
-                }
-                _ => return Err(format!("every input item must be an [id, category] pair, got {pair}")),
-            }
+        if let Some(pair) = pairs.iter().find(|p| p.as_array().is_none_or(|p| p.len() != 2)) {
+            return Err(format!("every input item must be an [id, category] pair, got {pair}"));
         }
-        if by_id.len() > psi::MAX_ITEMS {
-            return Err(format!("at most {} ids per party, got {}", psi::MAX_ITEMS, by_id.len()));
+        if pairs.len() > psi::MAX_ITEMS {
+            return Err(format!("at most {} ids per party, got {}", psi::MAX_ITEMS, pairs.len()));
+        }
+        Ok(ContingencyVertical {
+            context,
+            input: Some(input.clone()),
+            labels: Vec::new(),
+            key: None,
+            mine: None,
+            theirs: None,
+        })
+    }
+
+    /// The ids (canonical JSON) with the index of their category, and the sorted categories.
+    fn read(input: &Value) -> (Vec<(String, u32)>, Vec<String>) {
+        let mut by_id: BTreeMap<String, String> = BTreeMap::new();
+        for pair in input.as_array().into_iter().flatten() {
+            if let Some([id, category]) = pair.as_array().map(Vec::as_slice) {
+                let label = match category {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                by_id.insert(psi::canonical(id), label);
+            }
         }
         let labels: Vec<String> = by_id
             .values()
@@ -83,14 +96,7 @@ impl ContingencyVertical {
                 (id, tag)
             })
             .collect();
-        Ok(ContingencyVertical {
-            context,
-            ids,
-            labels,
-            key: None,
-            mine: None,
-            theirs: None,
-        })
+        (ids, labels)
     }
 
     fn key(&self) -> &Key {
@@ -163,7 +169,9 @@ impl Microprotocol for ContingencyVertical {
 
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         self.key = Some(Key::random(io.rng()));
-        let (ids, tags): (Vec<String>, Vec<u32>) = std::mem::take(&mut self.ids).into_iter().unzip();
+        let (ids, labels) = Self::read(&self.input.take().expect("start is called once"));
+        self.labels = labels;
+        let (ids, tags): (Vec<String>, Vec<u32>) = ids.into_iter().unzip();
         let points = psi::encrypt_items(self.key(), &self.context, &ids);
         let own = sorted(points, tags, io.me())?;
         let me = io.me() as u32;

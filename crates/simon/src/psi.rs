@@ -167,10 +167,9 @@ pub fn shuffle(points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolErr
     Ok(())
 }
 
-/// A party's set from its input, as the reference reads it: a list of lists is one set per list
+/// The lists of a party's input, as the reference reads it: a list of lists is one set per list
 /// and the party's set is their intersection; a flat list (of anything but lists) is one set.
-/// Items are any JSON values, equal when their canonical JSON is; the result is that JSON, sorted.
-pub fn read_set(input: &Value) -> Result<Vec<String>, String> {
+fn lists(input: &Value) -> Result<Vec<&[Value]>, String> {
     let Value::Array(outer) = input else {
         return Err(format!(
             "input must be a list of lists of items (or one list of items), got {}",
@@ -182,19 +181,30 @@ pub fn read_set(input: &Value) -> Result<Vec<String>, String> {
     } else {
         vec![outer.as_slice()]
     };
+    if let Some(long) = lists.iter().find(|list| list.len() > MAX_ITEMS) {
+        return Err(format!("at most {MAX_ITEMS} items per list, got {}", long.len()));
+    }
+    Ok(lists)
+}
+
+/// Checks a party's input (cheap: its shape and size), so that bad input is refused before
+/// anything is sent; [`read_set`] does the work later, off the runtime's loop.
+pub fn check_set(input: &Value) -> Result<(), String> {
+    lists(input).map(drop)
+}
+
+/// A party's set from its (checked) input: the canonical JSON of its items, sorted. Items are any
+/// JSON values, equal when their canonical JSON is.
+pub fn read_set(input: &Value) -> Vec<String> {
     let mut set: Option<std::collections::BTreeSet<String>> = None;
-    for list in lists {
+    for list in lists(input).unwrap_or_default() {
         let this: std::collections::BTreeSet<String> = list.iter().map(canonical).collect();
         set = Some(match set {
             None => this,
             Some(set) => set.intersection(&this).cloned().collect(),
         });
     }
-    let set: Vec<String> = set.unwrap_or_default().into_iter().collect();
-    if set.len() > MAX_ITEMS {
-        return Err(format!("at most {MAX_ITEMS} items per party, got {}", set.len()));
-    }
-    Ok(set)
+    set.unwrap_or_default().into_iter().collect()
 }
 
 pub fn kind(value: &Value) -> &'static str {
@@ -466,7 +476,6 @@ mod tests {
     fn a_set_is_the_intersection_of_its_lists() {
         let set = |v: Value| {
             read_set(&v)
-                .unwrap()
                 .iter()
                 .map(|c| serde_json::from_str(c).unwrap())
                 .collect::<Vec<Value>>()
@@ -479,7 +488,8 @@ mod tests {
         assert_eq!(set(j(r#"["apple","banana"]"#)), vec![j(r#""apple""#), j(r#""banana""#)]);
         assert_eq!(set(j("[]")), Vec::<Value>::new());
         assert_eq!(set(j("[[1, 2], [2, 1.0]]")), vec![j("2")]);
-        assert!(read_set(&j(r#""a""#)).is_err());
+        assert!(check_set(&j(r#""a""#)).is_err());
+        assert!(check_set(&j(r#"[["a"], []]"#)).is_ok());
     }
 }
 

@@ -36,8 +36,10 @@ pub enum Reveal {
 pub struct SetIntersection {
     reveal: Reveal,
     context: [u8; 32],
-    /// The set (canonical JSON of each item) until `start`; party 0 of SetIntersection keeps it,
-    /// in the order of `own`, to name the members.
+    /// The checked input until `start` reads the set from it (off the runtime's loop).
+    input: Option<Value>,
+    /// The set (canonical JSON of each item), sorted; party 0 of SetIntersection keeps it, in the
+    /// order of `own`, to name the members.
     items: Vec<String>,
     /// Party 0's own items encrypted once, in the order of `items` (SetIntersection only).
     own: Points,
@@ -46,10 +48,12 @@ pub struct SetIntersection {
 
 impl SetIntersection {
     pub fn new(reveal: Reveal, context: [u8; 32], input: &Value) -> Result<SetIntersection, String> {
+        psi::check_set(input)?;
         Ok(SetIntersection {
             reveal,
             context,
-            items: psi::read_set(input)?,
+            input: Some(input.clone()),
+            items: Vec::new(),
             own: Points::default(),
             ring: None,
         })
@@ -126,6 +130,7 @@ impl Microprotocol for SetIntersection {
 
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         let mut ring = Ring::new(io.parties(), io.rng());
+        self.items = psi::read_set(&self.input.take().expect("start is called once"));
         let own = psi::encrypt_items(&ring.key, &self.context, &self.items);
         if io.me() == 0 && self.reveal == Reveal::Members {
             self.own = Points(own.clone());

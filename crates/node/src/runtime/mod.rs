@@ -485,9 +485,11 @@ impl Runtime {
         store::delete_outbox(conn, &batch.published).await?;
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
         for id in &batch.touched {
-            if let Some(active) = self.active.get(id) {
+            if let Some(active) = self.active.get_mut(id) {
                 let mut row = active.row.clone();
-                row.machine = Some(serde_json::to_string(&active.machine).expect("machines serialise"));
+                let state = active.offload.take_state();
+                row.machine =
+                    Some(state.unwrap_or_else(|| serde_json::to_string(&active.machine).expect("machines serialise")));
                 rows.push(row);
             }
         }

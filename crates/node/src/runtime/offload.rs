@@ -27,6 +27,16 @@ pub(super) enum Work {
 pub(super) struct Offload {
     running: Option<u64>,
     queue: VecDeque<Work>,
+    /// The machine's JSON as its last long step left it, serialised off the loop too (a PSI's
+    /// state holds whole lists), for the batch that persists it.
+    state: Option<String>,
+}
+
+impl Offload {
+    /// The machine's JSON, if the last long step serialised it and nothing was persisted since.
+    pub(super) fn take_state(&mut self) -> Option<String> {
+        self.state.take()
+    }
 }
 
 /// A step that ran off the loop, for the loop to commit.
@@ -35,6 +45,7 @@ pub(super) struct Stepped {
     ticket: u64,
     work: Work,
     machine: Machine,
+    state: String,
     step: Result<Step, EngineError>,
 }
 
@@ -105,11 +116,13 @@ impl Runtime {
                     Work::Start => machine.start(&mut rng),
                     Work::Message { from, body, .. } => machine.receive(*from, body, &mut rng),
                 };
+                let state = serde_json::to_string(&machine).expect("machines serialise");
                 let _ = done.send(Box::new(Stepped {
                     id,
                     ticket,
                     work,
                     machine,
+                    state,
                     step,
                 }));
             });
@@ -124,6 +137,7 @@ impl Runtime {
             ticket,
             work,
             machine,
+            state,
             step,
         } = stepped;
         let Some(active) = self.active.get_mut(&id) else {
@@ -134,6 +148,7 @@ impl Runtime {
         }
         active.offload.running = None;
         active.machine = machine;
+        active.offload.state = Some(state);
         if let Work::Message { key, .. } = work {
             batch.consumed_messages.push(key);
         }
