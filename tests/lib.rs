@@ -373,3 +373,22 @@ pub async fn assert_all_summed(cluster: &Cluster, ids: &[Uuid], sums: &[f64]) {
         }
     }
 }
+
+/// PSI inputs: `parties` lists of `items` strings each (as one list of lists), the first `shared`
+/// of them in every list.
+pub fn psi_sets(parties: usize, items: usize, shared: usize) -> Vec<Value> {
+    (0..parties)
+        .map(|p| {
+            let list: Vec<String> = (0..items)
+                .map(|i| {
+                    if i < shared {
+                        format!("shared-{i}")
+                    } else {
+                        format!("p{p}-{i}")
+                    }
+                })
+                .collect();
+            json!([list])
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
-//!     [--skip latency,throughput,python,protocols,million,matrix]
+//!     [--psi-items N] [--skip latency,throughput,python,protocols,million,matrix,psi]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -21,6 +21,10 @@
 //! 100×100·100×100 and 1,000×1,000·1,000×10, StatisticsRegressionOLSVertical with 100,000×10):
 //! wall time from both submissions until both have the result, median over runs, with the nodes'
 //! CPU time.
+//! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest, 2^20 by
+//! default).
+
+mod psi;
 
 use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
@@ -49,6 +53,7 @@ async fn main() {
     let python_runs = flag("--python-runs", 30);
     let protocol_runs = flag("--protocol-runs", 5);
     let matrix_runs = flag("--matrix-runs", 5);
+    let psi_items = flag("--psi-items", 1 << 20);
     let skip: Vec<String> = args
         .iter()
         .position(|a| a == "--skip")
@@ -79,6 +84,9 @@ async fn main() {
     if run("matrix") {
         products(&cluster, matrix_runs).await;
         println!("RSS after the products (MB): {}", rss_line(&cluster));
+    }
+    if run("psi") {
+        psi::run(&cluster, psi_items).await;
     }
 }
 
@@ -398,13 +406,18 @@ fn cpu_seconds(cluster: &Cluster) -> Vec<f64> {
 }
 
 fn rss_line(cluster: &Cluster) -> String {
+    memory_line(cluster, "VmRSS:")
+}
+
+/// Each node's memory by a field of /proc/PID/status (`VmRSS:` now, `VmHWM:` at its peak), MB.
+fn memory_line(cluster: &Cluster, field: &str) -> String {
     cluster
         .nodes
         .iter()
         .map(|node| {
             let mb = node
                 .pid()
-                .and_then(rss_kb)
+                .and_then(|pid| status_kb(pid, field))
                 .map_or("?".to_string(), |kb| format!("{:.1}", kb as f64 / 1024.0));
             format!("{} {mb}", node.id)
         })
@@ -412,11 +425,11 @@ fn rss_line(cluster: &Cluster) -> String {
         .join(", ")
 }
 
-fn rss_kb(pid: u32) -> Option<u64> {
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 

@@ -342,6 +342,19 @@ pub async fn consume_inbox(conn: &mut SqliteConnection, computations: &[String])
     Ok(())
 }
 
+/// Marks single inbox rows as consumed (the messages a long engine step has applied).
+pub async fn consume_messages(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
+    for (computation, sender, seq) in keys {
+        sqlx::query("UPDATE inbox SET body = NULL WHERE computation = ? AND sender = ? AND seq = ?")
+            .bind(computation)
+            .bind(sender)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The parties that have sent anything for a computation.
 pub async fn senders(conn: &mut SqliteConnection, computation: &str) -> Result<Vec<String>, Error> {
     Ok(

@@ -6,15 +6,18 @@
 //! anything is sent), then [`Machine::start`] and [`Machine::receive`], persisting the machine
 //! between steps. This module must not grow protocol logic: it only dispatches.
 
+use crate::contingency_vertical::ContingencyVertical;
 use crate::fixed_point::EncodingError;
 use crate::kth_element::{KthElement, RankParameters};
 use crate::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
 use crate::projected_product::ProjectedProduct;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::psi::PsiMessage;
 use crate::regression_ols_vertical;
 use crate::secure_matrix_multiplication::{MatrixParameters, ResultKey, SecureMatrixMultiplication, float_input};
 use crate::secure_median::SecureMedian;
 use crate::secure_sum::{SecureSum, SecureSumParameters};
+use crate::set_intersection::{Reveal, SetIntersection};
 use crate::statistics_bivariate::StatisticsBivariate;
 use crate::statistics_contingency::{ContingencyParameters, StatisticsContingency};
 use crate::statistics_frequency::{FrequencyParameters, StatisticsFrequency};
@@ -39,6 +42,9 @@ pub const AVAILABLE: &[&str] = &[
     "StatisticsContingency",
     "SecureMatrixMultiplication",
     "StatisticsRegressionOLSVertical",
+    "SetIntersection",
+    "SetIntersectionSize",
+    "StatisticsContingencyVertical",
 ];
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
@@ -104,6 +110,9 @@ pub enum Parameters {
     StatisticsContingency(ContingencyParameters),
     SecureMatrixMultiplication(MatrixParameters),
     StatisticsRegressionOLSVertical(MatrixParameters),
+    SetIntersection(NoParameters),
+    SetIntersectionSize(NoParameters),
+    StatisticsContingencyVertical(NoParameters),
 }
 
 /// Whether `microprotocol` among `parties` parties needs a helper from outside the computation:
@@ -128,8 +137,8 @@ pub struct NoParameters {}
 /// order statistics have no use for (the reference ignored them there): dropped rather than refused.
 const FIXED_POINT_ONLY: [&str; 2] = ["digits_before", "digits_after"];
 
-/// The protocols that compute on exact doubles or counts, not the reference's fixed point.
-const WITHOUT_FIXED_POINT: [&str; 7] = [
+/// The protocols that compute on exact doubles, counts or sets, not the reference's fixed point.
+const WITHOUT_FIXED_POINT: [&str; 10] = [
     "MinimumMaximum",
     "KthElement",
     "SecureMedian",
@@ -137,6 +146,9 @@ const WITHOUT_FIXED_POINT: [&str; 7] = [
     "StatisticsBivariate",
     "StatisticsFrequency",
     "StatisticsContingency",
+    "SetIntersection",
+    "SetIntersectionSize",
+    "StatisticsContingencyVertical",
 ];
 
 fn parse<P: DeserializeOwned>(parameters: Value) -> Result<P, String> {
@@ -149,6 +161,10 @@ fn parse<P: DeserializeOwned>(parameters: Value) -> Result<P, String> {
 pub struct Spec {
     pub parameters: Parameters,
     pub parties: usize,
+    /// What binds a computation's values to it (the runtime's definition digest, which covers
+    /// its id): PSI hashes items under it, so points of two computations cannot be linked.
+    #[serde(default)]
+    pub context: [u8; 32],
 }
 
 impl Spec {
@@ -199,12 +215,24 @@ impl Spec {
             "StatisticsRegressionOLSVertical" => parse::<MatrixParameters>(parameters)
                 .and_then(|p| p.validate(parties))
                 .map(Parameters::StatisticsRegressionOLSVertical),
+            "SetIntersection" => parse(parameters).map(Parameters::SetIntersection),
+            "SetIntersectionSize" => parse(parameters).map(Parameters::SetIntersectionSize),
+            "StatisticsContingencyVertical" if parties != 2 => {
+                Err(format!("it is a two-party protocol, got {parties} parties"))
+            }
+            "StatisticsContingencyVertical" => parse(parameters).map(Parameters::StatisticsContingencyVertical),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
         Ok(Spec {
             parameters: parsed.map_err(invalid)?,
             parties,
+            context: [0; 32],
         })
+    }
+
+    /// The same spec, for the computation whose context (definition digest) this is.
+    pub fn bound_to(self, context: [u8; 32]) -> Spec {
+        Spec { context, ..self }
     }
 
     pub fn microprotocol(&self) -> &'static str {
@@ -219,6 +247,9 @@ impl Spec {
             Parameters::StatisticsContingency(_) => "StatisticsContingency",
             Parameters::SecureMatrixMultiplication(_) => "SecureMatrixMultiplication",
             Parameters::StatisticsRegressionOLSVertical(_) => "StatisticsRegressionOLSVertical",
+            Parameters::SetIntersection(_) => "SetIntersection",
+            Parameters::SetIntersectionSize(_) => "SetIntersectionSize",
+            Parameters::StatisticsContingencyVertical(_) => "StatisticsContingencyVertical",
         }
     }
 
@@ -285,11 +316,21 @@ impl Spec {
             Parameters::StatisticsRegressionOLSVertical(p) => {
                 Protocol::Product(regression_ols_vertical::regression(p, me, helper_is_party, input)?)
             }
+            Parameters::SetIntersection(_) => {
+                Protocol::SetIntersection(SetIntersection::new(Reveal::Members, self.context, input).map_err(items)?)
+            }
+            Parameters::SetIntersectionSize(_) => {
+                Protocol::SetIntersection(SetIntersection::new(Reveal::Size, self.context, input).map_err(items)?)
+            }
+            Parameters::StatisticsContingencyVertical(_) => {
+                Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
+            }
         };
         Ok(Machine {
             me,
             parties: self.participants(),
             protocol,
+            started: false,
         })
     }
 }
@@ -309,12 +350,22 @@ enum Protocol {
     Product(SecureMatrixMultiplication),
     /// The same by the original's method, for two parties that opt in to what it reveals.
     Projected(ProjectedProduct),
+    SetIntersection(SetIntersection),
+    ContingencyVertical(ContingencyVertical),
 }
 
-/// Runs `$body` with `$p` bound to whichever protocol the machine holds.
+/// A PSI input's problem as an invalid input.
+fn items(reason: String) -> EngineError {
+    EngineError::InvalidInput(EncodingError::Invalid(reason))
+}
+
+/// Runs `$json` with `$p` bound to whichever protocol the machine holds, or `$psi` for the PSI
+/// protocols, whose lists travel in a compact binary form instead of JSON.
 macro_rules! each_protocol {
-    ($protocol:expr, $p:ident => $body:expr) => {
+    ($protocol:expr, $p:ident => $body:expr, psi => $psi:expr) => {
         match $protocol {
+            Protocol::SetIntersection($p) => $psi,
+            Protocol::ContingencyVertical($p) => $psi,
             Protocol::SecureSum($p) => $body,
             Protocol::MinimumMaximum($p) => $body,
             Protocol::KthElement($p) => $body,
@@ -352,6 +403,15 @@ pub struct Machine {
     me: PartyIndex,
     parties: usize,
     protocol: Protocol,
+    /// Whether `start` has run: a runtime that runs long steps off its loop persists the machine
+    /// before its start, and must know after a restart whether to start it. (States stored
+    /// before this field existed were all started.)
+    #[serde(default = "started_before")]
+    started: bool,
+}
+
+fn started_before() -> bool {
+    true
 }
 
 /// What one step produced: messages to send (serialised) and, at the end, the output
@@ -367,9 +427,25 @@ impl Machine {
         self.me
     }
 
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Whether its steps do enough work (curve operations over whole lists) to hold up a
+    /// runtime that runs them on its own loop; such steps belong on other threads.
+    pub fn runs_long(&self) -> bool {
+        matches!(
+            self.protocol,
+            Protocol::SetIntersection(_) | Protocol::ContingencyVertical(_)
+        )
+    }
+
     pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
         let (me, parties) = (self.me, self.parties);
-        let step = each_protocol!(&mut self.protocol, p => run(me, parties, rng, |io| p.start(io)));
+        self.started = true;
+        let step = each_protocol!(&mut self.protocol,
+            p => run(me, parties, rng, json_bytes, |io| p.start(io)),
+            psi => run(me, parties, rng, PsiMessage::to_bytes, |io| p.start(io)));
         step.map(|step| self.reported(step))
     }
 
@@ -383,9 +459,14 @@ impl Machine {
             .into());
         }
         let (me, parties) = (self.me, self.parties);
-        let step = each_protocol!(&mut self.protocol, p => {
+        let step = each_protocol!(&mut self.protocol,
+        p => {
             let message = decode(from, message)?;
-            run(me, parties, rng, |io| p.receive(from, message, io))
+            run(me, parties, rng, json_bytes, |io| p.receive(from, message, io))
+        },
+        psi => {
+            let message = PsiMessage::from_bytes(from, message)?;
+            run(me, parties, rng, PsiMessage::to_bytes, |io| p.receive(from, message, io))
         });
         step.map(|step| self.reported(step))
     }
@@ -407,10 +488,16 @@ fn decode<M: serde::de::DeserializeOwned>(from: PartyIndex, bytes: &[u8]) -> Res
     })
 }
 
-fn run<M: Serialize, T: ResultObject>(
+/// Most messages travel as JSON.
+fn json_bytes<M: Serialize>(message: &M) -> Vec<u8> {
+    serde_json::to_vec(message).expect("messages serialise")
+}
+
+fn run<M, T: ResultObject>(
     me: PartyIndex,
     parties: usize,
     rng: &mut dyn RngCore,
+    encode: impl Fn(&M) -> Vec<u8>,
     step: impl FnOnce(&mut Io<'_, M>) -> Result<Progress<T>, ProtocolError>,
 ) -> Result<Step, EngineError> {
     let mut io = Io::new(me, parties, rng);
@@ -418,7 +505,7 @@ fn run<M: Serialize, T: ResultObject>(
     let outgoing = io
         .into_outgoing()
         .into_iter()
-        .map(|(to, message)| (to, serde_json::to_vec(&message).expect("messages serialise")))
+        .map(|(to, message)| (to, encode(&message)))
         .collect();
     let output = match progress {
         Progress::Continue => None,

@@ -4,7 +4,7 @@
 //! reading the vector files.
 
 use fsc_simon::matrix_product::{HELPER, ProductMessage};
-use fsc_simon::simulate::{run_all, run_observed};
+use fsc_simon::simulate::{run_all, run_recorded};
 use fsc_simon::z2k::Z256;
 use fsc_simon::{EngineError, Spec};
 use num_bigint::BigInt;
@@ -266,13 +266,18 @@ fn regression_matches_plaintext_least_squares() {
 
 /// What one run delivers to each party, decoded.
 fn transcript(spec: &Spec, inputs: &[Value], seed: u64) -> Vec<Vec<(usize, ProductMessage)>> {
-    let mut received = vec![Vec::new(); inputs.len()];
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    run_observed(spec, inputs, &mut rng, &mut |from, to, bytes| {
-        received[to].push((from, serde_json::from_slice(bytes).unwrap()));
-    })
-    .unwrap();
-    received
+    let transcript = run_recorded(spec, inputs, &mut rng).unwrap();
+    transcript
+        .received
+        .iter()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|(from, bytes)| (*from, serde_json::from_slice(bytes).unwrap()))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -338,12 +343,19 @@ fn the_opt_in_method_without_helper_multiplies_and_reveals_what_it_says() {
     assert_eq!(spec.participants(), 2);
     let vector = load("secure_matrix_multiplication_2p_test");
     let inputs: Vec<Value> = serde_json::from_value(vector["inputs"].clone()).unwrap();
-    let mut received = vec![Vec::new(); 2];
     let mut rng = ChaCha20Rng::seed_from_u64(16);
-    let outputs = run_observed(&spec, &inputs, &mut rng, &mut |_, to, bytes| {
-        received[to].push(serde_json::from_slice::<ProjectedMessage>(bytes).unwrap());
-    })
-    .unwrap();
+    let transcript = run_recorded(&spec, &inputs, &mut rng).unwrap();
+    let received: Vec<Vec<ProjectedMessage>> = transcript
+        .received
+        .iter()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|(_, bytes)| serde_json::from_slice(bytes).unwrap())
+                .collect()
+        })
+        .collect();
+    let outputs = transcript.outputs;
     let want = matrix_of(&vector["result"], "product");
     for output in &outputs {
         for (g, w) in matrix_of(output, "product").iter().flatten().zip(want.iter().flatten()) {

@@ -3,7 +3,7 @@
 //! adversarial doubles, with the number of rounds each takes. Pure: no I/O.
 
 use fsc_simon::order;
-use fsc_simon::simulate::{Delivered, run_all_recorded};
+use fsc_simon::simulate::{Transcript, run_recorded};
 use fsc_simon::{EngineError, ProtocolError, Spec};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -29,7 +29,7 @@ fn as_f64(value: &Value) -> f64 {
 }
 
 /// The number of rounds a run took: one more than the highest round index in any message.
-fn rounds(delivered: &[Delivered]) -> u64 {
+fn rounds(transcript: &Transcript) -> u64 {
     fn highest(value: &Value) -> Option<u64> {
         match value {
             Value::Object(fields) => fields
@@ -39,9 +39,9 @@ fn rounds(delivered: &[Delivered]) -> u64 {
             _ => None,
         }
     }
-    delivered
-        .iter()
-        .filter_map(|d| highest(&serde_json::from_slice(&d.bytes).unwrap()))
+    transcript
+        .deliveries()
+        .filter_map(|(_, _, bytes)| highest(&serde_json::from_slice(bytes).unwrap()))
         .max()
         .map_or(0, |r| r + 1)
 }
@@ -53,12 +53,13 @@ fn run(
     rng: &mut ChaCha20Rng,
 ) -> Result<(Value, u64), EngineError> {
     let spec = Spec::new(protocol, &parameters, inputs.len()).unwrap();
-    let (outputs, delivered) = run_all_recorded(&spec, inputs, rng)?;
+    let transcript = run_recorded(&spec, inputs, rng)?;
+    let outputs = &transcript.outputs;
     assert!(
         outputs.windows(2).all(|w| w[0] == w[1]),
         "parties disagree: {outputs:?}"
     );
-    Ok((outputs[0]["result"].clone(), rounds(&delivered)))
+    Ok((outputs[0]["result"].clone(), rounds(&transcript)))
 }
 
 fn sorted(inputs: &[Vec<Value>]) -> Vec<f64> {

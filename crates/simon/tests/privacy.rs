@@ -4,7 +4,7 @@
 //! between the parties. Pure: no I/O.
 
 use fsc_simon::Spec;
-use fsc_simon::simulate::{Delivered, run_all_recorded};
+use fsc_simon::simulate::{Transcript, run_recorded};
 use num_bigint::{BigInt, BigUint};
 use num_traits::{One, ToPrimitive, Zero};
 use rand_chacha::ChaCha20Rng;
@@ -56,19 +56,19 @@ fn visit(
 
 /// Every opening of a run (every party broadcasts its partial; their sum is the opening), and
 /// the shares party 0 received.
-fn openings(delivered: &[Delivered]) -> (Openings, Vec<String>) {
+fn openings(transcript: &Transcript) -> (Openings, Vec<String>) {
     let mut partials = BTreeMap::new();
     let mut shares = Vec::new();
-    for message in delivered {
+    for (from, to, bytes) in transcript.deliveries() {
         let mut received = Vec::new();
         visit(
-            &serde_json::from_slice(&message.bytes).unwrap(),
+            &serde_json::from_slice(bytes).unwrap(),
             "",
-            message.from,
+            from,
             &mut partials,
             &mut received,
         );
-        if message.to == 0 {
+        if to == 0 {
             shares.extend(received);
         }
     }
@@ -85,17 +85,12 @@ fn openings(delivered: &[Delivered]) -> (Openings, Vec<String>) {
     (opened, shares)
 }
 
-fn run(
-    protocol: &str,
-    parameters: Value,
-    inputs: &[Value],
-    seed: u64,
-) -> (Value, Openings, Vec<String>, Vec<Delivered>) {
+fn run(protocol: &str, parameters: Value, inputs: &[Value], seed: u64) -> (Value, Openings, Vec<String>, Transcript) {
     let spec = Spec::new(protocol, &parameters, inputs.len()).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let (outputs, delivered) = run_all_recorded(&spec, inputs, &mut rng).unwrap();
-    let (opened, shares) = openings(&delivered);
-    (outputs[0].clone(), opened, shares, delivered)
+    let transcript = run_recorded(&spec, inputs, &mut rng).unwrap();
+    let (opened, shares) = openings(&transcript);
+    (transcript.outputs[0].clone(), opened, shares, transcript)
 }
 
 /// Which opened elements are zero: all an OR reveals.
@@ -243,8 +238,8 @@ fn given_categories_keep_every_party_s_values_at_home() {
         out["result"]["histogram"],
         json!({"a": 2, "b": 1, "c": 1, "1": 2, "d": 0})
     );
-    for message in &delivered {
-        let text = String::from_utf8(message.bytes.clone()).unwrap();
+    for (_, _, bytes) in delivered.deliveries() {
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
         assert!(!text.contains("Categories"), "a party's categories travelled: {text}");
     }
     let counts: Vec<u64> = opened[&("/Round".to_string(), 0)]
@@ -259,9 +254,9 @@ fn given_categories_keep_every_party_s_values_at_home() {
     // Without the parameter each party sends its own set of values (documented), never a count.
     let (_, _, _, delivered) = run("StatisticsFrequency", json!({}), &inputs, 10);
     let sets: Vec<Value> = delivered
-        .iter()
-        .filter_map(|m| {
-            serde_json::from_slice::<Value>(&m.bytes)
+        .deliveries()
+        .filter_map(|(_, _, bytes)| {
+            serde_json::from_slice::<Value>(bytes)
                 .unwrap()
                 .get("Categories")
                 .cloned()

@@ -67,16 +67,23 @@ impl Runtime {
         batch: &mut Batch,
     ) -> Result<(), Error> {
         let pending = store::pending_inbox(conn, ids).await?;
+        // Those of long-running machines stay until their steps consume them (see `offload`).
         batch.consumed.extend(
             pending
                 .iter()
+                .filter(|row| {
+                    parse_uuid(&row.computation)
+                        .map(|id| !self.active.get(&id).is_some_and(|a| a.machine.runs_long()))
+                        .unwrap_or(true)
+                })
                 .map(|row| row.computation.clone())
                 .collect::<HashSet<_>>(),
         );
         for row in pending {
             let id = parse_uuid(&row.computation)?;
             let kind = Kind::from_label(&row.kind);
-            self.apply_message(id, &row.sender, kind, row.body.unwrap_or_default(), now, batch);
+            let body = row.body.unwrap_or_default();
+            self.apply_message(id, (&row.sender, row.seq), kind, body, now, batch);
         }
         Ok(())
     }
@@ -104,6 +111,7 @@ impl Runtime {
         let spec = Spec::new(&item.microprotocol, &requested, item.parties.len());
         let parameters = spec.as_ref().map(Spec::parameters_json).unwrap_or(requested);
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
+        let spec = spec.map(|spec| spec.bound_to(digest));
         let me = item
             .parties
             .iter()
@@ -218,7 +226,7 @@ impl Runtime {
                 return Err(Error::Engine(error));
             }
         };
-        let step = machine.start(&mut self.rng);
+        let step = (!machine.runs_long()).then(|| machine.start(&mut self.rng));
         let invitation = Invitation {
             microprotocol: item.microprotocol,
             parties: item.parties,
@@ -232,13 +240,17 @@ impl Runtime {
                 parties: participants(&invitation.parties, &invitation.parameters),
                 machine,
                 digest,
+                offload: Offload::default(),
             },
         );
         batch.touched.insert(id);
         if let Some(helper) = helper {
             self.invite(id, &helper, &invitation, now, batch);
         }
-        self.handle_step(id, step, now, batch);
+        match step {
+            Some(step) => self.handle_step(id, step, now, batch),
+            None => self.defer(id, Work::Start, batch),
+        }
         let status = self.status_of(id, batch);
         Ok(Accepted {
             id,

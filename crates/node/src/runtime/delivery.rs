@@ -115,14 +115,15 @@ impl Runtime {
                     continue;
                 }
             }
-            let active = self.active.contains_key(&computation);
+            // Consumed right away if the computation runs here, unless a long step (off the loop)
+            // will consume it; kept until it is submitted otherwise.
+            let consumed_now = self.active.get(&computation).is_some_and(|a| !a.machine.runs_long());
             rows.push(InboxRow {
                 computation: key.0.clone(),
                 sender: key.1.clone(),
                 seq: key.2,
                 kind: kind.to_string(),
-                // Consumed right away if the computation runs here; kept until it is submitted otherwise.
-                body: (!active).then(|| message.plaintext.clone()),
+                body: (!consumed_now).then(|| message.plaintext.clone()),
                 received_at: now,
             });
             bodies.insert(key, (message.header.kind, message.plaintext));
@@ -151,7 +152,7 @@ impl Runtime {
             };
             let computation = parse_uuid(&key.0)?;
             if self.active.contains_key(&computation) {
-                self.apply_message(computation, &key.1, kind, body, now, batch);
+                self.apply_message(computation, (&key.1, key.2), kind, body, now, batch);
             } else if kind == Kind::Abort {
                 self.tombstone(computation, &key.1, &body, now, batch);
             } else if kind == Kind::Invite && !batch.settled.contains_key(&computation) {
@@ -163,11 +164,12 @@ impl Runtime {
         Ok(())
     }
 
-    /// Applies one authenticated, deduplicated message to an active computation.
+    /// Applies one authenticated, deduplicated message (from `sender`, its `seq`) to an active
+    /// computation, or queues it for a long step.
     pub(super) fn apply_message(
         &mut self,
         id: Uuid,
-        sender: &str,
+        (sender, seq): (&str, i64),
         kind: Kind,
         body: Vec<u8>,
         now: i64,
@@ -207,6 +209,11 @@ impl Runtime {
             active.row.status = store::RUNNING.to_string();
         }
         batch.touched.insert(id);
+        if active.machine.runs_long() {
+            let key = (id.to_string(), sender.to_string(), seq);
+            let body = body[32..].to_vec();
+            return self.defer(id, Work::Message { key, from, body }, batch);
+        }
         let step = active.machine.receive(from, &body[32..], &mut self.rng);
         self.handle_step(id, step, now, batch);
     }

@@ -190,6 +190,7 @@ impl Runtime {
                 parties: participants,
                 machine,
                 digest,
+                offload: Offload::default(),
             },
         );
         batch.touched.insert(id);

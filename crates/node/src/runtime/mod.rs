@@ -14,7 +14,8 @@
 //!
 //! `mod.rs` owns the loop, the transaction and the state transitions every concern shares (steps,
 //! failures, sealing); [`admission`] takes submissions, [`delivery`] takes messages,
-//! [`deadlines`] ends what stalls, and [`waiters`] wakes long polls.
+//! [`deadlines`] ends what stalls, [`offload`] runs long engine steps off the loop, and
+//! [`waiters`] wakes long polls.
 
 use crate::caller::Caller;
 use crate::config::Roster;
@@ -40,9 +41,11 @@ mod admission;
 mod deadlines;
 mod delivery;
 mod helper;
+mod offload;
 mod waiters;
 
 use helper::{Invitation, participants};
+use offload::{Offload, Stepped, Work};
 
 pub use waiters::{Waiters, Watch};
 
@@ -110,6 +113,8 @@ enum Command {
     },
     Deliver(Vec<Delivery>),
     Published(Vec<i64>),
+    /// A long engine step finished off the loop.
+    Stepped(Box<Stepped>),
     /// Fails a computation that is still running, telling every other party.
     Cancel {
         id: Uuid,
@@ -208,6 +213,7 @@ struct Active {
     parties: Vec<String>,
     machine: Machine,
     digest: [u8; 32],
+    offload: Offload,
 }
 
 /// Everything one batch changes, written at the end of the transaction.
@@ -222,6 +228,10 @@ struct Batch {
     outbox: Vec<OutboxRow>,
     /// Computations whose pending inbox rows were consumed.
     consumed: Vec<String>,
+    /// Single inbox rows consumed (by long steps).
+    consumed_messages: Vec<MessageKey>,
+    /// Computations with long work to start once this batch is committed.
+    dispatch: HashSet<Uuid>,
     /// Outbox rows the broker has stored.
     published: Vec<i64>,
     acks: Vec<Acker>,
@@ -251,6 +261,9 @@ pub struct Runtime {
     next_sweep_at: i64,
     /// Bytes of stored chunks, as last counted (for the gauge).
     chunk_bytes: i64,
+    /// Where long steps report back, and how the loop tells their results from stale ones.
+    stepped: mpsc::UnboundedSender<Box<Stepped>>,
+    tickets: u64,
 }
 
 impl Runtime {
@@ -281,6 +294,7 @@ impl Runtime {
         // and the consumer instead of growing.
         let (commands_tx, commands) = mpsc::channel(64);
         let (published_tx, published) = mpsc::unbounded_channel();
+        let (stepped_tx, stepped) = mpsc::unbounded_channel();
         let waiters = Arc::new(Waiters::default());
         let mut runtime = Runtime {
             me,
@@ -295,8 +309,14 @@ impl Runtime {
             metrics,
             next_sweep_at: 0,
             chunk_bytes: 0,
+            stepped: stepped_tx,
+            tickets: 0,
         };
         runtime.load_active(rows)?;
+        let mut writer = runtime.writer.take().expect("just set");
+        let requeued = runtime.requeue(writer.conn()).await;
+        runtime.writer = Some(writer);
+        requeued?;
         let handle = RuntimeHandle {
             commands: commands_tx,
             waiters,
@@ -305,7 +325,11 @@ impl Runtime {
             runtime,
             handle,
             PublishedSink(published_tx),
-            RuntimeInbox { commands, published },
+            RuntimeInbox {
+                commands,
+                published,
+                stepped,
+            },
         ))
     }
 
@@ -328,6 +352,7 @@ impl Runtime {
                     parties: participants(&parties, &parameters),
                     machine,
                     digest,
+                    offload: Offload::default(),
                 },
             );
         }
@@ -352,6 +377,7 @@ impl Runtime {
                     None => break,
                 },
                 Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
+                Some(stepped) = inbox.stepped.recv() => commands.push(Command::Stepped(stepped)),
                 _ = tick.tick() => {}
             }
             while commands.len() < MAX_COMMANDS_PER_BATCH {
@@ -362,6 +388,9 @@ impl Runtime {
             }
             while let Ok(keys) = inbox.published.try_recv() {
                 commands.push(Command::Published(keys));
+            }
+            while let Ok(stepped) = inbox.stepped.try_recv() {
+                commands.push(Command::Stepped(stepped));
             }
             let deadlines_due = checked.elapsed() >= TICK;
             if deadlines_due {
@@ -390,7 +419,10 @@ impl Runtime {
                     tokio::spawn(async move { ack.ack_with(AckKind::Nak(None)).await });
                 }
                 let reloaded = match store::active_computations(writer.conn()).await {
-                    Ok(rows) => self.load_active(rows),
+                    Ok(rows) => match self.load_active(rows) {
+                        Ok(()) => self.requeue(writer.conn()).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 };
                 if let Err(error) = reloaded {
@@ -413,8 +445,10 @@ impl Runtime {
         let mut submissions = Vec::new();
         let mut deliveries = Vec::new();
         let mut cancels = Vec::new();
+        let mut stepped = Vec::new();
         for command in commands {
             match command {
+                Command::Stepped(done) => stepped.push(done),
                 Command::Submit { items, reply } => submissions.push((items, reply)),
                 Command::Deliver(items) => deliveries.extend(items),
                 Command::Published(keys) => batch.published.extend(keys),
@@ -434,6 +468,9 @@ impl Runtime {
         for (items, reply) in submissions {
             let results = self.submit_all(conn, items, now, batch).await?;
             batch.replies.push((reply, results));
+        }
+        for done in stepped {
+            self.apply_stepped(*done, now, batch);
         }
         self.receive_all(conn, messages, now, batch).await?;
         for (id, reason, unless_joined, reply) in cancels {
@@ -455,9 +492,11 @@ impl Runtime {
         store::delete_outbox(conn, &batch.published).await?;
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
         for id in &batch.touched {
-            if let Some(active) = self.active.get(id) {
+            if let Some(active) = self.active.get_mut(id) {
                 let mut row = active.row.clone();
-                row.machine = Some(serde_json::to_string(&active.machine).expect("machines serialise"));
+                let state = active.offload.take_state();
+                row.machine =
+                    Some(state.unwrap_or_else(|| serde_json::to_string(&active.machine).expect("machines serialise")));
                 rows.push(row);
             }
         }
@@ -466,6 +505,7 @@ impl Runtime {
         store::upsert_computations(conn, &all).await?;
         store::insert_outbox(conn, &mut batch.outbox).await?;
         store::consume_inbox(conn, &batch.consumed).await?;
+        store::consume_messages(conn, &batch.consumed_messages).await?;
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
         store::delete_inbox(conn, &finished).await?;
         if batch.chunks_changed || (self.chunk_bytes > 0 && !finished.is_empty()) {
@@ -508,6 +548,7 @@ impl Runtime {
             let _ = self.publisher.send(batch.outbox);
         }
         self.waiters.finished(&batch.finished);
+        self.dispatch(batch.dispatch);
     }
     fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
         let step = match step {
@@ -674,6 +715,7 @@ enum Announce {
 pub struct RuntimeInbox {
     commands: mpsc::Receiver<Command>,
     published: mpsc::UnboundedReceiver<Vec<i64>>,
+    stepped: mpsc::UnboundedReceiver<Box<Stepped>>,
 }
 
 fn abort_reason(body: &[u8]) -> AbortReason {

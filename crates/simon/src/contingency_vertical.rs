@@ -1,0 +1,361 @@
+//! StatisticsContingencyVertical (2 parties): the contingency table of party 0's attribute
+//! against party 1's over the ids both hold, by one DH-PSI over the ids in which every encrypted
+//! id carries its category ([`crate::psi`]).
+//!
+//! Input: a list of `[id, category]` pairs (ids and categories any JSON values; a repeated id
+//! keeps its last category, as the reference's dictionary does). A category names its row or
+//! column by its string, or by its canonical JSON if it is not a string.
+//!
+//! Rounds: each party sends its ids encrypted with its key, sorted, each tagged with the index of
+//! its category, plus its list of categories. Party 1 adds its layer to party 0's list, sorts it
+//! again (the tags move with their ids) and returns it; party 0 adds its layer to party 1's list.
+//! Party 0 now holds both lists fully encrypted with their tags, joins them on the points, counts
+//! every (x, y) pair and sends the table to party 1. Messages: 4.
+//!
+//! Output: `{"table": {x: {y: count}}, "mode": [x, y]}` with every x of party 0's categories and
+//! every y of party 1's, zero cells included, integer counts; `mode` is a largest cell.
+//!
+//! What each party learns: the table, the other's number of ids, the other's categories and how
+//! many of the other's ids fall in each of them (the tags travel in the clear). Neither learns
+//! which id fell in which cell: party 0 receives its own ids back only fully encrypted and in an
+//! order set by party 1's key, party 1 never sees a point it can match. The reference ran one PSI
+//! per cell and revealed the whole vertical join (REFERENCE.md §6 W5b).
+
+use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::psi::{self, Key, Point, Points, PsiMessage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// One party's tagged list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Tagged {
+    points: Points,
+    tags: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContingencyVertical {
+    context: [u8; 32],
+    /// The checked input until `start` reads it (off the runtime's loop).
+    input: Option<Value>,
+    labels: Vec<String>,
+    key: Option<Key>,
+    /// At party 0: its own list back from party 1, and party 1's list, both fully encrypted.
+    mine: Option<Tagged>,
+    theirs: Option<(Tagged, Vec<String>)>,
+}
+
+impl ContingencyVertical {
+    /// Checks the input's shape (cheap, before anything is sent); `start` reads it.
+    pub fn new(context: [u8; 32], input: &Value) -> Result<ContingencyVertical, String> {
+        let Value::Array(pairs) = input else {
+            return Err(format!(
+                "input must be a list of [id, category] pairs, got {}",
+                psi::kind(input)
+            ));
+        };
+        if let Some(pair) = pairs.iter().find(|p| p.as_array().is_none_or(|p| p.len() != 2)) {
+            return Err(format!("every input item must be an [id, category] pair, got {pair}"));
+        }
+        if pairs.len() > psi::MAX_ITEMS {
+            return Err(format!("at most {} ids per party, got {}", psi::MAX_ITEMS, pairs.len()));
+        }
+        Ok(ContingencyVertical {
+            context,
+            input: Some(input.clone()),
+            labels: Vec::new(),
+            key: None,
+            mine: None,
+            theirs: None,
+        })
+    }
+
+    /// The ids (canonical JSON) with the index of their category, and the sorted categories.
+    fn read(input: &Value) -> (Vec<(String, u32)>, Vec<String>) {
+        let mut by_id: BTreeMap<String, String> = BTreeMap::new();
+        for pair in input.as_array().into_iter().flatten() {
+            if let Some([id, category]) = pair.as_array().map(Vec::as_slice) {
+                let label = match category {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                by_id.insert(psi::canonical(id), label);
+            }
+        }
+        let labels: Vec<String> = by_id
+            .values()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ids = by_id
+            .into_iter()
+            .map(|(id, label)| {
+                let tag = labels.binary_search(&label).expect("a label of this set") as u32;
+                (id, tag)
+            })
+            .collect();
+        (ids, labels)
+    }
+
+    fn key(&self) -> &Key {
+        self.key.as_ref().expect("started")
+    }
+
+    /// Adds this party's layer and sorts, keeping each tag with its point.
+    fn reencrypt(&self, from: PartyIndex, points: Points, tags: Vec<u32>) -> Result<Tagged, ProtocolError> {
+        let mut points = points.0;
+        psi::reencrypt(self.key(), false, &mut points, from)?;
+        sorted(points, tags, from)
+    }
+
+    /// Party 0, with both lists: the table.
+    fn join(&self, io: &mut Io<'_, PsiMessage>) -> Progress<Value> {
+        let (Some(mine), Some((theirs, their_labels))) = (&self.mine, &self.theirs) else {
+            return Progress::Continue;
+        };
+        let mut counts = vec![vec![0u64; their_labels.len()]; self.labels.len()];
+        for (point, &x) in mine.points.0.iter().zip(&mine.tags) {
+            if let Ok(at) = theirs.points.0.binary_search(point) {
+                counts[x as usize][theirs.tags[at] as usize] += 1;
+            }
+        }
+        let mut mode = None;
+        let mut table = Map::new();
+        for (x, row) in self.labels.iter().zip(&counts) {
+            let mut cells = Map::new();
+            for (y, &count) in their_labels.iter().zip(row) {
+                if mode.is_none_or(|(_, _, best)| count > best) {
+                    mode = Some((x, y, count));
+                }
+                cells.insert(y.clone(), json!(count));
+            }
+            table.insert(x.clone(), Value::Object(cells));
+        }
+        let mode = mode.map(|(x, y, _)| json!([x, y])).unwrap_or(Value::Null);
+        let result = json!({"table": table, "mode": mode});
+        io.send(1, PsiMessage::Result(result.clone()));
+        Progress::Done(result)
+    }
+}
+
+/// Sorts (point, tag) pairs by point (the shuffle), checking the tags and rejecting duplicates.
+fn sorted(points: Vec<Point>, tags: Vec<u32>, from: PartyIndex) -> Result<Tagged, ProtocolError> {
+    if tags.len() != points.len() {
+        return Err(ProtocolError::Malformed {
+            from,
+            reason: format!("{} points but {} categories", points.len(), tags.len()),
+        });
+    }
+    let mut pairs: Vec<(Point, u32)> = points.into_iter().zip(tags).collect();
+    rayon::slice::ParallelSliceMut::par_sort_unstable(&mut pairs[..]);
+    if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(ProtocolError::Malformed {
+            from,
+            reason: "a list holds the same element twice".into(),
+        });
+    }
+    let (points, tags) = pairs.into_iter().unzip();
+    Ok(Tagged {
+        points: Points(points),
+        tags,
+    })
+}
+
+impl Microprotocol for ContingencyVertical {
+    type Message = PsiMessage;
+    type Output = Value;
+
+    fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
+        self.key = Some(Key::random(io.rng()));
+        let (ids, labels) = Self::read(&self.input.take().expect("start is called once"));
+        self.labels = labels;
+        let (ids, tags): (Vec<String>, Vec<u32>) = ids.into_iter().unzip();
+        let points = psi::encrypt_items(self.key(), &self.context, &ids);
+        let own = sorted(points, tags, io.me())?;
+        let me = io.me() as u32;
+        io.send(
+            1 - io.me(),
+            PsiMessage::Layered {
+                origin: me,
+                layers: 1,
+                points: own.points,
+                tags: own.tags,
+                labels: self.labels.clone(),
+            },
+        );
+        Ok(Progress::Continue)
+    }
+
+    fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: PsiMessage,
+        io: &mut Io<'_, PsiMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        let unexpected = |what: &str| ProtocolError::Unexpected {
+            from,
+            what: what.into(),
+        };
+        let me = io.me();
+        match message {
+            PsiMessage::Layered {
+                origin,
+                layers,
+                points,
+                tags,
+                labels,
+            } => {
+                let bound = if origin as usize == me {
+                    self.labels.len()
+                } else {
+                    labels.len()
+                };
+                if tags.iter().any(|&t| t as usize >= bound) {
+                    return Err(ProtocolError::Malformed {
+                        from,
+                        reason: "a category index out of range".into(),
+                    });
+                }
+                match (me, origin, layers) {
+                    // Party 1 adds its layer to party 0's list and returns it.
+                    (1, 0, 1) => {
+                        let back = self.reencrypt(from, points, tags)?;
+                        io.send(
+                            0,
+                            PsiMessage::Layered {
+                                origin: 0,
+                                layers: 2,
+                                points: back.points,
+                                tags: back.tags,
+                                labels: Vec::new(),
+                            },
+                        );
+                        Ok(Progress::Continue)
+                    }
+                    (0, 1, 1) if self.theirs.is_none() => {
+                        self.theirs = Some((self.reencrypt(from, points, tags)?, labels));
+                        Ok(self.join(io))
+                    }
+                    (0, 0, 2) if self.mine.is_none() => {
+                        self.mine = Some(Tagged { points, tags });
+                        Ok(self.join(io))
+                    }
+                    _ => Err(unexpected("a list out of turn")),
+                }
+            }
+            PsiMessage::Result(result) if me == 1 => Ok(Progress::Done(result)),
+            _ => Err(unexpected("a message out of turn")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::machine::Spec;
+    use crate::psi::{PsiMessage, testing};
+    use crate::simulate::{run_all, run_recorded};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::{RngCore, SeedableRng};
+    use serde_json::{Value, json};
+
+    fn spec() -> Spec {
+        Spec::new("StatisticsContingencyVertical", &json!({}), 2)
+            .unwrap()
+            .bound_to([6; 32])
+    }
+
+    #[test]
+    fn the_reference_vector() {
+        let inputs = [
+            json!([
+                ["A", "male"],
+                ["B", "female"],
+                ["C", "male"],
+                ["D", "female"],
+                ["E", "male"],
+                ["F", "male"]
+            ]),
+            json!([
+                ["A", "non-smoker"],
+                ["B", "smoker"],
+                ["C", "smoker"],
+                ["D", "non-smoker"],
+                ["E", "non-smoker"],
+                ["G", "non-smoker"]
+            ]),
+        ];
+        let outputs = run_all(&spec(), &inputs, &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
+        let want = json!({"inputs": 2, "result": {
+            "mode": ["male", "non-smoker"],
+            "table": {"female": {"non-smoker": 1, "smoker": 1}, "male": {"non-smoker": 2, "smoker": 1}}}});
+        assert_eq!(outputs, [want.clone(), want]);
+    }
+
+    #[test]
+    fn the_table_matches_a_plaintext_join_with_zero_cells() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let xs = ["a", "b", "c"];
+        let ys = [json!(1), json!("y"), json!(null), json!("unused")];
+        let mut left = Vec::new();
+        let mut right = Vec::new();
+        let mut want = [[0u64; 4]; 3];
+        for id in 0..300u32 {
+            let (x, y) = ((rng.next_u32() % 3) as usize, (rng.next_u32() % 3) as usize);
+            let id = if id % 2 == 0 {
+                json!(id)
+            } else {
+                json!(format!("id-{id}"))
+            };
+            let (in_left, in_right) = (rng.next_u32() % 4 != 0, rng.next_u32() % 4 != 0);
+            if in_left {
+                left.push(json!([id, xs[x]]));
+            }
+            if in_right {
+                right.push(json!([id, ys[y]]));
+            }
+            if in_left && in_right {
+                want[x][y] += 1;
+            }
+        }
+        right.push(json!(["nobody", "unused"]));
+        let outputs = run_all(&spec(), &[json!(left), json!(right)], &mut rng).unwrap();
+        assert_eq!(outputs[0], outputs[1]);
+        let table = &outputs[0]["result"]["table"];
+        for (x, row) in xs.iter().zip(want) {
+            for (y, count) in ys.iter().zip(row) {
+                let label = y.as_str().map(String::from).unwrap_or_else(|| y.to_string());
+                assert_eq!(table[x][label], json!(count), "cell {x} {y}");
+            }
+        }
+        let error = Spec::new("StatisticsContingencyVertical", &json!({}), 3).unwrap_err();
+        assert_eq!(error.code(), "invalid_parameters");
+        assert_eq!(spec().machine(0, &json!([["a"]])).unwrap_err().code(), "invalid_input");
+    }
+
+    /// Neither party receives a point it could compute from an id with its own key, and every
+    /// list arrives sorted: party 0 gets its own ids back only fully encrypted, in party 1's
+    /// order, so it cannot tell which of its ids fell in which cell.
+    #[test]
+    fn no_id_to_cell_link() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let ids: Vec<Value> = (0..50).map(|i| json!(format!("id{i}"))).collect();
+        let left: Vec<Value> = ids.iter().map(|id| json!([id, "x"])).collect();
+        let right: Vec<Value> = ids[10..].iter().map(|id| json!([id, "y"])).collect();
+        let transcript = run_recorded(&spec(), &[json!(left), json!(right)], &mut rng).unwrap();
+        for (party, received) in transcript.received.iter().enumerate() {
+            let key = testing::key_of(&transcript.machines[party]);
+            let computable = testing::computable(&key, &spec().context, &ids);
+            for (from, bytes) in received {
+                let message = PsiMessage::from_bytes(*from, bytes).unwrap();
+                let (points, shuffled) = testing::points_of(&message);
+                assert!(shuffled, "party {party} got a list in a known order");
+                assert!(
+                    points.iter().all(|p| !computable.contains(p)),
+                    "party {party} links a point"
+                );
+            }
+        }
+    }
+}

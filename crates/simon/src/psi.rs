@@ -1,0 +1,536 @@
+//! The Diffie-Hellman PSI building block: items hashed to Ristretto255, encrypted with one secret
+//! scalar per party per computation, lists re-encrypted and shuffled at every hop of a ring.
+//!
+//! `E_k(x) = k·H(context, x)` is commutative, so an item's encryption under every party's key does
+//! not depend on the order in which the keys were applied: equal items meet as equal points.
+//! `H` maps SHA-512 of a domain separator, the computation's context (the digest of its id and
+//! definition) and the item's canonical JSON to the group (Ristretto's uniform map), so points
+//! of two computations cannot be linked. Under DDH a point `k·P` looks random to anyone without
+//! `k`; a list is "shuffled" by sorting it by its new encoding, which is a uniformly random
+//! permutation to everybody but the party that holds the key it was just encrypted with.
+//!
+//! This module owns the group arithmetic (on all cores with rayon; the curve work of a step is
+//! the only heavy part of these protocols), the compact list type ([`Points`]: 32 bytes an
+//! element on the wire and base64 in persisted JSON state), the wire form of PSI messages, the
+//! reading of a party's set from its input, and the [`Ring`] every PSI protocol runs.
+
+use crate::protocol::{Io, PartyIndex, ProtocolError};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use rayon::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use sha2::{Digest, Sha512};
+
+/// Separates this hash to the group from every other use of SHA-512 on the same bytes.
+const DOMAIN: &[u8] = b"fsc/psi/v1/item";
+
+/// The most items a party may put into one PSI: 2^22, a list of 128 MiB of points, which a
+/// receiving node's default budget for a sender's pending chunks (256 MiB) holds.
+pub const MAX_ITEMS: usize = 1 << 22;
+
+/// A compressed Ristretto point: what travels and is compared.
+pub type Point = [u8; 32];
+
+/// A list of compressed points: raw 32-byte elements on the wire, base64 in JSON state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Points(pub Vec<Point>);
+
+impl Serialize for Points {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&BASE64.encode(self.0.as_flattened()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Points {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Points, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = BASE64.decode(text).map_err(serde::de::Error::custom)?;
+        Points::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("points are 32 bytes each"))
+    }
+}
+
+impl Points {
+    pub fn from_bytes(bytes: &[u8]) -> Option<Points> {
+        if bytes.len() % 32 != 0 {
+            return None;
+        }
+        Some(Points(
+            bytes
+                .chunks_exact(32)
+                .map(|c| c.try_into().expect("chunks of 32"))
+                .collect(),
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A party's secret scalar for one computation, drawn from the engine's RNG and persisted with
+/// the protocol's state (a restart must keep it: lists already sent are encrypted under it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Key(Points);
+
+impl Key {
+    pub fn random(rng: &mut dyn rand_core::RngCore) -> Key {
+        let mut wide = [0u8; 64];
+        rng.fill_bytes(&mut wide);
+        let scalar = Scalar::from_bytes_mod_order_wide(&wide);
+        Key(Points(vec![scalar.to_bytes()]))
+    }
+
+    fn scalar(&self) -> Scalar {
+        Scalar::from_bytes_mod_order(self.0.0[0])
+    }
+}
+
+/// The canonical encoding of an item: its compact JSON with object keys sorted (serde_json's
+/// default map) and numbers as written, so `"A"` is the reference's string and `1` is not `1.0`.
+pub fn canonical(item: &Value) -> String {
+    serde_json::to_string(item).expect("JSON values serialise")
+}
+
+pub(crate) fn hash_to_group(context: &[u8; 32], canonical: &[u8]) -> RistrettoPoint {
+    let mut hasher = Sha512::new();
+    hasher.update(DOMAIN);
+    hasher.update(context);
+    hasher.update((canonical.len() as u64).to_le_bytes());
+    hasher.update(canonical);
+    RistrettoPoint::from_uniform_bytes(&hasher.finalize().into())
+}
+
+/// Points per batch of encodings (one field inversion each), and per rayon task.
+const BATCH: usize = 1024;
+
+/// The encodings of `scalar·P` for every P. Encoding a point takes an inverse square root, but
+/// the encodings of doubles come in a batch with one inversion (`double_and_compress_batch`), so
+/// each P is multiplied by scalar/2 and doubled: about a tenth less curve work per element.
+fn multiply_and_encode(scalar: Scalar, points: impl Iterator<Item = RistrettoPoint>) -> Vec<Point> {
+    let half = scalar * Scalar::from(2u8).invert();
+    let halves: Vec<RistrettoPoint> = points.map(|p| p * half).collect();
+    RistrettoPoint::double_and_compress_batch(&halves)
+        .into_iter()
+        .map(|c| c.to_bytes())
+        .collect()
+}
+
+/// `key·H(context, item)` for every item, in the items' order.
+pub fn encrypt_items(key: &Key, context: &[u8; 32], items: &[String]) -> Vec<Point> {
+    let scalar = key.scalar();
+    items
+        .par_chunks(BATCH)
+        .flat_map_iter(|chunk| {
+            multiply_and_encode(scalar, chunk.iter().map(|item| hash_to_group(context, item.as_bytes())))
+        })
+        .collect()
+}
+
+/// Multiplies every point by `key` (or its inverse, to strip a layer), in place.
+pub fn reencrypt(key: &Key, invert: bool, points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolError> {
+    let scalar = if invert { key.scalar().invert() } else { key.scalar() };
+    points.par_chunks_mut(BATCH).try_for_each(|chunk| {
+        let decoded = chunk
+            .iter()
+            .map(|point| CompressedRistretto(*point).decompress())
+            .collect::<Option<Vec<_>>>()
+            .ok_or(ProtocolError::Malformed {
+                from,
+                reason: "an element is not a Ristretto255 point".into(),
+            })?;
+        chunk.copy_from_slice(&multiply_and_encode(scalar, decoded.into_iter()));
+        Ok(())
+    })
+}
+
+/// Sorts a list (the shuffle) and rejects duplicates, which an honest list of a set never has.
+pub fn shuffle(points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolError> {
+    points.par_sort_unstable();
+    if points.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ProtocolError::Malformed {
+            from,
+            reason: "a list holds the same element twice".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The lists of a party's input, as the reference reads it: a list of lists is one set per list
+/// and the party's set is their intersection; a flat list (of anything but lists) is one set.
+fn lists(input: &Value) -> Result<Vec<&[Value]>, String> {
+    let Value::Array(outer) = input else {
+        return Err(format!(
+            "input must be a list of lists of items (or one list of items), got {}",
+            kind(input)
+        ));
+    };
+    let lists: Vec<&[Value]> = if !outer.is_empty() && outer.iter().all(Value::is_array) {
+        outer.iter().filter_map(Value::as_array).map(Vec::as_slice).collect()
+    } else {
+        vec![outer.as_slice()]
+    };
+    if let Some(long) = lists.iter().find(|list| list.len() > MAX_ITEMS) {
+        return Err(format!("at most {MAX_ITEMS} items per list, got {}", long.len()));
+    }
+    Ok(lists)
+}
+
+/// Checks a party's input (cheap: its shape and size), so that bad input is refused before
+/// anything is sent; [`read_set`] does the work later, off the runtime's loop.
+pub fn check_set(input: &Value) -> Result<(), String> {
+    lists(input).map(drop)
+}
+
+/// A party's set from its (checked) input: the canonical JSON of its items, sorted. Items are any
+/// JSON values, equal when their canonical JSON is.
+pub fn read_set(input: &Value) -> Vec<String> {
+    let mut set: Option<std::collections::BTreeSet<String>> = None;
+    for list in lists(input).unwrap_or_default() {
+        let this: std::collections::BTreeSet<String> = list.iter().map(canonical).collect();
+        set = Some(match set {
+            None => this,
+            Some(set) => set.intersection(&this).cloned().collect(),
+        });
+    }
+    set.unwrap_or_default().into_iter().collect()
+}
+
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// What PSI parties send each other (the serde form is for the trait; the wire form is
+/// [`PsiMessage::to_bytes`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PsiMessage {
+    /// Party `origin`'s list after `layers` encryptions, sorted; `tags` (empty, or one per point)
+    /// and `labels` ride along unencrypted (the vertical contingency table's categories).
+    Layered {
+        origin: u32,
+        layers: u32,
+        points: Points,
+        tags: Vec<u32>,
+        labels: Vec<String>,
+    },
+    /// The fully encrypted intersection on its way back, losing one layer at every hop.
+    Stripping(Points),
+    /// The result, as JSON: the members, a size or a table.
+    Result(Value),
+}
+
+impl PsiMessage {
+    /// 1 tag byte, then for `Layered`: origin, layers, count (u32 LE), the points (32 bytes
+    /// each), the tags (u32 LE each), the labels as JSON; for `Stripping`: the points; for
+    /// `Result`: its JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            PsiMessage::Layered {
+                origin,
+                layers,
+                points,
+                tags,
+                labels,
+            } => {
+                let mut out = Vec::with_capacity(13 + points.len() * 32 + tags.len() * 4);
+                out.push(1);
+                for n in [*origin, *layers, points.len() as u32] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+                out.extend_from_slice(points.0.as_flattened());
+                out.push(u8::from(!tags.is_empty()));
+                tags.iter().for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
+                out.extend(serde_json::to_vec(labels).expect("labels serialise"));
+                out
+            }
+            PsiMessage::Stripping(points) => {
+                let mut out = Vec::with_capacity(1 + points.len() * 32);
+                out.push(2);
+                out.extend_from_slice(points.0.as_flattened());
+                out
+            }
+            PsiMessage::Result(value) => {
+                let mut out = vec![3];
+                out.extend(serde_json::to_vec(value).expect("JSON values serialise"));
+                out
+            }
+        }
+    }
+
+    pub fn from_bytes(from: PartyIndex, bytes: &[u8]) -> Result<PsiMessage, ProtocolError> {
+        let malformed = |reason: &str| ProtocolError::Malformed {
+            from,
+            reason: format!("PSI message: {reason}"),
+        };
+        fn json<T: serde::de::DeserializeOwned>(from: PartyIndex, bytes: &[u8]) -> Result<T, ProtocolError> {
+            serde_json::from_slice(bytes).map_err(|e| ProtocolError::Malformed {
+                from,
+                reason: format!("PSI message: {e}"),
+            })
+        }
+        match bytes.split_first() {
+            Some((1, rest)) => {
+                let word = |i: usize| {
+                    rest.get(4 * i..4 * i + 4)
+                        .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
+                        .ok_or_else(|| malformed("truncated header"))
+                };
+                let (origin, layers, count) = (word(0)?, word(1)?, word(2)? as usize);
+                let end = 12 + count.checked_mul(32).ok_or_else(|| malformed("count"))?;
+                let points = rest
+                    .get(12..end)
+                    .and_then(Points::from_bytes)
+                    .ok_or_else(|| malformed("truncated points"))?;
+                let (tags, labels) = match rest.get(end) {
+                    Some(0) => (Vec::new(), &rest[end + 1..]),
+                    Some(1) => {
+                        let tags_end = end + 1 + count * 4;
+                        let tags = rest
+                            .get(end + 1..tags_end)
+                            .ok_or_else(|| malformed("truncated tags"))?
+                            .chunks_exact(4)
+                            .map(|t| u32::from_le_bytes(t.try_into().expect("4 bytes")))
+                            .collect();
+                        (tags, &rest[tags_end..])
+                    }
+                    _ => return Err(malformed("bad tag flag")),
+                };
+                Ok(PsiMessage::Layered {
+                    origin,
+                    layers,
+                    points,
+                    tags,
+                    labels: json(from, labels)?,
+                })
+            }
+            Some((2, rest)) => Points::from_bytes(rest)
+                .map(PsiMessage::Stripping)
+                .ok_or_else(|| malformed("truncated points")),
+            Some((3, rest)) => Ok(PsiMessage::Result(json(from, rest)?)),
+            _ => Err(malformed("unknown message type")),
+        }
+    }
+}
+
+/// The ring every list travels: party `o` encrypts its own list and sends it to `o+1`, which
+/// adds its layer, shuffles and passes it on, until the list carries all n layers; then it goes
+/// to party 0, which compares the n fully encrypted lists. A list therefore never returns to its
+/// owner before it is complete, and when it does (only party 0's own, at party 0) it is in an
+/// order set by the other parties' keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ring {
+    pub key: Key,
+    /// At party 0: every party's fully encrypted list, once in.
+    complete: Vec<Option<Points>>,
+}
+
+impl Ring {
+    pub fn new(parties: usize, rng: &mut dyn rand_core::RngCore) -> Ring {
+        Ring {
+            key: Key::random(rng),
+            complete: vec![None; parties],
+        }
+    }
+
+    /// Encrypts and shuffles this party's own list and sends it on its way.
+    pub fn start(&mut self, own: Vec<Point>, io: &mut Io<'_, PsiMessage>) -> Result<(), ProtocolError> {
+        let mut own = own;
+        shuffle(&mut own, io.me())?;
+        self.forward(io.me(), 1, Points(own), io);
+        Ok(())
+    }
+
+    fn forward(&mut self, origin: PartyIndex, layers: usize, points: Points, io: &mut Io<'_, PsiMessage>) {
+        let n = io.parties();
+        let message = |points| PsiMessage::Layered {
+            origin: origin as u32,
+            layers: layers as u32,
+            points,
+            tags: Vec::new(),
+            labels: Vec::new(),
+        };
+        if layers < n {
+            io.send((io.me() + 1) % n, message(points));
+        } else if io.me() == 0 {
+            self.complete[origin] = Some(points);
+        } else {
+            io.send(0, message(points));
+        }
+    }
+
+    /// Takes a list from the ring; returns every party's fully encrypted list (at party 0, once
+    /// all are in).
+    pub fn receive(
+        &mut self,
+        from: PartyIndex,
+        origin: u32,
+        layers: u32,
+        mut points: Points,
+        io: &mut Io<'_, PsiMessage>,
+    ) -> Result<Option<Vec<Points>>, ProtocolError> {
+        let (n, me) = (io.parties(), io.me());
+        let (origin, layers) = (origin as usize, layers as usize);
+        let unexpected = |what: String| ProtocolError::Unexpected { from, what };
+        if origin >= n || layers == 0 || layers > n {
+            return Err(unexpected(format!("a list of party {origin} with {layers} layers")));
+        }
+        if layers == n {
+            if me != 0 || from != (origin + n - 1) % n || self.complete[origin].is_some() {
+                return Err(unexpected(format!("party {origin}'s complete list")));
+            }
+            self.complete[origin] = Some(points);
+        } else {
+            if from != (me + n - 1) % n || origin != (me + n - layers) % n {
+                return Err(unexpected(format!("party {origin}'s list with {layers} layers")));
+            }
+            reencrypt(&self.key, false, &mut points.0, from)?;
+            shuffle(&mut points.0, from)?;
+            self.forward(origin, layers + 1, points, io);
+        }
+        Ok(self.all_complete())
+    }
+
+    /// Every list, if all are complete; each is handed out once.
+    pub fn all_complete(&mut self) -> Option<Vec<Points>> {
+        if self.complete.iter().all(Option::is_some) && !self.complete.is_empty() {
+            Some(std::mem::take(&mut self.complete).into_iter().flatten().collect())
+        } else {
+            None
+        }
+    }
+}
+
+/// The points present in every list (each sorted).
+pub fn intersect(lists: &[Points]) -> Vec<Point> {
+    let Some((first, rest)) = lists.split_first() else {
+        return Vec::new();
+    };
+    first
+        .0
+        .par_iter()
+        .filter(|p| rest.iter().all(|list| list.0.binary_search(p).is_ok()))
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn encryption_commutes_and_strips() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let (a, b) = (Key::random(&mut rng), Key::random(&mut rng));
+        let items: Vec<String> = (0..2500).map(|i| canonical(&Value::from(i))).collect();
+        let ctx = [3u8; 32];
+        let plain = (hash_to_group(&ctx, items[2100].as_bytes()) * a.scalar()).compress();
+        assert_eq!(encrypt_items(&a, &ctx, &items)[2100], plain.to_bytes());
+        let mut ab = encrypt_items(&a, &ctx, &items);
+        reencrypt(&b, false, &mut ab, 1).unwrap();
+        let mut ba = encrypt_items(&b, &ctx, &items);
+        reencrypt(&a, false, &mut ba, 0).unwrap();
+        assert_eq!(ab, ba);
+        reencrypt(&b, true, &mut ab, 1).unwrap();
+        assert_eq!(ab, encrypt_items(&a, &ctx, &items));
+        assert_ne!(encrypt_items(&a, &[4u8; 32], &items), encrypt_items(&a, &ctx, &items));
+    }
+
+    #[test]
+    fn messages_round_trip_compactly() {
+        let message = PsiMessage::Layered {
+            origin: 2,
+            layers: 1,
+            points: Points(vec![[9u8; 32]; 3]),
+            tags: vec![0, 1, 0],
+            labels: vec!["a".into(), "b".into()],
+        };
+        let bytes = message.to_bytes();
+        assert_eq!(bytes.len(), 1 + 12 + 96 + 1 + 12 + br#"["a","b"]"#.len());
+        assert_eq!(PsiMessage::from_bytes(0, &bytes).unwrap(), message);
+        let strip = PsiMessage::Stripping(Points(vec![[1u8; 32]]));
+        assert_eq!(PsiMessage::from_bytes(0, &strip.to_bytes()).unwrap(), strip);
+        assert!(PsiMessage::from_bytes(0, &bytes[..40]).is_err());
+    }
+
+    #[test]
+    fn a_set_is_the_intersection_of_its_lists() {
+        let set = |v: Value| {
+            read_set(&v)
+                .iter()
+                .map(|c| serde_json::from_str(c).unwrap())
+                .collect::<Vec<Value>>()
+        };
+        let j = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(
+            set(j(r#"[["a","b","c"],["c","a","a"]]"#)),
+            vec![j(r#""a""#), j(r#""c""#)]
+        );
+        assert_eq!(set(j(r#"["apple","banana"]"#)), vec![j(r#""apple""#), j(r#""banana""#)]);
+        assert_eq!(set(j("[]")), Vec::<Value>::new());
+        assert_eq!(set(j("[[1, 2], [2, 1.0]]")), vec![j("2")]);
+        assert!(check_set(&j(r#""a""#)).is_err());
+        assert!(check_set(&j(r#"[["a"], []]"#)).is_ok());
+    }
+}
+
+/// What tests of the PSI protocols share: what a party could compute itself from a guess.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::machine::Machine;
+    use std::collections::HashSet;
+
+    /// The secret scalar in a party's final machine state.
+    pub fn key_of(machine: &Machine) -> Key {
+        fn find(value: &Value) -> Option<Key> {
+            match value {
+                Value::Object(map) => map
+                    .get("key")
+                    .and_then(|k| serde_json::from_value(k.clone()).ok())
+                    .or_else(|| map.values().find_map(find)),
+                Value::Array(list) => list.iter().find_map(find),
+                _ => None,
+            }
+        }
+        find(&serde_json::to_value(machine).unwrap()).expect("a PSI machine holds its key")
+    }
+
+    /// Every point a party holding `key` can compute from any of `items`: `H(x)`, `k·H(x)` and
+    /// `k⁻¹·H(x)`. A received point in this set links to an input; anything else needs another
+    /// party's key.
+    pub fn computable(key: &Key, context: &[u8; 32], items: &[Value]) -> HashSet<Point> {
+        let (k, inverse) = (key.scalar(), key.scalar().invert());
+        items
+            .iter()
+            .flat_map(|item| {
+                let h = hash_to_group(context, canonical(item).as_bytes());
+                [h, h * k, h * inverse].map(|p| p.compress().to_bytes())
+            })
+            .collect()
+    }
+
+    /// Every point in a message, and whether a list in it is sorted (shuffled).
+    pub fn points_of(message: &PsiMessage) -> (Vec<Point>, bool) {
+        match message {
+            PsiMessage::Layered { points, .. } | PsiMessage::Stripping(points) => {
+                (points.0.clone(), points.0.windows(2).all(|w| w[0] < w[1]))
+            }
+            PsiMessage::Result(_) => (Vec::new(), true),
+        }
+    }
+}

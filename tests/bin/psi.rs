@@ -1,0 +1,142 @@
+//! fsc-bench's PSI section: SetIntersection, SetIntersectionSize and StatisticsContingencyVertical
+//! through `/v1` on the bench's nodes, the curve operations alone (the engine's own functions, in
+//! this process, on all cores) for comparison, a 3-party SecureSum's latency while the largest
+//! PSI runs, and the nodes' peak memory.
+
+use fsc_e2e::{Cluster, psi_sets as sets};
+use fsc_simon::psi::{self, Key};
+use futures::future::join_all;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Submits one computation at the first `inputs.len()` nodes; returns the seconds until it has
+/// succeeded at all of them, and party 0's output.
+async fn timed(cluster: &Cluster, microprotocol: &str, inputs: &[Value]) -> (f64, Value) {
+    let id = uuid::Uuid::new_v4();
+    let parties = &cluster.parties[..inputs.len()];
+    let clients: Vec<_> = cluster.nodes[..inputs.len()].iter().map(|n| n.client()).collect();
+    let started = Instant::now();
+    let submits = clients.iter().zip(inputs).map(|(client, input)| {
+        let request = json!({"id": id, "microprotocol": microprotocol, "parties": parties, "input": input});
+        async move { client.submit(&request).await }
+    });
+    for answer in join_all(submits).await {
+        let answer = answer.expect("submit");
+        assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+    }
+    let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(3600)))).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let views: Vec<Value> = views.into_iter().map(|v| v.expect("read")).collect();
+    for view in &views {
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    (elapsed, views[0]["output"]["result"].clone())
+}
+
+/// The curve work of a 2-party DH-PSI of `items` items a side, alone: hash and encrypt both lists,
+/// add the second layer to both, sort; seconds.
+fn curve_only(items: usize) -> f64 {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let lists: Vec<Vec<String>> = sets(2, items, items / 2)
+        .iter()
+        .map(|s| s[0].as_array().unwrap().iter().map(psi::canonical).collect())
+        .collect();
+    let keys = [Key::random(&mut rng), Key::random(&mut rng)];
+    let started = Instant::now();
+    for (owner, list) in lists.iter().enumerate() {
+        let mut points = psi::encrypt_items(&keys[owner], &[0; 32], list);
+        psi::shuffle(&mut points, 0).unwrap();
+        psi::reencrypt(&keys[1 - owner], false, &mut points, 0).unwrap();
+        psi::shuffle(&mut points, 0).unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
+pub async fn run(cluster: &Cluster, large: usize) {
+    let (secs, result) = timed(cluster, "SetIntersection", &sets(2, 10_000, 5_000)).await;
+    assert_eq!(result["size_intersection"], 5_000);
+    println!(
+        "SetIntersection 2 x 10,000 items (5,000 shared): {secs:.2} s (original: 75.9 s, {:.0}x)",
+        75.9 / secs
+    );
+    let (secs, result) = timed(cluster, "SetIntersection", &sets(3, 10_000, 5_000)).await;
+    assert_eq!(result["size_intersection"], 5_000);
+    println!("SetIntersection 3 x 10,000 items (5,000 shared): {secs:.2} s");
+
+    let ids = 100_000;
+    let contingency: Vec<Value> = (0..2)
+        .map(|p| {
+            let pairs: Vec<Value> = (0..ids)
+                // Party 1's ids overlap party 0's by half.
+                .map(|i| json!([format!("id-{}", i + p * ids / 2), format!("c{}", (i * 7 + p) % 10)]))
+                .collect();
+            json!(pairs)
+        })
+        .collect();
+    let (secs, result) = timed(cluster, "StatisticsContingencyVertical", &contingency).await;
+    let total: u64 = result["table"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|row| row.as_object().unwrap().values().map(|c| c.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, ids as u64 / 2);
+    println!("StatisticsContingencyVertical 2 x 100,000 ids, 10 x 10 categories: {secs:.2} s");
+
+    // The largest: 3-party SecureSums run on the same nodes, one every 250 ms (so that they load
+    // the nodes little), from its submission until it has finished (admission, curve work,
+    // commits and transfers of its lists included).
+    let inputs = sets(2, large, large / 2);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let psi = async {
+        let outcome = timed(cluster, "SetIntersectionSize", &inputs).await;
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    };
+    let began = Instant::now();
+    let sums = async {
+        let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
+        let mut latencies = Vec::new();
+        let mut pace = tokio::time::interval(Duration::from_millis(250));
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+            pace.tick().await;
+            let id = uuid::Uuid::new_v4();
+            let started = Instant::now();
+            let submits = clients.iter().enumerate().map(|(p, c)| {
+                let request = cluster.sum_request(id, json!(p));
+                async move { c.submit(&request).await }
+            });
+            join_all(submits).await;
+            for view in join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(60)))).await {
+                assert_eq!(view.expect("read")["status"], "succeeded");
+            }
+            latencies.push((started.elapsed().as_secs_f64(), (started - began).as_secs_f64()));
+        }
+        latencies.sort_by(|a, b| a.0.total_cmp(&b.0));
+        latencies
+    };
+    let ((secs, result), sums) = tokio::join!(psi, sums);
+    assert_eq!(result["size_intersection"], large / 2);
+    let alone = curve_only(large);
+    println!(
+        "SetIntersectionSize 2 x {large} items: {secs:.1} s; the curve operations alone (same machine, \
+         all cores, this process): {alone:.1} s, so {:.2}x",
+        secs / alone
+    );
+    let slowest: Vec<String> = sums
+        .iter()
+        .rev()
+        .take(3)
+        .map(|(secs, at)| format!("{:.0} ms at {at:.1} s", secs * 1000.0))
+        .collect();
+    println!(
+        "  {} 3-party SecureSums meanwhile (one every 250 ms): median {:.0} ms; slowest: {}",
+        sums.len(),
+        sums.get(sums.len() / 2).map_or(f64::NAN, |s| s.0) * 1000.0,
+        slowest.join(", ")
+    );
+    println!("peak RSS of the nodes (MB): {}", super::memory_line(cluster, "VmHWM:"));
+}

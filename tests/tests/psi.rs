@@ -1,0 +1,167 @@
+//! The PSI microprotocols (SetIntersection, SetIntersectionSize, StatisticsContingencyVertical)
+//! on real nodes: their reference vectors through the unmodified Python client, the `/v1` API
+//! with non-string items and bad input, and a large PSI that does not hold up other computations.
+
+use fsc_e2e::{Cluster, psi_sets};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs conformance.py on the vectors whose names contain `only`; returns its report.
+async fn conformance(cluster: &Cluster, only: &str) -> String {
+    let python = repo().join(".tools/venv/bin/python");
+    assert!(python.is_file(), "{} is missing: run scripts/setup", python.display());
+    let mut command = Command::new(python);
+    command
+        .arg(repo().join("tests/python/conformance.py"))
+        .args(["--vectors", repo().join("vectors").to_str().unwrap()])
+        .args(["--timeout", "30", "--only", only])
+        .args(cluster.nodes.iter().map(|n| n.url.clone()));
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run conformance.py"))
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
+#[tokio::test]
+async fn the_reference_vectors_pass_through_the_python_client() {
+    let cluster = Cluster::start(2).await;
+    let report = conformance(&cluster, "set_intersection").await;
+    assert_eq!(
+        report.lines().last().unwrap(),
+        "7 passed, 0 failed, 0 skipped",
+        "{report}"
+    );
+    let report = conformance(&cluster, "statistics_contingency_vertical").await;
+    assert_eq!(
+        report.lines().last().unwrap(),
+        "1 passed, 0 failed, 0 skipped",
+        "{report}"
+    );
+}
+
+/// Submits one computation at every node (input i at node i) under a new id.
+async fn submit(cluster: &Cluster, microprotocol: &str, inputs: &[Value]) -> (Uuid, Vec<(u16, Value)>) {
+    let id = Uuid::new_v4();
+    let mut answers = Vec::new();
+    for (node, input) in cluster.nodes.iter().zip(inputs) {
+        let request = json!({"id": id, "microprotocol": microprotocol, "parties": cluster.parties, "input": input});
+        let answer = node.client().submit(&request).await.expect("submit");
+        answers.push((answer.status.as_u16(), answer.body));
+    }
+    (id, answers)
+}
+
+#[tokio::test]
+async fn three_parties_intersect_any_json_items_through_v1_and_bad_input_fails_everywhere() {
+    let cluster = Cluster::start(3).await;
+    let inputs = [
+        json!([[1, "ü", {"b": 2, "a": [true]}, null, "x"]]),
+        json!([["ü", 1, {"a": [true], "b": 2}, 1.0, "y"], [1, "ü", {"a": [true], "b": 2}]]),
+        json!([[{"a": [true], "b": 2}, "ü", 1, "z"]]),
+    ];
+    let (id, answers) = submit(&cluster, "SetIntersection", &inputs).await;
+    assert!(answers.iter().all(|(status, _)| *status == 202), "{answers:?}");
+    for view in cluster.finals(id, Duration::from_secs(30)).await {
+        assert_eq!(view["status"], "succeeded", "{view}");
+        let mut members: Vec<String> = view["output"]["result"]["intersection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        members.sort();
+        assert_eq!(members, ["\"ü\"", "1", r#"{"a":[true],"b":2}"#]);
+    }
+    let (id, _) = submit(&cluster, "SetIntersectionSize", &inputs).await;
+    for view in cluster.finals(id, Duration::from_secs(30)).await {
+        assert_eq!(view["output"]["result"], json!({"size_intersection": 3}), "{view}");
+    }
+
+    let bad = [json!("not a list"), json!([["a"]]), json!([["a"]])];
+    let (id, answers) = submit(&cluster, "SetIntersection", &bad).await;
+    assert_eq!(answers[0].0, 400, "{answers:?}");
+    assert!(answers[0].1.to_string().contains("list of lists"), "{answers:?}");
+    for view in cluster.finals(id, Duration::from_secs(30)).await {
+        assert_eq!(view["status"], "failed", "{view}");
+        assert!(
+            view["error"]["message"].as_str().unwrap().contains("list of lists"),
+            "{view}"
+        );
+    }
+}
+
+/// The final views of a computation of the first two nodes.
+async fn pair_finals(cluster: &Cluster, id: Uuid) -> Vec<Value> {
+    let mut views = Vec::new();
+    for node in &cluster.nodes[..2] {
+        views.push(node.client().wait_final(id, Duration::from_secs(120)).await.unwrap());
+    }
+    views
+}
+
+/// A PSI's curve work runs off the runtime's loop: a SecureSum of all three nodes finishes while a
+/// large SetIntersectionSize of two of them is still running. Then a node is killed while a PSI
+/// step may be in flight; restarted, it redoes what it had not committed, and the PSI finishes.
+#[tokio::test]
+async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
+    let mut cluster = Cluster::start(3).await;
+    let pair = &cluster.parties[..2];
+    let submit_psi = |id: Uuid, inputs: Vec<Value>| {
+        let requests: Vec<Value> = inputs
+            .into_iter()
+            .map(|input| json!({"id": id, "microprotocol": "SetIntersectionSize", "parties": pair, "input": input}))
+            .collect();
+        requests
+    };
+    let psi = Uuid::new_v4();
+    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, psi_sets(2, 1 << 15, 1000))) {
+        assert_eq!(node.client().submit(&request).await.unwrap().status.as_u16(), 202);
+    }
+    let sum = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    let started = Instant::now();
+    for view in cluster.finals(sum, Duration::from_secs(30)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(6.0), "{view}");
+    }
+    let alice = cluster.nodes[0].client().get(psi, Duration::ZERO).await.unwrap();
+    assert!(
+        !["succeeded", "failed"].contains(&alice["status"].as_str().unwrap()),
+        "the PSI finished before a SecureSum submitted after it ({:?}): {alice}",
+        started.elapsed()
+    );
+    for view in pair_finals(&cluster, psi).await {
+        assert_eq!(view["output"]["result"], json!({"size_intersection": 1000}), "{view}");
+    }
+
+    let psi = Uuid::new_v4();
+    for (node, request) in cluster.nodes.iter().zip(submit_psi(psi, psi_sets(2, 1 << 14, 77))) {
+        assert_eq!(node.client().submit(&request).await.unwrap().status.as_u16(), 202);
+    }
+    let bob = cluster.nodes[1].client();
+    fsc_e2e::eventually(Duration::from_secs(60), "bob receives alice's list", || async {
+        bob.get(psi, Duration::ZERO).await.unwrap()["status"] != "pending"
+    })
+    .await;
+    cluster.nodes[1].kill();
+    cluster.nodes[1].restart().await;
+    for view in pair_finals(&cluster, psi).await {
+        assert_eq!(
+            view["output"]["result"],
+            json!({"size_intersection": 77}),
+            "{view}\n{}",
+            cluster.logs()
+        );
+    }
+}
