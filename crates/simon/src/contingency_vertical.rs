@@ -52,7 +52,7 @@ impl ContingencyVertical {
         let Value::Array(pairs) = input else {
             return Err(format!(
                 "input must be a list of [id, category] pairs, got {}",
-                psi::kind(input)
+                crate::order::kind(input)
             ));
         };
         if let Some(pair) = pairs.iter().find(|p| p.as_array().is_none_or(|p| p.len() != 2)) {

@@ -10,6 +10,7 @@
 //! below 2^252 and never wraps in the ring; it is decoded once, correctly rounded.
 
 use crate::fixed_point::{self, EncodingError};
+use crate::order::kind;
 use crate::z2k::Z256;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -337,17 +338,6 @@ pub fn parse_matrix<T>(
         }
     }
     Ok(Matrix::from_vec(rows.len(), cols.unwrap_or(0), data))
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! element on the wire and base64 in persisted JSON state), the wire form of PSI messages, the
 //! reading of a party's set from its input, and the [`Ring`] every PSI protocol runs.
 
+use crate::order::kind;
 use crate::protocol::{Io, PartyIndex, ProtocolError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -200,17 +201,6 @@ pub fn read_set(input: &Value) -> Vec<String> {
         });
     }
     set.unwrap_or_default().into_iter().collect()
-}
-
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// What PSI parties send each other (the serde form is for the trait; the wire form is
