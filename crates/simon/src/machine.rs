@@ -137,18 +137,12 @@ pub struct NoParameters {}
 /// order statistics have no use for (the reference ignored them there): dropped rather than refused.
 const FIXED_POINT_ONLY: [&str; 2] = ["digits_before", "digits_after"];
 
-/// The protocols that compute on exact doubles, counts or sets, not the reference's fixed point.
-const WITHOUT_FIXED_POINT: [&str; 10] = [
-    "MinimumMaximum",
-    "KthElement",
-    "SecureMedian",
-    "StatisticsUnivariate",
-    "StatisticsBivariate",
-    "StatisticsFrequency",
-    "StatisticsContingency",
-    "SetIntersection",
-    "SetIntersectionSize",
-    "StatisticsContingencyVertical",
+/// The protocols whose parameters are the reference's fixed point; every other one computes on
+/// exact doubles, counts or sets.
+const WITH_FIXED_POINT: [&str; 3] = [
+    "SecureSum",
+    "SecureMatrixMultiplication",
+    "StatisticsRegressionOLSVertical",
 ];
 
 fn parse<P: DeserializeOwned>(parameters: Value) -> Result<P, String> {
@@ -182,7 +176,7 @@ impl Spec {
             Value::Object(_) => parameters.clone(),
             other => return Err(invalid(format!("expected a JSON object, got {other}"))),
         };
-        if WITHOUT_FIXED_POINT.contains(&microprotocol) {
+        if !WITH_FIXED_POINT.contains(&microprotocol) {
             let fields = parameters.as_object_mut().expect("an object");
             FIXED_POINT_ONLY.iter().for_each(|name| {
                 fields.remove(*name);
