@@ -16,7 +16,7 @@
 use crate::fixed_point::EncodingError;
 use crate::order;
 use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
-use crate::rounds::{RoundMessage, Rounds};
+use crate::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use num_bigint::BigInt;
 use serde::{Deserialize, Serialize};
@@ -332,21 +332,12 @@ impl Categorical {
         let Progress::Done(total) = progress else {
             return Ok(Progress::Continue);
         };
-        let counts = total
-            .into_iter()
-            .map(|c| {
-                c.to_u64()
-                    .ok_or_else(|| ProtocolError::Failed("a summed count is not a plausible number".into()))
-            })
-            .collect::<Result<Vec<u64>, _>>()?;
+        let counts = total.into_iter().map(rounds::count).collect::<Result<Vec<u64>, _>>()?;
         let dimensions: Vec<Vec<Category>> = self
             .dimensions
             .iter()
             .map(|d| d.iter().flatten().cloned().collect())
             .collect();
-        if counts.len() != dimensions.iter().map(Vec::len).product::<usize>() {
-            return Err(ProtocolError::Failed("the parties' tables disagree in size".into()));
-        }
         Ok(Progress::Done(Table { dimensions, counts }))
     }
 }

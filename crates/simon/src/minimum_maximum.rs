@@ -20,7 +20,7 @@ use crate::bisection::{MAX_BITS_PER_ROUND, Search};
 use crate::fixed_point::EncodingError;
 use crate::order::{self, Ordered};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::rounds::{RoundMessage, Rounds};
+use crate::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -207,11 +207,10 @@ impl MinimumMaximum {
         total: Vec<Z64>,
         io: &mut Io<'_, RoundMessage<1>>,
     ) -> Result<Progress<Extremes>, ProtocolError> {
-        let malformed = || ProtocolError::Failed("the parties' round vectors disagree in length".into());
         let (Some(min_key), Some(max_key)) = (self.minimum.found(), self.maximum.found()) else {
             let mut bits = total.iter().map(|&x| x != Z64::ZERO);
             if self.total_samples.is_none() {
-                let count = total.first().ok_or_else(malformed)?.to_u64().ok_or_else(malformed)?;
+                let count = rounds::count(total[0])?;
                 if count == 0 {
                     return Err(ProtocolError::Failed("no party has any value".into()));
                 }
@@ -220,10 +219,6 @@ impl MinimumMaximum {
             }
             let bits: Vec<bool> = bits.collect();
             let below = self.minimum.thresholds(self.bits).len();
-            let above = self.maximum.thresholds(self.bits).len();
-            if bits.len() != below + above {
-                return Err(malformed());
-            }
             // "some minimum ≤ t" turns true at the minimum; "no maximum > t" at the maximum.
             self.minimum.narrow(self.bits, &bits[..below]);
             let no_maximum_above: Vec<bool> = bits[below..].iter().map(|b| !b).collect();
@@ -235,9 +230,6 @@ impl MinimumMaximum {
             value: order::from_key(key),
             int,
         };
-        if total.len() != 2 {
-            return Err(malformed());
-        }
         Ok(Progress::Done(Extremes {
             samples,
             minimum: extreme(min_key, total[0] != Z64::ZERO),

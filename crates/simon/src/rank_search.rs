@@ -12,7 +12,7 @@
 
 use crate::bisection::Search;
 use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
-use crate::rounds::{RoundMessage, Rounds};
+use crate::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +35,6 @@ pub struct RankSearch {
     ranks: Vec<u64>,
     searches: Vec<Search>,
     rounds: Rounds<1>,
-}
-
-fn count(total: Z64) -> Result<u64, ProtocolError> {
-    total
-        .to_u64()
-        .ok_or_else(|| ProtocolError::Failed("a summed count is not a plausible number".into()))
 }
 
 impl RankSearch {
@@ -110,28 +104,18 @@ impl RankSearch {
         let Progress::Done(total) = progress else {
             return Ok(RankProgress::Continue);
         };
-        let counts = total.into_iter().map(count).collect::<Result<Vec<u64>, _>>()?;
-        let malformed = || ProtocolError::Failed("the parties' round vectors disagree in length".into());
+        let counts = total.into_iter().map(rounds::count).collect::<Result<Vec<u64>, _>>()?;
         if self.rounds.begun() == 1 {
-            let (&samples, first) = counts.split_first().ok_or_else(malformed)?;
-            if first.len() != Search::new().thresholds(self.bits).len() {
-                return Err(malformed());
-            }
+            let (&samples, first) = counts.split_first().expect("the count leads the first round");
             self.first = Some(first.to_vec());
             return Ok(RankProgress::NeedRanks(samples));
         }
         let mut rest = counts.as_slice();
         for (search, &rank) in self.searches.iter_mut().zip(&self.ranks) {
             let n = search.thresholds(self.bits).len();
-            if rest.len() < n {
-                return Err(malformed());
-            }
             let holds: Vec<bool> = rest[..n].iter().map(|&c| c >= rank).collect();
             search.narrow(self.bits, &holds);
             rest = &rest[n..];
-        }
-        if !rest.is_empty() {
-            return Err(malformed());
         }
         self.next_round(io)
     }

@@ -41,7 +41,8 @@ impl<const L: usize> Rounds<L> {
         self.begun
     }
 
-    /// Begins the next round with this party's vector (the same length at every party).
+    /// Begins the next round with this party's vector (the same length at every party). Its
+    /// total has this vector's length: the sum refuses a message of any other length.
     pub fn begin(
         &mut self,
         vector: Vec<Zk<L>>,
@@ -102,6 +103,14 @@ impl<const L: usize> Rounds<L> {
         }
         Ok(progress)
     }
+}
+
+/// A summed count as a number. Every total in Z_2^64 is one; in a wider ring, a total beyond
+/// 2^64 means that some party sent something other than a count.
+pub fn count<const L: usize>(total: Zk<L>) -> Result<u64, ProtocolError> {
+    total
+        .to_u64()
+        .ok_or_else(|| ProtocolError::Failed("a summed count is not a plausible number".into()))
 }
 
 #[cfg(test)]

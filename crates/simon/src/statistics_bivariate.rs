@@ -18,7 +18,7 @@ use crate::fixed_point::EncodingError;
 use crate::order;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::reals::{self, ExactSum};
-use crate::rounds::{RoundMessage, Rounds};
+use crate::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::ZWide;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -108,12 +108,11 @@ impl StatisticsBivariate {
         let Progress::Done(total) = progress else {
             return Ok(Progress::Continue);
         };
-        let malformed = || ProtocolError::Failed("the parties' round vectors disagree in length".into());
         let Some((samples, mean_x, mean_y)) = self.means else {
             let [samples, sum_x, sum_y] = total[..] else {
-                return Err(malformed());
+                unreachable!("the first sum has three elements")
             };
-            let samples = samples.to_u64().ok_or_else(malformed)?;
+            let samples = rounds::count(samples)?;
             if samples == 0 {
                 return Err(ProtocolError::Failed("no party has any value".into()));
             }
@@ -134,7 +133,7 @@ impl StatisticsBivariate {
             return self.on_total(progress, io);
         };
         let [xx, yy, xy] = total[..] else {
-            return Err(malformed());
+            unreachable!("the second sum has three elements")
         };
         let (xx, yy, xy) = (reals::decode(xx, 1), reals::decode(yy, 1), reals::decode(xy, 1));
         let n = samples as f64;

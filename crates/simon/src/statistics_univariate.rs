@@ -24,7 +24,7 @@ use crate::moments::{LocalMoments, MAX_POWER};
 use crate::order;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::reals::{self, ExactSum};
-use crate::rounds::{RoundMessage, Rounds};
+use crate::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::ZWide;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -101,15 +101,13 @@ impl StatisticsUnivariate {
         let Progress::Done(total) = progress else {
             return Ok(Progress::Continue);
         };
-        let malformed = || ProtocolError::Failed("the parties' round vectors disagree in length".into());
         match self.totals {
             None => {
                 let [samples, sum, zero] = total[..] else {
-                    return Err(malformed());
+                    unreachable!("the first sum has three elements")
                 };
-                let samples = samples.to_u64().ok_or_else(malformed)?;
                 self.totals = Some(Totals {
-                    samples,
+                    samples: rounds::count(samples)?,
                     sum,
                     has_zero: zero != ZWide::ZERO,
                 });
@@ -117,10 +115,6 @@ impl StatisticsUnivariate {
             }
             Some(totals) => {
                 let (minimum, maximum) = self.found.expect("the second round follows the extremes");
-                let expected = MAX_POWER - 1 + usize::from(minimum > 0.0) + usize::from(!totals.has_zero);
-                if total.len() != expected {
-                    return Err(malformed());
-                }
                 Ok(Progress::Done(statistics(totals, minimum, maximum, &total)))
             }
         }
