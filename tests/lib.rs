@@ -167,6 +167,18 @@ where
     }
 }
 
+/// `FSC_CLIENTS`, as a node's environment: API clients `(name, token, admin)`.
+pub fn clients_env(clients: &[(&str, &str, bool)]) -> (String, String) {
+    let tables: Vec<String> = clients
+        .iter()
+        .map(|(name, token, admin)| {
+            let digest = fsc_node::keys::api_token_sha256(token);
+            format!(r#"{{name = "{name}", token_sha256 = "{digest}", admin = {admin}}}"#)
+        })
+        .collect();
+    ("FSC_CLIENTS".into(), format!("[{}]", tables.join(", ")))
+}
+
 /// Options of a test federation.
 #[derive(Clone, Default)]
 pub struct ClusterOptions {

@@ -1,7 +1,7 @@
 //! API clients: no answer depends on a stored input, a computation belongs to the client that
 //! submitted it, and a node without clients keeps its API on loopback.
 
-use fsc_e2e::{Cluster, ClusterOptions, fsc_bin};
+use fsc_e2e::{Cluster, ClusterOptions, clients_env, fsc_bin};
 use fsc_node::client::Client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -112,17 +112,6 @@ async fn no_answer_depends_on_a_stored_input() {
         json!(12.0),
         "the first input stands: {view}"
     );
-}
-
-fn clients_env(clients: &[(&str, &str, bool)]) -> (String, String) {
-    let tables: Vec<String> = clients
-        .iter()
-        .map(|(name, token, admin)| {
-            let digest = fsc_node::keys::api_token_sha256(token);
-            format!(r#"{{name = "{name}", token_sha256 = "{digest}", admin = {admin}}}"#)
-        })
-        .collect();
-    ("FSC_CLIENTS".into(), format!("[{}]", tables.join(", ")))
 }
 
 /// With named clients, a computation belongs to the client that submitted it: another client

@@ -4,8 +4,11 @@
 //! locks. This module only counts; it never decides anything.
 
 use crate::envelope::Rejection;
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::SystemTime;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -31,6 +34,8 @@ pub struct Metrics {
     /// Bytes of data the federatedsecure API holds, of its `max_representation_bytes` (set when
     /// `/metrics` is read).
     pub representation_bytes: AtomicI64,
+    /// When an authenticated message of each peer last arrived (since this node started).
+    peers_seen: Mutex<BTreeMap<String, SystemTime>>,
 }
 
 impl Metrics {
@@ -52,6 +57,25 @@ impl Metrics {
             .position(|r| *r == reason)
             .expect("every rejection is listed");
         self.rejected[index].load(Ordering::Relaxed)
+    }
+
+    /// Notes that an authenticated message of `peer` arrived now.
+    pub fn peer_seen(&self, peer: &str) {
+        let mut seen = self.peers_seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match seen.get_mut(peer) {
+            Some(at) => *at = SystemTime::now(),
+            None => {
+                seen.insert(peer.to_string(), SystemTime::now());
+            }
+        }
+    }
+
+    /// When each peer was last heard from; peers not heard from since the start are absent.
+    pub fn peers_seen(&self) -> BTreeMap<String, SystemTime> {
+        self.peers_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn render(&self) -> String {
@@ -159,6 +183,21 @@ impl Metrics {
             "Bytes of data the federatedsecure API holds (representations, task inputs, Sync/Util values).",
             self.representation_bytes.load(Ordering::Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP fsc_peer_last_seen_timestamp_seconds When an authenticated message of the peer last arrived.\n\
+             # TYPE fsc_peer_last_seen_timestamp_seconds gauge"
+        );
+        for (peer, at) in self.peers_seen() {
+            let seconds = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let _ = writeln!(
+                out,
+                "fsc_peer_last_seen_timestamp_seconds{{peer=\"{peer}\"}} {seconds:.3}"
+            );
+        }
         out
     }
 }

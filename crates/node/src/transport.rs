@@ -115,6 +115,38 @@ impl Readiness {
         }
         Ok(())
     }
+
+    /// The stream's and this node's inbox consumer's state, as the broker reports it now.
+    pub async fn stream_health(&self, me: &str) -> Result<StreamHealth, Error> {
+        let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {STREAM}: {e}"));
+        let js = jetstream(self.client.clone());
+        let mut stream = js.get_stream(STREAM).await.map_err(|e| broker(&e))?;
+        let state = stream.info().await.map_err(|e| broker(&e))?.state.clone();
+        let inbox = stream.consumer_info(consumer_name(me)).await.map_err(|e| broker(&e))?;
+        Ok(StreamHealth {
+            messages: state.messages,
+            bytes: state.bytes,
+            consumers: state.consumer_count,
+            inbox_pending: inbox.num_pending,
+            inbox_unacknowledged: inbox.num_ack_pending,
+            inbox_redelivered: inbox.num_redelivered,
+        })
+    }
+}
+
+/// What the broker holds for the federation, and for this node in particular.
+#[derive(Debug, Clone)]
+pub struct StreamHealth {
+    /// Messages in the stream (all parties'), not yet consumed.
+    pub messages: u64,
+    pub bytes: u64,
+    /// Consumers of the stream: one inbox per party that has started.
+    pub consumers: usize,
+    /// Messages for this node that it has not pulled yet.
+    pub inbox_pending: u64,
+    /// Messages this node pulled and has not acknowledged yet (not yet committed to its store).
+    pub inbox_unacknowledged: usize,
+    pub inbox_redelivered: usize,
 }
 
 /// Creates the stream if it does not exist, and this node's inbox consumer afresh.
@@ -276,6 +308,7 @@ async fn prepare(message: jetstream::Message, envelopes: &Envelopes, metrics: &M
         if let Err(rejection) = verified {
             return reject(acker, metrics, rejection, message.subject.as_str()).await;
         }
+        metrics.peer_seen(from);
         let incoming = Incoming::Chunk {
             computation,
             sender: from.to_string(),
@@ -288,10 +321,13 @@ async fn prepare(message: jetstream::Message, envelopes: &Envelopes, metrics: &M
         });
     }
     match envelopes.open(computation, from, &message.payload) {
-        Ok(opened) => Some(Delivery {
-            incoming: Incoming::Message(opened),
-            ack: Some(acker),
-        }),
+        Ok(opened) => {
+            metrics.peer_seen(from);
+            Some(Delivery {
+                incoming: Incoming::Message(opened),
+                ack: Some(acker),
+            })
+        }
         Err(rejection) => reject(acker, metrics, rejection, message.subject.as_str()).await,
     }
 }

@@ -1,15 +1,16 @@
 //! Authentication: which configured API client (node.toml `[[clients]]`) sends a request, from
-//! its token. Every request past this layer carries a [`Caller`] extension. Tokens are compared
-//! by their SHA-256, the form node.toml keeps, so the node never holds a client's token.
+//! its token, for the APIs and for the operator page alike. Every request past this layer
+//! carries a [`Caller`] extension. Tokens are compared by their SHA-256, the form node.toml
+//! keeps, so the node never holds a client's token.
 
 use super::AppState;
 use crate::caller::Caller;
 use crate::config::ApiClient;
 use crate::error::Error;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use std::collections::HashMap;
 
 /// The node's API clients by token digest; empty if none is configured.
@@ -50,18 +51,44 @@ impl Clients {
 }
 
 /// Middleware: identifies the caller or answers 401.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match identified(&state, request) {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Middleware of the pages a browser shows: as [`authenticate`], but a 401 is a page that asks
+/// the browser for HTTP Basic credentials (any user name, the token as password), so that a
+/// person gets the browser's login prompt. The browser then resends them with every request,
+/// the page's auto-refresh included; nothing else (no cookie, no token in the URL) is needed.
+pub async fn authenticate_browser(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match identified(&state, request) {
+        Ok(request) => next.run(request).await,
+        Err(_) => {
+            let realm = format!("Basic realm=\"fsc node {}\", charset=\"UTF-8\"", state.envelopes.me());
+            let mut response = (
+                StatusCode::UNAUTHORIZED,
+                Html(super::page::login_required(state.envelopes.me())),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&realm) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+    }
+}
+
+/// `request` with its [`Caller`] extension, or `Unauthorized`.
+fn identified(state: &AppState, mut request: Request) -> Result<Request, Error> {
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.clients.identify(authorization) {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(error) => error.into_response(),
-    }
+    let caller = state.clients.identify(authorization)?;
+    request.extensions_mut().insert(caller);
+    Ok(request)
 }
 
 /// The token of `Bearer <token>`, or the password of `Basic base64(user:password)`.

@@ -1,11 +1,12 @@
 //! The node's HTTP API: routes, shared state and request-body parsing; `auth` identifies clients.
 //!
 //! `v1` is the native asynchronous API; operational endpoints (`/healthz`, `/readyz`,
-//! `/metrics`, `/openapi.json`) live here too. Handlers only translate HTTP to runtime and store
-//! calls; every error leaves through `problem`.
+//! `/metrics`, `/openapi.json`) live here too; `page` is the operator page at `/`. Handlers only
+//! translate HTTP to runtime and store calls; every error leaves through `problem`.
 
 pub mod auth;
 pub mod federatedsecure;
+mod page;
 mod problem;
 pub mod server;
 mod v1;
@@ -60,8 +61,15 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(federatedsecure::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let browser = Router::new()
+        .route("/", get(page::page))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_browser,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(browser)
         .route("/readyz", get(readyz))
         .merge(protected)
         .fallback(not_found)

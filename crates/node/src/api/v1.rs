@@ -273,7 +273,7 @@ fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {
     Uuid::parse_str(&id).map_err(|_| Error::bad_request("invalid_id", format!("{id:?} is not a UUID")))
 }
 
-fn timestamp(ms: i64) -> Value {
+pub(super) fn timestamp(ms: i64) -> Value {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
