@@ -37,6 +37,8 @@ pub fn fsc_bin() -> PathBuf {
 pub struct NodeProcess {
     pub id: String,
     pub url: String,
+    /// The CA the node's certificate is signed by, if it serves https.
+    pub ca: Option<PathBuf>,
     config: PathBuf,
     listener: std::net::TcpListener,
     env: Vec<(String, String)>,
@@ -92,7 +94,7 @@ impl NodeProcess {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url, None)
+        Client::with_ca(&self.url, None, self.ca.as_deref()).expect("a client of the node")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -167,6 +169,15 @@ where
     }
 }
 
+/// A finished command's stdout and stderr, for assertion messages.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// `FSC_CLIENTS`, as a node's environment: API clients `(name, token, admin)`.
 pub fn clients_env(clients: &[(&str, &str, bool)]) -> (String, String) {
     let tables: Vec<String> = clients
@@ -188,6 +199,9 @@ pub struct ClusterOptions {
     /// Every node's open-file limit (soft and hard, so the node cannot raise it), if not the
     /// test's own.
     pub file_limit: Option<u64>,
+    /// Serve the APIs over https, with certificates of a CA `federation init --tls` made
+    /// (`<dir>/ca.crt`).
+    pub tls: bool,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
@@ -225,14 +239,16 @@ impl Cluster {
                 listener
             })
             .collect();
+        let scheme = if options.tls { "https" } else { "http" };
         let urls: Vec<String> = listeners
             .iter()
-            .map(|l| format!("http://{}", l.local_addr().expect("bound address")))
+            .map(|l| format!("{scheme}://{}", l.local_addr().expect("bound address")))
             .collect();
         let init = Command::new(fsc_bin())
             .args(["federation", "init", "--out"])
             .arg(dir.path())
             .args(["--parties", &parties.join(","), "--api-urls", &urls.join(",")])
+            .args(options.tls.then_some("--tls"))
             .output()
             .expect("run fsc federation init");
         assert!(
@@ -249,6 +265,7 @@ impl Cluster {
             let mut node = NodeProcess {
                 id: id.clone(),
                 url,
+                ca: options.tls.then(|| dir.path().join("ca.crt")),
                 config: dir.path().join(id).join("node.toml"),
                 log: dir.path().join(format!("{id}.log")),
                 listener,

@@ -1,6 +1,6 @@
 //! The `fsc` command line, run as a user would: the demo, submit/status, and batch.
 
-use fsc_e2e::{Cluster, fsc_bin};
+use fsc_e2e::{Cluster, fsc_bin, output_text as text};
 use serde_json::{Value, json};
 use std::process::{Command, Output};
 use uuid::Uuid;
@@ -9,14 +9,6 @@ async fn fsc(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || Command::new(fsc_bin()).args(&args).output().expect("run fsc"))
         .await
         .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// `fsc demo` prints the tutorial's result as the original tutorial shows it, and exits 0.

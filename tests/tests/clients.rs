@@ -247,7 +247,7 @@ fn serving_address(mut command: Command) -> (String, String) {
 }
 
 /// Told to listen on all interfaces, a node without API clients serves on loopback only and
-/// says so; with a client it listens where it is told. `fsc client add` adds a working client.
+/// says so; with a client it listens where it is told, if it serves TLS or is allowed plain HTTP. `fsc client add` adds a working client.
 #[tokio::test]
 async fn without_clients_the_api_stays_on_loopback() {
     let mut cluster = Cluster::start(2).await;
@@ -267,7 +267,14 @@ async fn without_clients_the_api_stays_on_loopback() {
     let (address, log) = serving_address(node(vec![]));
     assert!(address.starts_with("127.0.0.1:"), "{address}\n{log}");
     assert!(log.contains("serving on loopback only"), "{log}");
-    let (address, log) = serving_address(node(vec![clients_env(&[("app", "t", false)])]));
+    // With a client, beyond loopback: only with TLS, or plain HTTP when explicitly allowed.
+    let client = clients_env(&[("app", "t", false)]);
+    let (address, log) = serving_address(node(vec![client.clone()]));
+    assert!(address.is_empty(), "{address}\n{log}");
+    assert!(log.contains("would serve plain HTTP on 0.0.0.0:"), "{log}");
+    assert!(log.contains("allow_plain_http = true"), "{log}");
+    let plain = ("FSC_ALLOW_PLAIN_HTTP".to_string(), "true".to_string());
+    let (address, log) = serving_address(node(vec![client, plain]));
     assert!(address.starts_with("0.0.0.0:"), "{address}\n{log}");
 
     let added = Command::new(fsc_bin())

@@ -34,6 +34,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
                     api_port_base,
                     api_urls,
                     if_missing,
+                    tls,
                 },
         } => {
             if if_missing && out.join("federation.toml").exists() {
@@ -41,7 +42,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
                 return Ok(());
             }
             let api_urls = if api_urls.is_empty() {
-                InitOptions::local_api_urls(api_port_base, parties.len())?
+                InitOptions::local_api_urls(api_port_base, parties.len(), tls)?
             } else {
                 api_urls
             };
@@ -50,6 +51,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
                 parties: parties.clone(),
                 nats_url,
                 api_urls,
+                tls,
             })?;
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
@@ -63,6 +65,9 @@ pub async fn run(command: Command) -> Result<(), Error> {
                     out.join(party).join("node.toml").display()
                 );
             }
+            if tls {
+                println!("  ca.crt              the CA clients trust (--ca-file, REQUESTS_CA_BUNDLE)");
+            }
             Ok(())
         }
         Command::Node { config } => run_node(&config).await,
@@ -70,7 +75,8 @@ pub async fn run(command: Command) -> Result<(), Error> {
             keep,
             against,
             token_files,
-        } => run_demo(keep, against, token_files).await,
+            ca_file,
+        } => run_demo(keep, against, token_files, ca_file.as_deref()).await,
         Command::Gc {
             config,
             older_than,
@@ -110,7 +116,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
             deadline_s,
             wait,
         } => {
-            let client = client(&node);
+            let client = client(&node)?;
             let input: Value = parse_json_arg("--input", &input)?;
             let parameters: Value = parse_json_arg("--parameters", &parameters)?;
             let id = id.unwrap_or_else(Uuid::new_v4);
@@ -139,7 +145,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Status { node, id, wait } => {
-            let computation = client(&node).get(id, Duration::from_secs_f64(wait)).await?;
+            let computation = client(&node)?.get(id, Duration::from_secs_f64(wait)).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&computation).expect("JSON values serialise")
@@ -147,19 +153,19 @@ pub async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Cancel { node, id } => {
-            let computation = client(&node).cancel(id).await?;
+            let computation = client(&node)?.cancel(id).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&computation).expect("JSON values serialise")
             );
             Ok(())
         }
-        Command::Batch { node, file, no_wait } => run_batch(&client(&node), &file, no_wait).await,
+        Command::Batch { node, file, no_wait } => run_batch(&client(&node)?, &file, no_wait).await,
     }
 }
 
-fn client(node: &NodeArgs) -> Client {
-    Client::new(&node.node, node.token.clone())
+fn client(node: &NodeArgs) -> Result<Client, Error> {
+    Client::with_ca(&node.node, node.token.clone(), node.ca_file.as_deref())
 }
 
 fn parse_json_arg(name: &str, text: &str) -> Result<Value, Error> {
@@ -186,7 +192,12 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-async fn run_demo(keep: bool, against: Vec<String>, token_files: Vec<PathBuf>) -> Result<(), Error> {
+async fn run_demo(
+    keep: bool,
+    against: Vec<String>,
+    token_files: Vec<PathBuf>,
+    ca_file: Option<&Path>,
+) -> Result<(), Error> {
     if !against.is_empty() {
         let tokens: Vec<Option<String>> = if token_files.is_empty() {
             vec![std::env::var("FSC_API_TOKEN").ok(); against.len()]
@@ -204,8 +215,8 @@ async fn run_demo(keep: bool, against: Vec<String>, token_files: Vec<PathBuf>) -
         let clients: Vec<Client> = against
             .iter()
             .zip(tokens)
-            .map(|(url, token)| Client::new(url, token))
-            .collect();
+            .map(|(url, token)| Client::with_ca(url, token, ca_file))
+            .collect::<Result<_, _>>()?;
         for client in &clients {
             client.wait_ready(Duration::from_secs(120)).await?;
         }

@@ -59,6 +59,10 @@ enum Command {
         /// token in FSC_API_TOKEN, if any, for all).
         #[arg(long, value_delimiter = ',', requires = "against")]
         token_files: Vec<PathBuf>,
+        /// With --against: PEM file of CA certificates to trust for https nodes, besides the
+        /// system's.
+        #[arg(long, env = "FSC_CA_FILE", requires = "against")]
+        ca_file: Option<PathBuf>,
     },
     /// Prune finished computations from a node's store now (a node prunes those older than its
     /// retention_s by itself), and reset its WAL. Works beside a running node.
@@ -150,6 +154,10 @@ enum FederationCommand {
         /// Do nothing (and succeed) if the directory already holds a federation.
         #[arg(long)]
         if_missing: bool,
+        /// Make a private CA (ca.crt) and a TLS certificate for every party's API host, for a
+        /// test federation; API URLs are then https.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -178,6 +186,10 @@ struct NodeArgs {
     /// Bearer token, if the node requires one.
     #[arg(long, env = "FSC_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM file of CA certificates to trust for an https node, besides the system's (e.g. the
+    /// ca.crt of `fsc federation init --tls`).
+    #[arg(long, env = "FSC_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {

@@ -4,6 +4,7 @@
 use crate::error::Error;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -22,17 +23,36 @@ pub struct Answer {
 }
 
 impl Client {
+    /// A client of the node at `base` (http or https; https trusts the system's CAs).
     pub fn new(base: &str, token: Option<String>) -> Client {
-        let http = reqwest::Client::builder()
+        Client::with_ca(base, token, None).expect("an HTTP client with the system's CAs builds")
+    }
+
+    /// A client that also trusts the CA certificates (PEM) in `ca_file`, e.g. the `ca.crt` of
+    /// `fsc federation init --tls` or a private CA.
+    pub fn with_ca(base: &str, token: Option<String>, ca_file: Option<&Path>) -> Result<Client, Error> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(16)
+            .pool_max_idle_per_host(16);
+        if let Some(path) = ca_file {
+            let bad = |e: &dyn std::fmt::Display| Error::Config(format!("CA file {}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(&e))?;
+            if certificates.is_empty() {
+                return Err(bad(&"no PEM certificate"));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder
             .build()
-            .expect("an HTTP client without TLS always builds");
-        Client {
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Client {
             http,
             base: base.trim_end_matches('/').to_string(),
             token,
-        }
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -44,17 +64,23 @@ impl Client {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::Http(format!("{}: {e}", self.base)))?;
+        let response = request.send().await.map_err(|e| self.failed(&e))?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| Error::Http(format!("{}: {e}", self.base)))?;
+        let text = response.text().await.map_err(|e| self.failed(&e))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Answer { status, body })
+    }
+
+    /// A request that got no answer, with its causes: reqwest's own message ("error sending
+    /// request") does not say whether DNS, the connection or the certificate failed.
+    fn failed(&self, error: &reqwest::Error) -> Error {
+        let mut message = format!("{}: {error}", self.base);
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Error::Http(message)
     }
 
     /// Like `send`, but a non-2xx answer is an error.

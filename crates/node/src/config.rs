@@ -100,6 +100,19 @@ pub struct NodeConfig {
     /// (`?wait=`) are not affected: they have no body.
     #[serde(default = "defaults::http_body_timeout_s")]
     pub http_body_timeout_s: u64,
+    // TLS of the HTTP API (the README's "TLS"). `tls_cert`/`tls_key`: PEM certificate chain
+    // and private key, both or neither. `tls_client_ca`: PEM CA certificates; clients must then
+    // present a certificate one of them signed (besides their token). `allow_plain_http`: serve
+    // plain HTTP on an address that is not loopback (behind a TLS-terminating proxy, or in a
+    // private container network); without TLS or it, such a node refuses to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain_http: bool,
     /// The API's clients, each with its own token (stored as its SHA-256). If any is listed, every
     /// request except /healthz and /readyz needs `Authorization: Bearer <token>` (or HTTP Basic
     /// with the token as password, which the Python client sends for URLs of the form
@@ -209,6 +222,10 @@ const KEYS: &[&str] = &[
     "max_connections",
     "http_header_timeout_s",
     "http_body_timeout_s",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "allow_plain_http",
 ];
 
 impl NodeConfig {
@@ -236,13 +253,15 @@ impl NodeConfig {
             .try_into()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for file in [
+        let tls = [&mut config.tls_cert, &mut config.tls_key, &mut config.tls_client_ca];
+        let files = [
             &mut config.roster,
             &mut config.store,
             &mut config.x25519_key,
             &mut config.ed25519_key,
             &mut config.nats_nkey,
-        ] {
+        ];
+        for file in files.into_iter().chain(tls.into_iter().flatten()) {
             if file.is_relative() {
                 *file = base.join(&*file);
             }
@@ -296,6 +315,14 @@ impl NodeConfig {
         }
         if let Some(helper) = &self.helper {
             validate_party_id(helper)?;
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::Config(
+                "tls_cert and tls_key go together: set both or neither".into(),
+            ));
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err(Error::Config("tls_client_ca needs tls_cert and tls_key".into()));
         }
         if self.retention_s == 0 {
             return Err(Error::Config("retention_s must be at least 1".into()));

@@ -56,6 +56,7 @@ impl Federation {
             parties: PARTIES.map(String::from).to_vec(),
             nats_url: "nats://127.0.0.1:4222".into(),
             api_urls: urls.clone(),
+            tls: false,
         })?;
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
         let (stop, stopped) = watch::channel(false);

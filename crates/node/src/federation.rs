@@ -4,6 +4,8 @@
 //! - `<id>/node.toml` and `<id>/{x25519.key, ed25519.key, nats.nk}` (mode 0600): each party's node,
 //!   and `<id>/api.token` (0600), the token of an admin API client, if its API URL is not on
 //!   loopback (a node without API clients serves on loopback only);
+//! - with `--tls`: `ca.crt` and `ca.key` (0600), a private CA for a test federation, and
+//!   `<id>/tls.crt`, `<id>/tls.key` (0600), each party's certificate for its API host;
 //! - `nats-server.conf`: a complete broker config with JetStream and one NKey user per party,
 //!   allowed to publish only as itself and to read only its own inbox;
 //! - `admin/nats.nk`: an unrestricted broker user for operators (inspection, monitoring, tests).
@@ -13,6 +15,7 @@
 use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, validate_party_id};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
+use crate::tls::Authority;
 use std::path::{Path, PathBuf};
 
 /// The name of the JetStream stream that carries every message.
@@ -36,17 +39,21 @@ pub struct InitOptions {
     pub nats_url: String,
     /// API base URL of each party, in `parties` order.
     pub api_urls: Vec<String>,
+    /// Generate a private CA (`ca.crt`, `ca.key`) and a certificate for every party's API host
+    /// (`<id>/tls.crt`, `<id>/tls.key`); the API URLs must then be https.
+    pub tls: bool,
 }
 
 impl InitOptions {
-    /// API URLs `http://127.0.0.1:<base + i>`.
-    pub fn local_api_urls(base: u16, parties: usize) -> Result<Vec<String>, Error> {
+    /// API URLs `http://127.0.0.1:<base + i>` (https with `tls`).
+    pub fn local_api_urls(base: u16, parties: usize, tls: bool) -> Result<Vec<String>, Error> {
+        let scheme = if tls { "https" } else { "http" };
         (0..parties)
             .map(|i| {
                 u16::try_from(i)
                     .ok()
                     .and_then(|i| base.checked_add(i))
-                    .map(|port| format!("http://127.0.0.1:{port}"))
+                    .map(|port| format!("{scheme}://127.0.0.1:{port}"))
                     .ok_or_else(|| Error::Config("api port out of range".into()))
             })
             .collect()
@@ -99,11 +106,31 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
     if out.join("federation.toml").exists() {
         return Err(Error::Config(format!("{} already holds a federation", out.display())));
     }
+    let endpoints = options
+        .api_urls
+        .iter()
+        .map(|url| ApiEndpoint::parse(url))
+        .collect::<Result<Vec<_>, _>>()?;
+    if options.tls {
+        if let Some(plain) = endpoints.iter().position(|e| !e.https) {
+            return Err(Error::Config(format!(
+                "--tls makes certificates for https API URLs; {:?} is not one",
+                options.api_urls[plain]
+            )));
+        }
+    }
     std::fs::create_dir_all(&out)?;
+    let authority = if options.tls {
+        let authority = Authority::new("fsc federation CA")?;
+        authority.write(&out.join("ca.crt"), &out.join("ca.key"))?;
+        Some(authority)
+    } else {
+        None
+    };
 
     let mut roster = Roster { parties: Vec::new() };
     let mut users = Vec::new();
-    for (id, api_url) in options.parties.iter().zip(&options.api_urls) {
+    for ((id, api_url), endpoint) in options.parties.iter().zip(&options.api_urls).zip(&endpoints) {
         let dir = out.join(id);
         std::fs::create_dir_all(&dir)?;
         let (node_keys, files) = NodeKeys::generate()?;
@@ -116,7 +143,19 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         )?;
         users.push(party_user(id, &nkey.public_key()));
         roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
-        let listen = listen_address(api_url)?;
+        let listen = endpoint.listen_address();
+        if let Some(authority) = &authority {
+            authority.issue(&endpoint.host, &dir.join("tls.crt"), &dir.join("tls.key"))?;
+        }
+        // An https URL serves TLS from `tls.crt`/`tls.key` beside node.toml (`--tls` wrote them;
+        // otherwise the party puts its certificate there). An http URL beyond loopback says
+        // plainly that the API is to be served in clear (a proxy or private network protects it).
+        let (tls_cert, tls_key) = if endpoint.https {
+            (Some("tls.crt".into()), Some("tls.key".into()))
+        } else {
+            (None, None)
+        };
+        let allow_plain_http = !endpoint.https && !is_loopback(&listen);
         // A node serving beyond loopback needs a client token (without one it would keep to
         // loopback): give it an admin client, its token in a 0600 file for the party's operator.
         let mut clients = Vec::new();
@@ -154,6 +193,10 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             max_connections: 1024,
             http_header_timeout_s: 10,
             http_body_timeout_s: 60,
+            tls_cert,
+            tls_key,
+            tls_client_ca: None,
+            allow_plain_http,
             clients,
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
@@ -248,22 +291,52 @@ impl BrokerAddress {
     }
 }
 
-/// A node listens where its API URL points: loopback as given, a host name on all interfaces.
-fn listen_address(api_url: &str) -> Result<String, Error> {
-    let bad = || Error::Config(format!("API URL {api_url:?} must look like http://host:port"));
-    let rest = api_url
-        .strip_prefix("http://")
-        .or_else(|| api_url.strip_prefix("https://"))
-        .ok_or_else(bad)?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let (host, port) = authority.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host = if host.parse::<std::net::IpAddr>().is_ok() {
-        host
-    } else {
-        "0.0.0.0"
-    };
-    Ok(format!("{host}:{port}"))
+/// Where a party's API is reachable, from its URL: `http(s)://host[:port][/...]`, the port 80
+/// or 443 by default.
+struct ApiEndpoint {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+impl ApiEndpoint {
+    fn parse(url: &str) -> Result<ApiEndpoint, Error> {
+        let bad = || {
+            Error::Config(format!(
+                "API URL {url:?} must look like https://host[:port] or http://host:port"
+            ))
+        };
+        let (https, rest) = match url.split_once("://") {
+            Some(("https", rest)) => (true, rest),
+            Some(("http", rest)) => (false, rest),
+            _ => return Err(bad()),
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        // `[v6 address]:port`, `host:port`, or either without a port.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, Some(port.parse::<u16>().map_err(|_| bad())?)),
+            _ => (authority, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || authority.contains('@') {
+            return Err(bad());
+        }
+        let port = port.unwrap_or(if https { 443 } else { 80 });
+        Ok(ApiEndpoint {
+            https,
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// A node listens where its API URL points: loopback as given, a host name on all interfaces.
+    fn listen_address(&self) -> String {
+        match self.host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            Ok(ip) => format!("{ip}:{}", self.port),
+            Err(_) => format!("0.0.0.0:{}", self.port),
+        }
+    }
 }
 
 fn party_user(id: &str, public_key: &str) -> String {
@@ -342,9 +415,10 @@ mod tests {
         let parties: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
         let options = InitOptions {
             out: dir.path().join("fed"),
-            api_urls: InitOptions::local_api_urls(55501, 3).unwrap(),
+            api_urls: InitOptions::local_api_urls(55501, 3, false).unwrap(),
             parties,
             nats_url: "nats://127.0.0.1:4333".into(),
+            tls: false,
         };
         init(&options).unwrap();
         let roster = Roster::load(&dir.path().join("fed/federation.toml")).unwrap();
@@ -361,5 +435,76 @@ mod tests {
         assert!(conf.contains("listen: \"127.0.0.1:4333\""));
         assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
         assert!(init(&options).is_err(), "an existing federation is never overwritten");
+    }
+
+    #[test]
+    fn api_urls_may_be_https_with_default_ports() {
+        let listen = |url: &str| ApiEndpoint::parse(url).map(|e| (e.https, e.listen_address()));
+        assert_eq!(
+            listen("https://alice.example.org").unwrap(),
+            (true, "0.0.0.0:443".into())
+        );
+        assert_eq!(
+            listen("https://alice.example.org/fsc").unwrap(),
+            (true, "0.0.0.0:443".into())
+        );
+        assert_eq!(listen("http://bob:55502").unwrap(), (false, "0.0.0.0:55502".into()));
+        assert_eq!(listen("http://127.0.0.1").unwrap(), (false, "127.0.0.1:80".into()));
+        assert_eq!(listen("https://[::1]:8443").unwrap(), (true, "[::1]:8443".into()));
+        assert_eq!(listen("https://[::1]").unwrap(), (true, "[::1]:443".into()));
+        for bad in [
+            "alice:443",
+            "ftp://alice",
+            "http://alice:port",
+            "https://",
+            "http://u:p@alice",
+        ] {
+            assert!(listen(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn init_with_tls_writes_a_ca_and_certificates_the_nodes_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("fed");
+        let mut options = InitOptions {
+            out: out.clone(),
+            parties: vec!["alice".into(), "bob".into()],
+            nats_url: "nats://127.0.0.1:4333".into(),
+            api_urls: vec!["https://alice.example.org".into(), "http://bob:55502".into()],
+            tls: true,
+        };
+        let error = init(&options).unwrap_err().to_string();
+        assert!(error.contains("http://bob:55502"), "{error}");
+        options.api_urls = InitOptions::local_api_urls(55501, 2, true).unwrap();
+        init(&options).unwrap();
+        assert!(out.join("ca.crt").is_file() && out.join("ca.key").is_file());
+        let config = NodeConfig::load(&out.join("alice/node.toml"), |_| None).unwrap();
+        assert_eq!(config.tls_cert, Some(out.join("alice/tls.crt")));
+        assert!(!config.allow_plain_http);
+        assert!(crate::tls::server_config(&config).unwrap().is_some());
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_written_down_as_a_choice() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("fed");
+        init(&InitOptions {
+            out: out.clone(),
+            parties: vec!["alice".into(), "bob".into()],
+            nats_url: "nats://nats:4222".into(),
+            api_urls: vec!["http://alice:55501".into(), "https://bob.example.org".into()],
+            tls: false,
+        })
+        .unwrap();
+        let alice = NodeConfig::load(&out.join("alice/node.toml"), |_| None).unwrap();
+        assert!(alice.allow_plain_http && alice.tls_cert.is_none());
+        let bob = NodeConfig::load(&out.join("bob/node.toml"), |_| None).unwrap();
+        assert!(!bob.allow_plain_http);
+        assert_eq!(bob.tls_key, Some(out.join("bob/tls.key")));
+        assert_eq!(bob.listen, "0.0.0.0:443");
+        // Without the files yet, the node says which it misses.
+        let error = crate::tls::server_config(&bob).unwrap_err().to_string();
+        assert!(error.contains("tls.crt"), "{error}");
     }
 }

@@ -5,7 +5,8 @@
 //! - [`envelope`]: sealing and opening messages between parties;
 //! - [`store`]: SQLite (sqlx) persistence; [`runtime`]: persist-then-act application of the engine;
 //! - [`transport`]: NATS JetStream provisioning, consumer and publisher;
-//! - [`api`]: the HTTP APIs; [`node`]: all of it assembled; [`client`]: a client of the v1 API;
+//! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`node`]: all of it
+//!   assembled; [`client`]: a client of the v1 API;
 //! - [`caller`]: which API client asks, and what it may touch;
 //! - [`broker`]: a local nats-server process (for the demo and the tests); [`demo`]: `fsc demo`.
 
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 pub use error::{Error, Result};

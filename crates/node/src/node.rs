@@ -81,6 +81,15 @@ pub async fn run(
         }
         tracing::info!(%address, "no API clients are configured: the API needs no token, on loopback only");
     }
+    let tls = crate::tls::server_config(&config)?;
+    if tls.is_none() && !address.ip().is_loopback() && !config.allow_plain_http {
+        return Err(Error::Config(format!(
+            "the API would serve plain HTTP on {address}, which is not loopback: tokens and inputs would \
+             travel in clear. Set tls_cert and tls_key (`fsc federation init --tls` makes a private CA and \
+             certificates for a test federation), or allow_plain_http = true where a TLS-terminating \
+             proxy or a private network protects the API"
+        )));
+    }
     let roster = Arc::new(Roster::load(&config.roster)?);
     let keys = NodeKeys::load(&config.x25519_key, &config.ed25519_key)?;
     let envelopes = Arc::new(Envelopes::new(&config.id, keys, &roster)?);
@@ -158,14 +167,15 @@ pub async fn run(
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state);
-    tracing::info!(node = %config.id, %address, "serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(node = %config.id, %address, scheme, "serving");
 
     // From the shutdown signal on, everything below has `shutdown_grace_s` in all: requests in
     // flight (long polls, `compute` calls) and the drain are cut off when it is up.
     let grace = Duration::from_secs(config.shutdown_grace_s);
     let (signalled_tx, signalled) = watch::channel(None);
     let limits = api::server::Limits::from(&config);
-    let serve = api::server::serve(listener, app, limits, async move {
+    let serve = api::server::serve(listener, app, limits, tls, async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = signalled_tx.send(Some(Instant::now() + grace));

@@ -9,8 +9,10 @@
 //!   past that, connections are accepted and refused with a bare 503 at once, so that accepting
 //!   never fails for want of file descriptors.
 //!
-//! It knows nothing of routes or handlers (the router is given), and it does not drain the node:
-//! on shutdown it stops accepting and returns once the requests in flight are answered.
+//! With a TLS config, every connection is a TLS connection (rustls), its handshake within the
+//! header timeout. It knows nothing of routes or handlers (the router is given), and it does not
+//! drain the node: on shutdown it stops accepting and returns once the requests in flight are
+//! answered.
 
 use crate::config::NodeConfig;
 use crate::error::Error;
@@ -66,8 +68,10 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let max_connections = connection_limit(limits.max_connections, raise_file_limit());
     tracing::info!(
         max_connections,
@@ -103,9 +107,34 @@ pub async fn serve(
             let router = router.clone();
             async move { Ok::<_, Infallible>(respond(router, request, body_timeout).await) }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                // The handshake counts as part of the request head: a client that stalls it
+                // holds a connection no longer than one that stalls its headers.
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, "connection ended with an error");
             }
             drop(permit);

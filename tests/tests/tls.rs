@@ -1,0 +1,129 @@
+//! The HTTP API over TLS: three nodes serving https with certificates of a CA that
+//! `fsc federation init --tls` made for the test, used by the v1 client, the CLI and the
+//! unmodified Python client; and what happens to clients that do not trust that CA or speak
+//! plain HTTP to it.
+
+use fsc_e2e::{Cluster, ClusterOptions, fsc_bin, output_text as text};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+use uuid::Uuid;
+
+const FINAL: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("run a command"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn three_nodes_serve_https_to_the_client_the_cli_and_the_python_client() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 3,
+        tls: true,
+        ..Default::default()
+    })
+    .await;
+    let ca = cluster.path().join("ca.crt");
+    for node in &cluster.nodes {
+        assert!(node.url.starts_with("https://127.0.0.1:"), "{}", node.url);
+        let log = node.log();
+        assert!(
+            log.lines().any(|l| l.contains("serving") && l.contains("\"https\"")),
+            "{log}"
+        );
+    }
+
+    // The v1 client, trusting the CA.
+    let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
+    for view in cluster.finals(id, FINAL).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(85.0), "{view}");
+    }
+
+    // The CLI: `--ca-file` for two parties, `FSC_CA_FILE` for the third, which waits for the end.
+    let id = Uuid::new_v4();
+    let mut outputs = Vec::new();
+    for (node, input) in cluster.nodes.iter().zip([1, 2, 3]) {
+        let mut command = Command::new(fsc_bin());
+        command
+            .args(["submit", "--node", &node.url, "--parties", "alice,bob,carol"])
+            .args(["--id", &id.to_string(), "--input", &input.to_string()]);
+        if node.id == "carol" {
+            command.args(["--wait", "30"]).env("FSC_CA_FILE", &ca);
+        } else {
+            command.arg("--ca-file").arg(&ca);
+        }
+        outputs.push(run(command).await);
+    }
+    for output in &outputs {
+        assert!(output.status.success(), "{}", text(output));
+    }
+    assert!(text(&outputs[2]).contains("\"sum\": 6.0"), "{}", text(&outputs[2]));
+
+    // The unmodified Python client (requests), told of the CA by REQUESTS_CA_BUNDLE.
+    let python = repo().join(".tools/venv/bin/python");
+    assert!(python.is_file(), "{} is missing: run scripts/setup", python.display());
+    let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
+    let runs: Vec<_> = (0..3)
+        .map(|party| {
+            let mut command = Command::new(&python);
+            command
+                .arg(repo().join("docs/secure_sum.py"))
+                .arg(party.to_string())
+                .env("FSC_NODES", urls.join(","))
+                .env("REQUESTS_CA_BUNDLE", &ca);
+            tokio::spawn(run(command))
+        })
+        .collect();
+    for run in runs {
+        let output = run.await.unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains("'sum': 85.0"), "{}", text(&output));
+    }
+}
+
+/// A client that does not trust the federation's CA gets no answer, not even to /healthz; nor
+/// does one speaking plain HTTP to an https node.
+#[tokio::test]
+async fn clients_without_the_ca_or_without_tls_are_refused() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        tls: true,
+        ..Default::default()
+    })
+    .await;
+    let url = &cluster.nodes[0].url;
+    let status = Command::new(fsc_bin())
+        .args(["status", "--node", url, &Uuid::new_v4().to_string()])
+        .env_remove("FSC_CA_FILE")
+        .output()
+        .unwrap();
+    assert!(!status.status.success());
+    assert!(
+        text(&status).to_lowercase().contains("certificate"),
+        "{}",
+        text(&status)
+    );
+
+    let error = fsc_node::client::Client::new(url, None).node().await.unwrap_err();
+    assert!(error.to_string().contains(url.as_str()), "{error}");
+    let plain = url.replace("https://", "http://");
+    let answer = reqwest::get(format!("{plain}/healthz")).await;
+    assert!(answer.is_err(), "plain HTTP got an answer: {answer:?}");
+
+    // A CA file that holds no certificate is an error of its own, said as such.
+    let empty = cluster.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let error = fsc_node::client::Client::with_ca(url, None, Some(&empty))
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("no PEM certificate"), "{error}");
+    // With the CA, the same node answers.
+    assert!(cluster.nodes[0].client().node().await.is_ok());
+}
