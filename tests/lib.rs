@@ -109,6 +109,12 @@ impl NodeProcess {
         }
     }
 
+    /// Sets `key` in the node's environment from its next start on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts the node again on the same socket and store, without waiting for anything.
     pub fn respawn(&mut self) {
         self.kill();

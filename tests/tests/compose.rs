@@ -96,6 +96,10 @@ fn the_compose_file_matches_what_federation_init_generates() {
             format!("0.0.0.0:{port}"),
             "{party} listens where its URL points"
         );
+        assert!(
+            config.allow_plain_http && config.tls_cert.is_none(),
+            "{party} serves plain HTTP in the compose network, as node.toml says"
+        );
         assert_eq!(strings(&service["ports"]), vec![format!("127.0.0.1:{port}:{port}")]);
         assert_eq!(url, &format!("http://{party}:{port}"), "the URL names the service");
         assert_eq!(roster.party(party).unwrap().api_urls, vec![url.clone()]);

@@ -3,7 +3,9 @@
 //! unmodified Python client; and what happens to clients that do not trust that CA or speak
 //! plain HTTP to it.
 
-use fsc_e2e::{Cluster, ClusterOptions, fsc_bin, output_text as text};
+use fsc_e2e::{Cluster, ClusterOptions, clients_env, eventually, fsc_bin, output_text as text};
+use fsc_node::client::Client;
+use fsc_node::tls::Authority;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -111,7 +113,7 @@ async fn clients_without_the_ca_or_without_tls_are_refused() {
         text(&status)
     );
 
-    let error = fsc_node::client::Client::new(url, None).node().await.unwrap_err();
+    let error = Client::new(url, None).node().await.unwrap_err();
     assert!(error.to_string().contains(url.as_str()), "{error}");
     let plain = url.replace("https://", "http://");
     let answer = reqwest::get(format!("{plain}/healthz")).await;
@@ -120,10 +122,75 @@ async fn clients_without_the_ca_or_without_tls_are_refused() {
     // A CA file that holds no certificate is an error of its own, said as such.
     let empty = cluster.path().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
-    let error = fsc_node::client::Client::with_ca(url, None, Some(&empty))
-        .err()
-        .unwrap();
+    let error = Client::with_ca(url, None, Some(&empty)).err().unwrap();
     assert!(error.to_string().contains("no PEM certificate"), "{error}");
     // With the CA, the same node answers.
     assert!(cluster.nodes[0].client().node().await.is_ok());
+}
+
+/// With `tls_client_ca`, a node serves only clients presenting a certificate that CA signed
+/// (the CLI's `--client-cert`), and still wants their token.
+#[tokio::test]
+async fn with_a_client_ca_only_clients_with_its_certificates_are_served() {
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        tls: true,
+        env: vec![clients_env(&[("ops", "token-ops", true)])],
+        ..Default::default()
+    })
+    .await;
+    let dir = cluster.path().to_path_buf();
+    let (ca, clients_ca, identity, stranger) = (
+        dir.join("ca.crt"),
+        dir.join("clients-ca.crt"),
+        dir.join("ops.pem"),
+        dir.join("stranger.pem"),
+    );
+    let authority = Authority::new("clients of alice").unwrap();
+    authority.write(&clients_ca, &dir.join("clients-ca.key")).unwrap();
+    authority.issue_client("ops", &identity).unwrap();
+    Authority::new("someone else")
+        .unwrap()
+        .issue_client("ops", &stranger)
+        .unwrap();
+    let alice = cluster.node_mut("alice");
+    alice.set_env("FSC_TLS_CLIENT_CA", clients_ca.to_str().unwrap());
+    alice.respawn();
+    let url = cluster.nodes[0].url.clone();
+    let with = |identity: Option<&PathBuf>, token: &str| {
+        Client::with_tls(&url, Some(token.into()), Some(&ca), identity.map(PathBuf::as_path)).unwrap()
+    };
+    let ops = with(Some(&identity), "token-ops");
+    eventually(FINAL, "alice serves again, to certified clients", || async {
+        ops.node().await.is_ok()
+    })
+    .await;
+    assert!(
+        with(Some(&identity), "wrong")
+            .node()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("401")
+    );
+    for refused in [with(None, "token-ops"), with(Some(&stranger), "token-ops")] {
+        let error = refused.node().await.unwrap_err().to_string();
+        assert!(!error.contains("401") && !error.contains("200"), "{error}");
+    }
+
+    let cli = |identity: Option<&PathBuf>| {
+        let mut command = Command::new(fsc_bin());
+        command
+            .args(["status", "--node", &url, "--token", "token-ops", "--ca-file"])
+            .arg(&ca)
+            .arg(Uuid::new_v4().to_string());
+        if let Some(identity) = identity {
+            command.arg("--client-cert").arg(identity);
+        }
+        command.output().unwrap()
+    };
+    let certified = cli(Some(&identity));
+    assert!(text(&certified).contains("404"), "{}", text(&certified));
+    let uncertified = cli(None);
+    assert!(!uncertified.status.success() && !text(&uncertified).contains("404"));
 }

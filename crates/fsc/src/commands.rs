@@ -165,7 +165,12 @@ pub async fn run(command: Command) -> Result<(), Error> {
 }
 
 fn client(node: &NodeArgs) -> Result<Client, Error> {
-    Client::with_ca(&node.node, node.token.clone(), node.ca_file.as_deref())
+    Client::with_tls(
+        &node.node,
+        node.token.clone(),
+        node.ca_file.as_deref(),
+        node.client_cert.as_deref(),
+    )
 }
 
 fn parse_json_arg(name: &str, text: &str) -> Result<Value, Error> {

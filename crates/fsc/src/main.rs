@@ -190,6 +190,10 @@ struct NodeArgs {
     /// ca.crt of `fsc federation init --tls`).
     #[arg(long, env = "FSC_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// PEM file with a client certificate and its private key, for a node that requires one
+    /// (its tls_client_ca).
+    #[arg(long, env = "FSC_CLIENT_CERT")]
+    client_cert: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {

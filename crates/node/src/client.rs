@@ -31,6 +31,18 @@ impl Client {
     /// A client that also trusts the CA certificates (PEM) in `ca_file`, e.g. the `ca.crt` of
     /// `fsc federation init --tls` or a private CA.
     pub fn with_ca(base: &str, token: Option<String>, ca_file: Option<&Path>) -> Result<Client, Error> {
+        Client::with_tls(base, token, ca_file, None)
+    }
+
+    /// As [`Client::with_ca`], presenting the client certificate in `identity` (one PEM file
+    /// with the certificate chain and its private key) to nodes that require one
+    /// (`tls_client_ca`).
+    pub fn with_tls(
+        base: &str,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+        identity: Option<&Path>,
+    ) -> Result<Client, Error> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(16);
@@ -44,6 +56,11 @@ impl Client {
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
+        }
+        if let Some(path) = identity {
+            let bad = |e: &dyn std::fmt::Display| Error::Config(format!("client certificate {}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).map_err(|e| bad(&e))?);
         }
         let http = builder
             .build()

@@ -145,7 +145,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
         let listen = endpoint.listen_address();
         if let Some(authority) = &authority {
-            authority.issue(&endpoint.host, &dir.join("tls.crt"), &dir.join("tls.key"))?;
+            authority.issue_server(&endpoint.host, &dir.join("tls.crt"), &dir.join("tls.key"))?;
         }
         // An https URL serves TLS from `tls.crt`/`tls.key` beside node.toml (`--tls` wrote them;
         // otherwise the party puts its certificate there). An http URL beyond loopback says

@@ -89,7 +89,7 @@ impl Authority {
 
     /// Writes a new server certificate for `host` (a DNS name or an IP address) and its key
     /// (0600). Loopback hosts also get `localhost` and `127.0.0.1`, so either URL works.
-    pub fn issue(&self, host: &str, cert: &Path, key: &Path) -> Result<(), Error> {
+    pub fn issue_server(&self, host: &str, cert: &Path, key: &Path) -> Result<(), Error> {
         let mut names = vec![host.to_string()];
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if loopback {
@@ -97,14 +97,44 @@ impl Authority {
             names.sort();
             names.dedup();
         }
-        let mut params = rcgen::CertificateParams::new(names).map_err(crypto)?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, host);
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let params = rcgen::CertificateParams::new(names).map_err(crypto)?;
+        self.issue(params, host, rcgen::ExtendedKeyUsagePurpose::ServerAuth, cert, key)
+    }
+
+    /// Writes a new client certificate for `name`, for nodes with `tls_client_ca`, as one PEM
+    /// file with its key (0600: what `--client-cert` takes).
+    pub fn issue_client(&self, name: &str, identity: &Path) -> Result<(), Error> {
+        let params = rcgen::CertificateParams::new(Vec::new()).map_err(crypto)?;
+        self.issue(
+            params,
+            name,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            identity,
+            identity,
+        )
+    }
+
+    /// Signs `params` for `name` and `usage`; writes the certificate, then the key (appended
+    /// if both go to one file).
+    fn issue(
+        &self,
+        mut params: rcgen::CertificateParams,
+        name: &str,
+        usage: rcgen::ExtendedKeyUsagePurpose,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<(), Error> {
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
         params.use_authority_key_identifier_extension = true;
         let pair = rcgen::KeyPair::generate().map_err(crypto)?;
         let signed = params.signed_by(&pair, &self.cert, &self.key).map_err(crypto)?;
-        std::fs::write(cert, signed.pem())?;
-        keys::write_secret(key, &pair.serialize_pem())
+        if cert == key {
+            keys::write_secret(key, &format!("{}{}", signed.pem(), pair.serialize_pem()))
+        } else {
+            std::fs::write(cert, signed.pem())?;
+            keys::write_secret(key, &pair.serialize_pem())
+        }
     }
 }
 
