@@ -43,9 +43,11 @@ impl Client {
         ca_file: Option<&Path>,
         identity: Option<&Path>,
     ) -> Result<Client, Error> {
+        // The system's CAs are read from disk at every build: only worth it for https.
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(16);
+            .pool_max_idle_per_host(16)
+            .tls_built_in_root_certs(base.starts_with("https://"));
         if let Some(path) = ca_file {
             let bad = |e: &dyn std::fmt::Display| Error::Config(format!("CA file {}: {e}", path.display()));
             let pem = std::fs::read(path).map_err(|e| bad(&e))?;
