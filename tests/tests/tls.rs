@@ -25,7 +25,7 @@ async fn run(mut command: Command) -> Output {
 }
 
 #[tokio::test]
-async fn three_nodes_serve_https_to_the_client_the_cli_and_the_python_client() {
+async fn three_nodes_serve_https_to_the_client_the_cli_the_demo_and_the_python_client() {
     let cluster = Cluster::start_with(ClusterOptions {
         parties: 3,
         tls: true,
@@ -68,10 +68,17 @@ async fn three_nodes_serve_https_to_the_client_the_cli_and_the_python_client() {
     }
     assert!(text(&outputs[2]).contains("\"sum\": 6.0"), "{}", text(&outputs[2]));
 
+    // The demo client, against the running https nodes.
+    let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
+    let mut demo = Command::new(fsc_bin());
+    demo.args(["demo", "--against", &urls.join(","), "--ca-file"]).arg(&ca);
+    let demo = run(demo).await;
+    assert!(demo.status.success(), "{}", text(&demo));
+    assert!(text(&demo).contains(r#""sum": 85.0"#), "{}", text(&demo));
+
     // The unmodified Python client (requests), told of the CA by REQUESTS_CA_BUNDLE.
     let python = repo().join(".tools/venv/bin/python");
     assert!(python.is_file(), "{} is missing: run scripts/setup", python.display());
-    let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
     let runs: Vec<_> = (0..3)
         .map(|party| {
             let mut command = Command::new(&python);

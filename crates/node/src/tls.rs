@@ -19,7 +19,7 @@ pub fn server_config(config: &NodeConfig) -> Result<Option<Arc<rustls::ServerCon
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         return Ok(None);
     };
-    let chain = certificates(cert)?;
+    let chain = certificates(cert, "tls_cert")?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| Error::Config(format!("tls_key {}: no PEM private key: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -30,7 +30,7 @@ pub fn server_config(config: &NodeConfig) -> Result<Option<Arc<rustls::ServerCon
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = rustls::RootCertStore::empty();
-            for ca in certificates(path)? {
+            for ca in certificates(path, "tls_client_ca")? {
                 roots
                     .add(ca)
                     .map_err(|e| Error::Config(format!("tls_client_ca {}: {e}", path.display())))?;
@@ -51,9 +51,14 @@ pub fn server_config(config: &NodeConfig) -> Result<Option<Arc<rustls::ServerCon
     Ok(Some(Arc::new(server)))
 }
 
-/// Every certificate of a PEM file; at least one.
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("{}: {e}", path.display()));
+/// Every certificate of a PEM file (the config key `what`); at least one.
+fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::Config(format!(
+            "{what} {}: {e} (a PEM file of certificates is expected there)",
+            path.display()
+        ))
+    };
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(|e| bad(&e))?
         .collect::<Result<Vec<_>, _>>()
