@@ -107,6 +107,12 @@ impl NodeProcess {
         }
     }
 
+    /// Sets an environment variable (e.g. an `FSC_<KEY>` override) for the next (re)start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts the node again on the same socket and store, without waiting for anything.
     pub fn respawn(&mut self) {
         self.kill();

@@ -83,7 +83,7 @@ pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async
                 }
             }
         })
-        .connect(&config.nats_url)
+        .connect(config.nats_servers()?)
         .await
         .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
 }
