@@ -109,7 +109,7 @@ impl NodeProcess {
         }
     }
 
-    /// Sets `key` in the node's environment from its next start on.
+    /// Sets an environment variable (e.g. an `FSC_<KEY>` override) for the next (re)start.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.to_string()));

@@ -109,3 +109,23 @@ async fn sigterm_without_a_broker_keeps_the_outbox_for_the_next_start() {
         );
     }
 }
+
+/// `nats_url` may list several servers (of one NATS cluster): a node whose first server is down
+/// connects to another, and computes.
+#[tokio::test]
+async fn a_node_whose_first_broker_url_is_down_connects_to_the_next() {
+    let mut cluster = Cluster::start(2).await;
+    // A port nothing listens on: bound, then released.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let urls = format!("nats://{down},{}", cluster.broker.url());
+    let alice = cluster.node_mut("alice");
+    alice.set_env("FSC_NATS_URL", &urls);
+    alice.restart().await;
+    let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(3.0), "{view}");
+    }
+}

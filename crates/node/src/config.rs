@@ -33,6 +33,9 @@ pub struct NodeConfig {
     pub x25519_key: PathBuf,
     #[serde(default = "defaults::ed25519_key")]
     pub ed25519_key: PathBuf,
+    /// The broker, or several servers of one NATS cluster, comma-separated: the node connects to
+    /// any that answers (in random order, as NATS clients do), and reconnects to another if it
+    /// goes away.
     #[serde(default = "defaults::nats_url")]
     pub nats_url: String,
     /// The NATS user's NKey seed file (the broker config lists the matching public key).
@@ -272,6 +275,7 @@ impl NodeConfig {
 
     fn validate(&self) -> Result<(), Error> {
         validate_party_id(&self.id)?;
+        self.nats_servers()?;
         if self.default_deadline_s == 0 || self.default_deadline_s > self.max_deadline_s {
             return Err(Error::Config(format!(
                 "default_deadline_s must be between 1 and max_deadline_s ({}), got {}",
@@ -360,6 +364,26 @@ fn parse_override(value: &str) -> toml::Value {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_string()))
+}
+
+impl NodeConfig {
+    /// The servers `nats_url` lists.
+    pub fn nats_servers(&self) -> Result<Vec<async_nats::ServerAddr>, Error> {
+        let servers = self
+            .nats_url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| {
+                url.parse()
+                    .map_err(|e| Error::Config(format!("nats_url: cannot use {url:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if servers.is_empty() {
+            return Err(Error::Config("nats_url names no server".into()));
+        }
+        Ok(servers)
+    }
 }
 
 /// Party ids: `[a-z0-9-]{1,32}` (they appear in NATS subjects and user names).
@@ -506,5 +530,31 @@ mod tests {
         .unwrap();
         let error = NodeConfig::load(&path, |_| None).unwrap_err().to_string();
         assert!(error.contains("fsc client add"), "{error}");
+    }
+
+    #[test]
+    fn nats_url_lists_the_servers_of_a_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = \"alice\"\nroster = \"federation.toml\"\n").unwrap();
+        let load =
+            |urls: &'static str| NodeConfig::load(&path, move |key| (key == "FSC_NATS_URL").then(|| urls.into()));
+        let servers = load("nats://a.example:4222, tls://b.example:4443,nats://c.example")
+            .unwrap()
+            .nats_servers()
+            .unwrap();
+        let hosts: Vec<(String, u16)> = servers.iter().map(|s| (s.host().to_string(), s.port())).collect();
+        assert_eq!(
+            hosts,
+            [
+                ("a.example".into(), 4222),
+                ("b.example".into(), 4443),
+                ("c.example".into(), 4222)
+            ]
+        );
+        for bad in [" , ", "nats://a.example:4222,http://[oops"] {
+            let error = load(bad).unwrap_err().to_string();
+            assert!(error.contains("nats_url"), "{bad:?}: {error}");
+        }
     }
 }

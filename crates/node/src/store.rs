@@ -239,7 +239,8 @@ pub async fn active_computations(conn: &mut SqliteConnection) -> Result<Vec<Comp
     .await?)
 }
 
-/// Inserts or replaces whole computation rows.
+/// Inserts or replaces whole computation rows. An active row without a `machine` keeps the stored
+/// state (a long step's state is large and unchanged until its next step); a final row drops it.
 pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&ComputationRow]) -> Result<(), Error> {
     for chunk in statement_chunks(rows) {
         let mut query = QueryBuilder::<Sqlite>::new(
@@ -266,7 +267,9 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
         query.push(
             " ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
              parameters = excluded.parameters, digest = excluded.digest, \
-             status = excluded.status, machine = excluded.machine, next_seq = excluded.next_seq, \
+             status = excluded.status, \
+             machine = CASE WHEN excluded.status IN ('pending', 'running') \
+                 THEN COALESCE(excluded.machine, computations.machine) END, next_seq = excluded.next_seq, \
              output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
              finished_at = excluded.finished_at, network = excluded.network, client = excluded.client",
         );
@@ -683,5 +686,66 @@ mod tests {
         assert_eq!(sizes, [256, 256, 256, 128, 64, 32, 8]);
         assert_eq!(sizes.iter().sum::<usize>(), 1000);
         assert_eq!(statement_chunks::<u32>(&[]).count(), 0);
+    }
+
+    async fn stored_machine(pool: &SqlitePool, id: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT machine FROM computations WHERE id = ?")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_active_row_without_a_machine_keeps_the_stored_one_and_a_final_row_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, mut writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let mut row = ComputationRow {
+            id: "c1".into(),
+            microprotocol: Some("SetIntersectionSize".into()),
+            parties: None,
+            parameters: None,
+            digest: None,
+            status: PENDING.into(),
+            machine: Some("the state after the last step".into()),
+            next_seq: 0,
+            output: None,
+            error: None,
+            deadline_at: 0,
+            created_at: 0,
+            finished_at: None,
+            network: None,
+            client: None,
+        };
+        upsert_computations(writer.conn(), &[&row]).await.unwrap();
+        row.status = RUNNING.into();
+        row.machine = None;
+        upsert_computations(writer.conn(), &[&row]).await.unwrap();
+        assert_eq!(
+            stored_machine(&pool, "c1").await.as_deref(),
+            Some("the state after the last step")
+        );
+        row.machine = Some("the next state".into());
+        upsert_computations(writer.conn(), &[&row]).await.unwrap();
+        assert_eq!(stored_machine(&pool, "c1").await.as_deref(), Some("the next state"));
+        row.status = FAILED.into();
+        row.machine = None;
+        upsert_computations(writer.conn(), &[&row]).await.unwrap();
+        assert_eq!(stored_machine(&pool, "c1").await, None);
+    }
+
+    #[tokio::test]
+    async fn tables_of_message_bodies_are_rowid_tables() {
+        // WITHOUT ROWID tables copy whole rows into interior pages (see migration 0007).
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, _writer) = open(&dir.path().join("store.db")).await.unwrap();
+        for table in ["inbox", "chunks", "outbox", "computations"] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert!(!sql.to_uppercase().contains("WITHOUT ROWID"), "{table}: {sql}");
+        }
     }
 }

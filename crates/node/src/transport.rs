@@ -48,6 +48,10 @@ const HEADER_ALLOWANCE: usize = 256;
 const MAX_IN_FLIGHT: usize = 4096;
 /// Most messages handed to the runtime in one delivery.
 const MAX_DELIVERY: usize = 2048;
+/// Most payload bytes handed to the runtime in one delivery: the runtime stores a delivery in one
+/// transaction, and a large message's chunks in a few smaller ones let other computations' small
+/// messages in between.
+const MAX_DELIVERY_BYTES: usize = 4 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects to the broker as this node's NKey user. Returns at once; the connection (and every
@@ -79,7 +83,7 @@ pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async
                 }
             }
         })
-        .connect(&config.nats_url)
+        .connect(config.nats_servers()?)
         .await
         .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
 }
@@ -236,10 +240,14 @@ pub async fn consume(
                 next = messages.next() => next,
             };
             let mut batch = Vec::new();
+            let mut bytes = 0;
             let mut broken = false;
             loop {
                 match next {
-                    Some(Ok(message)) => batch.extend(prepare(message, &envelopes, &metrics).await),
+                    Some(Ok(message)) => {
+                        bytes += message.payload.len();
+                        batch.extend(prepare(message, &envelopes, &metrics).await);
+                    }
                     Some(Err(error)) if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) => {
                         tracing::warn!(%error, "no heartbeat from the broker");
                     }
@@ -249,7 +257,7 @@ pub async fn consume(
                     }
                     None => broken = true,
                 }
-                if broken || batch.len() >= MAX_DELIVERY {
+                if broken || batch.len() >= MAX_DELIVERY || bytes >= MAX_DELIVERY_BYTES {
                     break;
                 }
                 // Take whatever else is already here, so that one transaction covers it all.

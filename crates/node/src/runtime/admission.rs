@@ -214,10 +214,7 @@ impl Runtime {
             Ok(machine) => machine,
             Err(error) => {
                 // Tell every other party, so that nobody waits for this one.
-                let reason = AbortReason {
-                    code: error.code().to_string(),
-                    message: error.to_string(),
-                };
+                let reason = engine_failure(&error);
                 // The helper too: another party may have invited it already.
                 let everyone = participants(&item.parties, &parameters);
                 self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);

@@ -494,9 +494,7 @@ impl Runtime {
         for id in &batch.touched {
             if let Some(active) = self.active.get_mut(id) {
                 let mut row = active.row.clone();
-                let state = active.offload.take_state();
-                row.machine =
-                    Some(state.unwrap_or_else(|| serde_json::to_string(&active.machine).expect("machines serialise")));
+                row.machine = active.offload.state_to_write(&active.machine);
                 rows.push(row);
             }
         }
@@ -551,43 +549,30 @@ impl Runtime {
         self.dispatch(batch.dispatch);
     }
     fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
-        let step = match step {
-            Ok(step) => step,
-            Err(error) => {
-                let reason = AbortReason {
-                    code: error.code().to_string(),
-                    message: error.to_string(),
-                };
-                return self.fail(id, Failure::ours(reason), now, batch);
-            }
-        };
         let active = self.active.get_mut(&id).expect("steps belong to active computations");
-        for (to, bytes) in step.outgoing {
-            let recipient = active.parties[to].clone();
-            let mut plaintext = Vec::with_capacity(32 + bytes.len());
-            plaintext.extend_from_slice(&active.digest);
-            plaintext.extend_from_slice(&bytes);
-            match enqueue(
+        let sealed = step.map_err(|error| engine_failure(&error)).and_then(|step| {
+            seal_step(
                 &self.envelopes,
                 &mut self.rng,
                 &mut active.row,
-                &recipient,
-                Kind::Data,
-                &plaintext,
+                &active.parties,
+                &active.digest,
+                step,
                 now,
-            ) {
-                Ok(message) => batch.outbox.push(message),
-                Err(error) => {
-                    let reason = AbortReason {
-                        code: "internal".into(),
-                        message: format!("cannot seal a message: {error}"),
-                    };
-                    return self.fail(id, Failure::ours(reason), now, batch);
-                }
-            }
-        }
-        if let Some(output) = step.output {
-            let mut active = self.active.remove(&id).expect("present above");
+            )
+        });
+        self.apply_sealed(id, sealed, now, batch);
+    }
+
+    /// Queues a step's sealed messages and settles the computation if the step finished it.
+    fn apply_sealed(&mut self, id: Uuid, sealed: Result<Sealed, AbortReason>, now: i64, batch: &mut Batch) {
+        let sealed = match sealed {
+            Ok(sealed) => sealed,
+            Err(reason) => return self.fail(id, Failure::ours(reason), now, batch),
+        };
+        batch.outbox.extend(sealed.outbox);
+        if let Some(output) = sealed.output {
+            let mut active = self.active.remove(&id).expect("steps belong to active computations");
             active.row.status = store::SUCCEEDED.to_string();
             active.row.output = Some(output.to_string());
             active.row.finished_at = Some(now);
@@ -677,6 +662,50 @@ impl Failure {
             announce: Announce::Yes,
         }
     }
+}
+
+/// A step's messages, sealed as outbox rows, and its output if it finished the computation.
+struct Sealed {
+    outbox: Vec<OutboxRow>,
+    output: Option<Value>,
+}
+
+fn engine_failure(error: &EngineError) -> AbortReason {
+    AbortReason {
+        code: error.code().to_string(),
+        message: error.to_string(),
+    }
+}
+
+/// Seals a step's messages for the parties they go to (engine indices into `parties`), each
+/// prefixed with the definition digest, with the computation's next sequence numbers. Needs no
+/// runtime state, so that a long step seals its whole-list messages off the loop (`offload`).
+fn seal_step(
+    envelopes: &Envelopes,
+    rng: &mut ChaCha20Rng,
+    row: &mut ComputationRow,
+    parties: &[String],
+    digest: &[u8; 32],
+    step: Step,
+    now: i64,
+) -> Result<Sealed, AbortReason> {
+    let mut outbox = Vec::with_capacity(step.outgoing.len());
+    for (to, bytes) in step.outgoing {
+        let mut plaintext = Vec::with_capacity(32 + bytes.len());
+        plaintext.extend_from_slice(digest);
+        plaintext.extend_from_slice(&bytes);
+        drop(bytes);
+        let message =
+            enqueue(envelopes, rng, row, &parties[to], Kind::Data, &plaintext, now).map_err(|error| AbortReason {
+                code: "internal".into(),
+                message: format!("cannot seal a message: {error}"),
+            })?;
+        outbox.push(message);
+    }
+    Ok(Sealed {
+        outbox,
+        output: step.output,
+    })
 }
 
 /// Gives a message the computation's next sequence number and seals it for `to`, as an outbox row.

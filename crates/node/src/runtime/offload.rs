@@ -30,23 +30,38 @@ pub(super) struct Offload {
     /// The machine's JSON as its last long step left it, serialised off the loop too (a PSI's
     /// state holds whole lists), for the batch that persists it.
     state: Option<String>,
+    /// The store holds the machine as it is in memory: a long machine changes only in its
+    /// steps, so a batch that merely touches its row (a message queued for it) need not write
+    /// the whole state again.
+    stored: bool,
 }
 
 impl Offload {
-    /// The machine's JSON, if the last long step serialised it and nothing was persisted since.
-    pub(super) fn take_state(&mut self) -> Option<String> {
-        self.state.take()
+    /// The JSON a batch writes for `machine`: what its last long step left, or `None` if the
+    /// store holds it already (see `store::upsert_computations`), or the machine serialised now.
+    /// The write is then assumed to commit; a failed commit reloads every `Offload`.
+    pub(super) fn state_to_write(&mut self, machine: &Machine) -> Option<String> {
+        let state = match self.state.take() {
+            Some(state) => Some(state),
+            None if self.stored => None,
+            None => Some(serde_json::to_string(machine).expect("machines serialise")),
+        };
+        self.stored = machine.runs_long();
+        state
     }
 }
 
-/// A step that ran off the loop, for the loop to commit.
+/// A step that ran off the loop, its messages sealed there too (a PSI's are whole lists), for
+/// the loop to commit.
 pub(super) struct Stepped {
     id: Uuid,
     ticket: u64,
     work: Work,
     machine: Machine,
     state: String,
-    step: Result<Step, EngineError>,
+    /// The computation's next sequence number before and after sealing the step's messages.
+    seqs: (i64, i64),
+    sealed: Result<Sealed, AbortReason>,
 }
 
 impl Runtime {
@@ -107,6 +122,10 @@ impl Runtime {
             let ticket = self.tickets;
             active.offload.running = Some(ticket);
             let mut machine = active.machine.clone();
+            let mut row = active.row.clone();
+            let parties = active.parties.clone();
+            let digest = active.digest;
+            let envelopes = self.envelopes.clone();
             let mut seed = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut self.rng, &mut seed);
             let done = self.stepped.clone();
@@ -117,13 +136,18 @@ impl Runtime {
                     Work::Message { from, body, .. } => machine.receive(*from, body, &mut rng),
                 };
                 let state = serde_json::to_string(&machine).expect("machines serialise");
+                let before = row.next_seq;
+                let sealed = step
+                    .map_err(|error| engine_failure(&error))
+                    .and_then(|step| seal_step(&envelopes, &mut rng, &mut row, &parties, &digest, step, now_ms()));
                 let _ = done.send(Box::new(Stepped {
                     id,
                     ticket,
                     work,
                     machine,
                     state,
-                    step,
+                    seqs: (before, row.next_seq),
+                    sealed,
                 }));
             });
         }
@@ -138,7 +162,8 @@ impl Runtime {
             work,
             machine,
             state,
-            step,
+            seqs: (before, after),
+            sealed,
         } = stepped;
         let Some(active) = self.active.get_mut(&id) else {
             return;
@@ -154,6 +179,17 @@ impl Runtime {
         }
         batch.touched.insert(id);
         batch.dispatch.insert(id);
-        self.handle_step(id, step, now, batch);
+        // Only this step seals messages while it runs, so its numbers are still free; were they
+        // not, peers would drop its messages as replays, so fail rather than hang.
+        let sealed = if active.row.next_seq == before {
+            active.row.next_seq = after;
+            sealed
+        } else {
+            Err(AbortReason {
+                code: "internal".into(),
+                message: "a long step's messages were numbered out of turn".into(),
+            })
+        };
+        self.apply_sealed(id, sealed, now, batch);
     }
 }
