@@ -143,6 +143,12 @@ impl NodeProcess {
         }
     }
 
+    /// Sets an environment variable of the node's next start (`restart`).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

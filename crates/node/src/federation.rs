@@ -155,6 +155,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             http_header_timeout_s: 10,
             http_body_timeout_s: 60,
             clients,
+            log_format: Default::default(),
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(

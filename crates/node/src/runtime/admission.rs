@@ -222,6 +222,7 @@ impl Runtime {
                 let everyone = participants(&item.parties, &parameters);
                 self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);
                 batch.settled.insert(id, row);
+                batch.started.push(id);
                 batch.finished.push(id);
                 return Err(Error::Engine(error));
             }
@@ -244,6 +245,7 @@ impl Runtime {
             },
         );
         batch.touched.insert(id);
+        batch.started.push(id);
         if let Some(helper) = helper {
             self.invite(id, &helper, &invitation, now, batch);
         }
