@@ -78,8 +78,8 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
             println!(
-                "  nats-server.conf    broker: nats-server -c {}",
-                out.join("nats-server.conf").display()
+                "  nats-server.conf    broker: cd {} && nats-server -c nats-server.conf",
+                out.display()
             );
             for party in &parties {
                 println!(
