@@ -330,3 +330,34 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_labels_stay_bounded() {
+        let metrics = Metrics::default();
+        metrics.computation_finished("SecureSum", None, 0.003);
+        metrics.computation_finished("SecureSum", None, 2.0);
+        metrics.computation_finished("NoSuchProtocol", Some("a peer's own code"), 7200.0);
+        metrics.http_request("GET", "/v1/computations/{id}", 200, 0.02);
+        let text = metrics.render();
+        let ok = "microprotocol=\"SecureSum\",outcome=\"succeeded\"";
+        for line in [
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"0.005\"}} 1"),
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"1\"}} 1"),
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"2.5\"}} 2"),
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"+Inf\"}} 2"),
+            format!("fsc_computation_duration_seconds_sum{{{ok}}} 2.003"),
+            format!("fsc_computation_duration_seconds_count{{{ok}}} 2"),
+            "fsc_computation_duration_seconds_bucket{microprotocol=\"unknown\",outcome=\"failed\",le=\"3600\"} 0".into(),
+            "fsc_computation_duration_seconds_bucket{microprotocol=\"unknown\",outcome=\"failed\",le=\"+Inf\"} 1".into(),
+            "fsc_computations_failed_total{reason=\"other\"} 1".into(),
+            "fsc_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/computations/{id}\",status=\"200\",le=\"0.025\"} 1".into(),
+            format!("fsc_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+}
