@@ -75,7 +75,8 @@ async fn submit_and_status() {
     assert!(text(&refused).contains("invalid input"), "{}", text(&refused));
 }
 
-/// `fsc batch FILE` at every party: all computations submitted, followed to the end, counted.
+/// `fsc batch FILE` at every party: all computations submitted, followed to the end, one JSON
+/// line each on stdout, the tally on stderr, exit code 0.
 #[tokio::test]
 async fn batch_files_are_submitted_and_followed() {
     let cluster = Cluster::start(3).await;
@@ -99,10 +100,152 @@ async fn batch_files_are_submitted_and_followed() {
     for run in runs {
         let output = run.await.unwrap();
         assert!(output.status.success(), "{}", text(&output));
+        let lines = json_lines(&output);
+        assert_eq!(lines.len(), 30, "{}", text(&output));
+        for (i, (line, id)) in lines.iter().zip(&ids).enumerate() {
+            assert_eq!(line["item"], json!(i + 1));
+            assert_eq!(line["id"], json!(id));
+            assert_eq!(line["status"], "succeeded", "{line}");
+            assert_eq!(line["output"]["result"]["sum"], json!(3.0));
+        }
         assert!(
-            String::from_utf8_lossy(&output.stdout).contains("30 succeeded, 0 failed, 0 rejected"),
+            String::from_utf8_lossy(&output.stderr).contains("30 succeeded, 0 failed, 0 rejected"),
             "{}",
             text(&output)
         );
     }
+}
+
+/// stdout of a command that prints JSON lines, each parsed.
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} on stdout\n{}", text(output))))
+        .collect()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|a| a.to_string()).collect()
+}
+
+/// `fsc submit` of computation `id` at `node`, with input 1.
+fn submit_one(node: &str, id: &str) -> Vec<String> {
+    args(&[
+        "submit",
+        "--node",
+        node,
+        "--parties",
+        "alice,bob,carol",
+        "--input",
+        "1",
+        "--id",
+        id,
+    ])
+}
+
+/// What scripts rely on: `fsc batch` reports every item and exits 3 if any failed or was
+/// rejected, and accepts a one-line file; `fsc status` and `submit --wait` exit 3 for a failed
+/// computation and 4 if the wait ran out; `fsc list` lists; `fsc healthcheck` tells readiness.
+#[tokio::test]
+async fn exit_codes_and_outputs_tell_failures() {
+    let cluster = Cluster::start(3).await;
+    let alice = cluster.nodes[0].url.clone();
+    let (ok, failed) = (Uuid::new_v4(), Uuid::new_v4());
+    // `failed` fails at bob, who tells alice before her batch submits it.
+    assert_eq!(cluster.submit_at(1, failed, json!("x")).await, 400);
+    for node in [1, 2] {
+        assert_eq!(cluster.submit_at(node, ok, json!(node)).await, 202);
+    }
+    let mut unknown_party = cluster.sum_request(Uuid::new_v4(), json!(1));
+    unknown_party["parties"] = json!(["alice", "zed"]);
+    let items = [
+        cluster.sum_request(ok, json!(40)),
+        cluster.sum_request(Uuid::new_v4(), json!("not a number")),
+        cluster.sum_request(failed, json!(1)),
+        unknown_party,
+    ];
+    let file = cluster.path().join("mixed.jsonl");
+    let lines: Vec<String> = items.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let output = fsc(args(&["batch", "--node", &alice, file.to_str().unwrap()])).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 4, "{}", text(&output));
+    assert_eq!(lines[0]["status"], "succeeded", "{}", lines[0]);
+    assert_eq!(lines[0]["output"]["result"]["sum"], json!(43.0));
+    assert_eq!(lines[1]["status"], "rejected");
+    assert_eq!(lines[1]["id"], items[1]["id"]);
+    assert_eq!(lines[1]["problem"]["code"], "invalid_input", "{}", lines[1]);
+    assert_eq!(lines[2]["status"], "failed");
+    assert_eq!(lines[2]["id"], json!(failed));
+    assert_eq!(lines[2]["error"]["party"], "bob", "{}", lines[2]);
+    assert_eq!(lines[3]["status"], "rejected");
+    assert_eq!(lines[3]["problem"]["code"], "unknown_party", "{}", lines[3]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 succeeded, 1 failed, 2 rejected"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "no bar off a terminal: {stderr}");
+
+    // A file of one line is one computation.
+    let one = Uuid::new_v4();
+    for node in [1, 2] {
+        assert_eq!(cluster.submit_at(node, one, json!(1)).await, 202);
+    }
+    let file = cluster.path().join("one.json");
+    std::fs::write(&file, cluster.sum_request(one, json!(1)).to_string()).unwrap();
+    let output = fsc(args(&["batch", "--node", &alice, file.to_str().unwrap()])).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(json_lines(&output)[0]["status"], "succeeded");
+
+    // status: 3 for a failed computation, 0 for a succeeded one, 4 if --wait runs out.
+    let id = failed.to_string();
+    let output = fsc(args(&["status", "--node", &alice, &id])).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let view: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(view["status"], "failed");
+    let output = fsc(args(&["status", "--node", &alice, &ok.to_string()])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let pending = Uuid::new_v4().to_string();
+    let output = fsc(submit_one(&alice, &pending)).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = fsc(args(&["status", "--node", &alice, &pending])).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "pending, without --wait: {}",
+        text(&output)
+    );
+    let output = fsc(args(&["status", "--node", &alice, &pending, "--wait", "0.2"])).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+
+    // submit --wait: 3 when the computation fails (here: carol's input is refused first).
+    let doomed = Uuid::new_v4();
+    assert_eq!(cluster.submit_at(2, doomed, json!("x")).await, 400);
+    let doomed = doomed.to_string();
+    let mut submit = submit_one(&alice, &doomed);
+    submit.extend(args(&["--wait", "30"]));
+    let output = fsc(submit).await;
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let view: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(view["error"]["party"], "carol", "{view}");
+
+    // list: one JSON object per line, newest first, filtered by status.
+    let output = fsc(args(&["list", "--node", &alice, "--status", "failed"])).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let listed: Vec<Value> = json_lines(&output).iter().map(|c| c["id"].clone()).collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed[0], json!(doomed), "newest first");
+    for id in [json!(failed), items[1]["id"].clone()] {
+        assert!(listed.contains(&id), "{id} in {listed:?}");
+    }
+    let output = fsc(args(&["list", "--node", &alice, "--limit", "2"])).await;
+    assert_eq!(json_lines(&output).len(), 2, "{}", text(&output));
+
+    // healthcheck: 0 for a ready node, 1 for none.
+    let output = fsc(args(&["healthcheck", "--node", &alice])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", nobody.local_addr().unwrap());
+    drop(nobody);
+    let output = fsc(args(&["healthcheck", "--node", &url])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
 }

@@ -1,11 +1,18 @@
 //! docker-compose.yml cannot run here (no Docker engine), so this keeps it honest: it runs the
 //! federation service's own `fsc federation init` command and checks that the broker and node
-//! services point at the files, ports and URLs that command generates.
+//! services point at the files, ports and URLs that command generates, that their healthchecks
+//! and `depends_on` conditions chain them (the broker's healthcheck is asked of a real
+//! nats-server run from the generated config), and that the Dockerfile caches dependencies and
+//! declares its healthcheck.
 
 use fsc_e2e::fsc_bin;
+use fsc_node::broker::find_nats_server;
 use fsc_node::config::{NodeConfig, Roster};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const VOLUME_PATH: &str = "/federation";
@@ -72,11 +79,15 @@ fn the_compose_file_matches_what_federation_init_generates() {
     let nats_port = nats_url.rsplit(':').next().unwrap();
     assert!(conf.contains(&format!("listen: \"0.0.0.0:{nats_port}\"")), "{conf}");
     assert!(conf.contains("jetstream"), "{conf}");
-    assert!(
-        conf.contains(&format!("store_dir: \"{}/nats\"", volume.path().display())),
-        "{conf}"
-    );
+    // The store is relative to the broker's working directory, which is the volume.
+    assert!(conf.contains("store_dir: \"nats\""), "{conf}");
+    assert_eq!(nats["working_dir"].as_str(), Some(VOLUME_PATH));
     assert_eq!(strings(&nats["volumes"]), vec![format!("federation:{VOLUME_PATH}")]);
+    assert_eq!(
+        nats["depends_on"]["federation"]["condition"].as_str(),
+        Some("service_completed_successfully")
+    );
+    the_broker_healthcheck_passes(nats, &conf_path, volume.path());
 
     let roster = Roster::load(&volume.path().join("federation.toml")).unwrap();
     for (party, url) in parties.iter().zip(&api_urls) {
@@ -101,6 +112,31 @@ fn the_compose_file_matches_what_federation_init_generates() {
             "{party} serves plain HTTP in the compose network, as node.toml says"
         );
         assert_eq!(strings(&service["ports"]), vec![format!("127.0.0.1:{port}:{port}")]);
+        // Healthy once ready, asked where the node listens; started once the broker is healthy.
+        assert_eq!(
+            strings(&service["healthcheck"]["test"]),
+            [
+                "CMD",
+                "fsc",
+                "healthcheck",
+                "--node",
+                &format!("http://127.0.0.1:{port}")
+            ]
+        );
+        let depends = &service["depends_on"];
+        assert_eq!(
+            depends[nats_host.as_str()]["condition"].as_str(),
+            Some("service_healthy")
+        );
+        assert_eq!(
+            depends["federation"]["condition"].as_str(),
+            Some("service_completed_successfully")
+        );
+        assert_eq!(
+            services["tutorial"]["depends_on"][party.as_str()]["condition"].as_str(),
+            Some("service_healthy"),
+            "the tutorial waits for {party} to be ready"
+        );
         assert_eq!(url, &format!("http://{party}:{port}"), "the URL names the service");
         assert_eq!(roster.party(party).unwrap().api_urls, vec![url.clone()]);
         assert!(
@@ -126,7 +162,104 @@ fn the_compose_file_matches_what_federation_init_generates() {
         );
         assert!(config.clients[0].admin);
     }
+    // One-shot services have no healthcheck (the image's would never pass).
+    for one_shot in ["federation", "tutorial"] {
+        assert_eq!(
+            services[one_shot]["healthcheck"]["disable"].as_bool(),
+            Some(true),
+            "{one_shot}"
+        );
+    }
+    assert!(text.contains("Compose v2"), "the file says what it needs");
+
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains("cargo build --release --locked -p fsc"));
     assert!(dockerfile.contains("ENTRYPOINT [\"fsc\"]"));
+    assert!(dockerfile.contains("HEALTHCHECK") && dockerfile.contains("CMD [\"fsc\", \"healthcheck\"]"));
+    assert!(dockerfile.contains("EXPOSE 55501"));
+    // The dependencies are built in a layer of their own, before the sources are copied.
+    let at = |what: &str| {
+        dockerfile
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in the Dockerfile"))
+    };
+    assert!(at("COPY Cargo.toml Cargo.lock") < at("cargo build --release --locked -p fsc"));
+    assert!(at("cargo build --release --locked -p fsc") < at("COPY . ."));
+    assert!(dockerfile.matches("cargo build --release --locked -p fsc").count() == 2);
+}
+
+/// Kills the broker when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs nats-server as the compose service does (the generated config, the volume as working
+/// directory; ports of its own choosing), and asks it what the service's healthcheck asks.
+fn the_broker_healthcheck_passes(service: &Yaml, conf: &Path, volume: &Path) {
+    let command = strings(&service["command"]);
+    assert_eq!(flag(&command, "-m"), "8222", "monitoring on");
+    let test = strings(&service["healthcheck"]["test"]);
+    let url = test.last().unwrap();
+    let path = url
+        .strip_prefix("http://127.0.0.1:8222")
+        .unwrap_or_else(|| panic!("{url}"));
+    let ports = tempfile::tempdir().unwrap();
+    let nats = find_nats_server().expect("nats-server (run scripts/setup)");
+    let _broker = Killed(
+        Command::new(nats)
+            .current_dir(volume)
+            .arg("-c")
+            .arg(conf)
+            .args(["-p", "-1", "-m", "-1", "--ports_file_dir"])
+            .arg(ports.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let monitoring = std::fs::read_dir(ports.path())
+            .unwrap()
+            .filter_map(|f| std::fs::read_to_string(f.ok()?.path()).ok())
+            .find_map(|text| {
+                let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+                Some(
+                    ports["monitoring"][0]
+                        .as_str()?
+                        .trim_start_matches("http://")
+                        .to_string(),
+                )
+            });
+        if let Some(answer) = monitoring.and_then(|address| http_get(&address, path)) {
+            if answer.starts_with("HTTP/1.1 200") {
+                break answer;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker's healthcheck did not pass within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(answer.contains("ok"), "{answer}");
+    assert!(
+        volume.join("nats/jetstream").is_dir(),
+        "the store in the working directory"
+    );
+}
+
+fn http_get(address: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
 }

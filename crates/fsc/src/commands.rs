@@ -1,29 +1,53 @@
 //! What each `fsc` subcommand does, on top of the `fsc-node` library.
 
+use crate::batch;
 use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
 use fsc_node::client::Client;
-use fsc_node::config::NodeConfig;
+use fsc_node::config::{LogFormat, NodeConfig};
 use fsc_node::federation::{self, InitOptions};
 use fsc_node::{Error, demo};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Items per batch request when submitting a file.
-const BATCH_CHUNK: usize = 1000;
-
-/// Nodes log at info; client commands only warnings, so their output stays readable.
-pub fn default_log_filter(command: &Command) -> &'static str {
+/// The log level and format a command starts with: nodes log at info, in their config's
+/// `log_format`; client commands only warnings, so their output stays readable. A node whose
+/// config cannot be read logs as text; `run_node` then reports what is wrong.
+pub fn log_defaults(command: &Command) -> (&'static str, Option<LogFormat>) {
     match command {
-        Command::Node { .. } => "info",
-        _ => "warn",
+        Command::Node { config } => (
+            "info",
+            NodeConfig::load(config, |key| std::env::var(key).ok())
+                .ok()
+                .map(|config| config.log_format),
+        ),
+        _ => ("warn", None),
     }
 }
 
-pub async fn run(command: Command) -> Result<(), Error> {
+/// How a command ended, when it did its work: `main` turns it into the exit code.
+pub enum Outcome {
+    /// Exit code 0.
+    Done,
+    /// A computation failed, or a batch item failed or was rejected: exit code 3.
+    Failed,
+    /// `--wait` ran out before a computation was final: exit code 4.
+    NotFinal,
+}
+
+impl Outcome {
+    /// What a computation's view says.
+    fn of(computation: &Value) -> Outcome {
+        match computation["status"].as_str() {
+            Some("succeeded") => Outcome::Done,
+            Some("failed") => Outcome::Failed,
+            _ => Outcome::NotFinal,
+        }
+    }
+}
+
+pub async fn run(command: Command) -> Result<Outcome, Error> {
     match command {
         Command::Federation {
             command:
@@ -39,7 +63,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
         } => {
             if if_missing && out.join("federation.toml").exists() {
                 println!("{} already holds a federation; left as it is", out.display());
-                return Ok(());
+                return Ok(Outcome::Done);
             }
             let api_urls = if api_urls.is_empty() {
                 InitOptions::local_api_urls(api_port_base, parties.len(), tls)?
@@ -56,8 +80,8 @@ pub async fn run(command: Command) -> Result<(), Error> {
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
             println!(
-                "  nats-server.conf    broker: nats-server -c {}",
-                out.join("nats-server.conf").display()
+                "  nats-server.conf    broker: cd {} && nats-server -c nats-server.conf",
+                out.display()
             );
             for party in &parties {
                 println!(
@@ -68,15 +92,17 @@ pub async fn run(command: Command) -> Result<(), Error> {
             if tls {
                 println!("  ca.crt              the CA clients trust (--ca-file, REQUESTS_CA_BUNDLE)");
             }
-            Ok(())
+            Ok(Outcome::Done)
         }
-        Command::Node { config } => run_node(&config).await,
+        Command::Node { config } => run_node(&config).await.map(|()| Outcome::Done),
         Command::Demo {
             keep,
             against,
             token_files,
             ca_file,
-        } => run_demo(keep, against, token_files, ca_file.as_deref()).await,
+        } => run_demo(keep, against, token_files, ca_file.as_deref())
+            .await
+            .map(|()| Outcome::Done),
         Command::Gc {
             config,
             older_than,
@@ -93,7 +119,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
                 report.bytes_after,
                 report.bytes_before
             );
-            Ok(())
+            Ok(Outcome::Done)
         }
         Command::Client {
             command: ClientCommand::Add { config, name, admin },
@@ -104,7 +130,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
                 config.display()
             );
             println!("{token}");
-            Ok(())
+            Ok(Outcome::Done)
         }
         Command::Submit {
             node,
@@ -133,35 +159,68 @@ pub async fn run(command: Command) -> Result<(), Error> {
                     answer.body
                 )));
             }
-            let shown = if wait > 0.0 {
-                client.wait_final(id, Duration::from_secs_f64(wait)).await?
+            if wait > 0.0 {
+                let computation = client.wait_final(id, Duration::from_secs_f64(wait)).await?;
+                print_pretty(&computation);
+                Ok(Outcome::of(&computation))
             } else {
-                answer.body
-            };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&shown).expect("JSON values serialise")
-            );
-            Ok(())
+                print_pretty(&answer.body);
+                Ok(Outcome::Done)
+            }
         }
         Command::Status { node, id, wait } => {
             let computation = client(&node)?.get(id, Duration::from_secs_f64(wait)).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&computation).expect("JSON values serialise")
-            );
-            Ok(())
+            print_pretty(&computation);
+            Ok(match Outcome::of(&computation) {
+                Outcome::NotFinal if wait == 0.0 => Outcome::Done,
+                outcome => outcome,
+            })
         }
         Command::Cancel { node, id } => {
-            let computation = client(&node)?.cancel(id).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&computation).expect("JSON values serialise")
-            );
-            Ok(())
+            print_pretty(&client(&node)?.cancel(id).await?);
+            Ok(Outcome::Done)
         }
-        Command::Batch { node, file, no_wait } => run_batch(&client(&node)?, &file, no_wait).await,
+        Command::Batch {
+            node,
+            file,
+            no_wait,
+            wait,
+        } => batch::run(&client(&node)?, &file, no_wait, Duration::from_secs_f64(wait)).await,
+        Command::List { node, status, limit } => {
+            let client = client(&node)?;
+            let mut cursor = None;
+            let mut listed = 0;
+            while listed < limit {
+                let page = client
+                    .list_page(status.as_deref(), (limit - listed).min(1000), cursor.as_deref())
+                    .await?;
+                for computation in page["computations"].as_array().into_iter().flatten() {
+                    println!("{computation}");
+                    listed += 1;
+                }
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_string()),
+                    None => break,
+                }
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Healthcheck { node, ca_file } => {
+            let client = Client::with_ca(&node, None, ca_file.as_deref())?;
+            if client.ready().await {
+                Ok(Outcome::Done)
+            } else {
+                Err(Error::Unavailable(format!("{node} is not ready")))
+            }
+        }
     }
+}
+
+fn print_pretty(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialise")
+    );
 }
 
 fn client(node: &NodeArgs) -> Result<Client, Error> {
@@ -250,73 +309,4 @@ async fn run_demo(
         shutdown_signal().await;
     }
     federation.stop().await
-}
-
-/// Reads computations from `file`, submits them in chunks, then follows them with a progress bar.
-async fn run_batch(client: &Client, file: &Path, no_wait: bool) -> Result<(), Error> {
-    let text = std::fs::read_to_string(file)?;
-    let computations: Vec<Value> = match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(mut object)) => match object.remove("computations") {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(Error::bad_request("invalid_file", "expected {\"computations\": [...]}"));
-            }
-        },
-        _ => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, line)| parse_json_arg(&format!("line {}", i + 1), line))
-            .collect::<Result<_, _>>()?,
-    };
-    let bar = ProgressBar::new(computations.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            .expect("a valid template"),
-    );
-    bar.set_message("submitted");
-    let mut pending = Vec::new();
-    let mut rejected = 0;
-    for chunk in computations.chunks(BATCH_CHUNK) {
-        for result in client.submit_all(chunk).await? {
-            match result["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()) {
-                Some(id) => pending.push(id),
-                None => {
-                    rejected += 1;
-                    bar.println(format!("rejected: {}", result["error"]["detail"]));
-                }
-            }
-            bar.inc(1);
-        }
-    }
-    bar.finish();
-    if no_wait {
-        println!("{} submitted, {rejected} rejected", pending.len());
-        return Ok(());
-    }
-    let bar = ProgressBar::new(pending.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            .expect("a valid template"),
-    );
-    bar.set_message("finished");
-    let (mut succeeded, mut failed) = (0, 0);
-    let mut seen = HashSet::new();
-    for id in pending {
-        if !seen.insert(id) {
-            continue;
-        }
-        let computation = client.wait_final(id, Duration::from_secs(3600)).await?;
-        match computation["status"].as_str() {
-            Some("succeeded") => succeeded += 1,
-            _ => {
-                failed += 1;
-                bar.println(format!("{id}: {} {}", computation["status"], computation["error"]));
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish();
-    println!("{succeeded} succeeded, {failed} failed, {rejected} rejected");
-    Ok(())
 }

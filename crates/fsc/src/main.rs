@@ -1,6 +1,7 @@
 //! `fsc`: run a node, set up a federation, run the demo, or talk to a node's v1 API.
 //! Thin: argument parsing here, the work in `commands` and the `fsc-node` library.
 
+mod batch;
 mod commands;
 
 #[global_allocator]
@@ -25,13 +26,21 @@ fn return_freed_memory_promptly() {
 }
 
 use clap::{Parser, Subcommand};
+use fsc_node::config::LogFormat;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 #[derive(Parser)]
 #[command(name = "fsc", version, about = "Federated Secure Computing over NATS")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format on stderr: text or json (default: a node's log_format, else text). The log's
+    /// level is set by FSC_LOG.
+    #[arg(long, global = true, env = "FSC_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -84,10 +93,12 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
-    /// Submit one computation with this party's input.
+    /// Submit one computation with this party's input; prints the node's answer (with --wait, the
+    /// computation as it ended). Exit code 3 if it failed, 4 if --wait ran out first.
     Submit {
         #[command(flatten)]
         node: NodeArgs,
+        /// The microprotocol to run (SecureSum, StatisticsUnivariate, ...; see the README).
         #[arg(long, default_value = "SecureSum")]
         microprotocol: String,
         /// Party ids in protocol order, comma-separated.
@@ -102,16 +113,19 @@ enum Command {
         /// The computation's id; every party must use the same. A new one if omitted.
         #[arg(long)]
         id: Option<uuid::Uuid>,
+        /// Seconds the computation may take before it fails (default: the node's
+        /// default_deadline_s).
         #[arg(long)]
         deadline_s: Option<u64>,
         /// Wait up to this many seconds for the result.
         #[arg(long, default_value_t = 0.0)]
         wait: f64,
     },
-    /// Show a computation.
+    /// Show a computation. Exit code 3 if it failed, 4 if --wait ran out before it was final.
     Status {
         #[command(flatten)]
         node: NodeArgs,
+        /// The computation's id.
         id: uuid::Uuid,
         /// Wait up to this many seconds for a final status.
         #[arg(long, default_value_t = 0.0)]
@@ -121,17 +135,46 @@ enum Command {
     Cancel {
         #[command(flatten)]
         node: NodeArgs,
+        /// The computation's id.
         id: uuid::Uuid,
     },
-    /// Submit many computations from a file ({"computations": [...]} or one JSON object per line),
-    /// then follow them to the end with a progress bar.
+    /// Submit many computations from a file, then follow them to the end. Prints one JSON line per
+    /// item, in file order: {"item", "id", "status", "output" | "error" | "problem"}; progress
+    /// goes to stderr. Exit code 3 if any item failed or was rejected, 4 if any was not final
+    /// within --wait.
     Batch {
         #[command(flatten)]
         node: NodeArgs,
+        /// The computations: {"computations": [...]}, or one JSON object per line.
         file: PathBuf,
-        /// Submit only; do not wait for the results.
+        /// Submit only; print what the node accepted, without waiting for the results.
         #[arg(long)]
         no_wait: bool,
+        /// Wait up to this many seconds for each computation's result.
+        #[arg(long, default_value_t = 3600.0)]
+        wait: f64,
+    },
+    /// List this client's computations (an admin client's: all), newest first, one JSON object
+    /// per line.
+    List {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only computations with this status.
+        #[arg(long, value_parser = ["pending", "running", "succeeded", "failed"])]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Exit 0 if the node is ready (its store readable, connected to the broker), else 1: for
+    /// container and service healthchecks. Needs no token.
+    Healthcheck {
+        /// The node's API base URL.
+        #[arg(long, env = "FSC_NODE", default_value = "http://127.0.0.1:55501")]
+        node: String,
+        /// PEM file of CA certificates to trust for an https node, besides the system's.
+        #[arg(long, env = "FSC_CA_FILE")]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -139,13 +182,16 @@ enum Command {
 enum FederationCommand {
     /// Write a roster, node configs, keys and a broker config into a new directory.
     Init {
+        /// The directory to write the federation into.
         #[arg(long)]
         out: PathBuf,
         /// Party ids, comma-separated; the i-th serves its API on api-port-base + i.
         #[arg(long, value_delimiter = ',', required = true)]
         parties: Vec<String>,
+        /// Where the nodes reach the broker; the broker config listens on its port.
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats_url: String,
+        /// The first party's API port on 127.0.0.1 (without --api-urls).
         #[arg(long, default_value_t = 55501)]
         api_port_base: u16,
         /// API URLs of the parties (comma-separated, in party order) instead of 127.0.0.1 ports.
@@ -199,13 +245,7 @@ struct NodeArgs {
 fn main() -> std::process::ExitCode {
     return_freed_memory_promptly();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FSC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(commands::default_log_filter(&cli.command))),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&cli);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -214,11 +254,70 @@ fn main() -> std::process::ExitCode {
     // A node that stopped at its shutdown grace may leave tasks waiting on the broker: do not
     // wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    // The exit codes are documented in the README ("Exit codes"); clap exits 2 on usage errors.
     match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(commands::Outcome::Done) => std::process::ExitCode::SUCCESS,
+        Ok(commands::Outcome::Failed) => std::process::ExitCode::from(3),
+        Ok(commands::Outcome::NotFinal) => std::process::ExitCode::from(4),
         Err(error) => {
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr, coloured only on a terminal (and without `NO_COLOR`): colour codes have no
+/// place in files and journald.
+fn init_logging(cli: &Cli) {
+    let (level, configured) = commands::log_defaults(&cli.command);
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter(level))
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match cli.log_format.or(configured).unwrap_or_default() {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// `FSC_LOG` (else `default_level`) as a bare level (`debug`) applies to fsc's own crates (the
+/// directive `fsc` covers `fsc_node` and `fsc_simon` too, by prefix) and keeps the libraries at
+/// warn: their debug lines (async-nats, sqlx, hyper) are about their internals and drown the
+/// node's. Anything else is a full filter (`FSC_LOG=debug,sqlx=debug`).
+fn log_filter(default_level: &str) -> EnvFilter {
+    let wanted = std::env::var("FSC_LOG").unwrap_or_else(|_| default_level.to_string());
+    let own_level = |level: LevelFilter| EnvFilter::new(format!("warn,fsc={level}"));
+    match wanted.parse::<LevelFilter>() {
+        Ok(level) => own_level(level),
+        Err(_) => EnvFilter::try_new(&wanted).unwrap_or_else(|error| {
+            eprintln!("FSC_LOG={wanted:?} is not a log filter ({error}); logging at {default_level}");
+            own_level(default_level.parse().unwrap_or(LevelFilter::INFO))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `fsc help` documents every subcommand and argument.
+    #[test]
+    fn every_argument_has_help() {
+        fn check(command: &clap::Command, path: &str) {
+            let path = format!("{path} {}", command.get_name()).trim().to_string();
+            assert!(command.get_about().is_some() || path == "fsc", "{path} has no help");
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" {
+                    assert!(arg.get_help().is_some(), "{path} {id} has no help");
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &path);
+            }
+        }
+        check(&Cli::command(), "");
     }
 }

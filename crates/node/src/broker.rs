@@ -51,7 +51,8 @@ impl Broker {
     pub fn start(bin: &Path, config: &Path, work_dir: &Path) -> Result<Broker, Error> {
         let mut broker = Broker {
             bin: bin.to_path_buf(),
-            config: config.to_path_buf(),
+            // Absolute: the server runs in the config's directory (see `spawn`).
+            config: std::path::absolute(config)?,
             ports_dir: work_dir.join("ports"),
             child: None,
             port: 0,
@@ -93,7 +94,9 @@ impl Broker {
             .append(true)
             .open(self.ports_dir.with_file_name("nats-server.log"))?;
         let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
+        // The config's JetStream store_dir is relative to the directory the server runs in.
         let child = Command::new(&self.bin)
+            .current_dir(self.config.parent().unwrap_or(Path::new(".")))
             .arg("-c")
             .arg(&self.config)
             .args(["-p", &port_arg, "--ports_file_dir"])

@@ -197,7 +197,15 @@ impl Client {
 
     /// `GET /v1/computations`: the first page, newest first.
     pub async fn list(&self) -> Result<Value, Error> {
-        self.send_ok(self.http.get(format!("{}/v1/computations", self.base)))
+        self.list_page(None, 100, None).await
+    }
+
+    /// `GET /v1/computations?status=&limit=&cursor=`: one page, newest first.
+    pub async fn list_page(&self, status: Option<&str>, limit: usize, cursor: Option<&str>) -> Result<Value, Error> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(status.map(|s| ("status", s.to_string())));
+        query.extend(cursor.map(|c| ("cursor", c.to_string())));
+        self.send_ok(self.http.get(format!("{}/v1/computations", self.base)).query(&query))
             .await
     }
 

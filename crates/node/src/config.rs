@@ -123,6 +123,37 @@ pub struct NodeConfig {
     /// With none, the API needs no token and is served on loopback only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ApiClient>,
+    /// How the node writes its log to stderr: `text` (one line per event) or `json` (one JSON
+    /// object per line, for log collectors). `fsc --log-format` overrides it.
+    #[serde(default, skip_serializing_if = "LogFormat::is_text")]
+    pub log_format: LogFormat,
+}
+
+/// The log's format (`log_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    fn is_text(&self) -> bool {
+        *self == LogFormat::Text
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogFormat, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format {other:?} is neither \"text\" nor \"json\"")),
+        }
+    }
 }
 
 /// One client of the HTTP API (`[[clients]]` in node.toml; `fsc client add` writes one).
@@ -229,6 +260,7 @@ const KEYS: &[&str] = &[
     "tls_key",
     "tls_client_ca",
     "allow_plain_http",
+    "log_format",
 ];
 
 impl NodeConfig {

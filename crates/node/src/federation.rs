@@ -198,13 +198,14 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             tls_client_ca: None,
             allow_plain_http,
             clients,
+            log_format: Default::default(),
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(
             dir.join("node.toml"),
             format!(
-                "# fsc node {id}: `fsc node --config {}`\n{text}",
-                dir.join("node.toml").display()
+                "# fsc node {id}: `fsc node --config {id}/node.toml`. Relative paths are relative to \
+                 this file's directory,\n# so the federation's directory can be moved or copied.\n{text}"
             ),
         )?;
     }
@@ -225,10 +226,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         out.join("federation.toml"),
         format!("# fsc federation roster: give this file to every party; it pins their public keys.\n{roster_text}"),
     )?;
-    std::fs::write(
-        out.join("nats-server.conf"),
-        broker_config(&broker, &out.join("nats"), &users),
-    )?;
+    std::fs::write(out.join("nats-server.conf"), broker_config(&broker, &users))?;
     Ok(())
 }
 
@@ -366,20 +364,19 @@ fn party_user(id: &str, public_key: &str) -> String {
     )
 }
 
-fn broker_config(broker: &BrokerAddress, store_dir: &Path, users: &[String]) -> String {
+fn broker_config(broker: &BrokerAddress, users: &[String]) -> String {
     format!(
         "# nats-server config for an fsc federation, written by `fsc federation init`.\n\
-         # Run: nats-server -c {conf}\n\
+         # Run: nats-server -c nats-server.conf\n\
          listen: \"{host}:{port}\"\n\
          # 8 MB, NATS's recommended ceiling: a matrix product's masked matrix runs to tens of MB,\n\
          # and each chunk of a message costs a store transaction at the receiver.\n\
          max_payload: 8MB\n\
-         jetstream {{\n    store_dir: \"{store}\"\n}}\n\
+         # Relative to the directory nats-server runs in (not to this file).\n\
+         jetstream {{\n    store_dir: \"nats\"\n}}\n\
          authorization {{\n  users: [\n{users}\n  ]\n}}\n",
-        conf = store_dir.with_file_name("nats-server.conf").display(),
         host = broker.host,
         port = broker.port,
-        store = store_dir.display(),
         users = users.join("\n"),
     )
 }
@@ -435,6 +432,11 @@ mod tests {
         assert!(conf.contains("listen: \"127.0.0.1:4333\""));
         assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
         assert!(init(&options).is_err(), "an existing federation is never overwritten");
+        // Nothing generated names where it was generated: the directory can move.
+        for file in ["federation.toml", "nats-server.conf", "alice/node.toml"] {
+            let text = std::fs::read_to_string(dir.path().join("fed").join(file)).unwrap();
+            assert!(!text.contains(dir.path().to_str().unwrap()), "{file}:\n{text}");
+        }
     }
 
     #[test]

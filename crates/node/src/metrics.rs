@@ -1,14 +1,51 @@
-//! Counters and gauges of one node, rendered in the Prometheus text format at `/metrics`.
+//! Counters, gauges and histograms of one node, rendered in the Prometheus text format at
+//! `/metrics`.
 //!
-//! Plain atomics: updating a metric is one relaxed add on the hot path, with no registry and no
-//! locks. This module only counts; it never decides anything.
+//! Plain atomics: updating a metric is a few relaxed adds on the hot path, with no registry. The
+//! labelled series (histograms, failures by reason) sit in maps behind a read-write lock that is
+//! written only when a series is first seen; their label values come from small fixed sets, so
+//! no client or peer can make them grow without bound. This module only counts; it never decides
+//! anything.
 
 use crate::envelope::Rejection;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
+
+/// Upper bounds (seconds) of the computation duration buckets: from a local SecureSum's
+/// milliseconds to the longest deadline.
+const COMPUTATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+/// Upper bounds (seconds) of the HTTP request duration buckets; long polls (`?wait=`) land in
+/// the upper ones.
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Buckets of the largest histogram, plus `+Inf`.
+const MAX_BUCKETS: usize = 17;
+const _: () = assert!(COMPUTATION_BUCKETS.len() < MAX_BUCKETS && HTTP_BUCKETS.len() < MAX_BUCKETS);
+
+/// Why computations fail (the `code` of their error), as labels; a code outside this list (a
+/// peer's own) is counted as `other`.
+const FAILURE_REASONS: &[&str] = &[
+    "aborted",
+    "cancelled",
+    "deadline_exceeded",
+    "definition_mismatch",
+    "helper_refused",
+    "internal",
+    "invalid_input",
+    "invalid_parameters",
+    "invalid_parties",
+    "no_helper",
+    "protocol_error",
+    "superseded",
+    "unknown_microprotocol",
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -36,6 +73,69 @@ pub struct Metrics {
     pub representation_bytes: AtomicI64,
     /// When an authenticated message of each peer last arrived (since this node started).
     peers_seen: Mutex<BTreeMap<String, SystemTime>>,
+    /// Computation durations, by microprotocol and outcome.
+    computation_seconds: Series<Histogram>,
+    /// Failed computations, by reason.
+    failures: Series<AtomicU64>,
+    /// HTTP request durations, by method, route template and status.
+    http_seconds: Series<Histogram>,
+}
+
+/// Series of one metric, keyed by their rendered label set (`{a="x",b="y"}`).
+#[derive(Default)]
+struct Series<T>(RwLock<BTreeMap<String, Arc<T>>>);
+
+impl<T: Default> Series<T> {
+    /// The series of `labels`, created on first use.
+    fn get(&self, labels: String) -> Arc<T> {
+        if let Some(series) = self.0.read().expect("metrics lock").get(&labels) {
+            return series.clone();
+        }
+        self.0.write().expect("metrics lock").entry(labels).or_default().clone()
+    }
+
+    fn snapshot(&self) -> Vec<(String, Arc<T>)> {
+        let series = self.0.read().expect("metrics lock");
+        series.iter().map(|(labels, s)| (labels.clone(), s.clone())).collect()
+    }
+}
+
+/// A Prometheus histogram: counts per bucket (not cumulative; summed when rendered), the count,
+/// and the sum in microseconds (an integer, so one atomic add).
+#[derive(Default)]
+struct Histogram {
+    /// One per bound of the metric's buckets, then `+Inf`.
+    buckets: [AtomicU64; MAX_BUCKETS],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, bounds: &[f64], seconds: f64) {
+        let bucket = bounds.iter().position(|b| seconds <= *b).unwrap_or(bounds.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((seconds * 1e6).max(0.0) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
+        // `labels` is `{...}`: the bucket's `le` joins the others inside the braces.
+        let inner = labels.trim_start_matches('{').trim_end_matches('}');
+        let mut cumulative = 0;
+        for (i, bound) in bounds
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_string()])
+            .enumerate()
+        {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{inner},le=\"{bound}\"}} {cumulative}");
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{labels} {sum}");
+        let _ = writeln!(out, "{name}_count{labels} {}", self.count.load(Ordering::Relaxed));
+    }
 }
 
 impl Metrics {
@@ -78,8 +178,62 @@ impl Metrics {
             .clone()
     }
 
+    /// A computation ended here after `seconds`: it succeeded, or failed for `reason` (its
+    /// error's code).
+    pub fn computation_finished(&self, microprotocol: &str, failure: Option<&str>, seconds: f64) {
+        let outcome = if failure.is_some() { "failed" } else { "succeeded" };
+        let microprotocol = if fsc_simon::machine::AVAILABLE.contains(&microprotocol) {
+            microprotocol
+        } else {
+            "unknown"
+        };
+        self.computation_seconds
+            .get(format!("{{microprotocol=\"{microprotocol}\",outcome=\"{outcome}\"}}"))
+            .observe(COMPUTATION_BUCKETS, seconds);
+        if let Some(reason) = failure {
+            let reason = FAILURE_REASONS.iter().find(|r| **r == reason).unwrap_or(&"other");
+            self.failures
+                .get(format!("{{reason=\"{reason}\"}}"))
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An HTTP request was answered after `seconds`; `route` is the matched route's template
+    /// (`/v1/computations/{id}`), never the raw path.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http_seconds
+            .get(format!("{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}}"))
+            .observe(HTTP_BUCKETS, seconds);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP fsc_build_info The running fsc's version.\n# TYPE fsc_build_info gauge\n\
+             fsc_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let histograms = [
+            (
+                "fsc_computation_duration_seconds",
+                "Time from a computation's start here to its final status, by microprotocol and outcome.",
+                &self.computation_seconds,
+                COMPUTATION_BUCKETS,
+            ),
+            (
+                "fsc_http_request_duration_seconds",
+                "Time to answer an HTTP request, by method, route template and status.",
+                &self.http_seconds,
+                HTTP_BUCKETS,
+            ),
+        ];
+        for (name, help, series, bounds) in histograms {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (labels, histogram) in series.snapshot() {
+                histogram.render(&mut out, name, &labels, bounds);
+            }
+        }
         let mut counter = |name: &str, help: &str, labels: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (label, value) in labels {
@@ -104,6 +258,18 @@ impl Metrics {
             "fsc_messages_rejected_total",
             "Messages dropped unapplied, by reason.",
             &rejected,
+        );
+        let failures: Vec<(String, u64)> = self
+            .failures
+            .snapshot()
+            .into_iter()
+            .map(|(labels, count)| (labels, count.load(Ordering::Relaxed)))
+            .collect();
+        let failures: Vec<(&str, u64)> = failures.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            "fsc_computations_failed_total",
+            "Computations that failed here, by reason (their error's code).",
+            &failures,
         );
         let unlabelled: [(&str, &str, &AtomicU64); 8] = [
             (
@@ -199,5 +365,36 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_labels_stay_bounded() {
+        let metrics = Metrics::default();
+        metrics.computation_finished("SecureSum", None, 0.003);
+        metrics.computation_finished("SecureSum", None, 2.0);
+        metrics.computation_finished("NoSuchProtocol", Some("a peer's own code"), 7200.0);
+        metrics.http_request("GET", "/v1/computations/{id}", 200, 0.02);
+        let text = metrics.render();
+        let ok = "microprotocol=\"SecureSum\",outcome=\"succeeded\"";
+        for line in [
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"0.005\"}} 1"),
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"1\"}} 1"),
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"2.5\"}} 2"),
+            format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"+Inf\"}} 2"),
+            format!("fsc_computation_duration_seconds_sum{{{ok}}} 2.003"),
+            format!("fsc_computation_duration_seconds_count{{{ok}}} 2"),
+            "fsc_computation_duration_seconds_bucket{microprotocol=\"unknown\",outcome=\"failed\",le=\"3600\"} 0".into(),
+            "fsc_computation_duration_seconds_bucket{microprotocol=\"unknown\",outcome=\"failed\",le=\"+Inf\"} 1".into(),
+            "fsc_computations_failed_total{reason=\"other\"} 1".into(),
+            "fsc_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/computations/{id}\",status=\"200\",le=\"0.025\"} 1".into(),
+            format!("fsc_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::runtime::RuntimeHandle;
 use crate::store;
 use crate::transport::Readiness;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -77,7 +77,34 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), refuse_oversized))
         // Failures are logged where they are understood (`problem`), not again per response.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Times every request for `fsc_http_request_duration_seconds`, by the matched route's template
+/// (`unmatched` if none), so that ids in paths do not make new series; likewise methods outside
+/// the standard ones are `other`.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    state.metrics.http_request(
+        method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Refuses a body whose announced length is over the limit before reading any of it (the body

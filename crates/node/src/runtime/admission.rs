@@ -219,6 +219,7 @@ impl Runtime {
                 let everyone = participants(&item.parties, &parameters);
                 self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);
                 batch.settled.insert(id, row);
+                batch.started.push(id);
                 batch.finished.push(id);
                 return Err(Error::Engine(error));
             }
@@ -241,6 +242,7 @@ impl Runtime {
             },
         );
         batch.touched.insert(id);
+        batch.started.push(id);
         if let Some(helper) = helper {
             self.invite(id, &helper, &invitation, now, batch);
         }

@@ -176,11 +176,11 @@ impl Runtime {
                     .collect();
                 self.settle_failed(&mut row, &parties, Failure::ours(reason), now, batch);
                 batch.settled.insert(id, row);
+                batch.started.push(id);
                 batch.finished.push(id);
                 return Ok(());
             }
         };
-        tracing::info!(computation = %id, microprotocol = %invitation.microprotocol, %sender, "joining as helper");
         let digest = row.digest.clone().and_then(|d| d.try_into().ok()).expect("32 bytes");
         let step = machine.start(&mut self.rng);
         self.active.insert(
@@ -194,6 +194,7 @@ impl Runtime {
             },
         );
         batch.touched.insert(id);
+        batch.started.push(id);
         self.handle_step(id, step, now, batch);
         self.apply_pending(conn, &[id.to_string()], now, batch).await
     }

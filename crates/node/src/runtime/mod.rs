@@ -42,6 +42,7 @@ mod deadlines;
 mod delivery;
 mod helper;
 mod offload;
+mod report;
 mod waiters;
 
 use helper::{Invitation, participants};
@@ -223,6 +224,8 @@ struct Batch {
     touched: HashSet<Uuid>,
     /// Rows that are no longer active (final, or tombstones), to write as they are.
     settled: HashMap<Uuid, ComputationRow>,
+    /// Computations that started here in this batch (submitted, or joined as helper).
+    started: Vec<Uuid>,
     /// Computations that became final in this batch.
     finished: Vec<Uuid>,
     outbox: Vec<OutboxRow>,
@@ -514,6 +517,7 @@ impl Runtime {
     }
 
     fn after_commit(&mut self, batch: Batch) {
+        self.report(&batch);
         let m = &self.metrics;
         Metrics::add(&m.store_batches, 1);
         Metrics::add(&m.computations_submitted, batch.submitted);
@@ -609,7 +613,6 @@ impl Runtime {
             announce,
         } = failure;
         let reason = &reason;
-        tracing::info!(computation = %row.id, code = %reason.code, message = %reason.message, "computation failed");
         let id = parse_uuid(&row.id).expect("rows hold valid ids");
         if announce == Announce::Yes {
             let body = self.envelopes.abort_body(id, reason);

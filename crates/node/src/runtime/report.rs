@@ -1,0 +1,92 @@
+//! What an operator sees of each computation: one log line when it starts here and one when it
+//! ends (at WARN if it failed), and its duration and outcome in the metrics. Reported after the
+//! commit, from the committed rows, so the log never tells of a step the store lost.
+
+use super::*;
+
+impl Runtime {
+    /// Logs and counts the computations `batch` started and finished.
+    pub(super) fn report(&self, batch: &Batch) {
+        for id in &batch.started {
+            let row = self.active.get(id).map(|a| &a.row).or_else(|| batch.settled.get(id));
+            if let Some(row) = row {
+                let parties = parties_of(row);
+                let role = if parties.split(',').any(|p| p == self.me) {
+                    "party"
+                } else {
+                    "helper"
+                };
+                tracing::info!(
+                    computation = %row.id,
+                    microprotocol = row.microprotocol.as_deref().unwrap_or_default(),
+                    %parties,
+                    role,
+                    "computation started"
+                );
+            }
+        }
+        for row in batch.finished.iter().filter_map(|id| batch.settled.get(id)) {
+            self.report_finished(row);
+        }
+    }
+
+    fn report_finished(&self, row: &ComputationRow) {
+        let error: Value = row
+            .error
+            .as_deref()
+            .and_then(|e| serde_json::from_str(e).ok())
+            .unwrap_or_default();
+        let reason = error["code"].as_str();
+        let detail = error["message"].as_str();
+        let culprit = error["party"].as_str();
+        let Some(microprotocol) = row.microprotocol.as_deref() else {
+            tracing::warn!(
+                computation = %row.id,
+                outcome = "failed",
+                reason,
+                detail,
+                party = culprit,
+                "computation aborted by another party before it was submitted here"
+            );
+            return;
+        };
+        let duration_ms = row.finished_at.unwrap_or(row.created_at) - row.created_at;
+        let parties = parties_of(row);
+        let seconds = duration_ms as f64 / 1000.0;
+        // Two events, as tracing's levels are fixed per call site.
+        if row.status == store::SUCCEEDED {
+            tracing::info!(
+                computation = %row.id,
+                microprotocol,
+                %parties,
+                duration_ms,
+                outcome = "succeeded",
+                "computation finished"
+            );
+            self.metrics.computation_finished(microprotocol, None, seconds);
+        } else {
+            tracing::warn!(
+                computation = %row.id,
+                microprotocol,
+                %parties,
+                duration_ms,
+                outcome = "failed",
+                reason,
+                detail,
+                party = culprit,
+                "computation finished"
+            );
+            self.metrics
+                .computation_finished(microprotocol, Some(reason.unwrap_or("internal")), seconds);
+        }
+    }
+}
+
+/// The row's parties, comma-separated.
+fn parties_of(row: &ComputationRow) -> String {
+    row.parties
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Vec<String>>(p).ok())
+        .unwrap_or_default()
+        .join(",")
+}
