@@ -245,6 +245,7 @@ struct NodeArgs {
 fn main() -> std::process::ExitCode {
     return_freed_memory_promptly();
     let cli = Cli::parse();
+    end_quietly_on_a_closed_pipe(&cli.command);
     init_logging(&cli);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -262,6 +263,18 @@ fn main() -> std::process::ExitCode {
         Err(error) => {
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A client command piped into `head` ends quietly when the pipe closes, as Unix tools do,
+/// instead of panicking in `println!` (Rust ignores SIGPIPE). Nodes keep ignoring it: a client
+/// closing its socket must not kill them.
+fn end_quietly_on_a_closed_pipe(command: &Command) {
+    if !matches!(command, Command::Node { .. } | Command::Demo { .. }) {
+        // SAFETY: sets a signal disposition to its default, before any other thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
 }
