@@ -68,11 +68,11 @@ impl Masks {
     /// out: for simulations and tests, where no keys exist.
     pub fn dealt(parties: usize, rng: &mut dyn RngCore) -> Vec<Masks> {
         let mut pairs = vec![vec![[0u8; 32]; parties]; parties];
-        for i in 0..parties {
-            for j in i + 1..parties {
-                rng.fill_bytes(&mut pairs[i][j]);
-                pairs[j][i] = pairs[i][j];
-            }
+        for (i, j) in (0..parties).flat_map(|i| (i + 1..parties).map(move |j| (i, j))) {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            pairs[i][j] = seed;
+            pairs[j][i] = seed;
         }
         let agreement = rng.next_u64();
         pairs.into_iter().map(|seeds| Masks::new(seeds, agreement)).collect()
