@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub const PARTY_NAMES: [&str; 7] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"];
+
+/// The name of the i-th party of a test federation: the seven names, then `party-07`, ….
+pub fn party_name(i: usize) -> String {
+    PARTY_NAMES
+        .get(i)
+        .map_or_else(|| format!("party-{i:02}"), |name| name.to_string())
+}
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `fsc` binary: `$FSC_BIN`, or the one next to this test's target directory.
@@ -232,7 +239,7 @@ impl Cluster {
             .prefix("fsc-e2e-")
             .tempdir()
             .expect("temporary directory");
-        let parties: Vec<String> = PARTY_NAMES[..options.parties].iter().map(|p| p.to_string()).collect();
+        let parties: Vec<String> = (0..options.parties).map(party_name).collect();
         let listeners: Vec<std::net::TcpListener> = parties
             .iter()
             .map(|_| {

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
-//!     [--psi-items N] [--skip latency,throughput,python,protocols,million,matrix,psi]
+//!     [--psi-items N] [--parties-runs N]
+//!     [--skip latency,throughput,python,protocols,million,matrix,psi,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -22,7 +23,10 @@
 //! wall time from both submissions until both have the result, median over runs, with the nodes'
 //! CPU time.
 //! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest, 2^20 by
-//! default).
+//! default). Last, sums among many parties, each count on a federation of its own on one
+//! broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default 50; a
+//! fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
+//! messages the nodes sent per sum: the broker carries exactly these.
 
 mod psi;
 
@@ -37,6 +41,7 @@ use std::time::{Duration, Instant};
 
 const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
 const FAILED: &str = "fsc_computations_finished_total{status=\"failed\"}";
+const SENT: &str = "fsc_messages_sent_total";
 
 #[tokio::main]
 async fn main() {
@@ -54,6 +59,7 @@ async fn main() {
     let protocol_runs = flag("--protocol-runs", 5);
     let matrix_runs = flag("--matrix-runs", 5);
     let psi_items = flag("--psi-items", 1 << 20);
+    let parties_runs = flag("--parties-runs", 50);
     let skip: Vec<String> = args
         .iter()
         .position(|a| a == "--skip")
@@ -88,6 +94,87 @@ async fn main() {
     if run("psi") {
         psi::run(&cluster, psi_items).await;
     }
+    if run("parties") {
+        drop(cluster);
+        for parties in [10, 20, 50] {
+            many_parties(parties, if parties > 20 { parties_runs / 5 } else { parties_runs }).await;
+        }
+    }
+}
+
+/// Messages the nodes have committed to their outboxes: every one is one broker message.
+async fn messages_sent(clients: &[fsc_node::client::Client]) -> f64 {
+    let mut sent = 0.0;
+    for client in clients {
+        sent += client.metric(SENT).await.expect("metrics");
+    }
+    sent
+}
+
+/// One federation of `parties` nodes: the latency of one sum over `runs` runs, the messages per
+/// sum, then a batch of 100 sums until every node has finished all of them.
+async fn many_parties(parties: usize, runs: usize) {
+    const BATCH: usize = 100;
+    let started = Instant::now();
+    let cluster = Cluster::start(parties).await;
+    println!(
+        "{parties} parties: federation up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
+    for _ in 0..3 {
+        one_sum(&cluster, &clients).await;
+    }
+    let sent_before = messages_sent(&clients).await;
+    let mut samples: Vec<Duration> = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        samples.push(one_sum(&cluster, &clients).await);
+    }
+    let per_sum = (messages_sent(&clients).await - sent_before) / samples.len() as f64;
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    println!(
+        "  latency of one {parties}-party SecureSum, {} runs: p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms; \
+         broker messages per sum {per_sum:.0} (n(n-1) = {}, 2(n-1) = {})",
+        samples.len(),
+        at(0.5),
+        at(0.9),
+        at(1.0),
+        parties * (parties - 1),
+        2 * (parties - 1)
+    );
+    let (ids, per_node, sums) = random_sums(&cluster, BATCH, parties as u64);
+    let mut base = Vec::new();
+    for c in &clients {
+        base.push(c.metric(SUCCEEDED).await.unwrap());
+    }
+    let started = Instant::now();
+    for result in join_all(clients.iter().zip(&per_node).map(|(c, items)| c.submit_all(items))).await {
+        assert!(
+            result
+                .expect("batch submission")
+                .iter()
+                .all(|r| r["status"].is_string())
+        );
+    }
+    loop {
+        let mut least = f64::MAX;
+        for (c, b) in clients.iter().zip(&base) {
+            least = least.min(c.metric(SUCCEEDED).await.unwrap() - b);
+            assert_eq!(c.metric(FAILED).await.unwrap(), 0.0, "a computation failed");
+        }
+        if least >= BATCH as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    fsc_e2e::assert_all_summed(&cluster, &ids, &sums).await;
+    println!(
+        "  batch of {BATCH} {parties}-party SecureSums finished at all nodes in {:.2} s = {:.0} sums/s, every sum right",
+        elapsed.as_secs_f64(),
+        BATCH as f64 / elapsed.as_secs_f64()
+    );
 }
 
 /// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
@@ -284,15 +371,17 @@ async fn latency(cluster: &Cluster, runs: usize) {
     for _ in 0..20 {
         one_sum(cluster, &clients).await;
     }
+    let sent_before = messages_sent(&clients).await;
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs {
         samples.push(one_sum(cluster, &clients).await);
     }
+    let per_sum = (messages_sent(&clients).await - sent_before) / runs as f64;
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
     println!(
         "latency of one 3-party SecureSum, submit at all three -> succeeded at all three, {runs} runs: \
-         p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+         p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker messages per sum {per_sum:.0}",
         at(0.5),
         at(0.9),
         at(0.99),

@@ -8,7 +8,9 @@
 //! nothing in it can be changed, and a message cannot be moved to another computation, direction
 //! or recipient: its key would differ. Replays are caught by the store's unique
 //! `(computation, from, seq)`. One message costs one AEAD and one HKDF, no public-key operation.
-//! Aborts additionally carry an Ed25519 signature that any third party can check.
+//! Aborts additionally carry an Ed25519 signature that any third party can check. The same
+//! static secrets, under their own HKDF label, give the pairwise mask seeds of secure sums
+//! ([`Envelopes::mask_seeds`]).
 //!
 //! Wire format: `u16 header length (big endian) | header JSON | ciphertext and tag`.
 //! This module owns the cryptography and the format; it neither stores nor sends anything.
@@ -16,8 +18,9 @@
 use crate::config::{Roster, RosterKey};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
+use fsc_simon::masks::{Masks, Seed};
 use rand_core::RngCore;
-use ring::{aead, hkdf, hmac};
+use ring::{aead, digest, hkdf, hmac};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -133,6 +136,7 @@ pub struct Opened {
 struct PeerKey {
     /// The static X25519 secret shared with this peer key.
     shared: [u8; 32],
+    x25519: [u8; 32],
     ed25519: [u8; 32],
 }
 
@@ -146,6 +150,9 @@ struct Peer {
 pub struct Envelopes {
     me: String,
     my_key_id: String,
+    /// Whether this node runs the newest key of its roster entry, the one peers seal for and
+    /// derive mask seeds with.
+    my_key_is_newest: bool,
     keys: NodeKeys,
     peers: HashMap<String, Peer>,
 }
@@ -186,9 +193,11 @@ impl Envelopes {
                 },
             );
         }
+        let my_key_is_newest = own.keys.last().is_some_and(|k| k.id == my_key_id);
         Ok(Envelopes {
             me: me.to_string(),
             my_key_id,
+            my_key_is_newest,
             keys,
             peers,
         })
@@ -204,6 +213,7 @@ impl Envelopes {
         }
         Ok(PeerKey {
             shared: shared.to_bytes(),
+            x25519: key.x25519_bytes()?,
             ed25519: key.ed25519_bytes()?,
         })
     }
@@ -344,6 +354,59 @@ impl Envelopes {
         hmac::verify(&key, &chunk.signed_bytes(data), &tag).map_err(|_| Rejection::Forged)
     }
 
+    /// This party's mask seeds for the secure sums of `computation` among `participants` (in
+    /// engine order, this node among them): per pair, HKDF-SHA256 over the pair's static secret
+    /// (salt: the computation id; info: "fsc/sum-mask/v1", the definition digest, both parties
+    /// and both key ids, the lower engine index first, so both ends derive the same seed). The
+    /// label keeps seeds independent of every envelope key. The agreement covers the digest and
+    /// every participant's key as this node sees it: parties that disagree on a key would
+    /// compute masks that do not cancel, and the sum refuses their vectors instead.
+    pub fn mask_seeds(&self, computation: Uuid, digest: &[u8; 32], participants: &[String]) -> Result<Masks, Error> {
+        if !self.my_key_is_newest {
+            return Err(Error::Crypto(format!(
+                "this node runs key {:?}, not the newest key of {:?} in the roster",
+                self.my_key_id, self.me
+            )));
+        }
+        let mut agreement = digest::Context::new(&digest::SHA256);
+        agreement.update(b"fsc/sum-agreement/v1\0");
+        agreement.update(digest);
+        let mut seeds = Vec::with_capacity(participants.len());
+        let me = participants
+            .iter()
+            .position(|p| *p == self.me)
+            .ok_or_else(|| Error::Crypto("this node is not a participant".into()))?;
+        for (index, party) in participants.iter().enumerate() {
+            let (key_id, public, seed) = if index == me {
+                (&self.my_key_id, self.keys.x25519_public(), [0; 32])
+            } else {
+                let peer = self
+                    .peers
+                    .get(party)
+                    .ok_or_else(|| Error::Crypto(format!("no roster key for party {party:?}")))?;
+                let key = &peer.keys[&peer.newest];
+                let (low, high) = if me < index {
+                    ((&self.me, &self.my_key_id), (party, &peer.newest))
+                } else {
+                    ((party, &peer.newest), (&self.me, &self.my_key_id))
+                };
+                (
+                    &peer.newest,
+                    key.x25519,
+                    mask_seed(&key.shared, computation, digest, low, high)?,
+                )
+            };
+            let parts: [&[u8]; 5] = [party.as_bytes(), b"\0", key_id.as_bytes(), b"\0", &public];
+            for part in parts {
+                agreement.update(part);
+            }
+            seeds.push(seed);
+        }
+        let agreement = agreement.finish();
+        let first: [u8; 8] = agreement.as_ref()[..8].try_into().expect("a SHA-256 digest");
+        Ok(Masks::new(seeds, u64::from_be_bytes(first)))
+    }
+
     /// The plaintext of an abort: the reason, signed with our Ed25519 key.
     pub fn abort_body(&self, computation: Uuid, reason: &AbortReason) -> Vec<u8> {
         let signature = self.keys.sign(&abort_signed_bytes(computation, &self.me, reason));
@@ -430,6 +493,46 @@ fn chunk_key(shared: &[u8; 32], computation: Uuid, from: &str, to: &str, key_id:
         .expand(&info, hmac::HMAC_SHA256)
         .map_err(|_| Error::Crypto("key derivation failed".into()))?;
     Ok(hmac::Key::from(okm))
+}
+
+/// One pair's mask seed for one computation (see [`Envelopes::mask_seeds`]); `low` and `high`
+/// are (party, key id) of the lower and the higher engine index.
+fn mask_seed(
+    shared: &[u8; 32],
+    computation: Uuid,
+    digest: &[u8; 32],
+    low: (&String, &String),
+    high: (&String, &String),
+) -> Result<Seed, Error> {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, computation.as_bytes());
+    let info: [&[u8]; 11] = [
+        b"fsc/sum-mask/v1",
+        b"\0",
+        digest,
+        low.0.as_bytes(),
+        b"\0",
+        high.0.as_bytes(),
+        b"\0",
+        low.1.as_bytes(),
+        b"\0",
+        high.1.as_bytes(),
+        b"\0",
+    ];
+    let mut seed = [0u8; 32];
+    salt.extract(shared)
+        .expand(&info, SeedLength)
+        .and_then(|okm| okm.fill(&mut seed))
+        .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+    Ok(seed)
+}
+
+/// HKDF output of one seed's length.
+struct SeedLength;
+
+impl hkdf::KeyType for SeedLength {
+    fn len(&self) -> usize {
+        32
+    }
 }
 
 fn split_wire(wire: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -556,6 +659,54 @@ mod tests {
             bob.verify_chunk(c, "alice", &chunk, b"piece", "junk"),
             Err(Rejection::Malformed)
         );
+    }
+
+    /// Both ends of a pair derive the same seed, every computation and definition its own, and
+    /// the seeds of all parties make an engine sum come out right.
+    #[test]
+    fn mask_seeds_pair_up_and_never_repeat_across_computations() {
+        let names = ["alice", "bob", "carol"];
+        let (roster, keys) = test_roster(&names);
+        let parties: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let envelopes: Vec<Envelopes> = keys
+            .into_iter()
+            .zip(names)
+            .map(|(k, n)| Envelopes::new(n, k, &roster).unwrap())
+            .collect();
+        let (c, digest) = (Uuid::new_v4(), [9u8; 32]);
+        let masks: Vec<Masks> = envelopes
+            .iter()
+            .map(|e| e.mask_seeds(c, &digest, &parties).unwrap())
+            .collect();
+        let instance = fsc_simon::masks::Instance::default();
+        let mask = |m: &Masks, peer| m.mask::<1>(peer, instance, 1)[0];
+        for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+            assert_eq!(mask(&masks[i], j), mask(&masks[j], i), "pair {i}, {j}");
+        }
+        assert!(masks.iter().all(|m| m.agreement() == masks[0].agreement()));
+        let mut seen = std::collections::HashSet::new();
+        for (id, digest) in [(c, digest), (Uuid::new_v4(), digest), (c, [8; 32])] {
+            let other = envelopes[0].mask_seeds(id, &digest, &parties).unwrap();
+            assert!(seen.insert(mask(&other, 1)), "{id} repeats a mask");
+            assert!(seen.insert(mask(&other, 2)), "{id} repeats a mask");
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let spec = fsc_simon::Spec::new("SecureSum", &serde_json::Value::Null, 3).unwrap();
+        let mut machines: Vec<_> = (0..3)
+            .map(|me| spec.machine(me, &serde_json::json!(me + 1)).unwrap())
+            .collect();
+        let mut sent = Vec::new();
+        for (me, machine) in machines.iter_mut().enumerate() {
+            let step = machine.start(&mut rng, &masks[me]).unwrap();
+            sent.extend(step.outgoing.into_iter().map(|(to, bytes)| (me, to, bytes)));
+        }
+        let mut outputs = Vec::new();
+        for (from, to, bytes) in sent {
+            let step = machines[to].receive(from, &bytes, &mut rng, &masks[to]).unwrap();
+            outputs.extend(step.output);
+        }
+        assert_eq!(outputs.len(), 3);
+        assert!(outputs.iter().all(|o| o["result"]["sum"] == 6.0), "{outputs:?}");
     }
 
     #[test]

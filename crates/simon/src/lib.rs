@@ -4,10 +4,11 @@
 //! take their input, their messages and an injected RNG, and return messages and results. No
 //! network, no clock, no files. The node crate persists and transports what this crate produces.
 //!
-//! - [`z2k`]: the rings Z_2^64, Z_2^256 and Z_2^2304 in which additive shares are uniform;
+//! - [`z2k`]: the rings Z_2^64, Z_2^256 and Z_2^2304 in which masked values are uniform;
 //! - [`fixed_point`]: the reference's decimal encoding of numbers, reproduced exactly;
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements;
-//! - [`additive_sum`], [`secure_sum`]: the secure sum, and the first microprotocol;
+//! - [`masks`], [`additive_sum`], [`secure_sum`]: pairwise masks, the secure sum built on
+//!   them, and the first microprotocol;
 //! - [`rounds`], [`bisection`], [`order`], [`rank_search`], [`reals`], [`moments`],
 //!   [`categorical`]: sums in sequence, bisection over doubles, exact sums of doubles, centred
 //!   moments, categorical counts; [`minimum_maximum`], [`kth_element`], [`secure_median`],
@@ -30,6 +31,7 @@ pub mod fixed_point;
 pub mod kth_element;
 pub mod least_squares;
 pub mod machine;
+pub mod masks;
 pub mod matrix;
 pub mod matrix_product;
 pub mod minimum_maximum;
@@ -54,4 +56,5 @@ pub mod statistics_univariate;
 pub mod z2k;
 
 pub use machine::{EngineError, Machine, Spec, Step};
+pub use masks::Masks;
 pub use protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};

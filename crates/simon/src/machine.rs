@@ -9,6 +9,7 @@
 use crate::contingency_vertical::ContingencyVertical;
 use crate::fixed_point::EncodingError;
 use crate::kth_element::{KthElement, RankParameters};
+use crate::masks::Masks;
 use crate::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
 use crate::projected_product::ProjectedProduct;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
@@ -434,17 +435,29 @@ impl Machine {
         )
     }
 
-    pub fn start(&mut self, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
-        let (me, parties) = (self.me, self.parties);
+    /// Starts the protocol. `masks` are this party's mask seeds for the computation (the same
+    /// at every step; see [`Masks`]).
+    pub fn start(&mut self, rng: &mut dyn RngCore, masks: &Masks) -> Result<Step, EngineError> {
+        let context = Context {
+            me: self.me,
+            parties: self.parties,
+            masks,
+        };
         self.started = true;
         let step = each_protocol!(&mut self.protocol,
-            p => run(me, parties, rng, json_bytes, |io| p.start(io)),
-            psi => run(me, parties, rng, PsiMessage::to_bytes, |io| p.start(io)));
+            p => run(context, rng, json_bytes, |io| p.start(io)),
+            psi => run(context, rng, PsiMessage::to_bytes, |io| p.start(io)));
         step.map(|step| self.reported(step))
     }
 
     /// Applies one message from party `from` (never `me`).
-    pub fn receive(&mut self, from: PartyIndex, message: &[u8], rng: &mut dyn RngCore) -> Result<Step, EngineError> {
+    pub fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: &[u8],
+        rng: &mut dyn RngCore,
+        masks: &Masks,
+    ) -> Result<Step, EngineError> {
         if from >= self.parties || from == self.me {
             return Err(ProtocolError::Unexpected {
                 from,
@@ -452,15 +465,19 @@ impl Machine {
             }
             .into());
         }
-        let (me, parties) = (self.me, self.parties);
+        let context = Context {
+            me: self.me,
+            parties: self.parties,
+            masks,
+        };
         let step = each_protocol!(&mut self.protocol,
         p => {
             let message = decode(from, message)?;
-            run(me, parties, rng, json_bytes, |io| p.receive(from, message, io))
+            run(context, rng, json_bytes, |io| p.receive(from, message, io))
         },
         psi => {
             let message = PsiMessage::from_bytes(from, message)?;
-            run(me, parties, rng, PsiMessage::to_bytes, |io| p.receive(from, message, io))
+            run(context, rng, PsiMessage::to_bytes, |io| p.receive(from, message, io))
         });
         step.map(|step| self.reported(step))
     }
@@ -487,14 +504,22 @@ fn json_bytes<M: Serialize>(message: &M) -> Vec<u8> {
     serde_json::to_vec(message).expect("messages serialise")
 }
 
-fn run<M, T: ResultObject>(
+/// Who runs a step, among how many, with which mask seeds.
+#[derive(Clone, Copy)]
+struct Context<'a> {
     me: PartyIndex,
     parties: usize,
+    masks: &'a Masks,
+}
+
+fn run<M, T: ResultObject>(
+    context: Context<'_>,
     rng: &mut dyn RngCore,
     encode: impl Fn(&M) -> Vec<u8>,
     step: impl FnOnce(&mut Io<'_, M>) -> Result<Progress<T>, ProtocolError>,
 ) -> Result<Step, EngineError> {
-    let mut io = Io::new(me, parties, rng);
+    let Context { me, parties, masks } = context;
+    let mut io = Io::with_masks(me, parties, rng, masks);
     let progress = step(&mut io)?;
     let outgoing = io
         .into_outgoing()

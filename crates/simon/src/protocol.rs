@@ -9,6 +9,7 @@
 //! sub-protocols running inside one computation ([`Io::child`] wraps a child's messages into the
 //! parent's message type, so nesting is just composition of types).
 
+use crate::masks::{Masks, NO_MASKS};
 use rand_core::RngCore;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -46,21 +47,28 @@ pub enum ProtocolError {
     Failed(String),
 }
 
-/// The context of one step: who we are, how many parties there are, where randomness comes from,
-/// and where outgoing messages go.
+/// The context of one step: who we are, how many parties there are, where randomness and the
+/// pairwise mask seeds come from, and where outgoing messages go.
 pub struct Io<'a, M> {
     me: PartyIndex,
     parties: usize,
     rng: &'a mut dyn RngCore,
+    masks: &'a Masks,
     outgoing: Vec<(PartyIndex, M)>,
 }
 
 impl<'a, M> Io<'a, M> {
+    /// A step without mask seeds: for protocols that sum nothing (a sum refuses to run).
     pub fn new(me: PartyIndex, parties: usize, rng: &'a mut dyn RngCore) -> Self {
+        Io::with_masks(me, parties, rng, &NO_MASKS)
+    }
+
+    pub fn with_masks(me: PartyIndex, parties: usize, rng: &'a mut dyn RngCore, masks: &'a Masks) -> Self {
         Io {
             me,
             parties,
             rng,
+            masks,
             outgoing: Vec::new(),
         }
     }
@@ -75,6 +83,10 @@ impl<'a, M> Io<'a, M> {
 
     pub fn rng(&mut self) -> &mut dyn RngCore {
         self.rng
+    }
+
+    pub fn masks(&self) -> &'a Masks {
+        self.masks
     }
 
     /// Queues `message` for party `to`; the runtime seals and delivers it.
@@ -96,7 +108,7 @@ impl<'a, M> Io<'a, M> {
     /// Runs a step of a sub-protocol: `step` sees an `Io` of the child's message type, and what
     /// it sends is wrapped into the parent's message type with `wrap`.
     pub fn child<C, R>(&mut self, wrap: impl Fn(C) -> M, step: impl FnOnce(&mut Io<'_, C>) -> R) -> R {
-        let mut child = Io::new(self.me, self.parties, &mut *self.rng);
+        let mut child = Io::with_masks(self.me, self.parties, &mut *self.rng, self.masks);
         let result = step(&mut child);
         let sent = child.into_outgoing();
         self.outgoing
@@ -135,6 +147,7 @@ pub trait Microprotocol: Serialize + DeserializeOwned {
 mod tests {
     use super::*;
     use crate::additive_sum::{AdditiveSum, SumMessage};
+    use crate::masks::{Instance, Masks};
     use crate::z2k::Z256;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
@@ -148,8 +161,9 @@ mod tests {
     #[test]
     fn a_child_protocol_sends_through_its_parent() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let mut io: Io<'_, Parent> = Io::new(0, 3, &mut rng);
-        let mut child = AdditiveSum::new(vec![Z256::from_u64(5)], 3);
+        let masks = Masks::dealt(3, &mut rng);
+        let mut io: Io<'_, Parent> = Io::with_masks(0, 3, &mut rng, &masks[0]);
+        let mut child = AdditiveSum::new(vec![Z256::from_u64(5)], 3, Instance::default());
         let progress = io
             .child(|m| Parent::Sub("count", m), |child_io| child.start(child_io))
             .unwrap();
@@ -157,8 +171,9 @@ mod tests {
         let sent = io.into_outgoing();
         assert_eq!(sent.iter().map(|(to, _)| *to).collect::<Vec<_>>(), [1, 2]);
         assert!(
-            sent.iter()
-                .all(|(_, m)| matches!(m, Parent::Sub("count", SumMessage::Share(v)) if v.len() == 1))
+            sent.iter().all(
+                |(_, m)| matches!(m, Parent::Sub("count", SumMessage::Masked { values, .. }) if values.len() == 1)
+            )
         );
     }
 }

@@ -1,11 +1,14 @@
 //! Rounds: additive sums run one after another inside a protocol, each on a vector the protocol
 //! chooses once the previous sum is known (a bisection step, a centred moment).
 //!
-//! A party may finish round r and send its shares of round r+1 before this party has finished
-//! round r (it received every partial sooner), so messages of the next round are kept until the
-//! protocol begins it. This module owns that ordering only; what a round sums is the protocol's.
+//! A party may finish round r and send its masked vector of round r+1 before this party has
+//! finished round r (it received every vector of round r sooner), so messages of the next round
+//! are kept until the protocol begins it. Round r of sequence s is masked as instance (s, r).
+//! This module owns that ordering only; what a round
+//! sums is the protocol's.
 
 use crate::additive_sum::{AdditiveSum, SumMessage};
+use crate::masks::Instance;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::z2k::Zk;
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,9 @@ pub struct RoundMessage<const L: usize = 4> {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Rounds<const L: usize = 4> {
+    /// Which sequence of sums of the computation this is: its rounds' mask instances.
+    #[serde(default)]
+    sequence: u32,
     /// The index the next round will have: the number of rounds begun.
     begun: u32,
     /// The round in progress, if one is.
@@ -28,8 +34,16 @@ pub struct Rounds<const L: usize = 4> {
 }
 
 impl<const L: usize> Rounds<L> {
+    /// The first (or only) sequence of sums of a computation.
     pub fn new() -> Rounds<L> {
+        Rounds::sequence(0)
+    }
+
+    /// Sequence number `sequence`: a protocol that runs several sequences of sums at once
+    /// numbers them apart, so that no two of its sums share a mask.
+    pub fn sequence(sequence: u32) -> Rounds<L> {
         Rounds {
+            sequence,
             begun: 0,
             running: None,
             early: Vec::new(),
@@ -51,7 +65,11 @@ impl<const L: usize> Rounds<L> {
         assert!(self.running.is_none(), "a round begins after the previous one ended");
         let round = self.begun;
         self.begun += 1;
-        let mut sum = AdditiveSum::new(vector, io.parties());
+        let instance = Instance {
+            sequence: self.sequence,
+            round,
+        };
+        let mut sum = AdditiveSum::new(vector, io.parties(), instance);
         let wrap = |sum: SumMessage<L>| RoundMessage { round, sum };
         let mut progress = io.child(wrap, |io| sum.start(io))?;
         for (from, message) in std::mem::take(&mut self.early) {
@@ -116,17 +134,19 @@ pub fn count<const L: usize>(total: Zk<L>) -> Result<u64, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::masks::Masks;
     use crate::z2k::Z256;
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
 
-    /// Three parties, two rounds, messages delivered in a random order: the second round's
-    /// vector depends on the first round's total, and early messages are kept.
+    /// Three parties (all-to-all) and six (through an aggregator), two rounds, messages
+    /// delivered in a random order: the second round's vector depends on the first round's
+    /// total, and early messages are kept.
     #[test]
     fn rounds_run_in_sequence_whatever_the_delivery_order() {
-        for seed in 0..50 {
+        for (seed, parties) in (0..100).zip([3, 6].into_iter().cycle()) {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            let parties = 3;
+            let masks = Masks::dealt(parties, &mut rng);
             let mut states: Vec<Rounds> = (0..parties).map(|_| Rounds::new()).collect();
             let mut totals: Vec<Vec<u64>> = vec![Vec::new(); parties];
             let mut in_flight = Vec::new();
@@ -137,23 +157,25 @@ mod tests {
                         totals: &mut Vec<Vec<u64>>| {
                 let mut sent: Vec<(usize, usize, RoundMessage)> =
                     io.into_outgoing().into_iter().map(|(to, m)| (me, to, m)).collect();
-                if let Progress::Done(total) = progress {
+                // A round may end as it begins: every other party's vector came early.
+                let mut progress = progress;
+                while let Progress::Done(total) = progress {
                     let value = total[0].to_u64().unwrap();
                     totals[me].push(value);
-                    if states[me].begun() < 2 {
-                        let mut rng = ChaCha20Rng::seed_from_u64(seed * 100 + me as u64);
-                        let mut io = Io::new(me, parties, &mut rng);
-                        let progress = states[me]
-                            .begin(vec![Z256::from_u64(value + me as u64)], &mut io)
-                            .unwrap();
-                        assert_eq!(progress, Progress::Continue);
-                        sent.extend(io.into_outgoing().into_iter().map(|(to, m)| (me, to, m)));
+                    if states[me].begun() == 2 {
+                        break;
                     }
+                    let mut rng = ChaCha20Rng::seed_from_u64(seed * 100 + me as u64);
+                    let mut io = Io::with_masks(me, parties, &mut rng, &masks[me]);
+                    progress = states[me]
+                        .begin(vec![Z256::from_u64(value + me as u64)], &mut io)
+                        .unwrap();
+                    sent.extend(io.into_outgoing().into_iter().map(|(to, m)| (me, to, m)));
                 }
                 sent
             };
             for me in 0..parties {
-                let mut io = Io::new(me, parties, &mut rng);
+                let mut io = Io::with_masks(me, parties, &mut rng, &masks[me]);
                 let progress = states[me].begin(vec![Z256::from_u64(me as u64 + 1)], &mut io).unwrap();
                 in_flight.extend(step(me, progress, &mut states, io, &mut totals));
             }
@@ -161,12 +183,14 @@ mod tests {
             while !in_flight.is_empty() {
                 let pick = (delivery.next_u64() % in_flight.len() as u64) as usize;
                 let (from, to, message) = in_flight.swap_remove(pick);
-                let mut io = Io::new(to, parties, &mut rng);
+                let mut io = Io::with_masks(to, parties, &mut rng, &masks[to]);
                 let progress = states[to].receive(from, message, &mut io).unwrap();
                 in_flight.extend(step(to, progress, &mut states, io, &mut totals));
             }
-            // 1+2+3 = 6, then 6+0 + 6+1 + 6+2 = 21.
-            assert!(totals.iter().all(|t| t == &[6, 21]), "seed {seed}: {totals:?}");
+            // 1+2+…+n, then the first total n times plus 0+1+…+(n−1).
+            let first = (parties * (parties + 1) / 2) as u64;
+            let second = parties as u64 * first + (parties * (parties - 1) / 2) as u64;
+            assert!(totals.iter().all(|t| t == &[first, second]), "seed {seed}: {totals:?}");
         }
     }
 }

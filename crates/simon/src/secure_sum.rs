@@ -8,14 +8,15 @@
 //!
 //! Parameters: `digits_after` (default 12, at most 40) sets the fixed-point precision;
 //! `digits_before` (default 12) is accepted for compatibility and has no effect: the reference
-//! used it to size masks over the integers, which leaked large inputs (W1); shares in the ring
-//! hide every input completely, whatever its size.
+//! used it to size masks over the integers, which leaked large inputs (W1); masks in the ring
+//! hide every input, whatever its size.
 //!
 //! What each party learns: the sum and the total number of values, nothing else (see
-//! [`AdditiveSum`]). Messages: 2·n·(n−1), two rounds.
+//! [`AdditiveSum`]). Messages: n·(n−1) in one hop below 5 parties, 2·(n−1) in two hops from 5.
 
 use crate::additive_sum::{AdditiveSum, SumMessage};
 use crate::fixed_point::{self, EncodingError};
+use crate::masks::Instance;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::z2k::Z256;
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ impl SecureSum {
         let vector = vec![Z256::from_bigint(&encoded), Z256::from_u64(count)];
         Ok(SecureSum {
             parameters,
-            sum: AdditiveSum::new(vector, parties),
+            sum: AdditiveSum::new(vector, parties, Instance::default()),
         })
     }
 

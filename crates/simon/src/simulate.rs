@@ -1,8 +1,10 @@
 //! Runs one computation for all its parties inside one process, delivering messages in a random
 //! order: the engine's own test harness, and a reference for what a node must compute. Like a
-//! node, it stores every machine (as JSON) between steps and resumes from the stored copy.
+//! node, it stores every machine (as JSON) between steps and resumes from the stored copy; the
+//! parties' mask seeds are dealt from the RNG, where a node derives them from its keys.
 
 use crate::machine::{EngineError, Machine, Spec};
+use crate::masks::Masks;
 use crate::protocol::PartyIndex;
 use rand_core::RngCore;
 use serde_json::Value;
@@ -40,12 +42,13 @@ pub fn run_recorded(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Res
         .enumerate()
         .map(|(me, input)| spec.machine(me, input))
         .collect::<Result<Vec<_>, _>>()?;
+    let masks = Masks::dealt(inputs.len(), rng);
     let mut outputs: Vec<Option<Value>> = vec![None; inputs.len()];
     let mut received = vec![Vec::new(); inputs.len()];
     // (from, to, bytes) of messages in flight
     let mut in_flight: Vec<(PartyIndex, PartyIndex, Vec<u8>)> = Vec::new();
     for (me, machine) in machines.iter_mut().enumerate() {
-        let step = machine.start(rng)?;
+        let step = machine.start(rng, &masks[me])?;
         in_flight.extend(step.outgoing.into_iter().map(|(to, bytes)| (me, to, bytes)));
         outputs[me] = step.output;
     }
@@ -53,7 +56,7 @@ pub fn run_recorded(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Res
         let pick = (rng.next_u64() % in_flight.len() as u64) as usize;
         let (from, to, bytes) = in_flight.swap_remove(pick);
         machines[to] = persisted(&machines[to]);
-        let step = machines[to].receive(from, &bytes, rng)?;
+        let step = machines[to].receive(from, &bytes, rng, &masks[to])?;
         received[to].push((from, bytes));
         in_flight.extend(step.outgoing.into_iter().map(|(next, bytes)| (to, next, bytes)));
         if let Some(output) = step.output {

@@ -77,7 +77,8 @@ impl StatisticsUnivariate {
             extremes: MinimumMaximum::of_values(crate::bisection::MAX_BITS_PER_ROUND, &values),
             found: None,
             totals: None,
-            sums: Rounds::new(),
+            // The extremes are sequence 0.
+            sums: Rounds::sequence(1),
         })
     }
 

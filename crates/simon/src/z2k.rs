@@ -1,9 +1,10 @@
-//! The rings Z_2^k in which additive shares live: Z_2^256 for counts and fixed-point numbers, and
-//! the wide Z_2^2304 in which any sum of doubles is exact ([`ZWide`], see `crate::reals`).
+//! The rings Z_2^k in which masked values and shares live: Z_2^64 for counts and OR bits, Z_2^256
+//! for fixed-point numbers, and the wide Z_2^2304 in which any sum of doubles is exact ([`ZWide`],
+//! see `crate::reals`).
 //!
-//! A share is a uniformly random element of this ring, so a single share (or any n−1 of n shares)
-//! carries no information about the shared value: this is what makes the sharing perfectly hiding,
-//! unlike the reference's masks below 10^24 over the integers (REFERENCE.md §6 W1). 256 bits are
+//! A value plus a uniform (or pseudorandom) mask of this ring is uniform (or indistinguishable from
+//! uniform) whatever the value, unlike the reference's masks below 10^24 over the integers
+//! (REFERENCE.md §6 W1). 256 bits are
 //! enough for every input the engine accepts: fixed-point values are limited to ±2^240 per party
 //! and computations to 2^14 parties, so sums never wrap. This module owns the arithmetic and the
 //! conversions to and from signed big integers; it knows nothing of fixed point or protocols.

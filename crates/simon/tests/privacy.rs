@@ -1,5 +1,5 @@
 //! What each party receives, recorded in the simulator and checked against what each protocol's
-//! documentation says that party learns: uniform shares, and openings (the sums every party
+//! documentation says that party learns: uniform masked vectors, and openings (the sums every party
 //! reconstructs) that depend only on the documented result, never on how the data are split
 //! between the parties. Pure: no I/O.
 
@@ -29,24 +29,15 @@ fn visit(
 ) {
     let Value::Object(fields) = value else { return };
     if let (Some(round), Some(sum)) = (fields.get("round"), fields.get("sum")) {
-        if let Some(partial) = sum.get("Partial") {
-            let values = partial
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string())
-                .collect();
-            out.insert((path.to_string(), round.as_u64().unwrap(), from), values);
-        }
-        if let Some(share) = sum.get("Share") {
-            shares.extend(
-                share
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_string()),
-            );
-        }
+        let masked = &sum["Masked"]["values"];
+        let values: Vec<String> = masked
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        shares.extend(values.iter().cloned());
+        out.insert((path.to_string(), round.as_u64().unwrap(), from), values);
         return;
     }
     for (key, inner) in fields {
@@ -54,8 +45,8 @@ fn visit(
     }
 }
 
-/// Every opening of a run (every party broadcasts its partial; their sum is the opening), and
-/// the shares party 0 received.
+/// Every opening of a run (every party broadcasts its masked vector; their sum is the opening),
+/// and the masked vectors party 0 received.
 fn openings(transcript: &Transcript) -> (Openings, Vec<String>) {
     let mut partials = BTreeMap::new();
     let mut shares = Vec::new();

@@ -1,11 +1,12 @@
 //! SecureSum against direct sums, the reference's recorded vectors, and a uniformity test of
-//! the shares. Pure: no I/O but reading the vector files.
+//! the masked vectors. Pure: no I/O but reading the vector files.
 
-use fsc_simon::additive_sum::{AdditiveSum, SumMessage};
+use fsc_simon::additive_sum::{AdditiveSum, SumMessage, messages_per_sum};
 use fsc_simon::fixed_point::{self, PyNumber};
-use fsc_simon::simulate::run_all;
+use fsc_simon::masks::Instance;
+use fsc_simon::simulate::{run_all, run_recorded};
 use fsc_simon::z2k::Z256;
-use fsc_simon::{EngineError, Io, Microprotocol, Spec};
+use fsc_simon::{EngineError, Io, Masks, Microprotocol, Spec};
 use num_bigint::BigInt;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -25,18 +26,21 @@ fn secure_sum(parties: usize, parameters: Value) -> Spec {
     Spec::new("SecureSum", &parameters, parties).unwrap()
 }
 
+/// All-to-all below five parties, through the aggregator from five: the same sums, and the
+/// documented number of messages.
 #[test]
-fn random_inputs_sum_like_a_direct_sum_for_2_to_7_parties() {
+fn random_inputs_sum_like_a_direct_sum_for_2_to_20_parties() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    for parties in 2..=7 {
-        for _ in 0..20 {
+    for parties in 2..=20 {
+        for _ in 0..10 {
             let values: Vec<i64> = (0..parties)
                 .map(|_| (rng.next_u64() % 2_000_001) as i64 - 1_000_000)
                 .collect();
             let inputs: Vec<Value> = values.iter().map(|v| json!(v)).collect();
-            let outputs = run_all(&secure_sum(parties, json!({})), &inputs, &mut rng).unwrap();
+            let transcript = run_recorded(&secure_sum(parties, json!({})), &inputs, &mut rng).unwrap();
+            assert_eq!(transcript.deliveries().count(), messages_per_sum(parties));
             let want = values.iter().sum::<i64>() as f64;
-            for output in outputs {
+            for output in transcript.outputs {
                 assert_eq!(
                     output,
                     json!({"inputs": parties, "result": {"sum": want, "samples": parties}})
@@ -44,6 +48,8 @@ fn random_inputs_sum_like_a_direct_sum_for_2_to_7_parties() {
             }
         }
     }
+    assert_eq!(messages_per_sum(4), 12);
+    assert_eq!(messages_per_sum(5), 8);
 }
 
 #[test]
@@ -168,53 +174,72 @@ fn bad_definitions_and_inputs_are_rejected_before_anything_is_sent() {
 fn duplicate_and_malformed_messages_are_protocol_errors() {
     let spec = secure_sum(3, json!({}));
     let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let masks = Masks::dealt(3, &mut rng);
     let mut machine = spec.machine(0, &json!(1)).unwrap();
-    machine.start(&mut rng).unwrap();
-    let share = serde_json::to_vec(&SumMessage::Share(vec![Z256::ZERO; 2])).unwrap();
-    machine.receive(1, &share, &mut rng).unwrap();
-    assert!(matches!(
-        machine.receive(1, &share, &mut rng),
-        Err(EngineError::Protocol(_))
-    ));
-    let short = serde_json::to_vec(&SumMessage::Share(vec![Z256::ZERO])).unwrap();
-    assert!(matches!(
-        machine.receive(2, &short, &mut rng),
-        Err(EngineError::Protocol(_))
-    ));
-    assert!(matches!(
-        machine.receive(2, b"garbage", &mut rng),
-        Err(EngineError::Protocol(_))
-    ));
-    assert!(matches!(
-        machine.receive(0, &share, &mut rng),
-        Err(EngineError::Protocol(_))
-    ));
+    machine.start(&mut rng, &masks[0]).unwrap();
+    let masked =
+        |values: Vec<Z256>, agreement: u64| serde_json::to_vec(&SumMessage::Masked { values, agreement }).unwrap();
+    let agreement = masks[0].agreement();
+    let good = masked(vec![Z256::ZERO; 2], agreement);
+    machine.receive(1, &good, &mut rng, &masks[0]).unwrap();
+    for (from, bytes) in [
+        (1, good.clone()),
+        (2, masked(vec![Z256::ZERO], agreement)),
+        (2, masked(vec![Z256::ZERO; 2], agreement ^ 1)),
+        (2, serde_json::to_vec(&SumMessage::Total(vec![Z256::ZERO; 2])).unwrap()),
+        (2, b"garbage".to_vec()),
+        (0, good.clone()),
+    ] {
+        assert!(
+            matches!(
+                machine.receive(from, &bytes, &mut rng, &masks[0]),
+                Err(EngineError::Protocol(_))
+            ),
+            "from {from}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    // Without mask seeds a sum refuses to start rather than send an unmasked input.
+    let mut machine = spec.machine(0, &json!(1)).unwrap();
+    assert!(machine.start(&mut rng, &Masks::default()).is_err());
 }
 
-/// The share a party sends is uniform in Z_2^256 whatever the input: over many runs, every bit
-/// is set about half the time and the top byte is uniform (chi-square), for a zero and a huge input.
+/// Party 0's masked vector, as seen by the coalition of parties 2 and 3 (the aggregator in a
+/// bigger sum sees no more), after removing the masks of the pairs the coalition holds: it still
+/// misses the pair (0, 1), and what it sees is uniform in Z_2^256 whatever the input. Over many
+/// computations every bit is set about half the time and the top and bottom bytes are uniform
+/// (chi-square), for a zero and a huge input. With the missing seed, the input comes out exactly.
 #[test]
-fn each_share_alone_is_uniform() {
+fn a_masked_vector_is_uniform_to_a_coalition_missing_one_pair() {
     const RUNS: usize = 20_000;
     let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let instance = Instance { sequence: 0, round: 7 };
     for input in [
         BigInt::from(0),
         "1000000000000000000000000000000000000000000".parse::<BigInt>().unwrap(),
     ] {
+        let x = Z256::from_bigint(&input);
         let mut ones = [0usize; 256];
         let mut top_byte = [0usize; 256];
+        let mut bottom_byte = [0usize; 256];
         for _ in 0..RUNS {
-            let mut sum = AdditiveSum::new(vec![Z256::from_bigint(&input)], 3);
-            let mut io = Io::new(0, 3, &mut rng);
+            let masks = Masks::dealt(4, &mut rng);
+            let mut sum = AdditiveSum::new(vec![x], 4, instance);
+            let mut io = Io::with_masks(0, 4, &mut rng, &masks[0]);
             sum.start(&mut io).unwrap();
-            let (_, SumMessage::Share(share)) = io.into_outgoing().into_iter().find(|(to, _)| *to == 2).unwrap() else {
-                panic!("party 0 sends a share to party 2");
+            let sent = io.into_outgoing();
+            assert_eq!(sent.len(), 3, "all-to-all among four");
+            let (_, SumMessage::Masked { values, .. }) = &sent[0] else {
+                panic!("party 0 sends its masked vector");
             };
-            let bytes = share[0].to_le_bytes();
+            let seen = values[0] - masks[2].mask::<4>(0, instance, 1)[0] - masks[3].mask::<4>(0, instance, 1)[0];
+            assert_eq!(seen - masks[1].mask::<4>(0, instance, 1)[0], x, "all pairs unmask");
+            let bytes = seen.to_le_bytes();
             for (bit, count) in ones.iter_mut().enumerate() {
                 *count += ((bytes[bit / 8] >> (bit % 8)) & 1) as usize;
             }
             top_byte[bytes[31] as usize] += 1;
+            bottom_byte[bytes[0] as usize] += 1;
         }
         // 5 standard deviations of a binomial(RUNS, 1/2).
         let tolerance = 5.0 * (RUNS as f64 * 0.25).sqrt();
@@ -225,8 +250,13 @@ fn each_share_alone_is_uniform() {
             );
         }
         let expected = RUNS as f64 / 256.0;
-        let chi_square: f64 = top_byte.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
-        // 255 degrees of freedom: mean 255, standard deviation about 22.6.
-        assert!(chi_square < 255.0 + 5.0 * 22.6, "top byte chi-square {chi_square}");
+        for (name, histogram) in [("top", top_byte), ("bottom", bottom_byte)] {
+            let chi_square: f64 = histogram
+                .iter()
+                .map(|&c| (c as f64 - expected).powi(2) / expected)
+                .sum();
+            // 255 degrees of freedom: mean 255, standard deviation about 22.6.
+            assert!(chi_square < 255.0 + 5.0 * 22.6, "{name} byte chi-square {chi_square}");
+        }
     }
 }

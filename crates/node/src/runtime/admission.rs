@@ -224,7 +224,9 @@ impl Runtime {
                 return Err(Error::Engine(error));
             }
         };
-        let step = (!machine.runs_long()).then(|| machine.start(&mut self.rng));
+        let everyone = participants(&item.parties, &parameters);
+        let masks = self.masks(id, &digest, &everyone);
+        let step = (!machine.runs_long()).then(|| machine.start(&mut self.rng, &masks));
         let invitation = Invitation {
             microprotocol: item.microprotocol,
             parties: item.parties,
@@ -235,9 +237,10 @@ impl Runtime {
             id,
             Active {
                 row,
-                parties: participants(&invitation.parties, &invitation.parameters),
+                parties: everyone,
                 machine,
                 digest,
+                masks,
                 offload: Offload::default(),
             },
         );

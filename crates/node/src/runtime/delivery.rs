@@ -214,7 +214,7 @@ impl Runtime {
             let body = body[32..].to_vec();
             return self.defer(id, Work::Message { key, from, body }, batch);
         }
-        let step = active.machine.receive(from, &body[32..], &mut self.rng);
+        let step = active.machine.receive(from, &body[32..], &mut self.rng, &active.masks);
         self.handle_step(id, step, now, batch);
     }
 

@@ -182,7 +182,8 @@ impl Runtime {
             }
         };
         let digest = row.digest.clone().and_then(|d| d.try_into().ok()).expect("32 bytes");
-        let step = machine.start(&mut self.rng);
+        let masks = self.masks(id, &digest, &participants);
+        let step = machine.start(&mut self.rng, &masks);
         self.active.insert(
             id,
             Active {
@@ -190,6 +191,7 @@ impl Runtime {
                 parties: participants,
                 machine,
                 digest,
+                masks,
                 offload: Offload::default(),
             },
         );

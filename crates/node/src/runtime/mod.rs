@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, ComputationRow, InboxRow, MessageKey, OutboxRow, Writer};
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
-use fsc_simon::{EngineError, Machine, Spec, Step};
+use fsc_simon::{EngineError, Machine, Masks, Spec, Step};
 use rand_chacha::ChaCha20Rng;
 use ring::digest;
 use serde::Serialize;
@@ -214,6 +214,9 @@ struct Active {
     parties: Vec<String>,
     machine: Machine,
     digest: [u8; 32],
+    /// This party's mask seeds for the computation's sums: derived from the keys, kept in
+    /// memory only (re-derived after a restart), never stored.
+    masks: Masks,
     offload: Offload,
 }
 
@@ -348,13 +351,16 @@ impl Runtime {
                 .map_err(|e| Error::Config(format!("stored parameters of computation {id} are unreadable: {e}")))?;
             let digest = row.digest.clone().and_then(|d| d.try_into().ok()).unwrap_or([0; 32]);
             row.machine = None;
+            let parties = participants(&parties, &parameters);
+            let masks = self.masks(id, &digest, &parties);
             self.active.insert(
                 id,
                 Active {
                     row,
-                    parties: participants(&parties, &parameters),
+                    parties,
                     machine,
                     digest,
+                    masks,
                     offload: Offload::default(),
                 },
             );
@@ -363,6 +369,16 @@ impl Runtime {
             .computations_active
             .store(self.active.len() as i64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// This party's mask seeds for computation `id` among `parties`. If they cannot be derived
+    /// (this node does not run its newest roster key), there are none: a sum then fails the
+    /// computation at its start, and every other party is told.
+    fn masks(&self, id: Uuid, digest: &[u8; 32], parties: &[String]) -> Masks {
+        self.envelopes.mask_seeds(id, digest, parties).unwrap_or_else(|error| {
+            tracing::warn!(computation = %id, %error, "no mask seeds for this computation");
+            Masks::default()
+        })
     }
 
     /// Applies commands until every handle is dropped. Nothing here waits for room: submissions

@@ -126,14 +126,15 @@ impl Runtime {
             let parties = active.parties.clone();
             let digest = active.digest;
             let envelopes = self.envelopes.clone();
+            let masks = active.masks.clone();
             let mut seed = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut self.rng, &mut seed);
             let done = self.stepped.clone();
             tokio::task::spawn_blocking(move || {
                 let mut rng = ChaCha20Rng::from_seed(seed);
                 let step = match &work {
-                    Work::Start => machine.start(&mut rng),
-                    Work::Message { from, body, .. } => machine.receive(*from, body, &mut rng),
+                    Work::Start => machine.start(&mut rng, &masks),
+                    Work::Message { from, body, .. } => machine.receive(*from, body, &mut rng, &masks),
                 };
                 let state = serde_json::to_string(&machine).expect("machines serialise");
                 let before = row.next_seq;
