@@ -570,17 +570,15 @@ impl Runtime {
     }
     fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
         let active = self.active.get_mut(&id).expect("steps belong to active computations");
-        let sealed = step.map_err(|error| engine_failure(&error)).and_then(|step| {
-            seal_step(
-                &self.envelopes,
-                &mut self.rng,
-                &mut active.row,
-                &active.parties,
-                &active.digest,
-                step,
-                now,
-            )
-        });
+        let sealed = seal_step(
+            &self.envelopes,
+            &mut self.rng,
+            &mut active.row,
+            &active.parties,
+            &active.digest,
+            step,
+            now,
+        );
         self.apply_sealed(id, sealed, now, batch);
     }
 
@@ -697,17 +695,19 @@ fn engine_failure(error: &EngineError) -> AbortReason {
 }
 
 /// Seals a step's messages for the parties they go to (engine indices into `parties`), each
-/// prefixed with the definition digest, with the computation's next sequence numbers. Needs no
-/// runtime state, so that a long step seals its whole-list messages off the loop (`offload`).
+/// prefixed with the definition digest, with the computation's next sequence numbers; a failed
+/// step becomes its abort reason. Needs no runtime state, so that a long step seals its
+/// whole-list messages off the loop (`offload`).
 fn seal_step(
     envelopes: &Envelopes,
     rng: &mut ChaCha20Rng,
     row: &mut ComputationRow,
     parties: &[String],
     digest: &[u8; 32],
-    step: Step,
+    step: Result<Step, EngineError>,
     now: i64,
 ) -> Result<Sealed, AbortReason> {
+    let step = step.map_err(|error| engine_failure(&error))?;
     let mut outbox = Vec::with_capacity(step.outgoing.len());
     for (to, bytes) in step.outgoing {
         let mut plaintext = Vec::with_capacity(32 + bytes.len());
