@@ -4,7 +4,8 @@ use crate::batch;
 use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
 use fsc_node::client::Client;
 use fsc_node::config::{LogFormat, NodeConfig};
-use fsc_node::federation::{self, InitOptions};
+use fsc_node::federation::{self, BrokerOptions, InitOptions};
+use fsc_node::topology::Topology;
 use fsc_node::{Error, demo};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -55,6 +56,10 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                     out,
                     parties,
                     nats_url,
+                    topology,
+                    route_urls,
+                    hub_leaf_url,
+                    leaf_urls,
                     api_port_base,
                     api_urls,
                     if_missing,
@@ -76,13 +81,25 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 nats_url,
                 api_urls,
                 tls,
+                broker: BrokerOptions {
+                    topology,
+                    route_urls,
+                    hub_leaf_url,
+                    leaf_urls,
+                },
             })?;
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
-            println!(
-                "  nats-server.conf    broker: cd {} && nats-server -c nats-server.conf",
-                out.display()
-            );
+            let servers: Vec<String> = match topology {
+                Topology::Single => vec!["nats-server.conf".into()],
+                Topology::Cluster => (1..=3).map(|n| format!("nats-{n}.conf")).collect(),
+                Topology::Leaf => std::iter::once("nats-server.conf".to_string())
+                    .chain(parties.iter().map(|p| format!("{p}/leaf.conf")))
+                    .collect(),
+            };
+            for server in servers {
+                println!("  {server:<19} broker: cd {} && nats-server -c {server}", out.display());
+            }
             for party in &parties {
                 println!(
                     "  {party}/node.toml    fsc node --config {}",

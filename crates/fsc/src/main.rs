@@ -188,9 +188,27 @@ enum FederationCommand {
         /// Party ids, comma-separated; the i-th serves its API on api-port-base + i.
         #[arg(long, value_delimiter = ',', required = true)]
         parties: Vec<String>,
-        /// Where the nodes reach the broker; the broker config listens on its port.
+        /// Where the nodes reach the broker; the broker config listens on its port. With
+        /// `--topology cluster`: the three servers' URLs, comma-separated; with `leaf`: the hub's.
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats_url: String,
+        /// The broker's layout: `single` (one server), `cluster` (three routed servers, the
+        /// stream replicated three times) or `leaf` (a hub with JetStream, and per party a leaf
+        /// server that dials out to it and serves only that party's node).
+        #[arg(long, default_value = "single")]
+        topology: fsc_node::topology::Topology,
+        /// `cluster`: the three servers' route URLs (`nats-route://host:port`, comma-separated);
+        /// default port 6222 on each server's host.
+        #[arg(long, value_delimiter = ',')]
+        route_urls: Vec<String>,
+        /// `leaf`: where the leaves reach the hub (`nats-leaf://host:port`); default port 7422
+        /// on the hub's host.
+        #[arg(long)]
+        hub_leaf_url: Option<String>,
+        /// `leaf`: each party's leaf server URL, where its node connects (comma-separated, in
+        /// party order); default nats://127.0.0.1:4222 (each party's own host).
+        #[arg(long, value_delimiter = ',')]
+        leaf_urls: Vec<String>,
         /// The first party's API port on 127.0.0.1 (without --api-urls).
         #[arg(long, default_value_t = 55501)]
         api_port_base: u16,

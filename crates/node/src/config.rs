@@ -34,13 +34,47 @@ pub struct NodeConfig {
     #[serde(default = "defaults::ed25519_key")]
     pub ed25519_key: PathBuf,
     /// The broker, or several servers of one NATS cluster, comma-separated: the node connects to
-    /// any that answers (in random order, as NATS clients do), and reconnects to another if it
-    /// goes away.
+    /// the first that answers, in the order given (list the party's nearest server first), and
+    /// reconnects to another if it goes away. `tls://` URLs, or `nats_ca_file`, require TLS.
     #[serde(default = "defaults::nats_url")]
     pub nats_url: String,
     /// The NATS user's NKey seed file (the broker config lists the matching public key).
     #[serde(default = "defaults::nats_nkey")]
     pub nats_nkey: PathBuf,
+    /// A NATS credentials file (`.creds`: a user JWT and its NKey seed, from an operator-mode
+    /// deployment); used instead of `nats_nkey` when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_creds: Option<PathBuf>,
+    /// The JetStream domain of the servers that hold the stream, when the node's own server is
+    /// not one of them (a leaf server without JetStream of its own, dialling out to a hub whose
+    /// JetStream has this domain): the node then calls the JetStream API as `$JS.<domain>.API`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jetstream_domain: Option<String>,
+    // TLS to the broker: `nats_ca_file`, PEM CA certificates to trust for the broker's
+    // certificate (besides the system's); `nats_client_cert`/`nats_client_key`, a PEM client
+    // certificate and key for a broker that verifies clients (`tls { verify: true }`), both or
+    // neither. Any of them makes TLS required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_client_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_client_key: Option<PathBuf>,
+    /// How long the broker waits for this node to acknowledge a message before it delivers the
+    /// message again. A message whose acknowledgement was lost with a server is redelivered after
+    /// this; a delivery the node has not committed by then is delivered twice (harmless: the
+    /// store keeps one).
+    #[serde(default = "defaults::consumer_ack_wait_ms")]
+    pub consumer_ack_wait_ms: u64,
+    /// While the inbox is idle, the broker signals every this many milliseconds that the pull
+    /// request is alive; two missed signals make the node pull afresh (its request died with a
+    /// server, or with a stream leader that moved).
+    #[serde(default = "defaults::consumer_heartbeat_ms")]
+    pub consumer_heartbeat_ms: u64,
+    /// Each pull request of the inbox expires after this long and is renewed; at least twice the
+    /// heartbeat.
+    #[serde(default = "defaults::consumer_pull_expiry_ms")]
+    pub consumer_pull_expiry_ms: u64,
     /// Deadline of a computation whose submission names none.
     #[serde(default = "defaults::default_deadline_s")]
     pub default_deadline_s: u64,
@@ -189,6 +223,17 @@ mod defaults {
     pub fn nats_nkey() -> PathBuf {
         "nats.nk".into()
     }
+    // A lost server costs at most about this long: a dead pull request is noticed after two
+    // heartbeats (2 s) and renewed, a lost acknowledgement is redelivered after the ack wait.
+    pub fn consumer_ack_wait_ms() -> u64 {
+        5000
+    }
+    pub fn consumer_heartbeat_ms() -> u64 {
+        1000
+    }
+    pub fn consumer_pull_expiry_ms() -> u64 {
+        5000
+    }
     pub fn default_deadline_s() -> u64 {
         600
     }
@@ -240,6 +285,14 @@ const KEYS: &[&str] = &[
     "ed25519_key",
     "nats_url",
     "nats_nkey",
+    "nats_creds",
+    "jetstream_domain",
+    "nats_ca_file",
+    "nats_client_cert",
+    "nats_client_key",
+    "consumer_ack_wait_ms",
+    "consumer_heartbeat_ms",
+    "consumer_pull_expiry_ms",
     "default_deadline_s",
     "max_deadline_s",
     "max_active_computations",
@@ -288,7 +341,15 @@ impl NodeConfig {
             .try_into()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let tls = [&mut config.tls_cert, &mut config.tls_key, &mut config.tls_client_ca];
+        let optional = [
+            &mut config.tls_cert,
+            &mut config.tls_key,
+            &mut config.tls_client_ca,
+            &mut config.nats_creds,
+            &mut config.nats_ca_file,
+            &mut config.nats_client_cert,
+            &mut config.nats_client_key,
+        ];
         let files = [
             &mut config.roster,
             &mut config.store,
@@ -296,7 +357,7 @@ impl NodeConfig {
             &mut config.ed25519_key,
             &mut config.nats_nkey,
         ];
-        for file in files.into_iter().chain(tls.into_iter().flatten()) {
+        for file in files.into_iter().chain(optional.into_iter().flatten()) {
             if file.is_relative() {
                 *file = base.join(&*file);
             }
@@ -360,6 +421,34 @@ impl NodeConfig {
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             return Err(Error::Config("tls_client_ca needs tls_cert and tls_key".into()));
         }
+        if self.nats_client_cert.is_some() != self.nats_client_key.is_some() {
+            return Err(Error::Config(
+                "nats_client_cert and nats_client_key go together: set both or neither".into(),
+            ));
+        }
+        if let Some(domain) = &self.jetstream_domain {
+            let ok = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(Error::Config(format!(
+                    "jetstream_domain {domain:?} must be a NATS JetStream domain: letters, digits, - and _"
+                )));
+            }
+        }
+        if self.consumer_ack_wait_ms < 1000 || self.consumer_heartbeat_ms < 100 {
+            return Err(Error::Config(
+                "consumer_ack_wait_ms must be at least 1000 and consumer_heartbeat_ms at least 100".into(),
+            ));
+        }
+        // The broker refuses a pull request whose heartbeat exceeds half its expiry.
+        if self.consumer_pull_expiry_ms < 2 * self.consumer_heartbeat_ms {
+            return Err(Error::Config(format!(
+                "consumer_pull_expiry_ms ({}) must be at least twice consumer_heartbeat_ms ({})",
+                self.consumer_pull_expiry_ms, self.consumer_heartbeat_ms
+            )));
+        }
         if self.retention_s == 0 {
             return Err(Error::Config("retention_s must be at least 1".into()));
         }
@@ -399,6 +488,19 @@ fn parse_override(value: &str) -> toml::Value {
 }
 
 impl NodeConfig {
+    /// The JetStream API prefix: `$JS.API`, or `$JS.<domain>.API` with a `jetstream_domain`.
+    pub fn jetstream_api_prefix(&self) -> String {
+        match &self.jetstream_domain {
+            Some(domain) => format!("$JS.{domain}.API"),
+            None => "$JS.API".to_string(),
+        }
+    }
+
+    /// Whether the broker connection must be TLS.
+    pub fn nats_tls(&self) -> bool {
+        self.nats_ca_file.is_some() || self.nats_client_cert.is_some()
+    }
+
     /// The servers `nats_url` lists.
     pub fn nats_servers(&self) -> Result<Vec<async_nats::ServerAddr>, Error> {
         let servers = self
@@ -435,8 +537,39 @@ pub fn validate_party_id(id: &str) -> Result<(), Error> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Roster {
+    /// The stream every party expects (`[stream]`); absent in a roster of one broker.
+    #[serde(default, skip_serializing_if = "StreamSpec::is_default")]
+    pub stream: StreamSpec,
     #[serde(rename = "party")]
     pub parties: Vec<RosterParty>,
+}
+
+/// How the federation's stream is replicated: the same for every party, so it lives in the
+/// roster. `replicas = 3` on a three-server cluster keeps every message on three servers' disks,
+/// so losing one loses nothing and stops nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSpec {
+    /// Copies of every message, on as many servers (1, 3 or 5).
+    pub replicas: usize,
+    /// Servers the stream may be placed on: those whose `server_tags` include all of these.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub placement_tags: Vec<String>,
+}
+
+impl Default for StreamSpec {
+    fn default() -> StreamSpec {
+        StreamSpec {
+            replicas: 1,
+            placement_tags: Vec::new(),
+        }
+    }
+}
+
+impl StreamSpec {
+    fn is_default(&self) -> bool {
+        *self == StreamSpec::default()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -503,6 +636,12 @@ impl Roster {
 
     /// Ids valid and unique, every party with at least one key, every key self-signed.
     pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=5).contains(&self.stream.replicas) {
+            return Err(Error::Config(format!(
+                "[stream] replicas must be between 1 and 5, got {}",
+                self.stream.replicas
+            )));
+        }
         let mut seen = std::collections::HashSet::new();
         for party in &self.parties {
             validate_party_id(&party.id)?;

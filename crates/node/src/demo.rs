@@ -57,6 +57,7 @@ impl Federation {
             nats_url: "nats://127.0.0.1:4222".into(),
             api_urls: urls.clone(),
             tls: false,
+            broker: Default::default(),
         })?;
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
         let (stop, stopped) = watch::channel(false);

@@ -6,8 +6,10 @@
 //!   loopback (a node without API clients serves on loopback only);
 //! - with `--tls`: `ca.crt` and `ca.key` (0600), a private CA for a test federation, and
 //!   `<id>/tls.crt`, `<id>/tls.key` (0600), each party's certificate for its API host;
-//! - `nats-server.conf`: a complete broker config with JetStream and one NKey user per party,
-//!   allowed to publish only as itself and to read only its own inbox;
+//! - the broker's configs (`topology`): `nats-server.conf` (one server, or the hub of a `leaf`
+//!   federation), `nats-1.conf`…`nats-3.conf` (a `cluster`), `<id>/leaf.conf` (each party's leaf
+//!   server), with JetStream and one NKey user per party, allowed to publish only as itself and
+//!   to read only its own inbox;
 //! - `admin/nats.nk`: an unrestricted broker user for operators (inspection, monitoring, tests).
 //!
 //! This module writes files; it never starts anything.
@@ -16,6 +18,7 @@ use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, valid
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use crate::tls::Authority;
+use crate::topology::{Layout, Topology, Users};
 use std::path::{Path, PathBuf};
 
 /// The name of the JetStream stream that carries every message.
@@ -42,6 +45,20 @@ pub struct InitOptions {
     /// Generate a private CA (`ca.crt`, `ca.key`) and a certificate for every party's API host
     /// (`<id>/tls.crt`, `<id>/tls.key`); the API URLs must then be https.
     pub tls: bool,
+    /// The broker's layout; `nats_url` names its servers (see [`Layout::new`]).
+    pub broker: BrokerOptions,
+}
+
+/// The broker's layout and the addresses only some layouts have.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerOptions {
+    pub topology: Topology,
+    /// `cluster`: each server's route URL (`nats-route://host:port`).
+    pub route_urls: Vec<String>,
+    /// `leaf`: the hub's leafnode URL (`nats-leaf://host:port`).
+    pub hub_leaf_url: Option<String>,
+    /// `leaf`: each party's leaf server's client URL, in party order.
+    pub leaf_urls: Vec<String>,
 }
 
 impl InitOptions {
@@ -101,7 +118,14 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             return Err(Error::Config(format!("party {id:?} is listed twice")));
         }
     }
-    let broker = BrokerAddress::parse(&options.nats_url)?;
+    let layout = Layout::new(
+        options.broker.topology,
+        &options.nats_url,
+        &options.broker.route_urls,
+        options.broker.hub_leaf_url.as_deref(),
+        &options.broker.leaf_urls,
+        options.parties.len(),
+    )?;
     let out = absolute(&options.out)?;
     if out.join("federation.toml").exists() {
         return Err(Error::Config(format!("{} already holds a federation", out.display())));
@@ -128,20 +152,32 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         None
     };
 
-    let mut roster = Roster { parties: Vec::new() };
-    let mut users = Vec::new();
-    for ((id, api_url), endpoint) in options.parties.iter().zip(&options.api_urls).zip(&endpoints) {
+    let mut roster = Roster {
+        stream: crate::config::StreamSpec {
+            replicas: layout.replicas(),
+            ..Default::default()
+        },
+        parties: Vec::new(),
+    };
+    let mut users = BrokerUsers::default();
+    let mut seeds = Vec::new();
+    for (index, ((id, api_url), endpoint)) in options
+        .parties
+        .iter()
+        .zip(&options.api_urls)
+        .zip(&endpoints)
+        .enumerate()
+    {
         let dir = out.join(id);
         std::fs::create_dir_all(&dir)?;
         let (node_keys, files) = NodeKeys::generate()?;
         keys::write_secret(&dir.join("x25519.key"), &files.x25519)?;
         keys::write_secret(&dir.join("ed25519.key"), &files.ed25519)?;
         let nkey = nkeys::KeyPair::new_user();
-        keys::write_secret(
-            &dir.join("nats.nk"),
-            &nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?,
-        )?;
-        users.push(party_user(id, &nkey.public_key()));
+        let seed = nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?;
+        keys::write_secret(&dir.join("nats.nk"), &seed)?;
+        seeds.push((id.clone(), seed));
+        users.parties.push((id.clone(), nkey.public_key()));
         roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
         let listen = endpoint.listen_address();
         if let Some(authority) = &authority {
@@ -168,6 +204,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
                 admin: true,
             });
         }
+        let broker = layout.node(index);
         let config = NodeConfig {
             id: id.clone(),
             roster: "../federation.toml".into(),
@@ -176,8 +213,16 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             store: "fsc.sqlite".into(),
             x25519_key: "x25519.key".into(),
             ed25519_key: "ed25519.key".into(),
-            nats_url: options.nats_url.clone(),
+            nats_url: broker.nats_url,
             nats_nkey: "nats.nk".into(),
+            nats_creds: None,
+            jetstream_domain: broker.jetstream_domain,
+            nats_ca_file: None,
+            nats_client_cert: None,
+            nats_client_key: None,
+            consumer_ack_wait_ms: 5000,
+            consumer_heartbeat_ms: 1000,
+            consumer_pull_expiry_ms: 5000,
             default_deadline_s: 600,
             max_deadline_s: 3600,
             max_active_computations: 5000,
@@ -216,17 +261,22 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         &out.join("admin/nats.nk"),
         &admin.seed().map_err(|e| Error::Crypto(e.to_string()))?,
     )?;
-    users.push(format!(
-        "    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}",
-        admin.public_key()
-    ));
+    users.admin = admin.public_key();
 
     let roster_text = toml::to_string(&roster).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(
         out.join("federation.toml"),
         format!("# fsc federation roster: give this file to every party; it pins their public keys.\n{roster_text}"),
     )?;
-    std::fs::write(out.join("nats-server.conf"), broker_config(&broker, &users))?;
+    let (route_password, _) = keys::new_api_token()?;
+    for file in layout.files(&users, &seeds, &route_password)? {
+        let path = out.join(&file.path);
+        if file.secret {
+            keys::write_secret(&path, &file.text)?;
+        } else {
+            std::fs::write(&path, &file.text)?;
+        }
+    }
     Ok(())
 }
 
@@ -265,28 +315,6 @@ pub fn add_client(path: &Path, name: &str, admin: bool) -> Result<String, Error>
     NodeConfig::load(check.path(), |_| None)?;
     check.persist(path).map_err(|e| Error::Io(e.error))?;
     Ok(token)
-}
-
-/// Where the broker listens, from the URL nodes connect to: an IP address as given, a host name
-/// (as in a container network) on all interfaces.
-struct BrokerAddress {
-    host: String,
-    port: u16,
-}
-
-impl BrokerAddress {
-    fn parse(url: &str) -> Result<BrokerAddress, Error> {
-        let bad = || Error::Config(format!("nats url {url:?} must look like nats://host:port"));
-        let rest = url.strip_prefix("nats://").ok_or_else(bad)?;
-        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
-        let port = port.trim_end_matches('/').parse().map_err(|_| bad())?;
-        let host = if host.parse::<std::net::IpAddr>().is_ok() {
-            host.to_string()
-        } else {
-            "0.0.0.0".to_string()
-        };
-        Ok(BrokerAddress { host, port })
-    }
 }
 
 /// Where a party's API is reachable, from its URL: `http(s)://host[:port][/...]`, the port 80
@@ -337,19 +365,109 @@ impl ApiEndpoint {
     }
 }
 
-fn party_user(id: &str, public_key: &str) -> String {
+/// The broker's users: one per party (its NKey public key) and the operator.
+#[derive(Default)]
+struct BrokerUsers {
+    parties: Vec<(String, String)>,
+    admin: String,
+}
+
+impl BrokerUsers {
+    fn with_admin(&self, mut users: Vec<String>) -> String {
+        users.push(format!(
+            "    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}",
+            self.admin
+        ));
+        users.join("\n")
+    }
+}
+
+impl Users for BrokerUsers {
+    fn all(&self, api_prefix: &str) -> String {
+        self.with_admin(
+            self.parties
+                .iter()
+                .map(|(id, key)| party_user(id, key, api_prefix))
+                .collect(),
+        )
+    }
+
+    fn party(&self, party: &str, api_prefix: &str) -> String {
+        self.parties
+            .iter()
+            .filter(|(id, _)| id == party)
+            .map(|(id, key)| party_user(id, key, api_prefix))
+            .collect()
+    }
+
+    fn leaves(&self, api_prefix: &str) -> String {
+        self.with_admin(
+            self.parties
+                .iter()
+                .map(|(id, key)| {
+                    // A hub tells a leaf only of the interest its user may publish to, and
+                    // nats-server (2.15) matches the stream's `fsc.>` against an allow list of
+                    // `fsc.*.*.<id>` as not covered: allow `fsc.>` and deny the other parties'
+                    // names as sender instead.
+                    let mut publish = vec!["fsc.>".to_string()];
+                    publish.extend(party_api(id, api_prefix));
+                    let deny: Vec<String> = self
+                        .parties
+                        .iter()
+                        .filter(|(other, _)| other != id)
+                        .map(|(other, _)| format!("fsc.*.*.{other}"))
+                        .collect();
+                    user_text(
+                        &format!("{id}'s leaf server: publishes only as {id}, receives only {id}'s inbox"),
+                        key,
+                        &publish,
+                        &deny,
+                        id,
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The JetStream API subjects a party's node calls (`api_prefix`: `$JS.API`, or
+/// `$JS.<domain>.API` through a leaf server), and the subjects it acknowledges on (in a domain,
+/// also the `$JS.ACK.<domain>.<account hash>.` form).
+fn party_api(id: &str, api_prefix: &str) -> Vec<String> {
     let consumer = consumer_name(id);
-    let publish = [
-        format!("fsc.*.*.{id}"),
-        "$JS.API.INFO".to_string(),
-        format!("$JS.API.STREAM.INFO.{STREAM}"),
-        format!("$JS.API.STREAM.CREATE.{STREAM}"),
-        format!("$JS.API.CONSUMER.INFO.{STREAM}.{consumer}"),
-        format!("$JS.API.CONSUMER.CREATE.{STREAM}.{consumer}.fsc.*.{id}.*"),
-        format!("$JS.API.CONSUMER.DELETE.{STREAM}.{consumer}"),
-        format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"),
+    let mut subjects = vec![
+        format!("{api_prefix}.INFO"),
+        format!("{api_prefix}.STREAM.INFO.{STREAM}"),
+        format!("{api_prefix}.STREAM.CREATE.{STREAM}"),
+        format!("{api_prefix}.CONSUMER.INFO.{STREAM}.{consumer}"),
+        format!("{api_prefix}.CONSUMER.CREATE.{STREAM}.{consumer}.fsc.*.{id}.*"),
+        format!("{api_prefix}.CONSUMER.DELETE.{STREAM}.{consumer}"),
+        format!("{api_prefix}.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"),
         format!("$JS.ACK.{STREAM}.{consumer}.>"),
     ];
+    if let Some(domain) = api_prefix
+        .strip_prefix("$JS.")
+        .and_then(|rest| rest.strip_suffix(".API"))
+    {
+        subjects.push(format!("$JS.ACK.{domain}.*.{STREAM}.{consumer}.>"));
+    }
+    subjects
+}
+
+/// A party's user for its node.
+fn party_user(id: &str, public_key: &str, api_prefix: &str) -> String {
+    let mut publish = vec![format!("fsc.*.*.{id}")];
+    publish.extend(party_api(id, api_prefix));
+    user_text(
+        &format!("{id}: publishes only as itself, reads only its own inbox"),
+        public_key,
+        &publish,
+        &[],
+        id,
+    )
+}
+
+fn user_text(comment: &str, public_key: &str, publish: &[String], deny: &[String], id: &str) -> String {
     let quoted = |subjects: &[String]| {
         subjects
             .iter()
@@ -357,27 +475,15 @@ fn party_user(id: &str, public_key: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let deny = if deny.is_empty() {
+        String::new()
+    } else {
+        format!(", deny: [{}]", quoted(deny))
+    };
     format!(
-        "    # {id}: publishes only as itself, reads only its own inbox\n    {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{}] }},\n        subscribe: {{ allow: [\"{}.>\"] }}\n    }} }}",
-        quoted(&publish),
+        "    # {comment}\n    {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{}]{deny} }},\n        subscribe: {{ allow: [\"{}.>\"] }}\n    }} }}",
+        quoted(publish),
         inbox_prefix(id)
-    )
-}
-
-fn broker_config(broker: &BrokerAddress, users: &[String]) -> String {
-    format!(
-        "# nats-server config for an fsc federation, written by `fsc federation init`.\n\
-         # Run: nats-server -c nats-server.conf\n\
-         listen: \"{host}:{port}\"\n\
-         # 8 MB, NATS's recommended ceiling: a matrix product's masked matrix runs to tens of MB,\n\
-         # and each chunk of a message costs a store transaction at the receiver.\n\
-         max_payload: 8MB\n\
-         # Relative to the directory nats-server runs in (not to this file).\n\
-         jetstream {{\n    store_dir: \"nats\"\n}}\n\
-         authorization {{\n  users: [\n{users}\n  ]\n}}\n",
-        host = broker.host,
-        port = broker.port,
-        users = users.join("\n"),
     )
 }
 
@@ -391,7 +497,10 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 
 #[cfg(test)]
 pub(crate) fn test_roster(ids: &[&str]) -> (Roster, Vec<NodeKeys>) {
-    let mut roster = Roster { parties: Vec::new() };
+    let mut roster = Roster {
+        stream: Default::default(),
+        parties: Vec::new(),
+    };
     let mut all = Vec::new();
     for id in ids {
         let (node_keys, _) = NodeKeys::generate().unwrap();
@@ -416,6 +525,7 @@ mod tests {
             parties,
             nats_url: "nats://127.0.0.1:4333".into(),
             tls: false,
+            broker: Default::default(),
         };
         init(&options).unwrap();
         let roster = Roster::load(&dir.path().join("fed/federation.toml")).unwrap();
@@ -475,6 +585,7 @@ mod tests {
             nats_url: "nats://127.0.0.1:4333".into(),
             api_urls: vec!["https://alice.example.org".into(), "http://bob:55502".into()],
             tls: true,
+            broker: Default::default(),
         };
         let error = init(&options).unwrap_err().to_string();
         assert!(error.contains("http://bob:55502"), "{error}");
@@ -497,6 +608,7 @@ mod tests {
             nats_url: "nats://nats:4222".into(),
             api_urls: vec!["http://alice:55501".into(), "https://bob.example.org".into()],
             tls: false,
+            broker: Default::default(),
         })
         .unwrap();
         let alice = NodeConfig::load(&out.join("alice/node.toml"), |_| None).unwrap();

@@ -25,6 +25,7 @@ pub mod node;
 pub mod runtime;
 pub mod store;
 pub mod tls;
+pub mod topology;
 pub mod transport;
 
 pub use error::{Error, Result};

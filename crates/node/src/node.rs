@@ -96,7 +96,7 @@ pub async fn run(
     let (read, writer) = store::open(&config.store).await?;
     let metrics = Arc::new(Metrics::default());
     let client = transport::connect(&config, metrics.clone()).await?;
-    let js = transport::jetstream(client.clone());
+    let js = transport::jetstream(client.clone(), &config);
 
     let mut seed = [0u8; 32];
     SystemRandom::new()
@@ -132,10 +132,13 @@ pub async fn run(
         envelopes.clone(),
         handle.clone(),
         metrics.clone(),
+        roster.stream.clone(),
         max_deadline,
+        transport::ConsumerTimings::of(&config),
         ready_tx,
         stop.clone(),
     ));
+    let readiness_js = js.clone();
     let publisher_task = tokio::spawn(transport::publish(
         js,
         envelopes.clone(),
@@ -163,7 +166,7 @@ pub async fn run(
         roster,
         envelopes,
         clients: api::auth::Clients::new(&config.clients),
-        readiness: transport::Readiness::new(client.clone(), ready),
+        readiness: transport::Readiness::new(client.clone(), readiness_js, ready),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state);

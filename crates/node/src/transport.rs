@@ -11,7 +11,7 @@
 //! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
 //! Connection loss is handled by async-nats's reconnect (capped backoff); requests time out.
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, StreamSpec};
 use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
 use crate::federation::{STREAM, consumer_name, inbox_prefix};
@@ -54,14 +54,30 @@ const MAX_DELIVERY: usize = 2048;
 const MAX_DELIVERY_BYTES: usize = 4 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to the broker as this node's NKey user. Returns at once; the connection (and every
-/// reconnection) proceeds in the background with capped exponential backoff.
+/// Connects to the broker as this node's NKey user (or `.creds` user), over TLS if configured.
+/// Returns at once; the connection (and every reconnection) proceeds in the background with
+/// capped exponential backoff.
 pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
-    let seed = keys::read_secret(&config.nats_nkey)?;
+    let options = match &config.nats_creds {
+        Some(creds) => async_nats::ConnectOptions::new()
+            .credentials_file(creds)
+            .await
+            .map_err(|e| Error::Config(format!("nats_creds {}: {e}", creds.display())))?,
+        None => async_nats::ConnectOptions::with_nkey(keys::read_secret(&config.nats_nkey)?.trim().to_string()),
+    };
+    let mut options = options.require_tls(config.nats_tls());
+    if let Some(ca) = &config.nats_ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&config.nats_client_cert, &config.nats_client_key) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
     let events = metrics.clone();
-    async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
+    options
         .name(format!("fsc-node-{}", config.id))
         .custom_inbox_prefix(inbox_prefix(&config.id))
+        // The party's own (nearest) server first; the others only when it is down.
+        .retain_servers_order()
         .retry_on_initial_connect()
         .connection_timeout(REQUEST_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
@@ -88,12 +104,32 @@ pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async
         .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
 }
 
-pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
+/// The JetStream API, under the node's domain's prefix (`jetstream_domain`).
+pub fn jetstream(client: async_nats::Client, config: &NodeConfig) -> jetstream::Context {
     jetstream::ContextBuilder::new()
         .timeout(REQUEST_TIMEOUT)
         .max_ack_inflight(MAX_IN_FLIGHT)
         .backpressure_on_inflight(true)
+        .api_prefix(config.jetstream_api_prefix())
         .build(client)
+}
+
+/// How the inbox consumer pulls (`consumer_*_ms` of node.toml).
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerTimings {
+    pub ack_wait: Duration,
+    pub heartbeat: Duration,
+    pub pull_expiry: Duration,
+}
+
+impl ConsumerTimings {
+    pub fn of(config: &NodeConfig) -> ConsumerTimings {
+        ConsumerTimings {
+            ack_wait: Duration::from_millis(config.consumer_ack_wait_ms),
+            heartbeat: Duration::from_millis(config.consumer_heartbeat_ms),
+            pull_expiry: Duration::from_millis(config.consumer_pull_expiry_ms),
+        }
+    }
 }
 
 /// Whether this node can exchange messages now: connected to the broker, with its inbox consumer
@@ -101,12 +137,13 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
 #[derive(Clone)]
 pub struct Readiness {
     client: async_nats::Client,
+    js: jetstream::Context,
     consumer: watch::Receiver<bool>,
 }
 
 impl Readiness {
-    pub fn new(client: async_nats::Client, consumer: watch::Receiver<bool>) -> Readiness {
-        Readiness { client, consumer }
+    pub fn new(client: async_nats::Client, js: jetstream::Context, consumer: watch::Receiver<bool>) -> Readiness {
+        Readiness { client, js, consumer }
     }
 
     /// `Err` says what is missing.
@@ -123,8 +160,7 @@ impl Readiness {
     /// The stream's and this node's inbox consumer's state, as the broker reports it now.
     pub async fn stream_health(&self, me: &str) -> Result<StreamHealth, Error> {
         let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {STREAM}: {e}"));
-        let js = jetstream(self.client.clone());
-        let mut stream = js.get_stream(STREAM).await.map_err(|e| broker(&e))?;
+        let mut stream = self.js.get_stream(STREAM).await.map_err(|e| broker(&e))?;
         let state = stream.info().await.map_err(|e| broker(&e))?.state.clone();
         let inbox = stream.consumer_info(consumer_name(me)).await.map_err(|e| broker(&e))?;
         Ok(StreamHealth {
@@ -153,8 +189,15 @@ pub struct StreamHealth {
     pub inbox_redelivered: usize,
 }
 
-/// Creates the stream if it does not exist, and this node's inbox consumer afresh.
-pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration) -> Result<PullConsumer, Error> {
+/// Creates the stream (with the roster's replicas and placement) if it does not exist, and this
+/// node's inbox consumer afresh.
+pub async fn provision(
+    js: &jetstream::Context,
+    me: &str,
+    spec: &StreamSpec,
+    max_deadline: Duration,
+    ack_wait: Duration,
+) -> Result<PullConsumer, Error> {
     let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
     let stream = js
         .get_or_create_stream(jetstream::stream::Config {
@@ -166,6 +209,11 @@ pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration
             duplicate_window: Duration::from_secs(120),
             // Nothing waits longer than the longest deadline; the margin covers clock skew.
             max_age: max_deadline + Duration::from_secs(3600),
+            num_replicas: spec.replicas,
+            placement: (!spec.placement_tags.is_empty()).then(|| jetstream::stream::Placement {
+                cluster: None,
+                tags: spec.placement_tags.clone(),
+            }),
             ..Default::default()
         })
         .await
@@ -182,7 +230,7 @@ pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration
             durable_name: Some(name.clone()),
             filter_subject: format!("fsc.*.{me}.*"),
             ack_policy: AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
+            ack_wait,
             // Messages received but not yet committed wait in memory: this bounds them (and the
             // node's memory) when the runtime falls behind; the broker keeps the rest.
             max_ack_pending: 8192,
@@ -193,12 +241,15 @@ pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration
 }
 
 /// Pulls this node's inbox until `stop` turns true, handing authenticated messages to the runtime.
+#[allow(clippy::too_many_arguments)]
 pub async fn consume(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
     runtime: RuntimeHandle,
     metrics: Arc<Metrics>,
+    spec: StreamSpec,
     max_deadline: Duration,
+    timings: ConsumerTimings,
     ready: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -207,14 +258,15 @@ pub async fn consume(
     while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
-            consumer = provision(&js, &me, max_deadline) => consumer,
+            consumer = provision(&js, &me, &spec, max_deadline, timings.ack_wait) => consumer,
         };
         let messages = match consumer {
             Ok(consumer) => {
                 consumer
                     .stream()
                     .max_messages_per_batch(1000)
-                    .heartbeat(Duration::from_secs(5))
+                    .expires(timings.pull_expiry)
+                    .heartbeat(timings.heartbeat)
                     .messages()
                     .await
             }
@@ -248,8 +300,12 @@ pub async fn consume(
                         bytes += message.payload.len();
                         batch.extend(prepare(message, &envelopes, &metrics).await);
                     }
+                    // The pull request died with a server or a moved consumer leader: nothing
+                    // would come until it expires. Pull afresh at once (the consumer is
+                    // re-created, so what was in flight is redelivered now, not after ack_wait).
                     Some(Err(error)) if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) => {
-                        tracing::warn!(%error, "no heartbeat from the broker");
+                        tracing::warn!(%error, "no heartbeat from the broker; pulling afresh");
+                        broken = true;
                     }
                     Some(Err(error)) => {
                         tracing::warn!(%error, "inbox pull interrupted; resubscribing");

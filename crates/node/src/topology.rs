@@ -1,0 +1,500 @@
+//! Broker layouts that `fsc federation init --topology` writes: where the NATS servers listen,
+//! how they reach each other, where JetStream runs, and which URLs (and JetStream domain) each
+//! party's node uses.
+//!
+//! - `single`: one server with JetStream (`nats-server.conf`); every node connects to it.
+//! - `cluster`: three servers (`nats-1.conf` … `nats-3.conf`), routed to each other (the routes
+//!   authenticated by a generated password), JetStream on each with its own store; the roster asks
+//!   for three replicas of the stream. Party i's node lists server `i mod 3` first, then the others.
+//! - `leaf`: a hub (`nats-server.conf`) with JetStream in the domain `hub` and a leafnode listener,
+//!   and per party `<id>/leaf.conf`: a server without JetStream that dials out to the hub as the
+//!   party's user and serves only the party's node, which reaches the stream under
+//!   `$JS.hub.API`. Only outgoing connections leave a party's network (the firewall shape).
+//!
+//! Who may do what on the broker (the users block) is not decided here: the layouts take it from
+//! [`Users`], given the JetStream API prefix the users call. This module builds text; `federation`
+//! writes it.
+
+use crate::error::Error;
+
+/// The JetStream domain of the hub of a `leaf` federation.
+pub const HUB_DOMAIN: &str = "hub";
+/// The default port of a server's cluster routes (NATS's convention).
+const ROUTE_PORT: u16 = 6222;
+/// The default port of the hub's leafnode listener (NATS's convention).
+const LEAF_PORT: u16 = 7422;
+/// Servers of a `cluster` federation: the least that keeps a replicated stream available
+/// (a majority of three survives the loss of one).
+pub const CLUSTER_SERVERS: usize = 3;
+
+/// The broker's users as config text, built by `federation` (which owns their permissions).
+pub trait Users {
+    /// Every party's user and the operator's, each party calling JetStream under `api_prefix`.
+    fn all(&self, api_prefix: &str) -> String;
+    /// Only `party`'s user (for the party's own leaf server).
+    fn party(&self, party: &str, api_prefix: &str) -> String;
+    /// The hub's users: each party's leaf server's (calling JetStream under `api_prefix` for
+    /// its node) and the operator's.
+    fn leaves(&self, api_prefix: &str) -> String;
+}
+
+/// Which layout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Topology {
+    #[default]
+    Single,
+    Cluster,
+    Leaf,
+}
+
+impl std::str::FromStr for Topology {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Topology, String> {
+        match text {
+            "single" => Ok(Topology::Single),
+            "cluster" => Ok(Topology::Cluster),
+            "leaf" => Ok(Topology::Leaf),
+            other => Err(format!("topology {other:?} is none of single, cluster, leaf")),
+        }
+    }
+}
+
+/// Where the servers of a layout listen, from `federation init`'s URLs.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    Single {
+        url: String,
+    },
+    Cluster {
+        /// Client URL and route URL of each server.
+        servers: Vec<(String, String)>,
+    },
+    Leaf {
+        /// The hub's client URL (for operators) and leafnode URL (for the leaves).
+        hub: String,
+        hub_leaf: String,
+        /// Each party's leaf server's client URL, in party order.
+        leaves: Vec<String>,
+    },
+}
+
+/// What a node of one party needs to reach the broker.
+pub struct NodeBroker {
+    pub nats_url: String,
+    pub jetstream_domain: Option<String>,
+}
+
+/// One file of a layout: its path in the federation directory, its text, and whether it holds
+/// a secret (a route password or a party's seed), to be written with mode 0600.
+pub struct ConfigFile {
+    pub path: String,
+    pub text: String,
+    pub secret: bool,
+}
+
+impl Layout {
+    /// The layout of `topology` from the URLs given to `federation init`: `nats_urls` (the
+    /// single server; the three servers of a cluster; the hub), `route_urls` (cluster; default
+    /// port 6222 on each server's host), `hub_leaf_url` (leaf; default port 7422 on the hub's
+    /// host), `leaf_urls` (leaf; per party, default `nats://127.0.0.1:4222`, each party's own
+    /// loopback).
+    pub fn new(
+        topology: Topology,
+        nats_urls: &str,
+        route_urls: &[String],
+        hub_leaf_url: Option<&str>,
+        leaf_urls: &[String],
+        parties: usize,
+    ) -> Result<Layout, Error> {
+        let urls: Vec<String> = nats_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(String::from)
+            .collect();
+        for url in &urls {
+            Address::parse(url, "nats")?;
+        }
+        let unused = |what: &str, given: bool| {
+            if given {
+                Err(Error::Config(format!("{what} applies to another topology")))
+            } else {
+                Ok(())
+            }
+        };
+        match topology {
+            Topology::Single => {
+                unused("--route-urls", !route_urls.is_empty())?;
+                unused(
+                    "--hub-leaf-url / --leaf-urls",
+                    hub_leaf_url.is_some() || !leaf_urls.is_empty(),
+                )?;
+                let [url] = urls.as_slice() else {
+                    return Err(Error::Config("a single broker has one nats url".into()));
+                };
+                Ok(Layout::Single { url: url.clone() })
+            }
+            Topology::Cluster => {
+                unused(
+                    "--hub-leaf-url / --leaf-urls",
+                    hub_leaf_url.is_some() || !leaf_urls.is_empty(),
+                )?;
+                if urls.len() != CLUSTER_SERVERS {
+                    return Err(Error::Config(format!(
+                        "a cluster has {CLUSTER_SERVERS} servers: give --nats-url as {CLUSTER_SERVERS} comma-separated URLs"
+                    )));
+                }
+                let routes = if route_urls.is_empty() {
+                    urls.iter()
+                        .map(|url| {
+                            let address = Address::parse(url, "nats")?;
+                            Ok(format!("nats-route://{}:{ROUTE_PORT}", address.host))
+                        })
+                        .collect::<Result<Vec<_>, Error>>()?
+                } else {
+                    route_urls.to_vec()
+                };
+                if routes.len() != CLUSTER_SERVERS {
+                    return Err(Error::Config(format!(
+                        "--route-urls needs {CLUSTER_SERVERS} URLs, one per server"
+                    )));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for url in urls.iter().chain(&routes) {
+                    let address = Address::parse(
+                        url,
+                        if url.starts_with("nats-route") {
+                            "nats-route"
+                        } else {
+                            "nats"
+                        },
+                    )?;
+                    if !seen.insert((address.host.clone(), address.port)) {
+                        return Err(Error::Config(format!(
+                            "{url}: two servers (or a server's client and route ports) share an address; \
+                             on one host, give each its own --nats-url and --route-urls ports"
+                        )));
+                    }
+                }
+                Ok(Layout::Cluster {
+                    servers: urls.into_iter().zip(routes).collect(),
+                })
+            }
+            Topology::Leaf => {
+                unused("--route-urls", !route_urls.is_empty())?;
+                let [hub] = urls.as_slice() else {
+                    return Err(Error::Config("the hub has one nats url".into()));
+                };
+                let hub_leaf = match hub_leaf_url {
+                    Some(url) => url.to_string(),
+                    None => format!("nats-leaf://{}:{LEAF_PORT}", Address::parse(hub, "nats")?.host),
+                };
+                Address::parse(&hub_leaf, "nats-leaf")?;
+                let leaves = if leaf_urls.is_empty() {
+                    vec!["nats://127.0.0.1:4222".to_string(); parties]
+                } else {
+                    leaf_urls.to_vec()
+                };
+                if leaves.len() != parties {
+                    return Err(Error::Config(format!(
+                        "--leaf-urls lists {} URLs for {parties} parties",
+                        leaves.len()
+                    )));
+                }
+                for url in &leaves {
+                    Address::parse(url, "nats")?;
+                }
+                Ok(Layout::Leaf {
+                    hub: hub.clone(),
+                    hub_leaf,
+                    leaves,
+                })
+            }
+        }
+    }
+
+    /// Copies of the stream this layout keeps.
+    pub fn replicas(&self) -> usize {
+        match self {
+            Layout::Cluster { .. } => CLUSTER_SERVERS,
+            _ => 1,
+        }
+    }
+
+    /// How the i-th party's node reaches the broker.
+    pub fn node(&self, party: usize) -> NodeBroker {
+        match self {
+            Layout::Single { url } => NodeBroker {
+                nats_url: url.clone(),
+                jetstream_domain: None,
+            },
+            Layout::Cluster { servers } => {
+                let own = party % servers.len();
+                let order = (0..servers.len()).map(|k| servers[(own + k) % servers.len()].0.as_str());
+                NodeBroker {
+                    nats_url: order.collect::<Vec<_>>().join(","),
+                    jetstream_domain: None,
+                }
+            }
+            Layout::Leaf { leaves, .. } => NodeBroker {
+                nats_url: leaves[party].clone(),
+                jetstream_domain: Some(HUB_DOMAIN.to_string()),
+            },
+        }
+    }
+
+    /// Every server config of the layout. `parties` pairs each party id with its NKey seed (a
+    /// leaf dials out to the hub as its party); `route_password` authenticates cluster routes.
+    pub fn files(
+        &self,
+        users: &dyn Users,
+        parties: &[(String, String)],
+        route_password: &str,
+    ) -> Result<Vec<ConfigFile>, Error> {
+        match self {
+            Layout::Single { url } => Ok(vec![ConfigFile {
+                path: "nats-server.conf".into(),
+                text: server_config(
+                    "nats-server.conf",
+                    &Address::parse(url, "nats")?,
+                    "jetstream {\n    store_dir: \"nats\"\n}\n",
+                    &users.all("$JS.API"),
+                ),
+                secret: false,
+            }]),
+            Layout::Cluster { servers } => {
+                let mut files = Vec::new();
+                for (i, (client, route)) in servers.iter().enumerate() {
+                    let n = i + 1;
+                    let route = Address::parse(route, "nats-route")?;
+                    let peers: Vec<String> = servers
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| *k != i)
+                        .map(|(_, (_, url))| {
+                            let peer = Address::parse(url, "nats-route")?;
+                            Ok(format!(
+                                "\"nats-route://fsc-route:{route_password}@{}:{}\"",
+                                peer.connect_host, peer.port
+                            ))
+                        })
+                        .collect::<Result<_, Error>>()?;
+                    let body = format!(
+                        "server_name: \"fsc-{n}\"\n\
+                         jetstream {{\n    store_dir: \"nats-{n}\"\n}}\n\
+                         # Routes to the other two servers; only they know the password.\n\
+                         cluster {{\n    name: \"fsc\"\n    listen: \"{host}:{port}\"\n    \
+                         authorization {{ user: \"fsc-route\", password: \"{route_password}\" }}\n    \
+                         routes: [{peers}]\n}}\n",
+                        host = route.host,
+                        port = route.port,
+                        peers = peers.join(", "),
+                    );
+                    let name = format!("nats-{n}.conf");
+                    files.push(ConfigFile {
+                        text: server_config(&name, &Address::parse(client, "nats")?, &body, &users.all("$JS.API")),
+                        path: name,
+                        secret: true,
+                    });
+                }
+                Ok(files)
+            }
+            Layout::Leaf { hub, hub_leaf, leaves } => {
+                let prefix = format!("$JS.{HUB_DOMAIN}.API");
+                let leaf = Address::parse(hub_leaf, "nats-leaf")?;
+                let body = format!(
+                    "server_name: \"fsc-hub\"\n\
+                     # The domain lets the leaves (which have no JetStream) call this JetStream as\n\
+                     # $JS.{HUB_DOMAIN}.API.\n\
+                     jetstream {{\n    store_dir: \"nats\"\n    domain: \"{HUB_DOMAIN}\"\n}}\n\
+                     # Each party's leaf server dials in here as the party's user below.\n\
+                     leafnodes {{\n    listen: \"{}:{}\"\n}}\n",
+                    leaf.host, leaf.port
+                );
+                let mut files = vec![ConfigFile {
+                    path: "nats-server.conf".into(),
+                    text: server_config(
+                        "nats-server.conf",
+                        &Address::parse(hub, "nats")?,
+                        &body,
+                        &users.leaves(&prefix),
+                    ),
+                    secret: false,
+                }];
+                for ((id, seed), url) in parties.iter().zip(leaves) {
+                    let body = format!(
+                        "server_name: \"fsc-leaf-{id}\"\n\
+                         # No JetStream here: the stream is the hub's. The one remote dials out to the\n\
+                         # hub as {id}'s user (the seed is {id}'s nats.nk), so this file is secret.\n\
+                         leafnodes {{\n    remotes: [\n        {{ url: \"nats-leaf://{}:{}\", nkey: \"{seed}\" }}\n    ]\n}}\n",
+                        leaf.connect_host, leaf.port
+                    );
+                    let path = format!("{id}/leaf.conf");
+                    files.push(ConfigFile {
+                        text: server_config(&path, &Address::parse(url, "nats")?, &body, &users.party(id, &prefix)),
+                        path,
+                        secret: true,
+                    });
+                }
+                Ok(files)
+            }
+        }
+    }
+}
+
+fn server_config(name: &str, listen: &Address, body: &str, users: &str) -> String {
+    format!(
+        "# nats-server config for an fsc federation, written by `fsc federation init`.\n\
+         # Run: nats-server -c {name}\n\
+         listen: \"{host}:{port}\"\n\
+         # 8 MB, NATS's recommended ceiling: a matrix product's masked matrix runs to tens of MB,\n\
+         # and each chunk of a message costs a store transaction at the receiver.\n\
+         max_payload: 8MB\n\
+         # Store directories are relative to the directory nats-server runs in (not to this file).\n\
+         {body}\
+         authorization {{\n  users: [\n{users}\n  ]\n}}\n",
+        host = listen.host,
+        port = listen.port,
+    )
+}
+
+/// A server address from a URL: `host` where the server listens (an IP address as given, a
+/// host name (as in a container network) on all interfaces), `connect_host` as others dial it.
+#[derive(Debug)]
+pub struct Address {
+    pub host: String,
+    pub connect_host: String,
+    pub port: u16,
+}
+
+impl Address {
+    pub fn parse(url: &str, scheme: &str) -> Result<Address, Error> {
+        let bad = || Error::Config(format!("url {url:?} must look like {scheme}://host:port"));
+        let rest = url
+            .strip_prefix(scheme)
+            .and_then(|r| r.strip_prefix("://"))
+            .ok_or_else(bad)?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let port = port.trim_end_matches('/').parse().map_err(|_| bad())?;
+        if host.is_empty() || host.contains(['@', '/']) {
+            return Err(bad());
+        }
+        let listen = if host.parse::<std::net::IpAddr>().is_ok() {
+            host.to_string()
+        } else {
+            "0.0.0.0".to_string()
+        };
+        Ok(Address {
+            host: listen,
+            connect_host: host.to_string(),
+            port,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Plain;
+
+    impl Users for Plain {
+        fn all(&self, api_prefix: &str) -> String {
+            format!("    # all {api_prefix}")
+        }
+        fn party(&self, party: &str, api_prefix: &str) -> String {
+            format!("    # {party} {api_prefix}")
+        }
+        fn leaves(&self, api_prefix: &str) -> String {
+            format!("    # leaves {api_prefix}")
+        }
+    }
+
+    fn parties() -> Vec<(String, String)> {
+        ["alice", "bob", "carol", "dave"]
+            .iter()
+            .map(|id| (id.to_string(), format!("SU-{id}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_cluster_routes_three_servers_and_lists_each_partys_own_server_first() {
+        let urls = "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222";
+        let layout = Layout::new(Topology::Cluster, urls, &[], None, &[], 4).unwrap();
+        assert_eq!(layout.replicas(), 3);
+        assert_eq!(
+            layout.node(1).nats_url,
+            "nats://10.0.0.2:4222,nats://10.0.0.3:4222,nats://10.0.0.1:4222"
+        );
+        assert_eq!(layout.node(3).nats_url.split(',').next(), Some("nats://10.0.0.1:4222"));
+        let files = layout.files(&Plain, &parties(), "pw").unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["nats-1.conf", "nats-2.conf", "nats-3.conf"]);
+        let second = &files[1].text;
+        assert!(second.contains("listen: \"10.0.0.2:6222\""), "{second}");
+        assert!(second.contains("store_dir: \"nats-2\""), "{second}");
+        assert!(
+            second.contains("\"nats-route://fsc-route:pw@10.0.0.1:6222\""),
+            "{second}"
+        );
+        assert!(!second.contains("@10.0.0.2:6222"), "no route to itself: {second}");
+        assert!(second.contains("# all $JS.API"), "{second}");
+        assert!(files.iter().all(|f| f.secret), "the route password is secret");
+        let one_host = "nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224";
+        let error = Layout::new(Topology::Cluster, one_host, &[], None, &[], 3).unwrap_err();
+        assert!(error.to_string().contains("--route-urls"), "{error}");
+        assert!(Layout::new(Topology::Cluster, "nats://a:4222", &[], None, &[], 3).is_err());
+    }
+
+    #[test]
+    fn a_leaf_federation_has_a_hub_with_a_domain_and_a_leaf_per_party() {
+        let leaves: Vec<String> = (0..4).map(|i| format!("nats://127.0.0.1:{}", 5000 + i)).collect();
+        let layout = Layout::new(Topology::Leaf, "nats://hub.example:4222", &[], None, &leaves, 4).unwrap();
+        let node = layout.node(2);
+        assert_eq!(node.nats_url, "nats://127.0.0.1:5002");
+        assert_eq!(node.jetstream_domain.as_deref(), Some("hub"));
+        let files = layout.files(&Plain, &parties(), "pw").unwrap();
+        let hub = &files[0];
+        assert_eq!(hub.path, "nats-server.conf");
+        assert!(hub.text.contains("domain: \"hub\""), "{}", hub.text);
+        assert!(hub.text.contains("listen: \"0.0.0.0:7422\""), "{}", hub.text);
+        assert!(hub.text.contains("# leaves $JS.hub.API"), "{}", hub.text);
+        let carol = files.iter().find(|f| f.path == "carol/leaf.conf").unwrap();
+        assert!(carol.secret);
+        assert!(carol.text.contains("listen: \"127.0.0.1:5002\""), "{}", carol.text);
+        assert!(
+            carol
+                .text
+                .contains("{ url: \"nats-leaf://hub.example:7422\", nkey: \"SU-carol\" }"),
+            "{}",
+            carol.text
+        );
+        assert!(carol.text.contains("# carol $JS.hub.API"), "{}", carol.text);
+        assert!(!carol.text.contains("jetstream"), "{}", carol.text);
+        assert!(Layout::new(Topology::Leaf, "nats://hub:4222", &[], None, &leaves[..2], 4).is_err());
+    }
+
+    #[test]
+    fn a_single_broker_is_what_init_always_wrote() {
+        let layout = Layout::new(Topology::Single, "nats://nats:4222", &[], None, &[], 2).unwrap();
+        assert_eq!(layout.replicas(), 1);
+        assert_eq!(layout.node(1).nats_url, "nats://nats:4222");
+        let files = layout.files(&Plain, &parties(), "pw").unwrap();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].text.contains("listen: \"0.0.0.0:4222\""));
+        assert!(!files[0].secret);
+        assert!(Layout::new(Topology::Single, "nats://a:1,nats://b:2", &[], None, &[], 2).is_err());
+        assert!(
+            Layout::new(
+                Topology::Single,
+                "nats://a:1",
+                &["nats-route://a:2".into()],
+                None,
+                &[],
+                2
+            )
+            .is_err()
+        );
+    }
+}
