@@ -1,7 +1,11 @@
 //! End-to-end fixtures: a real nats-server and real `fsc node` processes, each behind a guard
 //! that kills it when dropped, in a federation written by the real `fsc federation init`.
 //!
-//! Ports are never fixed: the broker picks its own (and reports it in a ports file), and every
+//! Ports are never fixed: a single broker picks its own (and reports it in a ports file); the
+//! servers of a cluster or a leaf federation, whose configs must name each other's ports, get
+//! ports the harness found free (bound on port 0, released just before `federation init`; if a
+//! server then fails to start because another process took its port meanwhile, the whole
+//! federation is written and started again). Every
 //! node's API socket is bound here on port 0 and handed to the node process as file descriptor 3
 //! (`FSC_LISTEN_FD`). The harness keeps its copy of the socket, so a node that is killed and
 //! restarted serves on the same address, and connections made while it was down wait in the
@@ -9,6 +13,7 @@
 
 use fsc_node::broker::{Broker, find_nats_server};
 use fsc_node::client::Client;
+pub use fsc_node::topology::Topology;
 use serde_json::{Value, json};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -215,14 +220,126 @@ pub struct ClusterOptions {
     /// Serve the APIs over https, with certificates of a CA `federation init --tls` made
     /// (`<dir>/ca.crt`).
     pub tls: bool,
+    /// The broker's layout (`federation init --topology`).
+    pub topology: Topology,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
 pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
+    /// The single broker, the cluster's first server (`fsc-1`), or the leaf federation's hub.
     pub broker: Broker,
+    /// The cluster's other servers (`fsc-2`, `fsc-3`), or each party's leaf server (in party
+    /// order).
+    pub servers: Vec<Broker>,
     pub parties: Vec<String>,
+    pub topology: Topology,
     pub dir: tempfile::TempDir,
+}
+
+/// `n` ports that were free a moment ago.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound address").port())
+        .collect()
+}
+
+/// `federation init` into a new directory, and the federation's broker servers started from the
+/// configs it wrote: (directory, first server, the others).
+fn start_brokers(
+    options: &ClusterOptions,
+    parties: &[String],
+    urls: &[String],
+) -> (tempfile::TempDir, Broker, Vec<Broker>) {
+    let nats = find_nats_server().expect("nats-server (run scripts/setup)");
+    let local = |port: &u16, scheme: &str| format!("{scheme}://127.0.0.1:{port}");
+    let join = |ports: &[u16], scheme: &str| ports.iter().map(|p| local(p, scheme)).collect::<Vec<_>>().join(",");
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let dir = tempfile::Builder::new()
+            .prefix("fsc-e2e-")
+            .tempdir()
+            .expect("temporary directory");
+        // (config, port) of every server, first the one `Cluster::broker` holds.
+        let (args, servers): (Vec<String>, Vec<(PathBuf, Option<u16>)>) = match options.topology {
+            Topology::Single => (vec![], vec![(dir.path().join("nats-server.conf"), None)]),
+            Topology::Cluster => {
+                let ports = free_ports(6);
+                let args = vec![
+                    "--topology".into(),
+                    "cluster".into(),
+                    "--nats-url".into(),
+                    join(&ports[..3], "nats"),
+                    "--route-urls".into(),
+                    join(&ports[3..], "nats-route"),
+                ];
+                let servers = (1..=3)
+                    .map(|n| (dir.path().join(format!("nats-{n}.conf")), Some(ports[n - 1])))
+                    .collect();
+                (args, servers)
+            }
+            Topology::Leaf => {
+                let ports = free_ports(2 + parties.len());
+                let args = vec![
+                    "--topology".into(),
+                    "leaf".into(),
+                    "--nats-url".into(),
+                    local(&ports[0], "nats"),
+                    "--hub-leaf-url".into(),
+                    local(&ports[1], "nats-leaf"),
+                    "--leaf-urls".into(),
+                    join(&ports[2..], "nats"),
+                ];
+                let mut servers = vec![(dir.path().join("nats-server.conf"), Some(ports[0]))];
+                servers.extend(
+                    parties
+                        .iter()
+                        .zip(&ports[2..])
+                        .map(|(id, port)| (dir.path().join(id).join("leaf.conf"), Some(*port))),
+                );
+                (args, servers)
+            }
+        };
+        let init = Command::new(fsc_bin())
+            .args(["federation", "init", "--out"])
+            .arg(dir.path())
+            .args(["--parties", &parties.join(","), "--api-urls", &urls.join(",")])
+            .args(options.tls.then_some("--tls"))
+            .args(&args)
+            .output()
+            .expect("run fsc federation init");
+        assert!(
+            init.status.success(),
+            "federation init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let started: Result<Vec<Broker>, _> = servers
+            .iter()
+            .enumerate()
+            .map(|(i, (config, port))| {
+                // Each server's ports file and log in a directory of its own.
+                let work = if i == 0 {
+                    dir.path().to_path_buf()
+                } else {
+                    dir.path().join(format!("server-{i}"))
+                };
+                Broker::start_on(&nats, config, &work, *port)
+            })
+            .collect();
+        match started {
+            Ok(mut brokers) => {
+                let first = brokers.remove(0);
+                return (dir, first, brokers);
+            }
+            Err(error) if attempts < 3 => eprintln!("a broker server did not start ({error}); trying other ports"),
+            Err(error) => panic!("the broker servers did not start: {error}"),
+        }
+    }
 }
 
 impl Cluster {
@@ -235,10 +352,6 @@ impl Cluster {
     }
 
     pub async fn start_with(options: ClusterOptions) -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("fsc-e2e-")
-            .tempdir()
-            .expect("temporary directory");
         let parties: Vec<String> = (0..options.parties).map(party_name).collect();
         let listeners: Vec<std::net::TcpListener> = parties
             .iter()
@@ -257,23 +370,15 @@ impl Cluster {
             .iter()
             .map(|l| format!("{scheme}://{}", l.local_addr().expect("bound address")))
             .collect();
-        let init = Command::new(fsc_bin())
-            .args(["federation", "init", "--out"])
-            .arg(dir.path())
-            .args(["--parties", &parties.join(","), "--api-urls", &urls.join(",")])
-            .args(options.tls.then_some("--tls"))
-            .output()
-            .expect("run fsc federation init");
-        assert!(
-            init.status.success(),
-            "federation init failed: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        let nats = find_nats_server().expect("nats-server (run scripts/setup)");
-        let broker = Broker::start(&nats, &dir.path().join("nats-server.conf"), dir.path()).expect("start nats-server");
+        let (dir, broker, servers) = start_brokers(&options, &parties, &urls);
         let mut nodes = Vec::new();
         for ((id, url), listener) in parties.iter().zip(urls).zip(listeners) {
-            let mut env = vec![("FSC_NATS_URL".to_string(), broker.url())];
+            // A single broker's port is its own choice; other layouts' nodes use the URLs
+            // their node.toml was written with.
+            let mut env = Vec::new();
+            if options.topology == Topology::Single {
+                env.push(("FSC_NATS_URL".to_string(), broker.url()));
+            }
             env.extend(options.env.iter().cloned());
             let mut node = NodeProcess {
                 id: id.clone(),
@@ -297,7 +402,9 @@ impl Cluster {
         Cluster {
             nodes,
             broker,
+            servers,
             parties,
+            topology: options.topology,
             dir,
         }
     }
@@ -366,6 +473,34 @@ impl Cluster {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The broker as its operator sees it: the `admin` user of `admin/nats.nk`, connected to
+    /// any server of a cluster, or to the hub.
+    pub async fn admin(&self) -> async_nats::Client {
+        let seed = std::fs::read_to_string(self.path().join("admin/nats.nk")).expect("the admin seed");
+        let mut urls = vec![self.broker.url()];
+        if self.topology != Topology::Leaf {
+            urls.extend(self.servers.iter().map(Broker::url));
+        }
+        let urls: Vec<async_nats::ServerAddr> = urls.iter().map(|u| u.parse().expect("a server URL")).collect();
+        async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
+            .connect(urls)
+            .await
+            .expect("connect as the broker's admin")
+    }
+
+    /// `$JS.API.STREAM.INFO.FSC`, asked as the operator; `None` while no server answers it.
+    pub async fn stream_info(&self, admin: &async_nats::Client) -> Option<Value> {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            admin.request("$JS.API.STREAM.INFO.FSC", "".into()),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let info: Value = serde_json::from_slice(&answer.payload).ok()?;
+        info.get("error").is_none().then_some(info)
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! The server is started from a federation's `nats-server.conf` on a port of the operating
 //! system's choosing (`-p -1`), which it reports in a ports file; the guard reads it and kills
-//! the process when dropped. A restart reuses the port, so connected nodes find it again.
+//! the process when dropped. A restart reuses the port, so connected nodes find it again. The
+//! servers of a cluster or a leaf federation, whose configs name each other's ports, start on
+//! the ports their configs give.
 //! Production brokers are run by operators, not by this module.
 
 use crate::error::Error;
@@ -49,6 +51,12 @@ pub struct Broker {
 impl Broker {
     /// Starts nats-server with `config` on a free port; `work_dir` receives its ports file and log.
     pub fn start(bin: &Path, config: &Path, work_dir: &Path) -> Result<Broker, Error> {
+        Broker::start_on(bin, config, work_dir, None)
+    }
+
+    /// Starts nats-server with `config` on `port` (a port other servers' configs name, as in a
+    /// cluster's or a leaf's), or on a free port.
+    pub fn start_on(bin: &Path, config: &Path, work_dir: &Path, port: Option<u16>) -> Result<Broker, Error> {
         let mut broker = Broker {
             bin: bin.to_path_buf(),
             // Absolute: the server runs in the config's directory (see `spawn`).
@@ -57,7 +65,7 @@ impl Broker {
             child: None,
             port: 0,
         };
-        broker.spawn(None)?;
+        broker.spawn(port)?;
         Ok(broker)
     }
 

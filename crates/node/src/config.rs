@@ -75,6 +75,11 @@ pub struct NodeConfig {
     /// heartbeat.
     #[serde(default = "defaults::consumer_pull_expiry_ms")]
     pub consumer_pull_expiry_ms: u64,
+    /// How long a published message waits for the stream's acknowledgement before it is sent
+    /// again (a duplicate is dropped by the stream): bounds what a stream leader's loss costs
+    /// the sender.
+    #[serde(default = "defaults::publish_ack_timeout_ms")]
+    pub publish_ack_timeout_ms: u64,
     /// Deadline of a computation whose submission names none.
     #[serde(default = "defaults::default_deadline_s")]
     pub default_deadline_s: u64,
@@ -203,7 +208,7 @@ pub struct ApiClient {
     pub admin: bool,
 }
 
-mod defaults {
+pub(crate) mod defaults {
     use std::path::PathBuf;
     pub fn listen() -> String {
         "127.0.0.1:55501".into()
@@ -224,7 +229,8 @@ mod defaults {
         "nats.nk".into()
     }
     // A lost server costs at most about this long: a dead pull request is noticed after two
-    // heartbeats (2 s) and renewed, a lost acknowledgement is redelivered after the ack wait.
+    // heartbeats (2 s) and renewed, a lost acknowledgement is redelivered after the ack wait, an
+    // unacknowledged publish is re-sent after 2 s.
     pub fn consumer_ack_wait_ms() -> u64 {
         5000
     }
@@ -233,6 +239,9 @@ mod defaults {
     }
     pub fn consumer_pull_expiry_ms() -> u64 {
         5000
+    }
+    pub fn publish_ack_timeout_ms() -> u64 {
+        2000
     }
     pub fn default_deadline_s() -> u64 {
         600
@@ -293,6 +302,7 @@ const KEYS: &[&str] = &[
     "consumer_ack_wait_ms",
     "consumer_heartbeat_ms",
     "consumer_pull_expiry_ms",
+    "publish_ack_timeout_ms",
     "default_deadline_s",
     "max_deadline_s",
     "max_active_computations",
@@ -437,9 +447,10 @@ impl NodeConfig {
                 )));
             }
         }
-        if self.consumer_ack_wait_ms < 1000 || self.consumer_heartbeat_ms < 100 {
+        if self.consumer_ack_wait_ms < 1000 || self.consumer_heartbeat_ms < 100 || self.publish_ack_timeout_ms < 100 {
             return Err(Error::Config(
-                "consumer_ack_wait_ms must be at least 1000 and consumer_heartbeat_ms at least 100".into(),
+                "consumer_ack_wait_ms must be at least 1000, consumer_heartbeat_ms and publish_ack_timeout_ms at least 100"
+                    .into(),
             ));
         }
         // The broker refuses a pull request whose heartbeat exceeds half its expiry.

@@ -14,7 +14,7 @@
 //!
 //! This module writes files; it never starts anything.
 
-use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, validate_party_id};
+use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, defaults, validate_party_id};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use crate::tls::Authority;
@@ -220,9 +220,10 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             nats_ca_file: None,
             nats_client_cert: None,
             nats_client_key: None,
-            consumer_ack_wait_ms: 5000,
-            consumer_heartbeat_ms: 1000,
-            consumer_pull_expiry_ms: 5000,
+            consumer_ack_wait_ms: defaults::consumer_ack_wait_ms(),
+            consumer_heartbeat_ms: defaults::consumer_heartbeat_ms(),
+            consumer_pull_expiry_ms: defaults::consumer_pull_expiry_ms(),
+            publish_ack_timeout_ms: defaults::publish_ack_timeout_ms(),
             default_deadline_s: 600,
             max_deadline_s: 3600,
             max_active_computations: 5000,

@@ -143,6 +143,7 @@ pub async fn run(
         js,
         envelopes.clone(),
         config.max_chunk_bytes,
+        Duration::from_millis(config.publish_ack_timeout_ms),
         outbox_rx,
         published,
         metrics.clone(),

@@ -53,6 +53,9 @@ const MAX_DELIVERY: usize = 2048;
 /// messages in between.
 const MAX_DELIVERY_BYTES: usize = 4 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between pulls of an inbox whose consumer has no leader yet: elections take seconds, and
+/// the first pull after one should not wait much longer.
+const STALLED_PAUSE: Duration = Duration::from_millis(250);
 
 /// Connects to the broker as this node's NKey user (or `.creds` user), over TLS if configured.
 /// Returns at once; the connection (and every reconnection) proceeds in the background with
@@ -255,82 +258,121 @@ pub async fn consume(
 ) {
     let me = envelopes.me().to_string();
     let mut backoff = Backoff::default();
-    while !*stop.borrow() {
+    'provision: while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
             consumer = provision(&js, &me, &spec, max_deadline, timings.ack_wait) => consumer,
         };
-        let messages = match consumer {
-            Ok(consumer) => {
-                consumer
-                    .stream()
-                    .max_messages_per_batch(1000)
-                    .expires(timings.pull_expiry)
-                    .heartbeat(timings.heartbeat)
-                    .messages()
-                    .await
-            }
+        let consumer = match consumer {
+            Ok(consumer) => consumer,
             Err(error) => {
                 tracing::warn!(%error, "cannot provision the inbox; retrying");
                 backoff.wait(&mut stop).await;
                 continue;
             }
         };
-        let mut messages = match messages {
-            Ok(messages) => messages,
-            Err(error) => {
-                tracing::warn!(%error, "cannot pull the inbox; retrying");
-                backoff.wait(&mut stop).await;
-                continue;
-            }
-        };
-        let _ = ready.send(true);
-        backoff = Backoff::default();
         loop {
-            let mut next = tokio::select! {
-                _ = stop.changed() => return,
-                next = messages.next() => next,
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(1000)
+                .expires(timings.pull_expiry)
+                .heartbeat(timings.heartbeat)
+                .messages()
+                .await;
+            let mut messages = match messages {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot pull the inbox; retrying");
+                    backoff.wait(&mut stop).await;
+                    continue 'provision;
+                }
             };
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            let mut broken = false;
-            loop {
-                match next {
-                    Some(Ok(message)) => {
-                        bytes += message.payload.len();
-                        batch.extend(prepare(message, &envelopes, &metrics).await);
+            let _ = ready.send(true);
+            backoff = Backoff::default();
+            let pulled = pull(&mut messages, &envelopes, &runtime, &metrics, &mut stop).await;
+            let _ = ready.send(false);
+            match pulled {
+                Pulled::Stopped => return,
+                Pulled::Stalled => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(STALLED_PAUSE) => {}
+                        _ = stop.changed() => {}
                     }
-                    // The pull request died with a server or a moved consumer leader: nothing
-                    // would come until it expires. Pull afresh at once (the consumer is
-                    // re-created, so what was in flight is redelivered now, not after ack_wait).
-                    Some(Err(error)) if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) => {
-                        tracing::warn!(%error, "no heartbeat from the broker; pulling afresh");
-                        broken = true;
-                    }
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "inbox pull interrupted; resubscribing");
-                        broken = true;
-                    }
-                    None => broken = true,
                 }
-                if broken || batch.len() >= MAX_DELIVERY || bytes >= MAX_DELIVERY_BYTES {
-                    break;
+                Pulled::Broken => {
+                    backoff.wait(&mut stop).await;
+                    continue 'provision;
                 }
-                // Take whatever else is already here, so that one transaction covers it all.
-                match messages.next().now_or_never() {
-                    Some(more) => next = more,
-                    None => break,
-                }
-            }
-            if !batch.is_empty() && runtime.deliver(batch).await.is_err() {
-                return;
-            }
-            if broken {
-                let _ = ready.send(false);
-                break;
             }
         }
-        backoff.wait(&mut stop).await;
+    }
+}
+
+/// Why [`pull`] returned.
+enum Pulled {
+    /// `stop` turned true, or the runtime is gone.
+    Stopped,
+    /// The broker's heartbeats stopped, or nothing answered the pull request: it died with a
+    /// server, or the consumer's leader is being elected anew. The consumer is intact: pull it
+    /// afresh after a short pause (what was delivered and lost in flight comes again after
+    /// `ack_wait`).
+    Stalled,
+    /// The subscription failed otherwise: provision the consumer again.
+    Broken,
+}
+
+/// Hands what `messages` brings to the runtime, in deliveries, until it fails or `stop`.
+async fn pull(
+    messages: &mut pull::Stream,
+    envelopes: &Envelopes,
+    runtime: &RuntimeHandle,
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<bool>,
+) -> Pulled {
+    loop {
+        let mut next = tokio::select! {
+            _ = stop.changed() => return Pulled::Stopped,
+            next = messages.next() => next,
+        };
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        let mut interrupted = None;
+        loop {
+            match next {
+                Some(Ok(message)) => {
+                    bytes += message.payload.len();
+                    batch.extend(prepare(message, envelopes, metrics).await);
+                }
+                Some(Err(error))
+                    if matches!(
+                        error.kind(),
+                        pull::MessagesErrorKind::MissingHeartbeat | pull::MessagesErrorKind::NoResponders
+                    ) =>
+                {
+                    tracing::warn!(%error, "the inbox's pull request is gone; pulling afresh");
+                    interrupted = Some(Pulled::Stalled);
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "inbox pull interrupted; resubscribing");
+                    interrupted = Some(Pulled::Broken);
+                }
+                None => interrupted = Some(Pulled::Broken),
+            }
+            if interrupted.is_some() || batch.len() >= MAX_DELIVERY || bytes >= MAX_DELIVERY_BYTES {
+                break;
+            }
+            // Take whatever else is already here, so that one transaction covers it all.
+            match messages.next().now_or_never() {
+                Some(more) => next = more,
+                None => break,
+            }
+        }
+        if !batch.is_empty() && runtime.deliver(batch).await.is_err() {
+            return Pulled::Stopped;
+        }
+        if let Some(interrupted) = interrupted {
+            return interrupted;
+        }
     }
 }
 
@@ -416,6 +458,7 @@ pub async fn publish(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
     max_chunk_bytes: Option<usize>,
+    ack_timeout: Duration,
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
     metrics: Arc<Metrics>,
@@ -426,7 +469,7 @@ pub async fn publish(
     loop {
         while in_flight.len() < MAX_IN_FLIGHT {
             let Some(row) = queue.pop_front() else { break };
-            in_flight.push(send(js.clone(), envelopes.clone(), max_chunk_bytes, row));
+            in_flight.push(send(js.clone(), envelopes.clone(), max_chunk_bytes, ack_timeout, row));
         }
         if !open && queue.is_empty() && in_flight.is_empty() {
             return;
@@ -464,6 +507,7 @@ async fn send(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
     max_chunk_bytes: Option<usize>,
+    ack_timeout: Duration,
     row: OutboxRow,
 ) -> Result<i64, (OutboxRow, Error)> {
     let me = envelopes.me();
@@ -479,7 +523,13 @@ async fn send(
         .max(64);
     let payload = Bytes::from(row.envelope.clone());
     let result = if payload.len() <= chunk_size {
-        publish_one(&js, &subject, Publish::build().payload(payload).message_id(&message_id)).await
+        publish_one(
+            &js,
+            &subject,
+            Publish::build().payload(payload).message_id(&message_id),
+            ack_timeout,
+        )
+        .await
     } else {
         let total = payload.len().div_ceil(chunk_size);
         let mut result = Ok(());
@@ -505,7 +555,7 @@ async fn send(
                 .header(CHUNK_HEADER, format!("{idx}/{total}").as_str())
                 .header(SEQ_HEADER, row.seq.to_string().as_str())
                 .header(CHUNK_TAG_HEADER, tag.as_str());
-            result = publish_one(&js, &subject, publish).await;
+            result = publish_one(&js, &subject, publish, ack_timeout).await;
             if result.is_err() {
                 break;
             }
@@ -521,12 +571,23 @@ async fn send(
     }
 }
 
-async fn publish_one(js: &jetstream::Context, subject: &str, publish: Publish) -> Result<(), Error> {
+/// Publishes and waits at most `ack_timeout` for the stream's acknowledgement: a message sent to
+/// a stream leader that died is re-sent soon after a new one is elected (a duplicate of one
+/// that did arrive is dropped by its message id).
+async fn publish_one(
+    js: &jetstream::Context,
+    subject: &str,
+    publish: Publish,
+    ack_timeout: Duration,
+) -> Result<(), Error> {
     let ack = js
         .send_publish(subject.to_string(), publish)
         .await
         .map_err(|e| Error::Broker(e.to_string()))?;
-    ack.await.map_err(|e| Error::Broker(e.to_string()))?;
+    tokio::time::timeout(ack_timeout, ack)
+        .await
+        .map_err(|_| Error::Broker(format!("no acknowledgement from the stream within {ack_timeout:?}")))?
+        .map_err(|e| Error::Broker(e.to_string()))?;
     Ok(())
 }
 
