@@ -1,0 +1,69 @@
+//! A hub with JetStream (domain `hub`) and a leaf server per party, written by `federation init
+//! --topology leaf`: each party's node connects only to its own leaf, which dials out to the
+//! hub. The tutorial's sum computes; a batch of 1,000 computes through a 10 s outage of the hub.
+
+use fsc_e2e::{Cluster, ClusterOptions, Topology, assert_all_summed, eventually, random_sums};
+use fsc_node::config::NodeConfig;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const OUTAGE: Duration = Duration::from_secs(10);
+const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
+
+async fn leaves() -> Cluster {
+    Cluster::start_with(ClusterOptions {
+        parties: 3,
+        topology: Topology::Leaf,
+        ..Default::default()
+    })
+    .await
+}
+
+async fn least_succeeded(cluster: &Cluster) -> f64 {
+    let mut least = f64::MAX;
+    for node in &cluster.nodes {
+        least = least.min(node.client().metric(SUCCEEDED).await.unwrap_or(0.0));
+    }
+    least
+}
+
+#[tokio::test]
+async fn each_node_reaches_the_hubs_stream_through_its_own_leaf() {
+    let cluster = leaves().await;
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let config = NodeConfig::load(&cluster.path().join(&node.id).join("node.toml"), |_| None).unwrap();
+        assert_eq!(config.nats_url, cluster.servers[i].url(), "{} connects to its leaf only", node.id);
+        assert_eq!(config.jetstream_domain.as_deref(), Some("hub"));
+    }
+    let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(85.0), "{view}\n{}", cluster.logs());
+    }
+    let admin = cluster.admin().await;
+    let info = cluster.stream_info(&admin).await.expect("the hub holds the stream");
+    assert_eq!(info["config"]["num_replicas"], 1, "{info}");
+}
+
+/// The hub dies (SIGKILL) mid-batch and comes back after 10 s: the leaves and the nodes
+/// reconnect on their own, and every computation succeeds at every party.
+#[tokio::test]
+async fn a_batch_computes_through_a_10_s_outage_of_the_hub() {
+    let mut cluster = leaves().await;
+    let (ids, per_node, sums) = random_sums(&cluster, 1000, 5);
+    for (node, items) in cluster.nodes.iter().zip(&per_node) {
+        let answers = node.client().submit_batch(items).await.unwrap();
+        assert!(answers.iter().all(|a| a["status"] == "pending"), "{answers:?}");
+    }
+    eventually(Duration::from_secs(120), "the batch is under way", || async {
+        least_succeeded(&cluster).await >= 50.0
+    })
+    .await;
+    let before = least_succeeded(&cluster).await;
+    cluster.broker.kill();
+    let killed = Instant::now();
+    assert!(before < 1000.0, "the batch must still be running when the hub dies");
+    // The outage's length is the scenario: the hub stays down this long, whatever happens.
+    tokio::time::sleep(OUTAGE.saturating_sub(killed.elapsed())).await;
+    cluster.broker.restart().unwrap();
+    assert_all_summed(&cluster, &ids, &sums).await;
+}
