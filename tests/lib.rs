@@ -127,6 +127,11 @@ impl NodeProcess {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Removes an environment variable set by `set_env` (or the options), for the next (re)start.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// Starts the node again on the same socket and store, without waiting for anything.
     pub fn respawn(&mut self) {
         self.kill();
@@ -212,7 +217,8 @@ pub fn clients_env(clients: &[(&str, &str, bool)]) -> (String, String) {
 #[derive(Clone, Default)]
 pub struct ClusterOptions {
     pub parties: usize,
-    /// Extra environment of every node, e.g. `FSC_MAX_CHUNK_BYTES`.
+    /// Extra environment of every node, e.g. `FSC_MAX_CHUNK_BYTES`; `{id}` in a value stands
+    /// for the node's party id.
     pub env: Vec<(String, String)>,
     /// Every node's open-file limit (soft and hard, so the node cannot raise it), if not the
     /// test's own.
@@ -222,6 +228,8 @@ pub struct ClusterOptions {
     pub tls: bool,
     /// The broker's layout (`federation init --topology`).
     pub topology: Topology,
+    /// Appended to a single broker's `nats-server.conf` before it starts (e.g. a `tls` block).
+    pub broker_config: Option<String>,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
@@ -318,6 +326,11 @@ fn start_brokers(
             "federation init failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
+        if let Some(extra) = &options.broker_config {
+            let path = &servers[0].0;
+            let text = std::fs::read_to_string(path).expect("the broker config");
+            std::fs::write(path, format!("{text}{extra}\n")).expect("write the broker config");
+        }
         let started: Result<Vec<Broker>, _> = servers
             .iter()
             .enumerate()
@@ -379,7 +392,7 @@ impl Cluster {
             if options.topology == Topology::Single {
                 env.push(("FSC_NATS_URL".to_string(), broker.url()));
             }
-            env.extend(options.env.iter().cloned());
+            env.extend(options.env.iter().map(|(k, v)| (k.clone(), v.replace("{id}", id))));
             let mut node = NodeProcess {
                 id: id.clone(),
                 url,

@@ -32,12 +32,22 @@ async fn each_node_reaches_the_hubs_stream_through_its_own_leaf() {
     let cluster = leaves().await;
     for (i, node) in cluster.nodes.iter().enumerate() {
         let config = NodeConfig::load(&cluster.path().join(&node.id).join("node.toml"), |_| None).unwrap();
-        assert_eq!(config.nats_url, cluster.servers[i].url(), "{} connects to its leaf only", node.id);
+        assert_eq!(
+            config.nats_url,
+            cluster.servers[i].url(),
+            "{} connects to its leaf only",
+            node.id
+        );
         assert_eq!(config.jetstream_domain.as_deref(), Some("hub"));
     }
     let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
     for view in cluster.finals(id, Duration::from_secs(60)).await {
-        assert_eq!(view["output"]["result"]["sum"], json!(85.0), "{view}\n{}", cluster.logs());
+        assert_eq!(
+            view["output"]["result"]["sum"],
+            json!(85.0),
+            "{view}\n{}",
+            cluster.logs()
+        );
     }
     let admin = cluster.admin().await;
     let info = cluster.stream_info(&admin).await.expect("the hub holds the stream");
