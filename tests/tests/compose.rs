@@ -263,3 +263,88 @@ fn http_get(address: &str, path: &str) -> Option<String> {
     stream.read_to_string(&mut answer).ok()?;
     Some(answer)
 }
+
+/// The `leaf` profile: its own init (the leaf topology, its own volume), a hub, and per party a
+/// leaf server and a node that connects only to that leaf; every service of the profile is in it.
+#[test]
+fn the_leaf_profile_matches_what_federation_init_generates() {
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    let compose = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let services = &compose["services"];
+    let volume = tempfile::tempdir().unwrap();
+    let init = strings(&services["federation-leaf"]["command"]);
+    assert_eq!(flag(&init, "--topology"), "leaf");
+    let args: Vec<String> = init
+        .iter()
+        .map(|a| a.replace(VOLUME_PATH, volume.path().to_str().unwrap()))
+        .collect();
+    let output = Command::new(fsc_bin()).args(&args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let parties: Vec<String> = flag(&init, "--parties").split(',').map(String::from).collect();
+    let api_urls: Vec<String> = flag(&init, "--api-urls").split(',').map(String::from).collect();
+    let mount = vec![format!("federation-leaf:{VOLUME_PATH}")];
+    let in_profile = |name: &str| {
+        let service = &services[name];
+        assert!(!service.is_badvalue(), "a service {name}");
+        assert_eq!(
+            strings(&service["profiles"]),
+            ["leaf"],
+            "{name} is in the leaf profile only"
+        );
+        assert_eq!(strings(&service["volumes"]), mount, "{name} mounts the leaf federation");
+        service
+    };
+    in_profile("federation-leaf");
+    in_profile("tutorial-leaf");
+
+    // The hub: JetStream in the domain the nodes use, a leafnode listener where leaves dial.
+    let hub = in_profile("hub");
+    assert!(hub["image"].as_str().unwrap().starts_with("nats:"));
+    let hub_conf = std::fs::read_to_string(local(&flag(&strings(&hub["command"]), "-c"), volume.path())).unwrap();
+    assert!(hub_conf.contains("domain: \"hub\""), "{hub_conf}");
+    let hub_leaf_url = flag(&init, "--hub-leaf-url");
+    let hub_leaf_port = hub_leaf_url.rsplit(':').next().unwrap();
+    assert!(
+        hub_conf.contains(&format!("listen: \"0.0.0.0:{hub_leaf_port}\"")),
+        "{hub_conf}"
+    );
+    assert_eq!(hub_leaf_url, "nats-leaf://hub:7422", "the leaves dial the hub service");
+
+    for ((party, url), leaf_url) in parties.iter().zip(&api_urls).zip(flag(&init, "--leaf-urls").split(',')) {
+        let leaf_name = format!("leaf-{party}");
+        let leaf = in_profile(&leaf_name);
+        let leaf_conf = std::fs::read_to_string(local(&flag(&strings(&leaf["command"]), "-c"), volume.path())).unwrap();
+        assert!(leaf_conf.contains(&format!("url: \"{hub_leaf_url}\"")), "{leaf_conf}");
+        assert!(!leaf_conf.contains("jetstream"), "no JetStream on a leaf: {leaf_conf}");
+        assert_eq!(leaf["depends_on"]["hub"]["condition"].as_str(), Some("service_healthy"));
+        assert_eq!(
+            leaf_url,
+            format!("nats://{leaf_name}:4222"),
+            "the URL names the leaf service"
+        );
+
+        let node = in_profile(&format!("node-{party}"));
+        let config_path = local(&flag(&strings(&node["command"]), "--config"), volume.path());
+        let config = NodeConfig::load(&config_path, |_| None).unwrap();
+        assert_eq!(config.nats_url, leaf_url, "{party} connects to its own leaf only");
+        assert_eq!(config.jetstream_domain.as_deref(), Some("hub"));
+        let port = url.rsplit(':').next().unwrap();
+        assert_eq!(url, &format!("http://node-{party}:{port}"));
+        assert_eq!(strings(&node["ports"]), vec![format!("127.0.0.1:{port}:{port}")]);
+        assert_eq!(
+            node["depends_on"][leaf_name.as_str()]["condition"].as_str(),
+            Some("service_healthy")
+        );
+        assert_eq!(
+            services["tutorial-leaf"]["depends_on"][format!("node-{party}").as_str()]["condition"].as_str(),
+            Some("service_healthy")
+        );
+    }
+    assert_eq!(
+        flag(&strings(&services["tutorial-leaf"]["command"]), "--against")
+            .split(',')
+            .collect::<Vec<_>>(),
+        api_urls
+    );
+    assert!(!compose["volumes"]["federation-leaf"].is_badvalue());
+}
