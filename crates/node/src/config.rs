@@ -739,4 +739,48 @@ mod tests {
             assert!(error.contains("nats_url"), "{bad:?}: {error}");
         }
     }
+
+    #[test]
+    fn broker_settings_are_checked_and_paths_resolved_beside_node_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = \"alice\"\nroster = \"federation.toml\"\n").unwrap();
+        let load = |pairs: &'static [(&'static str, &'static str)]| {
+            NodeConfig::load(&path, move |key| {
+                pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+            })
+        };
+        let config = load(&[]).unwrap();
+        assert_eq!(config.jetstream_api_prefix(), "$JS.API");
+        assert!(!config.nats_tls());
+        assert_eq!(
+            (
+                config.consumer_ack_wait_ms,
+                config.consumer_heartbeat_ms,
+                config.consumer_pull_expiry_ms
+            ),
+            (5000, 1000, 5000)
+        );
+        let config = load(&[
+            ("FSC_JETSTREAM_DOMAIN", "hub"),
+            ("FSC_NATS_CA_FILE", "ca.crt"),
+            ("FSC_NATS_CREDS", "alice.creds"),
+        ])
+        .unwrap();
+        assert_eq!(config.jetstream_api_prefix(), "$JS.hub.API");
+        assert!(config.nats_tls());
+        assert_eq!(config.nats_ca_file, Some(dir.path().join("ca.crt")));
+        assert_eq!(config.nats_creds, Some(dir.path().join("alice.creds")));
+        for (bad, field) in [
+            (&[("FSC_NATS_CLIENT_CERT", "c.pem")][..], "nats_client_key"),
+            (&[("FSC_JETSTREAM_DOMAIN", "a.b")][..], "jetstream_domain"),
+            (
+                &[("FSC_CONSUMER_PULL_EXPIRY_MS", "1500")][..],
+                "consumer_pull_expiry_ms",
+            ),
+        ] {
+            let error = load(bad).unwrap_err().to_string();
+            assert!(error.contains(field), "{bad:?}: {error}");
+        }
+    }
 }

@@ -622,4 +622,33 @@ mod tests {
         let error = crate::tls::server_config(&bob).unwrap_err().to_string();
         assert!(error.contains("tls.crt"), "{error}");
     }
+
+    #[test]
+    fn a_cluster_federation_asks_for_three_replicas_and_keeps_its_route_password_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("fed");
+        init(&InitOptions {
+            out: out.clone(),
+            parties: vec!["alice".into(), "bob".into()],
+            nats_url: "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222".into(),
+            api_urls: InitOptions::local_api_urls(55501, 2, false).unwrap(),
+            tls: false,
+            broker: BrokerOptions {
+                topology: Topology::Cluster,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        let roster = Roster::load(&out.join("federation.toml")).unwrap();
+        assert_eq!(roster.stream.replicas, 3);
+        let bob = NodeConfig::load(&out.join("bob/node.toml"), |_| None).unwrap();
+        assert!(bob.nats_url.starts_with("nats://10.0.0.2:4222,"), "{}", bob.nats_url);
+        for n in 1..=3 {
+            let file = out.join(format!("nats-{n}.conf"));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "nats-{n}.conf holds the route password");
+        }
+        assert!(!out.join("nats-server.conf").exists());
+    }
 }

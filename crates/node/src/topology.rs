@@ -149,7 +149,7 @@ impl Layout {
                     urls.iter()
                         .map(|url| {
                             let address = Address::parse(url, "nats")?;
-                            Ok(format!("nats-route://{}:{ROUTE_PORT}", address.host))
+                            Ok(format!("nats-route://{}:{ROUTE_PORT}", address.connect_host))
                         })
                         .collect::<Result<Vec<_>, Error>>()?
                 } else {
@@ -170,7 +170,7 @@ impl Layout {
                             "nats"
                         },
                     )?;
-                    if !seen.insert((address.host.clone(), address.port)) {
+                    if !seen.insert((address.connect_host.clone(), address.port)) {
                         return Err(Error::Config(format!(
                             "{url}: two servers (or a server's client and route ports) share an address; \
                              on one host, give each its own --nats-url and --route-urls ports"
@@ -188,7 +188,7 @@ impl Layout {
                 };
                 let hub_leaf = match hub_leaf_url {
                     Some(url) => url.to_string(),
-                    None => format!("nats-leaf://{}:{LEAF_PORT}", Address::parse(hub, "nats")?.host),
+                    None => format!("nats-leaf://{}:{LEAF_PORT}", Address::parse(hub, "nats")?.connect_host),
                 };
                 Address::parse(&hub_leaf, "nats-leaf")?;
                 let leaves = if leaf_urls.is_empty() {
@@ -445,6 +445,19 @@ mod tests {
         let error = Layout::new(Topology::Cluster, one_host, &[], None, &[], 3).unwrap_err();
         assert!(error.to_string().contains("--route-urls"), "{error}");
         assert!(Layout::new(Topology::Cluster, "nats://a:4222", &[], None, &[], 3).is_err());
+        // Host names (as in a container network): each server on its own host, default ports.
+        let named = Layout::new(
+            Topology::Cluster,
+            "nats://n1:4222,nats://n2:4222,nats://n3:4222",
+            &[],
+            None,
+            &[],
+            3,
+        )
+        .unwrap();
+        let files = named.files(&Plain, &parties(), "pw").unwrap();
+        assert!(files[0].text.contains("listen: \"0.0.0.0:6222\""), "{}", files[0].text);
+        assert!(files[0].text.contains("@n2:6222\""), "{}", files[0].text);
     }
 
     #[test]
