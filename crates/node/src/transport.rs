@@ -9,7 +9,11 @@
 //! duplicate; it retries until the broker acknowledges, then reports the row as published.
 //! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`), each
 //! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
-//! Connection loss is handled by async-nats's reconnect (capped backoff); requests time out.
+//! Connection loss is handled by async-nats's reconnect (capped backoff) to the configured servers
+//! in order (over TLS, and through a JetStream domain's API prefix, as node.toml says); requests
+//! time out. A pull request that dies with a server or a moved consumer leader (no heartbeat, no
+//! responder) is renewed on the same consumer; a publish unacknowledged within
+//! `publish_ack_timeout_ms` is sent again, so a stream leader's loss costs about its election.
 
 use crate::config::{NodeConfig, StreamSpec};
 use crate::envelope::{ChunkId, Envelopes, Rejection};
