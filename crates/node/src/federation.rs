@@ -14,7 +14,7 @@
 //!
 //! This module writes files; it never starts anything.
 
-use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, defaults, validate_party_id};
+use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, StreamSpec, defaults, validate_party_id};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use crate::tls::Authority;
@@ -153,7 +153,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
     };
 
     let mut roster = Roster {
-        stream: crate::config::StreamSpec {
+        stream: StreamSpec {
             replicas: layout.replicas(),
             ..Default::default()
         },
