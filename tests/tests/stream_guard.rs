@@ -1,0 +1,240 @@
+//! The stream no party can subvert: the operator provisions it (`fsc federation provision`,
+//! idempotent), nodes wait for it and refuse one that differs from the roster's `[stream]`, and
+//! a party's broker user can neither create or change streams, nor read which pairs of parties
+//! have messages pending, nor park messages for anyone outside the roster.
+
+use async_nats::jetstream::{self, stream};
+use fsc_e2e::{Cluster, ClusterOptions, eventually, output_text};
+use fsc_node::config::Roster;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+const WAITING: &str = "waiting for the operator to provision stream FSC (fsc federation provision)";
+
+fn unprovisioned(parties: usize) -> ClusterOptions {
+    ClusterOptions {
+        parties,
+        unprovisioned: true,
+        ..Default::default()
+    }
+}
+
+fn roster(cluster: &Cluster) -> Roster {
+    Roster::load(&cluster.path().join("federation.toml")).unwrap()
+}
+
+/// `STREAM.INFO` of the stream with every subject's message count, as the admin user may ask.
+async fn subject_counts(cluster: &Cluster) -> Value {
+    let admin = cluster.connect_as("admin").await;
+    let answer = admin
+        .request(
+            format!("$JS.API.STREAM.INFO.{}", cluster.names().stream()),
+            json!({"subjects_filter": cluster.names().subjects()})
+                .to_string()
+                .into(),
+        )
+        .await
+        .unwrap();
+    serde_json::from_slice(&answer.payload).unwrap()
+}
+
+#[tokio::test]
+async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent() {
+    let cluster = Cluster::start_with(unprovisioned(3)).await;
+    for node in &cluster.nodes {
+        eventually(
+            Duration::from_secs(30),
+            "the node says it waits for the stream",
+            || async { node.log().contains(WAITING) },
+        )
+        .await;
+        assert!(
+            !node.client().ready().await,
+            "{} is not ready without the stream",
+            node.id
+        );
+    }
+    let readyz = reqwest::get(format!("{}/readyz", cluster.nodes[0].url)).await.unwrap();
+    assert_eq!(readyz.status().as_u16(), 503);
+    let body = readyz.text().await.unwrap();
+    assert!(body.contains("fsc federation provision"), "{body}");
+
+    let provision = cluster.provision();
+    assert!(provision.status.success(), "{}", output_text(&provision));
+    assert!(
+        output_text(&provision).contains("stream FSC created"),
+        "{}",
+        output_text(&provision)
+    );
+    for node in &cluster.nodes {
+        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+        // Said once, not at every retry.
+        assert_eq!(node.log().matches(WAITING).count(), 1, "{}", node.log());
+    }
+    let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        assert_eq!(view["output"]["result"]["sum"], json!(85.0));
+    }
+
+    let again = cluster.provision();
+    assert!(again.status.success(), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("stream FSC exists as the roster specifies"),
+        "{}",
+        output_text(&again)
+    );
+}
+
+#[tokio::test]
+async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
+    let mut cluster = Cluster::start_with(unprovisioned(3)).await;
+    // The stream the roster specifies, plus a rule copying every message where carol reads.
+    let names = cluster.names();
+    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    config.republish = Some(stream::Republish {
+        source: names.subjects(),
+        destination: format!("{}.copies.>", names.inbox_prefix("carol")),
+        headers_only: false,
+    });
+    let admin = jetstream::new(cluster.connect_as("admin").await);
+    admin.create_stream(config).await.unwrap();
+
+    for node in &mut cluster.nodes {
+        let status = node.exited(Duration::from_secs(30)).await;
+        let log = node.log();
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{} refuses to run: {status:?}\n{log}",
+            node.id
+        );
+        assert!(log.contains("`republish`"), "{} names the field:\n{log}", node.id);
+        assert!(log.contains("copies"), "{} shows what it found:\n{log}", node.id);
+    }
+    // A node started on it refuses it too, at once.
+    let node = &mut cluster.nodes[0];
+    node.respawn();
+    assert!(node.exited(Duration::from_secs(30)).await.is_some_and(|s| !s.success()));
+
+    let provision = cluster.provision();
+    assert!(!provision.status.success(), "provision does not accept it either");
+    assert!(
+        output_text(&provision).contains("`republish`"),
+        "{}",
+        output_text(&provision)
+    );
+}
+
+/// A party's broker connection that records the permission violations the broker reports.
+struct Party {
+    js: jetstream::Context,
+    violations: Arc<Mutex<Vec<String>>>,
+}
+
+impl Party {
+    async fn connect(cluster: &Cluster, id: &str) -> Party {
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let seen = violations.clone();
+        let client = cluster
+            .connect_options(id)
+            .event_callback(move |event| {
+                let seen = seen.clone();
+                async move {
+                    if let async_nats::Event::ServerError(error) = event {
+                        seen.lock().unwrap().push(error.to_string());
+                    }
+                }
+            })
+            .connect(cluster.broker.url())
+            .await
+            .unwrap();
+        // A denied request is never answered: it fails at this timeout.
+        let js = jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build(client);
+        Party { js, violations }
+    }
+
+    /// Waits until the broker has reported a violation on `subject`.
+    async fn refused(&self, subject: &str) {
+        let wanted = format!("Permissions Violation for Publish to \"{subject}\"");
+        eventually(Duration::from_secs(10), &wanted, || async {
+            self.violations.lock().unwrap().iter().any(|v| v.contains(&wanted))
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_outsiders() {
+    let cluster = Cluster::start_with(unprovisioned(3)).await;
+    let names = cluster.names();
+    let bob = Party::connect(&cluster, "bob").await;
+
+    // Creating the stream (with a rule copying everything to bob) is the operator's alone.
+    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    config.republish = Some(stream::Republish {
+        source: names.subjects(),
+        destination: format!("{}.copies.>", names.inbox_prefix("bob")),
+        headers_only: false,
+    });
+    assert!(bob.js.create_stream(config.clone()).await.is_err());
+    bob.refused("$JS.API.STREAM.CREATE.FSC").await;
+    let provision = cluster.provision();
+    assert!(provision.status.success(), "{}", output_text(&provision));
+    assert!(bob.js.update_stream(config).await.is_err());
+    bob.refused("$JS.API.STREAM.UPDATE.FSC").await;
+    assert!(bob.js.delete_stream("FSC").await.is_err());
+    bob.refused("$JS.API.STREAM.DELETE.FSC").await;
+    for node in &cluster.nodes {
+        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+    }
+
+    // Messages waiting for carol, whose node is down.
+    let mut cluster = cluster;
+    cluster.node_mut("carol").kill();
+    let id = Uuid::new_v4();
+    for party in [0, 1] {
+        assert_eq!(cluster.submit_at(party, id, json!(1)).await, 202);
+    }
+    let pending = names.inbox_filter("carol");
+    eventually(Duration::from_secs(30), "messages wait for carol", || async {
+        subject_counts(&cluster).await["subjects"]
+            .as_object()
+            .is_some_and(|s| s.keys().any(|k| k.ends_with(".carol.alice")))
+    })
+    .await;
+
+    // bob cannot ask which pairs have messages pending...
+    let info = bob
+        .js
+        .request::<_, Value>("STREAM.INFO.FSC".to_string(), &json!({"subjects_filter": pending}))
+        .await;
+    assert!(info.is_err(), "{info:?}");
+    bob.refused("$JS.API.STREAM.INFO.FSC").await;
+    // ...and the stream list it may read has no subject details.
+    let list: Value = bob.js.request("STREAM.LIST".to_string(), &json!({})).await.unwrap();
+    let state = &list["streams"][0]["state"];
+    assert!(state["messages"].as_u64().unwrap() > 0, "{list}");
+    assert!(state.get("subjects").is_none(), "{list}");
+
+    // Nothing can be parked for a party outside the roster, nor sent as another party.
+    let before = subject_counts(&cluster).await["state"]["messages"].as_u64().unwrap();
+    for (to, from) in [("mallory", "bob"), ("carol", "alice")] {
+        let subject = names.subject(&Uuid::new_v4().to_string(), to, from);
+        let ack = bob
+            .js
+            .publish(subject.clone(), vec![7; 1000].into())
+            .await
+            .unwrap()
+            .await;
+        assert!(ack.is_err(), "{subject}: {ack:?}");
+        bob.refused(&subject).await;
+    }
+    let after = subject_counts(&cluster).await;
+    assert_eq!(after["state"]["messages"].as_u64(), Some(before), "{after}");
+    let subjects = after["subjects"].as_object().unwrap();
+    assert!(!subjects.keys().any(|k| k.contains(".mallory.")), "{after}");
+}
