@@ -204,7 +204,11 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
         .unwrap();
     let pending = names.inbox_filter("carol");
     let counts = subject_counts(&cluster).await;
-    assert_eq!(counts["state"]["subjects"][&to_carol], json!(1), "the admin sees it: {counts}");
+    assert_eq!(
+        counts["state"]["subjects"][&to_carol],
+        json!(1),
+        "the admin sees it: {counts}"
+    );
 
     // bob cannot ask which pairs have messages pending...
     let info = bob

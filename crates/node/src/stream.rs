@@ -366,14 +366,17 @@ mod tests {
         assert_eq!(verify(&spec, &config), Ok(()));
     }
 
+    /// Makes a stream config differ from the spec in one field.
+    type Change = fn(&mut stream::Config);
+
     #[test]
     fn every_differing_field_is_named() {
         let spec = StreamSpec::default();
-        let changes: Vec<(&str, Box<dyn Fn(&mut stream::Config)>)> = vec![
-            ("subjects", Box::new(|c| c.subjects.push("other.>".into()))),
+        let changes: Vec<(&str, Change)> = vec![
+            ("subjects", (|c| c.subjects.push("other.>".into()))),
             (
                 "republish",
-                Box::new(|c| {
+                (|c| {
                     c.republish = Some(stream::Republish {
                         source: "fsc.>".into(),
                         destination: "_INBOX_FSC.mallory.copy".into(),
@@ -383,7 +386,7 @@ mod tests {
             ),
             (
                 "mirror",
-                Box::new(|c| {
+                (|c| {
                     c.mirror = Some(stream::Source {
                         name: "ELSEWHERE".into(),
                         ..Default::default()
@@ -392,7 +395,7 @@ mod tests {
             ),
             (
                 "sources",
-                Box::new(|c| {
+                (|c| {
                     c.sources = Some(vec![stream::Source {
                         name: "ELSEWHERE".into(),
                         ..Default::default()
@@ -401,35 +404,29 @@ mod tests {
             ),
             (
                 "subject_transform",
-                Box::new(|c| {
+                (|c| {
                     c.subject_transform = Some(stream::SubjectTransform {
                         source: "fsc.>".into(),
                         destination: "copy.>".into(),
                     })
                 }),
             ),
-            ("retention", Box::new(|c| c.retention = stream::RetentionPolicy::Limits)),
-            ("storage", Box::new(|c| c.storage = stream::StorageType::Memory)),
-            ("discard", Box::new(|c| c.discard = stream::DiscardPolicy::Old)),
-            (
-                "discard_new_per_subject",
-                Box::new(|c| c.discard_new_per_subject = false),
-            ),
-            ("sealed", Box::new(|c| c.sealed = true)),
-            ("no_ack", Box::new(|c| c.no_ack = true)),
-            ("allow_rollup", Box::new(|c| c.allow_rollup = true)),
-            ("max_bytes", Box::new(|c| c.max_bytes = -1)),
-            ("max_msg_size", Box::new(|c| c.max_message_size = -1)),
-            ("max_msgs_per_subject", Box::new(|c| c.max_messages_per_subject = -1)),
-            ("max_age", Box::new(|c| c.max_age = Duration::ZERO)),
-            (
-                "duplicate_window",
-                Box::new(|c| c.duplicate_window = Duration::from_secs(1)),
-            ),
-            ("replicas", Box::new(|c| c.num_replicas = 3)),
+            ("retention", (|c| c.retention = stream::RetentionPolicy::Limits)),
+            ("storage", (|c| c.storage = stream::StorageType::Memory)),
+            ("discard", (|c| c.discard = stream::DiscardPolicy::Old)),
+            ("discard_new_per_subject", (|c| c.discard_new_per_subject = false)),
+            ("sealed", (|c| c.sealed = true)),
+            ("no_ack", (|c| c.no_ack = true)),
+            ("allow_rollup", (|c| c.allow_rollup = true)),
+            ("max_bytes", (|c| c.max_bytes = -1)),
+            ("max_msg_size", (|c| c.max_message_size = -1)),
+            ("max_msgs_per_subject", (|c| c.max_messages_per_subject = -1)),
+            ("max_age", (|c| c.max_age = Duration::ZERO)),
+            ("duplicate_window", (|c| c.duplicate_window = Duration::from_secs(1))),
+            ("replicas", (|c| c.num_replicas = 3)),
             (
                 "placement_tags",
-                Box::new(|c| {
+                (|c| {
                     c.placement = Some(stream::Placement {
                         cluster: None,
                         tags: vec!["party-owned".into()],
