@@ -134,94 +134,44 @@ impl std::fmt::Display for Mismatch {
 /// metadata, compression, direct get, which parties may not call).
 pub fn verify(spec: &StreamSpec, found: &stream::Config) -> Result<(), Mismatch> {
     let expected = expected_config(spec);
-    let sorted = |subjects: &[String]| {
-        let mut subjects = subjects.to_vec();
-        subjects.sort();
-        format!("{subjects:?}")
-    };
-    let tags = |placement: &Option<stream::Placement>| {
-        let mut tags = placement.as_ref().map(|p| p.tags.clone()).unwrap_or_default();
-        tags.sort();
-        format!("{tags:?}")
-    };
-    let sources = |sources: &Option<Vec<stream::Source>>| format!("{:?}", sources.as_deref().unwrap_or_default());
-    let fields: [(&'static str, String, String); 18] = [
-        ("subjects", sorted(&expected.subjects), sorted(&found.subjects)),
-        (
-            "republish",
-            format!("{:?}", expected.republish),
-            format!("{:?}", found.republish),
-        ),
-        (
-            "mirror",
-            format!("{:?}", expected.mirror),
-            format!("{:?}", found.mirror),
-        ),
-        ("sources", sources(&expected.sources), sources(&found.sources)),
-        (
-            "subject_transform",
-            format!("{:?}", expected.subject_transform),
-            format!("{:?}", found.subject_transform),
-        ),
-        (
-            "retention",
-            format!("{:?}", expected.retention),
-            format!("{:?}", found.retention),
-        ),
-        (
-            "storage",
-            format!("{:?}", expected.storage),
-            format!("{:?}", found.storage),
-        ),
-        (
-            "discard",
-            format!("{:?}", expected.discard),
-            format!("{:?}", found.discard),
-        ),
-        (
-            "discard_new_per_subject",
-            expected.discard_new_per_subject.to_string(),
-            found.discard_new_per_subject.to_string(),
-        ),
-        ("sealed", expected.sealed.to_string(), found.sealed.to_string()),
-        ("no_ack", expected.no_ack.to_string(), found.no_ack.to_string()),
-        (
-            "allow_rollup",
-            expected.allow_rollup.to_string(),
-            found.allow_rollup.to_string(),
-        ),
-        ("max_bytes", expected.max_bytes.to_string(), found.max_bytes.to_string()),
-        (
-            "max_msg_size",
-            expected.max_message_size.to_string(),
-            found.max_message_size.to_string(),
-        ),
-        (
-            "max_msgs_per_subject",
-            expected.max_messages_per_subject.to_string(),
-            found.max_messages_per_subject.to_string(),
-        ),
-        (
-            "max_age",
-            format!("{:?}", expected.max_age),
-            format!("{:?}", found.max_age),
-        ),
-        (
-            "duplicate_window",
-            format!("{:?}", expected.duplicate_window),
-            format!("{:?}", found.duplicate_window),
-        ),
-        (
-            "replicas",
-            expected.num_replicas.to_string(),
-            found.num_replicas.to_string(),
-        ),
+    // Each field as text, in a form where equal means equivalent (sorted lists, none as empty).
+    type Show = fn(&stream::Config) -> String;
+    let fields: [(&'static str, Show); 19] = [
+        ("subjects", |c| {
+            let mut subjects = c.subjects.clone();
+            subjects.sort();
+            format!("{subjects:?}")
+        }),
+        ("republish", |c| format!("{:?}", c.republish)),
+        ("mirror", |c| format!("{:?}", c.mirror)),
+        ("sources", |c| format!("{:?}", c.sources.as_deref().unwrap_or_default())),
+        ("subject_transform", |c| format!("{:?}", c.subject_transform)),
+        ("retention", |c| format!("{:?}", c.retention)),
+        ("storage", |c| format!("{:?}", c.storage)),
+        ("discard", |c| format!("{:?}", c.discard)),
+        ("discard_new_per_subject", |c| c.discard_new_per_subject.to_string()),
+        ("sealed", |c| c.sealed.to_string()),
+        ("no_ack", |c| c.no_ack.to_string()),
+        ("allow_rollup", |c| c.allow_rollup.to_string()),
+        ("max_bytes", |c| c.max_bytes.to_string()),
+        ("max_msg_size", |c| c.max_message_size.to_string()),
+        ("max_msgs_per_subject", |c| c.max_messages_per_subject.to_string()),
+        ("max_age", |c| format!("{:?}", c.max_age)),
+        ("duplicate_window", |c| format!("{:?}", c.duplicate_window)),
+        ("replicas", |c| c.num_replicas.to_string()),
+        ("placement_tags", |c| {
+            let mut tags = c.placement.as_ref().map(|p| p.tags.clone()).unwrap_or_default();
+            tags.sort();
+            format!("{tags:?}")
+        }),
     ];
-    let placement = ("placement_tags", tags(&expected.placement), tags(&found.placement));
-    match fields.into_iter().chain([placement]).find(|(_, e, f)| e != f) {
-        Some((field, expected, found)) => Err(Mismatch { field, expected, found }),
-        None => Ok(()),
+    for (field, show) in fields {
+        let (expected, found) = (show(&expected), show(found));
+        if expected != found {
+            return Err(Mismatch { field, expected, found });
+        }
     }
+    Ok(())
 }
 
 /// One page of `STREAM.LIST`.
