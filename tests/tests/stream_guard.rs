@@ -127,6 +127,28 @@ async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
     );
 }
 
+#[tokio::test]
+async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
+    let mut cluster = Cluster::start(2).await;
+    let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    // The operator (or whoever got hold of its credentials) swaps the stream for one that lets
+    // publishers purge subjects with a rollup header.
+    let admin = jetstream::new(cluster.connect_as("admin").await);
+    admin.delete_stream("FSC").await.unwrap();
+    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    config.allow_rollup = true;
+    admin.create_stream(config).await.unwrap();
+    for node in &mut cluster.nodes {
+        let status = node.exited(Duration::from_secs(30)).await;
+        let log = node.log();
+        assert!(status.is_some_and(|s| !s.success()), "{}: {status:?}\n{log}", node.id);
+        assert!(log.contains("`allow_rollup` is true"), "{}:\n{log}", node.id);
+    }
+}
+
 /// A party's broker connection that records the permission violations the broker reports.
 struct Party {
     js: jetstream::Context,

@@ -657,6 +657,52 @@ mod tests {
     }
 
     #[test]
+    fn a_roster_without_a_stream_table_gets_the_default_stream() {
+        let (roster, _) = crate::federation::test_roster(&["alice", "bob"]);
+        let mut table: toml::Table = toml::from_str(&toml::to_string(&roster).unwrap()).unwrap();
+        assert!(table.remove("stream").is_some(), "init writes the table");
+        let old: Roster = toml::from_str(&toml::to_string(&table).unwrap()).unwrap();
+        assert_eq!(old.stream, StreamSpec::default());
+        old.validate().unwrap();
+        let partial: StreamSpec = toml::from_str("name = \"ACME\"\nreplicas = 3").unwrap();
+        assert_eq!((partial.name.as_str(), partial.replicas), ("ACME", 3));
+        assert_eq!(partial.subject_prefix, "fsc");
+        assert!(
+            toml::from_str::<StreamSpec>("republish = true").is_err(),
+            "unknown keys are refused"
+        );
+        for bad in [
+            StreamSpec {
+                name: "FSC.x".into(),
+                ..Default::default()
+            },
+            StreamSpec {
+                subject_prefix: "fsc.*".into(),
+                ..Default::default()
+            },
+            StreamSpec {
+                subject_prefix: "fsc.".into(),
+                ..Default::default()
+            },
+            StreamSpec {
+                replicas: 0,
+                ..Default::default()
+            },
+            StreamSpec {
+                max_bytes: -1,
+                ..Default::default()
+            },
+            StreamSpec {
+                duplicate_window_s: 9000,
+                ..Default::default()
+            },
+        ] {
+            let error = bad.validate().unwrap_err().to_string();
+            assert!(error.contains("[stream]"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
     fn nats_url_lists_the_servers_of_a_cluster() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
