@@ -5,12 +5,12 @@
 //! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::stream`) and
 //! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh,
 //! verifying the stream again each time the consumer is re-created (after a broker outage). The
-//! consumer authenticates what arrives (envelope) and
-//! hands it to the runtime, which acknowledges it only after the store committed it. The
-//! publisher sends committed outbox rows with the deterministic `Nats-Msg-Id`
-//! `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a broker outage is a broker-side
-//! duplicate; it retries until the broker acknowledges, then reports the row as published.
-//! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`), each
+//! consumer authenticates what arrives (envelope) and hands it to the runtime, which acknowledges
+//! it only after the store committed it. The publisher sends committed outbox rows with the
+//! deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a
+//! broker outage is a broker-side duplicate; it retries until the broker acknowledges, then
+//! reports the row as published. Payloads above the broker's max payload (or the stream's
+//! `max_msg_size`, if smaller) are split into chunks (header `Fsc-Chunk: i/n`), each
 //! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
 //! Connection loss is handled by async-nats's reconnect (capped backoff); requests time out.
 
