@@ -289,7 +289,7 @@ impl Cluster {
         let nats = find_nats_server().expect("nats-server (run scripts/setup)");
         let broker = Broker::start(&nats, &dir.path().join("nats-server.conf"), dir.path()).expect("start nats-server");
         if !options.unprovisioned {
-            let provision = provision(dir.path(), &broker);
+            let provision = provision(dir.path(), &broker, &[]);
             assert!(provision.status.success(), "{}", output_text(&provision));
         }
         let mut nodes = Vec::new();
@@ -391,7 +391,12 @@ impl Cluster {
 
     /// Runs `fsc federation provision` on this federation, as its operator does.
     pub fn provision(&self) -> std::process::Output {
-        provision(self.path(), &self.broker)
+        provision(self.path(), &self.broker, &[])
+    }
+
+    /// `fsc federation provision --update`: changes a stream that differs to the spec.
+    pub fn provision_update(&self) -> std::process::Output {
+        provision(self.path(), &self.broker, &["--update"])
     }
 
     /// The federation's names on the broker (from its roster's `[stream]`).
@@ -421,12 +426,13 @@ impl Cluster {
     }
 }
 
-/// `fsc federation provision DIR` against `broker`.
-fn provision(dir: &Path, broker: &Broker) -> std::process::Output {
+/// `fsc federation provision DIR [flags]` against `broker`.
+fn provision(dir: &Path, broker: &Broker, flags: &[&str]) -> std::process::Output {
     Command::new(fsc_bin())
         .args(["federation", "provision"])
         .arg(dir)
         .args(["--nats-url", &broker.url()])
+        .args(flags)
         .output()
         .expect("run fsc federation provision")
 }

@@ -125,6 +125,24 @@ async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
         "{}",
         output_text(&provision)
     );
+
+    // The operator puts it right, and the nodes run on it.
+    let update = cluster.provision_update();
+    assert!(update.status.success(), "{}", output_text(&update));
+    assert!(
+        output_text(&update).contains("stream FSC updated"),
+        "{}",
+        output_text(&update)
+    );
+    let info = admin.get_stream("FSC").await.unwrap().cached_info().clone();
+    assert_eq!(info.config.republish, None);
+    for node in &mut cluster.nodes {
+        node.restart().await;
+    }
+    let id = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+    }
 }
 
 #[tokio::test]

@@ -107,12 +107,13 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             Ok(Outcome::Done)
         }
         Command::Federation {
-            command: FederationCommand::Provision { dir, nats_url },
+            command: FederationCommand::Provision { dir, nats_url, update },
         } => {
-            let (stream, done) = fsc_node::stream::provision_federation(&dir, nats_url.as_deref()).await?;
+            let (stream, done) = fsc_node::stream::provision_federation(&dir, nats_url.as_deref(), update).await?;
             match done {
                 Provisioned::Created => println!("stream {stream} created"),
                 Provisioned::Found => println!("stream {stream} exists as the roster specifies"),
+                Provisioned::Updated => println!("stream {stream} updated to the roster's [stream]"),
             }
             Ok(Outcome::Done)
         }

@@ -223,6 +223,10 @@ enum FederationCommand {
         /// The broker's URL(s), comma-separated, instead of the one in admin/admin.toml.
         #[arg(long)]
         nats_url: Option<String>,
+        /// Change a stream that differs to the roster's [stream], keeping its messages (the
+        /// broker refuses some changes, e.g. of retention or storage).
+        #[arg(long)]
+        update: bool,
     },
 }
 

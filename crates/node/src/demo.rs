@@ -60,7 +60,7 @@ impl Federation {
             stream: Default::default(),
         })?;
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
-        crate::stream::provision_federation(dir.path(), Some(&broker.url())).await?;
+        crate::stream::provision_federation(dir.path(), Some(&broker.url()), false).await?;
         let (stop, stopped) = watch::channel(false);
         let mut nodes = Vec::new();
         for (party, listener) in PARTIES.iter().zip(listeners) {

@@ -222,15 +222,28 @@ pub enum Provisioned {
     Created,
     /// The stream was there already, as specified.
     Found,
+    /// The stream differed and was updated to the spec (`update`).
+    Updated,
 }
 
 /// Creates the stream the spec describes, or finds it as specified; an existing stream that
-/// differs is an error naming the field. Needs a broker user that may create streams (the
-/// federation's `admin`).
-pub async fn provision(js: &jetstream::Context, spec: &StreamSpec) -> Result<Provisioned, Error> {
+/// differs is an error naming the field, or with `update` is changed to the spec (keeping its
+/// messages; the broker refuses some changes, e.g. of retention or storage). Needs a broker user
+/// that may create streams (the federation's `admin`).
+pub async fn provision(js: &jetstream::Context, spec: &StreamSpec, update: bool) -> Result<Provisioned, Error> {
     if let Some(info) = find(js, &spec.name).await? {
-        verify(spec, &info.config).map_err(|mismatch| Error::Config(refusal(&spec.name, &mismatch)))?;
-        return Ok(Provisioned::Found);
+        let Err(mismatch) = verify(spec, &info.config) else {
+            return Ok(Provisioned::Found);
+        };
+        if !update {
+            return Err(Error::Config(refusal(&spec.name, &mismatch)));
+        }
+        let updated = js
+            .update_stream(expected_config(spec))
+            .await
+            .map_err(|e| Error::Config(format!("updating stream {} ({mismatch}): {e}", spec.name)))?;
+        verify(spec, &updated.config).map_err(|mismatch| Error::Config(refusal(&spec.name, &mismatch)))?;
+        return Ok(Provisioned::Updated);
     }
     js.create_stream(expected_config(spec))
         .await
@@ -245,7 +258,11 @@ const PROVISION_PATIENCE: Duration = Duration::from_secs(30);
 /// `fsc federation provision DIR`: creates (or finds as specified) the stream of the roster
 /// `DIR/federation.toml`, as the operator's `admin` user of `DIR/admin/` (its broker URL from
 /// `admin/admin.toml` unless `nats_url` is given). Returns the stream's name and what was done.
-pub async fn provision_federation(dir: &Path, nats_url: Option<&str>) -> Result<(String, Provisioned), Error> {
+pub async fn provision_federation(
+    dir: &Path,
+    nats_url: Option<&str>,
+    update: bool,
+) -> Result<(String, Provisioned), Error> {
     let roster = Roster::load(&dir.join("federation.toml"))?;
     let admin = AdminConfig::load(dir)?;
     let url = nats_url.unwrap_or(&admin.nats_url);
@@ -260,7 +277,7 @@ pub async fn provision_federation(dir: &Path, nats_url: Option<&str>) -> Result<
     let js = jetstream::new(client);
     let started = Instant::now();
     loop {
-        match provision(&js, &roster.stream).await {
+        match provision(&js, &roster.stream, update).await {
             Err(Error::Broker(error)) if started.elapsed() < PROVISION_PATIENCE => {
                 tracing::info!(%error, "the broker is not ready; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
