@@ -284,3 +284,41 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
         "only the message to carol: {after}"
     );
 }
+
+/// A federation set up before provisioning existed has the stream its nodes created, without
+/// limits: the new nodes refuse it, and `provision --update` brings it to the spec.
+#[tokio::test]
+async fn the_stream_older_nodes_created_is_refused_until_updated() {
+    let mut cluster = Cluster::start_with(unprovisioned(2)).await;
+    let admin = jetstream::new(cluster.connect_as("admin").await);
+    admin
+        .create_stream(stream::Config {
+            name: "FSC".into(),
+            subjects: vec!["fsc.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            duplicate_window: Duration::from_secs(120),
+            max_age: Duration::from_secs(7200),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused = cluster.provision();
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("`discard_new_per_subject` is false"),
+        "{}",
+        output_text(&refused)
+    );
+    let update = cluster.provision_update();
+    assert!(update.status.success(), "{}", output_text(&update));
+    // Started again, as a node that met the old stream has stopped.
+    for node in &mut cluster.nodes {
+        node.restart().await;
+    }
+    let id = cluster.submit_sum(&[json!(4), json!(5)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(9.0), "{view}");
+    }
+}
