@@ -232,6 +232,8 @@ pub struct ClusterOptions {
     /// Start the nodes without provisioning the stream first (and without waiting for them to
     /// be ready): they wait for the operator, as the test then plays it ([`Cluster::provision`]).
     pub unprovisioned: bool,
+    /// More arguments of `fsc federation init`, e.g. `--stream-name`.
+    pub init_args: Vec<String>,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
@@ -279,6 +281,7 @@ impl Cluster {
             .arg(dir.path())
             .args(["--parties", &parties.join(","), "--api-urls", &urls.join(",")])
             .args(options.tls.then_some("--tls"))
+            .args(&options.init_args)
             .output()
             .expect("run fsc federation init");
         assert!(

@@ -6,6 +6,7 @@
 use async_nats::jetstream::{self, stream};
 use fsc_e2e::{Cluster, ClusterOptions, eventually, output_text};
 use fsc_node::config::Roster;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -321,4 +322,49 @@ async fn the_stream_older_nodes_created_is_refused_until_updated() {
     for view in cluster.finals(id, Duration::from_secs(60)).await {
         assert_eq!(view["output"]["result"]["sum"], json!(9.0), "{view}");
     }
+}
+
+/// A federation with a stream name and subject prefix of its own (as two federations sharing a
+/// broker account need) computes with nothing under the default names.
+#[tokio::test]
+async fn a_federation_with_its_own_names_uses_only_them() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 3,
+        init_args: ["--stream-name", "ACME", "--subject-prefix", "acme.fsc"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    })
+    .await;
+    let names = cluster.names();
+    assert_eq!(names.stream(), "ACME");
+    let admin = cluster.connect_as("admin").await;
+    let mut copies = admin.subscribe(">").await.unwrap();
+    admin.flush().await.unwrap();
+    let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(85.0), "{view}");
+    }
+    // Every message of the computation went under the federation's prefix, every reply under its
+    // parties' inbox prefixes; nothing under the defaults.
+    // A marker of the admin's own ends what is read: everything before it was checked.
+    admin.publish("marker.end", "".into()).await.unwrap();
+    let mut seen = 0;
+    while let Some(message) = copies.next().await {
+        let subject = message.subject.as_str();
+        if subject == "marker.end" {
+            break;
+        }
+        assert!(
+            !subject.starts_with("fsc.") && !subject.contains("_INBOX_FSC"),
+            "{subject}"
+        );
+        if subject.contains(&id.to_string()) {
+            assert!(names.parse(subject).is_some(), "{subject}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the computation's messages were seen");
+    let streams: Vec<String> = jetstream::new(admin).stream_names().try_collect().await.unwrap();
+    assert_eq!(streams, ["ACME"]);
 }
