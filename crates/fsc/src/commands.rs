@@ -3,8 +3,9 @@
 use crate::batch;
 use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
 use fsc_node::client::Client;
-use fsc_node::config::{LogFormat, NodeConfig};
+use fsc_node::config::{LogFormat, NodeConfig, StreamSpec};
 use fsc_node::federation::{self, InitOptions};
+use fsc_node::stream::Provisioned;
 use fsc_node::{Error, demo};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                     api_urls,
                     if_missing,
                     tls,
+                    stream_name,
+                    subject_prefix,
                 },
         } => {
             if if_missing && out.join("federation.toml").exists() {
@@ -76,11 +79,20 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 nats_url,
                 api_urls,
                 tls,
+                stream: StreamSpec {
+                    name: stream_name,
+                    subject_prefix,
+                    ..Default::default()
+                },
             })?;
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
             println!(
                 "  nats-server.conf    broker: cd {} && nats-server -c nats-server.conf",
+                out.display()
+            );
+            println!(
+                "  admin/              operator's broker user: once the broker runs, fsc federation provision {}",
                 out.display()
             );
             for party in &parties {
@@ -91,6 +103,17 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             }
             if tls {
                 println!("  ca.crt              the CA clients trust (--ca-file, REQUESTS_CA_BUNDLE)");
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Federation {
+            command: FederationCommand::Provision { dir, nats_url, update },
+        } => {
+            let (stream, done) = fsc_node::stream::provision_federation(&dir, nats_url.as_deref(), update).await?;
+            match done {
+                Provisioned::Created => println!("stream {stream} created"),
+                Provisioned::Found => println!("stream {stream} exists as the roster specifies"),
+                Provisioned::Updated => println!("stream {stream} updated to the roster's [stream]"),
             }
             Ok(Outcome::Done)
         }

@@ -6,29 +6,48 @@
 //!   loopback (a node without API clients serves on loopback only);
 //! - with `--tls`: `ca.crt` and `ca.key` (0600), a private CA for a test federation, and
 //!   `<id>/tls.crt`, `<id>/tls.key` (0600), each party's certificate for its API host;
-//! - `nats-server.conf`: a complete broker config with JetStream and one NKey user per party,
-//!   allowed to publish only as itself and to read only its own inbox;
-//! - `admin/nats.nk`: an unrestricted broker user for operators (inspection, monitoring, tests).
+//! - `nats-server.conf`: a complete broker config with JetStream and one NKey user per party
+//!   ([`broker_users`]): a party publishes only as itself to the other parties of the roster,
+//!   reads only its own inbox, and can neither create, change nor inspect the stream in detail;
+//! - `admin/nats.nk` and `admin/admin.toml`: the operator's unrestricted broker user and where it
+//!   reaches the broker, for `fsc federation provision` (which creates the stream) and
+//!   inspection.
 //!
 //! This module writes files; it never starts anything.
 
-use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, validate_party_id};
+use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, StreamSpec, validate_party_id};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
+use crate::stream::Names;
 use crate::tls::Authority;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The name of the JetStream stream that carries every message.
-pub const STREAM: &str = "FSC";
+/// The JetStream API prefix of a broker without a JetStream domain.
+pub const JS_API: &str = "$JS.API";
 
-/// The durable consumer of a party's inbox.
-pub fn consumer_name(party: &str) -> String {
-    format!("inbox-{party}")
+/// `admin/admin.toml`: how the operator reaches the broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The broker's URL(s), comma-separated.
+    pub nats_url: String,
+    /// The admin user's NKey seed, relative to this file's directory.
+    pub nats_nkey: PathBuf,
 }
 
-/// The inbox prefix of a party's NATS connection (replies to it only arrive there).
-pub fn inbox_prefix(party: &str) -> String {
-    format!("_INBOX_{party}")
+impl AdminConfig {
+    /// `DIR/admin/admin.toml` of a federation directory, its key path resolved.
+    pub fn load(federation: &Path) -> Result<AdminConfig, Error> {
+        let dir = federation.join("admin");
+        let path = dir.join("admin.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut config: AdminConfig =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        config.nats_nkey = dir.join(&config.nats_nkey);
+        Ok(config)
+    }
 }
 
 /// What to create.
@@ -42,6 +61,8 @@ pub struct InitOptions {
     /// Generate a private CA (`ca.crt`, `ca.key`) and a certificate for every party's API host
     /// (`<id>/tls.crt`, `<id>/tls.key`); the API URLs must then be https.
     pub tls: bool,
+    /// The roster's `[stream]`: the broker permissions follow its names.
+    pub stream: StreamSpec,
 }
 
 impl InitOptions {
@@ -101,6 +122,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             return Err(Error::Config(format!("party {id:?} is listed twice")));
         }
     }
+    options.stream.validate()?;
     let broker = BrokerAddress::parse(&options.nats_url)?;
     let out = absolute(&options.out)?;
     if out.join("federation.toml").exists() {
@@ -128,8 +150,11 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         None
     };
 
-    let mut roster = Roster { parties: Vec::new() };
-    let mut users = Vec::new();
+    let mut roster = Roster {
+        stream: options.stream.clone(),
+        parties: Vec::new(),
+    };
+    let mut nkeys = Vec::new();
     for ((id, api_url), endpoint) in options.parties.iter().zip(&options.api_urls).zip(&endpoints) {
         let dir = out.join(id);
         std::fs::create_dir_all(&dir)?;
@@ -141,7 +166,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
             &dir.join("nats.nk"),
             &nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?,
         )?;
-        users.push(party_user(id, &nkey.public_key()));
+        nkeys.push((id.clone(), nkey.public_key()));
         roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
         let listen = endpoint.listen_address();
         if let Some(authority) = &authority {
@@ -216,10 +241,18 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         &out.join("admin/nats.nk"),
         &admin.seed().map_err(|e| Error::Crypto(e.to_string()))?,
     )?;
-    users.push(format!(
-        "    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}",
-        admin.public_key()
-    ));
+    let admin_config = AdminConfig {
+        nats_url: options.nats_url.clone(),
+        nats_nkey: "nats.nk".into(),
+    };
+    std::fs::write(
+        out.join("admin/admin.toml"),
+        format!(
+            "# The operator's broker connection, for `fsc federation provision DIR`.\n{}",
+            toml::to_string(&admin_config).map_err(|e| Error::Config(e.to_string()))?
+        ),
+    )?;
+    let users = broker_users(&nkeys, &admin.public_key(), &Names::new(&roster.stream), JS_API);
 
     let roster_text = toml::to_string(&roster).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(
@@ -337,34 +370,59 @@ impl ApiEndpoint {
     }
 }
 
-fn party_user(id: &str, public_key: &str) -> String {
-    let consumer = consumer_name(id);
-    let publish = [
-        format!("fsc.*.*.{id}"),
-        "$JS.API.INFO".to_string(),
-        format!("$JS.API.STREAM.INFO.{STREAM}"),
-        format!("$JS.API.STREAM.CREATE.{STREAM}"),
-        format!("$JS.API.CONSUMER.INFO.{STREAM}.{consumer}"),
-        format!("$JS.API.CONSUMER.CREATE.{STREAM}.{consumer}.fsc.*.{id}.*"),
-        format!("$JS.API.CONSUMER.DELETE.{STREAM}.{consumer}"),
-        format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"),
-        format!("$JS.ACK.{STREAM}.{consumer}.>"),
-    ];
-    let quoted = |subjects: &[String]| {
-        subjects
+/// The `users` of the broker's `authorization` block: one NKey user per party `(id, public key)`
+/// and the operator's `admin`, for a JetStream API under `js_api` (`$JS.API`, or
+/// `$JS.<domain>.API` behind a JetStream domain).
+///
+/// A party may publish only messages from itself to another party of the roster (so nothing can
+/// be parked for anyone outside it), and of the JetStream API only: the account info, the stream
+/// list (to find and verify the stream, no subject details), and its own inbox consumer (info,
+/// create with its own filter, delete, pull, acknowledge). Not: creating, changing, deleting or
+/// purging streams, `STREAM.INFO` (whose `subjects_filter` would show which pairs of parties have
+/// messages pending), reading messages directly, or anyone else's consumer. It subscribes only
+/// to its own inbox prefix. The admin user is unrestricted.
+pub fn broker_users(parties: &[(String, String)], admin: &str, names: &Names, js_api: &str) -> String {
+    let stream = names.stream();
+    let mut users = Vec::new();
+    for (id, public_key) in parties {
+        let consumer = names.consumer(id);
+        let mut publish: Vec<String> = parties
+            .iter()
+            .filter(|(other, _)| other != id)
+            .map(|(other, _)| names.subject("*", other, id))
+            .collect();
+        publish.extend([
+            format!("{js_api}.INFO"),
+            format!("{js_api}.STREAM.LIST"),
+            format!("{js_api}.CONSUMER.INFO.{stream}.{consumer}"),
+            format!(
+                "{js_api}.CONSUMER.CREATE.{stream}.{consumer}.{}",
+                names.inbox_filter(id)
+            ),
+            format!("{js_api}.CONSUMER.DELETE.{stream}.{consumer}"),
+            format!("{js_api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+            format!("$JS.ACK.{stream}.{consumer}.>"),
+        ]);
+        let quoted = publish
             .iter()
             .map(|s| format!("\"{s}\""))
             .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "    # {id}: publishes only as itself, reads only its own inbox\n    {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{}] }},\n        subscribe: {{ allow: [\"{}.>\"] }}\n    }} }}",
-        quoted(&publish),
-        inbox_prefix(id)
-    )
+            .join(", ");
+        users.push(format!(
+            "    # {id}: publishes only as itself to the roster, reads only its own inbox\n    \
+             {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{quoted}] }},\n        \
+             subscribe: {{ allow: [\"{}.>\"] }}\n    }} }}",
+            names.inbox_prefix(id)
+        ));
+    }
+    users.push(format!(
+        "    # admin: the operator, unrestricted (fsc federation provision, inspection); seed in admin/nats.nk\n    \
+         {{ nkey: \"{admin}\" }}"
+    ));
+    users.join("\n")
 }
 
-fn broker_config(broker: &BrokerAddress, users: &[String]) -> String {
+fn broker_config(broker: &BrokerAddress, users: &str) -> String {
     format!(
         "# nats-server config for an fsc federation, written by `fsc federation init`.\n\
          # Run: nats-server -c nats-server.conf\n\
@@ -377,7 +435,7 @@ fn broker_config(broker: &BrokerAddress, users: &[String]) -> String {
          authorization {{\n  users: [\n{users}\n  ]\n}}\n",
         host = broker.host,
         port = broker.port,
-        users = users.join("\n"),
+        users = users,
     )
 }
 
@@ -391,7 +449,10 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 
 #[cfg(test)]
 pub(crate) fn test_roster(ids: &[&str]) -> (Roster, Vec<NodeKeys>) {
-    let mut roster = Roster { parties: Vec::new() };
+    let mut roster = Roster {
+        stream: Default::default(),
+        parties: Vec::new(),
+    };
     let mut all = Vec::new();
     for id in ids {
         let (node_keys, _) = NodeKeys::generate().unwrap();
@@ -416,6 +477,7 @@ mod tests {
             parties,
             nats_url: "nats://127.0.0.1:4333".into(),
             tls: false,
+            stream: Default::default(),
         };
         init(&options).unwrap();
         let roster = Roster::load(&dir.path().join("fed/federation.toml")).unwrap();
@@ -431,9 +493,27 @@ mod tests {
         let conf = std::fs::read_to_string(dir.path().join("fed/nats-server.conf")).unwrap();
         assert!(conf.contains("listen: \"127.0.0.1:4333\""));
         assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
+        // Each party publishes to the others only, as itself.
+        assert!(
+            conf.contains("\"fsc.*.alice.carol\", \"fsc.*.bob.carol\", \"$JS.API.INFO\""),
+            "{conf}"
+        );
+        assert!(
+            !conf.contains("STREAM.INFO") && !conf.contains("STREAM.CREATE"),
+            "{conf}"
+        );
+        let admin = AdminConfig::load(&dir.path().join("fed")).unwrap();
+        assert_eq!(admin.nats_url, "nats://127.0.0.1:4333");
+        assert!(admin.nats_nkey.is_file());
+        assert_eq!(roster.stream, crate::config::StreamSpec::default());
         assert!(init(&options).is_err(), "an existing federation is never overwritten");
         // Nothing generated names where it was generated: the directory can move.
-        for file in ["federation.toml", "nats-server.conf", "alice/node.toml"] {
+        for file in [
+            "federation.toml",
+            "nats-server.conf",
+            "alice/node.toml",
+            "admin/admin.toml",
+        ] {
             let text = std::fs::read_to_string(dir.path().join("fed").join(file)).unwrap();
             assert!(!text.contains(dir.path().to_str().unwrap()), "{file}:\n{text}");
         }
@@ -475,6 +555,7 @@ mod tests {
             nats_url: "nats://127.0.0.1:4333".into(),
             api_urls: vec!["https://alice.example.org".into(), "http://bob:55502".into()],
             tls: true,
+            stream: Default::default(),
         };
         let error = init(&options).unwrap_err().to_string();
         assert!(error.contains("http://bob:55502"), "{error}");
@@ -497,6 +578,7 @@ mod tests {
             nats_url: "nats://nats:4222".into(),
             api_urls: vec!["http://alice:55501".into(), "https://bob.example.org".into()],
             tls: false,
+            stream: Default::default(),
         })
         .unwrap();
         let alice = NodeConfig::load(&out.join("alice/node.toml"), |_| None).unwrap();

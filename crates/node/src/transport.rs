@@ -1,27 +1,29 @@
-//! The broker side of a node: connection, provisioning, the inbox consumer and the publisher.
+//! The broker side of a node: connection, the inbox consumer and the publisher.
 //!
-//! Every message travels on the JetStream stream `FSC`, subject `fsc.<computation>.<to>.<from>`.
-//! Each node provisions the stream and its durable pull consumer `inbox-<id>` (filtered on
-//! `fsc.*.<id>.*`) idempotently at start. The consumer authenticates what arrives (envelope) and
-//! hands it to the runtime, which acknowledges it only after the store committed it. The
-//! publisher sends committed outbox rows with the deterministic `Nats-Msg-Id`
-//! `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a broker outage is a broker-side
-//! duplicate; it retries until the broker acknowledges, then reports the row as published.
-//! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`), each
+//! Every message travels on the federation's JetStream stream (`FSC` by default), subject
+//! `<prefix>.<computation>.<to>.<from>` (`crate::stream::Names`). The operator creates the
+//! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::stream`) and
+//! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh,
+//! verifying the stream again each time the consumer is re-created (after a broker outage). The
+//! consumer authenticates what arrives (envelope) and hands it to the runtime, which acknowledges
+//! it only after the store committed it. The publisher sends committed outbox rows with the
+//! deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a
+//! broker outage is a broker-side duplicate; it retries until the broker acknowledges, then
+//! reports the row as published. Payloads above the broker's max payload (or the stream's
+//! `max_msg_size`, if smaller) are split into chunks (header `Fsc-Chunk: i/n`), each
 //! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
 //! Connection loss is handled by async-nats's reconnect (capped backoff); requests time out.
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, StreamSpec};
 use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
-use crate::federation::{STREAM, consumer_name, inbox_prefix};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::runtime::{Delivery, Incoming, PublishedSink, RuntimeHandle};
 use crate::store::OutboxRow;
+use crate::stream::{self, Names};
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage as Publish;
-use async_nats::jetstream::stream::{DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
@@ -53,15 +55,17 @@ const MAX_DELIVERY: usize = 2048;
 /// messages in between.
 const MAX_DELIVERY_BYTES: usize = 4 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// While the stream is absent, how often the node repeats that it waits for it.
+const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Connects to the broker as this node's NKey user. Returns at once; the connection (and every
 /// reconnection) proceeds in the background with capped exponential backoff.
-pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
+pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
     let seed = keys::read_secret(&config.nats_nkey)?;
     let events = metrics.clone();
     async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
         .name(format!("fsc-node-{}", config.id))
-        .custom_inbox_prefix(inbox_prefix(&config.id))
+        .custom_inbox_prefix(names.inbox_prefix(&config.id))
         .retry_on_initial_connect()
         .connection_timeout(REQUEST_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
@@ -96,17 +100,29 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
         .build(client)
 }
 
+/// Where the inbox consumer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxState {
+    Starting,
+    /// The stream does not exist yet: the operator has not provisioned it.
+    AwaitingStream,
+    Pulling,
+    /// The stream differs from the roster's spec (the message says how); the node stops.
+    Refused(String),
+}
+
 /// Whether this node can exchange messages now: connected to the broker, with its inbox consumer
 /// pulling. Read at every request, so it follows the connection both ways.
 #[derive(Clone)]
 pub struct Readiness {
     client: async_nats::Client,
-    consumer: watch::Receiver<bool>,
+    inbox: watch::Receiver<InboxState>,
+    names: Arc<Names>,
 }
 
 impl Readiness {
-    pub fn new(client: async_nats::Client, consumer: watch::Receiver<bool>) -> Readiness {
-        Readiness { client, consumer }
+    pub fn new(client: async_nats::Client, inbox: watch::Receiver<InboxState>, names: Arc<Names>) -> Readiness {
+        Readiness { client, inbox, names }
     }
 
     /// `Err` says what is missing.
@@ -114,19 +130,36 @@ impl Readiness {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err("not connected to the broker");
         }
-        if !*self.consumer.borrow() {
-            return Err("the inbox consumer is not pulling from the broker yet");
+        match *self.inbox.borrow() {
+            InboxState::Pulling => Ok(()),
+            InboxState::Starting => Err("the inbox consumer is not pulling from the broker yet"),
+            InboxState::AwaitingStream => {
+                Err("waiting for the operator to provision the stream (fsc federation provision)")
+            }
+            InboxState::Refused(_) => Err("the stream on the broker differs from the roster's [stream]"),
         }
-        Ok(())
     }
 
-    /// The stream's and this node's inbox consumer's state, as the broker reports it now.
+    /// The federation's names on the broker.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The stream's and this node's inbox consumer's state, as the broker reports it now (with
+    /// what a party may ask: the stream list and its own consumer).
     pub async fn stream_health(&self, me: &str) -> Result<StreamHealth, Error> {
-        let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {STREAM}: {e}"));
+        let name = self.names.stream();
+        let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {name}: {e}"));
         let js = jetstream(self.client.clone());
-        let mut stream = js.get_stream(STREAM).await.map_err(|e| broker(&e))?;
-        let state = stream.info().await.map_err(|e| broker(&e))?.state.clone();
-        let inbox = stream.consumer_info(consumer_name(me)).await.map_err(|e| broker(&e))?;
+        let state = stream::find(&js, name)
+            .await?
+            .ok_or_else(|| broker(&"not provisioned"))?
+            .state;
+        let inbox: PullConsumer = js
+            .get_consumer_from_stream(self.names.consumer(me), name)
+            .await
+            .map_err(|e| broker(&e))?;
+        let inbox = inbox.cached_info();
         Ok(StreamHealth {
             messages: state.messages,
             bytes: state.bytes,
@@ -153,61 +186,77 @@ pub struct StreamHealth {
     pub inbox_redelivered: usize,
 }
 
-/// Creates the stream if it does not exist, and this node's inbox consumer afresh.
-pub async fn provision(js: &jetstream::Context, me: &str, max_deadline: Duration) -> Result<PullConsumer, Error> {
-    let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
-    let stream = js
-        .get_or_create_stream(jetstream::stream::Config {
-            name: STREAM.to_string(),
-            subjects: vec!["fsc.>".to_string()],
-            retention: RetentionPolicy::WorkQueue,
-            storage: StorageType::File,
-            discard: DiscardPolicy::New,
-            duplicate_window: Duration::from_secs(120),
-            // Nothing waits longer than the longest deadline; the margin covers clock skew.
-            max_age: max_deadline + Duration::from_secs(3600),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| broker(&e))?;
-    let name = consumer_name(me);
+/// Why the inbox consumer is not open.
+enum Setback {
+    /// No stream yet: wait for the operator.
+    Absent,
+    /// The stream differs from the spec: never use it.
+    Refused(String),
+    /// The broker did not answer as hoped (disconnected, timed out): retry.
+    Broker(Error),
+}
+
+/// Finds the stream, verifies it against the spec, and creates this node's inbox consumer
+/// afresh. Never creates the stream: the operator does (`fsc federation provision`).
+async fn open_inbox(
+    js: &jetstream::Context,
+    spec: &StreamSpec,
+    names: &Names,
+    me: &str,
+) -> Result<PullConsumer, Setback> {
+    let stream = names.stream();
+    let info = match stream::find(js, stream).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return Err(Setback::Absent),
+        Err(error) => return Err(Setback::Broker(error)),
+    };
+    if let Err(mismatch) = stream::verify(spec, &info.config) {
+        return Err(Setback::Refused(stream::refusal(stream, &mismatch)));
+    }
+    let broker = |e: &dyn std::fmt::Display| Setback::Broker(Error::Broker(format!("inbox of stream {stream}: {e}")));
+    let name = names.consumer(me);
     // Re-create the consumer rather than reuse it: messages a previous run (or connection) had
     // received but not acknowledged are then redelivered at once instead of after `ack_wait`.
     // Nothing is lost: a work-queue stream keeps every message until it is acknowledged.
-    if let Err(error) = stream.delete_consumer(&name).await {
+    if let Err(error) = js.delete_consumer_from_stream(&name, stream).await {
         tracing::debug!(%error, "no previous inbox consumer to replace");
     }
-    stream
-        .create_consumer(pull::Config {
+    js.create_consumer_on_stream(
+        pull::Config {
             durable_name: Some(name.clone()),
-            filter_subject: format!("fsc.*.{me}.*"),
+            filter_subject: names.inbox_filter(me),
             ack_policy: AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
             // Messages received but not yet committed wait in memory: this bounds them (and the
             // node's memory) when the runtime falls behind; the broker keeps the rest.
             max_ack_pending: 8192,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| broker(&e))
+        },
+        stream,
+    )
+    .await
+    .map_err(|e| broker(&e))
 }
 
 /// Pulls this node's inbox until `stop` turns true, handing authenticated messages to the runtime.
+/// Ends early, with `ready` at [`InboxState::Refused`], on a stream that differs from `spec`.
 pub async fn consume(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
     runtime: RuntimeHandle,
     metrics: Arc<Metrics>,
-    max_deadline: Duration,
-    ready: watch::Sender<bool>,
+    spec: StreamSpec,
+    ready: watch::Sender<InboxState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let me = envelopes.me().to_string();
+    let names = Names::new(&spec);
     let mut backoff = Backoff::default();
+    let mut waiting_said: Option<tokio::time::Instant> = None;
     while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
-            consumer = provision(&js, &me, max_deadline) => consumer,
+            consumer = open_inbox(&js, &spec, &names, &me) => consumer,
         };
         let messages = match consumer {
             Ok(consumer) => {
@@ -218,8 +267,26 @@ pub async fn consume(
                     .messages()
                     .await
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot provision the inbox; retrying");
+            Err(Setback::Absent) => {
+                let _ = ready.send(InboxState::AwaitingStream);
+                if waiting_said.is_none_or(|at| at.elapsed() >= WAITING_LOG_INTERVAL) {
+                    tracing::warn!(
+                        stream = names.stream(),
+                        "waiting for the operator to provision stream {} (fsc federation provision)",
+                        names.stream()
+                    );
+                    waiting_said = Some(tokio::time::Instant::now());
+                }
+                backoff.wait(&mut stop).await;
+                continue;
+            }
+            Err(Setback::Refused(why)) => {
+                tracing::error!("refusing to use the stream: {why}");
+                let _ = ready.send(InboxState::Refused(why));
+                return;
+            }
+            Err(Setback::Broker(error)) => {
+                tracing::warn!(%error, "cannot open the inbox; retrying");
                 backoff.wait(&mut stop).await;
                 continue;
             }
@@ -232,7 +299,13 @@ pub async fn consume(
                 continue;
             }
         };
-        let _ = ready.send(true);
+        if waiting_said.take().is_some() {
+            tracing::info!(
+                stream = names.stream(),
+                "the stream is provisioned as the roster specifies"
+            );
+        }
+        let _ = ready.send(InboxState::Pulling);
         backoff = Backoff::default();
         loop {
             let mut next = tokio::select! {
@@ -246,7 +319,7 @@ pub async fn consume(
                 match next {
                     Some(Ok(message)) => {
                         bytes += message.payload.len();
-                        batch.extend(prepare(message, &envelopes, &metrics).await);
+                        batch.extend(prepare(message, &names, &envelopes, &metrics).await);
                     }
                     Some(Err(error)) if matches!(error.kind(), pull::MessagesErrorKind::MissingHeartbeat) => {
                         tracing::warn!(%error, "no heartbeat from the broker");
@@ -270,7 +343,7 @@ pub async fn consume(
                 return;
             }
             if broken {
-                let _ = ready.send(false);
+                let _ = ready.send(InboxState::Starting);
                 break;
             }
         }
@@ -279,12 +352,14 @@ pub async fn consume(
 }
 
 /// Authenticates one broker message; drops (and terminates) what fails.
-async fn prepare(message: jetstream::Message, envelopes: &Envelopes, metrics: &Metrics) -> Option<Delivery> {
+async fn prepare(
+    message: jetstream::Message,
+    names: &Names,
+    envelopes: &Envelopes,
+    metrics: &Metrics,
+) -> Option<Delivery> {
     let (message, acker) = message.split();
-    let mut parts = message.subject.as_str().split('.');
-    let (Some("fsc"), Some(computation), Some(_to), Some(from), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((computation, _to, from)) = names.parse(message.subject.as_str()) else {
         return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
     };
     let chunk = message.headers.as_ref().and_then(|h| {
@@ -353,13 +428,22 @@ async fn reject(
     None
 }
 
+/// Where and how large the publisher sends.
+pub struct Outgoing {
+    pub names: Names,
+    /// The node's own cap on a chunk (`max_chunk_bytes`), if any.
+    pub max_chunk_bytes: Option<usize>,
+    /// The stream's largest message (payload and headers).
+    pub max_msg_size: usize,
+}
+
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
 /// A node that stops sooner (its shutdown grace is bounded) drops this task: what is left stays in
 /// the outbox and is re-sent at the next start.
 pub async fn publish(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
-    max_chunk_bytes: Option<usize>,
+    outgoing: Arc<Outgoing>,
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
     metrics: Arc<Metrics>,
@@ -370,7 +454,7 @@ pub async fn publish(
     loop {
         while in_flight.len() < MAX_IN_FLIGHT {
             let Some(row) = queue.pop_front() else { break };
-            in_flight.push(send(js.clone(), envelopes.clone(), max_chunk_bytes, row));
+            in_flight.push(send(js.clone(), envelopes.clone(), outgoing.clone(), row));
         }
         if !open && queue.is_empty() && in_flight.is_empty() {
             return;
@@ -407,17 +491,19 @@ pub async fn publish(
 async fn send(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
-    max_chunk_bytes: Option<usize>,
+    outgoing: Arc<Outgoing>,
     row: OutboxRow,
 ) -> Result<i64, (OutboxRow, Error)> {
     let me = envelopes.me();
-    let subject = format!("fsc.{}.{}.{}", row.computation, row.recipient, me);
+    let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
     let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
     let broker_limit = match js.client().server_info().max_payload {
         0 => 1024 * 1024,
         n => n,
-    };
-    let chunk_size = max_chunk_bytes
+    }
+    .min(outgoing.max_msg_size);
+    let chunk_size = outgoing
+        .max_chunk_bytes
         .unwrap_or(usize::MAX)
         .min(broker_limit.saturating_sub(HEADER_ALLOWANCE))
         .max(64);
