@@ -1,5 +1,6 @@
 //! End-to-end fixtures: a real nats-server and real `fsc node` processes, each behind a guard
-//! that kills it when dropped, in a federation written by the real `fsc federation init`.
+//! that kills it when dropped, in a federation written by the real `fsc federation init`, its
+//! stream created by the real `fsc federation provision`.
 //!
 //! Ports are never fixed: a single broker picks its own (and reports it in a ports file); the
 //! servers of a cluster or a leaf federation, whose configs must name each other's ports, get
@@ -171,6 +172,19 @@ impl NodeProcess {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits (at most `timeout`) for the process to end by itself; its exit status.
+    pub async fn exited(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
+                self.child = None;
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
 }
 
 impl Drop for NodeProcess {
@@ -228,8 +242,14 @@ pub struct ClusterOptions {
     pub tls: bool,
     /// The broker's layout (`federation init --topology`).
     pub topology: Topology,
-    /// Appended to a single broker's `nats-server.conf` before it starts (e.g. a `tls` block).
+    /// Appended to a single broker's `nats-server.conf` once the stream is provisioned, before
+    /// the nodes start (e.g. a `tls` block).
     pub broker_config: Option<String>,
+    /// Start the nodes without provisioning the stream first (and without waiting for them to
+    /// be ready): they wait for the operator, as the test then plays it ([`Cluster::provision`]).
+    pub unprovisioned: bool,
+    /// More arguments of `fsc federation init`, e.g. `--stream-name`.
+    pub init_args: Vec<String>,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
@@ -319,6 +339,7 @@ fn start_brokers(
             .args(["--parties", &parties.join(","), "--api-urls", &urls.join(",")])
             .args(options.tls.then_some("--tls"))
             .args(&args)
+            .args(&options.init_args)
             .output()
             .expect("run fsc federation init");
         assert!(
@@ -326,11 +347,6 @@ fn start_brokers(
             "federation init failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        if let Some(extra) = &options.broker_config {
-            let path = &servers[0].0;
-            let text = std::fs::read_to_string(path).expect("the broker config");
-            std::fs::write(path, format!("{text}{extra}\n")).expect("write the broker config");
-        }
         let started: Result<Vec<Broker>, _> = servers
             .iter()
             .enumerate()
@@ -383,7 +399,18 @@ impl Cluster {
             .iter()
             .map(|l| format!("{scheme}://{}", l.local_addr().expect("bound address")))
             .collect();
-        let (dir, broker, servers) = start_brokers(&options, &parties, &urls);
+        let (dir, mut broker, servers) = start_brokers(&options, &parties, &urls);
+        if !options.unprovisioned {
+            let provision = provision(dir.path(), &broker, &[]);
+            assert!(provision.status.success(), "{}", output_text(&provision));
+        }
+        // Added once the stream is provisioned: the operator's provision connects without TLS.
+        if let Some(extra) = &options.broker_config {
+            let path = dir.path().join("nats-server.conf");
+            let text = std::fs::read_to_string(&path).expect("the broker config");
+            std::fs::write(&path, format!("{text}{extra}\n")).expect("write the broker config");
+            broker.restart().expect("restart the broker with its new config");
+        }
         let mut nodes = Vec::new();
         for ((id, url), listener) in parties.iter().zip(urls).zip(listeners) {
             // A single broker's port is its own choice; other layouts' nodes use the URLs
@@ -407,7 +434,7 @@ impl Cluster {
             node.spawn();
             nodes.push(node);
         }
-        for node in &nodes {
+        for node in nodes.iter().filter(|_| !options.unprovisioned) {
             if let Err(error) = node.client().wait_ready(READY_TIMEOUT).await {
                 panic!("{error}\n--- log of {} ---\n{}", node.id, node.log());
             }
@@ -515,6 +542,52 @@ impl Cluster {
         let info: Value = serde_json::from_slice(&answer.payload).ok()?;
         info.get("error").is_none().then_some(info)
     }
+    /// Runs `fsc federation provision` on this federation, as its operator does.
+    pub fn provision(&self) -> std::process::Output {
+        provision(self.path(), &self.broker, &[])
+    }
+
+    /// `fsc federation provision --update`: changes a stream that differs to the spec.
+    pub fn provision_update(&self) -> std::process::Output {
+        provision(self.path(), &self.broker, &["--update"])
+    }
+
+    /// The federation's names on the broker (from its roster's `[stream]`).
+    pub fn names(&self) -> fsc_node::stream::Names {
+        let roster = fsc_node::config::Roster::load(&self.path().join("federation.toml")).expect("the roster");
+        fsc_node::stream::Names::new(&roster.stream)
+    }
+
+    /// How to connect as `user` (a party's id, or `admin`), with the NKey init wrote for it; a
+    /// party's replies arrive under its inbox prefix, the only one it may subscribe to.
+    pub fn connect_options(&self, user: &str) -> async_nats::ConnectOptions {
+        let seed = std::fs::read_to_string(self.path().join(user).join("nats.nk")).expect("the user's NKey seed");
+        let options = async_nats::ConnectOptions::with_nkey(seed.trim().to_string());
+        if user == "admin" {
+            options
+        } else {
+            options.custom_inbox_prefix(self.names().inbox_prefix(user))
+        }
+    }
+
+    /// A broker connection as `user` ([`Cluster::connect_options`]).
+    pub async fn connect_as(&self, user: &str) -> async_nats::Client {
+        self.connect_options(user)
+            .connect(self.broker.url())
+            .await
+            .expect("connect to the broker")
+    }
+}
+
+/// `fsc federation provision DIR [flags]` against `broker`.
+fn provision(dir: &Path, broker: &Broker, flags: &[&str]) -> std::process::Output {
+    Command::new(fsc_bin())
+        .args(["federation", "provision"])
+        .arg(dir)
+        .args(["--nats-url", &broker.url()])
+        .args(flags)
+        .output()
+        .expect("run fsc federation provision")
 }
 
 /// `n` SecureSums with random integer inputs: (ids, per node the batch items, expected sums).

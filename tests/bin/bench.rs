@@ -43,30 +43,61 @@ const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
 const FAILED: &str = "fsc_computations_finished_total{status=\"failed\"}";
 const SENT: &str = "fsc_messages_sent_total";
 
+/// The sections `--skip` can leave out, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    Python,
+    Latency,
+    Throughput,
+    Protocols,
+    Million,
+    Matrix,
+    Psi,
+    Parties,
+}
+
+/// Performance figures of fsc on this machine: three nodes and nats-server on loopback.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Sequential 3-party sums timed for the latency percentiles.
+    #[arg(long, default_value_t = 300)]
+    latency_runs: usize,
+    /// Sums in the throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    batch: usize,
+    /// Tutorial sums through the unmodified Python client.
+    #[arg(long, default_value_t = 30)]
+    python_runs: usize,
+    /// Runs of each statistics protocol.
+    #[arg(long, default_value_t = 5)]
+    protocol_runs: usize,
+    /// Runs of each matrix product.
+    #[arg(long, default_value_t = 5)]
+    matrix_runs: usize,
+    /// Items per party of the largest PSI (SetIntersectionSize).
+    #[arg(long, default_value_t = 1 << 20)]
+    psi_items: usize,
+    /// Sums timed per many-party federation (a fifth of them for 50 parties).
+    #[arg(long, default_value_t = 50)]
+    parties_runs: usize,
+    /// Sections to leave out, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    skip: Vec<Section>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
-            .unwrap_or(default)
-    };
-    let latency_runs = flag("--latency-runs", 300);
-    let batch = flag("--batch", 20_000);
-    let python_runs = flag("--python-runs", 30);
-    let protocol_runs = flag("--protocol-runs", 5);
-    let matrix_runs = flag("--matrix-runs", 5);
-    let psi_items = flag("--psi-items", 1 << 20);
-    let parties_runs = flag("--parties-runs", 50);
-    let skip: Vec<String> = args
-        .iter()
-        .position(|a| a == "--skip")
-        .and_then(|i| args.get(i + 1))
-        .map(|s| s.split(',').map(String::from).collect())
-        .unwrap_or_default();
-    let run = |section: &str| !skip.iter().any(|s| s == section);
+    let Args {
+        latency_runs,
+        batch,
+        python_runs,
+        protocol_runs,
+        matrix_runs,
+        psi_items,
+        parties_runs,
+        skip,
+    } = clap::Parser::parse();
+    let run = |section: Section| !skip.contains(&section);
 
     let cluster = Cluster::start(3).await;
     println!(
@@ -74,27 +105,27 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("idle RSS (MB): {}", rss_line(&cluster));
-    if run("python") {
+    if run(Section::Python) {
         python_tutorial(&cluster, python_runs).await;
     }
-    if run("latency") {
+    if run(Section::Latency) {
         latency(&cluster, latency_runs).await;
     }
-    if run("throughput") {
+    if run(Section::Throughput) {
         throughput(&cluster, batch).await;
         println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
     }
-    if run("protocols") {
-        protocols(&cluster, protocol_runs, run("million")).await;
+    if run(Section::Protocols) {
+        protocols(&cluster, protocol_runs, run(Section::Million)).await;
     }
-    if run("matrix") {
+    if run(Section::Matrix) {
         products(&cluster, matrix_runs).await;
         println!("RSS after the products (MB): {}", rss_line(&cluster));
     }
-    if run("psi") {
+    if run(Section::Psi) {
         psi::run(&cluster, psi_items).await;
     }
-    if run("parties") {
+    if run(Section::Parties) {
         drop(cluster);
         for parties in [10, 20, 50] {
             many_parties(parties, if parties > 20 { parties_runs / 5 } else { parties_runs }).await;

@@ -14,18 +14,19 @@ const CHUNK: usize = 900_000;
 
 /// bob's broker connection, as its NKey user (which may publish only as bob).
 async fn connect_as_bob(cluster: &Cluster) -> async_nats::jetstream::Context {
-    let seed = std::fs::read_to_string(cluster.path().join("bob/nats.nk")).unwrap();
-    let client = async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
-        .custom_inbox_prefix("_INBOX_bob")
-        .connect(cluster.broker.url())
-        .await
-        .unwrap();
-    async_nats::jetstream::new(client)
+    async_nats::jetstream::new(cluster.connect_as("bob").await)
 }
 
 /// Publishes one chunk as bob and waits until the stream has stored it.
-async fn publish(bob: &async_nats::jetstream::Context, computation: Uuid, headers: HeaderMap, data: Vec<u8>) {
-    bob.publish_with_headers(format!("fsc.{computation}.alice.bob"), headers, data.into())
+async fn publish(
+    cluster: &Cluster,
+    bob: &async_nats::jetstream::Context,
+    computation: Uuid,
+    headers: HeaderMap,
+    data: Vec<u8>,
+) {
+    let subject = cluster.names().subject(&computation.to_string(), "alice", "bob");
+    bob.publish_with_headers(subject, headers, data.into())
         .await
         .unwrap()
         .await
@@ -71,7 +72,7 @@ async fn chunks_without_the_senders_keys_are_never_stored() {
         };
         // Half without a tag, half with a made-up one.
         let tag = (idx % 2 == 1).then_some("k1.k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-        publish(&bob, computation, chunk_headers(&id, tag), vec![7u8; CHUNK]).await;
+        publish(&cluster, &bob, computation, chunk_headers(&id, tag), vec![7u8; CHUNK]).await;
     }
     let alice = cluster.nodes[0].client();
     eventually(Duration::from_secs(60), "alice rejects 100 forged chunks", || async {
@@ -115,7 +116,7 @@ async fn an_authenticated_senders_pending_chunks_are_bounded_and_expire() {
         };
         let data = vec![idx as u8; CHUNK];
         let tag = envelopes.chunk_tag(computation, "alice", &id, &data).unwrap();
-        publish(&bob, computation, chunk_headers(&id, Some(&tag)), data).await;
+        publish(&cluster, &bob, computation, chunk_headers(&id, Some(&tag)), data).await;
     }
     let alice = cluster.nodes[0].client();
     eventually(

@@ -1,6 +1,7 @@
 //! docker-compose.yml cannot run here (no Docker engine), so this keeps it honest: it runs the
 //! federation service's own `fsc federation init` command and checks that the broker and node
-//! services point at the files, ports and URLs that command generates, that their healthchecks
+//! services point at the files, ports and URLs that command generates, that the stream is
+//! provisioned between the broker and the nodes, that their healthchecks
 //! and `depends_on` conditions chain them (the broker's healthcheck is asked of a real
 //! nats-server run from the generated config), and that the Dockerfile caches dependencies and
 //! declares its healthcheck.
@@ -89,6 +90,22 @@ fn the_compose_file_matches_what_federation_init_generates() {
     );
     the_broker_healthcheck_passes(nats, &conf_path, volume.path());
 
+    // The operator's one-shot provisioning: the federation directory, once the broker is healthy,
+    // with the broker URL init wrote for the admin user.
+    let provision = &services["provision"];
+    assert_eq!(provision["image"].as_str(), Some("fsc:local"));
+    assert_eq!(strings(&provision["command"]), ["federation", "provision", VOLUME_PATH]);
+    assert_eq!(
+        strings(&provision["volumes"]),
+        vec![format!("federation:{VOLUME_PATH}")]
+    );
+    assert_eq!(
+        provision["depends_on"][nats_host.as_str()]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    let admin = fsc_node::federation::AdminConfig::load(volume.path()).unwrap();
+    assert_eq!(admin.nats_url, nats_url);
+
     let roster = Roster::load(&volume.path().join("federation.toml")).unwrap();
     for (party, url) in parties.iter().zip(&api_urls) {
         let service = &services[party.as_str()];
@@ -133,14 +150,20 @@ fn the_compose_file_matches_what_federation_init_generates() {
             Some("service_completed_successfully")
         );
         assert_eq!(
+            depends["provision"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{party} starts once the stream is provisioned"
+        );
+        assert_eq!(
             services["tutorial"]["depends_on"][party.as_str()]["condition"].as_str(),
             Some("service_healthy"),
             "the tutorial waits for {party} to be ready"
         );
         assert_eq!(url, &format!("http://{party}:{port}"), "the URL names the service");
         assert_eq!(roster.party(party).unwrap().api_urls, vec![url.clone()]);
+        let names = fsc_node::stream::Names::new(&roster.stream);
         assert!(
-            conf.contains(&format!("\"fsc.*.*.{party}\"")),
+            conf.contains(&format!("\"{}.>\"", names.inbox_prefix(party))),
             "a broker user for {party}"
         );
     }
@@ -163,7 +186,7 @@ fn the_compose_file_matches_what_federation_init_generates() {
         assert!(config.clients[0].admin);
     }
     // One-shot services have no healthcheck (the image's would never pass).
-    for one_shot in ["federation", "tutorial"] {
+    for one_shot in ["federation", "provision", "tutorial"] {
         assert_eq!(
             services[one_shot]["healthcheck"]["disable"].as_bool(),
             Some(true),

@@ -46,12 +46,9 @@ async fn a_broker_restart_mid_batch_loses_nothing() {
 #[tokio::test]
 async fn messages_forged_on_the_broker_change_nothing() {
     let cluster = Cluster::start(3).await;
-    let admin_seed = std::fs::read_to_string(cluster.path().join("admin/nats.nk")).unwrap();
-    let admin = async_nats::ConnectOptions::with_nkey(admin_seed.trim().to_string())
-        .connect(cluster.broker.url())
-        .await
-        .unwrap();
-    let mut copies = admin.subscribe("fsc.>").await.unwrap();
+    let admin = cluster.connect_as("admin").await;
+    let names = cluster.names();
+    let mut copies = admin.subscribe(names.subjects()).await.unwrap();
     admin.flush().await.unwrap();
     let js = async_nats::jetstream::new(admin.clone());
 
@@ -68,7 +65,8 @@ async fn messages_forged_on_the_broker_change_nothing() {
             202
         );
     }
-    let to_bob = format!("fsc.{id}.bob.alice");
+    let subject = |computation: Uuid, to: &str, from: &str| names.subject(&computation.to_string(), to, from);
+    let to_bob = subject(id, "bob", "alice");
     let captured = loop {
         let message = copies.next().await.unwrap();
         if message.subject.as_str() == to_bob {
@@ -91,10 +89,10 @@ async fn messages_forged_on_the_broker_change_nothing() {
     *tampered.last_mut().unwrap() ^= 1;
     publish(to_bob.clone(), tampered).await;
     // 3. delivered to another recipient
-    publish(format!("fsc.{id}.carol.alice"), captured.clone()).await;
+    publish(subject(id, "carol", "alice"), captured.clone()).await;
     // 4. moved to another computation
     let other = Uuid::new_v4();
-    publish(format!("fsc.{other}.bob.alice"), captured.clone()).await;
+    publish(subject(other, "bob", "alice"), captured.clone()).await;
     // 5. from a sender the roster does not know
     let header = json!({"v": 1, "computation": id, "from": "mallory", "to": "bob", "seq": 0, "kind": "data",
                         "key_id": "k1.k1", "nonce": "AAAAAAAAAAAAAAAA"})
@@ -102,7 +100,7 @@ async fn messages_forged_on_the_broker_change_nothing() {
     let mut unknown = (header.len() as u16).to_be_bytes().to_vec();
     unknown.extend_from_slice(header.as_bytes());
     unknown.extend_from_slice(&[7; 48]);
-    publish(format!("fsc.{id}.bob.mallory"), unknown).await;
+    publish(subject(id, "bob", "mallory"), unknown).await;
     // 6. an outsider sealing as alice with a key of its own: a share and an abort
     let roster = Roster::load(&cluster.path().join("federation.toml")).unwrap();
     let (fake_keys, _) = NodeKeys::generate().unwrap();

@@ -1,8 +1,9 @@
 //! The PSI microprotocols (SetIntersection, SetIntersectionSize, StatisticsContingencyVertical)
 //! on real nodes: their reference vectors through the unmodified Python client, the `/v1` API
-//! with non-string items and bad input, and a large PSI that does not hold up other computations.
+//! with non-string items and bad input, a large PSI that does not hold up other computations, and
+//! large messages that wait for their computation across a crash.
 
-use fsc_e2e::{Cluster, psi_sets};
+use fsc_e2e::{Cluster, ClusterOptions, psi_sets};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
@@ -163,5 +164,66 @@ async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
             "{view}\n{}",
             cluster.logs()
         );
+    }
+}
+
+/// Large messages that arrive before their computation is submitted wait in the chunks they came
+/// in (no second copy is written), outside the sender's chunk quota, and across a crash: two
+/// PSI lists of ~130 kB in 16 kB chunks wait at alice under a 200 kB chunk quota, alice is killed,
+/// and once restarted and submitted, both PSIs finish right.
+#[tokio::test]
+async fn large_messages_wait_in_their_chunks_across_a_crash() {
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![
+            ("FSC_MAX_CHUNK_BYTES".into(), "16384".into()),
+            ("FSC_MAX_PENDING_CHUNK_BYTES".into(), "200000".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let sets = [psi_sets(2, 1 << 12, 50), psi_sets(2, 1 << 12, 60)];
+    let ids = [Uuid::new_v4(), Uuid::new_v4()];
+    let request = |id: Uuid, input: &Value| json!({"id": id, "microprotocol": "SetIntersectionSize", "parties": cluster.parties, "input": input});
+    let alice = cluster.nodes[0].client();
+    // One after the other: the quota holds one list's chunks in flight, not two.
+    for (received, (id, inputs)) in ids.iter().zip(&sets).enumerate() {
+        let bob = cluster.nodes[1]
+            .client()
+            .submit(&request(*id, &inputs[1]))
+            .await
+            .unwrap();
+        assert_eq!(bob.status.as_u16(), 202);
+        fsc_e2e::eventually(Duration::from_secs(60), "bob's list waits at alice", || async {
+            alice.metric("fsc_messages_received_total").await.unwrap() == (received + 1) as f64
+                && alice.metric("fsc_chunks_pending_bytes").await.unwrap() == 0.0
+        })
+        .await;
+    }
+    assert_eq!(
+        alice
+            .metric("fsc_messages_rejected_total{reason=\"over_quota\"}")
+            .await
+            .unwrap(),
+        0.0
+    );
+    cluster.nodes[0].kill();
+    cluster.nodes[0].restart().await;
+    // One after the other again: alice's lists to bob are held to the same quota.
+    for ((id, inputs), expected) in ids.iter().zip(&sets).zip([50, 60]) {
+        let submitted = cluster.nodes[0]
+            .client()
+            .submit(&request(*id, &inputs[0]))
+            .await
+            .unwrap();
+        assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
+        for view in pair_finals(&cluster, *id).await {
+            assert_eq!(
+                view["output"]["result"],
+                json!({"size_intersection": expected}),
+                "{view}\n{}",
+                cluster.logs()
+            );
+        }
     }
 }

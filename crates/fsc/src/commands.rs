@@ -3,8 +3,9 @@
 use crate::batch;
 use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
 use fsc_node::client::Client;
-use fsc_node::config::{LogFormat, NodeConfig};
+use fsc_node::config::{LogFormat, NodeConfig, StreamSpec};
 use fsc_node::federation::{self, BrokerOptions, InitOptions};
+use fsc_node::stream::Provisioned;
 use fsc_node::topology::Topology;
 use fsc_node::{Error, demo};
 use serde_json::{Value, json};
@@ -64,6 +65,8 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                     api_urls,
                     if_missing,
                     tls,
+                    stream_name,
+                    subject_prefix,
                 },
         } => {
             if if_missing && out.join("federation.toml").exists() {
@@ -87,6 +90,11 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                     hub_leaf_url,
                     leaf_urls,
                 },
+                stream: StreamSpec {
+                    name: stream_name,
+                    subject_prefix,
+                    ..Default::default()
+                },
             })?;
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
@@ -100,6 +108,10 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             for server in servers {
                 println!("  {server:<19} broker: cd {} && nats-server -c {server}", out.display());
             }
+            println!(
+                "  admin/              operator's broker user: once the broker runs, fsc federation provision {}",
+                out.display()
+            );
             for party in &parties {
                 println!(
                     "  {party}/node.toml    fsc node --config {}",
@@ -108,6 +120,17 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             }
             if tls {
                 println!("  ca.crt              the CA clients trust (--ca-file, REQUESTS_CA_BUNDLE)");
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Federation {
+            command: FederationCommand::Provision { dir, nats_url, update },
+        } => {
+            let (stream, done) = fsc_node::stream::provision_federation(&dir, nats_url.as_deref(), update).await?;
+            match done {
+                Provisioned::Created => println!("stream {stream} created"),
+                Provisioned::Found => println!("stream {stream} exists as the roster specifies"),
+                Provisioned::Updated => println!("stream {stream} updated to the roster's [stream]"),
             }
             Ok(Outcome::Done)
         }

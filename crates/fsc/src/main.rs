@@ -222,6 +222,29 @@ enum FederationCommand {
         /// test federation; API URLs are then https.
         #[arg(long)]
         tls: bool,
+        /// The JetStream stream's name (the roster's [stream] name); federations sharing a
+        /// broker account need different ones.
+        #[arg(long, default_value = "FSC")]
+        stream_name: String,
+        /// The first token(s) of every subject (the roster's [stream] subject_prefix);
+        /// federations sharing a broker account need different ones.
+        #[arg(long, default_value = "fsc")]
+        subject_prefix: String,
+    },
+    /// Create the federation's stream on the broker as the roster's [stream] specifies, with
+    /// the operator's admin user that init wrote to DIR/admin/. Run once the broker is up;
+    /// running it again changes nothing, and it fails, naming the field, on a stream that
+    /// differs.
+    Provision {
+        /// The federation's directory (federation.toml and admin/).
+        dir: PathBuf,
+        /// The broker's URL(s), comma-separated, instead of the one in admin/admin.toml.
+        #[arg(long)]
+        nats_url: Option<String>,
+        /// Change a stream that differs to the roster's [stream], keeping its messages (the
+        /// broker refuses some changes, e.g. of retention or storage).
+        #[arg(long)]
+        update: bool,
     },
 }
 

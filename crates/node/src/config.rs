@@ -514,21 +514,25 @@ impl NodeConfig {
 
     /// The servers `nats_url` lists.
     pub fn nats_servers(&self) -> Result<Vec<async_nats::ServerAddr>, Error> {
-        let servers = self
-            .nats_url
-            .split(',')
-            .map(str::trim)
-            .filter(|url| !url.is_empty())
-            .map(|url| {
-                url.parse()
-                    .map_err(|e| Error::Config(format!("nats_url: cannot use {url:?}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if servers.is_empty() {
-            return Err(Error::Config("nats_url names no server".into()));
-        }
-        Ok(servers)
+        nats_servers(&self.nats_url)
     }
+}
+
+/// The servers a comma-separated list of broker URLs names.
+pub fn nats_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    let servers = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse()
+                .map_err(|e| Error::Config(format!("nats_url: cannot use {url:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err(Error::Config("nats_url names no server".into()));
+    }
+    Ok(servers)
 }
 
 /// Party ids: `[a-z0-9-]{1,32}` (they appear in NATS subjects and user names).
@@ -544,42 +548,97 @@ pub fn validate_party_id(id: &str) -> Result<(), Error> {
     }
 }
 
-/// The federation roster: who may compute together, with their pinned public keys.
+/// The federation roster: who may compute together, with their pinned public keys, and the
+/// stream they all expect on the broker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Roster {
-    /// The stream every party expects (`[stream]`); absent in a roster of one broker.
-    #[serde(default, skip_serializing_if = "StreamSpec::is_default")]
+    /// In the roster rather than in node.toml: every party must expect the same stream, and
+    /// the roster is the one file every party holds the same copy of.
+    #[serde(default)]
     pub stream: StreamSpec,
     #[serde(rename = "party")]
     pub parties: Vec<RosterParty>,
 }
 
-/// How the federation's stream is replicated: the same for every party, so it lives in the
-/// roster. `replicas = 3` on a three-server cluster keeps every message on three servers' disks,
-/// so losing one loses nothing and stops nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The federation's JetStream stream (`[stream]` in the roster): what `fsc federation provision`
+/// creates and what every node verifies before it uses the stream (`crate::stream`). Every key
+/// has a default, so a roster without the table describes the stream fsc always used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StreamSpec {
-    /// Copies of every message, on as many servers (1, 3 or 5).
+    /// The stream's name; two federations sharing a broker account need different names.
+    pub name: String,
+    /// The first token(s) of every subject (`<prefix>.<computation>.<to>.<from>`); two
+    /// federations sharing a broker account need different prefixes.
+    pub subject_prefix: String,
+    /// Copies of every message (1, or 3 in a JetStream cluster).
     pub replicas: usize,
-    /// Servers the stream may be placed on: those whose `server_tags` include all of these.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Servers the stream may be placed on (their `server_tags`); empty: any.
     pub placement_tags: Vec<String>,
+    /// The most bytes the stream holds; beyond it, publishes are refused until receivers catch up.
+    pub max_bytes: i64,
+    /// The largest message (payload and headers); fsc chunks larger ones. At most the broker's
+    /// `max_payload`, which `fsc federation init` sets to 8 MiB.
+    pub max_msg_size: i32,
+    /// The most messages waiting on one subject, i.e. from one party to another in one
+    /// computation; beyond it, that sender's publishes are refused (a large message is up to
+    /// 4,096 chunks).
+    pub max_msgs_per_subject: i64,
+    /// Messages older than this are dropped: more than any node's `max_deadline_s`.
+    pub max_age_s: u64,
+    /// The broker drops a re-sent message (same `Nats-Msg-Id`) within this window.
+    pub duplicate_window_s: u64,
 }
 
 impl Default for StreamSpec {
     fn default() -> StreamSpec {
         StreamSpec {
+            name: "FSC".into(),
+            subject_prefix: "fsc".into(),
             replicas: 1,
             placement_tags: Vec::new(),
+            max_bytes: 1 << 30,
+            max_msg_size: 8 << 20,
+            max_msgs_per_subject: 10_000,
+            // The default max_deadline_s (1 h) plus an hour's margin for clock skew.
+            max_age_s: 7200,
+            duplicate_window_s: 120,
         }
     }
 }
 
 impl StreamSpec {
-    fn is_default(&self) -> bool {
-        *self == StreamSpec::default()
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::Config(format!("roster [stream]: {what}")));
+        let name_ok = (1..=32).contains(&self.name.len())
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+        if !name_ok {
+            return bad(format!("name {:?} must match [A-Za-z0-9_-]{{1,32}}", self.name));
+        }
+        // Dot-separated tokens, no wildcards: the prefix starts subjects and permissions.
+        let token_ok = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+        if self.subject_prefix.len() > 64 || !self.subject_prefix.split('.').all(token_ok) {
+            return bad(format!(
+                "subject_prefix {:?} must be dot-separated tokens of [A-Za-z0-9_-]",
+                self.subject_prefix
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return bad(format!("replicas must be between 1 and 5, got {}", self.replicas));
+        }
+        if self.max_bytes < 1 << 20 || self.max_msg_size < 1 << 10 || self.max_msgs_per_subject < 1 {
+            return bad(
+                "max_bytes must be at least 1 MiB, max_msg_size at least 1 KiB, max_msgs_per_subject at least 1".into(),
+            );
+        }
+        if self.max_age_s == 0 || self.duplicate_window_s == 0 || self.duplicate_window_s > self.max_age_s {
+            return bad("max_age_s and duplicate_window_s must be at least 1, the window at most max_age_s".into());
+        }
+        Ok(())
     }
 }
 
@@ -645,14 +704,10 @@ impl Roster {
         Ok(roster)
     }
 
-    /// Ids valid and unique, every party with at least one key, every key self-signed.
+    /// Ids valid and unique, every party with at least one key, every key self-signed; the
+    /// stream spec sound.
     pub fn validate(&self) -> Result<(), Error> {
-        if !(1..=5).contains(&self.stream.replicas) {
-            return Err(Error::Config(format!(
-                "[stream] replicas must be between 1 and 5, got {}",
-                self.stream.replicas
-            )));
-        }
+        self.stream.validate()?;
         let mut seen = std::collections::HashSet::new();
         for party in &self.parties {
             validate_party_id(&party.id)?;
@@ -712,6 +767,52 @@ mod tests {
         .unwrap();
         let error = NodeConfig::load(&path, |_| None).unwrap_err().to_string();
         assert!(error.contains("fsc client add"), "{error}");
+    }
+
+    #[test]
+    fn a_roster_without_a_stream_table_gets_the_default_stream() {
+        let (roster, _) = crate::federation::test_roster(&["alice", "bob"]);
+        let mut table: toml::Table = toml::from_str(&toml::to_string(&roster).unwrap()).unwrap();
+        assert!(table.remove("stream").is_some(), "init writes the table");
+        let old: Roster = toml::from_str(&toml::to_string(&table).unwrap()).unwrap();
+        assert_eq!(old.stream, StreamSpec::default());
+        old.validate().unwrap();
+        let partial: StreamSpec = toml::from_str("name = \"ACME\"\nreplicas = 3").unwrap();
+        assert_eq!((partial.name.as_str(), partial.replicas), ("ACME", 3));
+        assert_eq!(partial.subject_prefix, "fsc");
+        assert!(
+            toml::from_str::<StreamSpec>("republish = true").is_err(),
+            "unknown keys are refused"
+        );
+        for bad in [
+            StreamSpec {
+                name: "FSC.x".into(),
+                ..Default::default()
+            },
+            StreamSpec {
+                subject_prefix: "fsc.*".into(),
+                ..Default::default()
+            },
+            StreamSpec {
+                subject_prefix: "fsc.".into(),
+                ..Default::default()
+            },
+            StreamSpec {
+                replicas: 0,
+                ..Default::default()
+            },
+            StreamSpec {
+                max_bytes: -1,
+                ..Default::default()
+            },
+            StreamSpec {
+                duplicate_window_s: 9000,
+                ..Default::default()
+            },
+        ] {
+            let error = bad.validate().unwrap_err().to_string();
+            assert!(error.contains("[stream]"), "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -58,8 +58,10 @@ impl Federation {
             api_urls: urls.clone(),
             tls: false,
             broker: Default::default(),
+            stream: Default::default(),
         })?;
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
+        crate::stream::provision_federation(dir.path(), Some(&broker.url()), false).await?;
         let (stop, stopped) = watch::channel(false);
         let mut nodes = Vec::new();
         for (party, listener) in PARTIES.iter().zip(listeners) {

@@ -8,30 +8,49 @@
 //!   `<id>/tls.crt`, `<id>/tls.key` (0600), each party's certificate for its API host;
 //! - the broker's configs (`topology`): `nats-server.conf` (one server, or the hub of a `leaf`
 //!   federation), `nats-1.conf`…`nats-3.conf` (a `cluster`), `<id>/leaf.conf` (each party's leaf
-//!   server), with JetStream and one NKey user per party, allowed to publish only as itself and
-//!   to read only its own inbox;
-//! - `admin/nats.nk`: an unrestricted broker user for operators (inspection, monitoring, tests).
+//!   server), with JetStream and one NKey user per party ([`broker_users`]): a party publishes
+//!   only as itself to the other parties of the roster, reads only its own inbox, and can neither
+//!   create, change nor inspect the stream in detail;
+//! - `admin/nats.nk` and `admin/admin.toml`: the operator's unrestricted broker user and where it
+//!   reaches the broker (the cluster's servers, or the hub), for `fsc federation provision`
+//!   (which creates the stream) and inspection.
 //!
 //! This module writes files; it never starts anything.
 
 use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, StreamSpec, defaults, validate_party_id};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
+use crate::stream::Names;
 use crate::tls::Authority;
 use crate::topology::{Layout, Topology, Users};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The name of the JetStream stream that carries every message.
-pub const STREAM: &str = "FSC";
+/// The JetStream API prefix of a broker without a JetStream domain.
+pub const JS_API: &str = "$JS.API";
 
-/// The durable consumer of a party's inbox.
-pub fn consumer_name(party: &str) -> String {
-    format!("inbox-{party}")
+/// `admin/admin.toml`: how the operator reaches the broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The broker's URL(s), comma-separated.
+    pub nats_url: String,
+    /// The admin user's NKey seed, relative to this file's directory.
+    pub nats_nkey: PathBuf,
 }
 
-/// The inbox prefix of a party's NATS connection (replies to it only arrive there).
-pub fn inbox_prefix(party: &str) -> String {
-    format!("_INBOX_{party}")
+impl AdminConfig {
+    /// `DIR/admin/admin.toml` of a federation directory, its key path resolved.
+    pub fn load(federation: &Path) -> Result<AdminConfig, Error> {
+        let dir = federation.join("admin");
+        let path = dir.join("admin.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut config: AdminConfig =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        config.nats_nkey = dir.join(&config.nats_nkey);
+        Ok(config)
+    }
 }
 
 /// What to create.
@@ -47,6 +66,8 @@ pub struct InitOptions {
     pub tls: bool,
     /// The broker's layout; `nats_url` names its servers (see [`Layout::new`]).
     pub broker: BrokerOptions,
+    /// The roster's `[stream]`: the broker permissions follow its names.
+    pub stream: StreamSpec,
 }
 
 /// The broker's layout and the addresses only some layouts have.
@@ -126,6 +147,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         &options.broker.leaf_urls,
         options.parties.len(),
     )?;
+    options.stream.validate()?;
     let out = absolute(&options.out)?;
     if out.join("federation.toml").exists() {
         return Err(Error::Config(format!("{} already holds a federation", out.display())));
@@ -152,14 +174,14 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         None
     };
 
+    // A replicated layout asks for as many copies as it has servers.
+    let mut stream = options.stream.clone();
+    stream.replicas = stream.replicas.max(layout.replicas());
     let mut roster = Roster {
-        stream: StreamSpec {
-            replicas: layout.replicas(),
-            ..Default::default()
-        },
+        stream,
         parties: Vec::new(),
     };
-    let mut users = BrokerUsers::default();
+    let mut nkeys = Vec::new();
     let mut seeds = Vec::new();
     for (index, ((id, api_url), endpoint)) in options
         .parties
@@ -177,7 +199,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         let seed = nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?;
         keys::write_secret(&dir.join("nats.nk"), &seed)?;
         seeds.push((id.clone(), seed));
-        users.parties.push((id.clone(), nkey.public_key()));
+        nkeys.push((id.clone(), nkey.public_key()));
         roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
         let listen = endpoint.listen_address();
         if let Some(authority) = &authority {
@@ -262,7 +284,22 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         &out.join("admin/nats.nk"),
         &admin.seed().map_err(|e| Error::Crypto(e.to_string()))?,
     )?;
-    users.admin = admin.public_key();
+    let admin_config = AdminConfig {
+        nats_url: options.nats_url.clone(),
+        nats_nkey: "nats.nk".into(),
+    };
+    std::fs::write(
+        out.join("admin/admin.toml"),
+        format!(
+            "# The operator's broker connection, for `fsc federation provision DIR`.\n{}",
+            toml::to_string(&admin_config).map_err(|e| Error::Config(e.to_string()))?
+        ),
+    )?;
+    let users = BrokerUsers {
+        parties: nkeys,
+        admin: admin.public_key(),
+        names: Names::new(&roster.stream),
+    };
 
     let roster_text = toml::to_string(&roster).map_err(|e| Error::Config(e.to_string()))?;
     std::fs::write(
@@ -366,109 +403,75 @@ impl ApiEndpoint {
     }
 }
 
-/// The broker's users: one per party (its NKey public key) and the operator.
-#[derive(Default)]
-struct BrokerUsers {
-    parties: Vec<(String, String)>,
-    admin: String,
+/// The `users` of the broker's `authorization` block: one NKey user per party `(id, public key)`
+/// and the operator's `admin`, for a JetStream API under `js_api` (`$JS.API`, or
+/// `$JS.<domain>.API` behind a JetStream domain).
+///
+/// A party may publish only messages from itself to another party of the roster (so nothing can
+/// be parked for anyone outside it), and of the JetStream API only: the account info, the stream
+/// list (to find and verify the stream, no subject details), and its own inbox consumer (info,
+/// create with its own filter, delete, pull, acknowledge). Not: creating, changing, deleting or
+/// purging streams, `STREAM.INFO` (whose `subjects_filter` would show which pairs of parties have
+/// messages pending), reading messages directly, or anyone else's consumer. It subscribes only
+/// to its own inbox prefix. The admin user is unrestricted.
+pub fn broker_users(parties: &[(String, String)], admin: &str, names: &Names, js_api: &str) -> String {
+    let mut users: Vec<String> = parties
+        .iter()
+        .map(|(id, key)| party_user(id, key, parties, names, js_api))
+        .collect();
+    users.push(admin_user(admin));
+    users.join("\n")
 }
 
-impl BrokerUsers {
-    fn with_admin(&self, mut users: Vec<String>) -> String {
-        users.push(format!(
-            "    # operator: unrestricted (inspection, monitoring); seed in admin/nats.nk\n    {{ nkey: \"{}\" }}",
-            self.admin
-        ));
-        users.join("\n")
-    }
+fn admin_user(admin: &str) -> String {
+    format!(
+        "    # admin: the operator, unrestricted (fsc federation provision, inspection); seed in admin/nats.nk\n    \
+         {{ nkey: \"{admin}\" }}"
+    )
 }
 
-impl Users for BrokerUsers {
-    fn all(&self, api_prefix: &str) -> String {
-        self.with_admin(
-            self.parties
-                .iter()
-                .map(|(id, key)| party_user(id, key, api_prefix))
-                .collect(),
-        )
-    }
-
-    fn party(&self, party: &str, api_prefix: &str) -> String {
-        self.parties
-            .iter()
-            .filter(|(id, _)| id == party)
-            .map(|(id, key)| party_user(id, key, api_prefix))
-            .collect()
-    }
-
-    fn leaves(&self, api_prefix: &str) -> String {
-        self.with_admin(
-            self.parties
-                .iter()
-                .map(|(id, key)| {
-                    // A hub tells a leaf only of the interest its user may publish to, and
-                    // nats-server (2.15) matches the stream's `fsc.>` against an allow list of
-                    // `fsc.*.*.<id>` as not covered: allow `fsc.>` and deny the other parties'
-                    // names as sender instead.
-                    let mut publish = vec!["fsc.>".to_string()];
-                    publish.extend(party_api(id, api_prefix));
-                    let deny: Vec<String> = self
-                        .parties
-                        .iter()
-                        .filter(|(other, _)| other != id)
-                        .map(|(other, _)| format!("fsc.*.*.{other}"))
-                        .collect();
-                    user_text(
-                        &format!("{id}'s leaf server: publishes only as {id}, receives only {id}'s inbox"),
-                        key,
-                        &publish,
-                        &deny,
-                        id,
-                    )
-                })
-                .collect(),
-        )
-    }
-}
-
-/// The JetStream API subjects a party's node calls (`api_prefix`: `$JS.API`, or
-/// `$JS.<domain>.API` through a leaf server), and the subjects it acknowledges on (in a domain,
-/// also the `$JS.ACK.<domain>.<account hash>.` form).
-fn party_api(id: &str, api_prefix: &str) -> Vec<String> {
-    let consumer = consumer_name(id);
+/// The JetStream API subjects party `id` calls under `js_api`, and the subjects it acknowledges
+/// on (behind a JetStream domain also in the `$JS.ACK.<domain>.<account hash>.` form the
+/// domain's servers use).
+fn party_api(id: &str, names: &Names, js_api: &str) -> Vec<String> {
+    let stream = names.stream();
+    let consumer = names.consumer(id);
     let mut subjects = vec![
-        format!("{api_prefix}.INFO"),
-        format!("{api_prefix}.STREAM.INFO.{STREAM}"),
-        format!("{api_prefix}.STREAM.CREATE.{STREAM}"),
-        format!("{api_prefix}.CONSUMER.INFO.{STREAM}.{consumer}"),
-        format!("{api_prefix}.CONSUMER.CREATE.{STREAM}.{consumer}.fsc.*.{id}.*"),
-        format!("{api_prefix}.CONSUMER.DELETE.{STREAM}.{consumer}"),
-        format!("{api_prefix}.CONSUMER.MSG.NEXT.{STREAM}.{consumer}"),
-        format!("$JS.ACK.{STREAM}.{consumer}.>"),
+        format!("{js_api}.INFO"),
+        format!("{js_api}.STREAM.LIST"),
+        format!("{js_api}.CONSUMER.INFO.{stream}.{consumer}"),
+        format!(
+            "{js_api}.CONSUMER.CREATE.{stream}.{consumer}.{}",
+            names.inbox_filter(id)
+        ),
+        format!("{js_api}.CONSUMER.DELETE.{stream}.{consumer}"),
+        format!("{js_api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+        format!("$JS.ACK.{stream}.{consumer}.>"),
     ];
-    if let Some(domain) = api_prefix
-        .strip_prefix("$JS.")
-        .and_then(|rest| rest.strip_suffix(".API"))
-    {
-        subjects.push(format!("$JS.ACK.{domain}.*.{STREAM}.{consumer}.>"));
+    if let Some(domain) = js_api.strip_prefix("$JS.").and_then(|rest| rest.strip_suffix(".API")) {
+        subjects.push(format!("$JS.ACK.{domain}.*.{stream}.{consumer}.>"));
     }
     subjects
 }
 
-/// A party's user for its node.
-fn party_user(id: &str, public_key: &str, api_prefix: &str) -> String {
-    let mut publish = vec![format!("fsc.*.*.{id}")];
-    publish.extend(party_api(id, api_prefix));
+/// Party `id`'s user for its node: publishes only as itself to the other parties of the roster.
+fn party_user(id: &str, public_key: &str, parties: &[(String, String)], names: &Names, js_api: &str) -> String {
+    let mut publish: Vec<String> = parties
+        .iter()
+        .filter(|(other, _)| other != id)
+        .map(|(other, _)| names.subject("*", other, id))
+        .collect();
+    publish.extend(party_api(id, names, js_api));
     user_text(
-        &format!("{id}: publishes only as itself, reads only its own inbox"),
+        &format!("{id}: publishes only as itself to the roster, reads only its own inbox"),
         public_key,
         &publish,
         &[],
-        id,
+        &names.inbox_prefix(id),
     )
 }
 
-fn user_text(comment: &str, public_key: &str, publish: &[String], deny: &[String], id: &str) -> String {
+fn user_text(comment: &str, public_key: &str, publish: &[String], deny: &[String], inbox_prefix: &str) -> String {
     let quoted = |subjects: &[String]| {
         subjects
             .iter()
@@ -482,10 +485,66 @@ fn user_text(comment: &str, public_key: &str, publish: &[String], deny: &[String
         format!(", deny: [{}]", quoted(deny))
     };
     format!(
-        "    # {comment}\n    {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{}]{deny} }},\n        subscribe: {{ allow: [\"{}.>\"] }}\n    }} }}",
+        "    # {comment}\n    {{ nkey: \"{public_key}\", permissions: {{\n        publish: {{ allow: [{}]{deny} }},\n        \
+         subscribe: {{ allow: [\"{inbox_prefix}.>\"] }}\n    }} }}",
         quoted(publish),
-        inbox_prefix(id)
     )
+}
+
+/// The broker's users for the layouts (`topology::Users`): every party's NKey user and the
+/// operator's.
+struct BrokerUsers {
+    parties: Vec<(String, String)>,
+    admin: String,
+    names: Names,
+}
+
+impl Users for BrokerUsers {
+    fn all(&self, api_prefix: &str) -> String {
+        broker_users(&self.parties, &self.admin, &self.names, api_prefix)
+    }
+
+    fn party(&self, party: &str, api_prefix: &str) -> String {
+        self.parties
+            .iter()
+            .filter(|(id, _)| id == party)
+            .map(|(id, key)| party_user(id, key, &self.parties, &self.names, api_prefix))
+            .collect()
+    }
+
+    fn leaves(&self, api_prefix: &str) -> String {
+        let every = self.names.subject("*", "*", "*");
+        let prefix = every.trim_end_matches(".*.*.*");
+        let mut users: Vec<String> = self
+            .parties
+            .iter()
+            .map(|(id, key)| {
+                // A hub tells a leaf only of the interest its user may publish to, and
+                // nats-server (2.15) finds the stream's `<prefix>.>` not covered by an allow list
+                // of `<prefix>.*.<other>.<id>` (it does not look below a `*`): allow
+                // `<prefix>.>` and deny the other parties' names as sender, and messages to
+                // oneself, instead.
+                let mut publish = vec![format!("{prefix}.>")];
+                publish.extend(party_api(id, &self.names, api_prefix));
+                let mut deny: Vec<String> = self
+                    .parties
+                    .iter()
+                    .filter(|(other, _)| other != id)
+                    .map(|(other, _)| self.names.subject("*", "*", other))
+                    .collect();
+                deny.push(self.names.subject("*", id, id));
+                user_text(
+                    &format!("{id}'s leaf server: publishes only as {id}, receives only {id}'s inbox"),
+                    key,
+                    &publish,
+                    &deny,
+                    &self.names.inbox_prefix(id),
+                )
+            })
+            .collect();
+        users.push(admin_user(&self.admin));
+        users.join("\n")
+    }
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
@@ -527,6 +586,7 @@ mod tests {
             nats_url: "nats://127.0.0.1:4333".into(),
             tls: false,
             broker: Default::default(),
+            stream: Default::default(),
         };
         init(&options).unwrap();
         let roster = Roster::load(&dir.path().join("fed/federation.toml")).unwrap();
@@ -542,9 +602,27 @@ mod tests {
         let conf = std::fs::read_to_string(dir.path().join("fed/nats-server.conf")).unwrap();
         assert!(conf.contains("listen: \"127.0.0.1:4333\""));
         assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
+        // Each party publishes to the others only, as itself.
+        assert!(
+            conf.contains("\"fsc.*.alice.carol\", \"fsc.*.bob.carol\", \"$JS.API.INFO\""),
+            "{conf}"
+        );
+        assert!(
+            !conf.contains("STREAM.INFO") && !conf.contains("STREAM.CREATE"),
+            "{conf}"
+        );
+        let admin = AdminConfig::load(&dir.path().join("fed")).unwrap();
+        assert_eq!(admin.nats_url, "nats://127.0.0.1:4333");
+        assert!(admin.nats_nkey.is_file());
+        assert_eq!(roster.stream, crate::config::StreamSpec::default());
         assert!(init(&options).is_err(), "an existing federation is never overwritten");
         // Nothing generated names where it was generated: the directory can move.
-        for file in ["federation.toml", "nats-server.conf", "alice/node.toml"] {
+        for file in [
+            "federation.toml",
+            "nats-server.conf",
+            "alice/node.toml",
+            "admin/admin.toml",
+        ] {
             let text = std::fs::read_to_string(dir.path().join("fed").join(file)).unwrap();
             assert!(!text.contains(dir.path().to_str().unwrap()), "{file}:\n{text}");
         }
@@ -587,6 +665,7 @@ mod tests {
             api_urls: vec!["https://alice.example.org".into(), "http://bob:55502".into()],
             tls: true,
             broker: Default::default(),
+            stream: Default::default(),
         };
         let error = init(&options).unwrap_err().to_string();
         assert!(error.contains("http://bob:55502"), "{error}");
@@ -610,6 +689,7 @@ mod tests {
             api_urls: vec!["http://alice:55501".into(), "https://bob.example.org".into()],
             tls: false,
             broker: Default::default(),
+            stream: Default::default(),
         })
         .unwrap();
         let alice = NodeConfig::load(&out.join("alice/node.toml"), |_| None).unwrap();
@@ -638,6 +718,7 @@ mod tests {
                 topology: Topology::Cluster,
                 ..Default::default()
             },
+            stream: Default::default(),
         })
         .unwrap();
         let roster = Roster::load(&out.join("federation.toml")).unwrap();

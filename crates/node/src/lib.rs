@@ -4,7 +4,8 @@
 //! - [`federation`]: `fsc federation init` (roster, node configs, keys, broker config);
 //! - [`envelope`]: sealing and opening messages between parties;
 //! - [`store`]: SQLite (sqlx) persistence; [`runtime`]: persist-then-act application of the engine;
-//! - [`transport`]: NATS JetStream provisioning, consumer and publisher;
+//! - [`stream`]: the federation's stream: names, spec, verification, provisioning;
+//! - [`transport`]: the NATS connection, inbox consumer and publisher;
 //! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`node`]: all of it
 //!   assembled; [`client`]: a client of the v1 API;
 //! - [`caller`]: which API client asks, and what it may touch;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod store;
+pub mod stream;
 pub mod tls;
 pub mod topology;
 pub mod transport;

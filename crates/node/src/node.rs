@@ -10,6 +10,8 @@ use crate::error::Error;
 use crate::keys::NodeKeys;
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::stream::Names;
+use crate::transport::{InboxState, Outgoing};
 use crate::{store, transport};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -91,11 +93,21 @@ pub async fn run(
         )));
     }
     let roster = Arc::new(Roster::load(&config.roster)?);
+    let spec = roster.stream.clone();
+    let names = Arc::new(Names::new(&spec));
+    if config.max_deadline_s > spec.max_age_s {
+        tracing::warn!(
+            max_deadline_s = config.max_deadline_s,
+            max_age_s = spec.max_age_s,
+            "max_deadline_s is longer than the stream keeps messages (the roster's [stream] max_age_s): \
+             a computation waiting that long may lose messages"
+        );
+    }
     let keys = NodeKeys::load(&config.x25519_key, &config.ed25519_key)?;
     let envelopes = Arc::new(Envelopes::new(&config.id, keys, &roster)?);
     let (read, writer) = store::open(&config.store).await?;
     let metrics = Arc::new(Metrics::default());
-    let client = transport::connect(&config, metrics.clone()).await?;
+    let client = transport::connect(&config, &names, metrics.clone()).await?;
     let js = transport::jetstream(client.clone(), &config);
 
     let mut seed = [0u8; 32];
@@ -125,25 +137,28 @@ pub async fn run(
     let runtime_task = tokio::spawn(runtime.run(inbox));
 
     let (stop_tx, stop) = watch::channel(false);
-    let (ready_tx, ready) = watch::channel(false);
-    let max_deadline = Duration::from_secs(config.max_deadline_s);
+    let (ready_tx, ready) = watch::channel(InboxState::Starting);
     let consumer_task = tokio::spawn(transport::consume(
         js.clone(),
         envelopes.clone(),
         handle.clone(),
         metrics.clone(),
-        roster.stream.clone(),
-        max_deadline,
+        spec.clone(),
         transport::ConsumerTimings::of(&config),
         ready_tx,
         stop.clone(),
     ));
+    let outgoing = Outgoing {
+        names: (*names).clone(),
+        max_chunk_bytes: config.max_chunk_bytes,
+        max_msg_size: usize::try_from(spec.max_msg_size).unwrap_or(usize::MAX),
+        ack_timeout: Duration::from_millis(config.publish_ack_timeout_ms),
+    };
     let readiness_js = js.clone();
     let publisher_task = tokio::spawn(transport::publish(
         js,
         envelopes.clone(),
-        config.max_chunk_bytes,
-        Duration::from_millis(config.publish_ack_timeout_ms),
+        Arc::new(outgoing),
         outbox_rx,
         published,
         metrics.clone(),
@@ -167,7 +182,7 @@ pub async fn run(
         roster,
         envelopes,
         clients: api::auth::Clients::new(&config.clients),
-        readiness: transport::Readiness::new(client.clone(), readiness_js, ready),
+        readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
     let app = api::router(state);
@@ -191,9 +206,27 @@ pub async fn run(
             tokio::time::sleep_until(at).await;
         }
     };
+    // A stream that differs from the roster's spec ends the node at once, with the reason.
+    let mut inbox = ready;
+    let refused = async move {
+        let refusal = |state: &InboxState| match state {
+            InboxState::Refused(why) => Some(why.clone()),
+            _ => None,
+        };
+        let why = match inbox.wait_for(|state| refusal(state).is_some()).await {
+            Ok(state) => refusal(&state),
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            None => std::future::pending().await,
+        }
+    };
+    let mut refusal = None;
     tokio::select! {
         () = serve => {}
         _ = cut_off => tracing::warn!("requests still open at shutdown_grace_s; closing them"),
+        why = refused => refusal = Some(why),
     }
     let stop_at = (*signalled.borrow()).unwrap_or_else(|| Instant::now() + grace);
 
@@ -214,7 +247,10 @@ pub async fn run(
         );
     }
     tracing::info!("stopped");
-    Ok(())
+    match refusal {
+        Some(why) => Err(Error::Config(why)),
+        None => Ok(()),
+    }
 }
 
 /// Forgets federatedsecure representations nobody used within their TTL, which returns the bytes

@@ -74,8 +74,11 @@ pub struct InboxRow {
     pub sender: String,
     pub seq: i64,
     pub kind: String,
+    /// `None` once consumed. Empty if `body_in_chunks`.
     pub body: Option<Vec<u8>>,
     pub received_at: i64,
+    /// The message is pending and its body is still in its chunks, sealed (see migration 0008).
+    pub body_in_chunks: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -282,15 +285,17 @@ pub async fn upsert_computations(conn: &mut SqliteConnection, rows: &[&Computati
 pub async fn insert_inbox(conn: &mut SqliteConnection, rows: &[InboxRow]) -> Result<Vec<MessageKey>, Error> {
     let mut inserted = Vec::new();
     for chunk in statement_chunks(rows) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("INSERT INTO inbox (computation, sender, seq, kind, body, received_at) ");
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO inbox (computation, sender, seq, kind, body, received_at, body_in_chunks) ",
+        );
         query.push_values(chunk, |mut b, row| {
             b.push_bind(&row.computation)
                 .push_bind(&row.sender)
                 .push_bind(row.seq)
                 .push_bind(&row.kind)
                 .push_bind(&row.body)
-                .push_bind(row.received_at);
+                .push_bind(row.received_at)
+                .push_bind(row.body_in_chunks);
         });
         query.push(" ON CONFLICT DO NOTHING RETURNING computation, sender, seq");
         inserted.extend(
@@ -337,25 +342,83 @@ async fn select_ids(conn: &mut SqliteConnection, select: &str, ids: &[String]) -
 /// Marks the pending messages of these computations as consumed (their bodies are not needed).
 pub async fn consume_inbox(conn: &mut SqliteConnection, computations: &[String]) -> Result<(), Error> {
     for chunk in statement_chunks(computations) {
-        in_list("UPDATE inbox SET body = NULL WHERE computation IN (", chunk)
-            .build()
-            .execute(&mut *conn)
-            .await?;
+        // Only the chunks that hold a pending message's body: others may be part of a message
+        // still arriving.
+        in_list(
+            "DELETE FROM chunks WHERE EXISTS (SELECT 1 FROM inbox WHERE inbox.computation = chunks.computation \
+             AND inbox.sender = chunks.sender AND inbox.seq = chunks.seq AND inbox.body_in_chunks = 1) \
+             AND computation IN (",
+            chunk,
+        )
+        .build()
+        .execute(&mut *conn)
+        .await?;
+        in_list(
+            "UPDATE inbox SET body = NULL, body_in_chunks = 0 WHERE computation IN (",
+            chunk,
+        )
+        .build()
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
 
 /// Marks single inbox rows as consumed (the messages a long engine step has applied).
 pub async fn consume_messages(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
+    for_each_message(
+        conn,
+        keys,
+        &[
+            "UPDATE inbox SET body = NULL, body_in_chunks = 0 WHERE computation = ?1 AND sender = ?2 AND seq = ?3",
+            "DELETE FROM chunks WHERE computation = ?1 AND sender = ?2 AND seq = ?3",
+        ],
+    )
+    .await
+}
+
+/// Deletes the chunks of messages that were reassembled but whose bodies are not kept (consumed
+/// at once, duplicates, rejected), unless they hold the body of a pending inbox row.
+pub async fn discard_chunks(conn: &mut SqliteConnection, keys: &[MessageKey]) -> Result<(), Error> {
+    for_each_message(
+        conn,
+        keys,
+        &[
+            "DELETE FROM chunks WHERE computation = ?1 AND sender = ?2 AND seq = ?3 AND NOT EXISTS \
+           (SELECT 1 FROM inbox WHERE computation = ?1 AND sender = ?2 AND seq = ?3 AND body_in_chunks = 1)",
+        ],
+    )
+    .await
+}
+
+/// Runs `statements` for each message key, bound as `?1` (computation), `?2` (sender), `?3` (seq).
+async fn for_each_message(conn: &mut SqliteConnection, keys: &[MessageKey], statements: &[&str]) -> Result<(), Error> {
     for (computation, sender, seq) in keys {
-        sqlx::query("UPDATE inbox SET body = NULL WHERE computation = ? AND sender = ? AND seq = ?")
+        for statement in statements {
+            sqlx::query(statement)
+                .bind(computation)
+                .bind(sender)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The sealed message that a pending inbox row keeps in its chunks, reassembled.
+pub async fn message_in_chunks(
+    conn: &mut SqliteConnection,
+    (computation, sender, seq): &MessageKey,
+) -> Result<Vec<u8>, Error> {
+    let parts: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT data FROM chunks WHERE computation = ? AND sender = ? AND seq = ? ORDER BY idx")
             .bind(computation)
             .bind(sender)
             .bind(seq)
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await?;
-    }
-    Ok(())
+    Ok(parts.concat())
 }
 
 /// The parties that have sent anything for a computation.
@@ -453,26 +516,34 @@ pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {
         .await?)
 }
 
+/// Chunks that wait for the rest of their message, not those holding a pending message's body.
+const INCOMPLETE_CHUNKS: &str = "NOT EXISTS (SELECT 1 FROM inbox WHERE inbox.computation = chunks.computation \
+     AND inbox.sender = chunks.sender AND inbox.seq = chunks.seq AND inbox.body_in_chunks = 1)";
+
 /// Bytes of the chunks a sender has sent that wait for the rest of their message.
 pub async fn pending_chunk_bytes(conn: &mut SqliteConnection, sender: &str) -> Result<i64, Error> {
-    Ok(
-        sqlx::query_scalar("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ?")
-            .bind(sender)
-            .fetch_one(conn)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ? AND {INCOMPLETE_CHUNKS}"
+    ))
+    .bind(sender)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Bytes of all chunks waiting for the rest of their message.
 pub async fn chunk_bytes(conn: &mut SqliteConnection) -> Result<i64, Error> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(SUM(length(data)), 0) FROM chunks")
-        .fetch_one(conn)
-        .await?)
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE {INCOMPLETE_CHUNKS}"
+    ))
+    .fetch_one(conn)
+    .await?)
 }
 
-/// Stores one chunk; returns all chunks of its message once every one has arrived.
+/// Stores one chunk; returns all chunks of its message when this one completed it. The chunks
+/// stay: the caller keeps them as the message's body ([`InboxRow::body_in_chunks`]) or discards
+/// them ([`discard_chunks`]).
 pub async fn add_chunk(conn: &mut SqliteConnection, chunk: &ChunkRow) -> Result<Option<Vec<ChunkRow>>, Error> {
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO chunks (computation, sender, seq, idx, total, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT DO NOTHING",
     )
@@ -484,7 +555,12 @@ pub async fn add_chunk(conn: &mut SqliteConnection, chunk: &ChunkRow) -> Result<
     .bind(&chunk.data)
     .bind(chunk.received_at)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // A redelivered chunk: its message was completed by another, or is still incomplete.
+        return Ok(None);
+    }
     // Counted first: reading every part's data after every part would cost the square of a
     // large message (a 43 MB message in 1 MB chunks read 0.9 GB).
     let stored: i64 =
@@ -512,12 +588,6 @@ pub async fn add_chunk(conn: &mut SqliteConnection, chunk: &ChunkRow) -> Result<
     {
         return Ok(None);
     }
-    sqlx::query("DELETE FROM chunks WHERE computation = ? AND sender = ? AND seq = ?")
-        .bind(&chunk.computation)
-        .bind(&chunk.sender)
-        .bind(chunk.seq)
-        .execute(&mut *conn)
-        .await?;
     Ok(Some(parts))
 }
 

@@ -1,13 +1,16 @@
-//! The broker side of a node: connection, provisioning, the inbox consumer and the publisher.
+//! The broker side of a node: connection, the inbox consumer and the publisher.
 //!
-//! Every message travels on the JetStream stream `FSC`, subject `fsc.<computation>.<to>.<from>`.
-//! Each node provisions the stream and its durable pull consumer `inbox-<id>` (filtered on
-//! `fsc.*.<id>.*`) idempotently at start. The consumer authenticates what arrives (envelope) and
-//! hands it to the runtime, which acknowledges it only after the store committed it. The
-//! publisher sends committed outbox rows with the deterministic `Nats-Msg-Id`
-//! `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a broker outage is a broker-side
-//! duplicate; it retries until the broker acknowledges, then reports the row as published.
-//! Payloads above the broker's max payload are split into chunks (header `Fsc-Chunk: i/n`), each
+//! Every message travels on the federation's JetStream stream (`FSC` by default), subject
+//! `<prefix>.<computation>.<to>.<from>` (`crate::stream::Names`). The operator creates the
+//! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::stream`) and
+//! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh,
+//! verifying the stream again each time the consumer is re-created (after a broker outage). The
+//! consumer authenticates what arrives (envelope) and hands it to the runtime, which acknowledges
+//! it only after the store committed it. The publisher sends committed outbox rows with the
+//! deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a
+//! broker outage is a broker-side duplicate; it retries until the broker acknowledges, then
+//! reports the row as published. Payloads above the broker's max payload (or the stream's
+//! `max_msg_size`, if smaller) are split into chunks (header `Fsc-Chunk: i/n`), each
 //! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
 //! Connection loss is handled by async-nats's reconnect (capped backoff) to the configured servers
 //! in order (over TLS, and through a JetStream domain's API prefix, as node.toml says); requests
@@ -18,14 +21,13 @@
 use crate::config::{NodeConfig, StreamSpec};
 use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
-use crate::federation::{STREAM, consumer_name, inbox_prefix};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::runtime::{Delivery, Incoming, PublishedSink, RuntimeHandle};
 use crate::store::OutboxRow;
+use crate::stream::{self, Names};
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage as Publish;
-use async_nats::jetstream::stream::{DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
@@ -60,11 +62,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between pulls of an inbox whose consumer has no leader yet: elections take seconds, and
 /// the first pull after one should not wait much longer.
 const STALLED_PAUSE: Duration = Duration::from_millis(250);
+/// While the stream is absent, how often the node repeats that it waits for it.
+const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Connects to the broker as this node's NKey user (or `.creds` user), over TLS if configured.
 /// Returns at once; the connection (and every reconnection) proceeds in the background with
 /// capped exponential backoff.
-pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
+pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
     let options = match &config.nats_creds {
         Some(creds) => async_nats::ConnectOptions::new()
             .credentials_file(creds)
@@ -82,7 +86,7 @@ pub async fn connect(config: &NodeConfig, metrics: Arc<Metrics>) -> Result<async
     let events = metrics.clone();
     options
         .name(format!("fsc-node-{}", config.id))
-        .custom_inbox_prefix(inbox_prefix(&config.id))
+        .custom_inbox_prefix(names.inbox_prefix(&config.id))
         // The party's own (nearest) server first; the others only when it is down.
         .retain_servers_order()
         .retry_on_initial_connect()
@@ -139,18 +143,40 @@ impl ConsumerTimings {
     }
 }
 
+/// Where the inbox consumer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxState {
+    Starting,
+    /// The stream does not exist yet: the operator has not provisioned it.
+    AwaitingStream,
+    Pulling,
+    /// The stream differs from the roster's spec (the message says how); the node stops.
+    Refused(String),
+}
+
 /// Whether this node can exchange messages now: connected to the broker, with its inbox consumer
 /// pulling. Read at every request, so it follows the connection both ways.
 #[derive(Clone)]
 pub struct Readiness {
     client: async_nats::Client,
     js: jetstream::Context,
-    consumer: watch::Receiver<bool>,
+    inbox: watch::Receiver<InboxState>,
+    names: Arc<Names>,
 }
 
 impl Readiness {
-    pub fn new(client: async_nats::Client, js: jetstream::Context, consumer: watch::Receiver<bool>) -> Readiness {
-        Readiness { client, js, consumer }
+    pub fn new(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        inbox: watch::Receiver<InboxState>,
+        names: Arc<Names>,
+    ) -> Readiness {
+        Readiness {
+            client,
+            js,
+            inbox,
+            names,
+        }
     }
 
     /// `Err` says what is missing.
@@ -158,18 +184,36 @@ impl Readiness {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err("not connected to the broker");
         }
-        if !*self.consumer.borrow() {
-            return Err("the inbox consumer is not pulling from the broker yet");
+        match *self.inbox.borrow() {
+            InboxState::Pulling => Ok(()),
+            InboxState::Starting => Err("the inbox consumer is not pulling from the broker yet"),
+            InboxState::AwaitingStream => {
+                Err("waiting for the operator to provision the stream (fsc federation provision)")
+            }
+            InboxState::Refused(_) => Err("the stream on the broker differs from the roster's [stream]"),
         }
-        Ok(())
     }
 
-    /// The stream's and this node's inbox consumer's state, as the broker reports it now.
+    /// The federation's names on the broker.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The stream's and this node's inbox consumer's state, as the broker reports it now (with
+    /// what a party may ask: the stream list and its own consumer).
     pub async fn stream_health(&self, me: &str) -> Result<StreamHealth, Error> {
-        let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {STREAM}: {e}"));
-        let mut stream = self.js.get_stream(STREAM).await.map_err(|e| broker(&e))?;
-        let state = stream.info().await.map_err(|e| broker(&e))?.state.clone();
-        let inbox = stream.consumer_info(consumer_name(me)).await.map_err(|e| broker(&e))?;
+        let name = self.names.stream();
+        let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {name}: {e}"));
+        let js = &self.js;
+        let state = stream::find(js, name)
+            .await?
+            .ok_or_else(|| broker(&"not provisioned"))?
+            .state;
+        let inbox: PullConsumer = js
+            .get_consumer_from_stream(self.names.consumer(me), name)
+            .await
+            .map_err(|e| broker(&e))?;
+        let inbox = inbox.cached_info();
         Ok(StreamHealth {
             messages: state.messages,
             bytes: state.bytes,
@@ -196,58 +240,61 @@ pub struct StreamHealth {
     pub inbox_redelivered: usize,
 }
 
-/// Creates the stream (with the roster's replicas and placement) if it does not exist, and this
-/// node's inbox consumer afresh.
-pub async fn provision(
+/// Why the inbox consumer is not open.
+enum Setback {
+    /// No stream yet: wait for the operator.
+    Absent,
+    /// The stream differs from the spec: never use it.
+    Refused(String),
+    /// The broker did not answer as hoped (disconnected, timed out): retry.
+    Broker(Error),
+}
+
+/// Finds the stream, verifies it against the spec, and creates this node's inbox consumer
+/// afresh. Never creates the stream: the operator does (`fsc federation provision`).
+async fn open_inbox(
     js: &jetstream::Context,
-    me: &str,
     spec: &StreamSpec,
-    max_deadline: Duration,
+    names: &Names,
+    me: &str,
     ack_wait: Duration,
-) -> Result<PullConsumer, Error> {
-    let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("provisioning stream {STREAM}: {e}"));
-    let stream = js
-        .get_or_create_stream(jetstream::stream::Config {
-            name: STREAM.to_string(),
-            subjects: vec!["fsc.>".to_string()],
-            retention: RetentionPolicy::WorkQueue,
-            storage: StorageType::File,
-            discard: DiscardPolicy::New,
-            duplicate_window: Duration::from_secs(120),
-            // Nothing waits longer than the longest deadline; the margin covers clock skew.
-            max_age: max_deadline + Duration::from_secs(3600),
-            num_replicas: spec.replicas,
-            placement: (!spec.placement_tags.is_empty()).then(|| jetstream::stream::Placement {
-                cluster: None,
-                tags: spec.placement_tags.clone(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| broker(&e))?;
-    let name = consumer_name(me);
+) -> Result<PullConsumer, Setback> {
+    let stream = names.stream();
+    let info = match stream::find(js, stream).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return Err(Setback::Absent),
+        Err(error) => return Err(Setback::Broker(error)),
+    };
+    if let Err(mismatch) = stream::verify(spec, &info.config) {
+        return Err(Setback::Refused(stream::refusal(stream, &mismatch)));
+    }
+    let broker = |e: &dyn std::fmt::Display| Setback::Broker(Error::Broker(format!("inbox of stream {stream}: {e}")));
+    let name = names.consumer(me);
     // Re-create the consumer rather than reuse it: messages a previous run (or connection) had
     // received but not acknowledged are then redelivered at once instead of after `ack_wait`.
     // Nothing is lost: a work-queue stream keeps every message until it is acknowledged.
-    if let Err(error) = stream.delete_consumer(&name).await {
+    if let Err(error) = js.delete_consumer_from_stream(&name, stream).await {
         tracing::debug!(%error, "no previous inbox consumer to replace");
     }
-    stream
-        .create_consumer(pull::Config {
+    js.create_consumer_on_stream(
+        pull::Config {
             durable_name: Some(name.clone()),
-            filter_subject: format!("fsc.*.{me}.*"),
+            filter_subject: names.inbox_filter(me),
             ack_policy: AckPolicy::Explicit,
             ack_wait,
             // Messages received but not yet committed wait in memory: this bounds them (and the
             // node's memory) when the runtime falls behind; the broker keeps the rest.
             max_ack_pending: 8192,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| broker(&e))
+        },
+        stream,
+    )
+    .await
+    .map_err(|e| broker(&e))
 }
 
 /// Pulls this node's inbox until `stop` turns true, handing authenticated messages to the runtime.
+/// Ends early, with `ready` at [`InboxState::Refused`], on a stream that differs from `spec`.
 #[allow(clippy::too_many_arguments)]
 pub async fn consume(
     js: jetstream::Context,
@@ -255,26 +302,51 @@ pub async fn consume(
     runtime: RuntimeHandle,
     metrics: Arc<Metrics>,
     spec: StreamSpec,
-    max_deadline: Duration,
     timings: ConsumerTimings,
-    ready: watch::Sender<bool>,
+    ready: watch::Sender<InboxState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let me = envelopes.me().to_string();
+    let names = Names::new(&spec);
     let mut backoff = Backoff::default();
-    'provision: while !*stop.borrow() {
+    let mut waiting_said: Option<tokio::time::Instant> = None;
+    'open: while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
-            consumer = provision(&js, &me, &spec, max_deadline, timings.ack_wait) => consumer,
+            consumer = open_inbox(&js, &spec, &names, &me, timings.ack_wait) => consumer,
         };
         let consumer = match consumer {
             Ok(consumer) => consumer,
-            Err(error) => {
-                tracing::warn!(%error, "cannot provision the inbox; retrying");
+            Err(Setback::Absent) => {
+                let _ = ready.send(InboxState::AwaitingStream);
+                if waiting_said.is_none_or(|at| at.elapsed() >= WAITING_LOG_INTERVAL) {
+                    tracing::warn!(
+                        stream = names.stream(),
+                        "waiting for the operator to provision stream {} (fsc federation provision)",
+                        names.stream()
+                    );
+                    waiting_said = Some(tokio::time::Instant::now());
+                }
+                backoff.wait(&mut stop).await;
+                continue;
+            }
+            Err(Setback::Refused(why)) => {
+                tracing::error!("refusing to use the stream: {why}");
+                let _ = ready.send(InboxState::Refused(why));
+                return;
+            }
+            Err(Setback::Broker(error)) => {
+                tracing::warn!(%error, "cannot open the inbox; retrying");
                 backoff.wait(&mut stop).await;
                 continue;
             }
         };
+        if waiting_said.take().is_some() {
+            tracing::info!(
+                stream = names.stream(),
+                "the stream is provisioned as the roster specifies"
+            );
+        }
         loop {
             let messages = consumer
                 .stream()
@@ -288,13 +360,13 @@ pub async fn consume(
                 Err(error) => {
                     tracing::warn!(%error, "cannot pull the inbox; retrying");
                     backoff.wait(&mut stop).await;
-                    continue 'provision;
+                    continue 'open;
                 }
             };
-            let _ = ready.send(true);
+            let _ = ready.send(InboxState::Pulling);
             backoff = Backoff::default();
-            let pulled = pull(&mut messages, &envelopes, &runtime, &metrics, &mut stop).await;
-            let _ = ready.send(false);
+            let pulled = pull(&mut messages, &names, &envelopes, &runtime, &metrics, &mut stop).await;
+            let _ = ready.send(InboxState::Starting);
             match pulled {
                 Pulled::Stopped => return,
                 Pulled::Stalled => {
@@ -305,7 +377,7 @@ pub async fn consume(
                 }
                 Pulled::Broken => {
                     backoff.wait(&mut stop).await;
-                    continue 'provision;
+                    continue 'open;
                 }
             }
         }
@@ -321,13 +393,14 @@ enum Pulled {
     /// afresh after a short pause (what was delivered and lost in flight comes again after
     /// `ack_wait`).
     Stalled,
-    /// The subscription failed otherwise: provision the consumer again.
+    /// The subscription failed otherwise: open the inbox again.
     Broken,
 }
 
 /// Hands what `messages` brings to the runtime, in deliveries, until it fails or `stop`.
 async fn pull(
     messages: &mut pull::Stream,
+    names: &Names,
     envelopes: &Envelopes,
     runtime: &RuntimeHandle,
     metrics: &Metrics,
@@ -345,7 +418,7 @@ async fn pull(
             match next {
                 Some(Ok(message)) => {
                     bytes += message.payload.len();
-                    batch.extend(prepare(message, envelopes, metrics).await);
+                    batch.extend(prepare(message, names, envelopes, metrics).await);
                 }
                 Some(Err(error))
                     if matches!(
@@ -381,12 +454,14 @@ async fn pull(
 }
 
 /// Authenticates one broker message; drops (and terminates) what fails.
-async fn prepare(message: jetstream::Message, envelopes: &Envelopes, metrics: &Metrics) -> Option<Delivery> {
+async fn prepare(
+    message: jetstream::Message,
+    names: &Names,
+    envelopes: &Envelopes,
+    metrics: &Metrics,
+) -> Option<Delivery> {
     let (message, acker) = message.split();
-    let mut parts = message.subject.as_str().split('.');
-    let (Some("fsc"), Some(computation), Some(_to), Some(from), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((computation, _to, from)) = names.parse(message.subject.as_str()) else {
         return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
     };
     let chunk = message.headers.as_ref().and_then(|h| {
@@ -455,14 +530,24 @@ async fn reject(
     None
 }
 
+/// Where and how large the publisher sends.
+pub struct Outgoing {
+    pub names: Names,
+    /// The node's own cap on a chunk (`max_chunk_bytes`), if any.
+    pub max_chunk_bytes: Option<usize>,
+    /// The stream's largest message (payload and headers).
+    pub max_msg_size: usize,
+    /// How long a publish waits for the stream's acknowledgement (`publish_ack_timeout_ms`).
+    pub ack_timeout: Duration,
+}
+
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
 /// A node that stops sooner (its shutdown grace is bounded) drops this task: what is left stays in
 /// the outbox and is re-sent at the next start.
 pub async fn publish(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
-    max_chunk_bytes: Option<usize>,
-    ack_timeout: Duration,
+    outgoing: Arc<Outgoing>,
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
     metrics: Arc<Metrics>,
@@ -473,7 +558,7 @@ pub async fn publish(
     loop {
         while in_flight.len() < MAX_IN_FLIGHT {
             let Some(row) = queue.pop_front() else { break };
-            in_flight.push(send(js.clone(), envelopes.clone(), max_chunk_bytes, ack_timeout, row));
+            in_flight.push(send(js.clone(), envelopes.clone(), outgoing.clone(), row));
         }
         if !open && queue.is_empty() && in_flight.is_empty() {
             return;
@@ -510,18 +595,19 @@ pub async fn publish(
 async fn send(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
-    max_chunk_bytes: Option<usize>,
-    ack_timeout: Duration,
+    outgoing: Arc<Outgoing>,
     row: OutboxRow,
 ) -> Result<i64, (OutboxRow, Error)> {
     let me = envelopes.me();
-    let subject = format!("fsc.{}.{}.{}", row.computation, row.recipient, me);
+    let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
     let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
     let broker_limit = match js.client().server_info().max_payload {
         0 => 1024 * 1024,
         n => n,
-    };
-    let chunk_size = max_chunk_bytes
+    }
+    .min(outgoing.max_msg_size);
+    let chunk_size = outgoing
+        .max_chunk_bytes
         .unwrap_or(usize::MAX)
         .min(broker_limit.saturating_sub(HEADER_ALLOWANCE))
         .max(64);
@@ -531,7 +617,7 @@ async fn send(
             &js,
             &subject,
             Publish::build().payload(payload).message_id(&message_id),
-            ack_timeout,
+            outgoing.ack_timeout,
         )
         .await
     } else {
@@ -559,7 +645,7 @@ async fn send(
                 .header(CHUNK_HEADER, format!("{idx}/{total}").as_str())
                 .header(SEQ_HEADER, row.seq.to_string().as_str())
                 .header(CHUNK_TAG_HEADER, tag.as_str());
-            result = publish_one(&js, &subject, publish, ack_timeout).await;
+            result = publish_one(&js, &subject, publish, outgoing.ack_timeout).await;
             if result.is_err() {
                 break;
             }

@@ -111,8 +111,8 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
                         }
                     }
                     @match &stream {
-                        Ok(health) => (stream_rows(health)),
-                        Err(why) => tr { th { "stream FSC" } td.bad { (why) } },
+                        Ok(health) => (stream_rows(state.readiness.names().stream(), health)),
+                        Err(why) => tr { th { "stream " (state.readiness.names().stream()) } td.bad { (why) } },
                     }
                     tr { th { "outbox" } td { (gauge(&metrics.outbox_pending)) " messages waiting for the broker" } }
                 }
@@ -134,10 +134,10 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
     Ok(Html(markup.into_string()))
 }
 
-fn stream_rows(health: &StreamHealth) -> Markup {
+fn stream_rows(name: &str, health: &StreamHealth) -> Markup {
     html! {
         tr {
-            th { "stream FSC" }
+            th { "stream " (name) }
             td { (health.messages) " messages (" (health.bytes) " bytes) not yet consumed, " (health.consumers) " inbox consumers" }
         }
         tr {

@@ -66,7 +66,7 @@ impl Runtime {
         now: i64,
         batch: &mut Batch,
     ) -> Result<(), Error> {
-        let pending = store::pending_inbox(conn, ids).await?;
+        let pending = self.pending_inbox(conn, ids).await?;
         // Those of long-running machines stay until their steps consume them (see `offload`).
         batch.consumed.extend(
             pending

@@ -48,6 +48,9 @@ impl Runtime {
                         received_at: now,
                     };
                     if let Some(parts) = store::add_chunk(conn, &chunk).await? {
+                        batch
+                            .assembled
+                            .push((chunk.computation.clone(), sender.clone(), chunk.seq));
                         // Slices, not a byte-by-byte iterator: messages run to tens of megabytes.
                         let wire = parts.iter().map(|p| p.data.as_slice()).collect::<Vec<_>>().concat();
                         match self.envelopes.open(&chunk.computation, &sender, &wire) {
@@ -118,13 +121,21 @@ impl Runtime {
             // Consumed right away if the computation runs here, unless a long step (off the loop)
             // will consume it; kept until it is submitted otherwise.
             let consumed_now = self.active.get(&computation).is_some_and(|a| !a.machine.runs_long());
+            // A large message that must wait keeps its body in the chunks it came in (see
+            // migration 0008): no second copy is written in this transaction.
+            let body_in_chunks = !consumed_now && batch.assembled.contains(&key);
             rows.push(InboxRow {
                 computation: key.0.clone(),
                 sender: key.1.clone(),
                 seq: key.2,
                 kind: kind.to_string(),
-                body: (!consumed_now).then(|| message.plaintext.clone()),
+                body: match (consumed_now, body_in_chunks) {
+                    (true, _) => None,
+                    (false, true) => Some(Vec::new()),
+                    (false, false) => Some(message.plaintext.clone()),
+                },
                 received_at: now,
+                body_in_chunks,
             });
             bodies.insert(key, (message.header.kind, message.plaintext));
         }
@@ -162,6 +173,34 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+
+    /// The messages waiting for these computations (see `store::pending_inbox`), with the bodies
+    /// of those kept in their chunks reassembled and opened again.
+    pub(super) async fn pending_inbox(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        computations: &[String],
+    ) -> Result<Vec<InboxRow>, Error> {
+        let mut rows = store::pending_inbox(conn, computations).await?;
+        for row in &mut rows {
+            if !row.body_in_chunks {
+                continue;
+            }
+            let key = (row.computation.clone(), row.sender.clone(), row.seq);
+            let wire = store::message_in_chunks(conn, &key).await?;
+            match self.envelopes.open(&row.computation, &row.sender, &wire) {
+                Ok(opened) => row.body = Some(opened.plaintext),
+                Err(rejection) => {
+                    // It opened when it arrived: only a key removed from the roster since can
+                    // refuse it now. The computation then fails by its deadline.
+                    tracing::warn!(computation = %row.computation, sender = %row.sender, %rejection, "stored message no longer opens");
+                    row.body = None;
+                }
+            }
+        }
+        rows.retain(|row| row.body.is_some());
+        Ok(rows)
     }
 
     /// Applies one authenticated, deduplicated message (from `sender`, its `seq`) to an active

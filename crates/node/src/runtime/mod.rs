@@ -245,6 +245,9 @@ struct Batch {
     cancelled: Vec<(oneshot::Sender<Cancelled>, Cancelled)>,
     /// Chunks were stored or deleted: the pending-chunk gauge is recounted.
     chunks_changed: bool,
+    /// Messages reassembled from their chunks in this batch: the chunks are discarded after the
+    /// inbox took the messages, unless they hold a pending message's body.
+    assembled: Vec<MessageKey>,
     succeeded: u64,
     failed: u64,
     submitted: u64,
@@ -492,6 +495,7 @@ impl Runtime {
             self.apply_stepped(*done, now, batch);
         }
         self.receive_all(conn, messages, now, batch).await?;
+        store::discard_chunks(conn, &batch.assembled).await?;
         for (id, reason, unless_joined, reply) in cancels {
             let outcome = match self.active.get(&id) {
                 None => Cancelled::NotRunning,

@@ -88,7 +88,7 @@ impl Runtime {
                 redo.insert(*id);
             }
         }
-        for row in store::pending_inbox(conn, &long).await? {
+        for row in self.pending_inbox(conn, &long).await? {
             let id = parse_uuid(&row.computation)?;
             let active = self.active.get_mut(&id).expect("listed above");
             let Some(from) = active.parties.iter().position(|p| *p == row.sender) else {

@@ -1,0 +1,370 @@
+//! The stream no party can subvert: the operator provisions it (`fsc federation provision`,
+//! idempotent), nodes wait for it and refuse one that differs from the roster's `[stream]`, and
+//! a party's broker user can neither create or change streams, nor read which pairs of parties
+//! have messages pending, nor park messages for anyone outside the roster.
+
+use async_nats::jetstream::{self, stream};
+use fsc_e2e::{Cluster, ClusterOptions, eventually, output_text};
+use fsc_node::config::Roster;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+const WAITING: &str = "waiting for the operator to provision stream FSC (fsc federation provision)";
+
+fn unprovisioned(parties: usize) -> ClusterOptions {
+    ClusterOptions {
+        parties,
+        unprovisioned: true,
+        ..Default::default()
+    }
+}
+
+fn roster(cluster: &Cluster) -> Roster {
+    Roster::load(&cluster.path().join("federation.toml")).unwrap()
+}
+
+/// `STREAM.INFO` of the stream with every subject's message count, as the admin user may ask.
+async fn subject_counts(cluster: &Cluster) -> Value {
+    let admin = cluster.connect_as("admin").await;
+    let answer = admin
+        .request(
+            format!("$JS.API.STREAM.INFO.{}", cluster.names().stream()),
+            json!({"subjects_filter": cluster.names().subjects()})
+                .to_string()
+                .into(),
+        )
+        .await
+        .unwrap();
+    serde_json::from_slice(&answer.payload).unwrap()
+}
+
+#[tokio::test]
+async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent() {
+    let cluster = Cluster::start_with(unprovisioned(3)).await;
+    for node in &cluster.nodes {
+        eventually(
+            Duration::from_secs(30),
+            "the node says it waits for the stream",
+            || async { node.log().contains(WAITING) },
+        )
+        .await;
+        assert!(
+            !node.client().ready().await,
+            "{} is not ready without the stream",
+            node.id
+        );
+    }
+    let readyz = reqwest::get(format!("{}/readyz", cluster.nodes[0].url)).await.unwrap();
+    assert_eq!(readyz.status().as_u16(), 503);
+    let body = readyz.text().await.unwrap();
+    assert!(body.contains("fsc federation provision"), "{body}");
+
+    let provision = cluster.provision();
+    assert!(provision.status.success(), "{}", output_text(&provision));
+    assert!(
+        output_text(&provision).contains("stream FSC created"),
+        "{}",
+        output_text(&provision)
+    );
+    for node in &cluster.nodes {
+        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+        // Said once, not at every retry.
+        assert_eq!(node.log().matches(WAITING).count(), 1, "{}", node.log());
+    }
+    let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        assert_eq!(view["output"]["result"]["sum"], json!(85.0));
+    }
+
+    let again = cluster.provision();
+    assert!(again.status.success(), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("stream FSC exists as the roster specifies"),
+        "{}",
+        output_text(&again)
+    );
+}
+
+#[tokio::test]
+async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
+    let mut cluster = Cluster::start_with(unprovisioned(3)).await;
+    // The stream the roster specifies, plus a rule copying every message where carol reads.
+    let names = cluster.names();
+    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    config.republish = Some(stream::Republish {
+        source: names.subjects(),
+        destination: format!("{}.copies.>", names.inbox_prefix("carol")),
+        headers_only: false,
+    });
+    let admin = jetstream::new(cluster.connect_as("admin").await);
+    admin.create_stream(config).await.unwrap();
+
+    for node in &mut cluster.nodes {
+        let status = node.exited(Duration::from_secs(30)).await;
+        let log = node.log();
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{} refuses to run: {status:?}\n{log}",
+            node.id
+        );
+        assert!(log.contains("`republish`"), "{} names the field:\n{log}", node.id);
+        assert!(log.contains("copies"), "{} shows what it found:\n{log}", node.id);
+    }
+    // A node started on it refuses it too, at once.
+    let node = &mut cluster.nodes[0];
+    node.respawn();
+    assert!(node.exited(Duration::from_secs(30)).await.is_some_and(|s| !s.success()));
+
+    let provision = cluster.provision();
+    assert!(!provision.status.success(), "provision does not accept it either");
+    assert!(
+        output_text(&provision).contains("`republish`"),
+        "{}",
+        output_text(&provision)
+    );
+
+    // The operator puts it right, and the nodes run on it.
+    let update = cluster.provision_update();
+    assert!(update.status.success(), "{}", output_text(&update));
+    assert!(
+        output_text(&update).contains("stream FSC updated"),
+        "{}",
+        output_text(&update)
+    );
+    let info = admin.get_stream("FSC").await.unwrap().cached_info().clone();
+    assert_eq!(info.config.republish, None);
+    for node in &mut cluster.nodes {
+        node.restart().await;
+    }
+    let id = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+    }
+}
+
+#[tokio::test]
+async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
+    let mut cluster = Cluster::start(2).await;
+    let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    // The operator (or whoever got hold of its credentials) swaps the stream for one that lets
+    // publishers purge subjects with a rollup header.
+    let admin = jetstream::new(cluster.connect_as("admin").await);
+    admin.delete_stream("FSC").await.unwrap();
+    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    config.allow_rollup = true;
+    admin.create_stream(config).await.unwrap();
+    for node in &mut cluster.nodes {
+        let status = node.exited(Duration::from_secs(30)).await;
+        let log = node.log();
+        assert!(status.is_some_and(|s| !s.success()), "{}: {status:?}\n{log}", node.id);
+        assert!(log.contains("`allow_rollup` is true"), "{}:\n{log}", node.id);
+    }
+}
+
+/// A party's broker connection that records the permission violations the broker reports.
+struct Party {
+    js: jetstream::Context,
+    violations: Arc<Mutex<Vec<String>>>,
+}
+
+impl Party {
+    async fn connect(cluster: &Cluster, id: &str) -> Party {
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let seen = violations.clone();
+        let client = cluster
+            .connect_options(id)
+            .event_callback(move |event| {
+                let seen = seen.clone();
+                async move {
+                    if let async_nats::Event::ServerError(error) = event {
+                        seen.lock().unwrap().push(error.to_string());
+                    }
+                }
+            })
+            .connect(cluster.broker.url())
+            .await
+            .unwrap();
+        // A denied request is never answered: it fails at this timeout.
+        let js = jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build(client);
+        Party { js, violations }
+    }
+
+    /// Waits until the broker has reported a violation on `subject`.
+    async fn refused(&self, subject: &str) {
+        let wanted = format!("Permissions Violation for Publish to \"{subject}\"");
+        eventually(Duration::from_secs(10), &wanted, || async {
+            self.violations.lock().unwrap().iter().any(|v| v.contains(&wanted))
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_outsiders() {
+    let cluster = Cluster::start_with(unprovisioned(3)).await;
+    let names = cluster.names();
+    let bob = Party::connect(&cluster, "bob").await;
+
+    // Creating the stream (with a rule copying everything to bob) is the operator's alone.
+    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    config.republish = Some(stream::Republish {
+        source: names.subjects(),
+        destination: format!("{}.copies.>", names.inbox_prefix("bob")),
+        headers_only: false,
+    });
+    assert!(bob.js.create_stream(config.clone()).await.is_err());
+    bob.refused("$JS.API.STREAM.CREATE.FSC").await;
+    let provision = cluster.provision();
+    assert!(provision.status.success(), "{}", output_text(&provision));
+    assert!(bob.js.update_stream(config).await.is_err());
+    bob.refused("$JS.API.STREAM.UPDATE.FSC").await;
+    assert!(bob.js.delete_stream("FSC").await.is_err());
+    bob.refused("$JS.API.STREAM.DELETE.FSC").await;
+    for node in &cluster.nodes {
+        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+    }
+
+    // A message from bob waits for carol, whose node is down.
+    let mut cluster = cluster;
+    cluster.node_mut("carol").kill();
+    let to_carol = names.subject(&Uuid::new_v4().to_string(), "carol", "bob");
+    bob.js
+        .publish(to_carol.clone(), vec![1; 100].into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let pending = names.inbox_filter("carol");
+    let counts = subject_counts(&cluster).await;
+    assert_eq!(
+        counts["state"]["subjects"][&to_carol],
+        json!(1),
+        "the admin sees it: {counts}"
+    );
+
+    // bob cannot ask which pairs have messages pending...
+    let info = bob
+        .js
+        .request::<_, Value, Value>("STREAM.INFO.FSC".to_string(), &json!({"subjects_filter": pending}))
+        .await;
+    assert!(info.is_err(), "{info:?}");
+    bob.refused("$JS.API.STREAM.INFO.FSC").await;
+    // ...and the stream list it may read has no subject details.
+    let list: Value = bob.js.request("STREAM.LIST".to_string(), &json!({})).await.unwrap();
+    let state = &list["streams"][0]["state"];
+    assert!(state["messages"].as_u64().unwrap() > 0, "{list}");
+    assert!(state.get("subjects").is_none(), "{list}");
+
+    // Nothing can be parked for a party outside the roster, nor sent as another party.
+    let before = subject_counts(&cluster).await["state"]["messages"].as_u64().unwrap();
+    for (to, from) in [("mallory", "bob"), ("carol", "alice")] {
+        let subject = names.subject(&Uuid::new_v4().to_string(), to, from);
+        let ack = bob
+            .js
+            .publish(subject.clone(), vec![7; 1000].into())
+            .await
+            .unwrap()
+            .await;
+        assert!(ack.is_err(), "{subject}: {ack:?}");
+        bob.refused(&subject).await;
+    }
+    let after = subject_counts(&cluster).await;
+    assert_eq!(after["state"]["messages"].as_u64(), Some(before), "{after}");
+    assert_eq!(
+        after["state"]["subjects"].as_object().map(|s| s.len()),
+        Some(1),
+        "only the message to carol: {after}"
+    );
+}
+
+/// A federation set up before provisioning existed has the stream its nodes created, without
+/// limits: the new nodes refuse it, and `provision --update` brings it to the spec.
+#[tokio::test]
+async fn the_stream_older_nodes_created_is_refused_until_updated() {
+    let mut cluster = Cluster::start_with(unprovisioned(2)).await;
+    let admin = jetstream::new(cluster.connect_as("admin").await);
+    admin
+        .create_stream(stream::Config {
+            name: "FSC".into(),
+            subjects: vec!["fsc.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::New,
+            duplicate_window: Duration::from_secs(120),
+            max_age: Duration::from_secs(7200),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused = cluster.provision();
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("`discard_new_per_subject` is false"),
+        "{}",
+        output_text(&refused)
+    );
+    let update = cluster.provision_update();
+    assert!(update.status.success(), "{}", output_text(&update));
+    // Started again, as a node that met the old stream has stopped.
+    for node in &mut cluster.nodes {
+        node.restart().await;
+    }
+    let id = cluster.submit_sum(&[json!(4), json!(5)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(9.0), "{view}");
+    }
+}
+
+/// A federation with a stream name and subject prefix of its own (as two federations sharing a
+/// broker account need) computes with nothing under the default names.
+#[tokio::test]
+async fn a_federation_with_its_own_names_uses_only_them() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 3,
+        init_args: ["--stream-name", "ACME", "--subject-prefix", "acme.fsc"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    })
+    .await;
+    let names = cluster.names();
+    assert_eq!(names.stream(), "ACME");
+    let admin = cluster.connect_as("admin").await;
+    let mut copies = admin.subscribe(">").await.unwrap();
+    admin.flush().await.unwrap();
+    let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(85.0), "{view}");
+    }
+    // Every message of the computation went under the federation's prefix, every reply under its
+    // parties' inbox prefixes; nothing under the defaults.
+    // A marker of the admin's own ends what is read: everything before it was checked.
+    admin.publish("marker.end", "".into()).await.unwrap();
+    let mut seen = 0;
+    while let Some(message) = copies.next().await {
+        let subject = message.subject.as_str();
+        if subject == "marker.end" {
+            break;
+        }
+        assert!(
+            !subject.starts_with("fsc.") && !subject.contains("_INBOX_FSC"),
+            "{subject}"
+        );
+        if subject.contains(&id.to_string()) {
+            assert!(names.parse(subject).is_some(), "{subject}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the computation's messages were seen");
+    let streams: Vec<String> = jetstream::new(admin).stream_names().try_collect().await.unwrap();
+    assert_eq!(streams, ["ACME"]);
+}
