@@ -319,6 +319,18 @@ fn the_leaf_profile_matches_what_federation_init_generates() {
     };
     in_profile("federation-leaf");
     in_profile("tutorial-leaf");
+    // The operator provisions the stream on the hub, where admin/admin.toml says it is.
+    let provision = in_profile("provision-leaf");
+    assert_eq!(strings(&provision["command"]), ["federation", "provision", VOLUME_PATH]);
+    assert_eq!(
+        provision["depends_on"]["hub"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    let admin = std::fs::read_to_string(volume.path().join("admin/admin.toml")).unwrap();
+    assert!(
+        admin.contains(&format!("nats_url = \"{}\"", flag(&init, "--nats-url"))),
+        "{admin}"
+    );
 
     // The hub: JetStream in the domain the nodes use, a leafnode listener where leaves dial.
     let hub = in_profile("hub");
@@ -357,6 +369,10 @@ fn the_leaf_profile_matches_what_federation_init_generates() {
         assert_eq!(
             node["depends_on"][leaf_name.as_str()]["condition"].as_str(),
             Some("service_healthy")
+        );
+        assert_eq!(
+            node["depends_on"]["provision-leaf"]["condition"].as_str(),
+            Some("service_completed_successfully")
         );
         assert_eq!(
             services["tutorial-leaf"]["depends_on"][format!("node-{party}").as_str()]["condition"].as_str(),
