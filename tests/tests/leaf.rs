@@ -77,3 +77,60 @@ async fn a_batch_computes_through_a_10_s_outage_of_the_hub() {
     cluster.broker.restart().unwrap();
     assert_all_summed(&cluster, &ids, &sums).await;
 }
+
+/// Rejections a node counts, over all reasons.
+async fn rejected(node: &fsc_node::client::Client) -> f64 {
+    let text = node.metrics().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("fsc_messages_rejected_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A party runs its own leaf server, so it may strip its leaf's permissions: the hub's user for
+/// that leaf still lets through only messages from the party to the other roster parties. The
+/// refused ones go first on the one connection, the allowed one last; once its recipient has
+/// seen (and rejected) it, the earlier ones would be there too had the hub taken them.
+#[tokio::test]
+async fn a_party_that_controls_its_leaf_still_sends_only_as_itself_to_the_roster() {
+    let mut cluster = leaves().await;
+    let conf = cluster.path().join("alice/leaf.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let open = &text[..text.find("authorization {").expect("the leaf's users")];
+    std::fs::write(&conf, open).unwrap();
+    cluster.servers[0].restart().unwrap();
+    let leaf = async_nats::connect(cluster.servers[0].url()).await.unwrap();
+
+    let bob = cluster.node("bob").client();
+    let before: Vec<f64> =
+        futures::future::join_all(cluster.nodes.iter().map(|n| async move { rejected(&n.client()).await })).await;
+    let id = uuid::Uuid::new_v4();
+    for (to, from) in [
+        ("alice", "bob"),
+        ("carol", "bob"),
+        ("mallory", "alice"),
+        ("_", "_"),
+        ("bob", "bob"),
+    ] {
+        leaf.publish(format!("fsc.{id}.{to}.{from}"), "x".into()).await.unwrap();
+    }
+    leaf.publish(format!("fsc.{id}.bob.alice"), "x".into()).await.unwrap();
+    leaf.flush().await.unwrap();
+    eventually(Duration::from_secs(30), "bob rejects alice's garbage", || async {
+        rejected(&bob).await > before[1]
+    })
+    .await;
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let expected = before[i] + if node.id == "bob" { 1.0 } else { 0.0 };
+        assert_eq!(rejected(&node.client()).await, expected, "{}", node.id);
+    }
+    let admin = cluster.admin().await;
+    let filter = serde_json::to_vec(&json!({"subjects_filter": format!("fsc.{id}.>")})).unwrap();
+    let answer = admin.request("$JS.API.STREAM.INFO.FSC", filter.into()).await.unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
+    assert!(info["state"]["messages"].is_u64(), "{info}");
+    assert!(
+        info["state"]["subjects"].as_object().is_none_or(|s| s.is_empty()),
+        "parked on the hub: {info}"
+    );
+}

@@ -513,31 +513,30 @@ impl Users for BrokerUsers {
     }
 
     fn leaves(&self, api_prefix: &str) -> String {
-        let every = self.names.subject("*", "*", "*");
-        let prefix = every.trim_end_matches(".*.*.*");
         let mut users: Vec<String> = self
             .parties
             .iter()
             .map(|(id, key)| {
-                // A hub tells a leaf only of the interest its user may publish to, and
-                // nats-server (2.15) finds the stream's `<prefix>.>` not covered by an allow list
-                // of `<prefix>.*.<other>.<id>` (it does not look below a `*`): allow
-                // `<prefix>.>` and deny the other parties' names as sender, and messages to
-                // oneself, instead.
-                let mut publish = vec![format!("{prefix}.>")];
-                publish.extend(party_api(id, &self.names, api_prefix));
-                let mut deny: Vec<String> = self
+                // A hub tells a leaf of the stream's interest (`<prefix>.>`) only if the leaf's
+                // user may publish to it, as nats-server (2.15) judges: it looks for allowed
+                // subjects under `<prefix>.>` through literal tokens but not below a `*`, so
+                // `<prefix>.*.<other>.<id>` alone would cut the leaf off. One literal subject
+                // that no party can be sent to (`_` is no party id) makes the interest pass, and
+                // a deny of that same subject keeps it from being used.
+                let marker = self.names.subject("_", "_", id);
+                let mut publish: Vec<String> = self
                     .parties
                     .iter()
                     .filter(|(other, _)| other != id)
-                    .map(|(other, _)| self.names.subject("*", "*", other))
+                    .map(|(other, _)| self.names.subject("*", other, id))
                     .collect();
-                deny.push(self.names.subject("*", id, id));
+                publish.push(marker.clone());
+                publish.extend(party_api(id, &self.names, api_prefix));
                 user_text(
-                    &format!("{id}'s leaf server: publishes only as {id}, receives only {id}'s inbox"),
+                    &format!("{id}'s leaf server: publishes only as {id} to the roster, receives only {id}'s inbox"),
                     key,
                     &publish,
-                    &deny,
+                    &[marker],
                     &self.names.inbox_prefix(id),
                 )
             })
