@@ -242,9 +242,11 @@ pub struct ClusterOptions {
     pub tls: bool,
     /// The broker's layout (`federation init --topology`).
     pub topology: Topology,
-    /// Appended to a single broker's `nats-server.conf` once the stream is provisioned, before
+    /// Appended to a single broker's `nats-server.conf` before the stream is provisioned and
     /// the nodes start (e.g. a `tls` block).
     pub broker_config: Option<String>,
+    /// Appended to the operator's `admin/admin.toml` before provisioning (e.g. its TLS files).
+    pub admin_config: Option<String>,
     /// Start the nodes without provisioning the stream first (and without waiting for them to
     /// be ready): they wait for the operator, as the test then plays it ([`Cluster::provision`]).
     pub unprovisioned: bool,
@@ -400,16 +402,16 @@ impl Cluster {
             .map(|l| format!("{scheme}://{}", l.local_addr().expect("bound address")))
             .collect();
         let (dir, mut broker, servers) = start_brokers(&options, &parties, &urls);
+        if let Some(extra) = &options.broker_config {
+            append(&dir.path().join("nats-server.conf"), extra);
+            broker.restart().expect("restart the broker with its new config");
+        }
+        if let Some(extra) = &options.admin_config {
+            append(&dir.path().join("admin/admin.toml"), extra);
+        }
         if !options.unprovisioned {
             let provision = provision(dir.path(), &broker, &[]);
             assert!(provision.status.success(), "{}", output_text(&provision));
-        }
-        // Added once the stream is provisioned: the operator's provision connects without TLS.
-        if let Some(extra) = &options.broker_config {
-            let path = dir.path().join("nats-server.conf");
-            let text = std::fs::read_to_string(&path).expect("the broker config");
-            std::fs::write(&path, format!("{text}{extra}\n")).expect("write the broker config");
-            broker.restart().expect("restart the broker with its new config");
         }
         let mut nodes = Vec::new();
         for ((id, url), listener) in parties.iter().zip(urls).zip(listeners) {
@@ -577,6 +579,12 @@ impl Cluster {
             .await
             .expect("connect to the broker")
     }
+}
+
+/// Appends `text` as lines of their own to the file at `path`.
+fn append(path: &Path, text: &str) {
+    let before = std::fs::read_to_string(path).expect("read the file to extend");
+    std::fs::write(path, format!("{before}\n{text}\n")).expect("extend the file");
 }
 
 /// `fsc federation provision DIR [flags]` against `broker`.

@@ -1,7 +1,8 @@
 //! TLS to the broker: a private CA made here signs the broker's certificate and each node's
 //! client certificate; the broker requires and verifies client certificates
 //! (`tls { verify: true }`) besides the NKey. Nodes with `nats_ca_file`, `nats_client_cert` and
-//! `nats_client_key` compute; a node without a client certificate never gets in.
+//! `nats_client_key` compute; a node without a client certificate never gets in. The operator
+//! provisions the stream over TLS too, with the same settings in `admin/admin.toml`.
 
 use fsc_e2e::{Cluster, ClusterOptions, eventually, party_name};
 use fsc_node::tls::Authority;
@@ -10,15 +11,15 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Writes a CA, the broker's certificate for 127.0.0.1 and a client certificate per party into
-/// `dir`; returns the broker's `tls` block and every node's environment.
-fn certificates(dir: &Path, parties: usize) -> (String, Vec<(String, String)>) {
+/// `dir`, and one for the operator who provisions the stream; returns the broker's `tls` block,
+/// the operator's TLS settings (admin.toml) and every node's environment.
+fn certificates(dir: &Path, parties: usize) -> (String, String, Vec<(String, String)>) {
     let ca = Authority::new("broker CA").unwrap();
     ca.write(&dir.join("ca.crt"), &dir.join("ca.key")).unwrap();
     ca.issue_server("127.0.0.1", &dir.join("broker.crt"), &dir.join("broker.key"))
         .unwrap();
-    for i in 0..parties {
-        ca.issue_client(&party_name(i), &dir.join(format!("{}.pem", party_name(i))))
-            .unwrap();
+    for name in (0..parties).map(party_name).chain(["admin".to_string()]) {
+        ca.issue_client(&name, &dir.join(format!("{name}.pem"))).unwrap();
     }
     let tls = format!(
         "tls {{\n    cert_file: \"{}\"\n    key_file: \"{}\"\n    ca_file: \"{}\"\n    verify: true\n}}",
@@ -33,17 +34,24 @@ fn certificates(dir: &Path, parties: usize) -> (String, Vec<(String, String)>) {
         ("FSC_NATS_CLIENT_CERT".to_string(), identity.clone()),
         ("FSC_NATS_CLIENT_KEY".to_string(), identity),
     ];
-    (tls, env)
+    let admin = format!(
+        "nats_ca_file = {:?}\nnats_client_cert = {:?}\nnats_client_key = {:?}",
+        dir.join("ca.crt"),
+        dir.join("admin.pem"),
+        dir.join("admin.pem")
+    );
+    (tls, admin, env)
 }
 
 #[tokio::test]
 async fn nodes_with_client_certificates_compute_and_a_node_without_one_stays_out() {
     let certs = tempfile::tempdir().unwrap();
-    let (tls, env) = certificates(certs.path(), 2);
+    let (tls, admin, env) = certificates(certs.path(), 2);
     let mut cluster = Cluster::start_with(ClusterOptions {
         parties: 2,
         env,
         broker_config: Some(tls),
+        admin_config: Some(admin),
         ..Default::default()
     })
     .await;

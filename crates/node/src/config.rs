@@ -501,15 +501,19 @@ fn parse_override(value: &str) -> toml::Value {
 impl NodeConfig {
     /// The JetStream API prefix: `$JS.API`, or `$JS.<domain>.API` with a `jetstream_domain`.
     pub fn jetstream_api_prefix(&self) -> String {
-        match &self.jetstream_domain {
-            Some(domain) => format!("$JS.{domain}.API"),
-            None => "$JS.API".to_string(),
-        }
+        crate::transport::api_prefix(self.jetstream_domain.as_deref())
     }
 
     /// Whether the broker connection must be TLS.
-    pub fn nats_tls(&self) -> bool {
-        self.nats_ca_file.is_some() || self.nats_client_cert.is_some()
+    /// How this node logs in to the broker.
+    pub fn broker_login(&self) -> crate::transport::BrokerLogin<'_> {
+        crate::transport::BrokerLogin {
+            nkey: &self.nats_nkey,
+            creds: self.nats_creds.as_deref(),
+            ca_file: self.nats_ca_file.as_deref(),
+            client_cert: self.nats_client_cert.as_deref(),
+            client_key: self.nats_client_key.as_deref(),
+        }
     }
 
     /// The servers `nats_url` lists.
@@ -853,7 +857,7 @@ mod tests {
         };
         let config = load(&[]).unwrap();
         assert_eq!(config.jetstream_api_prefix(), "$JS.API");
-        assert!(!config.nats_tls());
+        assert!(!config.broker_login().tls());
         assert_eq!(
             (
                 config.consumer_ack_wait_ms,
@@ -869,7 +873,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.jetstream_api_prefix(), "$JS.hub.API");
-        assert!(config.nats_tls());
+        assert!(config.broker_login().tls());
         assert_eq!(config.nats_ca_file, Some(dir.path().join("ca.crt")));
         assert_eq!(config.nats_creds, Some(dir.path().join("alice.creds")));
         for (bad, field) in [

@@ -29,14 +29,27 @@ use std::path::{Path, PathBuf};
 /// The JetStream API prefix of a broker without a JetStream domain.
 pub const JS_API: &str = "$JS.API";
 
-/// `admin/admin.toml`: how the operator reaches the broker.
+/// `admin/admin.toml`: how the operator reaches the broker. Paths are relative to this file's
+/// directory; the broker settings mean what they mean in node.toml.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// The broker's URL(s), comma-separated.
     pub nats_url: String,
-    /// The admin user's NKey seed, relative to this file's directory.
+    /// The admin user's NKey seed.
     pub nats_nkey: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_creds: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_client_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_client_key: Option<PathBuf>,
+    /// The JetStream domain of the stream's servers, when the operator reaches them through a
+    /// leaf server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jetstream_domain: Option<String>,
 }
 
 impl AdminConfig {
@@ -49,7 +62,35 @@ impl AdminConfig {
         let mut config: AdminConfig =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         config.nats_nkey = dir.join(&config.nats_nkey);
+        for path in [
+            &mut config.nats_creds,
+            &mut config.nats_ca_file,
+            &mut config.nats_client_cert,
+            &mut config.nats_client_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = dir.join(&*path);
+        }
+        if config.nats_client_cert.is_some() != config.nats_client_key.is_some() {
+            return Err(Error::Config(format!(
+                "{}: nats_client_cert and nats_client_key go together: set both or neither",
+                path.display()
+            )));
+        }
         Ok(config)
+    }
+
+    /// How the operator logs in to the broker.
+    pub fn broker_login(&self) -> crate::transport::BrokerLogin<'_> {
+        crate::transport::BrokerLogin {
+            nkey: &self.nats_nkey,
+            creds: self.nats_creds.as_deref(),
+            ca_file: self.nats_ca_file.as_deref(),
+            client_cert: self.nats_client_cert.as_deref(),
+            client_key: self.nats_client_key.as_deref(),
+        }
     }
 }
 
@@ -287,6 +328,11 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
     let admin_config = AdminConfig {
         nats_url: options.nats_url.clone(),
         nats_nkey: "nats.nk".into(),
+        nats_creds: None,
+        nats_ca_file: None,
+        nats_client_cert: None,
+        nats_client_key: None,
+        jetstream_domain: None,
     };
     std::fs::write(
         out.join("admin/admin.toml"),

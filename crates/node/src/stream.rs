@@ -17,7 +17,6 @@
 use crate::config::{Roster, StreamSpec, nats_servers};
 use crate::error::Error;
 use crate::federation::AdminConfig;
-use crate::keys;
 use async_nats::jetstream::{self, response::Response, stream};
 use serde::Deserialize;
 use serde_json::json;
@@ -266,15 +265,17 @@ pub async fn provision_federation(
     let roster = Roster::load(&dir.join("federation.toml"))?;
     let admin = AdminConfig::load(dir)?;
     let url = nats_url.unwrap_or(&admin.nats_url);
-    let seed = keys::read_secret(&admin.nats_nkey)?;
-    let client = async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
+    let client = crate::transport::login_options(&admin.broker_login())
+        .await?
         .name("fsc-provision")
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(5)))
         .connect(nats_servers(url)?)
         .await
         .map_err(|e| Error::Broker(format!("cannot connect to {url}: {e}")))?;
-    let js = jetstream::new(client);
+    let js = jetstream::ContextBuilder::new()
+        .api_prefix(crate::transport::api_prefix(admin.jetstream_domain.as_deref()))
+        .build(client);
     let started = Instant::now();
     loop {
         match provision(&js, &roster.stream, update).await {

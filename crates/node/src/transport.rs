@@ -33,6 +33,7 @@ use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -69,20 +70,7 @@ const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Returns at once; the connection (and every reconnection) proceeds in the background with
 /// capped exponential backoff.
 pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
-    let options = match &config.nats_creds {
-        Some(creds) => async_nats::ConnectOptions::new()
-            .credentials_file(creds)
-            .await
-            .map_err(|e| Error::Config(format!("nats_creds {}: {e}", creds.display())))?,
-        None => async_nats::ConnectOptions::with_nkey(keys::read_secret(&config.nats_nkey)?.trim().to_string()),
-    };
-    let mut options = options.require_tls(config.nats_tls());
-    if let Some(ca) = &config.nats_ca_file {
-        options = options.add_root_certificates(ca.clone());
-    }
-    if let (Some(cert), Some(key)) = (&config.nats_client_cert, &config.nats_client_key) {
-        options = options.add_client_certificate(cert.clone(), key.clone());
-    }
+    let options = login_options(&config.broker_login()).await?;
     let events = metrics.clone();
     options
         .name(format!("fsc-node-{}", config.id))
@@ -113,6 +101,55 @@ pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) 
         .connect(config.nats_servers()?)
         .await
         .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
+}
+
+/// How a broker user logs in: a node (node.toml) or the operator provisioning the stream
+/// (`admin/admin.toml`), with the same settings and the same meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerLogin<'a> {
+    /// NKey seed file, unless `creds` is given.
+    pub nkey: &'a Path,
+    /// A `.creds` file (JWT and seed) instead of the NKey.
+    pub creds: Option<&'a Path>,
+    /// PEM CA certificates to trust for the broker's certificate (besides the system's).
+    pub ca_file: Option<&'a Path>,
+    /// PEM client certificate and key, for a broker that verifies clients.
+    pub client_cert: Option<&'a Path>,
+    pub client_key: Option<&'a Path>,
+}
+
+impl BrokerLogin<'_> {
+    pub fn tls(&self) -> bool {
+        self.ca_file.is_some() || self.client_cert.is_some()
+    }
+}
+
+/// The JetStream API prefix in a JetStream `domain` (a leaf node's hub), or without one.
+pub fn api_prefix(domain: Option<&str>) -> String {
+    match domain {
+        Some(domain) => format!("$JS.{domain}.API"),
+        None => crate::federation::JS_API.to_string(),
+    }
+}
+
+/// The credentials and TLS options of `login`; TLS is required once a CA file or a client
+/// certificate is given.
+pub async fn login_options(login: &BrokerLogin<'_>) -> Result<async_nats::ConnectOptions, Error> {
+    let options = match login.creds {
+        Some(creds) => async_nats::ConnectOptions::new()
+            .credentials_file(creds)
+            .await
+            .map_err(|e| Error::Config(format!("nats_creds {}: {e}", creds.display())))?,
+        None => async_nats::ConnectOptions::with_nkey(keys::read_secret(login.nkey)?.trim().to_string()),
+    };
+    let mut options = options.require_tls(login.tls());
+    if let Some(ca) = login.ca_file {
+        options = options.add_root_certificates(ca.to_path_buf());
+    }
+    if let (Some(cert), Some(key)) = (login.client_cert, login.client_key) {
+        options = options.add_client_certificate(cert.to_path_buf(), key.to_path_buf());
+    }
+    Ok(options)
 }
 
 /// The JetStream API, under the node's domain's prefix (`jetstream_domain`).
