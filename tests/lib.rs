@@ -505,6 +505,17 @@ impl Cluster {
         views
     }
 
+    /// The final view of `id` at `party`, which may not have heard of it yet (a helper that
+    /// learns of it from a peer's invitation or abort): waits for that first.
+    pub async fn final_at(&self, party: &str, id: Uuid, timeout: Duration) -> Value {
+        let client = self.node(party).client();
+        eventually(timeout, &format!("{party} hears of {id}"), || async {
+            client.get(id, Duration::ZERO).await.is_ok()
+        })
+        .await;
+        client.wait_final(id, timeout).await.expect("read the computation")
+    }
+
     /// Dumps every node's log (for assertion messages).
     pub fn logs(&self) -> String {
         self.nodes

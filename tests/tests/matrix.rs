@@ -91,7 +91,7 @@ async fn bad_matrices_fail_every_party_with_the_reason() {
     );
     // The helper too, whether bob's invitation or alice's abort reaches it first.
     for party in ["bob", "carol"] {
-        let view = cluster.node(party).client().wait_final(id, FINAL).await.unwrap();
+        let view = cluster.final_at(party, id, FINAL).await;
         assert_eq!(view["status"], "failed", "{party}: {view}");
         assert!(
             view["error"]["message"].as_str().unwrap().contains("ragged rows"),
@@ -109,7 +109,7 @@ async fn bad_matrices_fail_every_party_with_the_reason() {
     .await;
     assert!(answers.iter().all(|(status, _)| *status == 202), "{answers:?}");
     for party in ["alice", "bob", "carol"] {
-        let view = cluster.node(party).client().wait_final(id, FINAL).await.unwrap();
+        let view = cluster.final_at(party, id, FINAL).await;
         assert_eq!(view["status"], "failed", "{party}: {view}");
         assert!(
             view["error"]["message"]
