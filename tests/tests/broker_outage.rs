@@ -1,7 +1,7 @@
 //! The broker goes away: readiness says so (and says so again when it is back), and SIGTERM stops
 //! a node within its shutdown grace whatever the broker does, losing nothing.
 
-use fsc_e2e::{Cluster, ClusterOptions, eventually};
+use fsc_e2e::{Cluster, ClusterOptions, assert_all_summed, eventually};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -100,14 +100,7 @@ async fn sigterm_without_a_broker_keeps_the_outbox_for_the_next_start() {
     cluster.node_mut("alice").restart().await;
     assert_eq!(cluster.submit_at(1, id, json!(5)).await, 202);
     assert_eq!(cluster.submit_at(2, id, json!(61)).await, 202);
-    for view in cluster.finals(id, Duration::from_secs(60)).await {
-        assert_eq!(
-            view["output"]["result"]["sum"],
-            json!(85.0),
-            "{view}\n{}",
-            cluster.logs()
-        );
-    }
+    assert_all_summed(&cluster, &[id], &[85.0]).await;
 }
 
 /// `nats_url` may list several servers (of one NATS cluster): a node whose first server is down

@@ -43,23 +43,47 @@ fn local(path: &str, volume: &Path) -> PathBuf {
     volume.join(path.strip_prefix(VOLUME_PATH).unwrap().trim_start_matches('/'))
 }
 
+/// What a compose service's `federation init` wrote.
+struct Init {
+    /// Stands for the service's volume.
+    volume: tempfile::TempDir,
+    command: Vec<String>,
+    parties: Vec<String>,
+    api_urls: Vec<String>,
+}
+
+/// Runs the command of the service `name` (a `federation init`), with a temporary directory as
+/// its volume.
+fn run_init(services: &Yaml, name: &str) -> Init {
+    let volume = tempfile::tempdir().unwrap();
+    let command = strings(&services[name]["command"]);
+    let args: Vec<String> = command
+        .iter()
+        .map(|a| a.replace(VOLUME_PATH, volume.path().to_str().unwrap()))
+        .collect();
+    let output = Command::new(fsc_bin()).args(&args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let list = |flag_name: &str| flag(&command, flag_name).split(',').map(String::from).collect();
+    Init {
+        parties: list("--parties"),
+        api_urls: list("--api-urls"),
+        volume,
+        command,
+    }
+}
+
 #[test]
 fn the_compose_file_matches_what_federation_init_generates() {
     let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
     let compose = &YamlLoader::load_from_str(&text).unwrap()[0];
     let services = &compose["services"];
 
-    // Run the federation service's command, with a temporary directory as the volume.
-    let volume = tempfile::tempdir().unwrap();
-    let init = strings(&services["federation"]["command"]);
-    let args: Vec<String> = init
-        .iter()
-        .map(|a| a.replace(VOLUME_PATH, volume.path().to_str().unwrap()))
-        .collect();
-    let output = Command::new(fsc_bin()).args(&args).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let parties: Vec<String> = flag(&init, "--parties").split(',').map(String::from).collect();
-    let api_urls: Vec<String> = flag(&init, "--api-urls").split(',').map(String::from).collect();
+    let Init {
+        volume,
+        command: init,
+        parties,
+        api_urls,
+    } = run_init(services, "federation");
     let nats_url = flag(&init, "--nats-url");
 
     // The broker: the official image, the generated config, listening where nodes connect.
@@ -294,17 +318,13 @@ fn the_leaf_profile_matches_what_federation_init_generates() {
     let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
     let compose = &YamlLoader::load_from_str(&text).unwrap()[0];
     let services = &compose["services"];
-    let volume = tempfile::tempdir().unwrap();
-    let init = strings(&services["federation-leaf"]["command"]);
+    let Init {
+        volume,
+        command: init,
+        parties,
+        api_urls,
+    } = run_init(services, "federation-leaf");
     assert_eq!(flag(&init, "--topology"), "leaf");
-    let args: Vec<String> = init
-        .iter()
-        .map(|a| a.replace(VOLUME_PATH, volume.path().to_str().unwrap()))
-        .collect();
-    let output = Command::new(fsc_bin()).args(&args).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let parties: Vec<String> = flag(&init, "--parties").split(',').map(String::from).collect();
-    let api_urls: Vec<String> = flag(&init, "--api-urls").split(',').map(String::from).collect();
     let mount = vec![format!("federation-leaf:{VOLUME_PATH}")];
     let in_profile = |name: &str| {
         let service = &services[name];

@@ -41,14 +41,7 @@ async fn each_node_reaches_the_hubs_stream_through_its_own_leaf() {
         assert_eq!(config.jetstream_domain.as_deref(), Some("hub"));
     }
     let id = cluster.submit_sum(&[json!(19), json!(5), json!(61)]).await;
-    for view in cluster.finals(id, Duration::from_secs(60)).await {
-        assert_eq!(
-            view["output"]["result"]["sum"],
-            json!(85.0),
-            "{view}\n{}",
-            cluster.logs()
-        );
-    }
+    assert_all_summed(&cluster, &[id], &[85.0]).await;
     let admin = cluster.admin().await;
     let info = cluster.stream_info(&admin).await.expect("the hub holds the stream");
     assert_eq!(info["config"]["num_replicas"], 1, "{info}");
