@@ -43,6 +43,11 @@ fn local(path: &str, volume: &Path) -> PathBuf {
     volume.join(path.strip_prefix(VOLUME_PATH).unwrap().trim_start_matches('/'))
 }
 
+fn compose_file() -> Yaml {
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
 /// What a compose service's `federation init` wrote.
 struct Init {
     /// Stands for the service's volume.
@@ -74,8 +79,7 @@ fn run_init(services: &Yaml, name: &str) -> Init {
 
 #[test]
 fn the_compose_file_matches_what_federation_init_generates() {
-    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
-    let compose = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let compose = compose_file();
     let services = &compose["services"];
 
     let Init {
@@ -217,6 +221,7 @@ fn the_compose_file_matches_what_federation_init_generates() {
             "{one_shot}"
         );
     }
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
     assert!(text.contains("Compose v2"), "the file says what it needs");
 
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
@@ -315,8 +320,7 @@ fn http_get(address: &str, path: &str) -> Option<String> {
 /// leaf server and a node that connects only to that leaf; every service of the profile is in it.
 #[test]
 fn the_leaf_profile_matches_what_federation_init_generates() {
-    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
-    let compose = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let compose = compose_file();
     let services = &compose["services"];
     let Init {
         volume,
