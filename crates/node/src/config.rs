@@ -431,22 +431,7 @@ impl NodeConfig {
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             return Err(Error::Config("tls_client_ca needs tls_cert and tls_key".into()));
         }
-        if self.nats_client_cert.is_some() != self.nats_client_key.is_some() {
-            return Err(Error::Config(
-                "nats_client_cert and nats_client_key go together: set both or neither".into(),
-            ));
-        }
-        if let Some(domain) = &self.jetstream_domain {
-            let ok = !domain.is_empty()
-                && domain
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
-                return Err(Error::Config(format!(
-                    "jetstream_domain {domain:?} must be a NATS JetStream domain: letters, digits, - and _"
-                )));
-            }
-        }
+        self.broker_login().validate().map_err(Error::Config)?;
         if self.consumer_ack_wait_ms < 1000 || self.consumer_heartbeat_ms < 100 || self.publish_ack_timeout_ms < 100 {
             return Err(Error::Config(
                 "consumer_ack_wait_ms must be at least 1000, consumer_heartbeat_ms and publish_ack_timeout_ms at least 100"
@@ -499,13 +484,7 @@ fn parse_override(value: &str) -> toml::Value {
 }
 
 impl NodeConfig {
-    /// The JetStream API prefix: `$JS.API`, or `$JS.<domain>.API` with a `jetstream_domain`.
-    pub fn jetstream_api_prefix(&self) -> String {
-        crate::transport::api_prefix(self.jetstream_domain.as_deref())
-    }
-
-    /// Whether the broker connection must be TLS.
-    /// How this node logs in to the broker.
+    /// How this node logs in to the broker and calls its JetStream API.
     pub fn broker_login(&self) -> crate::transport::BrokerLogin<'_> {
         crate::transport::BrokerLogin {
             nkey: &self.nats_nkey,
@@ -513,6 +492,7 @@ impl NodeConfig {
             ca_file: self.nats_ca_file.as_deref(),
             client_cert: self.nats_client_cert.as_deref(),
             client_key: self.nats_client_key.as_deref(),
+            jetstream_domain: self.jetstream_domain.as_deref(),
         }
     }
 
@@ -537,6 +517,11 @@ pub fn nats_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
         return Err(Error::Config("nats_url names no server".into()));
     }
     Ok(servers)
+}
+
+/// A name NATS takes as one subject token, stream name or JetStream domain: `[A-Za-z0-9_-]+`.
+pub fn is_name_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
 }
 
 /// Party ids: `[a-z0-9-]{1,32}` (they appear in NATS subjects and user names).
@@ -615,17 +600,11 @@ impl Default for StreamSpec {
 impl StreamSpec {
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |what: String| Err(Error::Config(format!("roster [stream]: {what}")));
-        let name_ok = (1..=32).contains(&self.name.len())
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
-        if !name_ok {
+        if self.name.len() > 32 || !is_name_token(&self.name) {
             return bad(format!("name {:?} must match [A-Za-z0-9_-]{{1,32}}", self.name));
         }
         // Dot-separated tokens, no wildcards: the prefix starts subjects and permissions.
-        let token_ok = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
-        if self.subject_prefix.len() > 64 || !self.subject_prefix.split('.').all(token_ok) {
+        if self.subject_prefix.len() > 64 || !self.subject_prefix.split('.').all(is_name_token) {
             return bad(format!(
                 "subject_prefix {:?} must be dot-separated tokens of [A-Za-z0-9_-]",
                 self.subject_prefix
@@ -856,7 +835,7 @@ mod tests {
             })
         };
         let config = load(&[]).unwrap();
-        assert_eq!(config.jetstream_api_prefix(), "$JS.API");
+        assert_eq!(config.broker_login().api_prefix(), "$JS.API");
         assert!(!config.broker_login().tls());
         assert_eq!(
             (
@@ -872,7 +851,7 @@ mod tests {
             ("FSC_NATS_CREDS", "alice.creds"),
         ])
         .unwrap();
-        assert_eq!(config.jetstream_api_prefix(), "$JS.hub.API");
+        assert_eq!(config.broker_login().api_prefix(), "$JS.hub.API");
         assert!(config.broker_login().tls());
         assert_eq!(config.nats_ca_file, Some(dir.path().join("ca.crt")));
         assert_eq!(config.nats_creds, Some(dir.path().join("alice.creds")));

@@ -26,9 +26,6 @@ use crate::topology::{Layout, Topology, Users};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The JetStream API prefix of a broker without a JetStream domain.
-pub const JS_API: &str = "$JS.API";
-
 /// `admin/admin.toml`: how the operator reaches the broker. Paths are relative to this file's
 /// directory; the broker settings mean what they mean in node.toml.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,16 +70,14 @@ impl AdminConfig {
         {
             *path = dir.join(&*path);
         }
-        if config.nats_client_cert.is_some() != config.nats_client_key.is_some() {
-            return Err(Error::Config(format!(
-                "{}: nats_client_cert and nats_client_key go together: set both or neither",
-                path.display()
-            )));
-        }
+        config
+            .broker_login()
+            .validate()
+            .map_err(|why| Error::Config(format!("{}: {why}", path.display())))?;
         Ok(config)
     }
 
-    /// How the operator logs in to the broker.
+    /// How the operator logs in to the broker and calls its JetStream API.
     pub fn broker_login(&self) -> crate::transport::BrokerLogin<'_> {
         crate::transport::BrokerLogin {
             nkey: &self.nats_nkey,
@@ -90,6 +85,7 @@ impl AdminConfig {
             ca_file: self.nats_ca_file.as_deref(),
             client_cert: self.nats_client_cert.as_deref(),
             client_key: self.nats_client_key.as_deref(),
+            jetstream_domain: self.jetstream_domain.as_deref(),
         }
     }
 }
@@ -450,8 +446,8 @@ impl ApiEndpoint {
 }
 
 /// The `users` of the broker's `authorization` block: one NKey user per party `(id, public key)`
-/// and the operator's `admin`, for a JetStream API under `js_api` (`$JS.API`, or
-/// `$JS.<domain>.API` behind a JetStream domain).
+/// and the operator's `admin`, for the JetStream API of the stream's servers (`$JS.API`, or
+/// `$JS.<domain>.API` behind a JetStream `domain`).
 ///
 /// A party may publish only messages from itself to another party of the roster (so nothing can
 /// be parked for anyone outside it), and of the JetStream API only: the account info, the stream
@@ -460,11 +456,18 @@ impl ApiEndpoint {
 /// purging streams, `STREAM.INFO` (whose `subjects_filter` would show which pairs of parties have
 /// messages pending), reading messages directly, or anyone else's consumer. It subscribes only
 /// to its own inbox prefix. The admin user is unrestricted.
-pub fn broker_users(parties: &[(String, String)], admin: &str, names: &Names, js_api: &str) -> String {
-    let mut users: Vec<String> = parties
-        .iter()
-        .map(|(id, key)| party_user(id, key, parties, names, js_api))
-        .collect();
+pub fn broker_users(parties: &[(String, String)], admin: &str, names: &Names, domain: Option<&str>) -> String {
+    with_admin(
+        parties
+            .iter()
+            .map(|(id, key)| party_user(id, key, parties, names, domain))
+            .collect(),
+        admin,
+    )
+}
+
+/// `users` and the operator's `admin`, as the text of a `users` list.
+fn with_admin(mut users: Vec<String>, admin: &str) -> String {
     users.push(admin_user(admin));
     users.join("\n")
 }
@@ -476,13 +479,20 @@ fn admin_user(admin: &str) -> String {
     )
 }
 
-/// The JetStream API subjects party `id` calls under `js_api`, and the subjects it acknowledges
-/// on (behind a JetStream domain also in the `$JS.ACK.<domain>.<account hash>.` form the
-/// domain's servers use).
-fn party_api(id: &str, names: &Names, js_api: &str) -> Vec<String> {
+/// What party `id` may publish: messages from itself to every other party of the roster, the
+/// JetStream API subjects it calls (behind a JetStream `domain`, under `$JS.<domain>.API`), and
+/// the subjects it acknowledges on (behind a domain also in the `$JS.ACK.<domain>.<account
+/// hash>.` form the domain's servers use).
+fn party_publish(id: &str, parties: &[(String, String)], names: &Names, domain: Option<&str>) -> Vec<String> {
+    let js_api = crate::transport::api_prefix(domain);
     let stream = names.stream();
     let consumer = names.consumer(id);
-    let mut subjects = vec![
+    let mut subjects: Vec<String> = parties
+        .iter()
+        .filter(|(other, _)| other != id)
+        .map(|(other, _)| names.subject("*", other, id))
+        .collect();
+    subjects.extend([
         format!("{js_api}.INFO"),
         format!("{js_api}.STREAM.LIST"),
         format!("{js_api}.CONSUMER.INFO.{stream}.{consumer}"),
@@ -493,25 +503,19 @@ fn party_api(id: &str, names: &Names, js_api: &str) -> Vec<String> {
         format!("{js_api}.CONSUMER.DELETE.{stream}.{consumer}"),
         format!("{js_api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
         format!("$JS.ACK.{stream}.{consumer}.>"),
-    ];
-    if let Some(domain) = js_api.strip_prefix("$JS.").and_then(|rest| rest.strip_suffix(".API")) {
+    ]);
+    if let Some(domain) = domain {
         subjects.push(format!("$JS.ACK.{domain}.*.{stream}.{consumer}.>"));
     }
     subjects
 }
 
 /// Party `id`'s user for its node: publishes only as itself to the other parties of the roster.
-fn party_user(id: &str, public_key: &str, parties: &[(String, String)], names: &Names, js_api: &str) -> String {
-    let mut publish: Vec<String> = parties
-        .iter()
-        .filter(|(other, _)| other != id)
-        .map(|(other, _)| names.subject("*", other, id))
-        .collect();
-    publish.extend(party_api(id, names, js_api));
+fn party_user(id: &str, public_key: &str, parties: &[(String, String)], names: &Names, domain: Option<&str>) -> String {
     user_text(
         &format!("{id}: publishes only as itself to the roster, reads only its own inbox"),
         public_key,
-        &publish,
+        &party_publish(id, parties, names, domain),
         &[],
         &names.inbox_prefix(id),
     )
@@ -546,20 +550,20 @@ struct BrokerUsers {
 }
 
 impl Users for BrokerUsers {
-    fn all(&self, api_prefix: &str) -> String {
-        broker_users(&self.parties, &self.admin, &self.names, api_prefix)
+    fn all(&self, domain: Option<&str>) -> String {
+        broker_users(&self.parties, &self.admin, &self.names, domain)
     }
 
-    fn party(&self, party: &str, api_prefix: &str) -> String {
+    fn party(&self, party: &str, domain: Option<&str>) -> String {
         self.parties
             .iter()
             .filter(|(id, _)| id == party)
-            .map(|(id, key)| party_user(id, key, &self.parties, &self.names, api_prefix))
+            .map(|(id, key)| party_user(id, key, &self.parties, &self.names, domain))
             .collect()
     }
 
-    fn leaves(&self, api_prefix: &str) -> String {
-        let mut users: Vec<String> = self
+    fn leaves(&self, domain: Option<&str>) -> String {
+        let users = self
             .parties
             .iter()
             .map(|(id, key)| {
@@ -570,14 +574,8 @@ impl Users for BrokerUsers {
                 // that no party can be sent to (`_` is no party id) makes the interest pass, and
                 // a deny of that same subject keeps it from being used.
                 let marker = self.names.subject("_", "_", id);
-                let mut publish: Vec<String> = self
-                    .parties
-                    .iter()
-                    .filter(|(other, _)| other != id)
-                    .map(|(other, _)| self.names.subject("*", other, id))
-                    .collect();
+                let mut publish = party_publish(id, &self.parties, &self.names, domain);
                 publish.push(marker.clone());
-                publish.extend(party_api(id, &self.names, api_prefix));
                 user_text(
                     &format!("{id}'s leaf server: publishes only as {id} to the roster, receives only {id}'s inbox"),
                     key,
@@ -587,8 +585,7 @@ impl Users for BrokerUsers {
                 )
             })
             .collect();
-        users.push(admin_user(&self.admin));
-        users.join("\n")
+        with_admin(users, &self.admin)
     }
 }
 

@@ -196,11 +196,12 @@ pub async fn find(js: &jetstream::Context, name: &str) -> Result<Option<stream::
             Response::Err { error } => return Err(Error::Broker(format!("listing streams: {error}"))),
         };
         let streams = page.streams.unwrap_or_default();
-        if let Some(info) = streams.iter().find(|info| info.config.name == name) {
-            return Ok(Some(info.clone()));
+        let listed = streams.len();
+        if let Some(info) = streams.into_iter().find(|info| info.config.name == name) {
+            return Ok(Some(info));
         }
-        offset += streams.len();
-        if streams.is_empty() || offset >= page.total {
+        offset += listed;
+        if listed == 0 || offset >= page.total {
             return Ok(None);
         }
     }
@@ -274,7 +275,7 @@ pub async fn provision_federation(
         .await
         .map_err(|e| Error::Broker(format!("cannot connect to {url}: {e}")))?;
     let js = jetstream::ContextBuilder::new()
-        .api_prefix(crate::transport::api_prefix(admin.jetstream_domain.as_deref()))
+        .api_prefix(admin.broker_login().api_prefix())
         .build(client);
     let started = Instant::now();
     loop {

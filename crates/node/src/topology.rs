@@ -28,14 +28,15 @@ const LEAF_PORT: u16 = 7422;
 pub const CLUSTER_SERVERS: usize = 3;
 
 /// The broker's users as config text, built by `federation` (which owns their permissions).
+/// `domain` is the JetStream domain the parties call the stream's servers in, if any.
 pub trait Users {
-    /// Every party's user and the operator's, each party calling JetStream under `api_prefix`.
-    fn all(&self, api_prefix: &str) -> String;
+    /// Every party's user and the operator's.
+    fn all(&self, domain: Option<&str>) -> String;
     /// Only `party`'s user (for the party's own leaf server).
-    fn party(&self, party: &str, api_prefix: &str) -> String;
-    /// The hub's users: each party's leaf server's (calling JetStream under `api_prefix` for
-    /// its node) and the operator's.
-    fn leaves(&self, api_prefix: &str) -> String;
+    fn party(&self, party: &str, domain: Option<&str>) -> String;
+    /// The hub's users: each party's leaf server's (calling JetStream for its node) and the
+    /// operator's.
+    fn leaves(&self, domain: Option<&str>) -> String;
 }
 
 /// Which layout.
@@ -259,7 +260,7 @@ impl Layout {
                     "nats-server.conf",
                     &Address::parse(url, "nats")?,
                     "jetstream {\n    store_dir: \"nats\"\n}\n",
-                    &users.all("$JS.API"),
+                    &users.all(None),
                 ),
                 secret: false,
             }]),
@@ -293,7 +294,7 @@ impl Layout {
                     );
                     let name = format!("nats-{n}.conf");
                     files.push(ConfigFile {
-                        text: server_config(&name, &Address::parse(client, "nats")?, &body, &users.all("$JS.API")),
+                        text: server_config(&name, &Address::parse(client, "nats")?, &body, &users.all(None)),
                         path: name,
                         secret: true,
                     });
@@ -301,7 +302,6 @@ impl Layout {
                 Ok(files)
             }
             Layout::Leaf { hub, hub_leaf, leaves } => {
-                let prefix = format!("$JS.{HUB_DOMAIN}.API");
                 let leaf = Address::parse(hub_leaf, "nats-leaf")?;
                 let body = format!(
                     "server_name: \"fsc-hub\"\n\
@@ -318,7 +318,7 @@ impl Layout {
                         "nats-server.conf",
                         &Address::parse(hub, "nats")?,
                         &body,
-                        &users.leaves(&prefix),
+                        &users.leaves(Some(HUB_DOMAIN)),
                     ),
                     secret: false,
                 }];
@@ -332,7 +332,12 @@ impl Layout {
                     );
                     let path = format!("{id}/leaf.conf");
                     files.push(ConfigFile {
-                        text: server_config(&path, &Address::parse(url, "nats")?, &body, &users.party(id, &prefix)),
+                        text: server_config(
+                            &path,
+                            &Address::parse(url, "nats")?,
+                            &body,
+                            &users.party(id, Some(HUB_DOMAIN)),
+                        ),
                         path,
                         secret: true,
                     });
@@ -396,18 +401,19 @@ impl Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::api_prefix;
 
     struct Plain;
 
     impl Users for Plain {
-        fn all(&self, api_prefix: &str) -> String {
-            format!("    # all {api_prefix}")
+        fn all(&self, domain: Option<&str>) -> String {
+            format!("    # all {}", api_prefix(domain))
         }
-        fn party(&self, party: &str, api_prefix: &str) -> String {
-            format!("    # {party} {api_prefix}")
+        fn party(&self, party: &str, domain: Option<&str>) -> String {
+            format!("    # {party} {}", api_prefix(domain))
         }
-        fn leaves(&self, api_prefix: &str) -> String {
-            format!("    # leaves {api_prefix}")
+        fn leaves(&self, domain: Option<&str>) -> String {
+            format!("    # leaves {}", api_prefix(domain))
         }
     }
 

@@ -103,8 +103,9 @@ pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) 
         .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
 }
 
-/// How a broker user logs in: a node (node.toml) or the operator provisioning the stream
-/// (`admin/admin.toml`), with the same settings and the same meaning.
+/// How a broker user logs in and reaches the stream's JetStream API: a node (node.toml) or the
+/// operator provisioning the stream (`admin/admin.toml`), with the same settings and the same
+/// meaning.
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerLogin<'a> {
     /// NKey seed file, unless `creds` is given.
@@ -116,11 +117,33 @@ pub struct BrokerLogin<'a> {
     /// PEM client certificate and key, for a broker that verifies clients.
     pub client_cert: Option<&'a Path>,
     pub client_key: Option<&'a Path>,
+    /// The JetStream domain of the stream's servers, when they are reached through a leaf server.
+    pub jetstream_domain: Option<&'a str>,
 }
 
 impl BrokerLogin<'_> {
     pub fn tls(&self) -> bool {
         self.ca_file.is_some() || self.client_cert.is_some()
+    }
+
+    /// The JetStream API prefix these settings call.
+    pub fn api_prefix(&self) -> String {
+        api_prefix(self.jetstream_domain)
+    }
+
+    /// Settings that cannot work together, or a domain NATS would not accept.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err("nats_client_cert and nats_client_key go together: set both or neither".into());
+        }
+        if let Some(domain) = self.jetstream_domain {
+            if !crate::config::is_name_token(domain) {
+                return Err(format!(
+                    "jetstream_domain {domain:?} must be a NATS JetStream domain: letters, digits, - and _"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -128,7 +151,7 @@ impl BrokerLogin<'_> {
 pub fn api_prefix(domain: Option<&str>) -> String {
     match domain {
         Some(domain) => format!("$JS.{domain}.API"),
-        None => crate::federation::JS_API.to_string(),
+        None => "$JS.API".to_string(),
     }
 }
 
@@ -158,7 +181,7 @@ pub fn jetstream(client: async_nats::Client, config: &NodeConfig) -> jetstream::
         .timeout(REQUEST_TIMEOUT)
         .max_ack_inflight(MAX_IN_FLIGHT)
         .backpressure_on_inflight(true)
-        .api_prefix(config.jetstream_api_prefix())
+        .api_prefix(config.broker_login().api_prefix())
         .build(client)
 }
 
