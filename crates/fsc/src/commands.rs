@@ -6,7 +6,6 @@ use fsc_node::client::Client;
 use fsc_node::config::{LogFormat, NodeConfig, StreamSpec};
 use fsc_node::federation::{self, BrokerOptions, InitOptions};
 use fsc_node::stream::Provisioned;
-use fsc_node::topology::Topology;
 use fsc_node::{Error, demo};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -78,7 +77,7 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             } else {
                 api_urls
             };
-            federation::init(&InitOptions {
+            let servers = federation::init(&InitOptions {
                 out: out.clone(),
                 parties: parties.clone(),
                 nats_url,
@@ -98,13 +97,6 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             })?;
             println!("federation written to {}:", out.display());
             println!("  federation.toml     roster for every party");
-            let servers: Vec<String> = match topology {
-                Topology::Single => vec!["nats-server.conf".into()],
-                Topology::Cluster => (1..=3).map(|n| format!("nats-{n}.conf")).collect(),
-                Topology::Leaf => std::iter::once("nats-server.conf".to_string())
-                    .chain(parties.iter().map(|p| format!("{p}/leaf.conf")))
-                    .collect(),
-            };
             for server in servers {
                 println!("  {server:<19} broker: cd {} && nats-server -c {server}", out.display());
             }

@@ -152,8 +152,9 @@ pub fn roster_party(id: &str, node_keys: &NodeKeys, api_urls: Vec<String>) -> Ro
     }
 }
 
-/// Writes a new federation into `options.out` (which must not hold one already).
-pub fn init(options: &InitOptions) -> Result<(), Error> {
+/// Writes a new federation into `options.out` (which must not hold one already). Returns the
+/// broker's server configs it wrote, relative to `options.out`.
+pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
     if options.parties.len() < 2 {
         return Err(Error::Config("a federation needs at least two parties".into()));
     }
@@ -349,6 +350,7 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         format!("# fsc federation roster: give this file to every party; it pins their public keys.\n{roster_text}"),
     )?;
     let (route_password, _) = keys::new_api_token()?;
+    let mut servers = Vec::new();
     for file in layout.files(&users, &seeds, &route_password)? {
         let path = out.join(&file.path);
         if file.secret {
@@ -356,8 +358,9 @@ pub fn init(options: &InitOptions) -> Result<(), Error> {
         } else {
             std::fs::write(&path, &file.text)?;
         }
+        servers.push(file.path);
     }
-    Ok(())
+    Ok(servers)
 }
 
 fn is_loopback(listen: &str) -> bool {
