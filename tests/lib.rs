@@ -531,30 +531,28 @@ impl Cluster {
     /// The broker as its operator sees it: the `admin` user of `admin/nats.nk`, connected to
     /// any server of a cluster, or to the hub.
     pub async fn admin(&self) -> async_nats::Client {
-        let seed = std::fs::read_to_string(self.path().join("admin/nats.nk")).expect("the admin seed");
         let mut urls = vec![self.broker.url()];
         if self.topology != Topology::Leaf {
             urls.extend(self.servers.iter().map(Broker::url));
         }
         let urls: Vec<async_nats::ServerAddr> = urls.iter().map(|u| u.parse().expect("a server URL")).collect();
-        async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
+        self.connect_options("admin")
             .connect(urls)
             .await
             .expect("connect as the broker's admin")
     }
 
-    /// `$JS.API.STREAM.INFO.FSC`, asked as the operator; `None` while no server answers it.
+    /// `$JS.API.STREAM.INFO.<stream>`, asked as the operator; `None` while no server answers it.
     pub async fn stream_info(&self, admin: &async_nats::Client) -> Option<Value> {
-        let answer = tokio::time::timeout(
-            Duration::from_secs(2),
-            admin.request("$JS.API.STREAM.INFO.FSC", "".into()),
-        )
-        .await
-        .ok()?
-        .ok()?;
+        let subject = format!("$JS.API.STREAM.INFO.{}", self.names().stream());
+        let answer = tokio::time::timeout(Duration::from_secs(2), admin.request(subject, "".into()))
+            .await
+            .ok()?
+            .ok()?;
         let info: Value = serde_json::from_slice(&answer.payload).ok()?;
         info.get("error").is_none().then_some(info)
     }
+
     /// Runs `fsc federation provision` on this federation, as its operator does.
     pub fn provision(&self) -> std::process::Output {
         provision(self.path(), &self.broker, &[])
