@@ -92,7 +92,18 @@ async fn a_party_that_controls_its_leaf_still_sends_only_as_itself_to_the_roster
     let open = &text[..text.find("authorization {").expect("the leaf's users")];
     std::fs::write(&conf, open).unwrap();
     cluster.servers[0].restart().unwrap();
-    let leaf = async_nats::connect(cluster.servers[0].url()).await.unwrap();
+    let leaf = async_nats::ConnectOptions::new()
+        .custom_inbox_prefix(cluster.names().inbox_prefix("alice"))
+        .connect(cluster.servers[0].url())
+        .await
+        .unwrap();
+    // Core publishes before the restarted leaf has dialled the hub again would vanish unseen:
+    // a JetStream API call answered by the hub proves the link is up.
+    eventually(Duration::from_secs(30), "alice's leaf is linked to the hub", || async {
+        let ask = leaf.request("$JS.hub.API.INFO", "".into());
+        matches!(tokio::time::timeout(Duration::from_secs(2), ask).await, Ok(Ok(_)))
+    })
+    .await;
 
     let bob = cluster.node("bob").client();
     let before: Vec<f64> =
