@@ -22,7 +22,8 @@ async fn the_tutorial_sum_is_85_at_every_party() {
     }
 }
 
-/// 200 computations submitted as one batch per node all succeed with the right sums.
+/// 200 computations submitted as one batch per node all succeed with the right sums, and their
+/// messages travel in bundles: far fewer broker messages than messages.
 #[tokio::test]
 async fn a_batch_of_200_sums_succeeds_everywhere() {
     let cluster = Cluster::start(3).await;
@@ -32,6 +33,17 @@ async fn a_batch_of_200_sums_succeeds_everywhere() {
         assert!(results.iter().all(|r| r["status"] == "pending"), "{results:?}");
     }
     assert_all_summed(&cluster, &ids, &sums).await;
+    for node in &cluster.nodes {
+        let client = node.client();
+        let sent = client.metric("fsc_messages_sent_total").await.unwrap();
+        let published = client.metric("fsc_broker_messages_published_total").await.unwrap();
+        assert_eq!(sent, 400.0, "{}: one message to each peer per sum", node.id);
+        assert!(
+            (2.0..=20.0).contains(&published),
+            "{}: {sent} messages in {published} broker messages",
+            node.id
+        );
+    }
 }
 
 /// Vectors and parameters travel to every party: SecureSum over lists with digits_after = 2.

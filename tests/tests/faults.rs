@@ -6,6 +6,7 @@ use fsc_node::config::Roster;
 use fsc_node::envelope::{Envelopes, Kind};
 use fsc_node::federation::roster_party;
 use fsc_node::keys::NodeKeys;
+use fsc_node::store::OutboxRow;
 use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
@@ -42,7 +43,7 @@ async fn a_broker_restart_mid_batch_loses_nothing() {
 }
 
 /// Replayed, tampered, misaddressed, moved, unknown-sender and outsider-forged messages published
-/// straight on the broker are dropped, counted, and change nothing.
+/// straight on the broker, alone or in bundles, are dropped, counted, and change nothing.
 #[tokio::test]
 async fn messages_forged_on_the_broker_change_nothing() {
     let cluster = Cluster::start(3).await;
@@ -73,15 +74,19 @@ async fn messages_forged_on_the_broker_change_nothing() {
             break message.payload.to_vec();
         }
     };
-    let publish = |subject: String, payload: Vec<u8>| {
+    let publish_with = |subject: String, payload: Vec<u8>, bundled: Option<usize>| {
         let js = js.clone();
         async move {
-            let publish = async_nats::jetstream::message::PublishMessage::build()
+            let mut publish = async_nats::jetstream::message::PublishMessage::build()
                 .payload(payload.into())
                 .message_id(Uuid::new_v4().to_string());
+            if let Some(count) = bundled {
+                publish = publish.header(fsc_node::bundle::HEADER, count.to_string().as_str());
+            }
             js.send_publish(subject, publish).await.unwrap().await.unwrap();
         }
     };
+    let publish = |subject: String, payload: Vec<u8>| publish_with(subject, payload, None);
     // 1. a replay of a real message
     publish(to_bob.clone(), captured.clone()).await;
     // 2. the same message, one bit flipped
@@ -113,11 +118,27 @@ async fn messages_forged_on_the_broker_change_nothing() {
         publish(to_bob.clone(), forged).await;
     }
 
+    // 7. a bundle of a replay and a tampered copy (each message in it is judged alone), and a
+    //    bundle whose framing does not hold the count it announces
+    let mut tampered = captured.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let rows = [captured.clone(), tampered].map(|envelope| OutboxRow {
+        id: 0,
+        computation: id.to_string(),
+        recipient: "bob".into(),
+        seq: 0,
+        envelope,
+        created_at: 0,
+    });
+    publish_with(subject(other, "bob", "alice"), fsc_node::bundle::pack(&rows), Some(2)).await;
+    publish_with(to_bob.clone(), fsc_node::bundle::pack(&rows), Some(3)).await;
+
     let bob = cluster.node("bob").client();
     let carol = cluster.node("carol").client();
     for (client, sample, want) in [
-        (&bob, "fsc_messages_rejected_total{reason=\"replay\"}", 1.0),
-        (&bob, "fsc_messages_rejected_total{reason=\"forged\"}", 3.0),
+        (&bob, "fsc_messages_rejected_total{reason=\"replay\"}", 2.0),
+        (&bob, "fsc_messages_rejected_total{reason=\"forged\"}", 4.0),
+        (&bob, "fsc_messages_rejected_total{reason=\"malformed\"}", 1.0),
         (&bob, "fsc_messages_rejected_total{reason=\"misrouted\"}", 1.0),
         (&bob, "fsc_messages_rejected_total{reason=\"unknown_sender\"}", 1.0),
         (&carol, "fsc_messages_rejected_total{reason=\"misaddressed\"}", 1.0),

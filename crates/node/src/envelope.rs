@@ -276,6 +276,21 @@ impl Envelopes {
 
     /// Opens a message that arrived on subject `fsc.<computation>.<me>.<from>`.
     pub fn open(&self, subject_computation: &str, subject_from: &str, wire: &[u8]) -> Result<Opened, Rejection> {
+        self.open_routed(Some(subject_computation), subject_from, wire)
+    }
+
+    /// Opens a message that arrived in a bundle (`crate::bundle`) on a subject of `from`'s: the
+    /// bundle's subject names one computation, its messages may belong to any.
+    pub fn open_bundled(&self, subject_from: &str, wire: &[u8]) -> Result<Opened, Rejection> {
+        self.open_routed(None, subject_from, wire)
+    }
+
+    fn open_routed(
+        &self,
+        subject_computation: Option<&str>,
+        subject_from: &str,
+        wire: &[u8],
+    ) -> Result<Opened, Rejection> {
         let (header_bytes, body) = split_wire(wire).ok_or(Rejection::Malformed)?;
         let header: Header = serde_json::from_slice(header_bytes).map_err(|_| Rejection::Malformed)?;
         if header.v != VERSION {
@@ -284,7 +299,7 @@ impl Envelopes {
         if header.to != self.me {
             return Err(Rejection::Misaddressed);
         }
-        if header.from != subject_from || header.computation.to_string() != subject_computation {
+        if header.from != subject_from || subject_computation.is_some_and(|c| header.computation.to_string() != c) {
             return Err(Rejection::Misrouted);
         }
         let peer = self.peers.get(&header.from).ok_or(Rejection::UnknownSender)?;

@@ -5,7 +5,8 @@
 //! - [`envelope`]: sealing and opening messages between parties;
 //! - [`store`]: SQLite (sqlx) persistence; [`runtime`]: persist-then-act application of the engine;
 //! - [`stream`]: the federation's stream: names, spec, verification, provisioning;
-//! - [`transport`]: the NATS connection, inbox consumer and publisher;
+//! - [`transport`]: the NATS connection, inbox consumer and publisher, which sends the small
+//!   messages queued for one peer together ([`bundle`]);
 //! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`node`]: all of it
 //!   assembled; [`client`]: a client of the v1 API;
 //! - [`caller`]: which API client asks, and what it may touch;
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod bundle;
 pub mod caller;
 pub mod client;
 pub mod config;

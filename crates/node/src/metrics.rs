@@ -62,6 +62,8 @@ pub struct Metrics {
     pub store_batches: AtomicU64,
     pub store_batch_failures: AtomicU64,
     pub publish_retries: AtomicU64,
+    /// Messages the stream stored for this node: a bundle or a chunk counts once.
+    pub broker_messages_published: AtomicU64,
     pub outbox_pending: AtomicI64,
     pub broker_connected: AtomicBool,
     /// Bytes of chunks waiting for the rest of their messages.
@@ -271,7 +273,7 @@ impl Metrics {
             "Computations that failed here, by reason (their error's code).",
             &failures,
         );
-        let unlabelled: [(&str, &str, &AtomicU64); 8] = [
+        let unlabelled: [(&str, &str, &AtomicU64); 9] = [
             (
                 "fsc_computations_submitted_total",
                 "Computations submitted by local clients.",
@@ -311,6 +313,11 @@ impl Metrics {
                 "fsc_publish_retries_total",
                 "Broker publishes retried.",
                 &self.publish_retries,
+            ),
+            (
+                "fsc_broker_messages_published_total",
+                "Broker messages the stream stored: a bundle of messages, or a chunk of one, counts once.",
+                &self.broker_messages_published,
             ),
         ];
         for (name, help, value) in unlabelled {

@@ -19,6 +19,7 @@
 //! `publish_ack_timeout_ms` is sent again, so a stream leader's loss costs about its election.
 
 use crate::config::{NodeConfig, StreamSpec};
+use crate::bundle;
 use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
 use crate::keys;
@@ -513,17 +514,50 @@ async fn pull(
     }
 }
 
-/// Authenticates one broker message; drops (and terminates) what fails.
+/// Authenticates one broker message (or each message of a bundle); drops (and terminates) what
+/// fails.
 async fn prepare(
     message: jetstream::Message,
     names: &Names,
     envelopes: &Envelopes,
     metrics: &Metrics,
-) -> Option<Delivery> {
+) -> Vec<Delivery> {
     let (message, acker) = message.split();
-    let Some((computation, _to, from)) = names.parse(message.subject.as_str()) else {
-        return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
+    let subject = message.subject.as_str();
+    let Some((computation, _to, from)) = names.parse(subject) else {
+        return reject(acker, metrics, Rejection::Malformed, subject).await;
     };
+    if let Some(count) = message.headers.as_ref().and_then(|h| h.get(bundle::HEADER)) {
+        let Some(wires) = bundle::unpack(&message.payload, count.as_str()) else {
+            return reject(acker, metrics, Rejection::Malformed, subject).await;
+        };
+        let mut deliveries = Vec::with_capacity(wires.len());
+        for wire in wires {
+            match envelopes.open_bundled(from, wire) {
+                Ok(opened) => deliveries.push(Delivery {
+                    incoming: Incoming::Message(opened),
+                    ack: None,
+                }),
+                Err(rejection) => {
+                    tracing::warn!(%subject, %rejection, "message in a bundle dropped");
+                    metrics.reject(rejection);
+                }
+            }
+        }
+        // One acknowledgement for the bundle, once the runtime has stored what it holds.
+        return match deliveries.last_mut() {
+            Some(last) => {
+                metrics.peer_seen(from);
+                last.ack = Some(acker);
+                deliveries
+            }
+            None => {
+                // Term: never redeliver what can never be valid.
+                let _ = acker.ack_with(AckKind::Term).await;
+                deliveries
+            }
+        };
+    }
     let chunk = message.headers.as_ref().and_then(|h| {
         Some((
             h.get(CHUNK_HEADER)?.as_str().to_string(),
@@ -560,18 +594,18 @@ async fn prepare(
             id,
             data: message.payload.to_vec(),
         };
-        return Some(Delivery {
+        return vec![Delivery {
             incoming,
             ack: Some(acker),
-        });
+        }];
     }
     match envelopes.open(computation, from, &message.payload) {
         Ok(opened) => {
             metrics.peer_seen(from);
-            Some(Delivery {
+            vec![Delivery {
                 incoming: Incoming::Message(opened),
                 ack: Some(acker),
-            })
+            }]
         }
         Err(rejection) => reject(acker, metrics, rejection, message.subject.as_str()).await,
     }
@@ -582,12 +616,12 @@ async fn reject(
     metrics: &Metrics,
     rejection: Rejection,
     subject: &str,
-) -> Option<Delivery> {
+) -> Vec<Delivery> {
     tracing::warn!(%subject, %rejection, "message dropped");
     metrics.reject(rejection);
     // Term: never redeliver what can never be valid.
     let _ = acker.ack_with(AckKind::Term).await;
-    None
+    Vec::new()
 }
 
 /// Where and how large the publisher sends.
@@ -616,9 +650,16 @@ pub async fn publish(
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     loop {
+        let budget = broker_message_budget(&js, &outgoing);
         while in_flight.len() < MAX_IN_FLIGHT {
-            let Some(row) = queue.pop_front() else { break };
-            in_flight.push(send(js.clone(), envelopes.clone(), outgoing.clone(), row));
+            let Some(rows) = bundle::take(&mut queue, budget) else { break };
+            in_flight.push(send(
+                js.clone(),
+                envelopes.clone(),
+                outgoing.clone(),
+                metrics.clone(),
+                rows,
+            ));
         }
         if !open && queue.is_empty() && in_flight.is_empty() {
             return;
@@ -630,12 +671,12 @@ pub async fn publish(
             },
             Some(result) = in_flight.next(), if !in_flight.is_empty() => {
                 let mut done = Vec::new();
-                let mut handle = |result: Result<i64, (OutboxRow, Error)>| match result {
-                    Ok(key) => done.push(key),
-                    Err((row, error)) => {
-                        tracing::debug!(%error, computation = %row.computation, "publish failed; will retry");
+                let mut handle = |result: Result<Vec<i64>, (Vec<OutboxRow>, Error)>| match result {
+                    Ok(keys) => done.extend(keys),
+                    Err((rows, error)) => {
+                        tracing::debug!(%error, messages = rows.len(), "publish failed; will retry");
                         Metrics::add(&metrics.publish_retries, 1);
-                        queue.push_back(row);
+                        queue.extend(rows);
                     }
                 };
                 handle(result);
@@ -650,75 +691,90 @@ pub async fn publish(
     }
 }
 
-/// Publishes one outbox row (in chunks if it is large) and waits for the broker's acknowledgement.
-/// A failure waits a little before returning the row, so retries are paced.
-async fn send(
-    js: jetstream::Context,
-    envelopes: Arc<Envelopes>,
-    outgoing: Arc<Outgoing>,
-    row: OutboxRow,
-) -> Result<i64, (OutboxRow, Error)> {
-    let me = envelopes.me();
-    let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
-    let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
+/// The most payload one broker message carries: the broker's max payload or the stream's
+/// `max_msg_size`, whichever is smaller, less room for headers, or the node's `max_chunk_bytes`.
+fn broker_message_budget(js: &jetstream::Context, outgoing: &Outgoing) -> usize {
     let broker_limit = match js.client().server_info().max_payload {
         0 => 1024 * 1024,
         n => n,
     }
     .min(outgoing.max_msg_size);
-    let chunk_size = outgoing
+    outgoing
         .max_chunk_bytes
         .unwrap_or(usize::MAX)
         .min(broker_limit.saturating_sub(HEADER_ALLOWANCE))
-        .max(64);
-    let payload = Bytes::from(row.envelope.clone());
-    let result = if payload.len() <= chunk_size {
-        publish_one(
-            &js,
-            &subject,
-            Publish::build().payload(payload).message_id(&message_id),
-            outgoing.ack_timeout,
-        )
-        .await
+        .max(64)
+}
+
+/// Publishes outbox rows for one recipient ([`bundle::take`]) as one broker message (a lone row
+/// as itself, in chunks if it is large; several as a bundle) and waits for the broker's
+/// acknowledgement. A failure waits a little before returning the rows, so retries are paced.
+async fn send(
+    js: jetstream::Context,
+    envelopes: Arc<Envelopes>,
+    outgoing: Arc<Outgoing>,
+    metrics: Arc<Metrics>,
+    rows: Vec<OutboxRow>,
+) -> Result<Vec<i64>, (Vec<OutboxRow>, Error)> {
+    let me = envelopes.me();
+    let row = &rows[0];
+    let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
+    let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
+    let chunk_size = broker_message_budget(&js, &outgoing);
+    let result = if rows.len() > 1 {
+        // The first message's id and the count: a re-sent bundle of the same rows is a duplicate.
+        let publish = Publish::build()
+            .payload(bundle::pack(&rows).into())
+            .message_id(format!("{message_id}+{}", rows.len()))
+            .header(bundle::HEADER, rows.len().to_string().as_str());
+        publish_one(&js, &subject, publish, outgoing.ack_timeout, &metrics).await
     } else {
-        let total = payload.len().div_ceil(chunk_size);
-        let mut result = Ok(());
-        for idx in 0..total {
-            let part = payload.slice(idx * chunk_size..((idx + 1) * chunk_size).min(payload.len()));
-            let id = ChunkId {
-                seq: row.seq as u64,
-                idx: idx as u32,
-                total: total as u32,
-            };
-            let computation = Uuid::parse_str(&row.computation).map_err(|e| Error::Broker(e.to_string()));
-            let tag = computation.and_then(|c| envelopes.chunk_tag(c, &row.recipient, &id, &part));
-            let tag = match tag {
-                Ok(tag) => tag,
-                Err(error) => {
-                    result = Err(error);
-                    break;
-                }
-            };
-            let publish = Publish::build()
-                .payload(part)
-                .message_id(format!("{message_id}.{idx}"))
-                .header(CHUNK_HEADER, format!("{idx}/{total}").as_str())
-                .header(SEQ_HEADER, row.seq.to_string().as_str())
-                .header(CHUNK_TAG_HEADER, tag.as_str());
-            result = publish_one(&js, &subject, publish, outgoing.ack_timeout).await;
-            if result.is_err() {
-                break;
-            }
-        }
-        result
+        send_alone(&js, &envelopes, &outgoing, &metrics, row, &subject, &message_id, chunk_size).await
     };
     match result {
-        Ok(()) => Ok(row.id),
+        Ok(()) => Ok(rows.iter().map(|r| r.id).collect()),
         Err(error) => {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            Err((row, error))
+            Err((rows, error))
         }
     }
+}
+
+/// Publishes one row as itself, in chunks of `chunk_size` if it is larger.
+async fn send_alone(
+    js: &jetstream::Context,
+    envelopes: &Envelopes,
+    outgoing: &Outgoing,
+    metrics: &Metrics,
+    row: &OutboxRow,
+    subject: &str,
+    message_id: &str,
+    chunk_size: usize,
+) -> Result<(), Error> {
+    let payload = Bytes::from(row.envelope.clone());
+    if payload.len() <= chunk_size {
+        let publish = Publish::build().payload(payload).message_id(message_id);
+        return publish_one(js, subject, publish, outgoing.ack_timeout, metrics).await;
+    }
+    let computation = Uuid::parse_str(&row.computation).map_err(|e| Error::Broker(e.to_string()))?;
+    let total = payload.len().div_ceil(chunk_size);
+    for idx in 0..total {
+        let part = payload.slice(idx * chunk_size..((idx + 1) * chunk_size).min(payload.len()));
+        let id = ChunkId {
+            seq: row.seq as u64,
+            idx: idx as u32,
+            total: total as u32,
+        };
+        let tag = envelopes.chunk_tag(computation, &row.recipient, &id, &part)?;
+        let publish = Publish::build()
+            .payload(part)
+            .message_id(format!("{message_id}.{idx}"))
+            .header(CHUNK_HEADER, format!("{idx}/{total}").as_str())
+            .header(SEQ_HEADER, row.seq.to_string().as_str())
+            .header(CHUNK_TAG_HEADER, tag.as_str());
+        publish_one(js, subject, publish, outgoing.ack_timeout, metrics).await?;
+    }
+    Ok(())
 }
 
 /// Publishes and waits at most `ack_timeout` for the stream's acknowledgement: a message sent to
@@ -729,6 +785,7 @@ async fn publish_one(
     subject: &str,
     publish: Publish,
     ack_timeout: Duration,
+    metrics: &Metrics,
 ) -> Result<(), Error> {
     let ack = js
         .send_publish(subject.to_string(), publish)
@@ -738,6 +795,7 @@ async fn publish_one(
         .await
         .map_err(|_| Error::Broker(format!("no acknowledgement from the stream within {ack_timeout:?}")))?
         .map_err(|e| Error::Broker(e.to_string()))?;
+    Metrics::add(&metrics.broker_messages_published, 1);
     Ok(())
 }
 
