@@ -26,7 +26,8 @@
 //! default). Last, sums among many parties, each count on a federation of its own on one
 //! broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default 50; a
 //! fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
-//! messages the nodes sent per sum: the broker carries exactly these.
+//! broker messages per sum; the throughput section also the messages they carried (the
+//! publisher bundles the messages queued for one peer, `fsc_node::bundle`).
 
 mod psi;
 
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
 const FAILED: &str = "fsc_computations_finished_total{status=\"failed\"}";
 const SENT: &str = "fsc_messages_sent_total";
+const PUBLISHED: &str = "fsc_broker_messages_published_total";
 
 /// The sections `--skip` can leave out, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -133,13 +135,35 @@ async fn main() {
     }
 }
 
-/// Messages the nodes have committed to their outboxes: every one is one broker message.
-async fn messages_sent(clients: &[fsc_node::client::Client]) -> f64 {
-    let mut sent = 0.0;
-    for client in clients {
-        sent += client.metric(SENT).await.expect("metrics");
+/// What the nodes have sent so far: messages committed to their outboxes, and the broker
+/// messages that carried them (a bundle carries many; a lone message is one).
+#[derive(Clone, Copy)]
+struct Traffic {
+    messages: f64,
+    broker_messages: f64,
+}
+
+impl Traffic {
+    async fn of(clients: &[fsc_node::client::Client]) -> Traffic {
+        let mut traffic = Traffic {
+            messages: 0.0,
+            broker_messages: 0.0,
+        };
+        for client in clients {
+            traffic.messages += client.metric(SENT).await.expect("metrics");
+            traffic.broker_messages += client.metric(PUBLISHED).await.expect("metrics");
+        }
+        traffic
     }
-    sent
+
+    /// Messages and broker messages per sum since `before`, over `sums` sums.
+    async fn per_sum(clients: &[fsc_node::client::Client], before: Traffic, sums: usize) -> Traffic {
+        let now = Traffic::of(clients).await;
+        Traffic {
+            messages: (now.messages - before.messages) / sums as f64,
+            broker_messages: (now.broker_messages - before.broker_messages) / sums as f64,
+        }
+    }
 }
 
 /// One federation of `parties` nodes: the latency of one sum over `runs` runs, the messages per
@@ -156,21 +180,22 @@ async fn many_parties(parties: usize, runs: usize) {
     for _ in 0..3 {
         one_sum(&cluster, &clients).await;
     }
-    let sent_before = messages_sent(&clients).await;
+    let before = Traffic::of(&clients).await;
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         samples.push(one_sum(&cluster, &clients).await);
     }
-    let per_sum = (messages_sent(&clients).await - sent_before) / samples.len() as f64;
+    let per_sum = Traffic::per_sum(&clients, before, samples.len()).await;
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
     println!(
         "  latency of one {parties}-party SecureSum, {} runs: p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms; \
-         broker messages per sum {per_sum:.0} (n(n-1) = {}, 2(n-1) = {})",
+         broker messages per sum {:.0} (n(n-1) = {}, 2(n-1) = {})",
         samples.len(),
         at(0.5),
         at(0.9),
         at(1.0),
+        per_sum.broker_messages,
         parties * (parties - 1),
         2 * (parties - 1)
     );
@@ -402,21 +427,22 @@ async fn latency(cluster: &Cluster, runs: usize) {
     for _ in 0..20 {
         one_sum(cluster, &clients).await;
     }
-    let sent_before = messages_sent(&clients).await;
+    let before = Traffic::of(&clients).await;
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs {
         samples.push(one_sum(cluster, &clients).await);
     }
-    let per_sum = (messages_sent(&clients).await - sent_before) / runs as f64;
+    let per_sum = Traffic::per_sum(&clients, before, runs).await;
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
     println!(
         "latency of one 3-party SecureSum, submit at all three -> succeeded at all three, {runs} runs: \
-         p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker messages per sum {per_sum:.0}",
+         p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker messages per sum {:.0}",
         at(0.5),
         at(0.9),
         at(0.99),
-        at(1.0)
+        at(1.0),
+        per_sum.broker_messages
     );
 }
 
@@ -445,6 +471,7 @@ async fn throughput(cluster: &Cluster, n: usize) {
     for c in &clients {
         base.push(c.metric(SUCCEEDED).await.unwrap());
     }
+    let traffic_before = Traffic::of(&clients).await;
     let cpu_before = cpu_seconds(cluster);
     let started = Instant::now();
     let submitting = clients.iter().zip(&per_node).map(|(client, items)| async move {
@@ -505,6 +532,11 @@ async fn throughput(cluster: &Cluster, n: usize) {
         per(cpu[2]),
         per(cpu[3]),
         per(cpu.iter().sum())
+    );
+    let per_sum = Traffic::per_sum(&clients, traffic_before, n).await;
+    println!(
+        "  messages per computation {:.1}, in {:.3} broker messages (bundled)",
+        per_sum.messages, per_sum.broker_messages
     );
 }
 
