@@ -9,7 +9,10 @@
 //! it only after the store committed it. The publisher sends committed outbox rows with the
 //! deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a
 //! broker outage is a broker-side duplicate; it retries until the broker acknowledges, then
-//! reports the row as published. Payloads above the broker's max payload (or the stream's
+//! reports the rows as published. The small rows queued for one recipient travel together, as a
+//! bundle (`crate::bundle`) on the subject of the first one's computation, with the first one's
+//! id and the count as its message id; a duplicate that gets past the broker is dropped by the
+//! receiver's store. Payloads above the broker's max payload (or the stream's
 //! `max_msg_size`, if smaller) are split into chunks (header `Fsc-Chunk: i/n`), each
 //! authenticated by an `Fsc-Chunk-Tag` that the consumer checks before a chunk is stored.
 //! Connection loss is handled by async-nats's reconnect (capped backoff) to the configured servers
