@@ -391,6 +391,11 @@ impl Runtime {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut checked = tokio::time::Instant::now();
+        // Outbox rows the broker has stored, not yet deleted. Deleting them is no reason for a
+        // transaction of its own: that one would hold up the peers' answers, which arrive just
+        // then. They go with the next batch, or with the next tick's; a crash before re-sends
+        // them, and the receivers drop the copies.
+        let mut published = Vec::new();
         loop {
             let mut commands = Vec::new();
             tokio::select! {
@@ -398,7 +403,7 @@ impl Runtime {
                     Some(command) => commands.push(command),
                     None => break,
                 },
-                Some(keys) = inbox.published.recv() => commands.push(Command::Published(keys)),
+                Some(keys) = inbox.published.recv() => self.published(&mut published, keys),
                 Some(stepped) = inbox.stepped.recv() => commands.push(Command::Stepped(stepped)),
                 _ = tick.tick() => {}
             }
@@ -409,7 +414,7 @@ impl Runtime {
                 }
             }
             while let Ok(keys) = inbox.published.try_recv() {
-                commands.push(Command::Published(keys));
+                self.published(&mut published, keys);
             }
             while let Ok(stepped) = inbox.stepped.try_recv() {
                 commands.push(Command::Stepped(stepped));
@@ -419,10 +424,22 @@ impl Runtime {
                 checked = tokio::time::Instant::now();
             }
             if !commands.is_empty() || deadlines_due {
+                if !published.is_empty() {
+                    commands.push(Command::Published(std::mem::take(&mut published)));
+                }
                 self.process(commands, deadlines_due).await;
             }
         }
+        if !published.is_empty() {
+            self.process(vec![Command::Published(published)], false).await;
+        }
         tracing::debug!("runtime stopped");
+    }
+
+    /// Notes outbox rows the broker has stored, to delete with the next batch.
+    fn published(&self, published: &mut Vec<i64>, keys: Vec<i64>) {
+        self.metrics.outbox_pending.fetch_sub(keys.len() as i64, Ordering::Relaxed);
+        published.extend(keys);
     }
 
     async fn process(&mut self, commands: Vec<Command>, deadlines_due: bool) {
@@ -545,10 +562,7 @@ impl Runtime {
         Metrics::add(&m.computations_failed, batch.failed);
         Metrics::add(&m.messages_received, batch.received);
         Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
-        m.outbox_pending.fetch_add(
-            batch.outbox.len() as i64 - batch.published.len() as i64,
-            Ordering::Relaxed,
-        );
+        m.outbox_pending.fetch_add(batch.outbox.len() as i64, Ordering::Relaxed);
         m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
         m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
         for (reply, results) in batch.replies {
