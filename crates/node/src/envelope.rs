@@ -153,6 +153,9 @@ pub struct Envelopes {
     /// Whether this node runs the newest key of its roster entry, the one peers seal for and
     /// derive mask seeds with.
     my_key_is_newest: bool,
+    /// Our X25519 public key, computed once: deriving it is a scalar multiplication, and every
+    /// sum's mask agreement names it.
+    my_public: [u8; 32],
     keys: NodeKeys,
     peers: HashMap<String, Peer>,
 }
@@ -198,6 +201,7 @@ impl Envelopes {
             me: me.to_string(),
             my_key_id,
             my_key_is_newest,
+            my_public,
             keys,
             peers,
         })
@@ -393,7 +397,7 @@ impl Envelopes {
             .ok_or_else(|| Error::Crypto("this node is not a participant".into()))?;
         for (index, party) in participants.iter().enumerate() {
             let (key_id, public, seed) = if index == me {
-                (&self.my_key_id, self.keys.x25519_public(), [0; 32])
+                (&self.my_key_id, self.my_public, [0; 32])
             } else {
                 let peer = self
                     .peers
