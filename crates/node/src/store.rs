@@ -122,9 +122,12 @@ pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
         .busy_timeout(Duration::from_secs(10))
         .statement_cache_capacity(64);
     // 8 MiB of page cache: a batch of thousands of rows must not spill dirty pages mid-transaction.
+    // Statement journals in memory: a multi-row insert journals the pages it changes, in case it
+    // fails halfway, and in a temporary file those writes were a tenth of a busy node's CPU.
     let writer_options = options
         .clone()
         .pragma("cache_size", "-8192")
+        .pragma("temp_store", "memory")
         .pragma("wal_autocheckpoint", "0");
     let mut conn = SqliteConnection::connect_with(&writer_options).await?;
     // run_direct: `run` takes an `Acquire` whose higher-ranked bound makes spawned futures non-Send.
