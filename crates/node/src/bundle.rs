@@ -142,15 +142,25 @@ mod tests {
         let rows = [row(1, "bob", 3), row(2, "bob", 0), row(3, "bob", 5)];
         let payload = pack(&rows);
         let envelopes = unpack(&payload, "3").unwrap();
-        assert_eq!(envelopes, rows.iter().map(|r| r.envelope.as_slice()).collect::<Vec<_>>());
+        assert_eq!(
+            envelopes,
+            rows.iter().map(|r| r.envelope.as_slice()).collect::<Vec<_>>()
+        );
 
         assert!(unpack(&payload, "2").is_none(), "more messages than announced");
         assert!(unpack(&payload, "4").is_none(), "fewer messages than announced");
         assert!(unpack(&payload[..payload.len() - 1], "3").is_none(), "truncated");
         assert!(unpack(&payload[..2], "3").is_none(), "a torn length");
         assert!(unpack(&payload, "x").is_none());
-        assert!(unpack(&pack(&rows[..1]), "1").is_none(), "a lone message is never a bundle");
-        let many = pack(&(0..MAX_MESSAGES as i64 + 1).map(|i| row(i, "bob", 1)).collect::<Vec<_>>());
+        assert!(
+            unpack(&pack(&rows[..1]), "1").is_none(),
+            "a lone message is never a bundle"
+        );
+        let many = pack(
+            &(0..MAX_MESSAGES as i64 + 1)
+                .map(|i| row(i, "bob", 1))
+                .collect::<Vec<_>>(),
+        );
         assert!(unpack(&many, &(MAX_MESSAGES + 1).to_string()).is_none());
     }
 }

@@ -21,8 +21,8 @@
 //! responder) is renewed on the same consumer; a publish unacknowledged within
 //! `publish_ack_timeout_ms` is sent again, so a stream leader's loss costs about its election.
 
-use crate::config::{NodeConfig, StreamSpec};
 use crate::bundle;
+use crate::config::{NodeConfig, StreamSpec};
 use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
 use crate::keys;
@@ -655,7 +655,9 @@ pub async fn publish(
     loop {
         let budget = broker_message_budget(&js, &outgoing);
         while in_flight.len() < MAX_IN_FLIGHT {
-            let Some(rows) = bundle::take(&mut queue, budget) else { break };
+            let Some(rows) = bundle::take(&mut queue, budget) else {
+                break;
+            };
             in_flight.push(send(
                 js.clone(),
                 envelopes.clone(),
@@ -732,7 +734,17 @@ async fn send(
             .header(bundle::HEADER, rows.len().to_string().as_str());
         publish_one(&js, &subject, publish, outgoing.ack_timeout, &metrics).await
     } else {
-        send_alone(&js, &envelopes, &outgoing, &metrics, row, &subject, &message_id, chunk_size).await
+        send_alone(
+            &js,
+            &envelopes,
+            &outgoing,
+            &metrics,
+            row,
+            &subject,
+            &message_id,
+            chunk_size,
+        )
+        .await
     };
     match result {
         Ok(()) => Ok(rows.iter().map(|r| r.id).collect()),

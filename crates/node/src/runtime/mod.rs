@@ -438,7 +438,9 @@ impl Runtime {
 
     /// Notes outbox rows the broker has stored, to delete with the next batch.
     fn published(&self, published: &mut Vec<i64>, keys: Vec<i64>) {
-        self.metrics.outbox_pending.fetch_sub(keys.len() as i64, Ordering::Relaxed);
+        self.metrics
+            .outbox_pending
+            .fetch_sub(keys.len() as i64, Ordering::Relaxed);
         published.extend(keys);
     }
 
