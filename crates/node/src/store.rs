@@ -322,14 +322,27 @@ pub async fn pending_inbox(conn: &mut SqliteConnection, computations: &[String])
     Ok(found)
 }
 
-/// Which of these computations have messages waiting for their submission here.
-pub async fn with_pending_messages(conn: &mut SqliteConnection, computations: &[String]) -> Result<Vec<String>, Error> {
-    select_ids(
-        conn,
-        "SELECT DISTINCT computation FROM inbox WHERE body IS NOT NULL AND computation IN (",
-        computations,
-    )
-    .await
+/// Of these ids of computations not active here: those retired (pruned after the retention), and
+/// those with messages waiting for their submission here. One query for both: every submission
+/// asks.
+pub async fn retired_and_waiting(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let (mut retired, mut waiting) = (Vec::new(), Vec::new());
+    for chunk in statement_chunks(ids) {
+        let mut query = in_list("SELECT 1, id FROM retired WHERE id IN (", chunk);
+        query.push(" UNION ALL SELECT DISTINCT 0, computation FROM inbox WHERE body IS NOT NULL AND computation IN (");
+        let mut list = query.separated(", ");
+        for id in chunk {
+            list.push_bind(id);
+        }
+        query.push(")");
+        for (is_retired, id) in query.build_query_as::<(bool, String)>().fetch_all(&mut *conn).await? {
+            if is_retired { &mut retired } else { &mut waiting }.push(id);
+        }
+    }
+    Ok((retired, waiting))
 }
 
 /// The ids that `<select> ?, ?, ... )` finds among `ids`.

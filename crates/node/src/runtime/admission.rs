@@ -38,10 +38,11 @@ impl Runtime {
             stored.insert(parse_uuid(&row.id)?, row);
         }
         let ids_of = |ids: Vec<String>| ids.iter().map(|id| parse_uuid(id)).collect::<Result<HashSet<_>, _>>();
+        let (retired, waiting) = store::retired_and_waiting(conn, &unknown).await?;
         let known = Known {
             stored,
-            retired: ids_of(store::retired(conn, &unknown).await?)?,
-            started_elsewhere: ids_of(store::with_pending_messages(conn, &unknown).await?)?,
+            retired: ids_of(retired)?,
+            started_elsewhere: ids_of(waiting)?,
         };
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
@@ -52,9 +53,16 @@ impl Runtime {
             }
             results.push(result);
         }
-        // Messages that peers sent before our client submitted, in arrival order.
-        let created: Vec<String> = created.iter().map(Uuid::to_string).collect();
-        self.apply_pending(conn, &created, now, batch).await?;
+        // Messages that peers sent before our client submitted, in arrival order. Only the
+        // computations found with some are looked up again (usually none: one query less).
+        let created: Vec<String> = created
+            .iter()
+            .filter(|id| known.started_elsewhere.contains(id))
+            .map(Uuid::to_string)
+            .collect();
+        if !created.is_empty() {
+            self.apply_pending(conn, &created, now, batch).await?;
+        }
         Ok(results)
     }
 
