@@ -531,7 +531,6 @@ impl Runtime {
             self.expire(conn, now, batch).await?;
         }
 
-        store::delete_outbox(conn, &batch.published).await?;
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
         for id in &batch.touched {
             if let Some(active) = self.active.get_mut(id) {
@@ -542,12 +541,16 @@ impl Runtime {
         }
         let settled: Vec<&ComputationRow> = batch.settled.values().collect();
         let all: Vec<&ComputationRow> = rows.iter().chain(settled).collect();
-        store::upsert_computations(conn, &all).await?;
-        store::insert_outbox(conn, &mut batch.outbox).await?;
-        store::consume_inbox(conn, &batch.consumed).await?;
         store::consume_messages(conn, &batch.consumed_messages).await?;
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
-        store::delete_inbox(conn, &finished).await?;
+        let mut writes = store::Writes::default();
+        writes.delete_outbox(&batch.published);
+        writes.upsert_computations(&all);
+        writes.consume_inbox(&batch.consumed);
+        writes.delete_inbox(&finished);
+        writes.insert_outbox(&batch.outbox);
+        let outbox_ids = writes.run(conn).await?;
+        store::set_outbox_ids(&mut batch.outbox, outbox_ids);
         if batch.chunks_changed || (self.chunk_bytes > 0 && !finished.is_empty()) {
             self.chunk_bytes = store::chunk_bytes(conn).await?;
         }
