@@ -725,7 +725,6 @@ async fn send(
     let row = &rows[0];
     let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
     let message_id = format!("{}.{}.{}.{}", row.computation, me, row.recipient, row.seq);
-    let chunk_size = broker_message_budget(&js, &outgoing);
     let result = if rows.len() > 1 {
         // The first message's id and the count: a re-sent bundle of the same rows is a duplicate.
         let publish = Publish::build()
@@ -734,17 +733,7 @@ async fn send(
             .header(bundle::HEADER, rows.len().to_string().as_str());
         publish_one(&js, &subject, publish, outgoing.ack_timeout, &metrics).await
     } else {
-        send_alone(
-            &js,
-            &envelopes,
-            &outgoing,
-            &metrics,
-            row,
-            &subject,
-            &message_id,
-            chunk_size,
-        )
-        .await
+        send_alone(&js, &envelopes, &outgoing, &metrics, row, &subject, &message_id).await
     };
     match result {
         Ok(()) => Ok(rows.iter().map(|r| r.id).collect()),
@@ -755,7 +744,7 @@ async fn send(
     }
 }
 
-/// Publishes one row as itself, in chunks of `chunk_size` if it is larger.
+/// Publishes one row as itself, in chunks if it is larger than a broker message.
 async fn send_alone(
     js: &jetstream::Context,
     envelopes: &Envelopes,
@@ -764,8 +753,8 @@ async fn send_alone(
     row: &OutboxRow,
     subject: &str,
     message_id: &str,
-    chunk_size: usize,
 ) -> Result<(), Error> {
+    let chunk_size = broker_message_budget(js, outgoing);
     let payload = Bytes::from(row.envelope.clone());
     if payload.len() <= chunk_size {
         let publish = Publish::build().payload(payload).message_id(message_id);
