@@ -404,17 +404,25 @@ pub async fn expire_orphans(conn: &mut SqliteConnection, cutoff: i64) -> Result<
 /// Writes sent to SQLite together, as one multi-statement query: one round trip to the store's
 /// thread for all of them instead of one per statement. Under load each round trip waits for two
 /// threads to be scheduled, which was a large part of a small batch's time. Statements run in
-/// the order they were added. The query is not kept prepared: its shape changes with every batch.
+/// the order they were added.
 pub struct Writes<'a> {
     query: QueryBuilder<'a, Sqlite>,
     empty: bool,
+    /// Rows and ids bound so far: a query of a few is kept prepared (a lone computation's
+    /// batches come in a few shapes, and preparing them again cost more than the round trips
+    /// saved); a larger one is not (its shapes vary, and the cache of them held tens of MB).
+    rows: usize,
 }
+
+/// The most rows a [`Writes`] query may bind to be kept prepared.
+const WRITES_KEPT_PREPARED_UP_TO_ROWS: usize = 16;
 
 impl Default for Writes<'_> {
     fn default() -> Self {
         Writes {
             query: QueryBuilder::new(""),
             empty: true,
+            rows: 0,
         }
     }
 }
@@ -435,6 +443,7 @@ impl<'a> Writes<'a> {
         T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Sync,
         &'a T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
     {
+        self.rows += ids.len();
         for chunk in statement_chunks(ids) {
             let query = self.statement(sql);
             let mut list = query.separated(", ");
@@ -449,6 +458,7 @@ impl<'a> Writes<'a> {
     /// stored state (a long step's state is large and unchanged until its next step); a final row
     /// drops it.
     pub fn upsert_computations(&mut self, rows: &'a [&'a ComputationRow]) {
+        self.rows += rows.len();
         for chunk in statement_chunks(rows) {
             let query = self.statement(
                 "INSERT INTO computations (id, microprotocol, parties, parameters, digest, status, machine, \
@@ -512,6 +522,7 @@ impl<'a> Writes<'a> {
 
     /// Appends rows to the outbox; [`Writes::run`] returns their ids for [`set_outbox_ids`].
     pub fn insert_outbox(&mut self, rows: &'a [OutboxRow]) {
+        self.rows += rows.len();
         for chunk in statement_chunks(rows) {
             let query = self.statement("INSERT INTO outbox (computation, recipient, seq, envelope, created_at) ");
             query.push_values(chunk, |mut b, row| {
@@ -534,7 +545,7 @@ impl<'a> Writes<'a> {
         Ok(self
             .query
             .build_query_as::<OutboxKey>()
-            .persistent(false)
+            .persistent(self.rows <= WRITES_KEPT_PREPARED_UP_TO_ROWS)
             .fetch_all(conn)
             .await?)
     }
