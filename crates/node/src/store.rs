@@ -874,6 +874,49 @@ mod tests {
         assert_eq!(stored_machine(&pool, "c1").await, None);
     }
 
+    /// Many statements in one query, each with its own arguments, in order: the outbox rows a
+    /// batch inserts get their ids, and a later batch's deletions (beside other writes) take
+    /// exactly the rows they name; the same holds for a query too large to keep prepared.
+    #[tokio::test]
+    async fn writes_of_one_batch_run_in_order_with_their_own_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_pool, mut writer) = open(&dir.path().join("store.db")).await.unwrap();
+        for messages in [3, 3 * WRITES_KEPT_PREPARED_UP_TO_ROWS] {
+            let mut outbox: Vec<OutboxRow> = (0..messages as i64)
+                .map(|seq| OutboxRow {
+                    id: 0,
+                    computation: format!("c{messages}"),
+                    recipient: ["bob", "carol"][seq as usize % 2].into(),
+                    seq,
+                    envelope: vec![seq as u8; 10],
+                    created_at: seq,
+                })
+                .collect();
+            let mut writes = Writes::default();
+            writes.insert_outbox(&outbox);
+            let returned = writes.run(writer.conn()).await.unwrap();
+            set_outbox_ids(&mut outbox, returned);
+            let stored = all_outbox(writer.conn()).await.unwrap();
+            assert_eq!(
+                stored.iter().map(|r| (r.id, r.seq)).collect::<Vec<_>>(),
+                outbox.iter().map(|r| (r.id, r.seq)).collect::<Vec<_>>()
+            );
+
+            let published: Vec<i64> = outbox.iter().skip(1).map(|r| r.id).collect();
+            let finished = vec![format!("c{messages}")];
+            let mut writes = Writes::default();
+            writes.delete_outbox(&published);
+            writes.delete_inbox(&finished);
+            writes.consume_inbox(&finished);
+            assert!(writes.run(writer.conn()).await.unwrap().is_empty());
+            let left = all_outbox(writer.conn()).await.unwrap();
+            assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [outbox[0].id]);
+            let mut writes = Writes::default();
+            writes.delete_outbox(std::slice::from_ref(&outbox[0].id));
+            writes.run(writer.conn()).await.unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn tables_of_message_bodies_are_rowid_tables() {
         // WITHOUT ROWID tables copy whole rows into interior pages (see migration 0007).
