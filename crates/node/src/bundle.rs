@@ -57,6 +57,11 @@ pub fn take(queue: &mut VecDeque<OutboxRow>, budget: usize) -> Option<Vec<Outbox
     Some(group)
 }
 
+/// Whether `rows` ([`take`] gave them) still go as one broker message of at most `budget` bytes.
+pub fn fits(rows: &[OutboxRow], budget: usize) -> bool {
+    rows.len() == 1 || rows.iter().map(|r| FRAME + r.envelope.len()).sum::<usize>() <= budget
+}
+
 /// The payload of a bundle of `rows`.
 pub fn pack(rows: &[OutboxRow]) -> Vec<u8> {
     let mut payload = Vec::with_capacity(rows.iter().map(|r| FRAME + r.envelope.len()).sum());
@@ -124,6 +129,7 @@ mod tests {
         assert_eq!(ids(&take(&mut queue, 45).unwrap()), [2, 6]);
         assert_eq!(ids(&take(&mut queue, 45).unwrap()), [4]);
         assert!(take(&mut queue, 45).is_none());
+        assert!(fits(&first, 42) && !fits(&first, 41));
     }
 
     #[test]

@@ -650,14 +650,25 @@ pub async fn publish(
     metrics: Arc<Metrics>,
 ) {
     let mut queue: VecDeque<OutboxRow> = VecDeque::new();
+    // Broker messages whose publish failed, re-sent as they were: a bundle that did reach the
+    // stream (its acknowledgement was lost) then has the same message id, and the stream drops
+    // the copy instead of the receiver counting each message in it as a replay.
+    let mut retries: VecDeque<Vec<OutboxRow>> = VecDeque::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     loop {
         let budget = broker_message_budget(&js, &outgoing);
         while in_flight.len() < MAX_IN_FLIGHT {
-            let Some(rows) = bundle::take(&mut queue, budget) else {
-                break;
+            let rows = match retries.pop_front() {
+                Some(rows) if bundle::fits(&rows, budget) => Some(rows),
+                // The broker now takes less (another server): packed again.
+                Some(rows) => {
+                    rows.into_iter().rev().for_each(|row| queue.push_front(row));
+                    bundle::take(&mut queue, budget)
+                }
+                None => bundle::take(&mut queue, budget),
             };
+            let Some(rows) = rows else { break };
             in_flight.push(send(
                 js.clone(),
                 envelopes.clone(),
@@ -666,7 +677,7 @@ pub async fn publish(
                 rows,
             ));
         }
-        if !open && queue.is_empty() && in_flight.is_empty() {
+        if !open && queue.is_empty() && retries.is_empty() && in_flight.is_empty() {
             return;
         }
         tokio::select! {
@@ -681,7 +692,7 @@ pub async fn publish(
                     Err((rows, error)) => {
                         tracing::debug!(%error, messages = rows.len(), "publish failed; will retry");
                         Metrics::add(&metrics.publish_retries, 1);
-                        queue.extend(rows);
+                        retries.push_back(rows);
                     }
                 };
                 handle(result);
