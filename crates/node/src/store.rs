@@ -228,12 +228,20 @@ pub async fn get_computations(conn: &mut SqliteConnection, ids: &[String]) -> Re
 /// `<prefix> ?, ?, ... )` with `ids` bound.
 fn in_list<'a>(prefix: &str, ids: &'a [String]) -> QueryBuilder<'a, Sqlite> {
     let mut query = QueryBuilder::<Sqlite>::new(prefix);
+    push_list(&mut query, ids);
+    query
+}
+
+/// Appends `?, ?, ... )` to `query`, with `ids` bound.
+fn push_list<'a, T>(query: &mut QueryBuilder<'a, Sqlite>, ids: &'a [T])
+where
+    &'a T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
+{
     let mut list = query.separated(", ");
     for id in ids {
         list.push_bind(id);
     }
     query.push(")");
-    query
 }
 
 /// Computations that are not final and not tombstones: what the runtime resumes after a restart.
@@ -294,11 +302,7 @@ pub async fn retired_and_waiting(
     for chunk in statement_chunks(ids) {
         let mut query = in_list("SELECT 1, id FROM retired WHERE id IN (", chunk);
         query.push(" UNION ALL SELECT DISTINCT 0, computation FROM inbox WHERE body IS NOT NULL AND computation IN (");
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(id);
-        }
-        query.push(")");
+        push_list(&mut query, chunk);
         for (is_retired, id) in query.build_query_as::<(bool, String)>().fetch_all(&mut *conn).await? {
             if is_retired { &mut retired } else { &mut waiting }.push(id);
         }
@@ -407,7 +411,6 @@ pub async fn expire_orphans(conn: &mut SqliteConnection, cutoff: i64) -> Result<
 /// the order they were added.
 pub struct Writes<'a> {
     query: QueryBuilder<'a, Sqlite>,
-    empty: bool,
     /// Rows and ids bound so far: a query of a few is kept prepared (a lone computation's
     /// batches come in a few shapes, and preparing them again cost more than the round trips
     /// saved); a larger one is not (its shapes vary, and the cache of them held tens of MB).
@@ -421,7 +424,6 @@ impl Default for Writes<'_> {
     fn default() -> Self {
         Writes {
             query: QueryBuilder::new(""),
-            empty: true,
             rows: 0,
         }
     }
@@ -430,27 +432,20 @@ impl Default for Writes<'_> {
 impl<'a> Writes<'a> {
     /// Starts the next statement with `sql`.
     fn statement(&mut self, sql: &str) -> &mut QueryBuilder<'a, Sqlite> {
-        if !self.empty {
+        if !self.query.sql().is_empty() {
             self.query.push(";\n");
         }
-        self.empty = false;
         self.query.push(sql)
     }
 
     /// `<sql> ?, ?, ... )` with `ids` bound, per slice of [`statement_chunks`].
     fn in_list<T>(&mut self, sql: &str, ids: &'a [T])
     where
-        T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Sync,
         &'a T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send,
     {
         self.rows += ids.len();
         for chunk in statement_chunks(ids) {
-            let query = self.statement(sql);
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(id);
-            }
-            query.push(")");
+            push_list(self.statement(sql), chunk);
         }
     }
 
@@ -539,7 +534,7 @@ impl<'a> Writes<'a> {
     /// Runs the statements; returns what the outbox inserts returned (no other statement returns
     /// rows).
     pub async fn run(mut self, conn: &mut SqliteConnection) -> Result<Vec<OutboxKey>, Error> {
-        if self.empty {
+        if self.query.sql().is_empty() {
             return Ok(Vec::new());
         }
         Ok(self
