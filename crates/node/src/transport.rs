@@ -548,18 +548,17 @@ async fn prepare(
             }
         }
         // One acknowledgement for the bundle, once the runtime has stored what it holds.
-        return match deliveries.last_mut() {
+        match deliveries.last_mut() {
             Some(last) => {
                 metrics.peer_seen(from);
                 last.ack = Some(acker);
-                deliveries
             }
             None => {
                 // Term: never redeliver what can never be valid.
                 let _ = acker.ack_with(AckKind::Term).await;
-                deliveries
             }
-        };
+        }
+        return deliveries;
     }
     let chunk = message.headers.as_ref().and_then(|h| {
         Some((
@@ -579,7 +578,7 @@ async fn prepare(
             (id.idx < id.total && id.total <= MAX_CHUNKS).then_some((Uuid::parse_str(computation).ok()?, id))
         })();
         let Some((computation, id)) = parsed else {
-            return reject(acker, metrics, Rejection::Malformed, message.subject.as_str()).await;
+            return reject(acker, metrics, Rejection::Malformed, subject).await;
         };
         // Authenticated before anything is stored: without the sender's keys, a broker login
         // alone cannot fill this node's disk with chunks.
@@ -588,7 +587,7 @@ async fn prepare(
             None => Err(Rejection::Forged),
         };
         if let Err(rejection) = verified {
-            return reject(acker, metrics, rejection, message.subject.as_str()).await;
+            return reject(acker, metrics, rejection, subject).await;
         }
         metrics.peer_seen(from);
         let incoming = Incoming::Chunk {
@@ -610,7 +609,7 @@ async fn prepare(
                 ack: Some(acker),
             }]
         }
-        Err(rejection) => reject(acker, metrics, rejection, message.subject.as_str()).await,
+        Err(rejection) => reject(acker, metrics, rejection, subject).await,
     }
 }
 
