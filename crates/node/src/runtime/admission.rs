@@ -60,9 +60,7 @@ impl Runtime {
             .filter(|id| known.started_elsewhere.contains(id))
             .map(Uuid::to_string)
             .collect();
-        if !created.is_empty() {
-            self.apply_pending(conn, &created, now, batch).await?;
-        }
+        self.apply_pending(conn, &created, now, batch).await?;
         Ok(results)
     }
 
