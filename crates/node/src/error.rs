@@ -9,6 +9,9 @@ pub enum Error {
     Config(String),
     #[error("store: {0}")]
     Store(#[from] sqlx::Error),
+    /// From the runtime's writing connection (`store::write`).
+    #[error("store: {0}")]
+    StoreWrite(#[from] rusqlite::Error),
     #[error("store migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("broker: {0}")]

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// The API's listening socket: inherited (`listen_fd`, e.g. from a test harness or a socket
@@ -132,9 +132,15 @@ pub async fn run(
         runtime_config,
         outbox_tx,
         metrics.clone(),
-    )
-    .await?;
-    let runtime_task = tokio::spawn(runtime.run(inbox));
+    )?;
+    // The runtime's store calls are synchronous: it gets a thread of its own, where they hold up
+    // no other task. Its channels and timers are still the node's tokio runtime's.
+    let (runtime_stopped_tx, runtime_stopped) = oneshot::channel::<()>();
+    let tokio_handle = tokio::runtime::Handle::current();
+    std::thread::Builder::new().name("fsc-runtime".into()).spawn(move || {
+        tokio_handle.block_on(runtime.run(inbox));
+        let _ = runtime_stopped_tx.send(());
+    })?;
 
     let (stop_tx, stop) = watch::channel(false);
     let (ready_tx, ready) = watch::channel(InboxState::Starting);
@@ -235,7 +241,7 @@ pub async fn run(
         sweeper.abort();
         let _ = consumer_task.await;
         // The API and the consumer held the last runtime handles: the runtime finishes its queue.
-        let _ = runtime_task.await;
+        let _ = runtime_stopped.await;
         let _ = publisher_task.await;
         let _ = client.flush().await;
         read.close().await;

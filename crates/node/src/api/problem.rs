@@ -33,6 +33,7 @@ impl Error {
             Error::Config(_)
             | Error::Http(_)
             | Error::Store(_)
+            | Error::StoreWrite(_)
             | Error::Migrate(_)
             | Error::Broker(_)
             | Error::Crypto(_)

@@ -20,9 +20,9 @@ struct Known {
 }
 
 impl Runtime {
-    pub(super) async fn submit_all(
+    pub(super) fn submit_all(
         &mut self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &Connection,
         items: Vec<Submission>,
         now: i64,
         batch: &mut Batch,
@@ -34,11 +34,11 @@ impl Runtime {
             .map(Uuid::to_string)
             .collect();
         let mut stored: HashMap<Uuid, ComputationRow> = HashMap::new();
-        for row in store::get_computations(conn, &unknown).await? {
+        for row in store::get_computations(conn, &unknown)? {
             stored.insert(parse_uuid(&row.id)?, row);
         }
         let ids_of = |ids: Vec<String>| ids.iter().map(|id| parse_uuid(id)).collect::<Result<HashSet<_>, _>>();
-        let (retired, waiting) = store::retired_and_waiting(conn, &unknown).await?;
+        let (retired, waiting) = store::retired_and_waiting(conn, &unknown)?;
         let known = Known {
             stored,
             retired: ids_of(retired)?,
@@ -60,19 +60,19 @@ impl Runtime {
             .filter(|id| known.started_elsewhere.contains(id))
             .map(Uuid::to_string)
             .collect();
-        self.apply_pending(conn, &created, now, batch).await?;
+        self.apply_pending(conn, &created, now, batch)?;
         Ok(results)
     }
 
     /// Applies the messages stored for computations that have just started here.
-    pub(super) async fn apply_pending(
+    pub(super) fn apply_pending(
         &mut self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &Connection,
         ids: &[String],
         now: i64,
         batch: &mut Batch,
     ) -> Result<(), Error> {
-        let pending = self.pending_inbox(conn, ids).await?;
+        let pending = self.pending_inbox(conn, ids)?;
         // Those of long-running machines stay until their steps consume them (see `offload`).
         batch.consumed.extend(
             pending

@@ -6,12 +6,7 @@
 use super::*;
 
 impl Runtime {
-    pub(super) async fn expire(
-        &mut self,
-        conn: &mut sqlx::SqliteConnection,
-        now: i64,
-        batch: &mut Batch,
-    ) -> Result<(), Error> {
+    pub(super) fn expire(&mut self, conn: &Connection, now: i64, batch: &mut Batch) -> Result<(), Error> {
         let expired: Vec<Uuid> = self
             .active
             .iter()
@@ -20,7 +15,7 @@ impl Runtime {
             .collect();
         for id in expired {
             let active = &self.active[&id];
-            let heard: HashSet<String> = store::senders(conn, &id.to_string()).await?.into_iter().collect();
+            let heard: HashSet<String> = store::senders(conn, &id.to_string())?.into_iter().collect();
             let silent: Vec<&str> = active
                 .parties
                 .iter()
@@ -48,7 +43,7 @@ impl Runtime {
             let max_deadline_ms = self.config.max_deadline_s as i64 * 1000;
             let retention_ms = self.config.retention_s as i64 * 1000;
             self.next_sweep_at = now + (max_deadline_ms.min(retention_ms) / 10).clamp(1000, 60_000);
-            let dropped = store::expire_orphans(conn, now - max_deadline_ms).await?;
+            let dropped = store::expire_orphans(conn, now - max_deadline_ms)?;
             if dropped > 0 {
                 tracing::info!(
                     dropped,
@@ -56,7 +51,7 @@ impl Runtime {
                 );
                 batch.chunks_changed = true;
             }
-            let pruned = store::prune(conn, now - retention_ms, store::PRUNE_BATCH).await?;
+            let pruned = store::prune(conn, now - retention_ms, store::PRUNE_BATCH)?;
             if pruned > 0 {
                 tracing::info!(
                     pruned,

@@ -7,9 +7,9 @@ use super::*;
 impl Runtime {
     /// Takes the acknowledgements of `deliveries` into the batch and returns their messages,
     /// chunks stored until their message is complete (then reassembled and opened).
-    pub(super) async fn reassemble(
+    pub(super) fn reassemble(
         &mut self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &Connection,
         deliveries: Vec<Delivery>,
         now: i64,
         batch: &mut Batch,
@@ -28,7 +28,7 @@ impl Runtime {
                     data,
                 } => {
                     // Bounded per sender: even an authenticated peer cannot fill this disk.
-                    let pending = store::pending_chunk_bytes(conn, &sender).await? as u64;
+                    let pending = store::pending_chunk_bytes(conn, &sender)? as u64;
                     if pending + data.len() as u64 > self.config.max_pending_chunk_bytes {
                         tracing::warn!(
                             %computation, %sender, pending,
@@ -47,7 +47,7 @@ impl Runtime {
                         data,
                         received_at: now,
                     };
-                    if let Some(parts) = store::add_chunk(conn, &chunk).await? {
+                    if let Some(parts) = store::add_chunk(conn, &chunk)? {
                         batch
                             .assembled
                             .push((chunk.computation.clone(), sender.clone(), chunk.seq));
@@ -68,9 +68,9 @@ impl Runtime {
         Ok(messages)
     }
 
-    pub(super) async fn receive_all(
+    pub(super) fn receive_all(
         &mut self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &Connection,
         messages: Vec<Opened>,
         now: i64,
         batch: &mut Batch,
@@ -88,12 +88,11 @@ impl Runtime {
             .into_iter()
             .map(|c| c.to_string())
             .collect();
-        let mut settled: HashSet<String> = store::get_computations(conn, &inactive)
-            .await?
+        let mut settled: HashSet<String> = store::get_computations(conn, &inactive)?
             .into_iter()
             .map(|row| row.id)
             .collect();
-        settled.extend(store::retired(conn, &inactive).await?);
+        settled.extend(store::retired(conn, &inactive)?);
 
         let mut rows = Vec::with_capacity(messages.len());
         let mut bodies = HashMap::new();
@@ -139,7 +138,7 @@ impl Runtime {
             });
             bodies.insert(key, (message.header.kind, message.plaintext));
         }
-        let fresh = store::insert_inbox(conn, &rows).await?;
+        let fresh = store::insert_inbox(conn, &rows)?;
         let duplicates = rows.len() - fresh.len();
         if duplicates > 0 {
             Metrics::add(&self.metrics.messages_duplicate, duplicates as u64);
@@ -167,8 +166,7 @@ impl Runtime {
             } else if kind == Kind::Abort {
                 self.tombstone(computation, &key.1, &body, now, batch);
             } else if kind == Kind::Invite && !batch.settled.contains_key(&computation) {
-                self.join_as_helper(conn, computation, &key.1, &body, now, batch)
-                    .await?;
+                self.join_as_helper(conn, computation, &key.1, &body, now, batch)?;
                 joined.insert(key.0);
             }
         }
@@ -177,18 +175,14 @@ impl Runtime {
 
     /// The messages waiting for these computations (see `store::pending_inbox`), with the bodies
     /// of those kept in their chunks reassembled and opened again.
-    pub(super) async fn pending_inbox(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        computations: &[String],
-    ) -> Result<Vec<InboxRow>, Error> {
-        let mut rows = store::pending_inbox(conn, computations).await?;
+    pub(super) fn pending_inbox(&self, conn: &Connection, computations: &[String]) -> Result<Vec<InboxRow>, Error> {
+        let mut rows = store::pending_inbox(conn, computations)?;
         for row in &mut rows {
             if !row.body_in_chunks {
                 continue;
             }
             let key = (row.computation.clone(), row.sender.clone(), row.seq);
-            let wire = store::message_in_chunks(conn, &key).await?;
+            let wire = store::message_in_chunks(conn, &key)?;
             match self.envelopes.open(&row.computation, &row.sender, &wire) {
                 Ok(opened) => row.body = Some(opened.plaintext),
                 Err(rejection) => {

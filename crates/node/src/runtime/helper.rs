@@ -128,9 +128,9 @@ impl Runtime {
 
     /// An invitation to a computation that is not known here: join it as its helper, or tell the
     /// parties why not.
-    pub(super) async fn join_as_helper(
+    pub(super) fn join_as_helper(
         &mut self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &Connection,
         id: Uuid,
         sender: &str,
         body: &[u8],
@@ -198,7 +198,7 @@ impl Runtime {
         batch.touched.insert(id);
         batch.started.push(id);
         self.handle_step(id, step, now, batch);
-        self.apply_pending(conn, &[id.to_string()], now, batch).await
+        self.apply_pending(conn, &[id.to_string()], now, batch)
     }
 
     /// The helper's machine for an invitation, if this node is its helper and `sender` a party.

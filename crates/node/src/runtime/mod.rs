@@ -28,6 +28,7 @@ use async_nats::jetstream::message::Acker;
 use fsc_simon::{EngineError, Machine, Masks, Spec, Step};
 use rand_chacha::ChaCha20Rng;
 use ring::digest;
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -279,18 +280,18 @@ impl Runtime {
     /// Loads the active computations and the unsent outbox; returns the runtime, a handle to it,
     /// and the receiving ends its `run` needs.
     #[allow(clippy::too_many_arguments)]
-    pub async fn start(
+    pub fn start(
         me: String,
         roster: Arc<Roster>,
         envelopes: Arc<Envelopes>,
-        mut writer: Writer,
+        writer: Writer,
         rng: ChaCha20Rng,
         config: RuntimeConfig,
         publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
         metrics: Arc<Metrics>,
     ) -> Result<(Runtime, RuntimeHandle, PublishedSink, RuntimeInbox), Error> {
-        let rows = store::active_computations(writer.conn()).await?;
-        let outbox = store::all_outbox(writer.conn()).await?;
+        let rows = store::active_computations(writer.conn())?;
+        let outbox = store::all_outbox(writer.conn())?;
         metrics.outbox_pending.store(outbox.len() as i64, Ordering::Relaxed);
         if !outbox.is_empty() {
             tracing::info!(
@@ -322,8 +323,8 @@ impl Runtime {
             tickets: 0,
         };
         runtime.load_active(rows)?;
-        let mut writer = runtime.writer.take().expect("just set");
-        let requeued = runtime.requeue(writer.conn()).await;
+        let writer = runtime.writer.take().expect("just set");
+        let requeued = runtime.requeue(writer.conn());
         runtime.writer = Some(writer);
         requeued?;
         let handle = RuntimeHandle {
@@ -427,11 +428,11 @@ impl Runtime {
                 if !published.is_empty() {
                     commands.push(Command::Published(std::mem::take(&mut published)));
                 }
-                self.process(commands, deadlines_due).await;
+                self.process(commands, deadlines_due);
             }
         }
         if !published.is_empty() {
-            self.process(vec![Command::Published(published)], false).await;
+            self.process(vec![Command::Published(published)], false);
         }
         tracing::debug!("runtime stopped");
     }
@@ -444,10 +445,10 @@ impl Runtime {
         published.extend(keys);
     }
 
-    async fn process(&mut self, commands: Vec<Command>, deadlines_due: bool) {
+    fn process(&mut self, commands: Vec<Command>, deadlines_due: bool) {
         let mut batch = Batch::default();
         let mut writer = self.writer.take().expect("the writer is back after every batch");
-        let result = self.apply(&mut writer, commands, deadlines_due, &mut batch).await;
+        let result = self.apply(&mut writer, commands, deadlines_due, &mut batch);
         match result {
             Ok(()) => self.after_commit(batch),
             Err(error) => {
@@ -459,9 +460,9 @@ impl Runtime {
                 for ack in batch.acks {
                     tokio::spawn(async move { ack.ack_with(AckKind::Nak(None)).await });
                 }
-                let reloaded = match store::active_computations(writer.conn()).await {
+                let reloaded = match store::active_computations(writer.conn()) {
                     Ok(rows) => match self.load_active(rows) {
-                        Ok(()) => self.requeue(writer.conn()).await,
+                        Ok(()) => self.requeue(writer.conn()),
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(e),
@@ -475,7 +476,7 @@ impl Runtime {
         self.writer = Some(writer);
     }
 
-    async fn apply(
+    fn apply(
         &mut self,
         writer: &mut Writer,
         commands: Vec<Command>,
@@ -501,20 +502,20 @@ impl Runtime {
                 } => cancels.push((id, reason, unless_joined, reply)),
             }
         }
-        let mut tx = writer.begin().await?;
-        let conn = &mut *tx;
+        let tx = writer.begin()?;
+        let conn: &Connection = &tx;
 
-        let messages = self.reassemble(conn, deliveries, now, batch).await?;
+        let messages = self.reassemble(conn, deliveries, now, batch)?;
 
         for (items, reply) in submissions {
-            let results = self.submit_all(conn, items, now, batch).await?;
+            let results = self.submit_all(conn, items, now, batch)?;
             batch.replies.push((reply, results));
         }
         for done in stepped {
             self.apply_stepped(*done, now, batch);
         }
-        self.receive_all(conn, messages, now, batch).await?;
-        store::discard_chunks(conn, &batch.assembled).await?;
+        self.receive_all(conn, messages, now, batch)?;
+        store::discard_chunks(conn, &batch.assembled)?;
         for (id, reason, unless_joined, reply) in cancels {
             let outcome = match self.active.get(&id) {
                 None => Cancelled::NotRunning,
@@ -528,7 +529,7 @@ impl Runtime {
             batch.cancelled.push((reply, outcome));
         }
         if deadlines_due {
-            self.expire(conn, now, batch).await?;
+            self.expire(conn, now, batch)?;
         }
 
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
@@ -541,20 +542,17 @@ impl Runtime {
         }
         let settled: Vec<&ComputationRow> = batch.settled.values().collect();
         let all: Vec<&ComputationRow> = rows.iter().chain(settled).collect();
-        store::consume_messages(conn, &batch.consumed_messages).await?;
+        store::consume_messages(conn, &batch.consumed_messages)?;
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
-        let mut writes = store::Writes::default();
-        writes.delete_outbox(&batch.published);
-        writes.upsert_computations(&all);
-        writes.consume_inbox(&batch.consumed);
-        writes.delete_inbox(&finished);
-        writes.insert_outbox(&batch.outbox);
-        let outbox_ids = writes.run(conn).await?;
-        store::set_outbox_ids(&mut batch.outbox, outbox_ids);
+        store::delete_outbox(conn, &batch.published)?;
+        store::upsert_computations(conn, &all)?;
+        store::consume_inbox(conn, &batch.consumed)?;
+        store::delete_inbox(conn, &finished)?;
+        store::insert_outbox(conn, &mut batch.outbox)?;
         if batch.chunks_changed || (self.chunk_bytes > 0 && !finished.is_empty()) {
-            self.chunk_bytes = store::chunk_bytes(conn).await?;
+            self.chunk_bytes = store::chunk_bytes(conn)?;
         }
-        tx.commit().await?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -74,7 +74,7 @@ impl Runtime {
     }
 
     /// After a restart or a reload: the starts and messages that long steps had not committed.
-    pub(super) async fn requeue(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<(), Error> {
+    pub(super) fn requeue(&mut self, conn: &Connection) -> Result<(), Error> {
         let long: Vec<String> = self
             .active
             .iter()
@@ -88,7 +88,7 @@ impl Runtime {
                 redo.insert(*id);
             }
         }
-        for row in self.pending_inbox(conn, &long).await? {
+        for row in self.pending_inbox(conn, &long)? {
             let id = parse_uuid(&row.computation)?;
             let active = self.active.get_mut(&id).expect("listed above");
             let Some(from) = active.parties.iter().position(|p| *p == row.sender) else {

@@ -1,0 +1,447 @@
+//! The node's SQLite store: computations, inbox, chunks and outbox (schema in `migrations/`).
+//!
+//! One connection writes: the runtime's, synchronous, inside `BEGIN IMMEDIATE` transactions that
+//! each cover a whole batch of work ([`write`]). A small read-only sqlx pool serves the API, and
+//! sqlx runs the migrations. Queries are checked at run time, so building needs no database. This
+//! module knows rows, not protocols: it never interprets engine state or message bodies.
+
+use crate::error::Error;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+mod write;
+
+pub use write::{
+    PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
+    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, insert_inbox, insert_outbox,
+    message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired, retired_and_waiting, senders,
+    upsert_computations,
+};
+
+/// Computation status, as stored and as shown by the API.
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+
+pub fn is_final(status: &str) -> bool {
+    status == SUCCEEDED || status == FAILED
+}
+
+/// A computation row, complete.
+#[derive(Debug, Clone, FromRow)]
+pub struct ComputationRow {
+    pub id: String,
+    pub microprotocol: Option<String>,
+    pub parties: Option<String>,
+    pub parameters: Option<String>,
+    pub digest: Option<Vec<u8>>,
+    pub status: String,
+    pub machine: Option<String>,
+    pub next_seq: i64,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub deadline_at: i64,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// The federatedsecure API's network uuid, for computations started by `compute`.
+    pub network: Option<String>,
+    /// The API client that submitted it; `None` for a tombstone no client has claimed.
+    pub client: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InboxRow {
+    pub computation: String,
+    pub sender: String,
+    pub seq: i64,
+    pub kind: String,
+    /// `None` once consumed. Empty if `body_in_chunks`.
+    pub body: Option<Vec<u8>>,
+    pub received_at: i64,
+    /// The message is pending and its body is still in its chunks, sealed (see migration 0008).
+    pub body_in_chunks: bool,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxRow {
+    /// Position in the outbox queue; assigned by [`insert_outbox`].
+    pub id: i64,
+    pub computation: String,
+    pub recipient: String,
+    pub seq: i64,
+    pub envelope: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ChunkRow {
+    pub computation: String,
+    pub sender: String,
+    pub seq: i64,
+    pub idx: i64,
+    pub total: i64,
+    pub data: Vec<u8>,
+    pub received_at: i64,
+}
+
+/// Identifies one message of one sender: `(computation, party, seq)`.
+pub type MessageKey = (String, String, i64);
+
+/// Opens (creating if needed) and migrates the store; returns the read pool and the one writer.
+/// The writer does not checkpoint the WAL itself (that would stall it, fsync included): a
+/// background task does, see [`checkpoint_regularly`].
+pub async fn open(path: &Path) -> Result<(SqlitePool, Writer), Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    owner_only(path)?;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .statement_cache_capacity(64);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    // run_direct: `run` takes an `Acquire` whose higher-ranked bound makes spawned futures non-Send.
+    sqlx::migrate!("../../migrations").run_direct(&mut conn).await?;
+    conn.close().await?;
+    let writer = Writer::open(path)?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(4)
+        .min_connections(1)
+        .connect_with(options.clone().read_only(true))
+        .await?;
+    let checkpointer = SqliteConnection::connect_with(&options).await?;
+    tokio::spawn(checkpoint_regularly(checkpointer));
+    Ok((read, writer))
+}
+
+/// The store holds what peers sent and results: readable by the node's user only, like its keys.
+/// SQLite creates the WAL and shared-memory files with the database file's mode, so creating
+/// the database 0600 (and tightening files an older version left wider) covers all three.
+fn owner_only(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    for file in [path.to_path_buf(), suffixed(path, "-wal"), suffixed(path, "-shm")] {
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(file = %file.display(), "store file was readable by others; now 0600");
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn suffixed(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// Copies the WAL back into the database every second without blocking the writer (PASSIVE),
+/// and resets it when it has grown large and nobody reads from it (TRUNCATE).
+async fn checkpoint_regularly(mut conn: SqliteConnection) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        // (busy, WAL frames, frames checkpointed)
+        let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut conn)
+            .await;
+        match passive {
+            Ok((_, frames, done)) if frames > 50_000 && frames == done => {
+                let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await;
+            }
+            Ok(_) => {}
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
+        }
+    }
+}
+
+pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<ComputationRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM computations WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// A page of computations, newest first, after the cursor `(created_at, id)` if given; only those
+/// of `client` if given.
+pub async fn list_computations(
+    pool: &SqlitePool,
+    client: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+    after: Option<(i64, String)>,
+) -> Result<Vec<ComputationRow>, Error> {
+    let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM computations WHERE 1 = 1");
+    if let Some(client) = client {
+        query.push(" AND client = ").push_bind(client.to_string());
+    }
+    if let Some(status) = status {
+        query.push(" AND status = ").push_bind(status.to_string());
+    }
+    if let Some((created_at, id)) = after {
+        query
+            .push(" AND (created_at, id) < (")
+            .push_bind(created_at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(limit);
+    Ok(query.build_query_as().fetch_all(pool).await?)
+}
+
+/// The computations of a federatedsecure network uuid that have not ended here.
+pub async fn unfinished_for_network(pool: &SqlitePool, network: &str) -> Result<Vec<ComputationRow>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM computations WHERE network = ? AND status IN ('pending', 'running')")
+            .bind(network)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// What [`collect_garbage`] did.
+pub struct GarbageCollected {
+    pub pruned: u64,
+    /// Bytes of the database and its WAL before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// `fsc gc`: prunes every computation that finished before `cutoff` (ms) now, in transactions
+/// short enough to run beside a live node, then resets the WAL and, with `vacuum`, rewrites the
+/// database to its smallest size (which holds the write lock for the whole rewrite: best with
+/// the node stopped).
+pub async fn collect_garbage(path: &Path, cutoff: i64, vacuum: bool) -> Result<GarbageCollected, Error> {
+    let size = || {
+        [path.to_path_buf(), suffixed(path, "-wal")]
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    let bytes_before = size();
+    let (read, mut writer) = open(path).await?;
+    let mut pruned = 0;
+    loop {
+        let tx = writer.begin()?;
+        let n = prune(&tx, cutoff, PRUNE_BATCH)?;
+        tx.commit().map_err(Error::from)?;
+        pruned += n;
+        if n < PRUNE_BATCH as u64 {
+            break;
+        }
+    }
+    if vacuum {
+        writer.conn().execute_batch("VACUUM")?;
+    }
+    // A running node's readers and writes can hold the WAL for a moment: try for a few seconds.
+    for _ in 0..50 {
+        let busy: i64 = writer
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    read.close().await;
+    Ok(GarbageCollected {
+        pruned,
+        bytes_before,
+        bytes_after: size(),
+    })
+}
+
+/// The newest computation of a federatedsecure network uuid here.
+pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Option<ComputationRow>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(network)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// How many computations this node has recorded for a federatedsecure network uuid.
+pub async fn network_uses(pool: &SqlitePool, network: &str) -> Result<i64, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM computations WHERE network = ?")
+            .bind(network)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Store and broker-independent health: can we read?
+pub async fn ping(pool: &SqlitePool) -> Result<(), Error> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(writer: &Writer, row: &ComputationRow) {
+        upsert_computations(writer.conn(), &[row]).unwrap();
+    }
+
+    async fn stored_machine(pool: &SqlitePool, id: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT machine FROM computations WHERE id = ?")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_active_row_without_a_machine_keeps_the_stored_one_and_a_final_row_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let mut row = ComputationRow {
+            id: "c1".into(),
+            microprotocol: Some("SetIntersectionSize".into()),
+            parties: None,
+            parameters: None,
+            digest: None,
+            status: PENDING.into(),
+            machine: Some("the state after the last step".into()),
+            next_seq: 0,
+            output: None,
+            error: None,
+            deadline_at: 0,
+            created_at: 0,
+            finished_at: None,
+            network: None,
+            client: None,
+        };
+        upsert(&writer, &row);
+        row.status = RUNNING.into();
+        row.machine = None;
+        upsert(&writer, &row);
+        assert_eq!(
+            stored_machine(&pool, "c1").await.as_deref(),
+            Some("the state after the last step")
+        );
+        row.machine = Some("the next state".into());
+        upsert(&writer, &row);
+        assert_eq!(stored_machine(&pool, "c1").await.as_deref(), Some("the next state"));
+        row.status = FAILED.into();
+        row.machine = None;
+        upsert(&writer, &row);
+        assert_eq!(stored_machine(&pool, "c1").await, None);
+        // What the writer reads back is what the pool reads.
+        let read = get_computations(writer.conn(), &["c1".into(), "unknown".into()]).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(
+            format!("{:?}", read[0]),
+            format!("{:?}", get_computation_pool(&pool, "c1").await.unwrap().unwrap())
+        );
+    }
+
+    /// The outbox rows a batch inserts get their ids, in every shape of multi-row statement
+    /// (kept prepared or not), and a later batch's deletions take exactly the rows they name.
+    #[tokio::test]
+    async fn outbox_rows_get_their_ids_and_deletions_take_exactly_the_rows_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        for messages in [3, 300] {
+            let mut outbox: Vec<OutboxRow> = (0..messages as i64)
+                .map(|seq| OutboxRow {
+                    id: 0,
+                    computation: format!("c{messages}"),
+                    recipient: ["bob", "carol"][seq as usize % 2].into(),
+                    seq,
+                    envelope: vec![seq as u8; 10],
+                    created_at: seq,
+                })
+                .collect();
+            insert_outbox(writer.conn(), &mut outbox).unwrap();
+            let stored = all_outbox(writer.conn()).unwrap();
+            assert_eq!(
+                stored
+                    .iter()
+                    .map(|r| (r.id, r.seq, r.envelope.clone()))
+                    .collect::<Vec<_>>(),
+                outbox
+                    .iter()
+                    .map(|r| (r.id, r.seq, r.envelope.clone()))
+                    .collect::<Vec<_>>()
+            );
+
+            let published: Vec<i64> = outbox.iter().skip(1).map(|r| r.id).collect();
+            let finished = vec![format!("c{messages}")];
+            delete_outbox(writer.conn(), &published).unwrap();
+            delete_inbox(writer.conn(), &finished).unwrap();
+            consume_inbox(writer.conn(), &finished).unwrap();
+            let left = all_outbox(writer.conn()).unwrap();
+            assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [outbox[0].id]);
+            delete_outbox(writer.conn(), &[outbox[0].id]).unwrap();
+        }
+    }
+
+    /// Inbox rows: a duplicate is not inserted again, and pending rows come back in arrival
+    /// order, across statements of a long list.
+    #[tokio::test]
+    async fn the_inbox_drops_duplicates_and_returns_pending_rows_in_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let rows: Vec<InboxRow> = (0..300)
+            .map(|i| InboxRow {
+                computation: format!("c{i}"),
+                sender: "bob".into(),
+                seq: 0,
+                kind: "share".into(),
+                body: Some(vec![i as u8]),
+                received_at: 1000 - i,
+                body_in_chunks: false,
+            })
+            .collect();
+        assert_eq!(insert_inbox(writer.conn(), &rows).unwrap().len(), 300);
+        assert!(insert_inbox(writer.conn(), &rows[..5]).unwrap().is_empty());
+        let ids: Vec<String> = rows.iter().map(|r| r.computation.clone()).collect();
+        let pending = pending_inbox(writer.conn(), &ids).unwrap();
+        let order: Vec<i64> = pending.iter().map(|r| r.received_at).collect();
+        assert_eq!(order, (701..=1000).collect::<Vec<_>>());
+        let (retired, waiting) = retired_and_waiting(writer.conn(), &ids[..3]).unwrap();
+        assert!(retired.is_empty());
+        assert_eq!(waiting.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn tables_of_message_bodies_are_rowid_tables() {
+        // WITHOUT ROWID tables copy whole rows into interior pages (see migration 0007).
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, _writer) = open(&dir.path().join("store.db")).await.unwrap();
+        for table in ["inbox", "chunks", "outbox", "computations"] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert!(!sql.to_uppercase().contains("WITHOUT ROWID"), "{table}: {sql}");
+        }
+    }
+}
