@@ -163,6 +163,9 @@ pub async fn get(
             return Ok(Json(view(&row)));
         }
         let _ = tokio::time::timeout(Duration::from_secs_f64(wait), notified).await;
+        if let Some(row) = watch.final_row() {
+            return Ok(Json(view(&accessible(&caller, id, Some(row.clone()))?)));
+        }
     }
     Ok(Json(view(&read().await?)))
 }
@@ -263,7 +266,15 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
 /// Computation `id` if `caller` may see it: another client's is as unknown as one that does not
 /// exist.
 async fn readable(state: &AppState, caller: &Caller, id: Uuid) -> Result<ComputationRow, Error> {
-    let row = store::get_computation_pool(&state.read, &id.to_string()).await?;
+    accessible(
+        caller,
+        id,
+        store::get_computation_pool(&state.read, &id.to_string()).await?,
+    )
+}
+
+/// `row` if `caller` may see it; otherwise (and if there is none) not found.
+fn accessible(caller: &Caller, id: Uuid, row: Option<ComputationRow>) -> Result<ComputationRow, Error> {
     row.filter(|r| caller.may_access(r.client.as_deref()))
         .ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
 }

@@ -586,7 +586,7 @@ impl Runtime {
         if !batch.outbox.is_empty() {
             let _ = self.publisher.send(batch.outbox);
         }
-        self.waiters.finished(&batch.finished);
+        self.waiters.finished(&batch.finished, |id| batch.settled.get(id));
         self.dispatch(batch.dispatch);
     }
     fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
