@@ -181,10 +181,12 @@ async fn many_parties(parties: usize, runs: usize) {
         one_sum(&cluster, &clients).await;
     }
     let before = Traffic::of(&clients).await;
+    let cpu_before = cpu_seconds(&cluster);
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         samples.push(one_sum(&cluster, &clients).await);
     }
+    let cpu = cpu_per_run(&cluster, cpu_before, samples.len());
     let per_sum = Traffic::per_sum(&clients, before, samples.len()).await;
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
@@ -198,6 +200,13 @@ async fn many_parties(parties: usize, runs: usize) {
         per_sum.broker_messages,
         parties * (parties - 1),
         2 * (parties - 1)
+    );
+    let (nodes, broker) = cpu.split_at(parties);
+    println!(
+        "  CPU per sum: nodes {:.2} ms in all ({:.3} ms each on average), nats-server {:.2} ms",
+        nodes.iter().sum::<f64>(),
+        nodes.iter().sum::<f64>() / parties as f64,
+        broker[0]
     );
     let (ids, per_node, sums) = random_sums(&cluster, BATCH, parties as u64);
     let mut base = Vec::new();
@@ -395,10 +404,9 @@ async fn products(cluster: &Cluster, runs: usize) {
                 }
             }
         }
-        let cpu: Vec<f64> = cpu_seconds(cluster)
+        let cpu: Vec<f64> = cpu_per_run(cluster, cpu_before, runs)
             .iter()
-            .zip(cpu_before)
-            .map(|(after, before)| (after - before) / runs as f64)
+            .map(|ms| ms / 1000.0)
             .collect();
         times.sort_by(f64::total_cmp);
         let shape = if microprotocol == "SecureMatrixMultiplication" {
@@ -428,10 +436,12 @@ async fn latency(cluster: &Cluster, runs: usize) {
         one_sum(cluster, &clients).await;
     }
     let before = Traffic::of(&clients).await;
+    let cpu_before = cpu_seconds(cluster);
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs {
         samples.push(one_sum(cluster, &clients).await);
     }
+    let cpu = cpu_per_run(cluster, cpu_before, runs);
     let per_sum = Traffic::per_sum(&clients, before, runs).await;
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
@@ -443,6 +453,14 @@ async fn latency(cluster: &Cluster, runs: usize) {
         at(0.99),
         at(1.0),
         per_sum.broker_messages
+    );
+    println!(
+        "  CPU per sum: nodes {:.3} + {:.3} + {:.3} ms, nats-server {:.3} ms; total {:.3} ms (/proc, 10 ms ticks)",
+        cpu[0],
+        cpu[1],
+        cpu[2],
+        cpu[3],
+        cpu.iter().sum::<f64>()
     );
 }
 
@@ -540,7 +558,16 @@ async fn throughput(cluster: &Cluster, n: usize) {
     );
 }
 
-/// User plus system CPU seconds of the three nodes and the broker, in that order.
+/// Milliseconds of CPU per run since `before` ([`cpu_seconds`]), per process.
+fn cpu_per_run(cluster: &Cluster, before: Vec<f64>, runs: usize) -> Vec<f64> {
+    cpu_seconds(cluster)
+        .iter()
+        .zip(before)
+        .map(|(after, before)| (after - before) * 1000.0 / runs as f64)
+        .collect()
+}
+
+/// User plus system CPU seconds of the nodes and the broker, in that order.
 fn cpu_seconds(cluster: &Cluster) -> Vec<f64> {
     let pids = cluster.nodes.iter().map(|n| n.pid()).chain([cluster.broker.pid()]);
     pids.map(|pid| {
