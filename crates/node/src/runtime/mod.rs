@@ -11,6 +11,8 @@
 //! Every computation ends: a deadline fails it, and a failure at this party (bad input, a peer's
 //! mismatching definition, a protocol error) is announced to every other party with a signed
 //! abort, which fails it there too. This module owns these rules; it does no network I/O itself.
+//! Its store calls are synchronous (`store::write`), so the node runs its loop on a thread of its
+//! own.
 //!
 //! `mod.rs` owns the loop, the transaction and the state transitions every concern shares (steps,
 //! failures, sealing); [`admission`] takes submissions, [`delivery`] takes messages,
