@@ -136,6 +136,11 @@ async fn computations_belong_to_the_client_that_submitted_them() {
         app1.submit(&cluster.sum_request(id, json!(5))).await.unwrap().status,
         202
     );
+    // While it waits for bob: app2's long poll is refused at once, as its read is.
+    let asked = std::time::Instant::now();
+    let error = app2.get(id, Duration::from_secs(30)).await.unwrap_err().to_string();
+    assert!(error.contains("404"), "{error}");
+    assert!(asked.elapsed() < Duration::from_secs(15), "refused, not kept waiting");
     assert_eq!(
         at(1, "token-1")
             .submit(&cluster.sum_request(id, json!(7)))

@@ -158,9 +158,16 @@ pub async fn get(
         let notified = watch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let row = read().await?;
-        if store::is_final(&row.status) {
-            return Ok(Json(view(&row)));
+        match watch.running_owner() {
+            // Running: only who may see it waits for it (a read would say the same).
+            Some(owner) if !caller.may_access(owner.as_deref()) => return Err(not_found(id)),
+            Some(_) => {}
+            None => {
+                let row = read().await?;
+                if store::is_final(&row.status) {
+                    return Ok(Json(view(&row)));
+                }
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs_f64(wait), notified).await;
         if let Some(row) = watch.final_row() {
@@ -276,7 +283,11 @@ async fn readable(state: &AppState, caller: &Caller, id: Uuid) -> Result<Computa
 /// `row` if `caller` may see it; otherwise (and if there is none) not found.
 fn accessible(caller: &Caller, id: Uuid, row: Option<ComputationRow>) -> Result<ComputationRow, Error> {
     row.filter(|r| caller.may_access(r.client.as_deref()))
-        .ok_or_else(|| Error::NotFound(format!("no computation {id} on this node")))
+        .ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: Uuid) -> Error {
+    Error::NotFound(format!("no computation {id} on this node"))
 }
 
 fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {

@@ -374,6 +374,8 @@ impl Runtime {
         self.metrics
             .computations_active
             .store(self.active.len() as i64, Ordering::Relaxed);
+        self.waiters
+            .set_running(self.active.iter().map(|(id, a)| (*id, a.row.client.clone())));
         Ok(())
     }
 
@@ -570,6 +572,10 @@ impl Runtime {
         m.outbox_pending.fetch_add(batch.outbox.len() as i64, Ordering::Relaxed);
         m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
         m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
+        // Before the clients hear of them, so that their next reads find them running.
+        let started = batch.started.iter();
+        self.waiters
+            .started(started.filter_map(|id| Some((*id, self.active.get(id)?.row.client.clone()))));
         for (reply, results) in batch.replies {
             let _ = reply.send(results);
         }

@@ -1,6 +1,7 @@
 //! Long polling: readers waiting for computations to become final, woken after the commit that
-//! made them final, with the final row: reading it back from the store would put a round trip
-//! to a reader thread between the commit and the answer.
+//! made them final, with the final row. Readers also learn here which computations are running,
+//! and whose they are: a reader of one needs no read of the store before it waits. (Each read
+//! is a round trip to a reader thread.)
 
 use crate::store::ComputationRow;
 use std::collections::HashMap;
@@ -11,7 +12,16 @@ use uuid::Uuid;
 /// Wakes long-polling readers when computations become final.
 #[derive(Default)]
 pub struct Waiters {
-    map: Mutex<HashMap<Uuid, Arc<Waiting>>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Computations with readers waiting.
+    watched: HashMap<Uuid, Arc<Waiting>>,
+    /// The computations running here (committed, not final), each with the API client that owns
+    /// it (`None`: only admins see it).
+    running: HashMap<Uuid, Option<String>>,
 }
 
 /// What the readers of one computation share.
@@ -26,7 +36,7 @@ impl Waiters {
     /// Starts watching `id`: enable the returned watch's `notified()` future, then check the
     /// status, then await it (so a finish between the check and the wait is not missed).
     pub fn watch(&self, id: Uuid) -> Watch<'_> {
-        let waiting = self.map.lock().expect("waiters lock").entry(id).or_default().clone();
+        let waiting = self.lock().watched.entry(id).or_default().clone();
         Watch {
             waiters: self,
             id,
@@ -34,11 +44,26 @@ impl Waiters {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("waiters lock")
+    }
+
+    /// Sets the running computations (after a (re)load of the store), with their owners.
+    pub(super) fn set_running(&self, running: impl Iterator<Item = (Uuid, Option<String>)>) {
+        self.lock().running = running.collect();
+    }
+
+    /// Notes computations that a commit has started, with their owners.
+    pub(super) fn started(&self, running: impl Iterator<Item = (Uuid, Option<String>)>) {
+        self.lock().running.extend(running);
+    }
+
     /// Wakes the readers of these computations, committed final; `row` gives each one's row.
     pub(super) fn finished<'r>(&self, ids: &[Uuid], row: impl Fn(&Uuid) -> Option<&'r ComputationRow>) {
-        let mut map = self.map.lock().expect("waiters lock");
+        let mut inner = self.lock();
         for id in ids {
-            if let Some(waiting) = map.remove(id) {
+            inner.running.remove(id);
+            if let Some(waiting) = inner.watched.remove(id) {
                 if let Some(row) = row(id) {
                     // Readers show the status and the result, never the engine's state.
                     let _ = waiting.row.set(ComputationRow {
@@ -69,14 +94,25 @@ impl Watch<'_> {
     pub fn final_row(&self) -> Option<&ComputationRow> {
         self.waiting.row.get()
     }
+
+    /// If the computation is running here: its owner. Asked after `notified()` is enabled, a
+    /// `Some` means that its end will wake this watch (or has already set `final_row`).
+    pub fn running_owner(&self) -> Option<Option<String>> {
+        self.waiters.lock().running.get(&self.id).cloned()
+    }
 }
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        let mut map = self.waiters.map.lock().expect("waiters lock");
+        let mut inner = self.waiters.lock();
         // Under the lock, the map's reference and ours are all there are if nobody else waits.
-        if map.get(&self.id).is_some_and(|w| Arc::ptr_eq(w, &self.waiting)) && Arc::strong_count(&self.waiting) == 2 {
-            map.remove(&self.id);
+        if inner
+            .watched
+            .get(&self.id)
+            .is_some_and(|w| Arc::ptr_eq(w, &self.waiting))
+            && Arc::strong_count(&self.waiting) == 2
+        {
+            inner.watched.remove(&self.id);
         }
     }
 }
@@ -112,9 +148,9 @@ mod tests {
         let first = waiters.watch(id);
         let second = waiters.watch(id);
         drop(first);
-        assert_eq!(waiters.map.lock().unwrap().len(), 1, "another reader still waits");
+        assert_eq!(waiters.lock().watched.len(), 1, "another reader still waits");
         drop(second);
-        assert!(waiters.map.lock().unwrap().is_empty());
+        assert!(waiters.lock().watched.is_empty());
 
         {
             let watch = waiters.watch(id);
@@ -128,6 +164,33 @@ mod tests {
             assert_eq!(woken.status, "succeeded");
             assert!(woken.machine.is_none(), "readers never get the engine's state");
         }
-        assert!(waiters.map.lock().unwrap().is_empty());
+        assert!(waiters.lock().watched.is_empty());
+    }
+
+    /// A reader learns without the store that a computation runs and whose it is, and a reader
+    /// that found it running is woken with its final row, even if it ends before the reader
+    /// awaits.
+    #[tokio::test]
+    async fn a_reader_of_a_running_computation_is_woken_with_its_final_row() {
+        let waiters = Waiters::default();
+        let (mine, helped) = (Uuid::new_v4(), Uuid::new_v4());
+        waiters.set_running([(mine, Some("alice-app".to_string()))].into_iter());
+        waiters.started([(helped, None)].into_iter());
+        assert_eq!(waiters.watch(helped).running_owner(), Some(None));
+
+        let watch = waiters.watch(mine);
+        let notified = watch.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        assert_eq!(watch.running_owner(), Some(Some("alice-app".to_string())));
+        let row = final_row(mine);
+        waiters.finished(&[mine], |_| Some(&row));
+        notified.await;
+        assert_eq!(watch.final_row().map(|r| r.output.as_deref()), Some(Some("42")));
+        assert_eq!(watch.running_owner(), None, "final: no longer running");
+
+        // A reload of the store replaces the running set.
+        waiters.set_running(std::iter::empty());
+        assert_eq!(waiters.watch(helped).running_owner(), None);
     }
 }

@@ -330,9 +330,12 @@ impl Simon {
             let notified = watch.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(row) = store::get_computation_pool(&self.read, &id.to_string()).await? {
-                if store::is_final(&row.status) {
-                    return Ok(row);
+            // A running computation's end wakes this watch: nothing to read until then.
+            if watch.running_owner().is_none() {
+                if let Some(row) = store::get_computation_pool(&self.read, &id.to_string()).await? {
+                    if store::is_final(&row.status) {
+                        return Ok(row);
+                    }
                 }
             }
             // Every computation ends (deadlines); the timeout only re-checks, it never gives up.
