@@ -211,14 +211,50 @@ pub async fn list_computations(
     Ok(query.build_query_as().fetch_all(pool).await?)
 }
 
-/// The computations of a federatedsecure network uuid that have not ended here.
-pub async fn unfinished_for_network(pool: &SqlitePool, network: &str) -> Result<Vec<ComputationRow>, Error> {
-    Ok(
-        sqlx::query_as("SELECT * FROM computations WHERE network = ? AND status IN ('pending', 'running')")
-            .bind(network)
-            .fetch_all(pool)
-            .await?,
+/// What this node has recorded of a federatedsecure network uuid.
+pub struct NetworkRecord {
+    /// Its computations that have not ended here.
+    pub unfinished: Vec<ComputationRow>,
+    /// Its newest computation.
+    pub latest: Option<ComputationRow>,
+    /// How many computations it has had here.
+    pub uses: i64,
+}
+
+/// A federatedsecure network's record here, in one query (each is a round trip to a reader
+/// thread, and every `compute` asks).
+pub async fn network_record(pool: &SqlitePool, network: &str) -> Result<NetworkRecord, Error> {
+    #[derive(FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        row: ComputationRow,
+        uses: i64,
+        latest: bool,
+    }
+    let found: Vec<Found> = sqlx::query_as(
+        "WITH of_network AS (SELECT * FROM computations WHERE network = ?1), \
+              newest AS (SELECT id FROM of_network ORDER BY created_at DESC, id DESC LIMIT 1) \
+         SELECT of_network.*, (SELECT count(*) FROM of_network) AS uses, id IN newest AS latest \
+         FROM of_network WHERE status IN ('pending', 'running') OR id IN newest",
     )
+    .bind(network)
+    .fetch_all(pool)
+    .await?;
+    // No row: the network has had no computation here.
+    let mut record = NetworkRecord {
+        unfinished: Vec::new(),
+        latest: None,
+        uses: found.first().map_or(0, |f| f.uses),
+    };
+    for found in found {
+        if !is_final(&found.row.status) {
+            record.unfinished.push(found.row.clone());
+        }
+        if found.latest {
+            record.latest = Some(found.row);
+        }
+    }
+    Ok(record)
 }
 
 /// What [`collect_garbage`] did.
@@ -280,16 +316,6 @@ pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Opti
         sqlx::query_as("SELECT * FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1")
             .bind(network)
             .fetch_optional(pool)
-            .await?,
-    )
-}
-
-/// How many computations this node has recorded for a federatedsecure network uuid.
-pub async fn network_uses(pool: &SqlitePool, network: &str) -> Result<i64, Error> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM computations WHERE network = ?")
-            .bind(network)
-            .fetch_one(pool)
             .await?,
     )
 }
@@ -428,6 +454,53 @@ mod tests {
         let (retired, waiting) = retired_and_waiting(writer.conn(), &ids[..3]).unwrap();
         assert!(retired.is_empty());
         assert_eq!(waiting.len(), 3);
+    }
+
+    /// One query tells a network's unfinished computations, its newest and how many it had.
+    #[tokio::test]
+    async fn a_network_record_holds_the_unfinished_the_newest_and_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let empty = network_record(&pool, "n1").await.unwrap();
+        assert_eq!(
+            (empty.unfinished.len(), empty.latest.is_none(), empty.uses),
+            (0, true, 0)
+        );
+        let row = |id: &str, status: &str, created_at: i64, network: &str| ComputationRow {
+            id: id.into(),
+            microprotocol: Some("SecureSum".into()),
+            parties: None,
+            parameters: None,
+            digest: None,
+            status: status.into(),
+            machine: None,
+            next_seq: 0,
+            output: None,
+            error: None,
+            deadline_at: 0,
+            created_at,
+            finished_at: None,
+            network: Some(network.into()),
+            client: None,
+        };
+        for r in [
+            row("a", SUCCEEDED, 1, "n1"),
+            row("b", RUNNING, 2, "n1"),
+            row("c", FAILED, 3, "n1"),
+            row("d", PENDING, 4, "n2"),
+        ] {
+            upsert(&writer, &r);
+        }
+        let record = network_record(&pool, "n1").await.unwrap();
+        let ids = |rows: &[ComputationRow]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&record.unfinished), ["b"]);
+        assert_eq!(record.latest.map(|r| r.id).as_deref(), Some("c"));
+        assert_eq!(record.uses, 3);
+        let other = network_record(&pool, "n2").await.unwrap();
+        assert_eq!(
+            (ids(&other.unfinished), other.latest.map(|r| r.id), other.uses),
+            (vec!["d".to_string()], Some("d".into()), 1)
+        );
     }
 
     #[tokio::test]

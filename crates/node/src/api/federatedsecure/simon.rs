@@ -85,10 +85,12 @@ impl Simon {
         loop {
             let id = {
                 let _serialised = self.networks.lock(&network_id).await;
-                match self.take_over_earlier(&network_id, caller).await? {
+                // Under the lock nothing adds to the network's computations here.
+                let record = store::network_record(&self.read, &network_id).await?;
+                let uses = record.uses;
+                match self.take_over_earlier(&network_id, record, caller).await? {
                     Some(earlier) => earlier,
                     None => {
-                        let uses = store::network_uses(&self.read, &network_id).await?;
                         let id = Uuid::new_v5(&namespace(&network_id), format!("compute/{uses}").as_bytes());
                         let submission = Submission {
                             id: Some(id),
@@ -130,9 +132,14 @@ impl Simon {
     /// retry). One still running that nobody has joined is superseded: it fails, every party is
     /// told, and a party whose `compute` meets it moves on to the network's next computation, as
     /// this call does. Computations that another call still waits for are left alone.
-    async fn take_over_earlier(&self, network: &str, caller: &Caller) -> Result<Option<Uuid>, Error> {
-        let (mut joined, mut superseded) = (None, false);
-        for row in store::unfinished_for_network(&self.read, network).await? {
+    async fn take_over_earlier(
+        &self,
+        network: &str,
+        record: store::NetworkRecord,
+        caller: &Caller,
+    ) -> Result<Option<Uuid>, Error> {
+        let (mut joined, mut superseded, mut ended_since) = (None, false, false);
+        for row in record.unfinished {
             let id = Uuid::parse_str(&row.id).map_err(|e| Error::Config(format!("stored id: {e}")))?;
             if !caller.may_access(row.client.as_deref()) || self.networks.is_awaited(id) {
                 continue;
@@ -147,11 +154,17 @@ impl Simon {
                     tracing::info!(computation = %id, %network, "superseded an unfinished compute of this network");
                     superseded = true;
                 }
-                Cancelled::NotRunning => {}
+                Cancelled::NotRunning => ended_since = true,
             }
         }
         if joined.is_none() && !superseded {
-            if let Some(row) = store::latest_for_network(&self.read, network).await? {
+            // One that ended since the record was read is read again, ended.
+            let latest = if ended_since {
+                store::latest_for_network(&self.read, network).await?
+            } else {
+                record.latest
+            };
+            if let Some(row) = latest {
                 let id = Uuid::parse_str(&row.id).map_err(|e| Error::Config(format!("stored id: {e}")))?;
                 let finished = store::is_final(&row.status);
                 if finished && caller.may_access(row.client.as_deref()) && self.networks.take_abandoned(id) {
