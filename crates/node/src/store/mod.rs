@@ -52,7 +52,7 @@ pub struct ComputationRow {
     pub client: Option<String>,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct InboxRow {
     pub computation: String,
     pub sender: String,
@@ -65,7 +65,7 @@ pub struct InboxRow {
     pub body_in_chunks: bool,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct OutboxRow {
     /// Position in the outbox queue; assigned by [`insert_outbox`].
     pub id: i64,
@@ -76,7 +76,7 @@ pub struct OutboxRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ChunkRow {
     pub computation: String,
     pub sender: String,

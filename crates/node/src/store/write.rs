@@ -25,7 +25,7 @@ const KEPT_PREPARED_UP_TO_ROWS: usize = 16;
 
 /// Splits `items` into slices of ROWS_PER_STATEMENT, then powers of two: so a multi-row statement
 /// comes in at most nine shapes.
-pub(super) fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+fn statement_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if items.is_empty() {
             return None;
@@ -113,18 +113,17 @@ fn values(rows: usize, columns: usize) -> String {
     format!("VALUES {}", vec![row; rows].join(", "))
 }
 
-/// Runs `<prefix> ?, ... )<suffix>` for each slice of `ids`, collecting what `read` makes of the
-/// rows it returns.
+/// Runs `<prefix> ?, ... )` for each slice of `ids`, collecting what `read` makes of the rows it
+/// returns.
 fn select_in<I: ToSql, T>(
     conn: &Connection,
     prefix: &str,
-    suffix: &str,
     ids: &[I],
     read: impl Fn(&Row<'_>) -> rusqlite::Result<T> + Copy,
 ) -> Result<Vec<T>, Error> {
     let mut found = Vec::new();
     for chunk in statement_chunks(ids) {
-        with_statement(conn, &in_list(prefix, chunk.len(), suffix), chunk.len(), |statement| {
+        with_statement(conn, &in_list(prefix, chunk.len(), ""), chunk.len(), |statement| {
             for row in statement.query_map(params_from_iter(chunk), read)? {
                 found.push(row?);
             }
@@ -132,6 +131,30 @@ fn select_in<I: ToSql, T>(
         })?;
     }
     Ok(found)
+}
+
+/// Runs `<head> VALUES (?, ...), ... <tail>` for each slice of `rows`, binding the `fields` of
+/// each row, and collects what `read` makes of the rows it returns (a `RETURNING` clause's).
+fn insert_values<T, R, const N: usize>(
+    conn: &Connection,
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    fields: fn(&T) -> [&dyn ToSql; N],
+    read: impl Fn(&Row<'_>) -> rusqlite::Result<R> + Copy,
+) -> Result<Vec<R>, Error> {
+    let mut returned = Vec::new();
+    for chunk in statement_chunks(rows) {
+        let sql = format!("{head} {} {tail}", values(chunk.len(), N));
+        let bound: Vec<&dyn ToSql> = chunk.iter().flat_map(fields).collect();
+        with_statement(conn, &sql, chunk.len(), |statement| {
+            for row in statement.query_map(bound.as_slice(), read)? {
+                returned.push(row?);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(returned)
 }
 
 /// Runs `<prefix> ?, ... )` for each slice of `ids`.
@@ -216,7 +239,6 @@ pub fn get_computations(conn: &Connection, ids: &[String]) -> Result<Vec<Computa
     select_in(
         conn,
         "SELECT * FROM computations WHERE id IN (",
-        "",
         ids,
         ComputationRow::read,
     )
@@ -232,35 +254,24 @@ pub fn active_computations(conn: &Connection) -> Result<Vec<ComputationRow>, Err
 
 /// Inserts inbox rows; returns the keys of those that were new (the others are duplicates).
 pub fn insert_inbox(conn: &Connection, rows: &[InboxRow]) -> Result<Vec<MessageKey>, Error> {
-    let mut inserted = Vec::new();
-    for chunk in statement_chunks(rows) {
-        let sql = format!(
-            "INSERT INTO inbox (computation, sender, seq, kind, body, received_at, body_in_chunks) {} \
-             ON CONFLICT DO NOTHING RETURNING computation, sender, seq",
-            values(chunk.len(), 7)
-        );
-        let bound: Vec<&dyn ToSql> = chunk
-            .iter()
-            .flat_map(|row| -> [&dyn ToSql; 7] {
-                [
-                    &row.computation,
-                    &row.sender,
-                    &row.seq,
-                    &row.kind,
-                    &row.body,
-                    &row.received_at,
-                    &row.body_in_chunks,
-                ]
-            })
-            .collect();
-        with_statement(conn, &sql, chunk.len(), |statement| {
-            for key in statement.query_map(bound.as_slice(), message_key)? {
-                inserted.push(key?);
-            }
-            Ok(())
-        })?;
-    }
-    Ok(inserted)
+    insert_values(
+        conn,
+        "INSERT INTO inbox (computation, sender, seq, kind, body, received_at, body_in_chunks)",
+        "ON CONFLICT DO NOTHING RETURNING computation, sender, seq",
+        rows,
+        |row| {
+            [
+                &row.computation,
+                &row.sender,
+                &row.seq,
+                &row.kind,
+                &row.body,
+                &row.received_at,
+                &row.body_in_chunks,
+            ]
+        },
+        message_key,
+    )
 }
 
 /// Messages that arrived before these computations were submitted here, in arrival order.
@@ -268,7 +279,6 @@ pub fn pending_inbox(conn: &Connection, computations: &[String]) -> Result<Vec<I
     let mut found = select_in(
         conn,
         "SELECT * FROM inbox WHERE body IS NOT NULL AND computation IN (",
-        "",
         computations,
         InboxRow::read,
     )?;
@@ -310,7 +320,7 @@ pub fn retired_and_waiting(conn: &Connection, ids: &[String]) -> Result<(Vec<Str
 
 /// Which of these ids belonged to computations pruned after the retention.
 pub fn retired(conn: &Connection, ids: &[String]) -> Result<Vec<String>, Error> {
-    select_in(conn, "SELECT id FROM retired WHERE id IN (", "", ids, |row| row.get(0))
+    select_in(conn, "SELECT id FROM retired WHERE id IN (", ids, |row| row.get(0))
 }
 
 /// Marks single inbox rows as consumed (the messages a long engine step has applied).
@@ -380,43 +390,39 @@ pub fn expire_orphans(conn: &Connection, cutoff: i64) -> Result<u64, Error> {
 /// stored state (a long step's state is large and unchanged until its next step); a final row
 /// drops it.
 pub fn upsert_computations(conn: &Connection, rows: &[&ComputationRow]) -> Result<(), Error> {
-    for chunk in statement_chunks(rows) {
-        let sql = format!(
-            "INSERT INTO computations (id, microprotocol, parties, parameters, digest, status, machine, \
-             next_seq, output, error, deadline_at, created_at, finished_at, network, client) {} \
-             ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
-             parameters = excluded.parameters, digest = excluded.digest, \
-             status = excluded.status, \
-             machine = CASE WHEN excluded.status IN ('pending', 'running') \
-                 THEN COALESCE(excluded.machine, computations.machine) END, next_seq = excluded.next_seq, \
-             output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
-             finished_at = excluded.finished_at, network = excluded.network, client = excluded.client",
-            values(chunk.len(), 15)
-        );
-        let bound: Vec<&dyn ToSql> = chunk
-            .iter()
-            .flat_map(|row| -> [&dyn ToSql; 15] {
-                [
-                    &row.id,
-                    &row.microprotocol,
-                    &row.parties,
-                    &row.parameters,
-                    &row.digest,
-                    &row.status,
-                    &row.machine,
-                    &row.next_seq,
-                    &row.output,
-                    &row.error,
-                    &row.deadline_at,
-                    &row.created_at,
-                    &row.finished_at,
-                    &row.network,
-                    &row.client,
-                ]
-            })
-            .collect();
-        with_statement(conn, &sql, chunk.len(), |statement| statement.execute(bound.as_slice()))?;
-    }
+    insert_values(
+        conn,
+        "INSERT INTO computations (id, microprotocol, parties, parameters, digest, status, machine, \
+         next_seq, output, error, deadline_at, created_at, finished_at, network, client)",
+        "ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
+         parameters = excluded.parameters, digest = excluded.digest, \
+         status = excluded.status, \
+         machine = CASE WHEN excluded.status IN ('pending', 'running') \
+             THEN COALESCE(excluded.machine, computations.machine) END, next_seq = excluded.next_seq, \
+         output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
+         finished_at = excluded.finished_at, network = excluded.network, client = excluded.client",
+        rows,
+        |row| {
+            [
+                &row.id,
+                &row.microprotocol,
+                &row.parties,
+                &row.parameters,
+                &row.digest,
+                &row.status,
+                &row.machine,
+                &row.next_seq,
+                &row.output,
+                &row.error,
+                &row.deadline_at,
+                &row.created_at,
+                &row.finished_at,
+                &row.network,
+                &row.client,
+            ]
+        },
+        |_| Ok(()),
+    )?;
     Ok(())
 }
 
@@ -452,35 +458,24 @@ pub fn delete_outbox(conn: &Connection, ids: &[i64]) -> Result<(), Error> {
 /// Appends rows to the outbox and sets their ids (their position in the outbox queue).
 pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Error> {
     // RETURNING gives the rows in no promised order: ids are matched by message.
-    let mut ids: HashMap<(String, String, i64), i64> = HashMap::with_capacity(rows.len());
-    for chunk in statement_chunks(rows) {
-        let sql = format!(
-            "INSERT INTO outbox (computation, recipient, seq, envelope, created_at) {} \
-             RETURNING id, computation, recipient, seq",
-            values(chunk.len(), 5)
-        );
-        let bound: Vec<&dyn ToSql> = chunk
-            .iter()
-            .flat_map(|row| -> [&dyn ToSql; 5] {
-                [
-                    &row.computation,
-                    &row.recipient,
-                    &row.seq,
-                    &row.envelope,
-                    &row.created_at,
-                ]
-            })
-            .collect();
-        with_statement(conn, &sql, chunk.len(), |statement| {
-            for returned in statement.query_map(bound.as_slice(), |row| {
-                Ok(((row.get(1)?, row.get(2)?, row.get(3)?), row.get(0)?))
-            })? {
-                let (key, id) = returned?;
-                ids.insert(key, id);
-            }
-            Ok(())
-        })?;
-    }
+    let ids: HashMap<(String, String, i64), i64> = insert_values(
+        conn,
+        "INSERT INTO outbox (computation, recipient, seq, envelope, created_at)",
+        "RETURNING id, computation, recipient, seq",
+        rows,
+        |row| {
+            [
+                &row.computation,
+                &row.recipient,
+                &row.seq,
+                &row.envelope,
+                &row.created_at,
+            ]
+        },
+        |row| Ok(((row.get(1)?, row.get(2)?, row.get(3)?), row.get(0)?)),
+    )?
+    .into_iter()
+    .collect();
     for row in rows {
         row.id = ids[&(row.computation.clone(), row.recipient.clone(), row.seq)];
     }
