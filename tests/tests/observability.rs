@@ -186,4 +186,18 @@ async fn logs_and_metrics_tell_of_a_succeeded_and_a_failed_computation() {
         carol.contains("fsc_computations_failed_total{reason=\"invalid_input\"} 1"),
         "{carol}"
     );
+
+    // An idle node commits nothing: its deadline ticks open no transaction once the broker has
+    // stored what it sent (deleting those outbox rows takes one more). Two seconds are four ticks.
+    let alice = &cluster.node("alice").client();
+    fsc_e2e::eventually(
+        Duration::from_secs(10),
+        "alice's outbox published",
+        move || async move { alice.metric("fsc_outbox_pending").await.unwrap() == 0.0 },
+    )
+    .await;
+    let batches = alice.metric("fsc_store_batches_total").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = alice.metric("fsc_store_batches_total").await.unwrap() - batches;
+    assert!(idle <= 1.0, "{idle} transactions in two idle seconds");
 }

@@ -6,6 +6,12 @@
 use super::*;
 
 impl Runtime {
+    /// Whether [`Runtime::expire`] has anything to do at `now`: a deadline passed, or a sweep is
+    /// due.
+    pub(super) fn expiry_due(&self, now: i64) -> bool {
+        now >= self.next_sweep_at || self.active.values().any(|a| a.row.deadline_at <= now)
+    }
+
     pub(super) fn expire(&mut self, conn: &Connection, now: i64, batch: &mut Batch) -> Result<(), Error> {
         let expired: Vec<Uuid> = self
             .active

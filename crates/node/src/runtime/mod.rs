@@ -428,7 +428,9 @@ impl Runtime {
             if deadlines_due {
                 checked = tokio::time::Instant::now();
             }
-            if !commands.is_empty() || deadlines_due {
+            // An idle node's tick opens no transaction: nothing to expire, nothing to delete.
+            let tick_work = deadlines_due && (!published.is_empty() || self.expiry_due(now_ms()));
+            if !commands.is_empty() || tick_work {
                 if !published.is_empty() {
                     commands.push(Command::Published(std::mem::take(&mut published)));
                 }
