@@ -13,7 +13,8 @@
 //! batch (completed computations per second until every node has finished all of them), each
 //! node's resident memory when idle and after the batch, and the tutorial's secure sum through
 //! the unmodified Python client against fsc and against the original implementation
-//! (`scripts/setup-reference`, `../shared/reference`) started in the same run. Then the
+//! (`scripts/setup-reference`, `../shared/reference`) started in the same run, with fsc's time
+//! above the client's own floor (a floor run beside each tutorial run). Then the
 //! statistics protocols at the sizes of their performance targets: SecureMedian of 3 × 1,000
 //! floats, StatisticsUnivariate of 3 × 10,000 and 3 × 1,000,000 values (`million`),
 //! StatisticsContingency of 3 × 100,000 pairs over a 20 × 20 table (wall time, submit at all
@@ -616,11 +617,26 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Median seconds of `tutorial_timing.py` against `urls` (with `--floor`: the client alone).
-fn time_tutorial(runs: usize, urls: &[String], floor: bool) -> Result<f64, String> {
+/// What `tutorial_timing.py` measured, in seconds.
+struct TutorialTimes {
+    /// Median of the tutorial runs.
+    median: f64,
+    /// With `paired`: the median of the client alone, and the median of each tutorial run less
+    /// the floor run beside it.
+    floor: Option<(f64, f64)>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Runs `tutorial_timing.py` against `urls` (with `paired`: a floor run, the client alone, beside
+/// each tutorial run).
+fn time_tutorial(runs: usize, urls: &[String], paired: bool) -> Result<TutorialTimes, String> {
     let output = Command::new(repo().join(".tools/venv/bin/python"))
         .arg(repo().join("tests/python/tutorial_timing.py"))
-        .args(floor.then_some("--floor"))
+        .args(paired.then_some("--paired"))
         .arg(runs.to_string())
         .args(urls)
         .output()
@@ -637,30 +653,40 @@ fn time_tutorial(runs: usize, urls: &[String], floor: bool) -> Result<f64, Strin
             "wrong sums {sums}"
         );
     }
-    let mut times: Vec<f64> = report["runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .filter_map(|t| t.as_f64())
-        .collect();
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    let seconds = |key: &str| -> Vec<f64> {
+        report[key]
+            .as_array()
+            .expect("a list of times")
+            .iter()
+            .filter_map(|t| t.as_f64())
+            .collect()
+    };
+    let (times, floors) = (seconds("runs"), seconds("floor"));
+    let floor = paired.then(|| {
+        let above = times.iter().zip(&floors).map(|(t, f)| t - f).collect();
+        (median(floors.clone()), median(above))
+    });
+    Ok(TutorialTimes {
+        median: median(times),
+        floor,
+    })
 }
 
 /// The tutorial through the unmodified Python client: fsc against the original, same machine, same run.
 async fn python_tutorial(cluster: &Cluster, runs: usize) {
     let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
-    let timings = tokio::task::spawn_blocking(move || {
-        Ok::<_, String>((time_tutorial(runs, &urls, false)?, time_tutorial(runs, &urls, true)?))
-    });
-    let (ours, floor) = match timings.await.expect("timing task") {
-        Ok(medians) => medians,
+    let timings = tokio::task::spawn_blocking(move || time_tutorial(runs, &urls, true));
+    let times = match timings.await.expect("timing task") {
+        Ok(times) => times,
         Err(error) => return println!("python tutorial: skipped ({error})"),
     };
+    let (ours, (floor, above)) = (times.median, times.floor.expect("paired runs time the floor"));
     println!(
         "  the client alone (the same 4 requests per party, no computation behind them) takes {:.1} ms: \
-         the floor of any server measured through this client",
-        floor * 1000.0
+         the floor of any server measured through this client; fsc above it, median of {runs} paired runs \
+         (a floor run beside each): {:+.1} ms",
+        floor * 1000.0,
+        above * 1000.0
     );
     match tokio::task::spawn_blocking(move || reference_tutorial(runs))
         .await
@@ -722,7 +748,7 @@ fn reference_tutorial(runs: usize) -> Result<f64, String> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    time_tutorial(runs, &urls, false)
+    Ok(time_tutorial(runs, &urls, false)?.median)
 }
 
 struct KillOnDrop(std::process::Child);

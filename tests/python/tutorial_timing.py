@@ -1,10 +1,13 @@
 """Times the tutorial's secure sum through the unmodified client: RUNS runs, each with the three
 parties' clients in parallel threads and a fresh network uuid, from the start until every party
-has downloaded its result. usage: tutorial_timing.py [--floor] RUNS URL0 URL1 URL2
-Prints one JSON line: {"runs": [seconds, ...], "sums": [...]}.
+has downloaded its result. usage: tutorial_timing.py [--paired] RUNS URL0 URL1 URL2
+Prints one JSON line: {"runs": [seconds, ...], "floor": [seconds, ...], "sums": [...]}.
 
---floor times the client alone: the same four requests per party (create, attribute, a call that
-returns at once, download) with no computation behind them, i.e. the fastest any server could be."""
+--paired also times the client alone, one floor run beside each tutorial run (alternating which
+goes first): the same four requests per party (create, attribute, a call that returns at once,
+download) with no computation behind them, i.e. the fastest any server could be. Paired runs
+see the same machine load, so their difference is steadier than two medians taken minutes
+apart."""
 import json
 import sys
 import threading
@@ -49,16 +52,20 @@ def one_run(urls, floor=False):
 
 
 def main():
-    floor = sys.argv[1] == "--floor"
-    args = sys.argv[2:] if floor else sys.argv[1:]
+    paired = sys.argv[1] == "--paired"
+    args = sys.argv[2:] if paired else sys.argv[1:]
     runs, urls = int(args[0]), args[1:]
-    one_run(urls, floor)  # warm-up
-    times, sums = [], []
-    for _ in range(runs):
-        elapsed, result = one_run(urls, floor)
-        times.append(elapsed)
-        sums.append(result)
-    print(json.dumps({"runs": times, "sums": sums}))
+    one_run(urls)  # warm-up
+    if paired:
+        one_run(urls, floor=True)
+    times, floors, sums = [], [], []
+    for k in range(runs):
+        order = ((True, False) if k % 2 else (False, True)) if paired else (False,)
+        for floor in order:
+            elapsed, result = one_run(urls, floor)
+            (floors if floor else times).append(elapsed)
+            sums.append(result)
+    print(json.dumps({"runs": times, "floor": floors, "sums": sums}))
 
 
 if __name__ == "__main__":
