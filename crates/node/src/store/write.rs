@@ -432,9 +432,7 @@ pub fn consume_inbox(conn: &Connection, computations: &[String]) -> Result<(), E
     // arriving.
     execute_in(
         conn,
-        "DELETE FROM chunks WHERE EXISTS (SELECT 1 FROM inbox WHERE inbox.computation = chunks.computation \
-         AND inbox.sender = chunks.sender AND inbox.seq = chunks.seq AND inbox.body_in_chunks = 1) \
-         AND computation IN (",
+        &format!("DELETE FROM chunks WHERE {HOLDS_PENDING_BODY} AND computation IN ("),
         computations,
     )?;
     execute_in(
@@ -488,19 +486,21 @@ pub fn all_outbox(conn: &Connection) -> Result<Vec<OutboxRow>, Error> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Chunks that wait for the rest of their message, not those holding a pending message's body.
-const INCOMPLETE_CHUNKS: &str = "NOT EXISTS (SELECT 1 FROM inbox WHERE inbox.computation = chunks.computation \
+/// Chunks that hold a pending message's body ([`InboxRow::body_in_chunks`]); the others wait
+/// for the rest of their message.
+const HOLDS_PENDING_BODY: &str = "EXISTS (SELECT 1 FROM inbox WHERE inbox.computation = chunks.computation \
      AND inbox.sender = chunks.sender AND inbox.seq = chunks.seq AND inbox.body_in_chunks = 1)";
 
 /// Bytes of the chunks a sender has sent that wait for the rest of their message.
 pub fn pending_chunk_bytes(conn: &Connection, sender: &str) -> Result<i64, Error> {
-    let sql = format!("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ? AND {INCOMPLETE_CHUNKS}");
+    let sql =
+        format!("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ? AND NOT {HOLDS_PENDING_BODY}");
     Ok(conn.prepare_cached(&sql)?.query_row([sender], |row| row.get(0))?)
 }
 
 /// Bytes of all chunks waiting for the rest of their message.
 pub fn chunk_bytes(conn: &Connection) -> Result<i64, Error> {
-    let sql = format!("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE {INCOMPLETE_CHUNKS}");
+    let sql = format!("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE NOT {HOLDS_PENDING_BODY}");
     Ok(conn.prepare_cached(&sql)?.query_row([], |row| row.get(0))?)
 }
 
