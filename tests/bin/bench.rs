@@ -664,7 +664,7 @@ fn time_tutorial(runs: usize, urls: &[String], paired: bool) -> Result<TutorialT
     let (times, floors) = (seconds("runs"), seconds("floor"));
     let floor = paired.then(|| {
         let above = times.iter().zip(&floors).map(|(t, f)| t - f).collect();
-        (median(floors.clone()), median(above))
+        (median(floors), median(above))
     });
     Ok(TutorialTimes {
         median: median(times),
