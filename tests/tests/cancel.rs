@@ -40,9 +40,9 @@ async fn a_cancelled_computation_fails_at_every_party() {
     let done = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
     alice.wait_final(done, FINAL).await.unwrap();
     let error = alice.cancel(done).await.unwrap_err().to_string();
-    assert!(error.contains("409"), "{error}");
+    assert!(error.contains("answered 409"), "{error}");
     let error = alice.cancel(Uuid::new_v4()).await.unwrap_err().to_string();
-    assert!(error.contains("404"), "{error}");
+    assert!(error.contains("answered 404"), "{error}");
 }
 
 /// `fsc cancel` does the same from the command line.

@@ -139,7 +139,7 @@ async fn computations_belong_to_the_client_that_submitted_them() {
     // While it waits for bob: app2's long poll is refused at once, as its read is.
     let asked = std::time::Instant::now();
     let error = app2.get(id, Duration::from_secs(30)).await.unwrap_err().to_string();
-    assert!(error.contains("404"), "{error}");
+    assert!(error.contains("answered 404"), "{error}");
     assert!(asked.elapsed() < Duration::from_secs(15), "refused, not kept waiting");
     assert_eq!(
         at(1, "token-1")
@@ -154,7 +154,7 @@ async fn computations_belong_to_the_client_that_submitted_them() {
 
     // app2: as if it did not exist; its id is taken.
     let error = app2.get(id, Duration::ZERO).await.unwrap_err().to_string();
-    assert!(error.contains("404"), "{error}");
+    assert!(error.contains("answered 404"), "{error}");
     let listed = app2.list().await.unwrap();
     assert_eq!(listed["computations"], json!([]), "{listed}");
     for input in [5, 6] {
@@ -167,7 +167,7 @@ async fn computations_belong_to_the_client_that_submitted_them() {
         );
     }
     let error = app2.cancel(id).await.unwrap_err().to_string();
-    assert!(error.contains("404"), "{error}");
+    assert!(error.contains("answered 404"), "{error}");
     let original = Representations::new(&cluster.nodes[0].url, Some("token-2"));
     let (status, reply) = original.start_task(&cluster.parties, id, json!(5)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{reply}");
@@ -202,7 +202,7 @@ async fn computations_belong_to_the_client_that_submitted_them() {
                 .await
                 .unwrap_err()
                 .to_string()
-                .contains("401")
+                .contains("answered 401")
         );
     }
 }
@@ -301,6 +301,6 @@ async fn without_clients_the_api_stays_on_loopback() {
             .await
             .unwrap_err()
             .to_string()
-            .contains("401")
+            .contains("answered 401")
     );
 }

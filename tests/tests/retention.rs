@@ -46,7 +46,7 @@ async fn finished_computations_are_pruned_after_the_retention() {
         })
         .await;
         let error = client.get(ids[0], Duration::ZERO).await.unwrap_err().to_string();
-        assert!(error.contains("404"), "{error}");
+        assert!(error.contains("answered 404"), "{error}");
     }
     let again = cluster.nodes[0].client().submit(&per_node[0][0]).await.unwrap();
     assert_eq!(again.status, 409, "{}", again.body);
@@ -95,7 +95,7 @@ async fn fsc_gc_prunes_at_once_beside_a_running_node() {
             .await
             .unwrap_err()
             .to_string()
-            .contains("404")
+            .contains("answered 404")
     );
     assert_eq!(
         cluster.nodes[1].client().get(ids[0], Duration::ZERO).await.unwrap()["status"],
