@@ -151,27 +151,23 @@ pub async fn get(
                 )
             })?,
     };
-    let read = || readable(&state, &caller, id);
+    let (state, caller) = (&state, &caller);
+    let read = || readable(state, caller, id);
     if wait > 0.0 {
-        // Register before reading, so that a finish between the read and the wait is not missed.
-        let watch = state.runtime.waiters.watch(id);
-        let notified = watch.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match watch.running_owner() {
-            // Running: only who may see it waits for it (a read would say the same).
-            Some(owner) if !caller.may_access(owner.as_deref()) => return Err(not_found(id)),
-            Some(_) => {}
-            None => {
-                let row = read().await?;
-                if store::is_final(&row.status) {
-                    return Ok(Json(view(&row)));
+        let polled = state
+            .runtime
+            .waiters
+            .poll(id, Duration::from_secs_f64(wait), |running| async move {
+                match running {
+                    // Running: only who may see it waits for it (a read would say the same).
+                    Some(owner) if !caller.may_access(owner.as_deref()) => Err(not_found(id)),
+                    Some(_) => Ok(None),
+                    None => Ok(Some(read().await?).filter(|row| store::is_final(&row.status))),
                 }
-            }
-        }
-        let _ = tokio::time::timeout(Duration::from_secs_f64(wait), notified).await;
-        if let Some(row) = watch.final_row() {
-            return Ok(Json(view(&accessible(&caller, id, Some(row.clone()))?)));
+            })
+            .await?;
+        if let Some(row) = polled {
+            return Ok(Json(view(&accessible(caller, id, Some(row))?)));
         }
     }
     Ok(Json(view(&read().await?)))

@@ -51,7 +51,7 @@ mod waiters;
 use helper::{Invitation, participants};
 use offload::{Offload, Stepped, Work};
 
-pub use waiters::{Waiters, Watch};
+pub use waiters::Waiters;
 
 /// At most this many commands go into one transaction (a command may hold many items).
 const MAX_COMMANDS_PER_BATCH: usize = 512;

@@ -5,7 +5,9 @@
 
 use crate::store::ComputationRow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -35,13 +37,37 @@ struct Waiting {
 impl Waiters {
     /// Starts watching `id`: enable the returned watch's `notified()` future, then check the
     /// status, then await it (so a finish between the check and the wait is not missed).
-    pub fn watch(&self, id: Uuid) -> Watch<'_> {
+    fn watch(&self, id: Uuid) -> Watch<'_> {
         let waiting = self.lock().watched.entry(id).or_default().clone();
         Watch {
             waiters: self,
             id,
             waiting,
         }
+    }
+
+    /// A long poll of computation `id`: waits up to `timeout` for its final row. `check` runs
+    /// once the wait is registered (so a finish during it is not missed), with the computation's
+    /// owner if it is running here, else `None`; it returns the final row a read found, ending
+    /// the poll at once, or `None` to wait. `None` here: the time ran out first.
+    pub async fn poll<E, Checked>(
+        &self,
+        id: Uuid,
+        timeout: Duration,
+        check: impl FnOnce(Option<Option<String>>) -> Checked,
+    ) -> Result<Option<ComputationRow>, E>
+    where
+        Checked: Future<Output = Result<Option<ComputationRow>, E>>,
+    {
+        let watch = self.watch(id);
+        let notified = watch.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(row) = check(watch.running_owner()).await? {
+            return Ok(Some(row));
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+        Ok(watch.final_row().cloned())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -79,25 +105,25 @@ impl Waiters {
 
 /// A reader waiting for one computation. Dropping the last watch of an id forgets it, so waiting
 /// for computations that never finish here (unknown ids) leaves nothing behind.
-pub struct Watch<'a> {
+struct Watch<'a> {
     waiters: &'a Waiters,
     id: Uuid,
     waiting: Arc<Waiting>,
 }
 
 impl Watch<'_> {
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+    fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.waiting.notify.notified()
     }
 
     /// The computation's final row, once `notified()` has woken this watch.
-    pub fn final_row(&self) -> Option<&ComputationRow> {
+    fn final_row(&self) -> Option<&ComputationRow> {
         self.waiting.row.get()
     }
 
     /// If the computation is running here: its owner. Asked after `notified()` is enabled, a
     /// `Some` means that its end will wake this watch (or has already set `final_row`).
-    pub fn running_owner(&self) -> Option<Option<String>> {
+    fn running_owner(&self) -> Option<Option<String>> {
         self.waiters.lock().running.get(&self.id).cloned()
     }
 }
@@ -192,5 +218,41 @@ mod tests {
         // A reload of the store replaces the running set.
         waiters.set_running(std::iter::empty());
         assert_eq!(waiters.watch(helped).running_owner(), None);
+    }
+
+    /// A poll returns what its check read, is woken by a finish that comes while the check runs
+    /// (not by its timeout, a minute later), and gives up at its timeout.
+    #[tokio::test]
+    async fn a_poll_misses_no_finish_during_its_check_and_ends_at_its_timeout() {
+        let waiters = Waiters::default();
+        let id = Uuid::new_v4();
+        let read = waiters
+            .poll(id, Duration::from_secs(60), |running| async move {
+                assert_eq!(running, None);
+                Ok::<_, ()>(Some(final_row(id)))
+            })
+            .await;
+        assert_eq!(read.unwrap().map(|r| r.id), Some(id.to_string()));
+
+        waiters.started([(id, Some("alice-app".to_string()))].into_iter());
+        let (waiters, row) = (&waiters, final_row(id));
+        let row = &row;
+        let started = std::time::Instant::now();
+        let woken = waiters
+            .poll(id, Duration::from_secs(60), |running| async move {
+                assert_eq!(running, Some(Some("alice-app".to_string())));
+                waiters.finished(&[id], |_| Some(row));
+                Ok::<_, ()>(None)
+            })
+            .await;
+        assert_eq!(woken.unwrap().map(|r| r.status), Some("succeeded".to_string()));
+        assert!(started.elapsed() < Duration::from_secs(30), "woken by the finish");
+
+        let unknown = Uuid::new_v4();
+        let timed_out = waiters
+            .poll(unknown, Duration::from_millis(1), |_| async { Ok::<_, ()>(None) })
+            .await;
+        assert!(matches!(timed_out, Ok(None)));
+        assert!(waiters.lock().watched.is_empty(), "nothing left behind");
     }
 }

@@ -339,22 +339,21 @@ impl Simon {
 
     async fn wait_final(&self, id: Uuid) -> Result<ComputationRow, Error> {
         loop {
-            let watch = self.runtime.waiters.watch(id);
-            let notified = watch.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // A running computation's end wakes this watch: nothing to read until then.
-            if watch.running_owner().is_none() {
-                if let Some(row) = store::get_computation_pool(&self.read, &id.to_string()).await? {
-                    if store::is_final(&row.status) {
-                        return Ok(row);
-                    }
-                }
-            }
             // Every computation ends (deadlines); the timeout only re-checks, it never gives up.
-            let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
-            if let Some(row) = watch.final_row() {
-                return Ok(row.clone());
+            let polled = self
+                .runtime
+                .waiters
+                .poll(id, Duration::from_secs(5), |running| async move {
+                    // A running computation's end wakes this poll: nothing to read until then.
+                    if running.is_some() {
+                        return Ok(None);
+                    }
+                    let row = store::get_computation_pool(&self.read, &id.to_string()).await?;
+                    Ok::<_, Error>(row.filter(|row| store::is_final(&row.status)))
+                })
+                .await?;
+            if let Some(row) = polled {
+                return Ok(row);
             }
         }
     }
