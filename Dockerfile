@@ -8,17 +8,20 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates/simon/Cargo.toml crates/simon/
 COPY crates/node/Cargo.toml crates/node/
+COPY crates/client/Cargo.toml crates/client/
+COPY crates/tools/Cargo.toml crates/tools/
 COPY crates/fsc/Cargo.toml crates/fsc/
 COPY tests/Cargo.toml tests/
-RUN mkdir -p crates/simon/src crates/node/src crates/fsc/src tests/bin \
- && touch crates/simon/src/lib.rs crates/node/src/lib.rs tests/lib.rs \
+RUN mkdir -p crates/simon/src crates/node/src crates/client/src crates/tools/src crates/fsc/src tests/bin \
+ && touch crates/simon/src/lib.rs crates/node/src/lib.rs crates/client/src/lib.rs crates/tools/src/lib.rs tests/lib.rs \
  && echo 'fn main() {}' > crates/fsc/src/main.rs && cp crates/fsc/src/main.rs tests/bin/bench.rs \
  && cargo build --release --locked -p fsc \
  && rm -rf crates tests
 COPY . .
 # COPY keeps the files' own times, which may be older than the stubs' build: make sure cargo
 # sees fsc's crates as changed.
-RUN touch crates/simon/src/lib.rs crates/node/src/lib.rs crates/fsc/src/main.rs \
+RUN touch crates/simon/src/lib.rs crates/node/src/lib.rs crates/client/src/lib.rs crates/tools/src/lib.rs \
+    crates/fsc/src/main.rs \
  && cargo build --release --locked -p fsc && cp target/release/fsc /usr/local/bin/fsc
 
 FROM debian:bookworm-slim

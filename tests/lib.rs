@@ -12,9 +12,9 @@
 //! restarted serves on the same address, and connections made while it was down wait in the
 //! socket's backlog. Used by the tests in `tests/` and by the `fsc-bench` binary.
 
-use fsc_node::broker::{Broker, find_nats_server};
-use fsc_node::client::Client;
-pub use fsc_node::topology::Topology;
+use fsc_client::Client;
+use fsc_tools::broker::{Broker, find_nats_server};
+pub use fsc_tools::topology::Topology;
 use serde_json::{Value, json};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -564,9 +564,9 @@ impl Cluster {
     }
 
     /// The federation's names on the broker (from its roster's `[stream]`).
-    pub fn names(&self) -> fsc_node::stream::Names {
-        let roster = fsc_node::config::Roster::load(&self.path().join("federation.toml")).expect("the roster");
-        fsc_node::stream::Names::new(&roster.stream)
+    pub fn names(&self) -> fsc_node::config::stream::Names {
+        let roster = fsc_node::config::roster::Roster::load(&self.path().join("federation.toml")).expect("the roster");
+        fsc_node::config::stream::Names::new(&roster.stream)
     }
 
     /// How to connect as `user` (a party's id, or `admin`), with the NKey init wrote for it; a

@@ -145,7 +145,7 @@ struct Traffic {
 }
 
 impl Traffic {
-    async fn of(clients: &[fsc_node::client::Client]) -> Traffic {
+    async fn of(clients: &[fsc_client::Client]) -> Traffic {
         let mut traffic = Traffic {
             messages: 0.0,
             broker_messages: 0.0,
@@ -158,7 +158,7 @@ impl Traffic {
     }
 
     /// Messages and broker messages per sum since `before`, over `sums` sums.
-    async fn per_sum(clients: &[fsc_node::client::Client], before: Traffic, sums: usize) -> Traffic {
+    async fn per_sum(clients: &[fsc_client::Client], before: Traffic, sums: usize) -> Traffic {
         let now = Traffic::of(clients).await;
         Traffic {
             messages: (now.messages - before.messages) / sums as f64,
@@ -465,7 +465,7 @@ async fn latency(cluster: &Cluster, runs: usize) {
     );
 }
 
-async fn one_sum(cluster: &Cluster, clients: &[fsc_node::client::Client]) -> Duration {
+async fn one_sum(cluster: &Cluster, clients: &[fsc_client::Client]) -> Duration {
     let id = uuid::Uuid::new_v4();
     let started = Instant::now();
     let submits = clients.iter().enumerate().map(|(i, c)| {

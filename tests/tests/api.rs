@@ -258,7 +258,7 @@ async fn operational_endpoints_and_bearer_tokens() {
         (status, problem["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
     );
-    let authed = fsc_node::client::Client::new(base, Some("s3cret".into()));
+    let authed = fsc_client::Client::new(base, Some("s3cret".into()));
     let node = authed.node().await.unwrap();
     assert_eq!(node["id"], "alice");
     assert_eq!(node["peers"][0]["id"], "bob");
@@ -269,7 +269,7 @@ async fn operational_endpoints_and_bearer_tokens() {
             .unwrap()
             .contains("fsc_computations_finished_total{status=\"succeeded\"} 0")
     );
-    let wrong = fsc_node::client::Client::new(base, Some("guess".into()));
+    let wrong = fsc_client::Client::new(base, Some("guess".into()));
     assert!(wrong.node().await.is_err());
 }
 

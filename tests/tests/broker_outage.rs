@@ -18,7 +18,7 @@ fn options(parties: usize) -> ClusterOptions {
     }
 }
 
-async fn broker_connected(client: &fsc_node::client::Client) -> bool {
+async fn broker_connected(client: &fsc_client::Client) -> bool {
     client.node().await.unwrap()["broker_connected"] == json!(true)
 }
 
@@ -46,7 +46,7 @@ async fn readiness_follows_the_broker_both_ways() {
     }
 }
 
-async fn alice_unready(alice: &fsc_node::client::Client) -> bool {
+async fn alice_unready(alice: &fsc_client::Client) -> bool {
     !alice.ready().await
 }
 

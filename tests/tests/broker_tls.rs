@@ -5,7 +5,7 @@
 //! provisions the stream over TLS too, with the same settings in `admin/admin.toml`.
 
 use fsc_e2e::{Cluster, ClusterOptions, eventually, party_name};
-use fsc_node::tls::Authority;
+use fsc_tools::ca::Authority;
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! stored, bounded per sender, and expired.
 
 use async_nats::HeaderMap;
+use fsc_client::Client;
 use fsc_e2e::{Cluster, ClusterOptions, eventually};
-use fsc_node::client::Client;
-use fsc_node::config::Roster;
+use fsc_node::config::roster::Roster;
 use fsc_node::envelope::{ChunkId, Envelopes};
 use fsc_node::keys::NodeKeys;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! API clients: no answer depends on a stored input, a computation belongs to the client that
 //! submitted it, and a node without clients keeps its API on loopback.
 
+use fsc_client::Client;
 use fsc_e2e::{Cluster, ClusterOptions, clients_env, fsc_bin};
-use fsc_node::client::Client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::BufRead;

@@ -7,7 +7,7 @@
 //! would be over within seconds).
 
 use fsc_e2e::{Cluster, ClusterOptions, Topology, assert_all_summed, eventually, random_sums};
-use fsc_node::broker::Broker;
+use fsc_tools::broker::Broker;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -7,8 +7,9 @@
 //! declares its healthcheck.
 
 use fsc_e2e::fsc_bin;
-use fsc_node::broker::find_nats_server;
-use fsc_node::config::{NodeConfig, Roster};
+use fsc_node::config::NodeConfig;
+use fsc_node::config::roster::Roster;
+use fsc_tools::broker::find_nats_server;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -131,7 +132,7 @@ fn the_compose_file_matches_what_federation_init_generates() {
         provision["depends_on"][nats_host.as_str()]["condition"].as_str(),
         Some("service_healthy")
     );
-    let admin = fsc_node::federation::AdminConfig::load(volume.path()).unwrap();
+    let admin = fsc_tools::federation::AdminConfig::load(volume.path()).unwrap();
     assert_eq!(admin.nats_url, nats_url);
 
     let roster = Roster::load(&volume.path().join("federation.toml")).unwrap();
@@ -189,7 +190,7 @@ fn the_compose_file_matches_what_federation_init_generates() {
         );
         assert_eq!(url, &format!("http://{party}:{port}"), "the URL names the service");
         assert_eq!(roster.party(party).unwrap().api_urls, vec![url.clone()]);
-        let names = fsc_node::stream::Names::new(&roster.stream);
+        let names = fsc_node::config::stream::Names::new(&roster.stream);
         assert!(
             conf.contains(&format!("\"{}.>\"", names.inbox_prefix(party))),
             "a broker user for {party}"
@@ -237,6 +238,21 @@ fn the_compose_file_matches_what_federation_init_generates() {
     assert!(at("COPY Cargo.toml Cargo.lock") < at("cargo build --release --locked -p fsc"));
     assert!(at("cargo build --release --locked -p fsc") < at("COPY . ."));
     assert!(dockerfile.matches("cargo build --release --locked -p fsc").count() == 2);
+    // Cargo refuses a workspace with a member missing: the stub layer copies every member's
+    // manifest and gives it a stub source.
+    let workspace: toml::Table = toml::from_str(&std::fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
+    let stub_layer = &dockerfile[..at("COPY . .")];
+    for member in workspace["workspace"]["members"].as_array().unwrap() {
+        let member = member.as_str().unwrap();
+        assert!(
+            stub_layer.contains(&format!("COPY {member}/Cargo.toml {member}/")),
+            "{member}'s manifest in the Dockerfile's dependency layer"
+        );
+        assert!(
+            stub_layer.contains(&format!("{member}/src")) || member == "tests",
+            "{member}'s stub source"
+        );
+    }
 }
 
 /// Kills the broker when the test ends, however it ends.

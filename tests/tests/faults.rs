@@ -2,9 +2,8 @@
 //! directly on the broker, and a graceful shutdown.
 
 use fsc_e2e::{Cluster, assert_all_summed, random_sums};
-use fsc_node::config::Roster;
+use fsc_node::config::roster::{Roster, RosterParty};
 use fsc_node::envelope::{Envelopes, Kind};
-use fsc_node::federation::roster_party;
 use fsc_node::keys::NodeKeys;
 use fsc_node::store::OutboxRow;
 use futures::StreamExt;
@@ -110,7 +109,7 @@ async fn messages_forged_on_the_broker_change_nothing() {
     let roster = Roster::load(&cluster.path().join("federation.toml")).unwrap();
     let (fake_keys, _) = NodeKeys::generate().unwrap();
     let mut fake_roster = roster.clone();
-    fake_roster.parties[0] = roster_party("alice", &fake_keys, vec![]);
+    fake_roster.parties[0] = RosterParty::new("alice", &fake_keys, vec![]);
     let mallory = Envelopes::new("alice", fake_keys, &fake_roster).unwrap();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
     for (seq, kind) in [(7, Kind::Data), (8, Kind::Abort)] {
@@ -160,7 +159,7 @@ async fn messages_forged_on_the_broker_change_nothing() {
 
 use rand_core::SeedableRng;
 
-async fn wait_for_metric(client: &fsc_node::client::Client, sample: &str, want: f64) {
+async fn wait_for_metric(client: &fsc_client::Client, sample: &str, want: f64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let value = client.metric(sample).await.unwrap();

@@ -83,7 +83,7 @@ async fn a_batch_computes_through_a_10_s_outage_of_the_hub() {
 }
 
 /// Rejections a node counts, over all reasons.
-async fn rejected(node: &fsc_node::client::Client) -> f64 {
+async fn rejected(node: &fsc_client::Client) -> f64 {
     let text = node.metrics().await.unwrap();
     text.lines()
         .filter(|l| l.starts_with("fsc_messages_rejected_total{"))

@@ -2,8 +2,8 @@
 //! installed by scripts/setup) loads it from a running federation after computations ran, and
 //! the test reads the DOM Chromium built.
 
+use fsc_client::Client;
 use fsc_e2e::{Cluster, ClusterOptions, clients_env};
-use fsc_node::client::Client;
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 use async_nats::jetstream::{self, stream};
 use fsc_e2e::{Cluster, ClusterOptions, eventually, output_text};
-use fsc_node::config::Roster;
+use fsc_node::config::roster::Roster;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -94,7 +94,7 @@ async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
     let mut cluster = Cluster::start_with(unprovisioned(3)).await;
     // The stream the roster specifies, plus a rule copying every message where carol reads.
     let names = cluster.names();
-    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
     config.republish = Some(stream::Republish {
         source: names.subjects(),
         destination: format!("{}.copies.>", names.inbox_prefix("carol")),
@@ -157,7 +157,7 @@ async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
     // publishers purge subjects with a rollup header.
     let admin = jetstream::new(cluster.connect_as("admin").await);
     admin.delete_stream("FSC").await.unwrap();
-    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
     config.allow_rollup = true;
     admin.create_stream(config).await.unwrap();
     for node in &mut cluster.nodes {
@@ -215,7 +215,7 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
     let bob = Party::connect(&cluster, "bob").await;
 
     // Creating the stream (with a rule copying everything to bob) is the operator's alone.
-    let mut config = fsc_node::stream::expected_config(&roster(&cluster).stream);
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
     config.republish = Some(stream::Republish {
         source: names.subjects(),
         destination: format!("{}.copies.>", names.inbox_prefix("bob")),

@@ -3,9 +3,9 @@
 //! unmodified Python client; and what happens to clients that do not trust that CA or speak
 //! plain HTTP to it.
 
+use fsc_client::Client;
 use fsc_e2e::{Cluster, ClusterOptions, clients_env, eventually, fsc_bin, output_text as text};
-use fsc_node::client::Client;
-use fsc_node::tls::Authority;
+use fsc_tools::ca::Authority;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Output};

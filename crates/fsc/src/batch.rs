@@ -5,9 +5,9 @@
 //! `problem` (rejected by the node). Progress goes to stderr: a bar on a terminal, elsewhere a
 //! line every few seconds. The outcome (and so the exit code) says whether every item succeeded.
 
-use crate::commands::Outcome;
-use fsc_node::Error;
-use fsc_node::client::Client;
+use crate::error::Error;
+use crate::outcome::Outcome;
+use fsc_client::Client;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -111,7 +111,7 @@ fn read(file: &Path) -> Result<Vec<Value>, Error> {
         if let Some(computations) = object.remove("computations") {
             return match computations {
                 Value::Array(items) => Ok(items),
-                _ => Err(Error::bad_request("invalid_file", "\"computations\" must be a list")),
+                _ => Err(Error::Invalid("\"computations\" must be a list".into())),
             };
         }
     }
@@ -119,12 +119,8 @@ fn read(file: &Path) -> Result<Vec<Value>, Error> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                Error::bad_request(
-                    "invalid_file",
-                    format!("{} line {}: not JSON: {e}", file.display(), i + 1),
-                )
-            })
+            serde_json::from_str(line)
+                .map_err(|e| Error::Invalid(format!("{} line {}: not JSON: {e}", file.display(), i + 1)))
         })
         .collect()
 }

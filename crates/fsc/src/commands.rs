@@ -1,12 +1,16 @@
-//! What each `fsc` subcommand does, on top of the `fsc-node` library.
+//! What each `fsc` subcommand does, on top of the `fsc-node`, `fsc-tools` and `fsc-client`
+//! libraries.
 
 use crate::batch;
+use crate::error::Error;
+use crate::outcome::Outcome;
 use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
-use fsc_node::client::Client;
-use fsc_node::config::{LogFormat, NodeConfig, StreamSpec};
-use fsc_node::federation::{self, BrokerOptions, InitOptions};
-use fsc_node::stream::Provisioned;
-use fsc_node::{Error, demo};
+use fsc_client::Client;
+use fsc_node::config::stream::StreamSpec;
+use fsc_node::config::{LogFormat, NodeConfig};
+use fsc_tools::demo;
+use fsc_tools::federation::{self, BrokerOptions, InitOptions};
+use fsc_tools::provision::{Provisioned, provision_federation};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,27 +28,6 @@ pub fn log_defaults(command: &Command) -> (&'static str, Option<LogFormat>) {
                 .map(|config| config.log_format),
         ),
         _ => ("warn", None),
-    }
-}
-
-/// How a command ended, when it did its work: `main` turns it into the exit code.
-pub enum Outcome {
-    /// Exit code 0.
-    Done,
-    /// A computation failed, or a batch item failed or was rejected: exit code 3.
-    Failed,
-    /// `--wait` ran out before a computation was final: exit code 4.
-    NotFinal,
-}
-
-impl Outcome {
-    /// What a computation's view says.
-    fn of(computation: &Value) -> Outcome {
-        match computation["status"].as_str() {
-            Some("succeeded") => Outcome::Done,
-            Some("failed") => Outcome::Failed,
-            _ => Outcome::NotFinal,
-        }
     }
 }
 
@@ -118,7 +101,7 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
         Command::Federation {
             command: FederationCommand::Provision { dir, nats_url, update },
         } => {
-            let (stream, done) = fsc_node::stream::provision_federation(&dir, nats_url.as_deref(), update).await?;
+            let (stream, done) = provision_federation(&dir, nats_url.as_deref(), update).await?;
             match done {
                 Provisioned::Created => println!("stream {stream} created"),
                 Provisioned::Found => println!("stream {stream} exists as the roster specifies"),
@@ -184,7 +167,7 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             }
             let answer = client.submit(&body).await?;
             if !answer.status.is_success() {
-                return Err(Error::Http(format!(
+                return Err(Error::Refused(format!(
                     "{} answered {}: {}",
                     client.base(),
                     answer.status,
@@ -242,7 +225,7 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             if client.ready().await {
                 Ok(Outcome::Done)
             } else {
-                Err(Error::Unavailable(format!("{node} is not ready")))
+                Err(Error::NotReady(format!("{node} is not ready")))
             }
         }
     }
@@ -256,22 +239,22 @@ fn print_pretty(value: &Value) {
 }
 
 fn client(node: &NodeArgs) -> Result<Client, Error> {
-    Client::with_tls(
+    Ok(Client::with_tls(
         &node.node,
         node.token.clone(),
         node.ca_file.as_deref(),
         node.client_cert.as_deref(),
-    )
+    )?)
 }
 
 fn parse_json_arg(name: &str, text: &str) -> Result<Value, Error> {
-    serde_json::from_str(text).map_err(|e| Error::bad_request("invalid_argument", format!("{name} is not JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{name} is not JSON: {e}")))
 }
 
 async fn run_node(config_path: &Path) -> Result<(), Error> {
     let config = NodeConfig::load(config_path, |key| std::env::var(key).ok())?;
     let listener = fsc_node::node::bind(&config).await?;
-    fsc_node::node::run(config, listener, shutdown_signal()).await
+    Ok(fsc_node::node::run(config, listener, shutdown_signal()).await?)
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed at once, not at the first poll,
@@ -303,9 +286,8 @@ async fn run_demo(
                 .map(|file| fsc_node::keys::read_secret(file).map(|t| Some(t.trim().to_string())))
                 .collect::<Result<_, _>>()?
         } else {
-            return Err(Error::bad_request(
-                "invalid_argument",
-                "--token-files needs one file per URL of --against",
+            return Err(Error::Invalid(
+                "--token-files needs one file per URL of --against".into(),
             ));
         };
         let clients: Vec<Client> = against
@@ -327,7 +309,7 @@ async fn run_demo(
         Ok(outputs) => println!("{}", demo::python_style(&outputs[0])),
         Err(_) => {
             federation.stop().await?;
-            return outcome.map(|_| ());
+            return Ok(outcome.map(|_| ())?);
         }
     }
     if keep {
@@ -340,5 +322,5 @@ async fn run_demo(
         }
         shutdown_signal().await;
     }
-    federation.stop().await
+    Ok(federation.stop().await?)
 }

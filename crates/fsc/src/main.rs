@@ -1,8 +1,11 @@
 //! `fsc`: run a node, set up a federation, run the demo, or talk to a node's v1 API.
-//! Thin: argument parsing here, the work in `commands` and the `fsc-node` library.
+//! Thin: argument parsing here, the work in `commands` and the libraries (`fsc-node`, `fsc-tools`,
+//! `fsc-client`).
 
 mod batch;
 mod commands;
+mod error;
+mod outcome;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -196,7 +199,7 @@ enum FederationCommand {
         /// stream replicated three times) or `leaf` (a hub with JetStream, and per party a leaf
         /// server that dials out to it and serves only that party's node).
         #[arg(long, default_value = "single")]
-        topology: fsc_node::topology::Topology,
+        topology: fsc_tools::topology::Topology,
         /// `cluster`: the three servers' route URLs (`nats-route://host:port`, comma-separated);
         /// default port 6222 on each server's host.
         #[arg(long, value_delimiter = ',')]
@@ -298,9 +301,9 @@ fn main() -> std::process::ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     // The exit codes are documented in the README ("Exit codes"); clap exits 2 on usage errors.
     match outcome {
-        Ok(commands::Outcome::Done) => std::process::ExitCode::SUCCESS,
-        Ok(commands::Outcome::Failed) => std::process::ExitCode::from(3),
-        Ok(commands::Outcome::NotFinal) => std::process::ExitCode::from(4),
+        Ok(outcome::Outcome::Done) => std::process::ExitCode::SUCCESS,
+        Ok(outcome::Outcome::Failed) => std::process::ExitCode::from(3),
+        Ok(outcome::Outcome::NotFinal) => std::process::ExitCode::from(4),
         Err(error) => {
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE
@@ -336,7 +339,7 @@ fn init_logging(cli: &Cli) {
 }
 
 /// `FSC_LOG` (else `default_level`) as a bare level (`debug`) applies to fsc's own crates (the
-/// directive `fsc` covers `fsc_node` and `fsc_simon` too, by prefix) and keeps the libraries at
+/// directive `fsc` covers `fsc_node`, `fsc_simon`, `fsc_tools` and `fsc_client` too, by prefix) and keeps the libraries at
 /// warn: their debug lines (async-nats, sqlx, hyper) are about their internals and drown the
 /// node's. Anything else is a full filter (`FSC_LOG=debug,sqlx=debug`).
 fn log_filter(default_level: &str) -> EnvFilter {

@@ -15,7 +15,7 @@
 //! Wire format: `u16 header length (big endian) | header JSON | ciphertext and tag`.
 //! This module owns the cryptography and the format; it neither stores nor sends anything.
 
-use crate::config::{Roster, RosterKey};
+use crate::config::roster::{Roster, RosterKey};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use fsc_simon::masks::{Masks, Seed};
@@ -586,7 +586,7 @@ fn message_key(shared: &[u8; 32], header: &Header) -> Result<aead::LessSafeKey, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federation::test_roster;
+    use crate::config::roster::test_roster;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

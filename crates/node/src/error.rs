@@ -18,9 +18,6 @@ pub enum Error {
     Broker(String),
     #[error("crypto: {0}")]
     Crypto(String),
-    /// A client-side failure talking to a node's HTTP API.
-    #[error("http: {0}")]
-    Http(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     /// A request that cannot be valid, with a machine-readable code.

@@ -2,7 +2,8 @@
 //! key that signs roster entries and aborts, and the NATS user seed.
 //!
 //! Secrets live in files of mode 0600 next to the node's config, never in the database and never
-//! in logs. This module reads and writes them; it does not decide what they are used for.
+//! in logs. This module reads them (the tools crate writes them); it does not decide what they
+//! are used for.
 
 use crate::error::Error;
 use base64::Engine as _;
@@ -94,7 +95,6 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
 }
 
-/// Reads a secret file, refusing one that others can read.
 /// A new API client token (256 bits, URL-safe so that it fits in `http://user:<token>@host`)
 /// and the SHA-256 that node.toml stores for it.
 pub fn new_api_token() -> Result<(String, String), Error> {
@@ -115,6 +115,7 @@ pub fn api_token_sha256(token: &str) -> String {
         .collect()
 }
 
+/// Reads a secret file, refusing one that others can read.
 pub fn read_secret(path: &Path) -> Result<String, Error> {
     #[cfg(unix)]
     {
@@ -132,22 +133,4 @@ pub fn read_secret(path: &Path) -> Result<String, Error> {
         }
     }
     std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
-}
-
-/// Writes a secret file with mode 0600 (created so, never world-readable in between).
-pub fn write_secret(path: &Path, contents: &str) -> Result<(), Error> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|_| file.write_all(b"\n"))
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
 }

@@ -4,13 +4,14 @@
 
 use crate::api::federatedsecure::{Bus, Federatedsecure, Simon, SyncObjects};
 use crate::api::{self, AppState, Shared};
-use crate::config::{NodeConfig, Roster};
+use crate::config::NodeConfig;
+use crate::config::roster::Roster;
+use crate::config::stream::Names;
 use crate::envelope::Envelopes;
 use crate::error::Error;
 use crate::keys::NodeKeys;
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::stream::Names;
 use crate::transport::{InboxState, Outgoing};
 use crate::{store, transport};
 use rand_chacha::ChaCha20Rng;

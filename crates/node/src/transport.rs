@@ -1,8 +1,8 @@
 //! The broker side of a node: connection, the inbox consumer and the publisher.
 //!
 //! Every message travels on the federation's JetStream stream (`FSC` by default), subject
-//! `<prefix>.<computation>.<to>.<from>` (`crate::stream::Names`). The operator creates the
-//! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::stream`) and
+//! `<prefix>.<computation>.<to>.<from>` (`crate::config::stream::Names`). The operator creates the
+//! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::config::stream`) and
 //! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh,
 //! verifying the stream again each time the consumer is re-created (after a broker outage). The
 //! consumer authenticates what arrives (envelope) and hands it to the runtime, which acknowledges
@@ -22,14 +22,14 @@
 //! `publish_ack_timeout_ms` is sent again, so a stream leader's loss costs about its election.
 
 use crate::bundle;
-use crate::config::{NodeConfig, StreamSpec};
+use crate::config::NodeConfig;
+use crate::config::broker::login_options;
+use crate::config::stream::{self, Names, StreamSpec};
 use crate::envelope::{ChunkId, Envelopes, Rejection};
 use crate::error::Error;
-use crate::keys;
 use crate::metrics::Metrics;
 use crate::runtime::{Delivery, Incoming, PublishedSink, RuntimeHandle};
 use crate::store::OutboxRow;
-use crate::stream::{self, Names};
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage as Publish;
 use async_nats::jetstream::{self, AckKind};
@@ -37,7 +37,6 @@ use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -105,78 +104,6 @@ pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) 
         .connect(config.nats_servers()?)
         .await
         .map_err(|e| Error::Broker(format!("cannot connect to {}: {e}", config.nats_url)))
-}
-
-/// How a broker user logs in and reaches the stream's JetStream API: a node (node.toml) or the
-/// operator provisioning the stream (`admin/admin.toml`), with the same settings and the same
-/// meaning.
-#[derive(Debug, Clone, Copy)]
-pub struct BrokerLogin<'a> {
-    /// NKey seed file, unless `creds` is given.
-    pub nkey: &'a Path,
-    /// A `.creds` file (JWT and seed) instead of the NKey.
-    pub creds: Option<&'a Path>,
-    /// PEM CA certificates to trust for the broker's certificate (besides the system's).
-    pub ca_file: Option<&'a Path>,
-    /// PEM client certificate and key, for a broker that verifies clients.
-    pub client_cert: Option<&'a Path>,
-    pub client_key: Option<&'a Path>,
-    /// The JetStream domain of the stream's servers, when they are reached through a leaf server.
-    pub jetstream_domain: Option<&'a str>,
-}
-
-impl BrokerLogin<'_> {
-    pub fn tls(&self) -> bool {
-        self.ca_file.is_some() || self.client_cert.is_some()
-    }
-
-    /// The JetStream API prefix these settings call.
-    pub fn api_prefix(&self) -> String {
-        api_prefix(self.jetstream_domain)
-    }
-
-    /// Settings that cannot work together, or a domain NATS would not accept.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.client_cert.is_some() != self.client_key.is_some() {
-            return Err("nats_client_cert and nats_client_key go together: set both or neither".into());
-        }
-        if let Some(domain) = self.jetstream_domain {
-            if !crate::config::is_name_token(domain) {
-                return Err(format!(
-                    "jetstream_domain {domain:?} must be a NATS JetStream domain: letters, digits, - and _"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The JetStream API prefix in a JetStream `domain` (a leaf node's hub), or without one.
-pub fn api_prefix(domain: Option<&str>) -> String {
-    match domain {
-        Some(domain) => format!("$JS.{domain}.API"),
-        None => "$JS.API".to_string(),
-    }
-}
-
-/// The credentials and TLS options of `login`; TLS is required once a CA file or a client
-/// certificate is given.
-pub async fn login_options(login: &BrokerLogin<'_>) -> Result<async_nats::ConnectOptions, Error> {
-    let options = match login.creds {
-        Some(creds) => async_nats::ConnectOptions::new()
-            .credentials_file(creds)
-            .await
-            .map_err(|e| Error::Config(format!("nats_creds {}: {e}", creds.display())))?,
-        None => async_nats::ConnectOptions::with_nkey(keys::read_secret(login.nkey)?.trim().to_string()),
-    };
-    let mut options = options.require_tls(login.tls());
-    if let Some(ca) = login.ca_file {
-        options = options.add_root_certificates(ca.to_path_buf());
-    }
-    if let (Some(cert), Some(key)) = (login.client_cert, login.client_key) {
-        options = options.add_client_certificate(cert.to_path_buf(), key.to_path_buf());
-    }
-    Ok(options)
 }
 
 /// The JetStream API, under the node's domain's prefix (`jetstream_domain`).

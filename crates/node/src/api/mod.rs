@@ -11,7 +11,7 @@ mod problem;
 pub mod server;
 mod v1;
 
-use crate::config::Roster;
+use crate::config::roster::Roster;
 use crate::envelope::Envelopes;
 use crate::error::Error;
 use crate::metrics::Metrics;

@@ -31,7 +31,6 @@ impl Error {
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             Error::Config(_)
-            | Error::Http(_)
             | Error::Store(_)
             | Error::StoreWrite(_)
             | Error::Migrate(_)

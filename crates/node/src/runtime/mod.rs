@@ -20,7 +20,7 @@
 //! [`waiters`] wakes long polls.
 
 use crate::caller::Caller;
-use crate::config::Roster;
+use crate::config::roster::Roster;
 use crate::envelope::{AbortReason, ChunkId, Envelopes, Kind, Opened, Rejection};
 use crate::error::Error;
 use crate::metrics::Metrics;

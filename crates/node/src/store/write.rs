@@ -7,7 +7,7 @@
 //! sum's time in the store. Writes are multi-row statements, so that a batch of thousands of
 //! messages costs a handful of statements. This module knows rows, not protocols.
 
-use super::{ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow};
+use super::rows::{ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow};
 use crate::error::Error;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Row, Statement, Transaction, TransactionBehavior, params, params_from_iter};

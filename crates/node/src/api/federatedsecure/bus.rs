@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::budget::{Budget, Data, Json};
-use super::simon::Task;
+use super::task::Task;
 
 /// The root objects, in the original's registration order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,7 @@ mod bus;
 mod call;
 mod networks;
 mod simon;
+mod task;
 
 pub use bus::Bus;
 pub use call::SyncObjects;

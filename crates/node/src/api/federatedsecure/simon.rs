@@ -12,12 +12,12 @@
 //! charged to the node's byte budget until then. `network.nodes` is mapped to parties through
 //! the roster; an unknown URL is an error and is never contacted.
 
-use super::budget::Data;
 use super::bus::{Bus, Repr};
 use super::call::Arguments;
 use super::networks::Networks;
+use super::task::Task;
 use crate::caller::Caller;
-use crate::config::Roster;
+use crate::config::roster::Roster;
 use crate::envelope::AbortReason;
 use crate::error::Error;
 use crate::runtime::{Cancelled, RuntimeHandle, Submission};
@@ -29,19 +29,6 @@ use sqlx::SqlitePool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// A task of the parameterised path, before and after `start`.
-pub struct Task {
-    /// The id clients see (and pass on in invitations).
-    task_id: String,
-    computation: Uuid,
-    microprotocol: String,
-    parameters: Value,
-    parties: Vec<String>,
-    /// What `input` received, in order; summed or combined by the microprotocol.
-    inputs: Vec<Arc<Data>>,
-    started: bool,
-}
 
 /// The SIMON microservice of one node.
 pub struct Simon {

@@ -3,10 +3,11 @@
 //! Also the tutorial sum against nodes that run elsewhere (`--against`, used by docker compose).
 
 use crate::broker::{Broker, find_nats_server};
-use crate::client::Client;
-use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::federation::{self, InitOptions};
+use crate::provision::provision_federation;
+use fsc_client::Client;
+use fsc_node::config::NodeConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -24,7 +25,7 @@ pub struct Federation {
     pub urls: Vec<String>,
     pub dir: tempfile::TempDir,
     stop: watch::Sender<bool>,
-    nodes: Vec<tokio::task::JoinHandle<Result<(), Error>>>,
+    nodes: Vec<tokio::task::JoinHandle<Result<(), fsc_node::Error>>>,
     _broker: Broker,
 }
 
@@ -61,7 +62,7 @@ impl Federation {
             stream: Default::default(),
         })?;
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
-        crate::stream::provision_federation(dir.path(), Some(&broker.url()), false).await?;
+        provision_federation(dir.path(), Some(&broker.url()), false).await?;
         let (stop, stopped) = watch::channel(false);
         let mut nodes = Vec::new();
         for (party, listener) in PARTIES.iter().zip(listeners) {
@@ -73,7 +74,7 @@ impl Federation {
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
-            nodes.push(tokio::spawn(crate::node::run(config, listener, shutdown)));
+            nodes.push(tokio::spawn(fsc_node::node::run(config, listener, shutdown)));
         }
         for url in &urls {
             Client::new(url, None).wait_ready(Duration::from_secs(30)).await?;
@@ -107,7 +108,7 @@ pub async fn tutorial_sum(clients: &[Client]) -> Result<Vec<Value>, Error> {
         parties.push(
             node["id"]
                 .as_str()
-                .ok_or_else(|| Error::Http(format!("{}: node without id", client.base())))?
+                .ok_or_else(|| Error::Unexpected(format!("{}: node without id", client.base())))?
                 .to_string(),
         );
     }
@@ -117,7 +118,7 @@ pub async fn tutorial_sum(clients: &[Client]) -> Result<Vec<Value>, Error> {
             .submit(&json!({"id": id, "microprotocol": "SecureSum", "parties": parties, "input": input}))
             .await?;
         if !answer.status.is_success() {
-            return Err(Error::Http(format!(
+            return Err(Error::Unexpected(format!(
                 "{} refused the submission: {}",
                 client.base(),
                 answer.body
@@ -128,7 +129,7 @@ pub async fn tutorial_sum(clients: &[Client]) -> Result<Vec<Value>, Error> {
     for client in clients {
         let computation = client.wait_final(id, RESULT_TIMEOUT).await?;
         if computation["status"] != "succeeded" {
-            return Err(Error::Http(format!(
+            return Err(Error::Unexpected(format!(
                 "{}: computation {id} did not succeed: {}",
                 client.base(),
                 computation

@@ -1,7 +1,15 @@
-//! A small client of the v1 API, used by `fsc submit/status/batch`, `fsc demo` and the tests.
-//! Non-2xx answers become errors carrying the status and the problem's detail.
+//! fsc-client: a client of the fsc node's native HTTP API (`/v1`), the Rust SDK behind
+//! `fsc submit/status/batch/list/cancel`, `fsc demo`, `fsc-bench` and the end-to-end tests.
+//!
+//! A [`Client`] talks to one node (http or https, with an optional bearer token, private CA and
+//! client certificate). Methods that return an [`Answer`] give the status and body as they came;
+//! the others turn a non-2xx answer into [`Error::Status`], carrying the status and the problem
+//! document's `detail`. It knows the API's shapes only as JSON ([`serde_json::Value`]) and
+//! depends on no other fsc crate, so it can be used (and published) on its own.
 
-use crate::error::Error;
+mod error;
+
+pub use error::Error;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -99,7 +107,7 @@ impl Client {
             message.push_str(&format!(": {cause}"));
             source = cause.source();
         }
-        Error::Http(message)
+        Error::Transport(message)
     }
 
     /// Like `send`, but a non-2xx answer is an error.
@@ -114,10 +122,11 @@ impl Client {
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| answer.body.to_string());
-            Err(Error::Http(format!(
-                "{} answered {}: {detail}",
-                self.base, answer.status
-            )))
+            Err(Error::Status {
+                base: self.base.clone(),
+                status: answer.status,
+                detail,
+            })
         }
     }
 
@@ -143,7 +152,7 @@ impl Client {
         body["results"]
             .as_array()
             .cloned()
-            .ok_or_else(|| Error::Http(format!("{}: batch answer without results", self.base)))
+            .ok_or_else(|| Error::Unexpected(format!("{}: batch answer without results", self.base)))
     }
 
     /// Submits `computations` in one batch and again, after the node's `Retry-After`, those it
@@ -224,7 +233,7 @@ impl Client {
         text.lines()
             .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
             .and_then(|value| value.trim().parse().ok())
-            .ok_or_else(|| Error::Http(format!("{}: no metric {sample}", self.base)))
+            .ok_or_else(|| Error::Unexpected(format!("{}: no metric {sample}", self.base)))
     }
 
     pub async fn ready(&self) -> bool {
@@ -236,7 +245,7 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         while !self.ready().await {
             if tokio::time::Instant::now() > deadline {
-                return Err(Error::Http(format!(
+                return Err(Error::NotReady(format!(
                     "{} did not become ready within {timeout:?}",
                     self.base
                 )));

@@ -401,7 +401,7 @@ impl Address {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::api_prefix;
+    use fsc_node::config::broker::api_prefix;
 
     struct Plain;
 

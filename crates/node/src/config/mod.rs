@@ -1,13 +1,22 @@
-//! Typed configuration: a node's `node.toml` (overridable key by key from `FSC_<KEY>` environment
-//! variables) and the federation roster `federation.toml` it points to.
+//! What a node and the operator's tools share: a node's `node.toml` ([`NodeConfig`], overridable
+//! key by key from `FSC_<KEY>` environment variables), the federation roster `federation.toml`
+//! it points to ([`roster`]), the federation's stream, its spec and names ([`stream`]), and how a
+//! broker user logs in ([`broker`]).
 //!
 //! Loading validates everything a node needs before it touches the network: unknown keys are
 //! errors, party ids have the documented form, and every roster key is self-signed by its party.
 //! Paths in `node.toml` are relative to the file's directory. Nothing here opens sockets or files
-//! other than the two TOML files.
+//! other than the two TOML files, but for [`stream::find`], the one broker request both sides
+//! make. This module imports nothing of the node above [`crate::keys`] and [`crate::error`]: the
+//! runtime, the transport and the tools build on it, never the reverse.
+
+pub mod broker;
+pub mod roster;
+pub mod stream;
 
 use crate::error::Error;
-use crate::keys;
+use broker::{BrokerLogin, nats_servers};
+use roster::validate_party_id;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -208,7 +217,8 @@ pub struct ApiClient {
     pub admin: bool,
 }
 
-pub(crate) mod defaults {
+/// The defaults of node.toml's keys, for serde and for the tools that write node.toml.
+pub mod defaults {
     use std::path::PathBuf;
     pub fn listen() -> String {
         "127.0.0.1:55501".into()
@@ -485,8 +495,8 @@ fn parse_override(value: &str) -> toml::Value {
 
 impl NodeConfig {
     /// How this node logs in to the broker and calls its JetStream API.
-    pub fn broker_login(&self) -> crate::transport::BrokerLogin<'_> {
-        crate::transport::BrokerLogin {
+    pub fn broker_login(&self) -> BrokerLogin<'_> {
+        BrokerLogin {
             nkey: &self.nats_nkey,
             creds: self.nats_creds.as_deref(),
             ca_file: self.nats_ca_file.as_deref(),
@@ -499,223 +509,6 @@ impl NodeConfig {
     /// The servers `nats_url` lists.
     pub fn nats_servers(&self) -> Result<Vec<async_nats::ServerAddr>, Error> {
         nats_servers(&self.nats_url)
-    }
-}
-
-/// The servers a comma-separated list of broker URLs names.
-pub fn nats_servers(urls: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
-    let servers = urls
-        .split(',')
-        .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .map(|url| {
-            url.parse()
-                .map_err(|e| Error::Config(format!("nats_url: cannot use {url:?}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if servers.is_empty() {
-        return Err(Error::Config("nats_url names no server".into()));
-    }
-    Ok(servers)
-}
-
-/// A name NATS takes as one subject token, stream name or JetStream domain: `[A-Za-z0-9_-]+`.
-pub fn is_name_token(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
-}
-
-/// Party ids: `[a-z0-9-]{1,32}` (they appear in NATS subjects and user names).
-pub fn validate_party_id(id: &str) -> Result<(), Error> {
-    let ok = (1..=32).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Config(format!("party id {id:?} must match [a-z0-9-]{{1,32}}")))
-    }
-}
-
-/// The federation roster: who may compute together, with their pinned public keys, and the
-/// stream they all expect on the broker.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Roster {
-    /// In the roster rather than in node.toml: every party must expect the same stream, and
-    /// the roster is the one file every party holds the same copy of.
-    #[serde(default)]
-    pub stream: StreamSpec,
-    #[serde(rename = "party")]
-    pub parties: Vec<RosterParty>,
-}
-
-/// The federation's JetStream stream (`[stream]` in the roster): what `fsc federation provision`
-/// creates and what every node verifies before it uses the stream (`crate::stream`). Every key
-/// has a default, so a roster without the table describes the stream fsc always used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StreamSpec {
-    /// The stream's name; two federations sharing a broker account need different names.
-    pub name: String,
-    /// The first token(s) of every subject (`<prefix>.<computation>.<to>.<from>`); two
-    /// federations sharing a broker account need different prefixes.
-    pub subject_prefix: String,
-    /// Copies of every message (1, or 3 in a JetStream cluster).
-    pub replicas: usize,
-    /// Servers the stream may be placed on (their `server_tags`); empty: any.
-    pub placement_tags: Vec<String>,
-    /// The most bytes the stream holds; beyond it, publishes are refused until receivers catch up.
-    pub max_bytes: i64,
-    /// The largest message (payload and headers); fsc chunks larger ones. At most the broker's
-    /// `max_payload`, which `fsc federation init` sets to 8 MiB.
-    pub max_msg_size: i32,
-    /// The most messages waiting on one subject, i.e. from one party to another in one
-    /// computation; beyond it, that sender's publishes are refused (a large message is up to
-    /// 4,096 chunks).
-    pub max_msgs_per_subject: i64,
-    /// Messages older than this are dropped: more than any node's `max_deadline_s`.
-    pub max_age_s: u64,
-    /// The broker drops a re-sent message (same `Nats-Msg-Id`) within this window.
-    pub duplicate_window_s: u64,
-}
-
-impl Default for StreamSpec {
-    fn default() -> StreamSpec {
-        StreamSpec {
-            name: "FSC".into(),
-            subject_prefix: "fsc".into(),
-            replicas: 1,
-            placement_tags: Vec::new(),
-            max_bytes: 1 << 30,
-            max_msg_size: 8 << 20,
-            max_msgs_per_subject: 10_000,
-            // The default max_deadline_s (1 h) plus an hour's margin for clock skew.
-            max_age_s: 7200,
-            duplicate_window_s: 120,
-        }
-    }
-}
-
-impl StreamSpec {
-    pub fn validate(&self) -> Result<(), Error> {
-        let bad = |what: String| Err(Error::Config(format!("roster [stream]: {what}")));
-        if self.name.len() > 32 || !is_name_token(&self.name) {
-            return bad(format!("name {:?} must match [A-Za-z0-9_-]{{1,32}}", self.name));
-        }
-        // Dot-separated tokens, no wildcards: the prefix starts subjects and permissions.
-        if self.subject_prefix.len() > 64 || !self.subject_prefix.split('.').all(is_name_token) {
-            return bad(format!(
-                "subject_prefix {:?} must be dot-separated tokens of [A-Za-z0-9_-]",
-                self.subject_prefix
-            ));
-        }
-        if !(1..=5).contains(&self.replicas) {
-            return bad(format!("replicas must be between 1 and 5, got {}", self.replicas));
-        }
-        if self.max_bytes < 1 << 20 || self.max_msg_size < 1 << 10 || self.max_msgs_per_subject < 1 {
-            return bad(
-                "max_bytes must be at least 1 MiB, max_msg_size at least 1 KiB, max_msgs_per_subject at least 1".into(),
-            );
-        }
-        if self.max_age_s == 0 || self.duplicate_window_s == 0 || self.duplicate_window_s > self.max_age_s {
-            return bad("max_age_s and duplicate_window_s must be at least 1, the window at most max_age_s".into());
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RosterParty {
-    pub id: String,
-    /// Base URLs under which this party's HTTP API is reachable, as clients write them.
-    #[serde(default)]
-    pub api_urls: Vec<String>,
-    /// Newest last; peers seal messages to the last key.
-    #[serde(rename = "key")]
-    pub keys: Vec<RosterKey>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RosterKey {
-    pub id: String,
-    /// X25519 public key, base64.
-    pub x25519: String,
-    /// Ed25519 public key, base64.
-    pub ed25519: String,
-    /// The party's Ed25519 signature over [`RosterKey::signed_bytes`], base64.
-    pub signature: String,
-}
-
-impl RosterKey {
-    /// What a party signs to claim a key: its id, the key id and both public keys.
-    pub fn signed_bytes(party: &str, key_id: &str, x25519: &[u8; 32], ed25519: &[u8; 32]) -> Vec<u8> {
-        let mut bytes = b"fsc/roster-key/v1\0".to_vec();
-        for part in [party.as_bytes(), key_id.as_bytes()] {
-            bytes.extend_from_slice(part);
-            bytes.push(0);
-        }
-        bytes.extend_from_slice(x25519);
-        bytes.extend_from_slice(ed25519);
-        bytes
-    }
-
-    pub fn x25519_bytes(&self) -> Result<[u8; 32], Error> {
-        key32(&self.x25519, "x25519 public key")
-    }
-
-    pub fn ed25519_bytes(&self) -> Result<[u8; 32], Error> {
-        key32(&self.ed25519, "ed25519 public key")
-    }
-}
-
-fn key32(text: &str, what: &str) -> Result<[u8; 32], Error> {
-    keys::decode_base64(text, what)?
-        .try_into()
-        .map_err(|_| Error::Config(format!("{what} must be 32 bytes")))
-}
-
-impl Roster {
-    pub fn load(path: &Path) -> Result<Roster, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read roster {}: {e}", path.display())))?;
-        let roster: Roster =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("roster {}: {e}", path.display())))?;
-        roster.validate()?;
-        Ok(roster)
-    }
-
-    /// Ids valid and unique, every party with at least one key, every key self-signed; the
-    /// stream spec sound.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.stream.validate()?;
-        let mut seen = std::collections::HashSet::new();
-        for party in &self.parties {
-            validate_party_id(&party.id)?;
-            if !seen.insert(party.id.as_str()) {
-                return Err(Error::Config(format!("roster lists party {:?} twice", party.id)));
-            }
-            if party.keys.is_empty() {
-                return Err(Error::Config(format!("roster party {:?} has no key", party.id)));
-            }
-            for key in &party.keys {
-                let (x, e) = (key.x25519_bytes()?, key.ed25519_bytes()?);
-                let signature = keys::decode_base64(&key.signature, "roster key signature")?;
-                if !keys::verify(&e, &RosterKey::signed_bytes(&party.id, &key.id, &x, &e), &signature) {
-                    return Err(Error::Config(format!(
-                        "roster key {:?} of party {:?} has a bad signature",
-                        key.id, party.id
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub fn party(&self, id: &str) -> Option<&RosterParty> {
-        self.parties.iter().find(|p| p.id == id)
     }
 }
 
@@ -750,52 +543,6 @@ mod tests {
         .unwrap();
         let error = NodeConfig::load(&path, |_| None).unwrap_err().to_string();
         assert!(error.contains("fsc client add"), "{error}");
-    }
-
-    #[test]
-    fn a_roster_without_a_stream_table_gets_the_default_stream() {
-        let (roster, _) = crate::federation::test_roster(&["alice", "bob"]);
-        let mut table: toml::Table = toml::from_str(&toml::to_string(&roster).unwrap()).unwrap();
-        assert!(table.remove("stream").is_some(), "init writes the table");
-        let old: Roster = toml::from_str(&toml::to_string(&table).unwrap()).unwrap();
-        assert_eq!(old.stream, StreamSpec::default());
-        old.validate().unwrap();
-        let partial: StreamSpec = toml::from_str("name = \"ACME\"\nreplicas = 3").unwrap();
-        assert_eq!((partial.name.as_str(), partial.replicas), ("ACME", 3));
-        assert_eq!(partial.subject_prefix, "fsc");
-        assert!(
-            toml::from_str::<StreamSpec>("republish = true").is_err(),
-            "unknown keys are refused"
-        );
-        for bad in [
-            StreamSpec {
-                name: "FSC.x".into(),
-                ..Default::default()
-            },
-            StreamSpec {
-                subject_prefix: "fsc.*".into(),
-                ..Default::default()
-            },
-            StreamSpec {
-                subject_prefix: "fsc.".into(),
-                ..Default::default()
-            },
-            StreamSpec {
-                replicas: 0,
-                ..Default::default()
-            },
-            StreamSpec {
-                max_bytes: -1,
-                ..Default::default()
-            },
-            StreamSpec {
-                duplicate_window_s: 9000,
-                ..Default::default()
-            },
-        ] {
-            let error = bad.validate().unwrap_err().to_string();
-            assert!(error.contains("[stream]"), "{bad:?}: {error}");
-        }
     }
 
     #[test]

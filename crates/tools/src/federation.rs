@@ -17,12 +17,15 @@
 //!
 //! This module writes files; it never starts anything.
 
-use crate::config::{ApiClient, NodeConfig, Roster, RosterKey, RosterParty, StreamSpec, defaults, validate_party_id};
+use crate::ca::Authority;
 use crate::error::Error;
-use crate::keys::{self, NodeKeys};
-use crate::stream::Names;
-use crate::tls::Authority;
+use crate::secrets::write_secret;
 use crate::topology::{Layout, Topology, Users};
+use fsc_node::config::broker::{BrokerLogin, api_prefix};
+use fsc_node::config::roster::{Roster, RosterParty, validate_party_id};
+use fsc_node::config::stream::{Names, StreamSpec};
+use fsc_node::config::{ApiClient, NodeConfig, defaults};
+use fsc_node::keys::{self, NodeKeys};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -78,8 +81,8 @@ impl AdminConfig {
     }
 
     /// How the operator logs in to the broker and calls its JetStream API.
-    pub fn broker_login(&self) -> crate::transport::BrokerLogin<'_> {
-        crate::transport::BrokerLogin {
+    pub fn broker_login(&self) -> BrokerLogin<'_> {
+        BrokerLogin {
             nkey: &self.nats_nkey,
             creds: self.nats_creds.as_deref(),
             ca_file: self.nats_ca_file.as_deref(),
@@ -132,23 +135,6 @@ impl InitOptions {
                     .ok_or_else(|| Error::Config("api port out of range".into()))
             })
             .collect()
-    }
-}
-
-/// A party's roster entry with a fresh key pair; the key signs its own entry.
-pub fn roster_party(id: &str, node_keys: &NodeKeys, api_urls: Vec<String>) -> RosterParty {
-    let key_id = "k1";
-    let (x, e) = (node_keys.x25519_public(), node_keys.ed25519_public());
-    let signature = node_keys.sign(&RosterKey::signed_bytes(id, key_id, &x, &e));
-    RosterParty {
-        id: id.to_string(),
-        api_urls,
-        keys: vec![RosterKey {
-            id: key_id.to_string(),
-            x25519: keys::encode_base64(&x),
-            ed25519: keys::encode_base64(&e),
-            signature: keys::encode_base64(&signature),
-        }],
     }
 }
 
@@ -231,14 +217,16 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
         let dir = out.join(id);
         std::fs::create_dir_all(&dir)?;
         let (node_keys, files) = NodeKeys::generate()?;
-        keys::write_secret(&dir.join("x25519.key"), &files.x25519)?;
-        keys::write_secret(&dir.join("ed25519.key"), &files.ed25519)?;
+        write_secret(&dir.join("x25519.key"), &files.x25519)?;
+        write_secret(&dir.join("ed25519.key"), &files.ed25519)?;
         let nkey = nkeys::KeyPair::new_user();
         let seed = nkey.seed().map_err(|e| Error::Crypto(e.to_string()))?;
-        keys::write_secret(&dir.join("nats.nk"), &seed)?;
+        write_secret(&dir.join("nats.nk"), &seed)?;
         seeds.push((id.clone(), seed));
         nkeys.push((id.clone(), nkey.public_key()));
-        roster.parties.push(roster_party(id, &node_keys, vec![api_url.clone()]));
+        roster
+            .parties
+            .push(RosterParty::new(id, &node_keys, vec![api_url.clone()]));
         let listen = endpoint.listen_address();
         if let Some(authority) = &authority {
             authority.issue_server(&endpoint.host, &dir.join("tls.crt"), &dir.join("tls.key"))?;
@@ -257,7 +245,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
         let mut clients = Vec::new();
         if !is_loopback(&listen) {
             let (token, token_sha256) = keys::new_api_token()?;
-            keys::write_secret(&dir.join("api.token"), &token)?;
+            write_secret(&dir.join("api.token"), &token)?;
             clients.push(ApiClient {
                 name: "admin".into(),
                 token_sha256,
@@ -318,7 +306,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
 
     let admin = nkeys::KeyPair::new_user();
     std::fs::create_dir_all(out.join("admin"))?;
-    keys::write_secret(
+    write_secret(
         &out.join("admin/nats.nk"),
         &admin.seed().map_err(|e| Error::Crypto(e.to_string()))?,
     )?;
@@ -354,7 +342,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
     for file in layout.files(&users, &seeds, &route_password)? {
         let path = out.join(&file.path);
         if file.secret {
-            keys::write_secret(&path, &file.text)?;
+            write_secret(&path, &file.text)?;
         } else {
             std::fs::write(&path, &file.text)?;
         }
@@ -487,7 +475,7 @@ fn admin_user(admin: &str) -> String {
 /// the subjects it acknowledges on (behind a domain also in the `$JS.ACK.<domain>.<account
 /// hash>.` form the domain's servers use).
 fn party_publish(id: &str, parties: &[(String, String)], names: &Names, domain: Option<&str>) -> Vec<String> {
-    let js_api = crate::transport::api_prefix(domain);
+    let js_api = api_prefix(domain);
     let stream = names.stream();
     let consumer = names.consumer(id);
     let mut subjects: Vec<String> = parties
@@ -601,22 +589,6 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 }
 
 #[cfg(test)]
-pub(crate) fn test_roster(ids: &[&str]) -> (Roster, Vec<NodeKeys>) {
-    let mut roster = Roster {
-        stream: Default::default(),
-        parties: Vec::new(),
-    };
-    let mut all = Vec::new();
-    for id in ids {
-        let (node_keys, _) = NodeKeys::generate().unwrap();
-        roster.parties.push(roster_party(id, &node_keys, vec![]));
-        all.push(node_keys);
-    }
-    roster.validate().unwrap();
-    (roster, all)
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -659,7 +631,7 @@ mod tests {
         let admin = AdminConfig::load(&dir.path().join("fed")).unwrap();
         assert_eq!(admin.nats_url, "nats://127.0.0.1:4333");
         assert!(admin.nats_nkey.is_file());
-        assert_eq!(roster.stream, crate::config::StreamSpec::default());
+        assert_eq!(roster.stream, StreamSpec::default());
         assert!(init(&options).is_err(), "an existing federation is never overwritten");
         // Nothing generated names where it was generated: the directory can move.
         for file in [
@@ -720,7 +692,7 @@ mod tests {
         let config = NodeConfig::load(&out.join("alice/node.toml"), |_| None).unwrap();
         assert_eq!(config.tls_cert, Some(out.join("alice/tls.crt")));
         assert!(!config.allow_plain_http);
-        assert!(crate::tls::server_config(&config).unwrap().is_some());
+        assert!(fsc_node::tls::server_config(&config).unwrap().is_some());
     }
 
     #[test]
@@ -744,7 +716,7 @@ mod tests {
         assert_eq!(bob.tls_key, Some(out.join("bob/tls.key")));
         assert_eq!(bob.listen, "0.0.0.0:443");
         // Without the files yet, the node says which it misses.
-        let error = crate::tls::server_config(&bob).unwrap_err().to_string();
+        let error = fsc_node::tls::server_config(&bob).unwrap_err().to_string();
         assert!(error.contains("tls.crt"), "{error}");
     }
 

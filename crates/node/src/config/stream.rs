@@ -1,8 +1,8 @@
-//! The federation's stream: its names, the config it must have, provisioning and verification.
+//! The federation's stream: its spec, its names, the config it must have, and verification.
 //!
 //! The roster's `[stream]` table ([`StreamSpec`]) fixes the stream every party expects. The
-//! operator creates it, once, with the broker's `admin` user (`fsc federation provision`, which
-//! calls [`provision`]); party users may not create, change or delete streams (the broker
+//! operator creates it, once, with the broker's `admin` user (`fsc federation provision`, in the
+//! tools crate); party users may not create, change or delete streams (the broker
 //! permissions `fsc federation init` writes). A node never creates the stream: it looks for it
 //! with `STREAM.LIST` (a party may not call `STREAM.INFO`, whose `subjects_filter` would show
 //! which pairs of parties have messages pending; the list reports no subject details, only their
@@ -14,14 +14,87 @@
 //! [`Names`] derives every subject and name from the spec, so two federations (different stream
 //! names and subject prefixes) can share one broker account.
 
-use crate::config::{Roster, StreamSpec, nats_servers};
+use super::broker::is_name_token;
 use crate::error::Error;
-use crate::federation::AdminConfig;
 use async_nats::jetstream::{self, response::Response, stream};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// The federation's JetStream stream (`[stream]` in the roster): what `fsc federation provision`
+/// creates and what every node verifies before it uses the stream ([`verify`]). Every key
+/// has a default, so a roster without the table describes the stream fsc always used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamSpec {
+    /// The stream's name; two federations sharing a broker account need different names.
+    pub name: String,
+    /// The first token(s) of every subject (`<prefix>.<computation>.<to>.<from>`); two
+    /// federations sharing a broker account need different prefixes.
+    pub subject_prefix: String,
+    /// Copies of every message (1, or 3 in a JetStream cluster).
+    pub replicas: usize,
+    /// Servers the stream may be placed on (their `server_tags`); empty: any.
+    pub placement_tags: Vec<String>,
+    /// The most bytes the stream holds; beyond it, publishes are refused until receivers catch up.
+    pub max_bytes: i64,
+    /// The largest message (payload and headers); fsc chunks larger ones. At most the broker's
+    /// `max_payload`, which `fsc federation init` sets to 8 MiB.
+    pub max_msg_size: i32,
+    /// The most messages waiting on one subject, i.e. from one party to another in one
+    /// computation; beyond it, that sender's publishes are refused (a large message is up to
+    /// 4,096 chunks).
+    pub max_msgs_per_subject: i64,
+    /// Messages older than this are dropped: more than any node's `max_deadline_s`.
+    pub max_age_s: u64,
+    /// The broker drops a re-sent message (same `Nats-Msg-Id`) within this window.
+    pub duplicate_window_s: u64,
+}
+
+impl Default for StreamSpec {
+    fn default() -> StreamSpec {
+        StreamSpec {
+            name: "FSC".into(),
+            subject_prefix: "fsc".into(),
+            replicas: 1,
+            placement_tags: Vec::new(),
+            max_bytes: 1 << 30,
+            max_msg_size: 8 << 20,
+            max_msgs_per_subject: 10_000,
+            // The default max_deadline_s (1 h) plus an hour's margin for clock skew.
+            max_age_s: 7200,
+            duplicate_window_s: 120,
+        }
+    }
+}
+
+impl StreamSpec {
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::Config(format!("roster [stream]: {what}")));
+        if self.name.len() > 32 || !is_name_token(&self.name) {
+            return bad(format!("name {:?} must match [A-Za-z0-9_-]{{1,32}}", self.name));
+        }
+        // Dot-separated tokens, no wildcards: the prefix starts subjects and permissions.
+        if self.subject_prefix.len() > 64 || !self.subject_prefix.split('.').all(is_name_token) {
+            return bad(format!(
+                "subject_prefix {:?} must be dot-separated tokens of [A-Za-z0-9_-]",
+                self.subject_prefix
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return bad(format!("replicas must be between 1 and 5, got {}", self.replicas));
+        }
+        if self.max_bytes < 1 << 20 || self.max_msg_size < 1 << 10 || self.max_msgs_per_subject < 1 {
+            return bad(
+                "max_bytes must be at least 1 MiB, max_msg_size at least 1 KiB, max_msgs_per_subject at least 1".into(),
+            );
+        }
+        if self.max_age_s == 0 || self.duplicate_window_s == 0 || self.duplicate_window_s > self.max_age_s {
+            return bad("max_age_s and duplicate_window_s must be at least 1, the window at most max_age_s".into());
+        }
+        Ok(())
+    }
+}
 
 /// Every name a federation uses on the broker, derived from its [`StreamSpec`].
 #[derive(Debug, Clone, PartialEq)]
@@ -214,79 +287,6 @@ pub fn refusal(name: &str, mismatch: &Mismatch) -> String {
         "stream {name} on the broker differs from the roster's [stream]: {mismatch}. \
          The operator deletes it and runs `fsc federation provision` again"
     )
-}
-
-/// What [`provision`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provisioned {
-    Created,
-    /// The stream was there already, as specified.
-    Found,
-    /// The stream differed and was updated to the spec (`update`).
-    Updated,
-}
-
-/// Creates the stream the spec describes, or finds it as specified; an existing stream that
-/// differs is an error naming the field, or with `update` is changed to the spec (keeping its
-/// messages; the broker refuses some changes, e.g. of retention or storage). Needs a broker user
-/// that may create streams (the federation's `admin`).
-pub async fn provision(js: &jetstream::Context, spec: &StreamSpec, update: bool) -> Result<Provisioned, Error> {
-    if let Some(info) = find(js, &spec.name).await? {
-        let Err(mismatch) = verify(spec, &info.config) else {
-            return Ok(Provisioned::Found);
-        };
-        if !update {
-            return Err(Error::Config(refusal(&spec.name, &mismatch)));
-        }
-        let updated = js
-            .update_stream(expected_config(spec))
-            .await
-            .map_err(|e| Error::Config(format!("updating stream {} ({mismatch}): {e}", spec.name)))?;
-        verify(spec, &updated.config).map_err(|mismatch| Error::Config(refusal(&spec.name, &mismatch)))?;
-        return Ok(Provisioned::Updated);
-    }
-    js.create_stream(expected_config(spec))
-        .await
-        .map_err(|e| Error::Broker(format!("creating stream {}: {e}", spec.name)))?;
-    Ok(Provisioned::Created)
-}
-
-/// How long `fsc federation provision` retries a broker that is not ready yet (a JetStream
-/// cluster electing its leader, a container still starting).
-const PROVISION_PATIENCE: Duration = Duration::from_secs(30);
-
-/// `fsc federation provision DIR`: creates (or finds as specified) the stream of the roster
-/// `DIR/federation.toml`, as the operator's `admin` user of `DIR/admin/` (its broker URL from
-/// `admin/admin.toml` unless `nats_url` is given). Returns the stream's name and what was done.
-pub async fn provision_federation(
-    dir: &Path,
-    nats_url: Option<&str>,
-    update: bool,
-) -> Result<(String, Provisioned), Error> {
-    let roster = Roster::load(&dir.join("federation.toml"))?;
-    let admin = AdminConfig::load(dir)?;
-    let url = nats_url.unwrap_or(&admin.nats_url);
-    let client = crate::transport::login_options(&admin.broker_login())
-        .await?
-        .name("fsc-provision")
-        .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(Duration::from_secs(5)))
-        .connect(nats_servers(url)?)
-        .await
-        .map_err(|e| Error::Broker(format!("cannot connect to {url}: {e}")))?;
-    let js = jetstream::ContextBuilder::new()
-        .api_prefix(admin.broker_login().api_prefix())
-        .build(client);
-    let started = Instant::now();
-    loop {
-        match provision(&js, &roster.stream, update).await {
-            Err(Error::Broker(error)) if started.elapsed() < PROVISION_PATIENCE => {
-                tracing::info!(%error, "the broker is not ready; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            outcome => return outcome.map(|done| (roster.stream.name.clone(), done)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,74 @@
+//! The store's rows as the node reads and writes them, and the computation statuses; shared by
+//! the read pool ([`super`]) and the runtime's writer ([`super::write`]).
+
+use sqlx::FromRow;
+
+/// Computation status, as stored and as shown by the API.
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+
+pub fn is_final(status: &str) -> bool {
+    status == SUCCEEDED || status == FAILED
+}
+
+/// A computation row, complete.
+#[derive(Debug, Clone, FromRow)]
+pub struct ComputationRow {
+    pub id: String,
+    pub microprotocol: Option<String>,
+    pub parties: Option<String>,
+    pub parameters: Option<String>,
+    pub digest: Option<Vec<u8>>,
+    pub status: String,
+    pub machine: Option<String>,
+    pub next_seq: i64,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub deadline_at: i64,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// The federatedsecure API's network uuid, for computations started by `compute`.
+    pub network: Option<String>,
+    /// The API client that submitted it; `None` for a tombstone no client has claimed.
+    pub client: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxRow {
+    pub computation: String,
+    pub sender: String,
+    pub seq: i64,
+    pub kind: String,
+    /// `None` once consumed. Empty if `body_in_chunks`.
+    pub body: Option<Vec<u8>>,
+    pub received_at: i64,
+    /// The message is pending and its body is still in its chunks, sealed (see migration 0008).
+    pub body_in_chunks: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// Position in the outbox queue; assigned by `write::insert_outbox`.
+    pub id: i64,
+    pub computation: String,
+    pub recipient: String,
+    pub seq: i64,
+    pub envelope: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    pub computation: String,
+    pub sender: String,
+    pub seq: i64,
+    pub idx: i64,
+    pub total: i64,
+    pub data: Vec<u8>,
+    pub received_at: i64,
+}
+
+/// Identifies one message of one sender: `(computation, party, seq)`.
+pub type MessageKey = (String, String, i64);
