@@ -4,7 +4,7 @@
 //! PSI runs, and the nodes' peak memory.
 
 use fsc_e2e::{Cluster, psi_sets as sets};
-use fsc_simon::psi::{self, Key};
+use fsc_simon::psi::dh::{self as psi, Key};
 use futures::future::join_all;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

@@ -3,7 +3,7 @@
 //! parties (the aggregator of some of the sums) resumes with every sum right.
 
 use fsc_e2e::{Cluster, assert_all_summed, random_sums};
-use fsc_simon::additive_sum::messages_per_sum;
+use fsc_simon::sum::additive_sum::messages_per_sum;
 use std::time::Duration;
 
 const SENT: &str = "fsc_messages_sent_total";

@@ -6,23 +6,25 @@
 //! anything is sent), then [`Machine::start`] and [`Machine::receive`], persisting the machine
 //! between steps. This module must not grow protocol logic: it only dispatches.
 
-use crate::contingency_vertical::ContingencyVertical;
 use crate::fixed_point::EncodingError;
-use crate::kth_element::{KthElement, RankParameters};
 use crate::masks::Masks;
-use crate::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
-use crate::projected_product::ProjectedProduct;
+use crate::matrix::projected_product::ProjectedProduct;
+use crate::matrix::regression_ols_vertical;
+use crate::matrix::secure_matrix_multiplication::{
+    MatrixParameters, ResultKey, SecureMatrixMultiplication, float_input,
+};
+use crate::order::kth_element::{KthElement, RankParameters};
+use crate::order::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
+use crate::order::secure_median::SecureMedian;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::psi::PsiMessage;
-use crate::regression_ols_vertical;
-use crate::secure_matrix_multiplication::{MatrixParameters, ResultKey, SecureMatrixMultiplication, float_input};
-use crate::secure_median::SecureMedian;
-use crate::secure_sum::{SecureSum, SecureSumParameters};
-use crate::set_intersection::{Reveal, SetIntersection};
-use crate::statistics_bivariate::StatisticsBivariate;
-use crate::statistics_contingency::{ContingencyParameters, StatisticsContingency};
-use crate::statistics_frequency::{FrequencyParameters, StatisticsFrequency};
-use crate::statistics_univariate::StatisticsUnivariate;
+use crate::psi::contingency_vertical::ContingencyVertical;
+use crate::psi::dh::PsiMessage;
+use crate::psi::set_intersection::{Reveal, SetIntersection};
+use crate::statistics::bivariate::StatisticsBivariate;
+use crate::statistics::contingency::{ContingencyParameters, StatisticsContingency};
+use crate::statistics::frequency::{FrequencyParameters, StatisticsFrequency};
+use crate::statistics::univariate::StatisticsUnivariate;
+use crate::sum::secure_sum::{SecureSum, SecureSumParameters};
 use rand_core::RngCore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

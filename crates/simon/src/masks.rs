@@ -1,4 +1,4 @@
-//! Pairwise masks: what hides a party's input in a secure sum ([`crate::additive_sum`]).
+//! Pairwise masks: what hides a party's input in a secure sum ([`crate::sum::additive_sum`]).
 //!
 //! Every pair of parties i < j shares a 32-byte seed for the computation. The runtime derives it
 //! (HKDF over the pair's static X25519 secret, bound to the computation id, its definition digest

@@ -146,8 +146,8 @@ pub trait Microprotocol: Serialize + DeserializeOwned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::additive_sum::{AdditiveSum, SumMessage};
     use crate::masks::{Instance, Masks};
+    use crate::sum::additive_sum::{AdditiveSum, SumMessage};
     use crate::z2k::Z256;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;

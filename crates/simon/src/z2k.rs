@@ -1,6 +1,6 @@
 //! The rings Z_2^k in which masked values and shares live: Z_2^64 for counts and OR bits, Z_2^256
 //! for fixed-point numbers, and the wide Z_2^2304 in which any sum of doubles is exact ([`ZWide`],
-//! see `crate::reals`).
+//! see `crate::statistics::reals`).
 //!
 //! A value plus a uniform (or pseudorandom) mask of this ring is uniform (or indistinguishable from
 //! uniform) whatever the value, unlike the reference's masks below 10^24 over the integers
@@ -26,7 +26,8 @@ pub type Z64 = Zk<1>;
 /// Z_2^256: the reference's fixed-point numbers.
 pub type Z256 = Zk<4>;
 
-/// Z_2^2304: wide enough for the exact sum of up to 2^179 doubles scaled by 2^1100 (`crate::reals`).
+/// Z_2^2304: wide enough for the exact sum of up to 2^179 doubles scaled by 2^1100
+/// (`crate::statistics::reals`).
 pub type ZWide = Zk<36>;
 
 impl<const L: usize> Default for Zk<L> {

@@ -3,7 +3,7 @@
 //! matrices for the data owners, nothing input-dependent for the helper). Pure: no I/O but
 //! reading the vector files.
 
-use fsc_simon::matrix_product::{HELPER, ProductMessage};
+use fsc_simon::matrix::matrix_product::{HELPER, ProductMessage};
 use fsc_simon::simulate::{run_all, run_recorded};
 use fsc_simon::z2k::Z256;
 use fsc_simon::{EngineError, Spec};
@@ -333,7 +333,7 @@ fn data_owners_receive_uniform_matrices_and_the_helper_nothing_of_the_inputs() {
 /// what its parameter's name says (a square X sends party 1's matrix to party 0 as it is).
 #[test]
 fn the_opt_in_method_without_helper_multiplies_and_reveals_what_it_says() {
-    use fsc_simon::projected_product::ProjectedMessage;
+    use fsc_simon::matrix::projected_product::ProjectedMessage;
     let spec = Spec::new(
         "SecureMatrixMultiplication",
         &json!({"reveal_inputs_without_helper": true}),

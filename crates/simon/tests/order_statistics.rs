@@ -2,7 +2,7 @@
 //! random inputs (ints, floats with many decimals, negatives, duplicates, an empty party), and on
 //! adversarial doubles, with the number of rounds each takes. Pure: no I/O.
 
-use fsc_simon::order;
+use fsc_simon::order::doubles as order;
 use fsc_simon::simulate::{Transcript, run_recorded};
 use fsc_simon::{EngineError, ProtocolError, Spec};
 use rand_chacha::ChaCha20Rng;

@@ -1,10 +1,10 @@
 //! SecureSum against direct sums, the reference's recorded vectors, and a uniformity test of
 //! the masked vectors. Pure: no I/O but reading the vector files.
 
-use fsc_simon::additive_sum::{AdditiveSum, SumMessage, messages_per_sum};
 use fsc_simon::fixed_point::{self, PyNumber};
 use fsc_simon::masks::Instance;
 use fsc_simon::simulate::{run_all, run_recorded};
+use fsc_simon::sum::additive_sum::{AdditiveSum, SumMessage, messages_per_sum};
 use fsc_simon::z2k::Z256;
 use fsc_simon::{EngineError, Io, Masks, Microprotocol, Spec};
 use num_bigint::BigInt;

@@ -1,6 +1,6 @@
 //! StatisticsContingencyVertical (2 parties): the contingency table of party 0's attribute
 //! against party 1's over the ids both hold, by one DH-PSI over the ids in which every encrypted
-//! id carries its category ([`crate::psi`]).
+//! id carries its category ([`crate::psi::dh`]).
 //!
 //! Input: a list of `[id, category]` pairs (ids and categories any JSON values; a repeated id
 //! keeps its last category, as the reference's dictionary does). A category names its row or
@@ -22,7 +22,7 @@
 //! per cell and revealed the whole vertical join (REFERENCE.md §6 W5b).
 
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::psi::{self, Key, Point, Points, PsiMessage};
+use crate::psi::dh::{self, Key, Point, Points, PsiMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -52,14 +52,14 @@ impl ContingencyVertical {
         let Value::Array(pairs) = input else {
             return Err(format!(
                 "input must be a list of [id, category] pairs, got {}",
-                crate::order::kind(input)
+                crate::order::doubles::kind(input)
             ));
         };
         if let Some(pair) = pairs.iter().find(|p| p.as_array().is_none_or(|p| p.len() != 2)) {
             return Err(format!("every input item must be an [id, category] pair, got {pair}"));
         }
-        if pairs.len() > psi::MAX_ITEMS {
-            return Err(format!("at most {} ids per party, got {}", psi::MAX_ITEMS, pairs.len()));
+        if pairs.len() > dh::MAX_ITEMS {
+            return Err(format!("at most {} ids per party, got {}", dh::MAX_ITEMS, pairs.len()));
         }
         Ok(ContingencyVertical {
             context,
@@ -80,7 +80,7 @@ impl ContingencyVertical {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                by_id.insert(psi::canonical(id), label);
+                by_id.insert(dh::canonical(id), label);
             }
         }
         let labels: Vec<String> = by_id
@@ -106,7 +106,7 @@ impl ContingencyVertical {
     /// Adds this party's layer and sorts, keeping each tag with its point.
     fn reencrypt(&self, from: PartyIndex, points: Points, tags: Vec<u32>) -> Result<Tagged, ProtocolError> {
         let mut points = points.0;
-        psi::reencrypt(self.key(), false, &mut points, from)?;
+        dh::reencrypt(self.key(), false, &mut points, from)?;
         sorted(points, tags, from)
     }
 
@@ -172,7 +172,7 @@ impl Microprotocol for ContingencyVertical {
         let (ids, labels) = Self::read(&self.input.take().expect("start is called once"));
         self.labels = labels;
         let (ids, tags): (Vec<String>, Vec<u32>) = ids.into_iter().unzip();
-        let points = psi::encrypt_items(self.key(), &self.context, &ids);
+        let points = dh::encrypt_items(self.key(), &self.context, &ids);
         let own = sorted(points, tags, io.me())?;
         let me = io.me() as u32;
         io.send(
@@ -254,7 +254,7 @@ impl Microprotocol for ContingencyVertical {
 #[cfg(test)]
 mod tests {
     use crate::machine::Spec;
-    use crate::psi::{PsiMessage, testing};
+    use crate::psi::dh::{PsiMessage, testing};
     use crate::simulate::{run_all, run_recorded};
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};

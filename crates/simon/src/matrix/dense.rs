@@ -10,7 +10,7 @@
 //! below 2^252 and never wraps in the ring; it is decoded once, correctly rounded.
 
 use crate::fixed_point::{self, EncodingError};
-use crate::order::kind;
+use crate::order::doubles::kind;
 use crate::z2k::Z256;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

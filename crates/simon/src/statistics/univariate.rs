@@ -4,11 +4,12 @@
 //! Input: a number or a (nested) list of numbers (one party may have none). Rounds, run as:
 //! - MinimumMaximum's bisection (8 rounds) for `minimum`, `maximum`, and, at the same time,
 //! - one sum in the wide ring of (count, exact Σx, an OR "some value is 0"); then
-//! - one sum of the centred power sums Σ((x − mean)/s)^k, k = 2..6 ([`crate::moments`], s the
-//!   largest magnitude), of Σ ln x when every value is positive, and of Σ 1/x when none is 0.
+//! - one sum of the centred power sums Σ((x − mean)/s)^k, k = 2..6
+//!   ([`crate::statistics::moments`], s the largest magnitude), of Σ ln x when every value is
+//!   positive, and of Σ 1/x when none is 0.
 //!
-//! Every sum is exact ([`crate::reals`]) and rounded once. `samples` is an int. A statistic that
-//! mathematics leaves undefined is `null`: `geometric_mean` when a value is ≤ 0,
+//! Every sum is exact ([`crate::statistics::reals`]) and rounded once. `samples` is an int. A
+//! statistic that mathematics leaves undefined is `null`: `geometric_mean` when a value is ≤ 0,
 //! `harmonic_mean` when a value is 0, the sample variance and what derives from it for one
 //! value, standardised moments when all values are equal, coefficients of variation when the
 //! mean is 0 (the reference raised and hung, or returned 1.0 for a geometric mean over negative
@@ -19,12 +20,12 @@
 //! broadcast each party's extremes and leaked high moments through its integer masks (W1, W2).
 
 use crate::fixed_point::EncodingError;
-use crate::minimum_maximum::{Extremes, MinimumMaximum};
-use crate::moments::{LocalMoments, MAX_POWER};
-use crate::order;
+use crate::order::doubles;
+use crate::order::minimum_maximum::{Extremes, MinimumMaximum};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::reals::{self, ExactSum};
-use crate::rounds::{self, RoundMessage, Rounds};
+use crate::statistics::moments::{LocalMoments, MAX_POWER};
+use crate::statistics::reals::{self, ExactSum};
+use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::ZWide;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -66,7 +67,7 @@ fn or_bit(bit: bool, io: &mut Io<'_, RoundMessage<36>>) -> ZWide {
 
 impl StatisticsUnivariate {
     pub fn new(input: &Value) -> Result<StatisticsUnivariate, EncodingError> {
-        let values = order::doubles(input)?;
+        let values = doubles::doubles(input)?;
         // A reciprocal beyond the double range (|x| < 2^−1024) counts as the largest double.
         let reciprocal = |x: f64| (1.0 / x).clamp(-f64::MAX, f64::MAX);
         Ok(StatisticsUnivariate {
@@ -74,7 +75,7 @@ impl StatisticsUnivariate {
             has_zero: values.contains(&0.0),
             logs: ExactSum::of(values.iter().filter(|&&x| x > 0.0).map(|x| x.ln())),
             reciprocals: ExactSum::of(values.iter().filter(|&&x| x != 0.0).map(|&x| reciprocal(x))),
-            extremes: MinimumMaximum::of_values(crate::bisection::MAX_BITS_PER_ROUND, &values),
+            extremes: MinimumMaximum::of_values(crate::order::bisection::MAX_BITS_PER_ROUND, &values),
             found: None,
             totals: None,
             // The extremes are sequence 0.

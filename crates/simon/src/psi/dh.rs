@@ -14,7 +14,7 @@
 //! element on the wire and base64 in persisted JSON state), the wire form of PSI messages, the
 //! reading of a party's set from its input, and the [`Ring`] every PSI protocol runs.
 
-use crate::order::kind;
+use crate::order::doubles::kind;
 use crate::protocol::{Io, PartyIndex, ProtocolError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

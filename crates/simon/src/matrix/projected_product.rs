@@ -12,11 +12,11 @@
 //! instance) Z is empty, V = I and W = Y, party 1's whole matrix; otherwise Y projected onto that
 //! (n − g)-dimensional space. Both learn the product and the shapes. Messages: 5, four hops.
 
-use crate::least_squares;
-use crate::matrix::Matrix;
-use crate::matrix_product::incompatible;
+use crate::matrix::dense::Matrix;
+use crate::matrix::least_squares;
+use crate::matrix::matrix_product::incompatible;
+use crate::matrix::secure_matrix_multiplication::{ResultKey, keyed};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::secure_matrix_multiplication::{ResultKey, keyed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -10,11 +10,11 @@
 //! extremes (W2), scaled floats by decimal digits and never ended on `[[0.57, 0.9], [0.1]]` (W15).
 
 use crate::fixed_point::EncodingError;
-use crate::kth_element::RankParameters;
-use crate::order;
+use crate::order::doubles;
+use crate::order::kth_element::RankParameters;
+use crate::order::rank_search::{RankProgress, RankSearch};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::rank_search::{RankProgress, RankSearch};
-use crate::rounds::RoundMessage;
+use crate::sum::rounds::RoundMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ pub struct SecureMedian {
 
 impl SecureMedian {
     pub fn new(parameters: RankParameters, input: &Value) -> Result<SecureMedian, EncodingError> {
-        let keys = order::numbers(input)?.iter().map(|v| v.key()).collect();
+        let keys = doubles::numbers(input)?.iter().map(|v| v.key()).collect();
         Ok(SecureMedian {
             search: RankSearch::new(parameters.bits_per_round, keys),
         })
@@ -57,9 +57,9 @@ impl SecureMedian {
 /// (`(a + b) / 2`), halving first where the sum would overflow.
 fn median(keys: &[u64]) -> f64 {
     match keys {
-        [middle] => order::from_key(*middle),
+        [middle] => doubles::from_key(*middle),
         [low, high] => {
-            let (a, b) = (order::from_key(*low), order::from_key(*high));
+            let (a, b) = (doubles::from_key(*low), doubles::from_key(*high));
             let sum = a + b;
             if sum.is_finite() { sum / 2.0 } else { a / 2.0 + b / 2.0 }
         }

@@ -3,7 +3,7 @@
 //! never forms XᵀX, which would square the condition number (the reference inverts XᵀX).
 
 use crate::fixed_point::EncodingError;
-use crate::matrix::Matrix;
+use crate::matrix::dense::Matrix;
 
 /// (XᵀX)⁻¹Xᵀ (p×n) of an n×p design; a rank-deficient X (fewer rows than columns, or a column
 /// that is numerically a combination of the others) is an error that says so.

@@ -2,9 +2,10 @@
 //! centred cross sums, in two sum rounds whatever the data.
 //!
 //! Input: a list of pairs `[x, y]` with |x|, |y| ≤ 1e100 (so that every centred square is a
-//! finite double). Round 1 sums, exactly in the wide ring ([`crate::reals`]), the count, Σx and Σy;
-//! round 2 the centred sums Σ(x − x̄)², Σ(y − ȳ)², Σ(x − x̄)(y − ȳ), each party's share computed
-//! from its own two-pass summary shifted to the global means (as [`crate::moments`]).
+//! finite double). Round 1 sums, exactly in the wide ring ([`crate::statistics::reals`]), the
+//! count, Σx and Σy; round 2 the centred sums Σ(x − x̄)², Σ(y − ȳ)², Σ(x − x̄)(y − ȳ), each
+//! party's share computed from its own two-pass summary shifted to the global means (as
+//! [`crate::statistics::moments`]).
 //!
 //! Output (the reference's 7 keys, §4.9): `samples` (an int), `covariance_mle`, `covariance`,
 //! `correlation_coefficient`, `regression_slope`, `regression_interceipt` (sic) and its corrected
@@ -15,10 +16,10 @@
 //! centred sums. The reference ran 30 sub-protocols and broadcast each party's extremes (W2).
 
 use crate::fixed_point::EncodingError;
-use crate::order;
+use crate::order::doubles;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::reals::{self, ExactSum};
-use crate::rounds::{self, RoundMessage, Rounds};
+use crate::statistics::reals::{self, ExactSum};
+use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::ZWide;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -42,7 +43,7 @@ pub struct StatisticsBivariate {
 fn pair(item: &Value) -> Result<(f64, f64), EncodingError> {
     let number = |v: &Value| match v {
         Value::Number(n) => {
-            let x = order::double(n)?;
+            let x = doubles::double(n)?;
             if x.abs() <= MAX_MAGNITUDE {
                 Ok(x)
             } else {
@@ -51,7 +52,7 @@ fn pair(item: &Value) -> Result<(f64, f64), EncodingError> {
                 )))
             }
         }
-        other => Err(EncodingError::NotANumber(order::kind(other))),
+        other => Err(EncodingError::NotANumber(doubles::kind(other))),
     };
     match item {
         Value::Array(xy) if xy.len() == 2 => Ok((number(&xy[0])?, number(&xy[1])?)),

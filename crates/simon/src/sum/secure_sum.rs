@@ -14,10 +14,10 @@
 //! What each party learns: the sum and the total number of values, nothing else (see
 //! [`AdditiveSum`]). Messages: n·(n−1) in one hop below 5 parties, 2·(n−1) in two hops from 5.
 
-use crate::additive_sum::{AdditiveSum, SumMessage};
 use crate::fixed_point::{self, EncodingError};
 use crate::masks::Instance;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::sum::additive_sum::{AdditiveSum, SumMessage};
 use crate::z2k::Z256;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! SetIntersection and SetIntersectionSize (n ≥ 2): the items every party holds, or only how
-//! many there are, by DH-PSI on Ristretto255 ([`crate::psi`]).
+//! many there are, by DH-PSI on Ristretto255 ([`crate::psi::dh`]).
 //!
 //! Input, as the reference's: a list of lists of items, the party's set being the intersection
 //! of its lists (a flat list of items is one set). Items are any JSON values, equal when their
@@ -21,7 +21,7 @@
 //! own order, which revealed the members to SetIntersectionSize's parties, REFERENCE.md §6 W5b).
 
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::psi::{self, Key, Points, PsiMessage, Ring};
+use crate::psi::dh::{self, Key, Points, PsiMessage, Ring};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -48,7 +48,7 @@ pub struct SetIntersection {
 
 impl SetIntersection {
     pub fn new(reveal: Reveal, context: [u8; 32], input: &Value) -> Result<SetIntersection, String> {
-        psi::check_set(input)?;
+        dh::check_set(input)?;
         Ok(SetIntersection {
             reveal,
             context,
@@ -69,7 +69,7 @@ impl SetIntersection {
 
     /// Party 0, with every fully encrypted list: the size, or the first stripping hop.
     fn compare(&mut self, lists: Vec<Points>, io: &mut Io<'_, PsiMessage>) -> Progress<Value> {
-        let both = psi::intersect(&lists);
+        let both = dh::intersect(&lists);
         match self.reveal {
             Reveal::Size => {
                 let result = json!({"size_intersection": both.len()});
@@ -98,12 +98,12 @@ impl SetIntersection {
             });
         }
         if me != 0 {
-            psi::reencrypt(self.key(), true, &mut points.0, from)?;
-            psi::shuffle(&mut points.0, from)?;
+            dh::reencrypt(self.key(), true, &mut points.0, from)?;
+            dh::shuffle(&mut points.0, from)?;
             io.send((me + 1) % n, PsiMessage::Stripping(points));
             return Ok(Progress::Continue);
         }
-        let index: std::collections::HashMap<&psi::Point, usize> =
+        let index: std::collections::HashMap<&dh::Point, usize> =
             self.own.0.iter().enumerate().map(|(i, p)| (p, i)).collect();
         let members = points
             .0
@@ -130,8 +130,8 @@ impl Microprotocol for SetIntersection {
 
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         let mut ring = Ring::new(io.parties(), io.rng());
-        self.items = psi::read_set(&self.input.take().expect("start is called once"));
-        let own = psi::encrypt_items(&ring.key, &self.context, &self.items);
+        self.items = dh::read_set(&self.input.take().expect("start is called once"));
+        let own = dh::encrypt_items(&ring.key, &self.context, &self.items);
         if io.me() == 0 && self.reveal == Reveal::Members {
             self.own = Points(own.clone());
         } else {
@@ -168,7 +168,7 @@ impl Microprotocol for SetIntersection {
 #[cfg(test)]
 mod tests {
     use crate::machine::Spec;
-    use crate::psi::{PsiMessage, testing};
+    use crate::psi::dh::{PsiMessage, testing};
     use crate::simulate::{run_all, run_recorded};
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};

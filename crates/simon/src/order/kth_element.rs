@@ -13,10 +13,10 @@
 //! (2^bits − 1 per round; see [`RankSearch`]). The reference also broadcast every party's count.
 
 use crate::fixed_point::EncodingError;
-use crate::order::{self, Ordered};
+use crate::order::doubles::{self, Ordered};
+use crate::order::rank_search::{RankProgress, RankSearch};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::rank_search::{RankProgress, RankSearch};
-use crate::rounds::RoundMessage;
+use crate::sum::rounds::RoundMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -45,7 +45,7 @@ impl Default for RankParameters {
 
 impl RankParameters {
     pub fn validate(self) -> Result<Self, String> {
-        crate::minimum_maximum::check_bits(self.bits_per_round)?;
+        crate::order::minimum_maximum::check_bits(self.bits_per_round)?;
         Ok(self)
     }
 }
@@ -86,10 +86,10 @@ impl KthElement {
         };
         let field = |name: &str| fields.get(name).ok_or_else(|| invalid(format!("{name:?} is missing")));
         let bound = |name: &str| match field(name)? {
-            Value::Number(n) => order::number(n).map(|o| o.value),
+            Value::Number(n) => doubles::number(n).map(|o| o.value),
             other => Err(invalid(format!(
                 "{name:?} must be a number, found {}",
-                order::kind(other)
+                doubles::kind(other)
             ))),
         };
         let rank = field("rank")?
@@ -102,7 +102,7 @@ impl KthElement {
                 "lower_bound {lower_bound} is above upper_bound {upper_bound}"
             )));
         }
-        let values = order::numbers(field("array")?)?;
+        let values = doubles::numbers(field("array")?)?;
         Ok(KthElement {
             terms: Terms {
                 rank,
@@ -128,7 +128,7 @@ impl KthElement {
                 self.set_rank_when_agreed(io)
             }
             RankProgress::Done(keys) => {
-                let item = order::from_key(keys[0]);
+                let item = doubles::from_key(keys[0]);
                 let item = Ordered {
                     value: item,
                     int: item.fract() == 0.0 && item.abs() <= 9007199254740992.0,

@@ -6,8 +6,9 @@
 //! keep their JSON type (an int wins a tie with an equal float).
 //!
 //! Both extremes are found by bisection over the order-preserving keys of doubles
-//! ([`crate::order`], [`crate::bisection`]), in the same rounds: each round asks, for 255
-//! thresholds t, "does any party hold a minimum ≤ t?" and "does any party hold a maximum > t?".
+//! ([`crate::order::doubles`], [`crate::order::bisection`]), in the same rounds: each round
+//! asks, for 255 thresholds t, "does any party hold a minimum ≤ t?" and "does any party hold a
+//! maximum > t?".
 //! Each answer is an OR computed as the secure sum of b_i · r_i with r_i uniform and non-zero:
 //! zero exactly when no party's bit is set, otherwise uniform, so it reveals the OR and nothing
 //! more; and every OR is determined by the result. The first round also sums the counts. A last
@@ -16,11 +17,11 @@
 //! What each party learns: the number of values, the minimum and the maximum (and their types).
 //! Rounds: 64 / `bits_per_round` (default 8: 8 rounds) plus one; each one sum round.
 
-use crate::bisection::{MAX_BITS_PER_ROUND, Search};
 use crate::fixed_point::EncodingError;
-use crate::order::{self, Ordered};
+use crate::order::bisection::{MAX_BITS_PER_ROUND, Search};
+use crate::order::doubles::{self, Ordered};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::rounds::{self, RoundMessage, Rounds};
+use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -142,10 +143,10 @@ impl MinimumMaximum {
             match item {
                 Value::Object(fields) => {
                     let read = |name: &str| match fields.get(name) {
-                        Some(Value::Number(n)) => order::number(n),
+                        Some(Value::Number(n)) => doubles::number(n),
                         Some(other) => Err(EncodingError::Invalid(format!(
                             "{name:?} must be a number, found {}",
-                            order::kind(other)
+                            doubles::kind(other)
                         ))),
                         None => Err(EncodingError::Invalid(format!("an extremes object needs {name:?}"))),
                     };
@@ -158,7 +159,7 @@ impl MinimumMaximum {
                     }
                     fold(low, high);
                 }
-                other => order::numbers(other)?.into_iter().for_each(|x| fold(x, x)),
+                other => doubles::numbers(other)?.into_iter().for_each(|x| fold(x, x)),
             }
         }
         Ok(Self::from_local(parameters.bits_per_round, true, samples, local))
@@ -227,7 +228,7 @@ impl MinimumMaximum {
         };
         let samples = self.total_samples.expect("counted in the first round");
         let extreme = |key: u64, int: bool| Ordered {
-            value: order::from_key(key),
+            value: doubles::from_key(key),
             int,
         };
         Ok(Progress::Done(Extremes {
@@ -247,7 +248,7 @@ impl MinimumMaximum {
             }
             (Some(min), Some(max)) => {
                 let as_double = |key| Ordered {
-                    value: order::from_key(key),
+                    value: doubles::from_key(key),
                     int: false,
                 };
                 return Ok(Progress::Done(Extremes {

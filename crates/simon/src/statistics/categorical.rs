@@ -14,9 +14,9 @@
 //! categories each other party has (not how often).
 
 use crate::fixed_point::EncodingError;
-use crate::order;
+use crate::order::doubles;
 use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
-use crate::rounds::{self, RoundMessage, Rounds};
+use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use num_bigint::BigInt;
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub fn category(value: &Value) -> Result<Category, EncodingError> {
         Value::Number(n) => {
             let text = n.as_str();
             if text.contains(['.', 'e', 'E']) {
-                json!(order::double(n)?)
+                json!(doubles::double(n)?)
             } else {
                 let int: BigInt = text.parse().expect("JSON integers parse");
                 serde_json::from_str(&int.to_string()).expect("an integer is a JSON number")
@@ -59,7 +59,7 @@ pub fn category(value: &Value) -> Result<Category, EncodingError> {
         other => {
             return Err(EncodingError::Invalid(format!(
                 "categories are strings, numbers, booleans or null, found {}",
-                order::kind(other)
+                doubles::kind(other)
             )));
         }
     };

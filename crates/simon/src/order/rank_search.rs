@@ -1,5 +1,5 @@
 //! RankSearch: the building block that finds the values of given ranks (the k-th smallest) in
-//! the union of the parties' values, by bisection over the keys of [`crate::order`].
+//! the union of the parties' values, by bisection over the keys of [`crate::order::doubles`].
 //!
 //! Round 1 sums every party's count together with its counts of values ≤ each threshold of the
 //! first bisection round (thresholds do not depend on the rank). The protocol then names the
@@ -10,9 +10,9 @@
 //! What each party learns: the number of values, and the number of values ≤ t for each
 //! threshold t tested (2^bits − 1 per rank per round); nothing about which party holds what.
 
-use crate::bisection::Search;
+use crate::order::bisection::Search;
 use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
-use crate::rounds::{self, RoundMessage, Rounds};
+use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use serde::{Deserialize, Serialize};
 

@@ -7,9 +7,9 @@
 //! This module owns that ordering only; what a round
 //! sums is the protocol's.
 
-use crate::additive_sum::{AdditiveSum, SumMessage};
 use crate::masks::Instance;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::sum::additive_sum::{AdditiveSum, SumMessage};
 use crate::z2k::Zk;
 use serde::{Deserialize, Serialize};
 

@@ -22,7 +22,7 @@
 //! helper not colluding with a data owner. Messages: 5 among the owners and the helper, three
 //! rounds, plus one per receiving party; the big ones are E (p×n) and F (n×q), 32 bytes a entry.
 
-use crate::matrix::RingMatrix;
+use crate::matrix::dense::RingMatrix;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use serde::{Deserialize, Serialize};
 

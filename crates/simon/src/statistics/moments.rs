@@ -9,7 +9,7 @@
 //! (the reference's kurtosis of 1e6 + {1..5} is 214748364.8; the truth is 1.7, W16). Only the
 //! summary is kept, never the values. This module owns the arithmetic; the sums are the protocols'.
 
-use crate::reals::ExactSum;
+use crate::statistics::reals::ExactSum;
 use serde::{Deserialize, Serialize};
 
 /// The highest power summed (hyper-flatness is the sixth standardised moment).
@@ -32,7 +32,7 @@ impl LocalMoments {
         let mean = if count == 0 {
             0.0
         } else {
-            crate::reals::decode(sum.encoded(), count)
+            crate::statistics::reals::decode(sum.encoded(), count)
         };
         let scale = values.iter().fold(0.0f64, |s, x| s.max(x.abs()));
         let scale = if scale == 0.0 { 1.0 } else { scale };

@@ -2,7 +2,7 @@
 //!
 //! Input: a list of categories (JSON scalars; a bare scalar is one item). Parameter
 //! `categories` (optional): the values to count; when given, no party's values travel, only
-//! the summed counts ([`crate::categorical`]). Output: `{"histogram": {value: count},
+//! the summed counts ([`crate::statistics::categorical`]). Output: `{"histogram": {value: count},
 //! "mode": value}`: counts are ints; keys as [`categorical::display_names`] writes them; the
 //! mode keeps its JSON type and is, on ties, the first in canonical order, the same at every
 //! party (the reference returned strings for every key and party-dependent modes, W17).
@@ -11,9 +11,9 @@
 //! What each party learns: every count, and without `categories` the set of values each other
 //! party has.
 
-use crate::categorical::{self, Categorical, CategoricalMessage, Table};
 use crate::fixed_point::EncodingError;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 

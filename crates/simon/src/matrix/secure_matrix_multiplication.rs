@@ -3,7 +3,7 @@
 //! Input: the reference's `data`, a one-element list holding the matrix (a bare matrix is accepted
 //! too); with three or more parties the third is the helper and every input from index 2 on is
 //! ignored, as the reference ignores it. Entries are encoded in fixed point with `digits_after`
-//! decimals (default 12, see [`crate::matrix`] for the exact rule), multiplied exactly in
+//! decimals (default 12, see [`crate::matrix::dense`] for the exact rule), multiplied exactly in
 //! Z_2^256 by [`MatrixProduct`], and the product is decoded once: for inputs with at most
 //! `digits_after` decimals (and |x| < 4503 at 12 digits), every entry is the correctly rounded
 //! double of the exact product. Output: `{"product": [[f64]]}` at every party except a helper
@@ -15,8 +15,8 @@
 //! matrix in the clear whenever X had at least as many rows as columns (REFERENCE.md §6 W3).
 
 use crate::fixed_point::EncodingError;
-use crate::matrix::{self, MAX_INNER, Matrix, RingMatrix};
-use crate::matrix_product::{MatrixProduct, ProductMessage, ProductOutput};
+use crate::matrix::dense::{self, MAX_INNER, Matrix, RingMatrix};
+use crate::matrix::matrix_product::{MatrixProduct, ProductMessage, ProductOutput};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -34,7 +34,7 @@ pub struct MatrixParameters {
     pub helper: Option<String>,
     /// Two parties without a helper opt in to the original's method, which reveals the row space
     /// of party 0's matrix to party 1 and party 1's matrix to party 0 when party 0's has at least
-    /// as many rows as columns ([`crate::projected_product`]).
+    /// as many rows as columns ([`crate::matrix::projected_product`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reveal_inputs_without_helper: bool,
 }
@@ -101,7 +101,7 @@ pub fn keyed(key: ResultKey, rows: Vec<Vec<f64>>) -> Value {
 
 /// A data owner's matrix of finite doubles (the original's method without a helper).
 pub fn float_input(me: PartyIndex, input: &Value) -> Result<Option<Matrix<f64>>, EncodingError> {
-    owner_input(me, input, |v| matrix::parse_matrix(v, matrix::finite))
+    owner_input(me, input, |v| dense::parse_matrix(v, dense::finite))
 }
 
 /// A product of fixed-point matrices, decoded into the reference's result. Also the body of
@@ -124,7 +124,7 @@ impl SecureMatrixMultiplication {
     ) -> Result<SecureMatrixMultiplication, EncodingError> {
         let digits = parameters.digits_after;
         let matrix = owner_input(me, input, |v| {
-            matrix::parse_matrix(v, |n| matrix::encode_number(n, digits))
+            dense::parse_matrix(v, |n| dense::encode_number(n, digits))
         })?;
         Ok(SecureMatrixMultiplication::of(
             me,

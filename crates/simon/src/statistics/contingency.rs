@@ -2,18 +2,19 @@
 //!
 //! Input: a list of pairs of categories (JSON scalars). Parameters `rows` and `columns`
 //! (optional, independently): the categories of that dimension; when given, no party's categories
-//! of it travel ([`crate::categorical`]). Output: `{"table": {row: {column: count}}, "mode":
-//! [row, column]}`: every cell of rows × columns, zero cells included, counts ints, keys as
-//! [`categorical::display_names`] writes them, the mode the first greatest cell in canonical
-//! order (the reference's `"sum_{}_{}"` tags collided for `a_b`/`c` and `a`/`b_c`, W17).
+//! of it travel ([`crate::statistics::categorical`]). Output: `{"table": {row: {column:
+//! count}}, "mode": [row, column]}`: every cell of rows × columns, zero cells included, counts
+//! ints, keys as [`categorical::display_names`] writes them, the mode the first greatest cell in
+//! canonical order (the reference's `"sum_{}_{}"` tags collided for `a_b`/`c` and `a`/`b_c`,
+//! W17).
 //!
 //! Rounds: the exchange of category sets (one hop; none when both are given), then one sum
 //! round of rows × columns counts. What each party learns: every cell's count, and for
 //! exchanged dimensions the set of categories each other party has.
 
-use crate::categorical::{self, Categorical, CategoricalMessage, Table};
 use crate::fixed_point::EncodingError;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 

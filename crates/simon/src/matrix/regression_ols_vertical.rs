@@ -13,11 +13,13 @@
 //! reference sent y in the clear to party 0 when n = p (REFERENCE.md §6 W3).
 
 use crate::fixed_point::EncodingError;
-use crate::least_squares;
-use crate::matrix::{self, Matrix};
-use crate::projected_product::ProjectedProduct;
+use crate::matrix::dense::{self, Matrix};
+use crate::matrix::least_squares;
+use crate::matrix::projected_product::ProjectedProduct;
+use crate::matrix::secure_matrix_multiplication::{
+    MatrixParameters, ResultKey, SecureMatrixMultiplication, owner_input,
+};
 use crate::protocol::PartyIndex;
-use crate::secure_matrix_multiplication::{MatrixParameters, ResultKey, SecureMatrixMultiplication, owner_input};
 use serde_json::{Number, Value};
 
 /// Extra decimals for the entries of (XᵀX)⁻¹Xᵀ.
@@ -25,7 +27,7 @@ pub const COEFFICIENT_EXTRA_DIGITS: u32 = 6;
 
 /// Party 0's side: (XᵀX)⁻¹Xᵀ.
 fn coefficients(input: &Value) -> Result<Matrix<f64>, EncodingError> {
-    least_squares::pseudo_inverse(&matrix::parse_matrix(input, matrix::finite)?)
+    least_squares::pseudo_inverse(&dense::parse_matrix(input, dense::finite)?)
 }
 
 /// (XᵀX)⁻¹Xᵀ in fixed point.
@@ -34,7 +36,7 @@ fn encoded_coefficients(input: &Value, digits: u32) -> Result<Matrix<i128>, Enco
     let mut encoded = Matrix::zeros(m.rows(), m.cols());
     for i in 0..m.rows() {
         for (j, value) in m.row(i).iter().enumerate() {
-            encoded.set(i, j, matrix::encode_f64(*value, digits)?);
+            encoded.set(i, j, dense::encode_f64(*value, digits)?);
         }
     }
     Ok(encoded)
@@ -56,7 +58,7 @@ fn response<T>(input: &Value, entry: impl Fn(&Number) -> Result<T, EncodingError
         Some(values) => Value::Array(values.iter().map(|v| Value::Array(vec![v.clone()])).collect()),
         None => input.clone(),
     };
-    let y = matrix::parse_matrix(&column, entry)?;
+    let y = dense::parse_matrix(&column, entry)?;
     if y.cols() != 1 {
         return Err(EncodingError::Invalid(format!(
             "the response y must be a vector (or a one-column matrix), got a {}×{} matrix",
@@ -78,7 +80,7 @@ pub fn regression(
     let digits = parameters.digits_after;
     let matrix = owner_input(me, input, |v| match me {
         0 => encoded_coefficients(v, digits + COEFFICIENT_EXTRA_DIGITS),
-        _ => response(v, |n| matrix::encode_number(n, digits)),
+        _ => response(v, |n| dense::encode_number(n, digits)),
     })?;
     Ok(SecureMatrixMultiplication::of(
         me,
@@ -94,7 +96,7 @@ pub fn regression(
 pub fn regression_revealing(me: PartyIndex, input: &Value) -> Result<ProjectedProduct, EncodingError> {
     let matrix = owner_input(me, input, |v| match me {
         0 => coefficients(v),
-        _ => response(v, matrix::finite),
+        _ => response(v, dense::finite),
     })?
     .expect("two parties, both data owners");
     Ok(ProjectedProduct::new(&matrix, ResultKey::Mle))
