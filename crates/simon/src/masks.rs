@@ -14,7 +14,6 @@
 //! keys than the others (a stale roster) would make the masks not cancel, so every masked vector
 //! carries it and a mismatch fails the computation instead of giving a wrong sum.
 
-use crate::protocol::PartyIndex;
 use crate::z2k::Zk;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -89,19 +88,19 @@ impl Masks {
 
     /// The aggregator of every sum among `parties` parties of this computation, or `None` when
     /// they send all-to-all. It rotates with the computation (the agreement covers its id).
-    pub fn aggregator(&self, parties: usize) -> Option<PartyIndex> {
-        (parties >= AGGREGATE_FROM).then(|| (self.agreement % parties as u64) as PartyIndex)
+    pub fn aggregator(&self, parties: usize) -> Option<usize> {
+        (parties >= AGGREGATE_FROM).then(|| (self.agreement % parties as u64) as usize)
     }
 
     /// The mask m_ij of the pair (me, peer) for `instance`, `len` ring elements.
-    pub fn mask<const L: usize>(&self, peer: PartyIndex, instance: Instance, len: usize) -> Vec<Zk<L>> {
+    pub fn mask<const L: usize>(&self, peer: usize, instance: Instance, len: usize) -> Vec<Zk<L>> {
         let mut stream = ChaCha20Rng::from_seed(self.seeds[peer]);
         stream.set_stream(instance.nonce());
         (0..len).map(|_| Zk::random(&mut stream)).collect()
     }
 
     /// Adds party `me`'s masks for `instance` to its vector among `parties` parties.
-    pub fn apply<const L: usize>(&self, me: PartyIndex, parties: usize, instance: Instance, vector: &mut [Zk<L>]) {
+    pub fn apply<const L: usize>(&self, me: usize, parties: usize, instance: Instance, vector: &mut [Zk<L>]) {
         for peer in (0..parties).filter(|&peer| peer != me) {
             let mask = self.mask::<L>(peer, instance, vector.len());
             if peer > me {
