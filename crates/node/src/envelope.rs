@@ -17,6 +17,7 @@
 
 use crate::config::roster::{Roster, RosterKey};
 use crate::error::Error;
+use crate::failure::Announced;
 use crate::keys::{self, NodeKeys};
 use fsc_simon::masks::{Masks, Seed};
 use rand_core::RngCore;
@@ -426,8 +427,8 @@ impl Envelopes {
         Ok(Masks::new(seeds, u64::from_be_bytes(first)))
     }
 
-    /// The plaintext of an abort: the reason, signed with our Ed25519 key.
-    pub fn abort_body(&self, computation: Uuid, reason: &AbortReason) -> Vec<u8> {
+    /// The plaintext of an abort: what the other parties are told, signed with our Ed25519 key.
+    pub fn abort_body(&self, computation: Uuid, reason: &Announced) -> Vec<u8> {
         let signature = self.keys.sign(&abort_signed_bytes(computation, &self.me, reason));
         serde_json::to_vec(&SignedAbort {
             reason: reason.clone(),
@@ -437,7 +438,7 @@ impl Envelopes {
     }
 
     /// Checks an abort's signature against the sender's roster key.
-    pub fn verify_abort(&self, opened: &Opened) -> Result<AbortReason, Rejection> {
+    pub fn verify_abort(&self, opened: &Opened) -> Result<Announced, Rejection> {
         let signed: SignedAbort = serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
         let peer = self.peers.get(&opened.header.from).ok_or(Rejection::UnknownSender)?;
         let public = self.sender_key(peer, &opened.header)?.ed25519;
@@ -451,23 +452,17 @@ impl Envelopes {
     }
 }
 
-/// Why a party gave up on a computation; sent to all parties in a signed abort.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AbortReason {
-    pub code: String,
-    pub message: String,
-}
-
+/// An abort's plaintext: what the other parties are told ([`Announced`]), signed.
 #[derive(Serialize, Deserialize)]
-struct SignedAbort {
-    reason: AbortReason,
+pub struct SignedAbort {
+    pub reason: Announced,
     signature: String,
 }
 
-fn abort_signed_bytes(computation: Uuid, from: &str, reason: &AbortReason) -> Vec<u8> {
-    let mut bytes = b"fsc/abort/v1\0".to_vec();
+fn abort_signed_bytes(computation: Uuid, from: &str, reason: &Announced) -> Vec<u8> {
+    let mut bytes = b"fsc/abort/v2\0".to_vec();
     bytes.extend_from_slice(computation.as_bytes());
-    for part in [from, &reason.code, &reason.message] {
+    for part in [from, &reason.code, reason.culprit.as_deref().unwrap_or_default()] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }
@@ -735,9 +730,9 @@ mod tests {
         let bob = Envelopes::new("bob", keys.remove(0), &roster).unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let c = Uuid::new_v4();
-        let reason = AbortReason {
+        let reason = Announced {
             code: "invalid_input".into(),
-            message: "bad".into(),
+            culprit: Some("alice".into()),
         };
         let wire = alice
             .seal(c, "bob", 0, Kind::Abort, &alice.abort_body(c, &reason), &mut rng)
@@ -746,7 +741,7 @@ mod tests {
         assert_eq!(bob.verify_abort(&opened).unwrap(), reason);
         let mut forged = opened.clone();
         forged.plaintext = serde_json::to_vec(
-            &serde_json::json!({"reason": {"code": "x", "message": "y"}, "signature": keys::encode_base64(&[0; 64])}),
+            &serde_json::json!({"reason": {"code": "x"}, "signature": keys::encode_base64(&[0; 64])}),
         )
         .unwrap();
         assert_eq!(bob.verify_abort(&forged).unwrap_err(), Rejection::BadSignature);

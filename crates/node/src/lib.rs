@@ -3,7 +3,8 @@
 //!
 //! - [`config`]: what a node and the tools share: typed `node.toml`, the roster, the stream's
 //!   spec and names, the broker login; [`keys`]: reading secret key files;
-//! - [`envelope`]: sealing and opening messages between parties;
+//! - [`envelope`]: sealing and opening messages between parties; [`failure`]: what a failure
+//!   records here and what the other parties are told of it;
 //! - [`store`]: SQLite persistence; [`runtime`]: persist-then-act application of the engine;
 //! - [`transport`]: the NATS connection, inbox consumer and publisher, which sends the small
 //!   messages queued for one peer together ([`bundle`]);
@@ -17,6 +18,7 @@ pub mod caller;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod failure;
 pub mod keys;
 pub mod metrics;
 pub mod node;

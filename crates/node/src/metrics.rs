@@ -29,24 +29,6 @@ const HTTP_BUCKETS: &[f64] = &[
 const MAX_BUCKETS: usize = 17;
 const _: () = assert!(COMPUTATION_BUCKETS.len() < MAX_BUCKETS && HTTP_BUCKETS.len() < MAX_BUCKETS);
 
-/// Why computations fail (the `code` of their error), as labels; a code outside this list (a
-/// peer's own) is counted as `other`.
-const FAILURE_REASONS: &[&str] = &[
-    "aborted",
-    "cancelled",
-    "deadline_exceeded",
-    "definition_mismatch",
-    "helper_refused",
-    "internal",
-    "invalid_input",
-    "invalid_parameters",
-    "invalid_parties",
-    "no_helper",
-    "protocol_error",
-    "superseded",
-    "unknown_microprotocol",
-];
-
 #[derive(Default)]
 pub struct Metrics {
     pub computations_submitted: AtomicU64,
@@ -193,7 +175,10 @@ impl Metrics {
             .get(format!("{{microprotocol=\"{microprotocol}\",outcome=\"{outcome}\"}}"))
             .observe(COMPUTATION_BUCKETS, seconds);
         if let Some(reason) = failure {
-            let reason = FAILURE_REASONS.iter().find(|r| **r == reason).unwrap_or(&"other");
+            let reason = crate::failure::REASONS
+                .iter()
+                .find(|r| **r == reason)
+                .unwrap_or(&"other");
             self.failures
                 .get(format!("{{reason=\"{reason}\"}}"))
                 .fetch_add(1, Ordering::Relaxed);

@@ -93,8 +93,17 @@ impl EngineError {
             EngineError::InvalidParameters { .. } => "invalid_parameters",
             EngineError::NoHelper { .. } => "no_helper",
             EngineError::InvalidPartyCount(_) => "invalid_parties",
-            EngineError::InvalidInput(_) | EngineError::Protocol(ProtocolError::Failed(_)) => "invalid_input",
-            EngineError::Protocol(_) => "protocol_error",
+            EngineError::InvalidInput(_) => "invalid_input",
+            EngineError::Protocol(ProtocolError::Failed(_)) => "no_result",
+            EngineError::Protocol(_) => "protocol_violation",
+        }
+    }
+
+    /// The party (engine index) whose message broke the protocol, if one did.
+    pub fn culprit(&self) -> Option<PartyIndex> {
+        match self {
+            EngineError::Protocol(error) => error.culprit(),
+            _ => None,
         }
     }
 }

@@ -47,6 +47,16 @@ pub enum ProtocolError {
     Failed(String),
 }
 
+impl ProtocolError {
+    /// The party whose message broke the protocol, if one did.
+    pub fn culprit(&self) -> Option<PartyIndex> {
+        match self {
+            ProtocolError::Malformed { from, .. } | ProtocolError::Unexpected { from, .. } => Some(*from),
+            ProtocolError::Failed(_) => None,
+        }
+    }
+}
+
 /// The context of one step: who we are, how many parties there are, where randomness and the
 /// pairwise mask seeds come from, and where outgoing messages go.
 pub struct Io<'a, M> {

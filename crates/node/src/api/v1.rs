@@ -5,8 +5,8 @@
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
 use crate::caller::Caller;
-use crate::envelope::AbortReason;
 use crate::error::Error;
+use crate::failure::AbortReason;
 use crate::runtime::{Accepted, Submission};
 use crate::store::{self, ComputationRow};
 use axum::extract::rejection::{PathRejection, QueryRejection};

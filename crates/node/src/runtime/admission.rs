@@ -220,10 +220,10 @@ impl Runtime {
             Ok(machine) => machine,
             Err(error) => {
                 // Tell every other party, so that nobody waits for this one.
-                let reason = engine_failure(&error);
                 // The helper too: another party may have invited it already.
                 let everyone = participants(&item.parties, &parameters);
-                self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);
+                let failure = Failure::engine(&error, &everyone);
+                self.settle_failed(&mut row, &everyone, failure, now, batch);
                 batch.settled.insert(id, row);
                 batch.started.push(id);
                 batch.finished.push(id);

@@ -219,16 +219,12 @@ impl Runtime {
             return self.check_invitation(id, sender, &body, now, batch);
         }
         if kind == Kind::Abort {
-            let reason = abort_reason(&body);
-            let relayed = AbortReason {
-                code: reason.code,
-                message: format!("{sender}: {}", reason.message),
-            };
+            let (reason, party) = announced(&body).received(sender, &active.parties);
             return self.fail(
                 id,
                 Failure {
-                    reason: relayed,
-                    culprit: Some(sender.to_string()),
+                    reason,
+                    culprit: Some(party),
                     announce: Announce::No,
                 },
                 now,
@@ -257,8 +253,8 @@ impl Runtime {
         if batch.settled.contains_key(&id) {
             return;
         }
-        let reason = abort_reason(body);
-        let error = json!({"code": reason.code, "message": format!("{sender}: {}", reason.message), "party": sender});
+        let (reason, party) = announced(body).received(sender, &[]);
+        let error = json!({"code": reason.code, "message": reason.message, "party": party});
         let row = ComputationRow {
             id: id.to_string(),
             microprotocol: None,

@@ -21,8 +21,9 @@
 
 use crate::caller::Caller;
 use crate::config::roster::Roster;
-use crate::envelope::{AbortReason, ChunkId, Envelopes, Kind, Opened, Rejection};
+use crate::envelope::{ChunkId, Envelopes, Kind, Opened, Rejection, SignedAbort};
 use crate::error::Error;
+use crate::failure::{self, AbortReason, Announced};
 use crate::metrics::Metrics;
 use crate::store::{self, ComputationRow, InboxRow, MessageKey, OutboxRow, Writer};
 use async_nats::jetstream::AckKind;
@@ -614,10 +615,10 @@ impl Runtime {
     }
 
     /// Queues a step's sealed messages and settles the computation if the step finished it.
-    fn apply_sealed(&mut self, id: Uuid, sealed: Result<Sealed, AbortReason>, now: i64, batch: &mut Batch) {
+    fn apply_sealed(&mut self, id: Uuid, sealed: Result<Sealed, Failure>, now: i64, batch: &mut Batch) {
         let sealed = match sealed {
             Ok(sealed) => sealed,
-            Err(reason) => return self.fail(id, Failure::ours(reason), now, batch),
+            Err(failure) => return self.fail(id, failure, now, batch),
         };
         batch.outbox.extend(sealed.outbox);
         if let Some(output) = sealed.output {
@@ -660,7 +661,12 @@ impl Runtime {
         let reason = &reason;
         let id = parse_uuid(&row.id).expect("rows hold valid ids");
         if announce == Announce::Yes {
-            let body = self.envelopes.abort_body(id, reason);
+            // The code and the party at fault only: the detail may quote our client's input.
+            let told = Announced {
+                code: reason.code.clone(),
+                culprit: culprit.clone(),
+            };
+            let body = self.envelopes.abort_body(id, &told);
             for peer in parties.iter().filter(|p| **p != self.me) {
                 match enqueue(&self.envelopes, &mut self.rng, row, peer, Kind::Abort, &body, now) {
                     Ok(message) => batch.outbox.push(message),
@@ -668,7 +674,7 @@ impl Runtime {
                 }
             }
         }
-        let mut error = json!({"code": reason.code, "message": reason.message});
+        let mut error = json!({"code": reason.code, "message": failure::truncated(&reason.message)});
         if let Some(party) = culprit {
             error["party"] = json!(party);
         }
@@ -697,6 +703,18 @@ impl Failure {
         }
     }
 
+    /// An engine error here: a peer's message that breaks the protocol names that peer.
+    fn engine(error: &EngineError, parties: &[String]) -> Failure {
+        Failure {
+            reason: AbortReason {
+                code: error.code().to_string(),
+                message: error.to_string(),
+            },
+            culprit: error.culprit().and_then(|from| parties.get(from)).cloned(),
+            announce: Announce::Yes,
+        }
+    }
+
     /// `sender` defines the computation differently from us; everybody is told.
     fn mismatch(sender: &str) -> Failure {
         Failure {
@@ -718,13 +736,6 @@ struct Sealed {
     output: Option<Value>,
 }
 
-fn engine_failure(error: &EngineError) -> AbortReason {
-    AbortReason {
-        code: error.code().to_string(),
-        message: error.to_string(),
-    }
-}
-
 /// Seals a step's messages for the parties they go to (engine indices into `parties`), each
 /// prefixed with the definition digest, with the computation's next sequence numbers; a failed
 /// step becomes its abort reason. Needs no runtime state, so that a long step seals its
@@ -737,19 +748,20 @@ fn seal_step(
     digest: &[u8; 32],
     step: Result<Step, EngineError>,
     now: i64,
-) -> Result<Sealed, AbortReason> {
-    let step = step.map_err(|error| engine_failure(&error))?;
+) -> Result<Sealed, Failure> {
+    let step = step.map_err(|error| Failure::engine(&error, parties))?;
     let mut outbox = Vec::with_capacity(step.outgoing.len());
     for (to, bytes) in step.outgoing {
         let mut plaintext = Vec::with_capacity(32 + bytes.len());
         plaintext.extend_from_slice(digest);
         plaintext.extend_from_slice(&bytes);
         drop(bytes);
-        let message =
-            enqueue(envelopes, rng, row, &parties[to], Kind::Data, &plaintext, now).map_err(|error| AbortReason {
+        let message = enqueue(envelopes, rng, row, &parties[to], Kind::Data, &plaintext, now).map_err(|error| {
+            Failure::ours(AbortReason {
                 code: "internal".into(),
                 message: format!("cannot seal a message: {error}"),
-            })?;
+            })
+        })?;
         outbox.push(message);
     }
     Ok(Sealed {
@@ -797,16 +809,13 @@ pub struct RuntimeInbox {
     stepped: mpsc::UnboundedReceiver<Box<Stepped>>,
 }
 
-fn abort_reason(body: &[u8]) -> AbortReason {
-    #[derive(serde::Deserialize)]
-    struct Signed {
-        reason: AbortReason,
-    }
-    serde_json::from_slice::<Signed>(body)
-        .map(|s| s.reason)
-        .unwrap_or_else(|_| AbortReason {
+/// What a peer's abort (verified when it arrived) announces.
+fn announced(body: &[u8]) -> Announced {
+    serde_json::from_slice::<SignedAbort>(body)
+        .map(|signed| signed.reason)
+        .unwrap_or_else(|_| Announced {
             code: "aborted".into(),
-            message: "aborted by a peer".into(),
+            culprit: None,
         })
 }
 

@@ -61,7 +61,7 @@ pub(super) struct Stepped {
     state: String,
     /// The computation's next sequence number before and after sealing the step's messages.
     seqs: (i64, i64),
-    sealed: Result<Sealed, AbortReason>,
+    sealed: Result<Sealed, Failure>,
 }
 
 impl Runtime {
@@ -184,10 +184,10 @@ impl Runtime {
             active.row.next_seq = after;
             sealed
         } else {
-            Err(AbortReason {
+            Err(Failure::ours(AbortReason {
                 code: "internal".into(),
                 message: "a long step's messages were numbered out of turn".into(),
-            })
+            }))
         };
         self.apply_sealed(id, sealed, now, batch);
     }

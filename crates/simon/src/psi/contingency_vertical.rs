@@ -44,6 +44,12 @@ pub struct ContingencyVertical {
     /// At party 0: its own list back from party 1, and party 1's list, both fully encrypted.
     mine: Option<Tagged>,
     theirs: Option<(Tagged, Vec<String>)>,
+    /// This party's own list's length; at party 1, whether it has returned party 0's list: it
+    /// re-encrypts exactly one list, else party 0 could test guesses against party 1's ids.
+    #[serde(default)]
+    own_size: usize,
+    #[serde(default)]
+    returned: bool,
 }
 
 impl ContingencyVertical {
@@ -68,6 +74,8 @@ impl ContingencyVertical {
             key: None,
             mine: None,
             theirs: None,
+            own_size: 0,
+            returned: false,
         })
     }
 
@@ -174,6 +182,7 @@ impl Microprotocol for ContingencyVertical {
         let (ids, tags): (Vec<String>, Vec<u32>) = ids.into_iter().unzip();
         let points = dh::encrypt_items(self.key(), &self.context, &ids);
         let own = sorted(points, tags, io.me())?;
+        self.own_size = own.points.len();
         let me = io.me() as u32;
         io.send(
             1 - io.me(),
@@ -220,7 +229,8 @@ impl Microprotocol for ContingencyVertical {
                 }
                 match (me, origin, layers) {
                     // Party 1 adds its layer to party 0's list and returns it.
-                    (1, 0, 1) => {
+                    (1, 0, 1) if !self.returned => {
+                        self.returned = true;
                         let back = self.reencrypt(from, points, tags)?;
                         io.send(
                             0,
@@ -238,6 +248,14 @@ impl Microprotocol for ContingencyVertical {
                         self.theirs = Some((self.reencrypt(from, points, tags)?, labels));
                         Ok(self.join(io))
                     }
+                    (0, 0, 2) if self.mine.is_none() && points.len() != self.own_size => Err(dh::violation(
+                        from,
+                        format!(
+                            "our list came back with {} ids, we sent {}",
+                            points.len(),
+                            self.own_size
+                        ),
+                    )),
                     (0, 0, 2) if self.mine.is_none() => {
                         self.mine = Some(Tagged { points, tags });
                         Ok(self.join(io))
@@ -332,6 +350,31 @@ mod tests {
         let error = Spec::new("StatisticsContingencyVertical", &json!({}), 3).unwrap_err();
         assert_eq!(error.code(), "invalid_parameters");
         assert_eq!(spec().machine(0, &json!([["a"]])).unwrap_err().code(), "invalid_input");
+    }
+
+    /// Tables of the same shape whose counts differ, from categories of different names, give
+    /// messages of the same lengths.
+    #[test]
+    fn message_lengths_show_the_shapes_only() {
+        let lengths = |left: Value, right: Value| {
+            let transcript = run_recorded(&spec(), &[left, right], &mut ChaCha20Rng::seed_from_u64(4)).unwrap();
+            let mut lengths: Vec<_> = transcript
+                .deliveries()
+                .map(|(from, to, bytes)| (from, to, bytes.len()))
+                .collect();
+            lengths.sort();
+            lengths
+        };
+        let pairs = |ids: std::ops::Range<u32>, categories: [&str; 2]| {
+            json!(ids.map(|i| json!([i, categories[i as usize % 2]])).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            lengths(
+                pairs(0..40, ["female", "male"]),
+                pairs(30..70, ["smoker", "non-smoker"])
+            ),
+            lengths(pairs(0..40, ["f", "m"]), pairs(5..45, ["yes", "no"])),
+        );
     }
 
     /// Neither party receives a point it could compute from an id with its own key, and every

@@ -216,16 +216,32 @@ pub enum PsiMessage {
         tags: Vec<u32>,
         labels: Vec<String>,
     },
-    /// The fully encrypted intersection on its way back, losing one layer at every hop.
-    Stripping(Points),
-    /// The result, as JSON: the members, a size or a table.
+    /// A party's set size, announced at the start to every party but its successor (which sees
+    /// its list): every hop checks a list against it.
+    Size(u32),
+    /// The fully encrypted intersection on its way round the stripping chain: `intersection` as
+    /// party 0 found it, and `list`, the same points with the layers of the parties passed so far
+    /// removed (empty from party 0, where nothing is removed yet). Both are padded to `pad_to`
+    /// points on the wire, so that the message's length shows the bound, not the intersection.
+    Stripping {
+        intersection: Points,
+        list: Points,
+        pad_to: u32,
+    },
+    /// The result, as JSON: the members, a size or a table (padded to a power of two on the
+    /// wire, so that its length shows the result's size only within a factor of two).
     Result(Value),
 }
 
+/// The smallest padded length of a result, and of the labels of a list.
+const MIN_RESULT_BYTES: usize = 256;
+const MIN_LABELS_BYTES: usize = 256;
+
 impl PsiMessage {
     /// 1 tag byte, then for `Layered`: origin, layers, count (u32 LE), the points (32 bytes
-    /// each), the tags (u32 LE each), the labels as JSON; for `Stripping`: the points; for
-    /// `Result`: its JSON.
+    /// each), the tags (u32 LE each), the labels as JSON; for `Size`: the size; for
+    /// `Stripping`: the count, the padding bound (u32 LE), both lists padded with zero bytes to
+    /// the bound; for `Result`: its JSON, padded with spaces.
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             PsiMessage::Layered {
@@ -243,18 +259,40 @@ impl PsiMessage {
                 out.extend_from_slice(points.0.as_flattened());
                 out.push(u8::from(!tags.is_empty()));
                 tags.iter().for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
+                // Padded: the labels' length would show the categories' to the broker.
+                let start = out.len();
                 out.extend(serde_json::to_vec(labels).expect("labels serialise"));
+                let padded = (out.len() - start).max(MIN_LABELS_BYTES).next_power_of_two();
+                out.resize(start + padded, b' ');
                 out
             }
-            PsiMessage::Stripping(points) => {
-                let mut out = Vec::with_capacity(1 + points.len() * 32);
+            PsiMessage::Size(size) => {
+                let mut out = vec![4];
+                out.extend_from_slice(&size.to_le_bytes());
+                out
+            }
+            PsiMessage::Stripping {
+                intersection,
+                list,
+                pad_to,
+            } => {
+                let padded = (*pad_to as usize).max(intersection.len()) * 32;
+                let mut out = Vec::with_capacity(10 + 2 * padded);
                 out.push(2);
-                out.extend_from_slice(points.0.as_flattened());
+                out.extend_from_slice(&(intersection.len() as u32).to_le_bytes());
+                out.extend_from_slice(&(padded as u32 / 32).to_le_bytes());
+                out.push(u8::from(!list.is_empty()));
+                for points in [intersection, list] {
+                    let start = out.len();
+                    out.extend_from_slice(points.0.as_flattened());
+                    out.resize(start + padded, 0);
+                }
                 out
             }
             PsiMessage::Result(value) => {
                 let mut out = vec![3];
                 out.extend(serde_json::to_vec(value).expect("JSON values serialise"));
+                out.resize(out.len().max(MIN_RESULT_BYTES).next_power_of_two(), b' ');
                 out
             }
         }
@@ -271,14 +309,14 @@ impl PsiMessage {
                 reason: format!("PSI message: {e}"),
             })
         }
+        let word = |rest: &[u8], i: usize| {
+            rest.get(4 * i..4 * i + 4)
+                .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
+                .ok_or_else(|| malformed("truncated header"))
+        };
         match bytes.split_first() {
             Some((1, rest)) => {
-                let word = |i: usize| {
-                    rest.get(4 * i..4 * i + 4)
-                        .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
-                        .ok_or_else(|| malformed("truncated header"))
-                };
-                let (origin, layers, count) = (word(0)?, word(1)?, word(2)? as usize);
+                let (origin, layers, count) = (word(rest, 0)?, word(rest, 1)?, word(rest, 2)? as usize);
                 let end = 12 + count.checked_mul(32).ok_or_else(|| malformed("count"))?;
                 let points = rest
                     .get(12..end)
@@ -306,41 +344,95 @@ impl PsiMessage {
                     labels: json(from, labels)?,
                 })
             }
-            Some((2, rest)) => Points::from_bytes(rest)
-                .map(PsiMessage::Stripping)
-                .ok_or_else(|| malformed("truncated points")),
+            Some((4, rest)) if rest.len() == 4 => Ok(PsiMessage::Size(word(rest, 0)?)),
+            Some((2, rest)) => {
+                let (count, pad_to) = (word(rest, 0)? as usize, word(rest, 1)? as usize);
+                let padded = pad_to
+                    .checked_mul(32)
+                    .filter(|_| count <= pad_to)
+                    .ok_or_else(|| malformed("count"))?;
+                let has_list = *rest.get(8).ok_or_else(|| malformed("truncated header"))?;
+                let body = &rest[9..];
+                if has_list > 1 || body.len() != 2 * padded {
+                    return Err(malformed("bad stripping list"));
+                }
+                let points = |at: usize| Points::from_bytes(&body[at..at + count * 32]).expect("32 bytes each");
+                Ok(PsiMessage::Stripping {
+                    intersection: points(0),
+                    list: if has_list == 1 {
+                        points(padded)
+                    } else {
+                        Points::default()
+                    },
+                    pad_to: pad_to as u32,
+                })
+            }
             Some((3, rest)) => Ok(PsiMessage::Result(json(from, rest)?)),
             _ => Err(malformed("unknown message type")),
         }
     }
 }
 
+/// Bytes of a point kept to recognise it later: a list kept this way costs half as much, and a
+/// dishonest party cannot find a point of another list that shares 16 bytes with one of these.
+const PREFIX: usize = 16;
+
 /// The ring every list travels: party `o` encrypts its own list and sends it to `o+1`, which
 /// adds its layer, shuffles and passes it on, until the list carries all n layers; then it goes
 /// to party 0, which compares the n fully encrypted lists. A list therefore never returns to its
 /// owner before it is complete, and when it does (only party 0's own, at party 0) it is in an
 /// order set by the other parties' keys.
+///
+/// Guards against one dishonest party: every party announces its set size at the start, and a
+/// list that differs from its origin's size is refused; each party takes each origin's list
+/// once (and party 0 each complete list once); anything else is a protocol violation by its
+/// sender. So no party can have a list re-encrypted twice, or grow one on its way.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ring {
     pub key: Key,
+    /// Every party's announced set size, once known.
+    sizes: Vec<Option<u32>>,
+    /// The origins whose list this party has taken.
+    taken: Vec<bool>,
+    /// Lists that arrived before their origin's size: (from, origin, layers, points).
+    waiting: Vec<(PartyIndex, usize, usize, Points)>,
     /// At party 0: every party's fully encrypted list, once in.
     complete: Vec<Option<Points>>,
+    /// The complete list this party made (the prefixes of its points, sorted), if asked to keep
+    /// it: a party checks the intersection it is asked to strip against it.
+    made: Option<Vec<[u8; PREFIX]>>,
 }
 
 impl Ring {
-    pub fn new(parties: usize, rng: &mut dyn rand_core::RngCore) -> Ring {
+    /// `keep_made`: remember the complete list this party makes (SetIntersection's stripping
+    /// checks it).
+    pub fn new(parties: usize, keep_made: bool, rng: &mut dyn rand_core::RngCore) -> Ring {
         Ring {
             key: Key::random(rng),
+            sizes: vec![None; parties],
+            taken: vec![false; parties],
+            waiting: Vec::new(),
             complete: vec![None; parties],
+            made: keep_made.then(Vec::new),
         }
     }
 
-    /// Encrypts and shuffles this party's own list and sends it on its way.
+    /// Encrypts and shuffles this party's own list, announces its size, and sends it on its way.
     pub fn start(&mut self, own: Vec<Point>, io: &mut Io<'_, PsiMessage>) -> Result<(), ProtocolError> {
+        let (n, me) = (io.parties(), io.me());
         let mut own = own;
-        shuffle(&mut own, io.me())?;
-        self.forward(io.me(), 1, Points(own), io);
+        shuffle(&mut own, me)?;
+        self.sizes[me] = Some(own.len() as u32);
+        for to in (0..n).filter(|&to| to != me && to != (me + 1) % n) {
+            io.send(to, PsiMessage::Size(own.len() as u32));
+        }
+        self.forward(me, 1, Points(own), io);
         Ok(())
+    }
+
+    /// Every party's set size, once all are known.
+    pub fn sizes(&self) -> Option<Vec<u32>> {
+        self.sizes.iter().copied().collect()
     }
 
     fn forward(&mut self, origin: PartyIndex, layers: usize, points: Points, io: &mut Io<'_, PsiMessage>) {
@@ -354,11 +446,44 @@ impl Ring {
         };
         if layers < n {
             io.send((io.me() + 1) % n, message(points));
-        } else if io.me() == 0 {
+            return;
+        }
+        if let Some(made) = &mut self.made {
+            *made = prefixes(&points.0);
+        }
+        if io.me() == 0 {
             self.complete[origin] = Some(points);
         } else {
             io.send(0, message(points));
         }
+    }
+
+    /// Takes a party's announced size.
+    pub fn size(
+        &mut self,
+        from: PartyIndex,
+        size: u32,
+        io: &mut Io<'_, PsiMessage>,
+    ) -> Result<Option<Vec<Points>>, ProtocolError> {
+        let n = io.parties();
+        if from == io.me() || (from + 1) % n == io.me() || self.sizes[from].is_some() {
+            return Err(ProtocolError::Unexpected {
+                from,
+                what: "a set size out of turn".into(),
+            });
+        }
+        if size as usize > MAX_ITEMS {
+            return Err(violation(from, format!("a set of {size} items announced")));
+        }
+        self.sizes[from] = Some(size);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, origin, _, _)| *origin == from);
+        self.waiting = waiting;
+        for (sender, origin, layers, points) in ready {
+            self.take(sender, origin, layers, points, io)?;
+        }
+        Ok(self.all_complete())
     }
 
     /// Takes a list from the ring; returns every party's fully encrypted list (at party 0, once
@@ -368,7 +493,7 @@ impl Ring {
         from: PartyIndex,
         origin: u32,
         layers: u32,
-        mut points: Points,
+        points: Points,
         io: &mut Io<'_, PsiMessage>,
     ) -> Result<Option<Vec<Points>>, ProtocolError> {
         let (n, me) = (io.parties(), io.me());
@@ -377,20 +502,66 @@ impl Ring {
         if origin >= n || layers == 0 || layers > n {
             return Err(unexpected(format!("a list of party {origin} with {layers} layers")));
         }
-        if layers == n {
-            if me != 0 || from != (origin + n - 1) % n || self.complete[origin].is_some() {
-                return Err(unexpected(format!("party {origin}'s complete list")));
-            }
-            self.complete[origin] = Some(points);
+        let turn = if layers == n {
+            me == 0 && from == (origin + n - 1) % n
         } else {
-            if from != (me + n - 1) % n || origin != (me + n - layers) % n {
-                return Err(unexpected(format!("party {origin}'s list with {layers} layers")));
-            }
-            reencrypt(&self.key, false, &mut points.0, from)?;
-            shuffle(&mut points.0, from)?;
-            self.forward(origin, layers + 1, points, io);
+            from == (me + n - 1) % n && origin == (me + n - layers) % n
+        };
+        if !turn {
+            return Err(unexpected(format!("party {origin}'s list with {layers} layers")));
         }
+        let taken = if layers == n {
+            self.complete[origin].is_some()
+        } else {
+            self.taken[origin]
+        };
+        if taken || self.waiting.iter().any(|w| (w.1, w.2) == (origin, layers)) {
+            return Err(violation(
+                from,
+                format!("party {origin}'s list with {layers} layers a second time"),
+            ));
+        }
+        if layers == 1 {
+            // From its origin itself, the successor: the list is the announcement.
+            self.sizes[origin] = Some(points.len() as u32);
+        }
+        if self.sizes[origin].is_none() {
+            self.waiting.push((from, origin, layers, points));
+            return Ok(None);
+        }
+        self.take(from, origin, layers, points, io)?;
         Ok(self.all_complete())
+    }
+
+    /// A list whose origin's size is known: checked against it, then stored (complete, at party
+    /// 0) or re-encrypted, shuffled and passed on.
+    fn take(
+        &mut self,
+        from: PartyIndex,
+        origin: usize,
+        layers: usize,
+        mut points: Points,
+        io: &mut Io<'_, PsiMessage>,
+    ) -> Result<(), ProtocolError> {
+        let announced = self.sizes[origin].expect("known") as usize;
+        if points.len() != announced {
+            return Err(violation(
+                from,
+                format!(
+                    "party {origin}'s list holds {} items, {announced} were announced",
+                    points.len()
+                ),
+            ));
+        }
+        if layers == io.parties() {
+            self.complete[origin] = Some(points);
+            return Ok(());
+        }
+        self.taken[origin] = true;
+        reencrypt(&self.key, false, &mut points.0, from)?;
+        shuffle(&mut points.0, from)?;
+        self.forward(origin, layers + 1, points, io);
+        Ok(())
     }
 
     /// Every list, if all are complete; each is handed out once.
@@ -401,6 +572,28 @@ impl Ring {
             None
         }
     }
+
+    /// Whether every point is in the complete list this party made (kept with `keep_made`).
+    pub fn made_holds(&self, points: &[Point]) -> bool {
+        let made = self.made.as_deref().unwrap_or_default();
+        points
+            .iter()
+            .all(|p| made.binary_search(&p[..PREFIX].try_into().expect("16 bytes")).is_ok())
+    }
+}
+
+fn prefixes(points: &[Point]) -> Vec<[u8; PREFIX]> {
+    let mut kept: Vec<[u8; PREFIX]> = points
+        .iter()
+        .map(|p| p[..PREFIX].try_into().expect("16 bytes"))
+        .collect();
+    kept.par_sort_unstable();
+    kept
+}
+
+/// A message that breaks the protocol on purpose or not: the party at fault is named.
+pub fn violation(from: PartyIndex, what: String) -> ProtocolError {
+    ProtocolError::Unexpected { from, what }
 }
 
 /// The points present in every list (each sorted).
@@ -450,10 +643,20 @@ mod tests {
             labels: vec!["a".into(), "b".into()],
         };
         let bytes = message.to_bytes();
-        assert_eq!(bytes.len(), 1 + 12 + 96 + 1 + 12 + br#"["a","b"]"#.len());
+        assert_eq!(bytes.len(), 1 + 12 + 96 + 1 + 12 + 256, "labels padded to 256 bytes");
         assert_eq!(PsiMessage::from_bytes(0, &bytes).unwrap(), message);
-        let strip = PsiMessage::Stripping(Points(vec![[1u8; 32]]));
+        let strip = PsiMessage::Stripping {
+            intersection: Points(vec![[1u8; 32]]),
+            list: Points(vec![[2u8; 32]]),
+            pad_to: 3,
+        };
+        assert_eq!(strip.to_bytes().len(), 1 + 9 + 2 * 3 * 32, "padded to the bound");
         assert_eq!(PsiMessage::from_bytes(0, &strip.to_bytes()).unwrap(), strip);
+        let size = PsiMessage::Size(7);
+        assert_eq!(PsiMessage::from_bytes(0, &size.to_bytes()).unwrap(), size);
+        let result = PsiMessage::Result(serde_json::json!({"size_intersection": 12345}));
+        assert_eq!(result.to_bytes().len(), 256);
+        assert_eq!(PsiMessage::from_bytes(0, &result.to_bytes()).unwrap(), result);
         assert!(PsiMessage::from_bytes(0, &bytes[..40]).is_err());
     }
 
@@ -517,10 +720,13 @@ pub(crate) mod testing {
     /// Every point in a message, and whether a list in it is sorted (shuffled).
     pub fn points_of(message: &PsiMessage) -> (Vec<Point>, bool) {
         match message {
-            PsiMessage::Layered { points, .. } | PsiMessage::Stripping(points) => {
-                (points.0.clone(), points.0.windows(2).all(|w| w[0] < w[1]))
+            PsiMessage::Layered { points, .. } => (points.0.clone(), points.0.windows(2).all(|w| w[0] < w[1])),
+            PsiMessage::Stripping { intersection, list, .. } => {
+                let sorted = |p: &Points| p.0.windows(2).all(|w| w[0] < w[1]);
+                let points = intersection.0.iter().chain(&list.0).copied().collect();
+                (points, sorted(intersection) && sorted(list))
             }
-            PsiMessage::Result(_) => (Vec::new(), true),
+            PsiMessage::Result(_) | PsiMessage::Size(_) => (Vec::new(), true),
         }
     }
 }

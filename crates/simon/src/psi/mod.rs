@@ -15,3 +15,6 @@
 pub mod contingency_vertical;
 pub mod dh;
 pub mod set_intersection;
+
+#[cfg(test)]
+mod dishonest;

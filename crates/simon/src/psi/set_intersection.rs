@@ -44,6 +44,9 @@ pub struct SetIntersection {
     /// Party 0's own items encrypted once, in the order of `items` (SetIntersection only).
     own: Points,
     ring: Option<Ring>,
+    /// The fully encrypted intersection, as party 0 sent it round the stripping chain, or as
+    /// this party stripped it: each party strips once.
+    stripped: Option<Points>,
 }
 
 impl SetIntersection {
@@ -56,6 +59,7 @@ impl SetIntersection {
             items: Vec::new(),
             own: Points::default(),
             ring: None,
+            stripped: None,
         })
     }
 
@@ -67,9 +71,16 @@ impl SetIntersection {
         &self.ring.as_ref().expect("started").key
     }
 
+    /// The largest intersection there can be: the smallest announced set. Stripping lists are
+    /// padded to it, and none may exceed it.
+    fn bound(&self) -> u32 {
+        let sizes = self.ring.as_ref().and_then(Ring::sizes).unwrap_or_default();
+        sizes.into_iter().min().unwrap_or(0)
+    }
+
     /// Party 0, with every fully encrypted list: the size, or the first stripping hop.
     fn compare(&mut self, lists: Vec<Points>, io: &mut Io<'_, PsiMessage>) -> Progress<Value> {
-        let both = dh::intersect(&lists);
+        let both = Points(dh::intersect(&lists));
         match self.reveal {
             Reveal::Size => {
                 let result = json!({"size_intersection": both.len()});
@@ -77,35 +88,70 @@ impl SetIntersection {
                 Progress::Done(result)
             }
             Reveal::Members => {
-                io.send(1, PsiMessage::Stripping(Points(both)));
+                let stripping = PsiMessage::Stripping {
+                    intersection: both.clone(),
+                    list: Points::default(),
+                    pad_to: self.bound(),
+                };
+                self.stripped = Some(both);
+                io.send(1, stripping);
                 Progress::Continue
             }
         }
     }
 
-    /// A stripping hop: parties 1..n−1 remove their layer and pass on; party 0 names the members.
+    /// A stripping hop: parties 1..n−1 check the intersection against the complete list each
+    /// made (so it can only hold items of every party), remove their layer and pass it on, with
+    /// the intersection as party 0 sent it; party 0, once it is back unchanged, names the
+    /// members.
     fn strip(
         &mut self,
         from: PartyIndex,
-        mut points: Points,
+        intersection: Points,
+        list: Points,
+        pad_to: u32,
         io: &mut Io<'_, PsiMessage>,
     ) -> Result<Progress<Value>, ProtocolError> {
         let (n, me) = (io.parties(), io.me());
-        if self.reveal != Reveal::Members || from != (me + n - 1) % n {
-            return Err(ProtocolError::Unexpected {
+        let first = me == 1;
+        let stripped_before = self.stripped.is_some() && me != 0;
+        if self.reveal != Reveal::Members || from != (me + n - 1) % n || stripped_before || first && !list.is_empty() {
+            return Err(dh::violation(from, "the intersection out of turn".into()));
+        }
+        if pad_to != self.bound() || list.len() != intersection.len() && !first {
+            return Err(dh::violation(
                 from,
-                what: "the intersection out of turn".into(),
-            });
+                "a stripping list of another size than the intersection".into(),
+            ));
         }
         if me != 0 {
-            dh::reencrypt(self.key(), true, &mut points.0, from)?;
-            dh::shuffle(&mut points.0, from)?;
-            io.send((me + 1) % n, PsiMessage::Stripping(points));
+            // Only party 0 chooses the intersection; a chain party passes on what it got.
+            if !self.ring.as_ref().expect("started").made_holds(&intersection.0) {
+                return Err(dh::violation(
+                    0,
+                    "an intersection that is not within every party's list".into(),
+                ));
+            }
+            let mut points = if first { intersection.0.clone() } else { list.0 };
+            dh::reencrypt(self.key(), true, &mut points, from)?;
+            dh::shuffle(&mut points, from)?;
+            self.stripped = Some(intersection.clone());
+            io.send(
+                (me + 1) % n,
+                PsiMessage::Stripping {
+                    intersection,
+                    list: Points(points),
+                    pad_to,
+                },
+            );
             return Ok(Progress::Continue);
+        }
+        if self.stripped.as_ref() != Some(&intersection) {
+            return Err(dh::violation(from, "the intersection changed on its way".into()));
         }
         let index: std::collections::HashMap<&dh::Point, usize> =
             self.own.0.iter().enumerate().map(|(i, p)| (p, i)).collect();
-        let members = points
+        let members = list
             .0
             .iter()
             .map(|p| {
@@ -114,13 +160,17 @@ impl SetIntersection {
                     .map(|&i| serde_json::from_str(&self.items[i]).expect("canonical JSON"))
             })
             .collect::<Option<Vec<Value>>>()
-            .ok_or_else(|| ProtocolError::Malformed {
-                from,
-                reason: "the intersection holds an element that is not one of ours".into(),
-            })?;
+            .ok_or_else(|| dh::violation(from, "the intersection holds an element that is not one of ours".into()))?;
         let result = json!({"intersection": members, "size_intersection": members.len()});
         io.broadcast(PsiMessage::Result(result.clone()));
         Ok(Progress::Done(result))
+    }
+
+    fn completed(&mut self, lists: Option<Vec<Points>>, io: &mut Io<'_, PsiMessage>) -> Progress<Value> {
+        match lists {
+            Some(lists) => self.compare(lists, io),
+            None => Progress::Continue,
+        }
     }
 }
 
@@ -129,7 +179,7 @@ impl Microprotocol for SetIntersection {
     type Output = Value;
 
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
-        let mut ring = Ring::new(io.parties(), io.rng());
+        let mut ring = Ring::new(io.parties(), self.reveal == Reveal::Members, io.rng());
         self.items = dh::read_set(&self.input.take().expect("start is called once"));
         let own = dh::encrypt_items(&ring.key, &self.context, &self.items);
         if io.me() == 0 && self.reveal == Reveal::Members {
@@ -151,11 +201,19 @@ impl Microprotocol for SetIntersection {
         match message {
             PsiMessage::Layered {
                 origin, layers, points, ..
-            } => match self.ring().receive(from, origin, layers, points, io)? {
-                Some(lists) => Ok(self.compare(lists, io)),
-                None => Ok(Progress::Continue),
-            },
-            PsiMessage::Stripping(points) => self.strip(from, points, io),
+            } => {
+                let lists = self.ring().receive(from, origin, layers, points, io)?;
+                Ok(self.completed(lists, io))
+            }
+            PsiMessage::Size(size) => {
+                let lists = self.ring().size(from, size, io)?;
+                Ok(self.completed(lists, io))
+            }
+            PsiMessage::Stripping {
+                intersection,
+                list,
+                pad_to,
+            } => self.strip(from, intersection, list, pad_to, io),
             PsiMessage::Result(result) if from == 0 && io.me() != 0 => Ok(Progress::Done(result)),
             PsiMessage::Result(_) => Err(ProtocolError::Unexpected {
                 from,
@@ -256,6 +314,41 @@ mod tests {
         assert_eq!(error.code(), "invalid_input");
     }
 
+    /// Every message's length, as the broker sees it: (from, to, length), sorted.
+    fn lengths(spec: &Spec, inputs: &[Value]) -> Vec<(usize, usize, usize)> {
+        let transcript = run_recorded(spec, inputs, &mut ChaCha20Rng::seed_from_u64(14)).unwrap();
+        let mut lengths: Vec<_> = transcript
+            .deliveries()
+            .map(|(from, to, bytes)| (from, to, bytes.len()))
+            .collect();
+        lengths.sort();
+        lengths
+    }
+
+    /// Sets of the same sizes whose intersections differ (in members; for SetIntersectionSize in
+    /// size too) give messages of the same lengths: the broker sees set sizes, not the result.
+    #[test]
+    fn message_lengths_show_the_set_sizes_only() {
+        let set = |items: std::ops::Range<u32>| json!(items.map(|i| format!("item-{i:03}")).collect::<Vec<_>>());
+        for parties in [2, 3] {
+            let inputs =
+                |shift: u32| -> Vec<Value> { (0..parties as u32).map(|p| set(p * shift..p * shift + 20)).collect() };
+            let (few, more, other_members) = (inputs(15), inputs(5), inputs(5).into_iter().rev().collect::<Vec<_>>());
+            let size = spec("SetIntersectionSize", parties);
+            assert_eq!(
+                lengths(&size, &few),
+                lengths(&size, &more),
+                "SetIntersectionSize, {parties} parties"
+            );
+            let members = spec("SetIntersection", parties);
+            assert_eq!(
+                lengths(&members, &more),
+                lengths(&members, &other_members),
+                "SetIntersection, {parties} parties"
+            );
+        }
+    }
+
     /// The attack of REFERENCE.md §6 W5b, and more: no party receives a point it could compute
     /// from any input item with its own key (so nothing it receives links to an item without the
     /// other parties' keys), every list arrives shuffled, and a party's own list comes back to it
@@ -288,7 +381,7 @@ mod tests {
                     }
                     let (points, shuffled) = testing::points_of(&message);
                     assert!(shuffled, "{name}: party {party} got a list in a known order");
-                    let last_hop = matches!(message, PsiMessage::Stripping(_)) && party == 0;
+                    let last_hop = matches!(message, PsiMessage::Stripping { .. }) && party == 0;
                     assert!(
                         last_hop || points.iter().all(|p| !computable.contains(p)),
                         "{name}: party {party} can link a point from {from} to an item"
