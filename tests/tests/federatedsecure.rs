@@ -285,7 +285,7 @@ async fn errors_reach_every_party_at_once() {
         report["outcomes"][0]["error"]
             .as_str()
             .unwrap()
-            .contains("bob: invalid input"),
+            .contains("bob's node refused its client's input"),
         "{report}"
     );
     assert!(report["seconds"].as_f64().unwrap() < 10.0, "{report}");

@@ -158,6 +158,41 @@ async fn without_a_helper_both_parties_get_a_clear_error_or_opt_in() {
     }
 }
 
+/// A product of a 3×2 X and a 2×2 Y hands each owner the other's matrix: through /v1 both refuse
+/// (`revealing_shapes`) unless the parties allow it; the original's API keeps its semantics.
+#[tokio::test]
+async fn shapes_that_reveal_an_input_are_refused_unless_allowed() {
+    let cluster = Cluster::start(3).await;
+    let inputs = [json!([[1, 2], [3, 4], [5, 6]]), json!([[1, 0], [0, 1]])];
+    let (id, answers) = submit(
+        &cluster,
+        "SecureMatrixMultiplication",
+        &["alice", "bob"],
+        json!({}),
+        &inputs,
+    )
+    .await;
+    assert!(answers.iter().all(|(status, _)| *status == 202), "{answers:?}");
+    let bob = cluster.node("bob").client().wait_final(id, FINAL).await.unwrap();
+    assert_eq!(bob["status"], "failed", "{bob}");
+    assert_eq!(bob["error"]["code"], "revealing_shapes", "{bob}");
+    let allowed = json!({"allow_revealing_shapes": true});
+    let (id, _) = submit(
+        &cluster,
+        "SecureMatrixMultiplication",
+        &["alice", "bob"],
+        allowed,
+        &inputs,
+    )
+    .await;
+    let bob = cluster.node("bob").client().wait_final(id, FINAL).await.unwrap();
+    assert_eq!(
+        bob["output"]["result"]["product"],
+        json!([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
+        "{bob}"
+    );
+}
+
 /// The regression through /v1, with three parties: carol submits too and is the helper.
 #[tokio::test]
 async fn the_regression_reveals_beta_to_three_parties() {
@@ -168,7 +203,8 @@ async fn the_regression_reveals_beta_to_three_parties() {
         &cluster,
         "StatisticsRegressionOLSVertical",
         &["alice", "bob", "carol"],
-        json!({}),
+        // n = p: β hands y to alice, which bob accepts here.
+        json!({"allow_revealing_shapes": true}),
         &[x, y, Value::Null],
     )
     .await;
@@ -223,7 +259,7 @@ async fn a_helper_that_was_down_joins_when_it_is_back() {
         &cluster,
         "SecureMatrixMultiplication",
         &["alice", "bob"],
-        json!({}),
+        json!({"allow_revealing_shapes": true}),
         &[json!([[[2, 0], [0, 2]]]), json!([[[1, 2], [3, 4]]])],
     )
     .await;

@@ -95,6 +95,7 @@ impl EngineError {
             EngineError::InvalidPartyCount(_) => "invalid_parties",
             EngineError::InvalidInput(_) => "invalid_input",
             EngineError::Protocol(ProtocolError::Failed(_)) => "no_result",
+            EngineError::Protocol(ProtocolError::Refused { code, .. }) => code,
             EngineError::Protocol(_) => "protocol_violation",
         }
     }

@@ -45,6 +45,10 @@ pub enum ProtocolError {
     /// incompatible matrix shapes): every party finds it.
     #[error("{0}")]
     Failed(String),
+    /// This party will not go on, for a reason of its own that the definition allows it to
+    /// waive (shapes that would reveal its input): `code` names the reason.
+    #[error("{reason}")]
+    Refused { code: &'static str, reason: String },
 }
 
 impl ProtocolError {
@@ -52,7 +56,7 @@ impl ProtocolError {
     pub fn culprit(&self) -> Option<PartyIndex> {
         match self {
             ProtocolError::Malformed { from, .. } | ProtocolError::Unexpected { from, .. } => Some(*from),
-            ProtocolError::Failed(_) => None,
+            ProtocolError::Failed(_) | ProtocolError::Refused { .. } => None,
         }
     }
 }

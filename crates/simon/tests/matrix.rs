@@ -18,9 +18,15 @@ fn load(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// Two parties and a helper from outside, whose input is null.
+/// Two parties and a helper from outside, whose input is null; they accept any shapes (the
+/// original's semantics: `revealing_shapes_are_refused_unless_allowed` tests the guard).
 fn two_with_helper(microprotocol: &str) -> Spec {
-    Spec::new(microprotocol, &json!({"helper": "carol"}), 2).unwrap()
+    Spec::new(
+        microprotocol,
+        &json!({"helper": "carol", "allow_revealing_shapes": true}),
+        2,
+    )
+    .unwrap()
 }
 
 fn inputs_with_helper(x: Value, y: Value) -> Vec<Value> {
@@ -115,7 +121,7 @@ fn the_reference_vectors_pass() {
             inputs.push(Value::Null);
             two_with_helper(microprotocol)
         } else {
-            Spec::new(microprotocol, &json!({}), inputs.len()).unwrap()
+            Spec::new(microprotocol, &json!({"allow_revealing_shapes": true}), inputs.len()).unwrap()
         };
         let outputs = run_all(&spec, &inputs, &mut rng).unwrap();
         let key = if microprotocol == "SecureMatrixMultiplication" {
@@ -159,7 +165,7 @@ fn bad_inputs_are_named_and_incompatible_shapes_fail_everyone() {
         &mut rng,
     )
     .unwrap_err();
-    assert_eq!(error.code(), "invalid_input");
+    assert_eq!(error.code(), "no_result");
     assert!(
         error
             .to_string()
@@ -172,6 +178,71 @@ fn bad_inputs_are_named_and_incompatible_shapes_fail_everyone() {
     ));
     let three = Spec::new("SecureMatrixMultiplication", &json!({"helper": "carol"}), 3);
     assert!(matches!(three, Err(EngineError::InvalidParameters { .. })));
+}
+
+/// X (3×2) and Y (2×2): X·Y hands Y to party 0 (X has full column rank) and X to party 1 (Y has
+/// full row rank): each owner refuses before it sends its share, unless the parties allow it.
+#[test]
+fn revealing_shapes_are_refused_unless_allowed() {
+    let x = json!([[1, 2], [3, 4], [5, 6]]);
+    let y = json!([[1, 0], [0, 1]]);
+    let mut rng = ChaCha20Rng::seed_from_u64(15);
+    for (microprotocol, left, right, refusing) in [
+        ("SecureMatrixMultiplication", x.clone(), y, &[0, 1][..]),
+        // OLS with n = p hands y to party 0 (β = X⁻¹y); β (p numbers) does not give M (p×n).
+        (
+            "StatisticsRegressionOLSVertical",
+            json!([[1, 2], [3, 5]]),
+            json!([1, 2]),
+            &[1][..],
+        ),
+    ] {
+        let guarded = Spec::new(microprotocol, &json!({"helper": "carol"}), 2).unwrap();
+        for owner in [0, 1] {
+            let mut machine = guarded.machine(owner, if owner == 0 { &left } else { &right }).unwrap();
+            let mut other = guarded
+                .machine(1 - owner, if owner == 0 { &right } else { &left })
+                .unwrap();
+            let masks = fsc_simon::Masks::dealt(3, &mut rng);
+            machine.start(&mut rng, &masks[owner]).unwrap();
+            let theirs = other.start(&mut rng, &masks[1 - owner]).unwrap();
+            let (_, masked) = theirs.outgoing.into_iter().find(|(to, _)| *to == owner).unwrap();
+            let step = machine.receive(1 - owner, &masked, &mut rng, &masks[owner]);
+            match step {
+                Err(error) => {
+                    assert!(refusing.contains(&owner), "{microprotocol}: party {owner} refused");
+                    assert_eq!(
+                        error.code(),
+                        "revealing_shapes",
+                        "{microprotocol} party {owner}: {error}"
+                    );
+                }
+                Ok(_) => assert!(
+                    !refusing.contains(&owner),
+                    "{microprotocol}: party {owner} sent its share"
+                ),
+            }
+        }
+        let allowed = Spec::new(
+            microprotocol,
+            &json!({"helper": "carol", "allow_revealing_shapes": true}),
+            2,
+        )
+        .unwrap();
+        assert!(
+            run_all(&allowed, &inputs_with_helper(left, right), &mut rng).is_ok(),
+            "{microprotocol}"
+        );
+    }
+    // A wide X (2×3) and a tall Y (3×2) reveal neither: computed without the opt-in.
+    let safe = Spec::new("SecureMatrixMultiplication", &json!({"helper": "carol"}), 2).unwrap();
+    let outputs = run_all(
+        &safe,
+        &inputs_with_helper(json!([[1, 0, 0], [0, 1, 0]]), json!([[1, 2], [3, 4], [5, 6]])),
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(outputs[0]["result"], json!({"product": [[1.0, 2.0], [3.0, 4.0]]}));
 }
 
 #[test]

@@ -65,6 +65,10 @@ impl ProductMessage {
 pub struct MatrixProduct {
     /// Whether the helper is a party of the computation, and so receives the product.
     helper_is_party: bool,
+    /// Whether this owner goes on when the other's shape lets it solve the product for our
+    /// matrix (see [`revealing`]).
+    #[serde(default)]
+    allow_revealing_shapes: bool,
     role: Role,
 }
 
@@ -111,6 +115,25 @@ pub enum ProductOutput {
     },
 }
 
+/// Refuses, at an owner, shapes whose product would hand the other owner its matrix, unless the
+/// parties allowed it: with X (p×n) and Y (n×q), party 0 solves X·Y for Y when p ≥ n (X has full
+/// column rank, as a generic X of that shape does), party 1 solves it for X when q ≥ n. Checked
+/// when the other's masked matrix shows its shape, before this owner sends its share.
+fn revealing(allowed: bool, me: PartyIndex, left: (usize, usize), right: (usize, usize)) -> Result<(), ProtocolError> {
+    let (p, n, q) = (left.0, left.1, right.1);
+    let other_solves = if me == 0 { q >= n } else { p >= n };
+    if allowed || !other_solves {
+        return Ok(());
+    }
+    let (other, ours, theirs) = if me == 0 { (1, "X", q) } else { (0, "Y", p) };
+    Err(ProtocolError::Refused {
+        code: "revealing_shapes",
+        reason: format!(
+            "shapes {p}×{n} and {n}×{q} would let party {other} solve the product for {ours}              ({theirs} ≥ {n}); refused unless the parties set allow_revealing_shapes"
+        ),
+    })
+}
+
 /// The error every party reports for incompatible shapes (the reference: "matrix shapes not
 /// compatible").
 pub fn incompatible(left: (usize, usize), right: (usize, usize)) -> ProtocolError {
@@ -123,7 +146,12 @@ pub fn incompatible(left: (usize, usize), right: (usize, usize)) -> ProtocolErro
 
 impl MatrixProduct {
     /// Party `me`'s part: parties 0 and 1 pass their matrix, every other party `None`.
-    pub fn new(me: PartyIndex, input: Option<RingMatrix>, helper_is_party: bool) -> MatrixProduct {
+    pub fn new(
+        me: PartyIndex,
+        input: Option<RingMatrix>,
+        helper_is_party: bool,
+        allow_revealing_shapes: bool,
+    ) -> MatrixProduct {
         let role = match me {
             0 => Role::Left {
                 shape: input.as_ref().expect("party 0 has a matrix").shape(),
@@ -148,7 +176,11 @@ impl MatrixProduct {
             },
             _ => Role::Receiver,
         };
-        MatrixProduct { helper_is_party, role }
+        MatrixProduct {
+            helper_is_party,
+            allow_revealing_shapes,
+            role,
+        }
     }
 
     fn seed(io: &mut Io<'_, ProductMessage>) -> [u8; 32] {
@@ -278,6 +310,7 @@ impl Microprotocol for MatrixProduct {
                 if f.rows() != shape.1 {
                     return Err(incompatible(*shape, f.shape()));
                 }
+                revealing(self.allow_revealing_shapes, 0, *shape, f.shape())?;
                 let w0 = RingMatrix::from_seed(*seed_w, shape.0, f.cols());
                 let z0 = RingMatrix::seeded_product(*seed_u, shape.0, &f).plus(&w0);
                 io.send(1, ProductMessage::Share(z0.clone()));
@@ -296,6 +329,7 @@ impl Microprotocol for MatrixProduct {
                 if e.cols() != shape.0 {
                     return Err(incompatible(e.shape(), *shape));
                 }
+                revealing(self.allow_revealing_shapes, 1, e.shape(), *shape)?;
                 let y = input.take().expect("matched Some");
                 *masked_product = Some(e.product(&y));
             }

@@ -88,6 +88,7 @@ pub fn regression(
         ResultKey::Mle,
         2 * digits + COEFFICIENT_EXTRA_DIGITS,
         helper_is_party,
+        parameters.allow_revealing_shapes,
     ))
 }
 

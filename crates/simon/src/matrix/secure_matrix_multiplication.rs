@@ -37,6 +37,12 @@ pub struct MatrixParameters {
     /// as many rows as columns ([`crate::matrix::projected_product`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reveal_inputs_without_helper: bool,
+    /// The parties accept shapes whose product hands an owner the other's matrix: X·Y gives Y to
+    /// party 0 when X has at least as many rows as columns, and X to party 1 when Y has at
+    /// least as many columns as rows. Without it, an owner refuses such shapes before it sends
+    /// anything that would reveal the product (`revealing_shapes`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_revealing_shapes: bool,
 }
 
 fn default_digits() -> u32 {
@@ -132,6 +138,7 @@ impl SecureMatrixMultiplication {
             ResultKey::Product,
             2 * digits,
             helper_is_party,
+            parameters.allow_revealing_shapes,
         ))
     }
 
@@ -143,11 +150,13 @@ impl SecureMatrixMultiplication {
         key: ResultKey,
         digits: u32,
         helper_is_party: bool,
+        allow_revealing_shapes: bool,
     ) -> SecureMatrixMultiplication {
+        let matrix = matrix.as_ref().map(RingMatrix::from_integers);
         SecureMatrixMultiplication {
             key,
             digits,
-            product: MatrixProduct::new(me, matrix.as_ref().map(RingMatrix::from_integers), helper_is_party),
+            product: MatrixProduct::new(me, matrix, helper_is_party, allow_revealing_shapes),
         }
     }
 

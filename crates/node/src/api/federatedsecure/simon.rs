@@ -83,7 +83,7 @@ impl Simon {
                             id: Some(id),
                             microprotocol: microprotocol.clone(),
                             parties: parties.clone(),
-                            parameters: json!({}),
+                            parameters: as_the_original(&microprotocol, Value::Null),
                             input: data.clone(),
                             deadline_s: None,
                             network: Some(network_id.clone()),
@@ -217,6 +217,7 @@ impl Simon {
     ) -> Result<Option<Repr>, Error> {
         let parties = self.parties(network)?;
         // Unknown microprotocols and bad parameters fail here, before any invitation is sent.
+        let parameters = as_the_original(&microprotocol, parameters);
         let spec = Spec::new(&microprotocol, &parameters, parties.len())?;
         let computation =
             Uuid::parse_str(&task_id).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, task_id.as_bytes()));
@@ -419,6 +420,23 @@ fn invalid(parameter: &str, why: &str) -> Error {
 
 /// Error code of a `compute` ended by a later one with the same network uuid.
 const SUPERSEDED: &str = "superseded";
+
+/// The parameters of a computation as the original ran it: products of any shapes, even those
+/// that hand an owner the other's matrix (`/v1` refuses them unless the parties allow it).
+fn as_the_original(microprotocol: &str, parameters: Value) -> Value {
+    let mut parameters = match parameters {
+        Value::Null => json!({}),
+        other => other,
+    };
+    let product = matches!(
+        microprotocol,
+        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical"
+    );
+    if let (true, Value::Object(map)) = (product, &mut parameters) {
+        map.entry("allow_revealing_shapes").or_insert(Value::Bool(true));
+    }
+    parameters
+}
 /// How often one `compute` follows peers to the network's next computation before giving up.
 const MAX_RESYNCS: usize = 8;
 
