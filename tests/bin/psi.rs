@@ -4,6 +4,7 @@
 //! PSI runs, and the nodes' peak memory.
 
 use fsc_e2e::{Cluster, psi_sets as sets};
+use fsc_simon::protocol::never;
 use fsc_simon::psi::dh::{self as psi, Key};
 use futures::future::join_all;
 use rand_chacha::ChaCha20Rng;
@@ -46,9 +47,9 @@ fn curve_only(items: usize) -> f64 {
     let keys = [Key::random(&mut rng), Key::random(&mut rng)];
     let started = Instant::now();
     for (owner, list) in lists.iter().enumerate() {
-        let mut points = psi::encrypt_items(&keys[owner], &[0; 32], list);
+        let mut points = psi::encrypt_items(&keys[owner], &[0; 32], list, never()).unwrap();
         psi::shuffle(&mut points, 0).unwrap();
-        psi::reencrypt(&keys[1 - owner], false, &mut points, 0).unwrap();
+        psi::reencrypt(&keys[1 - owner], false, &mut points, 0, never()).unwrap();
         psi::shuffle(&mut points, 0).unwrap();
     }
     started.elapsed().as_secs_f64()

@@ -95,7 +95,7 @@ pub enum Rejection {
     BadSignature,
     #[error("duplicate of a message already received")]
     Replay,
-    #[error("the sender's pending chunks exceed max_pending_chunk_bytes")]
+    #[error("the sender's stored messages would exceed a quota (max_pending_chunk_bytes, max_unsolicited_bytes)")]
     OverQuota,
 }
 

@@ -20,6 +20,7 @@ pub const REASONS: &[&str] = &[
     "cancelled",
     "deadline_exceeded",
     "definition_mismatch",
+    "helper_busy",
     "helper_refused",
     "internal",
     "invalid_input",
@@ -30,6 +31,7 @@ pub const REASONS: &[&str] = &[
     "protocol_violation",
     "revealing_shapes",
     "superseded",
+    "too_large",
     "unknown_microprotocol",
 ];
 
@@ -104,6 +106,8 @@ pub fn describe(code: &str, party: &str) -> String {
         "cancelled" => format!("a client of {party} cancelled the computation"),
         "superseded" => format!("a later compute at {party} with the same network uuid superseded it"),
         "helper_refused" => format!("the helper {party} refused to serve the computation"),
+        "helper_busy" => format!("the helper {party} runs as many computations as it takes; retry later"),
+        "too_large" => format!("the output would be larger than {party}'s node takes (max_output_cells)"),
         "revealing_shapes" => {
             format!("{party}'s node refused shapes whose product would reveal its input (see allow_revealing_shapes)")
         }

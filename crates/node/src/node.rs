@@ -121,8 +121,15 @@ pub async fn run(
         max_deadline_s: config.max_deadline_s,
         max_active: config.max_active_computations,
         max_pending_chunk_bytes: config.max_pending_chunk_bytes,
+        max_unsolicited_bytes: config.max_unsolicited_bytes,
+        max_unsolicited_s: config.max_unsolicited_s,
+        helper_for: config.helper_for.clone(),
+        max_helper_computations: config.max_helper_computations,
         retention_s: config.retention_s,
         helper: config.helper.clone(),
+        limits: fsc_simon::Limits {
+            max_output_cells: config.max_output_cells,
+        },
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),

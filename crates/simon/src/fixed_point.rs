@@ -33,6 +33,25 @@ pub enum EncodingError {
     Invalid(String),
 }
 
+/// The longest number an input may spell, in characters. No microprotocol needs more (an encoded
+/// sum stays within 2^240, 73 digits; a double needs at most 767 significant digits to be exact,
+/// but 17 to be read right), and converting a longer one costs time quadratic in its length.
+pub const MAX_NUMBER_CHARS: usize = 400;
+
+/// Refuses an input that spells a number longer than [`MAX_NUMBER_CHARS`], before any number of
+/// it is converted. Linear in the input.
+pub fn check_number_lengths(input: &Value) -> Result<(), EncodingError> {
+    match input {
+        Value::Number(number) if number.as_str().len() > MAX_NUMBER_CHARS => Err(EncodingError::Invalid(format!(
+            "a number of {} characters: at most {MAX_NUMBER_CHARS} are accepted",
+            number.as_str().len()
+        ))),
+        Value::Array(items) => items.iter().try_for_each(check_number_lengths),
+        Value::Object(map) => map.values().try_for_each(check_number_lengths),
+        _ => Ok(()),
+    }
+}
+
 /// A number as Python sees it: an exact integer or an IEEE double.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PyNumber {

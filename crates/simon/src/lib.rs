@@ -43,4 +43,4 @@ pub mod z2k;
 
 pub use machine::{EngineError, Machine, Spec, Step};
 pub use masks::Masks;
-pub use protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+pub use protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};

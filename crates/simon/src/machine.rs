@@ -16,7 +16,7 @@ use crate::matrix::secure_matrix_multiplication::{
 use crate::order::kth_element::{KthElement, RankParameters};
 use crate::order::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
 use crate::order::secure_median::SecureMedian;
-use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError, never};
 use crate::psi::contingency_vertical::ContingencyVertical;
 use crate::psi::dh::PsiMessage;
 use crate::psi::set_intersection::{Reveal, SetIntersection};
@@ -29,6 +29,7 @@ use rand_core::RngCore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::atomic::AtomicBool;
 
 /// The most parties a computation may have (keeps ring sums far from wrapping, see `z2k`).
 pub const MAX_PARTIES: usize = 1 << 14;
@@ -96,6 +97,7 @@ impl EngineError {
             EngineError::InvalidInput(_) => "invalid_input",
             EngineError::Protocol(ProtocolError::Failed(_)) => "no_result",
             EngineError::Protocol(ProtocolError::Refused { code, .. }) => code,
+            EngineError::Protocol(ProtocolError::Stopped) => "stopped",
             EngineError::Protocol(_) => "protocol_violation",
         }
     }
@@ -163,7 +165,7 @@ fn parse<P: DeserializeOwned>(parameters: Value) -> Result<P, String> {
 }
 
 /// What every party must agree on before running a microprotocol (except the computation id and
-/// the party names, which the runtime owns).
+/// the party names, which the runtime owns), and this party's limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub parameters: Parameters,
@@ -172,6 +174,8 @@ pub struct Spec {
     /// its id): PSI hashes items under it, so points of two computations cannot be linked.
     #[serde(default)]
     pub context: [u8; 32],
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Spec {
@@ -234,12 +238,18 @@ impl Spec {
             parameters: parsed.map_err(invalid)?,
             parties,
             context: [0; 32],
+            limits: Limits::default(),
         })
     }
 
     /// The same spec, for the computation whose context (definition digest) this is.
     pub fn bound_to(self, context: [u8; 32]) -> Spec {
         Spec { context, ..self }
+    }
+
+    /// The same spec, with this party's limits.
+    pub fn limited(self, limits: Limits) -> Spec {
+        Spec { limits, ..self }
     }
 
     pub fn microprotocol(&self) -> &'static str {
@@ -286,53 +296,66 @@ impl Spec {
     /// validated and encoded.
     pub fn machine(&self, me: PartyIndex, input: &Value) -> Result<Machine, EngineError> {
         assert!(me < self.participants(), "party index out of range");
+        crate::fixed_point::check_number_lengths(input)?;
         let n = self.parties;
         let helper_is_party = self.helper().is_none();
-        let protocol = match &self.parameters {
-            Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(*p, n, input)?),
-            Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
-            Parameters::KthElement(p) => Protocol::KthElement(KthElement::new(*p, n, input)?),
-            Parameters::SecureMedian(p) => Protocol::SecureMedian(SecureMedian::new(*p, input)?),
-            Parameters::StatisticsUnivariate(_) => {
-                Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::new(input)?))
-            }
-            Parameters::StatisticsBivariate(_) => {
-                Protocol::StatisticsBivariate(Box::new(StatisticsBivariate::new(input)?))
-            }
-            Parameters::StatisticsFrequency(p) => Protocol::StatisticsFrequency(StatisticsFrequency::new(p, n, input)?),
-            Parameters::StatisticsContingency(p) => {
-                Protocol::StatisticsContingency(StatisticsContingency::new(p, n, input)?)
-            }
-            Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
-                let matrix = float_input(me, input)?.expect("two parties, both data owners");
-                Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))
-            }
-            Parameters::StatisticsRegressionOLSVertical(p) if p.reveal_inputs_without_helper => {
-                Protocol::Projected(regression_ols_vertical::regression_revealing(me, input)?)
-            }
-            Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
-                if self.participants() < 3 =>
-            {
-                return Err(EngineError::NoHelper {
-                    microprotocol: self.microprotocol().to_string(),
-                });
-            }
-            Parameters::SecureMatrixMultiplication(p) => {
-                Protocol::Product(SecureMatrixMultiplication::new(p, me, helper_is_party, input)?)
-            }
-            Parameters::StatisticsRegressionOLSVertical(p) => {
-                Protocol::Product(regression_ols_vertical::regression(p, me, helper_is_party, input)?)
-            }
-            Parameters::SetIntersection(_) => {
-                Protocol::SetIntersection(SetIntersection::new(Reveal::Members, self.context, input).map_err(items)?)
-            }
-            Parameters::SetIntersectionSize(_) => {
-                Protocol::SetIntersection(SetIntersection::new(Reveal::Size, self.context, input).map_err(items)?)
-            }
-            Parameters::StatisticsContingencyVertical(_) => {
-                Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
-            }
-        };
+        let protocol =
+            match &self.parameters {
+                Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(*p, n, input)?),
+                Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
+                Parameters::KthElement(p) => Protocol::KthElement(KthElement::new(*p, n, input)?),
+                Parameters::SecureMedian(p) => Protocol::SecureMedian(SecureMedian::new(*p, input)?),
+                Parameters::StatisticsUnivariate(_) => {
+                    Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::new(input)?))
+                }
+                Parameters::StatisticsBivariate(_) => {
+                    Protocol::StatisticsBivariate(Box::new(StatisticsBivariate::new(input)?))
+                }
+                Parameters::StatisticsFrequency(p) => {
+                    let given = p.categories.as_ref().map_or(0, Vec::len);
+                    self.limits.check(given as u64, "the table")?;
+                    Protocol::StatisticsFrequency(StatisticsFrequency::new(p, n, self.limits, input)?)
+                }
+                Parameters::StatisticsContingency(p) => {
+                    let given = |d: &Option<Vec<Value>>| d.as_ref().map_or(0, Vec::len) as u64;
+                    self.limits
+                        .check(given(&p.rows).saturating_mul(given(&p.columns)), "the table")?;
+                    Protocol::StatisticsContingency(StatisticsContingency::new(p, n, self.limits, input)?)
+                }
+                Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
+                    let matrix = float_input(me, input)?.expect("two parties, both data owners");
+                    Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))
+                }
+                Parameters::StatisticsRegressionOLSVertical(p) if p.reveal_inputs_without_helper => {
+                    Protocol::Projected(regression_ols_vertical::regression_revealing(me, input)?)
+                }
+                Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
+                    if self.participants() < 3 =>
+                {
+                    return Err(EngineError::NoHelper {
+                        microprotocol: self.microprotocol().to_string(),
+                    });
+                }
+                Parameters::SecureMatrixMultiplication(p) => Protocol::Product(SecureMatrixMultiplication::new(
+                    p,
+                    me,
+                    helper_is_party,
+                    self.limits,
+                    input,
+                )?),
+                Parameters::StatisticsRegressionOLSVertical(p) => Protocol::Product(
+                    regression_ols_vertical::regression(p, me, helper_is_party, self.limits, input)?,
+                ),
+                Parameters::SetIntersection(_) => Protocol::SetIntersection(
+                    SetIntersection::new(Reveal::Members, self.context, self.limits, input).map_err(items)?,
+                ),
+                Parameters::SetIntersectionSize(_) => Protocol::SetIntersection(
+                    SetIntersection::new(Reveal::Size, self.context, self.limits, input).map_err(items)?,
+                ),
+                Parameters::StatisticsContingencyVertical(_) => {
+                    Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
+                }
+            };
         Ok(Machine {
             me,
             parties: self.participants(),
@@ -443,17 +466,33 @@ impl Machine {
     pub fn runs_long(&self) -> bool {
         matches!(
             self.protocol,
-            Protocol::SetIntersection(_) | Protocol::ContingencyVertical(_)
+            Protocol::SetIntersection(_)
+                | Protocol::ContingencyVertical(_)
+                | Protocol::Product(_)
+                | Protocol::StatisticsFrequency(_)
+                | Protocol::StatisticsContingency(_)
         )
     }
 
     /// Starts the protocol. `masks` are this party's mask seeds for the computation (the same
     /// at every step; see [`Masks`]).
     pub fn start(&mut self, rng: &mut dyn RngCore, masks: &Masks) -> Result<Step, EngineError> {
+        self.start_stoppable(rng, masks, never())
+    }
+
+    /// [`Machine::start`], ending early with [`ProtocolError::Stopped`] once `stop` is set (a
+    /// long step off the runtime's loop whose computation has ended meanwhile).
+    pub fn start_stoppable(
+        &mut self,
+        rng: &mut dyn RngCore,
+        masks: &Masks,
+        stop: &AtomicBool,
+    ) -> Result<Step, EngineError> {
         let context = Context {
             me: self.me,
             parties: self.parties,
             masks,
+            stop,
         };
         self.started = true;
         let step = each_protocol!(&mut self.protocol,
@@ -470,6 +509,18 @@ impl Machine {
         rng: &mut dyn RngCore,
         masks: &Masks,
     ) -> Result<Step, EngineError> {
+        self.receive_stoppable(from, message, rng, masks, never())
+    }
+
+    /// [`Machine::receive`], ending early once `stop` is set (see [`Machine::start_stoppable`]).
+    pub fn receive_stoppable(
+        &mut self,
+        from: PartyIndex,
+        message: &[u8],
+        rng: &mut dyn RngCore,
+        masks: &Masks,
+        stop: &AtomicBool,
+    ) -> Result<Step, EngineError> {
         if from >= self.parties || from == self.me {
             return Err(ProtocolError::Unexpected {
                 from,
@@ -481,6 +532,7 @@ impl Machine {
             me: self.me,
             parties: self.parties,
             masks,
+            stop,
         };
         let step = each_protocol!(&mut self.protocol,
         p => {
@@ -522,6 +574,7 @@ struct Context<'a> {
     me: PartyIndex,
     parties: usize,
     masks: &'a Masks,
+    stop: &'a AtomicBool,
 }
 
 fn run<M, T: ResultObject>(
@@ -530,8 +583,13 @@ fn run<M, T: ResultObject>(
     encode: impl Fn(&M) -> Vec<u8>,
     step: impl FnOnce(&mut Io<'_, M>) -> Result<Progress<T>, ProtocolError>,
 ) -> Result<Step, EngineError> {
-    let Context { me, parties, masks } = context;
-    let mut io = Io::with_masks(me, parties, rng, masks);
+    let Context {
+        me,
+        parties,
+        masks,
+        stop,
+    } = context;
+    let mut io = Io::with_masks(me, parties, rng, masks).stoppable(stop);
     let progress = step(&mut io)?;
     let outgoing = io
         .into_outgoing()

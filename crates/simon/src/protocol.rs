@@ -11,7 +11,8 @@
 
 use crate::masks::{Masks, NO_MASKS};
 use rand_core::RngCore;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The position of a party in a computation's ordered party list.
 pub type PartyIndex = usize;
@@ -49,6 +50,10 @@ pub enum ProtocolError {
     /// waive (shapes that would reveal its input): `code` names the reason.
     #[error("{reason}")]
     Refused { code: &'static str, reason: String },
+    /// The runtime stopped the step (its computation failed or was cancelled meanwhile): its
+    /// result is not wanted.
+    #[error("the step was stopped")]
+    Stopped,
 }
 
 impl ProtocolError {
@@ -56,8 +61,42 @@ impl ProtocolError {
     pub fn culprit(&self) -> Option<PartyIndex> {
         match self {
             ProtocolError::Malformed { from, .. } | ProtocolError::Unexpected { from, .. } => Some(*from),
-            ProtocolError::Failed(_) | ProtocolError::Refused { .. } => None,
+            ProtocolError::Failed(_) | ProtocolError::Refused { .. } | ProtocolError::Stopped => None,
         }
+    }
+}
+
+/// What one party's node lets a computation make it hold, whatever the others allow: each party
+/// checks the output's size against its own limits from what it knows (parameters, shapes, set
+/// sizes) before it allocates it, and refuses with `too_large`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Cells of a frequency or contingency table, entries of a product, members of an
+    /// intersection.
+    pub max_output_cells: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_output_cells: 1_000_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses an output of `cells` (of `what`) beyond [`Limits::max_output_cells`].
+    pub fn check(&self, cells: u64, what: &str) -> Result<(), ProtocolError> {
+        if cells <= self.max_output_cells {
+            return Ok(());
+        }
+        Err(ProtocolError::Refused {
+            code: "too_large",
+            reason: format!(
+                "{what} would have {cells} cells; this node takes at most {} (max_output_cells)",
+                self.max_output_cells
+            ),
+        })
     }
 }
 
@@ -68,7 +107,25 @@ pub struct Io<'a, M> {
     parties: usize,
     rng: &'a mut dyn RngCore,
     masks: &'a Masks,
+    /// Set by the runtime when the step's result is no longer wanted; long loops check it.
+    stop: &'a AtomicBool,
     outgoing: Vec<(PartyIndex, M)>,
+}
+
+/// A stop flag nobody sets: for steps that run to their end.
+pub fn never() -> &'static AtomicBool {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    &NEVER
+}
+
+/// Fails with [`ProtocolError::Stopped`] once `stop` is set: what long loops call between
+/// pieces of their work.
+pub fn check_stop(stop: &AtomicBool) -> Result<(), ProtocolError> {
+    if stop.load(Ordering::Relaxed) {
+        Err(ProtocolError::Stopped)
+    } else {
+        Ok(())
+    }
 }
 
 impl<'a, M> Io<'a, M> {
@@ -83,8 +140,18 @@ impl<'a, M> Io<'a, M> {
             parties,
             rng,
             masks,
+            stop: never(),
             outgoing: Vec::new(),
         }
+    }
+
+    /// The same context, stopped when `stop` is set.
+    pub fn stoppable(self, stop: &'a AtomicBool) -> Self {
+        Io { stop, ..self }
+    }
+
+    pub fn stop(&self) -> &'a AtomicBool {
+        self.stop
     }
 
     pub fn me(&self) -> PartyIndex {
@@ -122,7 +189,7 @@ impl<'a, M> Io<'a, M> {
     /// Runs a step of a sub-protocol: `step` sees an `Io` of the child's message type, and what
     /// it sends is wrapped into the parent's message type with `wrap`.
     pub fn child<C, R>(&mut self, wrap: impl Fn(C) -> M, step: impl FnOnce(&mut Io<'_, C>) -> R) -> R {
-        let mut child = Io::with_masks(self.me, self.parties, &mut *self.rng, self.masks);
+        let mut child = Io::with_masks(self.me, self.parties, &mut *self.rng, self.masks).stoppable(self.stop);
         let result = step(&mut child);
         let sent = child.into_outgoing();
         self.outgoing

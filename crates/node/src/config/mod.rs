@@ -101,10 +101,34 @@ pub struct NodeConfig {
     /// another party has started are joined all the same (they are bounded by what peers run).
     #[serde(default = "defaults::max_active_computations")]
     pub max_active_computations: usize,
+    /// The largest output this node computes: cells of a frequency or contingency table, entries
+    /// of a matrix product, members of an intersection. Checked from the parameters, shapes and
+    /// set sizes before the output is built; beyond, the computation fails with `too_large` (a
+    /// 400 at submission where the size is known then).
+    #[serde(default = "defaults::max_output_cells")]
+    pub max_output_cells: u64,
     /// Bytes of chunks (pieces of large messages) one peer may have waiting here for the rest of
     /// their messages; chunks beyond are dropped (and counted as rejected, `over_quota`).
     #[serde(default = "defaults::max_pending_chunk_bytes")]
     pub max_pending_chunk_bytes: u64,
+    /// Bytes one peer may have stored here for computations this node's clients have not
+    /// submitted (whole messages and chunks): beyond, its messages for such computations are
+    /// dropped (`over_quota`). Else a peer could fill this store with computations nobody here
+    /// asked for.
+    #[serde(default = "defaults::max_unsolicited_bytes")]
+    pub max_unsolicited_bytes: u64,
+    /// How long messages for a computation no client here has submitted are kept; after, they
+    /// are dropped (a client that submits later waits for its deadline).
+    #[serde(default = "defaults::max_unsolicited_s")]
+    pub max_unsolicited_s: u64,
+    /// The parties that may invite this node to help their products (default: every roster
+    /// member).
+    #[serde(default)]
+    pub helper_for: Option<Vec<String>>,
+    /// At most this many computations run here as a helper at once; an invitation beyond (or
+    /// beyond `max_active_computations`) is refused with `helper_busy`, which its parties see.
+    #[serde(default = "defaults::max_helper_computations")]
+    pub max_helper_computations: usize,
     /// Largest NATS message this node publishes; larger envelopes are sent in chunks. Defaults to
     /// the broker's max payload (minus room for headers).
     #[serde(default)]
@@ -274,6 +298,18 @@ pub mod defaults {
     pub fn max_active_computations() -> usize {
         5000
     }
+    pub fn max_unsolicited_bytes() -> u64 {
+        256 * 1024 * 1024
+    }
+    pub fn max_unsolicited_s() -> u64 {
+        600
+    }
+    pub fn max_helper_computations() -> usize {
+        1000
+    }
+    pub fn max_output_cells() -> u64 {
+        fsc_simon::Limits::default().max_output_cells
+    }
     pub fn representation_ttl_s() -> u64 {
         3600
     }
@@ -316,7 +352,12 @@ const KEYS: &[&str] = &[
     "default_deadline_s",
     "max_deadline_s",
     "max_active_computations",
+    "max_output_cells",
     "max_pending_chunk_bytes",
+    "max_unsolicited_bytes",
+    "max_unsolicited_s",
+    "helper_for",
+    "max_helper_computations",
     "max_chunk_bytes",
     "retention_s",
     "helper",
@@ -429,6 +470,14 @@ impl NodeConfig {
                     client.name
                 )));
             }
+        }
+        if self.max_unsolicited_s == 0 || self.max_helper_computations == 0 {
+            return Err(Error::Config(
+                "max_unsolicited_s and max_helper_computations must be at least 1".into(),
+            ));
+        }
+        for party in self.helper_for.iter().flatten() {
+            validate_party_id(party)?;
         }
         if let Some(helper) = &self.helper {
             validate_party_id(helper)?;

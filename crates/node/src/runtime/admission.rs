@@ -117,7 +117,7 @@ impl Runtime {
         let spec = Spec::new(&item.microprotocol, &requested, item.parties.len());
         let parameters = spec.as_ref().map(Spec::parameters_json).unwrap_or(requested);
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
-        let spec = spec.map(|spec| spec.bound_to(digest));
+        let spec = spec.map(|spec| spec.bound_to(digest).limited(self.config.limits));
         let me = item
             .parties
             .iter()

@@ -44,16 +44,19 @@ impl Runtime {
             self.fail(id, Failure::ours(reason), now, batch);
         }
         if now >= self.next_sweep_at {
-            // Nothing waits longer than the longest deadline, nor stays longer than the
-            // retention; checked a tenth of the shorter often.
+            // Nothing waits longer than the longest deadline (what nobody here submitted, longer
+            // than max_unsolicited_s), nor stays longer than the retention; checked a tenth of
+            // the shortest often.
             let max_deadline_ms = self.config.max_deadline_s as i64 * 1000;
+            let unsolicited_ms = self.config.max_unsolicited_s as i64 * 1000;
             let retention_ms = self.config.retention_s as i64 * 1000;
-            self.next_sweep_at = now + (max_deadline_ms.min(retention_ms) / 10).clamp(1000, 60_000);
-            let dropped = store::expire_orphans(conn, now - max_deadline_ms)?;
+            let shortest = max_deadline_ms.min(retention_ms).min(unsolicited_ms);
+            self.next_sweep_at = now + (shortest / 10).clamp(1000, 60_000);
+            let dropped = store::expire_orphans(conn, now - unsolicited_ms, now - max_deadline_ms)?;
             if dropped > 0 {
                 tracing::info!(
                     dropped,
-                    "expired messages and chunks of computations never completed here"
+                    "expired messages and chunks of computations not submitted here in time, or never completed"
                 );
                 batch.chunks_changed = true;
             }

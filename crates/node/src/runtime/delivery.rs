@@ -27,7 +27,8 @@ impl Runtime {
                     id,
                     data,
                 } => {
-                    // Bounded per sender: even an authenticated peer cannot fill this disk.
+                    // Bounded per sender: even an authenticated peer cannot fill this disk, nor
+                    // with whole messages for computations nobody here submitted.
                     let pending = store::pending_chunk_bytes(conn, &sender)? as u64;
                     if pending + data.len() as u64 > self.config.max_pending_chunk_bytes {
                         tracing::warn!(
@@ -36,6 +37,17 @@ impl Runtime {
                         );
                         self.metrics.reject(Rejection::OverQuota);
                         continue;
+                    }
+                    if !self.active.contains_key(&computation) {
+                        let stored = store::unsolicited_bytes(conn, &sender)? as u64;
+                        if stored + data.len() as u64 > self.config.max_unsolicited_bytes {
+                            tracing::warn!(
+                                %computation, %sender, stored,
+                                "chunk dropped: what the sender stored here for computations not submitted here would exceed max_unsolicited_bytes"
+                            );
+                            self.metrics.reject(Rejection::OverQuota);
+                            continue;
+                        }
                     }
                     batch.chunks_changed = true;
                     let chunk = store::ChunkRow {
@@ -96,6 +108,8 @@ impl Runtime {
 
         let mut rows = Vec::with_capacity(messages.len());
         let mut bodies = HashMap::new();
+        // Per sender: bytes stored for computations not submitted here, this batch's included.
+        let mut unsolicited: HashMap<String, u64> = HashMap::new();
         for message in messages {
             let computation = message.header.computation;
             let known_final = batch.settled.contains_key(&computation) || settled.contains(&computation.to_string());
@@ -123,6 +137,23 @@ impl Runtime {
             // A large message that must wait keeps its body in the chunks it came in (see
             // migration 0008): no second copy is written in this transaction.
             let body_in_chunks = !consumed_now && batch.assembled.contains(&key);
+            let kept = !self.active.contains_key(&computation) && message.header.kind == Kind::Data;
+            if kept && !body_in_chunks {
+                let stored = match unsolicited.get(&key.1) {
+                    Some(stored) => *stored,
+                    None => store::unsolicited_bytes(conn, &key.1)? as u64,
+                };
+                let size = message.plaintext.len() as u64;
+                if stored + size > self.config.max_unsolicited_bytes {
+                    tracing::warn!(
+                        %computation, sender = %key.1, stored,
+                        "message dropped: what the sender stored here for computations not submitted here would exceed max_unsolicited_bytes"
+                    );
+                    self.metrics.reject(Rejection::OverQuota);
+                    continue;
+                }
+                unsolicited.insert(key.1.clone(), stored + size);
+            }
             rows.push(InboxRow {
                 computation: key.0.clone(),
                 sender: key.1.clone(),

@@ -161,14 +161,12 @@ impl Runtime {
             client: None,
         };
         let participants = participants(&invitation.parties, &parameters);
-        let machine = self.helper_machine(&invitation, sender);
+        let machine = self
+            .admit_invitation(sender)
+            .and_then(|()| self.helper_machine(&invitation, sender));
         let mut machine = match machine {
             Ok(machine) => machine,
-            Err(message) => {
-                let reason = AbortReason {
-                    code: "helper_refused".into(),
-                    message,
-                };
+            Err(reason) => {
                 let parties: Vec<String> = invitation
                     .parties
                     .into_iter()
@@ -201,28 +199,71 @@ impl Runtime {
         self.apply_pending(conn, &[id.to_string()], now, batch)
     }
 
+    /// Whether `sender` may invite this node now: it is one of `helper_for`, and neither
+    /// `max_active_computations` nor `max_helper_computations` is reached. An invitation is
+    /// admitted like a submission, so that no party can make this node run more than it takes.
+    fn admit_invitation(&self, sender: &str) -> Result<(), AbortReason> {
+        if self
+            .config
+            .helper_for
+            .as_ref()
+            .is_some_and(|allowed| !allowed.iter().any(|p| p == sender))
+        {
+            return Err(helper_refused(format!(
+                "{sender} may not invite {} as a helper (helper_for)",
+                self.me
+            )));
+        }
+        // Helper computations are the active ones without a client of this node.
+        let helping = self.active.values().filter(|a| a.row.client.is_none()).count();
+        if self.active.len() >= self.config.max_active || helping >= self.config.max_helper_computations {
+            return Err(AbortReason {
+                code: "helper_busy".into(),
+                message: format!(
+                    "{} runs {} computations, {helping} of them as a helper (max_active_computations {}, \
+                     max_helper_computations {})",
+                    self.me,
+                    self.active.len(),
+                    self.config.max_active,
+                    self.config.max_helper_computations
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The helper's machine for an invitation, if this node is its helper and `sender` a party.
-    fn helper_machine(&self, invitation: &Invitation, sender: &str) -> Result<Machine, String> {
+    fn helper_machine(&self, invitation: &Invitation, sender: &str) -> Result<Machine, AbortReason> {
         if !invitation.parties.iter().any(|p| p == sender) {
-            return Err(format!(
+            return Err(helper_refused(format!(
                 "{sender} invited {} to a computation it is not a party of",
                 self.me
-            ));
+            )));
         }
         if let Some(unknown) = invitation.parties.iter().find(|p| self.roster.party(p).is_none()) {
-            return Err(format!("party {unknown:?} is not in {}'s roster", self.me));
+            return Err(helper_refused(format!(
+                "party {unknown:?} is not in {}'s roster",
+                self.me
+            )));
         }
+        let cannot_help = |e: EngineError| AbortReason {
+            code: e.code().to_string(),
+            message: format!("{} cannot help: {e}", self.me),
+        };
         let spec = Spec::new(
             &invitation.microprotocol,
             &invitation.parameters,
             invitation.parties.len(),
         )
-        .map_err(|e| format!("{} cannot help: {e}", self.me))?;
+        .map_err(cannot_help)?;
         if spec.helper() != Some(self.me.as_str()) || spec.parameters_json() != invitation.parameters {
-            return Err(format!("{} is not the helper this definition names", self.me));
+            return Err(helper_refused(format!(
+                "{} is not the helper this definition names",
+                self.me
+            )));
         }
-        spec.machine(spec.participants() - 1, &Value::Null)
-            .map_err(|e| format!("{} cannot help: {e}", self.me))
+        let spec = spec.limited(self.config.limits);
+        spec.machine(spec.participants() - 1, &Value::Null).map_err(cannot_help)
     }
 
     /// A further invitation to a computation that runs here: it must define it the same way.
@@ -241,5 +282,12 @@ impl Runtime {
         if !same {
             self.fail(id, Failure::mismatch(sender), now, batch);
         }
+    }
+}
+
+fn helper_refused(message: String) -> AbortReason {
+    AbortReason {
+        code: "helper_refused".into(),
+        message,
     }
 }

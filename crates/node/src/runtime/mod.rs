@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, ComputationRow, InboxRow, MessageKey, OutboxRow, Writer};
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
-use fsc_simon::{EngineError, Machine, Masks, Spec, Step};
+use fsc_simon::{EngineError, Limits, Machine, Masks, Spec, Step};
 use rand_chacha::ChaCha20Rng;
 use ring::digest;
 use rusqlite::Connection;
@@ -206,10 +206,19 @@ pub struct RuntimeConfig {
     pub max_active: usize,
     /// Chunks a sender may have waiting for the rest of their messages; beyond, they are dropped.
     pub max_pending_chunk_bytes: u64,
+    /// Bytes a sender may have stored for computations not submitted here, and for how long.
+    pub max_unsolicited_bytes: u64,
+    pub max_unsolicited_s: u64,
+    /// Who may invite this node as a helper (`None`: every roster member), and how many
+    /// computations it helps at once.
+    pub helper_for: Option<Vec<String>>,
+    pub max_helper_computations: usize,
     /// Finished computations are pruned this long after they finished (their ids are kept).
     pub retention_s: u64,
     /// The helper two-party products name when their client names none (`runtime::helper`).
     pub helper: Option<String>,
+    /// What any computation may make this node hold (`max_output_cells`).
+    pub limits: Limits,
 }
 
 struct Active {
@@ -638,6 +647,7 @@ impl Runtime {
         let Some(mut active) = self.active.remove(&id) else {
             return;
         };
+        active.offload.stop();
         batch.touched.remove(&id);
         let parties = std::mem::take(&mut active.parties);
         self.settle_failed(&mut active.row, &parties, failure, now, batch);

@@ -9,6 +9,7 @@
 use super::*;
 use rand_core::SeedableRng;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 
 /// One unit of a computation's work, waiting or running.
 #[derive(Debug, Clone)]
@@ -34,9 +35,17 @@ pub(super) struct Offload {
     /// steps, so a batch that merely touches its row (a message queued for it) need not write
     /// the whole state again.
     stored: bool,
+    /// Set when the computation ends here (failed, cancelled): a step still running stops
+    /// within one batch of its work instead of finishing work nobody wants.
+    stop: Arc<AtomicBool>,
 }
 
 impl Offload {
+    /// Stops the step that runs, if any.
+    pub(super) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// The JSON a batch writes for `machine`: what its last long step left, or `None` if the
     /// store holds it already (see `store::upsert_computations`), or the machine serialised now.
     /// The write is then assumed to commit; a failed commit reloads every `Offload`.
@@ -130,11 +139,12 @@ impl Runtime {
             let mut seed = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut self.rng, &mut seed);
             let done = self.stepped.clone();
+            let stop = active.offload.stop.clone();
             tokio::task::spawn_blocking(move || {
                 let mut rng = ChaCha20Rng::from_seed(seed);
                 let step = match &work {
-                    Work::Start => machine.start(&mut rng, &masks),
-                    Work::Message { from, body, .. } => machine.receive(*from, body, &mut rng, &masks),
+                    Work::Start => machine.start_stoppable(&mut rng, &masks, &stop),
+                    Work::Message { from, body, .. } => machine.receive_stoppable(*from, body, &mut rng, &masks, &stop),
                 };
                 let state = serde_json::to_string(&machine).expect("machines serialise");
                 let before = row.next_seq;

@@ -21,7 +21,7 @@ pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, insert_inbox, insert_outbox,
     message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired, retired_and_waiting, senders,
-    upsert_computations,
+    unsolicited_bytes, upsert_computations,
 };
 
 /// Opens (creating if needed) and migrates the store; returns the read pool and the one writer.

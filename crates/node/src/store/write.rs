@@ -374,16 +374,34 @@ pub fn senders(conn: &Connection, computation: &str) -> Result<Vec<String>, Erro
     Ok(senders.collect::<Result<_, _>>()?)
 }
 
-/// Drops messages for computations that were never submitted here and are older than `cutoff`.
-pub fn expire_orphans(conn: &Connection, cutoff: i64) -> Result<u64, Error> {
-    let inbox = conn.prepare_cached(
-        "DELETE FROM inbox WHERE body IS NOT NULL AND received_at < ? AND computation NOT IN (SELECT id FROM computations)",
-    )?
-    .execute([cutoff])?;
+/// Drops messages and chunks for computations never submitted here that came before
+/// `unsolicited`, and every chunk older than `cutoff` (the longest deadline: its message can no
+/// longer complete in time).
+pub fn expire_orphans(conn: &Connection, unsolicited: i64, cutoff: i64) -> Result<u64, Error> {
+    let inbox = conn
+        .prepare_cached(&format!(
+            "DELETE FROM inbox WHERE body IS NOT NULL AND received_at < ? AND {UNSOLICITED}"
+        ))?
+        .execute([unsolicited])?;
     let chunks = conn
-        .prepare_cached("DELETE FROM chunks WHERE received_at < ?")?
-        .execute([cutoff])?;
+        .prepare_cached(&format!(
+            "DELETE FROM chunks WHERE received_at < ? OR (received_at < ? AND {UNSOLICITED})"
+        ))?
+        .execute([cutoff, unsolicited])?;
     Ok((inbox + chunks) as u64)
+}
+
+/// A row of a computation that no client here has submitted (nor a party invited this node to).
+const UNSOLICITED: &str = "computation NOT IN (SELECT id FROM computations)";
+
+/// Bytes a sender has stored here for computations not submitted here: waiting messages and
+/// chunks, complete or not.
+pub fn unsolicited_bytes(conn: &Connection, sender: &str) -> Result<i64, Error> {
+    let sql = format!(
+        "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ?1 AND {UNSOLICITED}) + \
+         (SELECT COALESCE(SUM(length(body)), 0) FROM inbox WHERE sender = ?1 AND body IS NOT NULL AND {UNSOLICITED})"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row([sender], |row| row.get(0))?)
 }
 
 /// Inserts or replaces whole computation rows. An active row without a `machine` keeps the

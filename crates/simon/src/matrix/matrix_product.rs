@@ -23,7 +23,7 @@
 //! rounds, plus one per receiving party; the big ones are E (p×n) and F (n×q), 32 bytes a entry.
 
 use crate::matrix::dense::RingMatrix;
-use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
 use serde::{Deserialize, Serialize};
 
 /// The index of the helper.
@@ -63,13 +63,24 @@ impl ProductMessage {
 /// One party's part of the product.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MatrixProduct {
+    #[serde(flatten)]
+    guards: Guards,
+    role: Role,
+}
+
+/// What a party's part of a product checks besides the protocol itself.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Guards {
     /// Whether the helper is a party of the computation, and so receives the product.
-    helper_is_party: bool,
+    pub helper_is_party: bool,
     /// Whether this owner goes on when the other's shape lets it solve the product for our
     /// matrix (see [`revealing`]).
     #[serde(default)]
-    allow_revealing_shapes: bool,
-    role: Role,
+    pub allow_revealing_shapes: bool,
+    /// This party's limit on the product's entries, checked once the shapes are known (an
+    /// owner's when the other's masked matrix comes, the helper's when both seeds have).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,12 +157,7 @@ pub fn incompatible(left: (usize, usize), right: (usize, usize)) -> ProtocolErro
 
 impl MatrixProduct {
     /// Party `me`'s part: parties 0 and 1 pass their matrix, every other party `None`.
-    pub fn new(
-        me: PartyIndex,
-        input: Option<RingMatrix>,
-        helper_is_party: bool,
-        allow_revealing_shapes: bool,
-    ) -> MatrixProduct {
+    pub fn new(me: PartyIndex, input: Option<RingMatrix>, guards: Guards) -> MatrixProduct {
         let role = match me {
             0 => Role::Left {
                 shape: input.as_ref().expect("party 0 has a matrix").shape(),
@@ -176,11 +182,7 @@ impl MatrixProduct {
             },
             _ => Role::Receiver,
         };
-        MatrixProduct {
-            helper_is_party,
-            allow_revealing_shapes,
-            role,
-        }
+        MatrixProduct { guards, role }
     }
 
     fn seed(io: &mut Io<'_, ProductMessage>) -> [u8; 32] {
@@ -191,7 +193,7 @@ impl MatrixProduct {
 
     /// Does whatever the messages so far allow, and says whether we are done.
     fn advance(&mut self, io: &mut Io<'_, ProductMessage>) -> Result<Progress<ProductOutput>, ProtocolError> {
-        let helper_is_party = self.helper_is_party;
+        let helper_is_party = self.guards.helper_is_party;
         match &mut self.role {
             Role::Left { share, other, .. } | Role::Right { share, other, .. } => {
                 let (Some(share), Some(other)) = (share.as_ref(), other.as_ref()) else {
@@ -218,6 +220,9 @@ impl MatrixProduct {
                 };
                 if n != n2 {
                     return Err(incompatible((p, n), (n2, q)));
+                }
+                if !*dealt {
+                    self.guards.limits.check(p as u64 * q as u64, "the product")?;
                 }
                 if !*dealt {
                     let v = RingMatrix::from_seed(seed_v, n, q);
@@ -310,7 +315,10 @@ impl Microprotocol for MatrixProduct {
                 if f.rows() != shape.1 {
                     return Err(incompatible(*shape, f.shape()));
                 }
-                revealing(self.allow_revealing_shapes, 0, *shape, f.shape())?;
+                revealing(self.guards.allow_revealing_shapes, 0, *shape, f.shape())?;
+                self.guards
+                    .limits
+                    .check(shape.0 as u64 * f.cols() as u64, "the product")?;
                 let w0 = RingMatrix::from_seed(*seed_w, shape.0, f.cols());
                 let z0 = RingMatrix::seeded_product(*seed_u, shape.0, &f).plus(&w0);
                 io.send(1, ProductMessage::Share(z0.clone()));
@@ -329,7 +337,10 @@ impl Microprotocol for MatrixProduct {
                 if e.cols() != shape.0 {
                     return Err(incompatible(e.shape(), *shape));
                 }
-                revealing(self.allow_revealing_shapes, 1, e.shape(), *shape)?;
+                revealing(self.guards.allow_revealing_shapes, 1, e.shape(), *shape)?;
+                self.guards
+                    .limits
+                    .check(e.rows() as u64 * shape.1 as u64, "the product")?;
                 let y = input.take().expect("matched Some");
                 *masked_product = Some(e.product(&y));
             }

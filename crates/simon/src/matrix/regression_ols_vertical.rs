@@ -15,11 +15,12 @@
 use crate::fixed_point::EncodingError;
 use crate::matrix::dense::{self, Matrix};
 use crate::matrix::least_squares;
+use crate::matrix::matrix_product::Guards;
 use crate::matrix::projected_product::ProjectedProduct;
 use crate::matrix::secure_matrix_multiplication::{
     MatrixParameters, ResultKey, SecureMatrixMultiplication, owner_input,
 };
-use crate::protocol::PartyIndex;
+use crate::protocol::{Limits, PartyIndex};
 use serde_json::{Number, Value};
 
 /// Extra decimals for the entries of (XᵀX)⁻¹Xᵀ.
@@ -75,6 +76,7 @@ pub fn regression(
     parameters: &MatrixParameters,
     me: PartyIndex,
     helper_is_party: bool,
+    limits: Limits,
     input: &Value,
 ) -> Result<SecureMatrixMultiplication, EncodingError> {
     let digits = parameters.digits_after;
@@ -87,8 +89,11 @@ pub fn regression(
         matrix,
         ResultKey::Mle,
         2 * digits + COEFFICIENT_EXTRA_DIGITS,
-        helper_is_party,
-        parameters.allow_revealing_shapes,
+        Guards {
+            helper_is_party,
+            allow_revealing_shapes: parameters.allow_revealing_shapes,
+            limits,
+        },
     ))
 }
 

@@ -16,8 +16,8 @@
 
 use crate::fixed_point::EncodingError;
 use crate::matrix::dense::{self, MAX_INNER, Matrix, RingMatrix};
-use crate::matrix::matrix_product::{MatrixProduct, ProductMessage, ProductOutput};
-use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::matrix::matrix_product::{Guards, MatrixProduct, ProductMessage, ProductOutput};
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -126,6 +126,7 @@ impl SecureMatrixMultiplication {
         parameters: &MatrixParameters,
         me: PartyIndex,
         helper_is_party: bool,
+        limits: Limits,
         input: &Value,
     ) -> Result<SecureMatrixMultiplication, EncodingError> {
         let digits = parameters.digits_after;
@@ -137,8 +138,11 @@ impl SecureMatrixMultiplication {
             matrix,
             ResultKey::Product,
             2 * digits,
-            helper_is_party,
-            parameters.allow_revealing_shapes,
+            Guards {
+                helper_is_party,
+                allow_revealing_shapes: parameters.allow_revealing_shapes,
+                limits,
+            },
         ))
     }
 
@@ -149,14 +153,13 @@ impl SecureMatrixMultiplication {
         matrix: Option<Matrix<i128>>,
         key: ResultKey,
         digits: u32,
-        helper_is_party: bool,
-        allow_revealing_shapes: bool,
+        guards: Guards,
     ) -> SecureMatrixMultiplication {
         let matrix = matrix.as_ref().map(RingMatrix::from_integers);
         SecureMatrixMultiplication {
             key,
             digits,
-            product: MatrixProduct::new(me, matrix, helper_is_party, allow_revealing_shapes),
+            product: MatrixProduct::new(me, matrix, guards),
         }
     }
 

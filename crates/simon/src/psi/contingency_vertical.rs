@@ -26,6 +26,7 @@ use crate::psi::dh::{self, Key, Point, Points, PsiMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
 /// One party's tagged list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -112,9 +113,15 @@ impl ContingencyVertical {
     }
 
     /// Adds this party's layer and sorts, keeping each tag with its point.
-    fn reencrypt(&self, from: PartyIndex, points: Points, tags: Vec<u32>) -> Result<Tagged, ProtocolError> {
+    fn reencrypt(
+        &self,
+        from: PartyIndex,
+        points: Points,
+        tags: Vec<u32>,
+        stop: &AtomicBool,
+    ) -> Result<Tagged, ProtocolError> {
         let mut points = points.0;
-        dh::reencrypt(self.key(), false, &mut points, from)?;
+        dh::reencrypt(self.key(), false, &mut points, from, stop)?;
         sorted(points, tags, from)
     }
 
@@ -180,7 +187,7 @@ impl Microprotocol for ContingencyVertical {
         let (ids, labels) = Self::read(&self.input.take().expect("start is called once"));
         self.labels = labels;
         let (ids, tags): (Vec<String>, Vec<u32>) = ids.into_iter().unzip();
-        let points = dh::encrypt_items(self.key(), &self.context, &ids);
+        let points = dh::encrypt_items(self.key(), &self.context, &ids, io.stop())?;
         let own = sorted(points, tags, io.me())?;
         self.own_size = own.points.len();
         let me = io.me() as u32;
@@ -231,7 +238,7 @@ impl Microprotocol for ContingencyVertical {
                     // Party 1 adds its layer to party 0's list and returns it.
                     (1, 0, 1) if !self.returned => {
                         self.returned = true;
-                        let back = self.reencrypt(from, points, tags)?;
+                        let back = self.reencrypt(from, points, tags, io.stop())?;
                         io.send(
                             0,
                             PsiMessage::Layered {
@@ -245,7 +252,7 @@ impl Microprotocol for ContingencyVertical {
                         Ok(Progress::Continue)
                     }
                     (0, 1, 1) if self.theirs.is_none() => {
-                        self.theirs = Some((self.reencrypt(from, points, tags)?, labels));
+                        self.theirs = Some((self.reencrypt(from, points, tags, io.stop())?, labels));
                         Ok(self.join(io))
                     }
                     (0, 0, 2) if self.mine.is_none() && points.len() != self.own_size => Err(dh::violation(

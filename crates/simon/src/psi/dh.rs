@@ -15,7 +15,7 @@
 //! reading of a party's set from its input, and the [`Ring`] every PSI protocol runs.
 
 use crate::order::doubles::kind;
-use crate::protocol::{Io, PartyIndex, ProtocolError};
+use crate::protocol::{Io, PartyIndex, ProtocolError, check_stop};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
+use std::sync::atomic::AtomicBool;
 
 /// Separates this hash to the group from every other use of SHA-512 on the same bytes.
 const DOMAIN: &[u8] = b"fsc/psi/v1/item";
@@ -123,21 +124,40 @@ fn multiply_and_encode(scalar: Scalar, points: impl Iterator<Item = RistrettoPoi
         .collect()
 }
 
-/// `key·H(context, item)` for every item, in the items' order.
-pub fn encrypt_items(key: &Key, context: &[u8; 32], items: &[String]) -> Vec<Point> {
+/// `key·H(context, item)` for every item, in the items' order; stopped between batches once
+/// `stop` is set.
+pub fn encrypt_items(
+    key: &Key,
+    context: &[u8; 32],
+    items: &[String],
+    stop: &AtomicBool,
+) -> Result<Vec<Point>, ProtocolError> {
     let scalar = key.scalar();
-    items
+    let batches: Vec<Vec<Point>> = items
         .par_chunks(BATCH)
-        .flat_map_iter(|chunk| {
-            multiply_and_encode(scalar, chunk.iter().map(|item| hash_to_group(context, item.as_bytes())))
+        .map(|chunk| {
+            check_stop(stop)?;
+            Ok(multiply_and_encode(
+                scalar,
+                chunk.iter().map(|item| hash_to_group(context, item.as_bytes())),
+            ))
         })
-        .collect()
+        .collect::<Result<_, ProtocolError>>()?;
+    Ok(batches.concat())
 }
 
-/// Multiplies every point by `key` (or its inverse, to strip a layer), in place.
-pub fn reencrypt(key: &Key, invert: bool, points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolError> {
+/// Multiplies every point by `key` (or its inverse, to strip a layer), in place; stopped between
+/// batches once `stop` is set.
+pub fn reencrypt(
+    key: &Key,
+    invert: bool,
+    points: &mut [Point],
+    from: PartyIndex,
+    stop: &AtomicBool,
+) -> Result<(), ProtocolError> {
     let scalar = if invert { key.scalar().invert() } else { key.scalar() };
     points.par_chunks_mut(BATCH).try_for_each(|chunk| {
+        check_stop(stop)?;
         let decoded = chunk
             .iter()
             .map(|point| CompressedRistretto(*point).decompress())
@@ -558,7 +578,7 @@ impl Ring {
             return Ok(());
         }
         self.taken[origin] = true;
-        reencrypt(&self.key, false, &mut points.0, from)?;
+        reencrypt(&self.key, false, &mut points.0, from, io.stop())?;
         shuffle(&mut points.0, from)?;
         self.forward(origin, layers + 1, points, io);
         Ok(())
@@ -612,6 +632,7 @@ pub fn intersect(lists: &[Points]) -> Vec<Point> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::never;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
@@ -622,15 +643,19 @@ mod tests {
         let items: Vec<String> = (0..2500).map(|i| canonical(&Value::from(i))).collect();
         let ctx = [3u8; 32];
         let plain = (hash_to_group(&ctx, items[2100].as_bytes()) * a.scalar()).compress();
-        assert_eq!(encrypt_items(&a, &ctx, &items)[2100], plain.to_bytes());
-        let mut ab = encrypt_items(&a, &ctx, &items);
-        reencrypt(&b, false, &mut ab, 1).unwrap();
-        let mut ba = encrypt_items(&b, &ctx, &items);
-        reencrypt(&a, false, &mut ba, 0).unwrap();
+        let encrypt = |key: &Key, ctx: &[u8; 32]| encrypt_items(key, ctx, &items, never()).unwrap();
+        assert_eq!(encrypt(&a, &ctx)[2100], plain.to_bytes());
+        let mut ab = encrypt(&a, &ctx);
+        reencrypt(&b, false, &mut ab, 1, never()).unwrap();
+        let mut ba = encrypt(&b, &ctx);
+        reencrypt(&a, false, &mut ba, 0, never()).unwrap();
         assert_eq!(ab, ba);
-        reencrypt(&b, true, &mut ab, 1).unwrap();
-        assert_eq!(ab, encrypt_items(&a, &ctx, &items));
-        assert_ne!(encrypt_items(&a, &[4u8; 32], &items), encrypt_items(&a, &ctx, &items));
+        reencrypt(&b, true, &mut ab, 1, never()).unwrap();
+        assert_eq!(ab, encrypt(&a, &ctx));
+        assert_ne!(encrypt(&a, &[4u8; 32]), encrypt(&a, &ctx));
+        let stopped = std::sync::atomic::AtomicBool::new(true);
+        assert_eq!(encrypt_items(&a, &ctx, &items, &stopped), Err(ProtocolError::Stopped));
+        assert_eq!(reencrypt(&b, false, &mut ab, 1, &stopped), Err(ProtocolError::Stopped));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::machine::{EngineError, Machine, Spec};
 use crate::masks::Masks;
-use crate::protocol::PartyIndex;
+use crate::protocol::{PartyIndex, never};
 use crate::psi::dh::{self, Key, Points, PsiMessage, testing};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -31,9 +31,10 @@ impl Run {
     /// Party `j`'s set under every party's key, sorted: its complete list.
     fn complete(&self, j: usize) -> Points {
         let keys = self.keys();
-        let mut points = dh::encrypt_items(&keys[0], &self.spec.context, &dh::read_set(&self.inputs[j]));
+        let mut points =
+            dh::encrypt_items(&keys[0], &self.spec.context, &dh::read_set(&self.inputs[j]), never()).unwrap();
         for key in &keys[1..] {
-            dh::reencrypt(key, false, &mut points, 0).unwrap();
+            dh::reencrypt(key, false, &mut points, 0, never()).unwrap();
         }
         points.sort();
         Points(points)
@@ -145,11 +146,8 @@ fn guessed() -> Value {
 
 /// The single-item list of a guess, encrypted with party 0's key, as its own list.
 fn guess(run: &Run) -> Points {
-    Points(dh::encrypt_items(
-        &run.keys()[0],
-        &run.spec.context,
-        &[dh::canonical(&guessed())],
-    ))
+    let items = [dh::canonical(&guessed())];
+    Points(dh::encrypt_items(&run.keys()[0], &run.spec.context, &items, never()).unwrap())
 }
 
 fn own_list(message: &PsiMessage) -> bool {

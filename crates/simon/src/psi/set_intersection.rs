@@ -20,7 +20,7 @@
 //! can map back to its items (the reference sent every party its own fully encrypted list in its
 //! own order, which revealed the members to SetIntersectionSize's parties, REFERENCE.md §6 W5b).
 
-use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::psi::dh::{self, Key, Points, PsiMessage, Ring};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -47,10 +47,13 @@ pub struct SetIntersection {
     /// The fully encrypted intersection, as party 0 sent it round the stripping chain, or as
     /// this party stripped it: each party strips once.
     stripped: Option<Points>,
+    /// Party 0 refuses an intersection of more members than its node takes.
+    #[serde(default)]
+    limits: Limits,
 }
 
 impl SetIntersection {
-    pub fn new(reveal: Reveal, context: [u8; 32], input: &Value) -> Result<SetIntersection, String> {
+    pub fn new(reveal: Reveal, context: [u8; 32], limits: Limits, input: &Value) -> Result<SetIntersection, String> {
         dh::check_set(input)?;
         Ok(SetIntersection {
             reveal,
@@ -60,6 +63,7 @@ impl SetIntersection {
             own: Points::default(),
             ring: None,
             stripped: None,
+            limits,
         })
     }
 
@@ -79,15 +83,16 @@ impl SetIntersection {
     }
 
     /// Party 0, with every fully encrypted list: the size, or the first stripping hop.
-    fn compare(&mut self, lists: Vec<Points>, io: &mut Io<'_, PsiMessage>) -> Progress<Value> {
+    fn compare(&mut self, lists: Vec<Points>, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         let both = Points(dh::intersect(&lists));
-        match self.reveal {
+        Ok(match self.reveal {
             Reveal::Size => {
                 let result = json!({"size_intersection": both.len()});
                 io.broadcast(PsiMessage::Result(result.clone()));
                 Progress::Done(result)
             }
             Reveal::Members => {
+                self.limits.check(both.len() as u64, "the intersection")?;
                 let stripping = PsiMessage::Stripping {
                     intersection: both.clone(),
                     list: Points::default(),
@@ -97,7 +102,7 @@ impl SetIntersection {
                 io.send(1, stripping);
                 Progress::Continue
             }
-        }
+        })
     }
 
     /// A stripping hop: parties 1..n−1 check the intersection against the complete list each
@@ -133,7 +138,7 @@ impl SetIntersection {
                 ));
             }
             let mut points = if first { intersection.0.clone() } else { list.0 };
-            dh::reencrypt(self.key(), true, &mut points, from)?;
+            dh::reencrypt(self.key(), true, &mut points, from, io.stop())?;
             dh::shuffle(&mut points, from)?;
             self.stripped = Some(intersection.clone());
             io.send(
@@ -166,10 +171,14 @@ impl SetIntersection {
         Ok(Progress::Done(result))
     }
 
-    fn completed(&mut self, lists: Option<Vec<Points>>, io: &mut Io<'_, PsiMessage>) -> Progress<Value> {
+    fn completed(
+        &mut self,
+        lists: Option<Vec<Points>>,
+        io: &mut Io<'_, PsiMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
         match lists {
             Some(lists) => self.compare(lists, io),
-            None => Progress::Continue,
+            None => Ok(Progress::Continue),
         }
     }
 }
@@ -181,7 +190,7 @@ impl Microprotocol for SetIntersection {
     fn start(&mut self, io: &mut Io<'_, PsiMessage>) -> Result<Progress<Value>, ProtocolError> {
         let mut ring = Ring::new(io.parties(), self.reveal == Reveal::Members, io.rng());
         self.items = dh::read_set(&self.input.take().expect("start is called once"));
-        let own = dh::encrypt_items(&ring.key, &self.context, &self.items);
+        let own = dh::encrypt_items(&ring.key, &self.context, &self.items, io.stop())?;
         if io.me() == 0 && self.reveal == Reveal::Members {
             self.own = Points(own.clone());
         } else {
@@ -203,11 +212,11 @@ impl Microprotocol for SetIntersection {
                 origin, layers, points, ..
             } => {
                 let lists = self.ring().receive(from, origin, layers, points, io)?;
-                Ok(self.completed(lists, io))
+                self.completed(lists, io)
             }
             PsiMessage::Size(size) => {
                 let lists = self.ring().size(from, size, io)?;
-                Ok(self.completed(lists, io))
+                self.completed(lists, io)
             }
             PsiMessage::Stripping {
                 intersection,

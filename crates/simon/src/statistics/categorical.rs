@@ -15,7 +15,7 @@
 
 use crate::fixed_point::EncodingError;
 use crate::order::doubles;
-use crate::protocol::{Io, PartyIndex, Progress, ProtocolError};
+use crate::protocol::{Io, Limits, PartyIndex, Progress, ProtocolError};
 use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use num_bigint::BigInt;
@@ -159,6 +159,10 @@ pub struct Categorical {
     counts: Vec<(Vec<String>, u64)>,
     categories_from: Vec<bool>,
     rounds: Rounds<1>,
+    /// This party refuses a table of more cells than its node takes, once the categories are
+    /// known (given: at the start; exchanged: when every party's are in), before it builds it.
+    #[serde(default)]
+    limits: Limits,
 }
 
 impl Categorical {
@@ -168,6 +172,7 @@ impl Categorical {
         records: &[&[Value]],
         given: Vec<Option<Vec<Value>>>,
         parties: usize,
+        limits: Limits,
     ) -> Result<Categorical, EncodingError> {
         assert!((1..=2).contains(&given.len()), "one or two dimensions");
         let dimensions: Vec<Option<BTreeSet<Category>>> = given
@@ -226,6 +231,7 @@ impl Categorical {
             counts,
             categories_from: vec![false; parties],
             rounds: Rounds::new(),
+            limits,
         })
     }
 
@@ -302,28 +308,30 @@ impl Categorical {
         if exchanged && !self.categories_from.iter().all(|&seen| seen) {
             return Ok(Progress::Continue);
         }
-        let mut cells: Vec<Vec<String>> = vec![Vec::new()];
-        for dimension in &self.dimensions {
-            let dimension = dimension
-                .as_ref()
-                .map(|d| d.iter().collect::<Vec<_>>())
-                .unwrap_or_default();
-            cells = cells
-                .into_iter()
-                .flat_map(|prefix| {
-                    dimension.iter().map(move |c| {
-                        let mut cell = prefix.clone();
-                        cell.push(c.text.clone());
-                        cell
-                    })
-                })
-                .collect();
-        }
-        let local: HashMap<&Vec<String>, u64> = self.counts.iter().map(|(k, c)| (k, *c)).collect();
-        let vector = cells
+        // Each dimension's categories by canonical text, in order: a record's cell is its row-major
+        // index, so the table costs one counter a cell and nothing more.
+        let dimensions: Vec<Vec<&str>> = self
+            .dimensions
             .iter()
-            .map(|cell| Z64::from_u64(local.get(cell).copied().unwrap_or(0)))
+            .map(|d| d.iter().flatten().map(|c| c.text.as_str()).collect())
             .collect();
+        let cells = dimensions
+            .iter()
+            .try_fold(1u64, |cells, d| cells.checked_mul(d.len() as u64));
+        self.limits.check(cells.unwrap_or(u64::MAX), "the table")?;
+        let mut vector = vec![Z64::from_u64(0); cells.unwrap_or_default() as usize];
+        for (texts, count) in &self.counts {
+            let index = texts
+                .iter()
+                .zip(&dimensions)
+                .try_fold(0usize, |index, (text, dimension)| {
+                    let at = dimension.binary_search(&text.as_str()).ok()?;
+                    Some(index * dimension.len() + at)
+                });
+            if let Some(index) = index {
+                vector[index] = Z64::from_u64(*count);
+            }
+        }
         let progress = io.child(CategoricalMessage::Round, |io| self.rounds.begin(vector, io))?;
         self.finish(progress)
     }

@@ -13,7 +13,7 @@
 //! exchanged dimensions the set of categories each other party has.
 
 use crate::fixed_point::EncodingError;
-use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -47,6 +47,7 @@ impl StatisticsContingency {
     pub fn new(
         parameters: &ContingencyParameters,
         parties: usize,
+        limits: Limits,
         input: &Value,
     ) -> Result<StatisticsContingency, EncodingError> {
         let pairs = match input {
@@ -68,7 +69,7 @@ impl StatisticsContingency {
             .collect::<Result<Vec<_>, _>>()?;
         let given = vec![parameters.rows.clone(), parameters.columns.clone()];
         Ok(StatisticsContingency {
-            counts: Categorical::new(&records, given, parties)?,
+            counts: Categorical::new(&records, given, parties, limits)?,
         })
     }
 }

@@ -12,7 +12,7 @@
 //! party has.
 
 use crate::fixed_point::EncodingError;
-use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -43,6 +43,7 @@ impl StatisticsFrequency {
     pub fn new(
         parameters: &FrequencyParameters,
         parties: usize,
+        limits: Limits,
         input: &Value,
     ) -> Result<StatisticsFrequency, EncodingError> {
         let items = match input {
@@ -51,7 +52,7 @@ impl StatisticsFrequency {
         };
         let records: Vec<&[Value]> = items.iter().map(std::slice::from_ref).collect();
         Ok(StatisticsFrequency {
-            counts: Categorical::new(&records, vec![parameters.categories.clone()], parties)?,
+            counts: Categorical::new(&records, vec![parameters.categories.clone()], parties, limits)?,
         })
     }
 }
