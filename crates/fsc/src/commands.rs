@@ -137,9 +137,15 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             Ok(Outcome::Done)
         }
         Command::Client {
-            command: ClientCommand::Add { config, name, admin },
+            command:
+                ClientCommand::Add {
+                    config,
+                    name,
+                    admin,
+                    monitor,
+                },
         } => {
-            let token = federation::add_client(&config, &name, admin)?;
+            let token = federation::add_client(&config, &name, admin, monitor)?;
             eprintln!(
                 "client {name:?} added to {}; restart the node to use it. Its token, shown only now:",
                 config.display()

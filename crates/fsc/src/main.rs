@@ -274,6 +274,10 @@ enum ClientCommand {
         /// Let the client read, list and cancel every client's computations.
         #[arg(long)]
         admin: bool,
+        /// A monitoring client (e.g. Prometheus): it may read /metrics and the operator page
+        /// (every computation, without actions), and nothing else.
+        #[arg(long, conflicts_with = "admin")]
+        monitor: bool,
     },
 }
 

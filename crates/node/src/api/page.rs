@@ -79,6 +79,7 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
                 p {
                     "Version " (env!("CARGO_PKG_VERSION")) " · signed in as " code { (caller.name) }
                     @if caller.admin { " (admin)" }
+                    @if caller.monitor { " (monitor)" }
                     " · " span.muted { "updated " (clock(now)) ", every " (REFRESH_S) " s" }
                 }
 
