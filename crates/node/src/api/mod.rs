@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         ));
     let browser = Router::new()
         .route("/", get(page::page))
+        .route("/cancel/{id}", post(page::cancel))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate_browser,
