@@ -4,8 +4,8 @@
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
-//!     [--psi-items N] [--parties-runs N]
-//!     [--skip latency,throughput,python,protocols,million,matrix,psi,parties]
+//!     [--psi-items N] [--parties-runs N] [--compare-runs N] [--json FILE]
+//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -13,8 +13,10 @@
 //! batch (completed computations per second until every node has finished all of them), each
 //! node's resident memory when idle and after the batch, and the tutorial's secure sum through
 //! the unmodified Python client against fsc and against the original implementation
-//! (`scripts/setup-reference`, `../shared/reference`) started in the same run, with fsc's time
-//! above the client's own floor (a floor run beside each tutorial run). Then the
+//! (`scripts/setup-reference`, its front end `tests/reference/fsc_http_wrapper.py`) started in
+//! the same run, with fsc's time above the client's own floor (a floor run beside each tutorial
+//! run), and each of the 13 microprotocols on one recorded vector's inputs through the same
+//! client against both (`compare`, `--compare-runs`). Then the
 //! statistics protocols at the sizes of their performance targets: SecureMedian of 3 × 1,000
 //! floats, StatisticsUnivariate of 3 × 10,000 and 3 × 1,000,000 values (`million`),
 //! StatisticsContingency of 3 × 100,000 pairs over a 20 × 20 table (wall time, submit at all
@@ -29,6 +31,9 @@
 //! fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
 //! broker messages per sum; the throughput section also the messages they carried (the
 //! publisher bundles the messages queued for one peer, `fsc_node::bundle`).
+//!
+//! `--json FILE` also writes the figures as JSON (each section's, latency samples included), for
+//! `scripts/bench-plots` and docs/benchmarks.md.
 
 mod psi;
 
@@ -36,10 +41,27 @@ use fsc_e2e::{Cluster, random_sums};
 use futures::future::join_all;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use serde_json::Value;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+/// What `--json` writes: each section's figures under its name.
+static REPORT: LazyLock<Mutex<serde_json::Map<String, Value>>> = LazyLock::new(Default::default);
+
+/// Keeps a section's figures for `--json`.
+fn record(section: &str, figures: Value) {
+    REPORT.lock().expect("the report").insert(section.to_string(), figures);
+}
+
+/// Adds one entry to a section that has several (one per protocol, one per party count).
+fn record_entry(section: &str, entry: Value) {
+    let mut report = REPORT.lock().expect("the report");
+    let list = report.entry(section).or_insert_with(|| json!([]));
+    list.as_array_mut().expect("a section of entries").push(entry);
+}
 
 const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
 const FAILED: &str = "fsc_computations_finished_total{status=\"failed\"}";
@@ -50,6 +72,7 @@ const PUBLISHED: &str = "fsc_broker_messages_published_total";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Section {
     Python,
+    Compare,
     Latency,
     Throughput,
     Protocols,
@@ -83,9 +106,15 @@ struct Args {
     /// Sums timed per many-party federation (a fifth of them for 50 parties).
     #[arg(long, default_value_t = 50)]
     parties_runs: usize,
+    /// Runs of each microprotocol through the unmodified client, at fsc and at the original.
+    #[arg(long, default_value_t = 5)]
+    compare_runs: usize,
     /// Sections to leave out, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     skip: Vec<Section>,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -98,18 +127,37 @@ async fn main() {
         matrix_runs,
         psi_items,
         parties_runs,
+        compare_runs,
         skip,
+        json,
     } = clap::Parser::parse();
     let run = |section: Section| !skip.contains(&section);
 
     let cluster = Cluster::start(3).await;
-    println!(
-        "fsc-bench: 3 nodes + nats-server on loopback, {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("fsc-bench: 3 nodes + nats-server on loopback, {cores} cores");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_default();
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    record(
+        "machine",
+        json!({"cores": cores, "cpu": cpu, "started_at": started_at, "fsc": env!("CARGO_PKG_VERSION")}),
     );
     println!("idle RSS (MB): {}", rss_line(&cluster));
     if run(Section::Python) {
         python_tutorial(&cluster, python_runs).await;
+    }
+    if run(Section::Compare) {
+        compare_protocols(&cluster, compare_runs).await;
     }
     if run(Section::Latency) {
         latency(&cluster, latency_runs).await;
@@ -133,6 +181,12 @@ async fn main() {
         for parties in [10, 20, 50] {
             many_parties(parties, if parties > 20 { parties_runs / 5 } else { parties_runs }).await;
         }
+    }
+    if let Some(path) = json {
+        let report = Value::Object(REPORT.lock().expect("the report").clone());
+        let text = serde_json::to_string_pretty(&report).expect("JSON values serialise");
+        std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        println!("figures written to {}", path.display());
     }
 }
 
@@ -241,6 +295,14 @@ async fn many_parties(parties: usize, runs: usize) {
         elapsed.as_secs_f64(),
         BATCH as f64 / elapsed.as_secs_f64()
     );
+    record_entry(
+        "parties",
+        json!({
+            "parties": parties, "runs": samples.len(), "p50_ms": at(0.5), "p90_ms": at(0.9), "max_ms": at(1.0),
+            "broker_messages_per_sum": per_sum.broker_messages, "batch": BATCH,
+            "batch_per_second": BATCH as f64 / elapsed.as_secs_f64(),
+        }),
+    );
 }
 
 /// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
@@ -322,6 +384,11 @@ async fn protocols(cluster: &Cluster, runs: usize, million: bool) {
             samples[samples.len() / 2],
             samples[0],
             samples[samples.len() - 1]
+        );
+        record_entry(
+            "protocols",
+            json!({"microprotocol": microprotocol, "parties": 3, "size": size, "what": what, "runs": runs,
+                   "median_s": samples[samples.len() / 2], "min_s": samples[0], "max_s": samples[samples.len() - 1]}),
         );
     }
 }
@@ -427,6 +494,11 @@ async fn products(cluster: &Cluster, runs: usize) {
             cpu[2],
             cpu[3],
         );
+        record_entry(
+            "matrix",
+            json!({"microprotocol": microprotocol, "shape": shape, "runs": runs, "median_s": times[times.len() / 2],
+                   "min_s": times[0], "max_s": times[times.len() - 1], "deviation": deviation}),
+        );
     }
 }
 
@@ -444,8 +516,16 @@ async fn latency(cluster: &Cluster, runs: usize) {
     }
     let cpu = cpu_per_run(cluster, cpu_before, runs);
     let per_sum = Traffic::per_sum(&clients, before, runs).await;
+    let in_order: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    record(
+        "latency",
+        json!({
+            "runs": runs, "samples_ms": in_order, "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99),
+            "max_ms": at(1.0), "cpu_ms_per_sum": cpu, "broker_messages_per_sum": per_sum.broker_messages,
+        }),
+    );
     println!(
         "latency of one 3-party SecureSum, submit at all three -> succeeded at all three, {runs} runs: \
          p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker messages per sum {:.0}",
@@ -556,6 +636,14 @@ async fn throughput(cluster: &Cluster, n: usize) {
     println!(
         "  messages per computation {:.1}, in {:.3} broker messages (bundled)",
         per_sum.messages, per_sum.broker_messages
+    );
+    record(
+        "throughput",
+        json!({
+            "sums": n, "parties": 3, "seconds": elapsed.as_secs_f64(), "per_second": n as f64 / elapsed.as_secs_f64(),
+            "cpu_ms_per_sum": cpu.iter().map(|s| per(*s)).collect::<Vec<_>>(),
+            "messages_per_sum": per_sum.messages, "broker_messages_per_sum": per_sum.broker_messages,
+        }),
     );
 }
 
@@ -692,29 +780,125 @@ async fn python_tutorial(cluster: &Cluster, runs: usize) {
         .await
         .expect("timing task")
     {
-        Ok(theirs) => println!(
-            "tutorial secure sum through the unmodified Python client (3 parties, clients in parallel threads), \
-             median of {runs} runs: fsc {:.1} ms, original {:.1} ms: fsc is {:.1}x faster \
-             (at most {:.1}x is possible through this client: original / client floor)",
-            ours * 1000.0,
-            theirs * 1000.0,
-            theirs / ours,
-            theirs / floor
-        ),
-        Err(error) => println!(
-            "tutorial secure sum through the unmodified Python client, median of {runs} runs: fsc {:.1} ms \
-             (original not measured: {error})",
-            ours * 1000.0
-        ),
+        Ok(theirs) => {
+            println!(
+                "tutorial secure sum through the unmodified Python client (3 parties, clients in parallel threads), \
+                 median of {runs} runs: fsc {:.1} ms, original {:.1} ms: fsc is {:.1}x faster \
+                 (at most {:.1}x is possible through this client: original / client floor)",
+                ours * 1000.0,
+                theirs * 1000.0,
+                theirs / ours,
+                theirs / floor
+            );
+            record(
+                "tutorial",
+                json!({"runs": runs, "fsc_ms": ours * 1000.0, "original_ms": theirs * 1000.0,
+                       "client_floor_ms": floor * 1000.0, "fsc_above_floor_ms": above * 1000.0}),
+            );
+        }
+        Err(error) => {
+            println!(
+                "tutorial secure sum through the unmodified Python client, median of {runs} runs: fsc {:.1} ms \
+                 (original not measured: {error})",
+                ours * 1000.0
+            );
+            record(
+                "tutorial",
+                json!({"runs": runs, "fsc_ms": ours * 1000.0, "client_floor_ms": floor * 1000.0,
+                       "fsc_above_floor_ms": above * 1000.0, "original": error}),
+            );
+        }
     }
+}
+
+/// Each of the 13 microprotocols through the unmodified client, on one recorded vector's inputs
+/// (`tests/python/protocol_timing.py`), against fsc and against the original started here.
+async fn compare_protocols(cluster: &Cluster, runs: usize) {
+    let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url.clone()).collect();
+    let ours = tokio::task::spawn_blocking(move || time_protocols(runs, &urls))
+        .await
+        .expect("timing task");
+    let ours = match ours {
+        Ok(ours) => ours,
+        Err(error) => return println!("protocols through the unmodified client: skipped ({error})"),
+    };
+    let theirs = tokio::task::spawn_blocking(move || {
+        let (_servers, urls, _scratch) = start_reference()?;
+        time_protocols(runs, &urls)
+    })
+    .await
+    .expect("timing task");
+    if let Err(error) = &theirs {
+        println!("  (the original not measured: {error})");
+    }
+    println!("each microprotocol through the unmodified Python client, median of {runs} runs (fsc | original):");
+    let theirs = theirs.unwrap_or_default();
+    for entry in ours {
+        let name = entry["microprotocol"].as_str().unwrap_or_default().to_string();
+        let other = theirs
+            .iter()
+            .find(|t| t["vector"] == entry["vector"])
+            .cloned()
+            .unwrap_or(Value::Null);
+        let median_ms = |e: &Value| {
+            let times: Vec<f64> = e["times"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect();
+            (!times.is_empty()).then(|| median(times) * 1000.0)
+        };
+        let (fsc, original) = (median_ms(&entry), median_ms(&other));
+        let shown = |ms: Option<f64>, e: &Value| {
+            ms.map(|ms| format!("{ms:.1} ms"))
+                .unwrap_or_else(|| format!("failed: {}", e["error"].as_str().unwrap_or("not run")))
+        };
+        println!(
+            "  {name:<32} {} parties: {:>10} | {}",
+            entry["parties"],
+            shown(fsc, &entry),
+            shown(original, &other)
+        );
+        record_entry(
+            "compare",
+            json!({"microprotocol": name, "vector": entry["vector"], "parties": entry["parties"], "runs": runs,
+                   "fsc_ms": fsc, "original_ms": original, "fsc_times_s": entry["times"], "original_times_s": other["times"],
+                   "fsc_error": entry.get("error"), "original_error": other.get("error")}),
+        );
+    }
+}
+
+/// Runs `protocol_timing.py` against `urls`: one entry per microprotocol.
+fn time_protocols(runs: usize, urls: &[String]) -> Result<Vec<Value>, String> {
+    let output = Command::new(repo().join(".tools/venv/bin/python"))
+        .arg(repo().join("tests/python/protocol_timing.py"))
+        .arg(runs.to_string())
+        .arg(repo().join("vectors"))
+        .args(urls)
+        .output()
+        .map_err(|e| format!("cannot run python: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+        .map_err(|_| format!("protocol_timing.py failed: {}", String::from_utf8_lossy(&output.stderr)))?;
+    Ok(report["protocols"].as_array().cloned().unwrap_or_default())
 }
 
 /// Starts three servers of the original implementation and times the tutorial against them.
 fn reference_tutorial(runs: usize) -> Result<f64, String> {
+    let (_servers, urls, _scratch) = start_reference()?;
+    Ok(time_tutorial(runs, &urls, false)?.median)
+}
+
+/// Three servers of the original implementation (`scripts/setup-reference`) behind this
+/// repository's front end (`tests/reference/fsc_http_wrapper.py`, or the one in
+/// `$FSC_REFERENCE_DIR`), on free ports, answering: their guards (which kill them), URLs, and
+/// the scratch directory they run in.
+fn start_reference() -> Result<(Vec<KillOnDrop>, Vec<String>, tempfile::TempDir), String> {
     let python = repo().join(".tools/refvenv/bin/python");
     let reference = std::env::var_os("FSC_REFERENCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/reference"));
+        .unwrap_or_else(|| repo().join("tests/reference"));
     let wrapper = reference.join("fsc_http_wrapper.py");
     if !python.is_file() || !wrapper.is_file() {
         return Err(format!("needs scripts/setup-reference and {}", wrapper.display()));
@@ -748,7 +932,7 @@ fn reference_tutorial(runs: usize) -> Result<f64, String> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    Ok(time_tutorial(runs, &urls, false)?.median)
+    Ok((servers, urls, scratch))
 }
 
 struct KillOnDrop(std::process::Child);

@@ -249,3 +249,98 @@ async fn exit_codes_and_outputs_tell_failures() {
     let output = fsc(args(&["healthcheck", "--node", &url])).await;
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
 }
+
+/// The CLI and the API tell the same story on every try (issue 26): an unknown microprotocol is
+/// rejected every time, not `failed` the second time, and leaves no `microprotocol="unknown"`
+/// series in the metrics; `fsc list` says when it stops before the end, and `--all` follows every
+/// page; an argument that is not JSON is a usage error (2); the help names what a user needs.
+#[tokio::test]
+async fn every_try_gets_the_same_answer_and_lists_go_to_the_end() {
+    let cluster = Cluster::start(3).await;
+    let alice = cluster.nodes[0].url.clone();
+    let client = cluster.nodes[0].client();
+
+    let mut nope = cluster.sum_request(Uuid::new_v4(), json!(1));
+    nope["microprotocol"] = json!("Nope");
+    let file = cluster.path().join("nope.jsonl");
+    std::fs::write(&file, nope.to_string()).unwrap();
+    for attempt in 1..=2 {
+        let output = fsc(args(&["batch", "--node", &alice, file.to_str().unwrap()])).await;
+        assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+        let line = &json_lines(&output)[0];
+        assert_eq!(line["status"], "rejected", "try {attempt}: {line}");
+        assert_eq!(
+            line["problem"]["code"], "unknown_microprotocol",
+            "try {attempt}: {line}"
+        );
+        let answer = client.submit(&nope).await.unwrap();
+        assert_eq!(answer.status, 501, "try {attempt}: {}", answer.body);
+    }
+    let metrics = client.metrics().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "fsc_computations_failed_total{reason=\"unknown_microprotocol\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("microprotocol=\"unknown\"") && !metrics.contains("Nope"),
+        "{metrics}"
+    );
+
+    // 120 computations wait at alice (nobody else joins them): more than a page of 100.
+    let items: Vec<Value> = (0..120)
+        .map(|_| cluster.sum_request(Uuid::new_v4(), json!(1)))
+        .collect();
+    for result in client.submit_all(&items).await.unwrap() {
+        assert_eq!(result["status"], "pending", "{result}");
+    }
+    let output = fsc(args(&["list", "--node", &alice])).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(json_lines(&output).len(), 100);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("there are more: --all"), "{stderr}");
+    let output = fsc(args(&["list", "--node", &alice, "--all"])).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let listed = json_lines(&output);
+    assert_eq!(listed.len(), 121, "the 120 and the refused one");
+    assert_eq!(listed[120]["microprotocol"], "Nope", "oldest last");
+    assert!(output.stderr.is_empty(), "{}", text(&output));
+    let output = fsc(args(&[
+        "list", "--node", &alice, "--status", "pending", "--limit", "120",
+    ]))
+    .await;
+    assert_eq!(json_lines(&output).len(), 120);
+    assert!(
+        output.stderr.is_empty(),
+        "exactly all: nothing more to say: {}",
+        text(&output)
+    );
+
+    // Arguments that are not JSON: usage errors, as clap's own.
+    for (flag, value) in [("--input", "abc"), ("--parameters", "{\"digits_after\"")] {
+        let mut submit = args(&["submit", "--node", &alice, "--parties", "alice,bob"]);
+        if flag == "--parameters" {
+            submit.extend(args(&["--input", "1"]));
+        }
+        submit.extend(args(&[flag, value]));
+        let output = fsc(submit).await;
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(&format!("{flag} is not JSON")),
+            "{}",
+            text(&output)
+        );
+    }
+
+    let help = |command: &'static str| async move { text(&fsc(args(&[command, "--help"])).await) };
+    let submit = help("submit").await;
+    for named in ["--microprotocol <MICROPROTOCOL>", "--parameters <PARAMETERS>"] {
+        assert!(submit.contains(named), "{submit}");
+    }
+    let batch = help("batch").await;
+    for status in ["succeeded", "failed", "rejected", "pending or running"] {
+        assert!(batch.contains(status), "{batch}");
+    }
+    assert!(help("list").await.contains("--all"));
+}

@@ -304,3 +304,99 @@ async fn without_clients_the_api_stays_on_loopback() {
             .contains("answered 401")
     );
 }
+
+/// A monitoring client (`fsc client add --monitor`) reads /metrics, /readyz and the operator
+/// page (every client's computations), and nothing else: the token Prometheus holds can neither
+/// submit, read, list nor cancel a computation, nor reach the federatedsecure API.
+#[tokio::test]
+async fn a_monitoring_client_reads_metrics_and_the_page_and_nothing_else() {
+    let mut cluster = Cluster::start(3).await;
+    let config = cluster.path().join("alice/node.toml");
+    let add = |name: &str, flags: &[&str]| {
+        Command::new(fsc_bin())
+            .args(["client", "add", "--config"])
+            .arg(&config)
+            .args(["--name", name])
+            .args(flags)
+            .output()
+            .expect("run fsc client add")
+    };
+    let token = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let app = token(add("app", &[]));
+    let prometheus = token(add("prometheus", &["--monitor"]));
+    assert_eq!(
+        add("both", &["--admin", "--monitor"]).status.code(),
+        Some(2),
+        "a usage error"
+    );
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(written.matches("monitor = true").count(), 1, "{written}");
+    cluster.node_mut("alice").restart().await;
+    let url = cluster.node("alice").url.clone();
+
+    let id = Uuid::new_v4();
+    let submitted = Client::new(&url, Some(app.clone()))
+        .submit(&cluster.sum_request(id, json!(1)))
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, 202, "{}", submitted.body);
+
+    let monitor = Client::new(&url, Some(prometheus.clone()));
+    assert!(monitor.metrics().await.unwrap().contains("fsc_build_info"));
+    assert!(monitor.ready().await);
+    let http = reqwest::Client::new();
+    let computation = format!("{url}/v1/computations/{id}");
+    let refused = [
+        (
+            reqwest::Method::POST,
+            format!("{url}/v1/computations"),
+            cluster.sum_request(Uuid::new_v4(), json!(1)),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{url}/v1/computations/batch"),
+            json!({"computations": []}),
+        ),
+        (reqwest::Method::GET, format!("{url}/v1/computations"), Value::Null),
+        (reqwest::Method::GET, computation.clone(), Value::Null),
+        (reqwest::Method::DELETE, computation.clone(), Value::Null),
+        (reqwest::Method::GET, format!("{url}/v1/node"), Value::Null),
+        (reqwest::Method::GET, format!("{url}/openapi.json"), Value::Null),
+        (reqwest::Method::GET, format!("{url}/representations"), Value::Null),
+        (reqwest::Method::POST, format!("{url}/representations"), json!({})),
+    ];
+    for (method, target, body) in refused {
+        let mut request = http.request(method.clone(), &target).bearer_auth(&prometheus);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method} {target}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "forbidden", "{method} {target}: {problem}");
+    }
+    // The page shows every client's computations to the monitor, and that it is one.
+    let page = http
+        .get(format!("{url}/"))
+        .basic_auth("ops", Some(&prometheus))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("signed in as <code>prometheus</code> (monitor)"),
+        "{page}"
+    );
+    assert!(page.contains(&id.to_string()), "{page}");
+    // Metrics need a token once clients exist; every client's will do.
+    let anonymous = http.get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(Client::new(&url, Some(app.clone())).metrics().await.is_ok());
+    // What the monitor tried changed nothing: the app's computation still waits.
+    let view = Client::new(&url, Some(app)).get(id, Duration::ZERO).await.unwrap();
+    assert_eq!(view["status"], "pending", "{view}");
+}

@@ -137,9 +137,15 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             Ok(Outcome::Done)
         }
         Command::Client {
-            command: ClientCommand::Add { config, name, admin },
+            command:
+                ClientCommand::Add {
+                    config,
+                    name,
+                    admin,
+                    monitor,
+                },
         } => {
-            let token = federation::add_client(&config, &name, admin)?;
+            let token = federation::add_client(&config, &name, admin, monitor)?;
             eprintln!(
                 "client {name:?} added to {}; restart the node to use it. Its token, shown only now:",
                 config.display()
@@ -201,8 +207,14 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             no_wait,
             wait,
         } => batch::run(&client(&node)?, &file, no_wait, Duration::from_secs_f64(wait)).await,
-        Command::List { node, status, limit } => {
+        Command::List {
+            node,
+            status,
+            limit,
+            all,
+        } => {
             let client = client(&node)?;
+            let limit = if all { usize::MAX } else { limit };
             let mut cursor = None;
             let mut listed = 0;
             while listed < limit {
@@ -215,8 +227,14 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 }
                 match page["next_cursor"].as_str() {
                     Some(next) => cursor = Some(next.to_string()),
-                    None => break,
+                    None => return Ok(Outcome::Done),
                 }
+            }
+            // The limit was reached with a cursor in hand: there may be more. One more request
+            // tells (a full last page gives a cursor whether or not anything follows).
+            let more = client.list_page(status.as_deref(), 1, cursor.as_deref()).await?;
+            if more["computations"].as_array().is_some_and(|c| !c.is_empty()) {
+                eprintln!("listed the newest {listed}; there are more: --all lists every one, --limit N more");
             }
             Ok(Outcome::Done)
         }
@@ -248,7 +266,11 @@ fn client(node: &NodeArgs) -> Result<Client, Error> {
 }
 
 fn parse_json_arg(name: &str, text: &str) -> Result<Value, Error> {
-    serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{name} is not JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| {
+        Error::Usage(format!(
+            "{name} is not JSON ({e}); a string is quoted, e.g. --input '\"a\"'"
+        ))
+    })
 }
 
 async fn run_node(config_path: &Path) -> Result<(), Error> {
@@ -286,9 +308,7 @@ async fn run_demo(
                 .map(|file| fsc_node::keys::read_secret(file).map(|t| Some(t.trim().to_string())))
                 .collect::<Result<_, _>>()?
         } else {
-            return Err(Error::Invalid(
-                "--token-files needs one file per URL of --against".into(),
-            ));
+            return Err(Error::Usage("--token-files needs one file per URL of --against".into()));
         };
         let clients: Vec<Client> = against
             .iter()

@@ -11,9 +11,13 @@ pub enum Error {
     Client(#[from] fsc_client::Error),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    /// An argument or a batch file the command cannot use.
+    /// A batch file (or another input file) the command cannot use: exit code 1.
     #[error("{0}")]
     Invalid(String),
+    /// An argument the command cannot use (not JSON where JSON is asked for, lists of unequal
+    /// length): a usage error, exit code 2, like clap's own.
+    #[error("{0}")]
+    Usage(String),
     /// A node that refused what the command sent, with its answer.
     #[error("http: {0}")]
     Refused(String),

@@ -96,8 +96,10 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
-    /// Submit one computation with this party's input; prints the node's answer (with --wait, the
-    /// computation as it ended). Exit code 3 if it failed, 4 if --wait ran out first.
+    /// Submit one computation with this party's input: --microprotocol (default SecureSum),
+    /// --parties, --input and --parameters (JSON). Prints the node's answer (with --wait, the
+    /// computation as it ended). Exit code 3 if it failed, 4 if --wait ran out first, 2 if
+    /// --input or --parameters is not JSON.
     Submit {
         #[command(flatten)]
         node: NodeArgs,
@@ -107,10 +109,10 @@ enum Command {
         /// Party ids in protocol order, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         parties: Vec<String>,
-        /// This party's input, as JSON.
+        /// This party's input, as JSON (e.g. 19, [1.5, 2], '[["a", "x"]]').
         #[arg(long)]
         input: String,
-        /// Parameters, as a JSON object.
+        /// The microprotocol's parameters, as a JSON object (e.g. '{"digits_after": 6}').
         #[arg(long, default_value = "{}")]
         parameters: String,
         /// The computation's id; every party must use the same. A new one if omitted.
@@ -142,9 +144,11 @@ enum Command {
         id: uuid::Uuid,
     },
     /// Submit many computations from a file, then follow them to the end. Prints one JSON line per
-    /// item, in file order: {"item", "id", "status", "output" | "error" | "problem"}; progress
-    /// goes to stderr. Exit code 3 if any item failed or was rejected, 4 if any was not final
-    /// within --wait.
+    /// item, in file order: {"item", "id", "status", "output" | "error" | "problem"}, where status
+    /// is succeeded (with output), failed (with error), rejected (the node refused the item, with
+    /// its problem), or pending or running: not final within --wait (with --no-wait, as the node
+    /// accepted it). Progress goes to stderr. Exit code 3 if any item failed or was rejected, 4
+    /// if any was not final within --wait.
     Batch {
         #[command(flatten)]
         node: NodeArgs,
@@ -153,12 +157,14 @@ enum Command {
         /// Submit only; print what the node accepted, without waiting for the results.
         #[arg(long)]
         no_wait: bool,
-        /// Wait up to this many seconds for each computation's result.
+        /// Wait up to this many seconds for each computation's result; items still pending or
+        /// running then are printed so.
         #[arg(long, default_value_t = 3600.0)]
         wait: f64,
     },
     /// List this client's computations (an admin client's: all), newest first, one JSON object
-    /// per line.
+    /// per line, following the node's pages. Stops after --limit (and says so on stderr if
+    /// there are more), or lists every one with --all.
     List {
         #[command(flatten)]
         node: NodeArgs,
@@ -166,8 +172,11 @@ enum Command {
         #[arg(long, value_parser = ["pending", "running", "succeeded", "failed"])]
         status: Option<String>,
         /// At most this many.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, conflicts_with = "all")]
         limit: usize,
+        /// Every computation, however many.
+        #[arg(long)]
+        all: bool,
     },
     /// Exit 0 if the node is ready (its store readable, connected to the broker), else 1: for
     /// container and service healthchecks. Needs no token.
@@ -265,6 +274,10 @@ enum ClientCommand {
         /// Let the client read, list and cancel every client's computations.
         #[arg(long)]
         admin: bool,
+        /// A monitoring client (e.g. Prometheus): it may read /metrics and the operator page
+        /// (every computation, without actions), and nothing else.
+        #[arg(long, conflicts_with = "admin")]
+        monitor: bool,
     },
 }
 
@@ -304,6 +317,10 @@ fn main() -> std::process::ExitCode {
         Ok(outcome::Outcome::Done) => std::process::ExitCode::SUCCESS,
         Ok(outcome::Outcome::Failed) => std::process::ExitCode::from(3),
         Ok(outcome::Outcome::NotFinal) => std::process::ExitCode::from(4),
+        Err(error @ error::Error::Usage(_)) => {
+            eprintln!("error: {error}\n\nFor more information, try '--help'.");
+            std::process::ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE

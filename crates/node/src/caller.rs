@@ -9,6 +9,9 @@
 pub struct Caller {
     pub name: String,
     pub admin: bool,
+    /// A monitoring client: it reads the metrics and the operator page, nothing else (the API
+    /// refuses it everywhere else, `api::auth`).
+    pub monitor: bool,
 }
 
 impl Caller {
@@ -20,6 +23,7 @@ impl Caller {
         Caller {
             name: Caller::LOCAL.to_string(),
             admin: true,
+            monitor: false,
         }
     }
 
@@ -29,8 +33,9 @@ impl Caller {
         self.admin || owner == Some(self.name.as_str())
     }
 
-    /// Whose computations a listing shows: `None` for all (admins).
+    /// Whose computations a listing shows: `None` for all (admins, and monitoring clients on
+    /// the operator page, the only listing they reach).
     pub fn listing_filter(&self) -> Option<&str> {
-        (!self.admin).then_some(self.name.as_str())
+        (!self.admin && !self.monitor).then_some(self.name.as_str())
     }
 }

@@ -163,17 +163,15 @@ impl Metrics {
     }
 
     /// A computation ended here after `seconds`: it succeeded, or failed for `reason` (its
-    /// error's code).
+    /// error's code). One of a microprotocol this node does not have never ran (its client was
+    /// refused, `unknown_microprotocol`): it counts as a failure, with no duration.
     pub fn computation_finished(&self, microprotocol: &str, failure: Option<&str>, seconds: f64) {
         let outcome = if failure.is_some() { "failed" } else { "succeeded" };
-        let microprotocol = if fsc_simon::machine::AVAILABLE.contains(&microprotocol) {
-            microprotocol
-        } else {
-            "unknown"
-        };
-        self.computation_seconds
-            .get(format!("{{microprotocol=\"{microprotocol}\",outcome=\"{outcome}\"}}"))
-            .observe(COMPUTATION_BUCKETS, seconds);
+        if fsc_simon::machine::AVAILABLE.contains(&microprotocol) {
+            self.computation_seconds
+                .get(format!("{{microprotocol=\"{microprotocol}\",outcome=\"{outcome}\"}}"))
+                .observe(COMPUTATION_BUCKETS, seconds);
+        }
         if let Some(reason) = failure {
             let reason = crate::failure::REASONS
                 .iter()
@@ -369,7 +367,8 @@ mod tests {
         let metrics = Metrics::default();
         metrics.computation_finished("SecureSum", None, 0.003);
         metrics.computation_finished("SecureSum", None, 2.0);
-        metrics.computation_finished("NoSuchProtocol", Some("a peer's own code"), 7200.0);
+        metrics.computation_finished("SecureMedian", Some("a peer's own code"), 7200.0);
+        metrics.computation_finished("NoSuchProtocol", Some("unknown_microprotocol"), 0.0);
         metrics.http_request("GET", "/v1/computations/{id}", 200, 0.02);
         let text = metrics.render();
         let ok = "microprotocol=\"SecureSum\",outcome=\"succeeded\"";
@@ -380,13 +379,19 @@ mod tests {
             format!("fsc_computation_duration_seconds_bucket{{{ok},le=\"+Inf\"}} 2"),
             format!("fsc_computation_duration_seconds_sum{{{ok}}} 2.003"),
             format!("fsc_computation_duration_seconds_count{{{ok}}} 2"),
-            "fsc_computation_duration_seconds_bucket{microprotocol=\"unknown\",outcome=\"failed\",le=\"3600\"} 0".into(),
-            "fsc_computation_duration_seconds_bucket{microprotocol=\"unknown\",outcome=\"failed\",le=\"+Inf\"} 1".into(),
+            "fsc_computation_duration_seconds_bucket{microprotocol=\"SecureMedian\",outcome=\"failed\",le=\"3600\"} 0".into(),
+            "fsc_computation_duration_seconds_bucket{microprotocol=\"SecureMedian\",outcome=\"failed\",le=\"+Inf\"} 1".into(),
             "fsc_computations_failed_total{reason=\"other\"} 1".into(),
+            "fsc_computations_failed_total{reason=\"unknown_microprotocol\"} 1".into(),
             "fsc_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/computations/{id}\",status=\"200\",le=\"0.025\"} 1".into(),
             format!("fsc_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
+        // A microprotocol this node does not have never ran: no duration, and no label for it.
+        assert!(
+            !text.contains("NoSuchProtocol") && !text.contains("microprotocol=\"unknown\""),
+            "{text}"
+        );
     }
 }

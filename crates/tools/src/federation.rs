@@ -250,6 +250,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
                 name: "admin".into(),
                 token_sha256,
                 admin: true,
+                monitor: false,
             });
         }
         let broker = layout.node(index);
@@ -364,8 +365,9 @@ fn is_loopback(listen: &str) -> bool {
 }
 
 /// `fsc client add`: appends a new API client to the node.toml at `path` and returns its token,
-/// which is stored nowhere (node.toml keeps its SHA-256).
-pub fn add_client(path: &Path, name: &str, admin: bool) -> Result<String, Error> {
+/// which is stored nowhere (node.toml keeps its SHA-256). `admin` and `monitor` are the client's
+/// role (`ApiClient`); a config that asks for both does not load, and is not written.
+pub fn add_client(path: &Path, name: &str, admin: bool, monitor: bool) -> Result<String, Error> {
     let config = NodeConfig::load(path, |_| None)?;
     if config.clients.iter().any(|c| c.name == name) {
         return Err(Error::Config(format!(
@@ -378,6 +380,7 @@ pub fn add_client(path: &Path, name: &str, admin: bool) -> Result<String, Error>
         name: name.to_string(),
         token_sha256,
         admin,
+        monitor,
     };
     let table = toml::to_string(&client).map_err(|e| Error::Config(e.to_string()))?;
     let mut text = std::fs::read_to_string(path)?;

@@ -26,6 +26,7 @@ impl Clients {
                 let caller = Caller {
                     name: c.name.clone(),
                     admin: c.admin,
+                    monitor: c.monitor,
                 };
                 (c.token_sha256.to_ascii_lowercase(), caller)
             })
@@ -50,12 +51,32 @@ impl Clients {
     }
 }
 
-/// Middleware: identifies the caller or answers 401.
+/// Middleware of the APIs: identifies the caller or answers 401; a monitoring client is
+/// refused (403): it may read only what [`authenticate_monitoring`] guards and the page.
 pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match identified(&state, request) {
+        Ok(request) if is_monitor(&request) => Error::Forbidden(
+            "a monitoring client may read /metrics, /readyz and the operator page, nothing else".into(),
+        )
+        .into_response(),
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Middleware of what monitoring reads (`/metrics`): any client, monitoring clients included.
+pub async fn authenticate_monitoring(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match identified(&state, request) {
         Ok(request) => next.run(request).await,
         Err(error) => error.into_response(),
     }
+}
+
+fn is_monitor(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<Caller>()
+        .is_some_and(|caller| caller.monitor)
 }
 
 /// Middleware of the pages a browser shows: as [`authenticate`], but a 401 is a page that asks
@@ -112,10 +133,12 @@ mod tests {
             name: "app".into(),
             token_sha256: digest,
             admin: false,
+            monitor: false,
         }]);
         let app = Caller {
             name: "app".into(),
             admin: false,
+            monitor: false,
         };
         assert_eq!(clients.identify(Some(&format!("Bearer {token}"))).unwrap(), app);
         let basic = crate::keys::encode_base64(format!("fsc:{token}").as_bytes());

@@ -57,12 +57,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/computations/batch", post(v1::submit_batch))
         .route("/v1/computations/{id}", get(v1::get).delete(v1::cancel))
         .route("/v1/node", get(v1::node))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .merge(federatedsecure::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    // What a monitoring client may read, besides the page and the unguarded /readyz.
+    let monitored = Router::new()
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_monitoring,
+        ));
     let browser = Router::new()
         .route("/", get(page::page))
+        .route("/cancel/{id}", post(page::cancel))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate_browser,
@@ -71,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(browser)
         .route("/readyz", get(readyz))
+        .merge(monitored)
         .merge(protected)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_request_bytes))

@@ -2,11 +2,16 @@
 //! server-rendered HTML page (no scripts; a `<meta http-equiv=refresh>` reloads it).
 //!
 //! It shows the node (party id, version), its peers and when each was last heard from, the
-//! broker connection and the stream's state, and the caller's running and recent computations
-//! with status, duration and failure reason. It is behind the API's tokens like everything
-//! else (see `auth::authenticate_browser` for how a browser presents one). Rendered with maud,
-//! which escapes every interpolated value: party ids, URLs and failure messages come from the
-//! roster, peers and clients, and never reach the page as markup.
+//! broker connection and the stream's state, the caller's running and pending computations, and
+//! all of them, newest first, a page at a time (`?status=` filters, `?before=` pages on), with
+//! status, duration and failure reason. Admins get a cancel button on every computation that
+//! has not ended: a form POSTed to `/cancel` with a token only this page gives out (an HMAC, under
+//! a key drawn at start, of the client's name and the computation's id), so that another site
+//! cannot make a signed-in browser cancel anything (the browser would send the credentials). It
+//! is behind the API's tokens like everything else (see `auth::authenticate_browser` for how a
+//! browser presents one). Rendered with maud, which escapes every interpolated value: party ids,
+//! URLs and failure messages come from the roster, peers and clients, and never reach the page
+//! as markup.
 
 use super::AppState;
 use super::v1::{timestamp, view};
@@ -14,30 +19,104 @@ use crate::caller::Caller;
 use crate::error::Error;
 use crate::store::{self, ComputationRow};
 use crate::transport::StreamHealth;
-use axum::Extension;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use maud::{DOCTYPE, Markup, html};
+use ring::hmac;
+use serde::Deserialize;
 use serde_json::Value;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
+use uuid::Uuid;
 
 /// How often the page reloads itself.
 const REFRESH_S: u64 = 10;
 /// How long the page waits for the broker's stream state before showing it as unavailable.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most computations listed per section (and per status among the active ones).
+/// Most computations listed per section (and per status among the active ones), and per page.
 const LISTED: i64 = 50;
+/// The statuses the list can be filtered by.
+const STATUSES: [&str; 4] = [store::PENDING, store::RUNNING, store::SUCCEEDED, store::FAILED];
+/// Failure reasons longer than this (two lines of the reason column in a 1280 px window) show
+/// their first `REASON_SUMMARY` characters, the rest one click away.
+const SHORT_REASON: usize = 140;
+const REASON_SUMMARY: usize = 64;
 
+// The computations' tables fit the window: only short cells keep to one line; parties and
+// reasons wrap (anywhere, for long words), and long reasons are folded (`reason`).
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
     h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}\
-    table{border-collapse:collapse}th,td{text-align:left;padding:.25rem .7rem;border-bottom:1px solid #ddd}\
-    td{white-space:nowrap}td:last-child{white-space:normal}th{background:#f4f4f4}\
+    table{border-collapse:collapse;max-width:100%}\
+    th,td{text-align:left;vertical-align:top;padding:.25rem .6rem;border-bottom:1px solid #ddd}\
+    td{white-space:nowrap}td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:8rem}\
+    th{background:#f4f4f4}table.computations{font-size:.9rem;width:100%}td.reason{width:40%}\
     code{font-family:ui-monospace,monospace;font-size:1em}.ok{color:#176f2c}.bad{color:#b00020}\
     .succeeded{color:#176f2c}.failed{color:#b00020}.running,.pending{color:#8a5a00}\
-    .muted{color:#777}";
+    .muted{color:#777}nav a,nav strong{margin-right:.8rem}\
+    details summary{cursor:pointer}form.cancel{margin:0}\
+    .notice{background:#eef6ee;border:1px solid #9c9;padding:.4rem .7rem;display:inline-block}";
+
+/// `GET /`'s query: which computations the list shows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Only this status (`pending`, `running`, `succeeded`, `failed`); all if absent or empty.
+    #[serde(default)]
+    status: Option<String>,
+    /// The page after this cursor (`created_at_id`, as the v1 API's `next_cursor`).
+    #[serde(default)]
+    before: Option<String>,
+    /// The computation just cancelled from this page, to confirm it.
+    #[serde(default)]
+    cancelled: Option<Uuid>,
+}
+
+impl PageQuery {
+    fn status(&self) -> Result<Option<&str>, Error> {
+        match self.status.as_deref() {
+            None | Some("") => Ok(None),
+            Some(status) => STATUSES
+                .iter()
+                .copied()
+                .find(|s| *s == status)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::bad_request("invalid_query", "status must be pending, running, succeeded or failed")
+                }),
+        }
+    }
+
+    fn before(&self) -> Result<Option<(i64, String)>, Error> {
+        let Some(cursor) = self.before.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(None);
+        };
+        cursor
+            .split_once('_')
+            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, Uuid::parse_str(id).ok()?.to_string())))
+            .map(Some)
+            .ok_or_else(|| Error::bad_request("invalid_query", "before is not a cursor this page gave"))
+    }
+}
+
+/// The link to the list with `status` (`None`: all) from its first page.
+fn list_link(status: Option<&str>) -> String {
+    status.map_or_else(
+        || "/#computations".to_string(),
+        |s| format!("/?status={s}#computations"),
+    )
+}
 
 /// `GET /`.
-pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Html<String>, Error> {
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Html<String>, Error> {
+    let Query(query) = query.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let (status, before) = (query.status()?, query.before()?);
     let me = state.envelopes.me();
     let now = SystemTime::now();
     let now_ms = unix_ms(now);
@@ -46,11 +125,16 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
     for status in [store::RUNNING, store::PENDING] {
         active.extend(store::list_computations(&state.read, filter, Some(status), LISTED, None).await?);
     }
-    let recent: Vec<ComputationRow> = store::list_computations(&state.read, filter, None, LISTED, None)
-        .await?
-        .into_iter()
-        .filter(|row| store::is_final(&row.status))
-        .collect();
+    let listed = store::list_computations(&state.read, filter, status, LISTED, before.clone()).await?;
+    let older = (listed.len() as i64 == LISTED)
+        .then(|| listed.last().map(|r| format!("{}_{}", r.created_at, r.id)))
+        .flatten();
+    let list = Listing {
+        rows: &listed,
+        status,
+        paged: before.is_some(),
+        older,
+    };
     let broker = state.readiness.check();
     let stream = match tokio::time::timeout(BROKER_TIMEOUT, state.readiness.stream_health(me)).await {
         Ok(Ok(health)) => Ok(health),
@@ -79,6 +163,7 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
                 p {
                     "Version " (env!("CARGO_PKG_VERSION")) " · signed in as " code { (caller.name) }
                     @if caller.admin { " (admin)" }
+                    @if caller.monitor { " (monitor)" }
                     " · " span.muted { "updated " (clock(now)) ", every " (REFRESH_S) " s" }
                 }
 
@@ -118,6 +203,9 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
                 }
 
                 h2 { "Computations" }
+                @if let Some(id) = query.cancelled {
+                    p.notice #notice { "Cancelled " code { (id) } ": it failed here and every other party is told." }
+                }
                 p {
                     (gauge(&metrics.computations_active)) " active · since start: "
                     (load(&metrics.computations_submitted)) " submitted here, "
@@ -125,9 +213,9 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
                     (load(&metrics.computations_failed)) " failed"
                 }
                 h2 { "Running and pending" }
-                (computations("active", &active, now_ms))
-                h2 { "Recently ended" }
-                (computations("recent", &recent, now_ms))
+                (computations("active", &active, now_ms, &caller))
+                h2 #computations { "All computations, newest first" }
+                (listing(&list, now_ms, &caller))
             }
         }
     };
@@ -150,26 +238,190 @@ fn stream_rows(name: &str, health: &StreamHealth) -> Markup {
     }
 }
 
-fn computations(id: &str, rows: &[ComputationRow], now_ms: i64) -> Markup {
+/// One page of the list of computations, and how to move on from it.
+struct Listing<'a> {
+    rows: &'a [ComputationRow],
+    status: Option<&'a str>,
+    /// Not the first page.
+    paged: bool,
+    /// The cursor of the next (older) page, if this one is full.
+    older: Option<String>,
+}
+
+/// The list's status filter, its page and its paging links.
+fn listing(list: &Listing, now_ms: i64, caller: &Caller) -> Markup {
+    let choices = std::iter::once(None).chain(STATUSES.iter().copied().map(Some));
+    html! {
+        nav #filter {
+            "Show: "
+            @for choice in choices {
+                @let label = choice.unwrap_or("all");
+                @if choice == list.status {
+                    strong { (label) }
+                } @else {
+                    a href=(list_link(choice)) { (label) }
+                }
+            }
+        }
+        (computations("list", list.rows, now_ms, caller))
+        nav #paging {
+            @if list.paged {
+                a href=(list_link(list.status)) { "← newest" }
+            }
+            @if let Some(cursor) = &list.older {
+                @let status = list.status.map(|s| format!("status={s}&")).unwrap_or_default();
+                a href={ "/?" (status) "before=" (cursor) "#computations" } { "older →" }
+            }
+        }
+    }
+}
+
+fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller) -> Markup {
     html! {
         @if rows.is_empty() {
             p.muted id=(id) { "none" }
         } @else {
-            table id=(id) {
-                tr { th { "id" } th { "microprotocol" } th { "parties" } th { "status" } th { "started" } th { "duration" } th { "reason" } }
+            table.computations id=(id) {
+                tr {
+                    th { "id" } th { "microprotocol" } th { "parties" } th { "status" } th { "started" }
+                    th { "duration" } th { "reason" }
+                    @if caller.admin { th {} }
+                }
                 @for row in rows {
                     @let shown = view(row);
                     tr {
                         td { code { (row.id) } }
                         td { (row.microprotocol.as_deref().unwrap_or("")) }
-                        td { (list(&shown["parties"])) }
+                        td.wrap { (list(&shown["parties"])) }
                         td class=(row.status) { (row.status) }
-                        td { (shown["created_at"].as_str().unwrap_or("")) }
+                        td title=(shown["created_at"].as_str().unwrap_or("")) { (started(row.created_at, now_ms)) }
                         td { (millis(row.finished_at.unwrap_or(now_ms) - row.created_at)) }
-                        td { (reason(&shown["error"])) }
+                        td.wrap.reason { (folded(&reason(&shown["error"]))) }
+                        @if caller.admin {
+                            td { @if !store::is_final(&row.status) { (cancel_button(caller, &row.id)) } }
+                        }
                     }
                 }
             }
+        }
+    }
+}
+
+/// When a computation started: the time of day (UTC) if today, else the date and time; the
+/// cell's title has the whole timestamp.
+fn started(created_ms: i64, now_ms: i64) -> String {
+    let at = timestamp(created_ms);
+    let text = at.as_str().unwrap_or_default();
+    let today = timestamp(now_ms);
+    let (date, time) = text.split_once('T').unwrap_or((text, ""));
+    let time = time.get(..8).unwrap_or(time);
+    if today.as_str().is_some_and(|t| t.starts_with(date)) {
+        time.to_string()
+    } else {
+        format!("{date} {}", time.get(..5).unwrap_or(time))
+    }
+}
+
+/// A reason as text; a long one shows its start, and the rest when opened.
+fn folded(reason: &str) -> Markup {
+    if reason.chars().count() <= SHORT_REASON {
+        return html! { (reason) };
+    }
+    let start: String = reason.chars().take(REASON_SUMMARY).collect();
+    html! { details { summary { (start) "…" } (reason) } }
+}
+
+/// An admin's button that cancels computation `id`: a form POSTed to `/cancel` with this page's
+/// token for it.
+fn cancel_button(caller: &Caller, id: &str) -> Markup {
+    html! {
+        form.cancel method="post" action={ "/cancel/" (id) } {
+            input type="hidden" name="token" value=(cancel_token(caller, id));
+            button type="submit" { "cancel" }
+        }
+    }
+}
+
+/// The key of the cancel forms' tokens, drawn when the first page is rendered: a page from
+/// before the node restarted asks to be reloaded.
+fn page_key() -> &'static hmac::Key {
+    static KEY: OnceLock<hmac::Key> = OnceLock::new();
+    KEY.get_or_init(|| {
+        hmac::Key::generate(hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
+            .expect("the system's random number generator")
+    })
+}
+
+fn cancel_message(caller: &Caller, id: &str) -> String {
+    format!("fsc/page/cancel/v1\n{}\n{id}", caller.name)
+}
+
+/// This page's token for `caller` to cancel `id` (hex of an HMAC).
+fn cancel_token(caller: &Caller, id: &str) -> String {
+    let tag = hmac::sign(page_key(), cancel_message(caller, id).as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The form of a cancel button.
+#[derive(Debug, Deserialize)]
+pub struct CancelForm {
+    token: String,
+}
+
+/// `POST /cancel/{id}`: an admin's cancel button. With this page's token for the caller and
+/// the computation, cancels it as `DELETE /v1/computations/{id}` does and sends the browser back
+/// to the page (303), which confirms it; anything else is a page that says what went wrong.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    form: Result<Form<CancelForm>, FormRejection>,
+) -> Response {
+    let refused = |status: StatusCode, why: &str| {
+        let page = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head { meta charset="utf-8"; title { "fsc node " (state.envelopes.me()) } style { (STYLE) } }
+                body { h1 { "Not cancelled" } p.bad #error { (why) } p { a href="/" { "back to the page" } } }
+            }
+        };
+        (status, Html(page.into_string())).into_response()
+    };
+    if !caller.admin {
+        return refused(StatusCode::FORBIDDEN, "only an admin client may cancel from this page");
+    }
+    let Ok(Path(id)) = id else {
+        return refused(StatusCode::BAD_REQUEST, "no computation id");
+    };
+    let Ok(uuid) = Uuid::parse_str(&id) else {
+        return refused(StatusCode::BAD_REQUEST, "the computation id is not a UUID");
+    };
+    let id = uuid.to_string();
+    let genuine = form
+        .ok()
+        .and_then(|Form(form)| from_hex(&form.token))
+        .is_some_and(|tag| hmac::verify(page_key(), cancel_message(&caller, &id).as_bytes(), &tag).is_ok());
+    if !genuine {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "this form was not made by this node's page for you (or the node restarted since): reload the page and try again",
+        );
+    }
+    match super::v1::cancel(State(state.clone()), Extension(caller.clone()), Ok(Path(id.clone()))).await {
+        Ok(Json(_)) => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, format!("/?cancelled={id}#notice"))],
+        )
+            .into_response(),
+        Err(error) => {
+            let (status, _) = error.classify();
+            refused(status, error.problem()["detail"].as_str().unwrap_or_default())
         }
     }
 }

@@ -239,6 +239,10 @@ pub struct ApiClient {
     /// An admin client reads, lists and cancels every client's computations.
     #[serde(default)]
     pub admin: bool,
+    /// A monitoring client (Prometheus, dashboards) reads `/metrics` and the operator page (every
+    /// computation, no actions), as `/readyz` and `/healthz`, which need no token; nothing else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub monitor: bool,
 }
 
 /// The defaults of node.toml's keys, for serde and for the tools that write node.toml.
@@ -461,6 +465,12 @@ impl NodeConfig {
             if !digest_ok {
                 return Err(Error::Config(format!(
                     "client {:?}: token_sha256 must be 64 hex digits (`fsc client add` writes it)",
+                    client.name
+                )));
+            }
+            if client.admin && client.monitor {
+                return Err(Error::Config(format!(
+                    "client {:?} is both admin and monitor: a monitoring client may only read",
                     client.name
                 )));
             }

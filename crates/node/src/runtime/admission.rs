@@ -135,15 +135,19 @@ impl Runtime {
             .map(|a| &a.row)
             .or_else(|| batch.settled.get(&id))
             .or_else(|| known.stored.get(&id));
+        // What is wrong with this request itself (its definition, or its input for this
+        // party), if anything: it depends on nothing stored.
+        let own_error = || {
+            spec.as_ref()
+                .map_err(Clone::clone)
+                .and_then(|s| s.machine(me, &item.input))
+                .err()
+        };
         if let Some(row) = existing {
             if row.microprotocol.is_none() {
                 // A tombstone: a peer aborted before our client submitted. Keep the failure, but
                 // tell our client first about what is wrong with its own request, if anything.
-                let own_error = spec
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|s| s.machine(me, &item.input))
-                    .err();
+                let own_error = own_error();
                 let mut row = row.clone();
                 row.microprotocol = Some(item.microprotocol.clone());
                 row.parties = Some(json!(item.parties).to_string());
@@ -170,6 +174,15 @@ impl Runtime {
                 )));
             }
             if row.digest.as_deref() == Some(&digest[..]) {
+                // A request refused once is refused on every try (an unknown microprotocol,
+                // invalid parameters or input), not answered with the failure it recorded:
+                // checked only for failed computations, where the answer cannot tell anything
+                // new, and on this request alone, never on the input that stands.
+                if row.status == store::FAILED {
+                    if let Some(error) = own_error() {
+                        return Err(Error::Engine(error));
+                    }
+                }
                 return Ok(Accepted {
                     id,
                     status: row.status.clone(),

@@ -372,6 +372,7 @@ mod tests {
         Caller {
             name: name.into(),
             admin,
+            monitor: false,
         }
     }
 
