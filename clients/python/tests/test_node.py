@@ -76,9 +76,12 @@ def test_univariate_statistics_and_a_contingency_table_as_frames(nodes):
 
 
 def test_a_matrix_product_with_a_helper_is_a_frame(nodes):
-    # alice and bob multiply; carol, the third member, helps without an input.
+    # alice and bob multiply; carol, the third member, helps without an input. A 2×2 X hands
+    # bob's column to alice, which they accept here (else bob's node refuses: revealing_shapes).
     product = Federation(nodes).compute(
-        "SecureMatrixMultiplication", {"alice": [[[1, 2], [3, 4]]], "bob": [[[5], [6]]]}
+        "SecureMatrixMultiplication",
+        {"alice": [[[1, 2], [3, 4]]], "bob": [[[5], [6]]]},
+        parameters={"allow_revealing_shapes": True},
     )
     assert set(product) == {"alice", "bob"}
     assert product.to_frame().to_numpy().tolist() == [[17.0], [39.0]]
