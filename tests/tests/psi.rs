@@ -95,9 +95,21 @@ async fn three_parties_intersect_any_json_items_through_v1_and_bad_input_fails_e
     let (id, answers) = submit(&cluster, "SetIntersection", &bad).await;
     assert_eq!(answers[0].0, 400, "{answers:?}");
     assert!(answers[0].1.to_string().contains("list of lists"), "{answers:?}");
-    for view in cluster.finals(id, Duration::from_secs(30)).await {
+    let finals = cluster.finals(id, Duration::from_secs(30)).await;
+    for view in &finals {
         assert_eq!(view["status"], "failed", "{view}");
         assert_eq!(view["error"]["code"], "invalid_input", "{view}");
+    }
+    // alice keeps the detail; the others are told the code and that alice caused it.
+    assert!(
+        finals[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("list of lists"),
+        "{}",
+        finals[0]
+    );
+    for view in &finals[1..] {
         assert_eq!(view["error"]["party"], "alice", "{view}");
     }
 }
