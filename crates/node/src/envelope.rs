@@ -39,6 +39,9 @@ pub enum Kind {
     /// A computation's definition, sent by each party to the helper of a two-party computation,
     /// which has no client of its own and joins on it (`runtime::helper`).
     Invite,
+    /// The sender's deadline passed: a party whose client has not submitted fails the
+    /// computation for everybody, one that has ignores it (`runtime::deadlines`).
+    Expire,
 }
 
 impl Kind {
@@ -48,6 +51,7 @@ impl Kind {
             Kind::Data => "data",
             Kind::Abort => "abort",
             Kind::Invite => "invite",
+            Kind::Expire => "expire",
         }
     }
 
@@ -55,6 +59,7 @@ impl Kind {
         match label {
             "abort" => Kind::Abort,
             "invite" => Kind::Invite,
+            "expire" => Kind::Expire,
             _ => Kind::Data,
         }
     }

@@ -30,6 +30,7 @@ pub const REASONS: &[&str] = &[
     "no_result",
     "protocol_violation",
     "revealing_shapes",
+    "stalled",
     "superseded",
     "too_large",
     "unknown_microprotocol",
@@ -102,7 +103,10 @@ pub fn describe(code: &str, party: &str) -> String {
         "definition_mismatch" => {
             format!("{party} defines this computation differently (microprotocol, parties or parameters differ)")
         }
-        "deadline_exceeded" => format!("the deadline passed at {party}'s node before the protocol finished"),
+        "deadline_exceeded" => format!("{party} had not joined when the deadline passed"),
+        "stalled" => {
+            format!("{party} gave up waiting: the computation stalled past its deadline and grace (stall_grace_s)")
+        }
         "cancelled" => format!("a client of {party} cancelled the computation"),
         "superseded" => format!("a later compute at {party} with the same network uuid superseded it"),
         "helper_refused" => format!("the helper {party} refused to serve the computation"),

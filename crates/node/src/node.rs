@@ -127,6 +127,7 @@ pub async fn run(
         max_helper_computations: config.max_helper_computations,
         retention_s: config.retention_s,
         helper: config.helper.clone(),
+        stall_grace_s: config.stall_grace_s,
         limits: fsc_simon::Limits {
             max_output_cells: config.max_output_cells,
         },

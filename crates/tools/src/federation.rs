@@ -277,6 +277,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             max_deadline_s: 3600,
             max_active_computations: 5000,
             max_output_cells: defaults::max_output_cells(),
+            stall_grace_s: defaults::stall_grace_s(),
             max_pending_chunk_bytes: 256 * 1024 * 1024,
             max_unsolicited_bytes: defaults::max_unsolicited_bytes(),
             max_unsolicited_s: defaults::max_unsolicited_s(),

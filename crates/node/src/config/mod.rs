@@ -96,6 +96,11 @@ pub struct NodeConfig {
     /// not (yet) submitted here are kept, and (plus a margin) the stream's max age.
     #[serde(default = "defaults::max_deadline_s")]
     pub max_deadline_s: u64,
+    /// After its deadline, a computation every party has joined waits this much longer for its
+    /// messages before this node gives up on it (`stalled`): the parties' nodes decide a
+    /// deadline together, and only a node away longer than this can end differently.
+    #[serde(default = "defaults::stall_grace_s")]
+    pub stall_grace_s: u64,
     /// At most this many computations start on this node; new submissions beyond are refused at
     /// once with a retry hint (429), so that admission never holds up the runtime. Computations
     /// another party has started are joined all the same (they are bounded by what peers run).
@@ -302,6 +307,9 @@ pub mod defaults {
     pub fn max_active_computations() -> usize {
         5000
     }
+    pub fn stall_grace_s() -> u64 {
+        300
+    }
     pub fn max_unsolicited_bytes() -> u64 {
         256 * 1024 * 1024
     }
@@ -357,6 +365,7 @@ const KEYS: &[&str] = &[
     "max_deadline_s",
     "max_active_computations",
     "max_output_cells",
+    "stall_grace_s",
     "max_pending_chunk_bytes",
     "max_unsolicited_bytes",
     "max_unsolicited_s",
@@ -481,9 +490,9 @@ impl NodeConfig {
                 )));
             }
         }
-        if self.max_unsolicited_s == 0 || self.max_helper_computations == 0 {
+        if self.max_unsolicited_s == 0 || self.max_helper_computations == 0 || self.stall_grace_s == 0 {
             return Err(Error::Config(
-                "max_unsolicited_s and max_helper_computations must be at least 1".into(),
+                "max_unsolicited_s, max_helper_computations and stall_grace_s must be at least 1".into(),
             ));
         }
         for party in self.helper_for.iter().flatten() {

@@ -196,6 +196,8 @@ impl Runtime {
                 self.apply_message(computation, (&key.1, key.2), kind, body, now, batch);
             } else if kind == Kind::Abort {
                 self.tombstone(computation, &key.1, &body, now, batch);
+            } else if kind == Kind::Expire && !batch.settled.contains_key(&computation) {
+                self.refuse_late(computation, &key.1, &body, now, batch);
             } else if kind == Kind::Invite && !batch.settled.contains_key(&computation) {
                 self.join_as_helper(conn, computation, &key.1, &body, now, batch)?;
                 joined.insert(key.0);
@@ -249,6 +251,10 @@ impl Runtime {
         if kind == Kind::Invite {
             return self.check_invitation(id, sender, &body, now, batch);
         }
+        if kind == Kind::Expire {
+            // Joined here: our messages are on their way, and the computation goes on.
+            return;
+        }
         if kind == Kind::Abort {
             let (reason, party) = announced(&body).received(sender, &active.parties);
             return self.fail(
@@ -278,7 +284,6 @@ impl Runtime {
         self.handle_step(id, step, now, batch);
     }
 
-    /// Seals a step's messages into the outbox, and settles the computation if it finished.
     /// A peer aborted a computation not submitted here: remember, so a later submission fails fast.
     pub(super) fn tombstone(&mut self, id: Uuid, sender: &str, body: &[u8], now: i64, batch: &mut Batch) {
         if batch.settled.contains_key(&id) {
@@ -286,24 +291,31 @@ impl Runtime {
         }
         let (reason, party) = announced(body).received(sender, &[]);
         let error = json!({"code": reason.code, "message": reason.message, "party": party});
-        let row = ComputationRow {
-            id: id.to_string(),
-            microprotocol: None,
-            parties: None,
-            parameters: None,
-            digest: None,
-            status: store::FAILED.to_string(),
-            machine: None,
-            next_seq: 0,
-            output: None,
-            error: Some(error.to_string()),
-            deadline_at: now,
-            created_at: now,
-            finished_at: Some(now),
-            network: None,
-            client: None,
-        };
+        let mut row = tombstone_row(id, now);
+        row.error = Some(error.to_string());
         batch.settled.insert(id, row);
         batch.finished.push(id);
+    }
+}
+
+/// The row of a computation that failed before a client here submitted it: no definition, a
+/// failure (set by the caller), final.
+pub(super) fn tombstone_row(id: Uuid, now: i64) -> ComputationRow {
+    ComputationRow {
+        id: id.to_string(),
+        microprotocol: None,
+        parties: None,
+        parameters: None,
+        digest: None,
+        status: store::FAILED.to_string(),
+        machine: None,
+        next_seq: 0,
+        output: None,
+        error: None,
+        deadline_at: now,
+        created_at: now,
+        finished_at: Some(now),
+        network: None,
+        client: None,
     }
 }

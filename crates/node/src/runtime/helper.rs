@@ -191,6 +191,7 @@ impl Runtime {
                 digest,
                 masks,
                 offload: Offload::default(),
+                expiring: false,
             },
         );
         batch.touched.insert(id);

@@ -49,6 +49,7 @@ mod offload;
 mod report;
 mod waiters;
 
+use delivery::tombstone_row;
 use helper::{Invitation, participants};
 use offload::{Offload, Stepped, Work};
 
@@ -217,6 +218,9 @@ pub struct RuntimeConfig {
     pub retention_s: u64,
     /// The helper two-party products name when their client names none (`runtime::helper`).
     pub helper: Option<String>,
+    /// How long a computation whose deadline passed while every party had joined waits for its
+    /// messages before this node gives up on it (`stalled`).
+    pub stall_grace_s: u64,
     /// What any computation may make this node hold (`max_output_cells`).
     pub limits: Limits,
 }
@@ -231,6 +235,9 @@ struct Active {
     /// memory only (re-derived after a restart), never stored.
     masks: Masks,
     offload: Offload,
+    /// Its deadline passed and the other parties were told (`deadlines`): it now waits, until
+    /// `row.deadline_at` (moved on by the stall grace), for its messages or a party's abort.
+    expiring: bool,
 }
 
 /// Everything one batch changes, written at the end of the transaction.
@@ -378,6 +385,7 @@ impl Runtime {
                     digest,
                     masks,
                     offload: Offload::default(),
+                    expiring: false,
                 },
             );
         }
@@ -790,13 +798,27 @@ fn enqueue(
     plaintext: &[u8],
     now: i64,
 ) -> Result<OutboxRow, Error> {
-    let seq = row.next_seq;
-    let computation = parse_uuid(&row.id)?;
-    let envelope = envelopes.seal(computation, to, seq as u64, kind, plaintext, rng)?;
+    let message = seal_as(envelopes, rng, &row.id, row.next_seq, to, kind, plaintext, now)?;
     row.next_seq += 1;
+    Ok(message)
+}
+
+/// A sealed outbox row with sequence number `seq`.
+#[allow(clippy::too_many_arguments)]
+fn seal_as(
+    envelopes: &Envelopes,
+    rng: &mut ChaCha20Rng,
+    computation: &str,
+    seq: i64,
+    to: &str,
+    kind: Kind,
+    plaintext: &[u8],
+    now: i64,
+) -> Result<OutboxRow, Error> {
+    let envelope = envelopes.seal(parse_uuid(computation)?, to, seq as u64, kind, plaintext, rng)?;
     Ok(OutboxRow {
         id: 0,
-        computation: row.id.clone(),
+        computation: computation.to_string(),
         recipient: to.to_string(),
         seq,
         envelope,
