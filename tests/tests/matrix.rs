@@ -107,21 +107,18 @@ async fn bad_matrices_fail_every_party_with_the_reason() {
     )
     .await;
     assert!(answers.iter().all(|(status, _)| *status == 202), "{answers:?}");
-    // Each owner finds it from the other's shape; the helper may hear it first from an owner.
+    // Every party can find it from the shapes; one that hears another's abort first is told the
+    // code only, so the detail is at one party at least.
+    let mut details = 0;
     for party in ["alice", "bob", "carol"] {
         let view = cluster.final_at(party, id, FINAL).await;
         assert_eq!(view["status"], "failed", "{party}: {view}");
         assert_eq!(view["error"]["code"], "no_result", "{party}: {view}");
-        if party != "carol" {
-            assert!(
-                view["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("matrix shapes not compatible: party 0's matrix is 2×3, party 1's is 2×2"),
-                "{party}: {view}"
-            );
-        }
+        let message = view["error"]["message"].as_str().unwrap();
+        details +=
+            usize::from(message.contains("matrix shapes not compatible: party 0's matrix is 2×3, party 1's is 2×2"));
     }
+    assert!(details > 0, "no party kept the detail");
 }
 
 /// A federation of two has no helper: both parties are told so at once, unless they opt in to the

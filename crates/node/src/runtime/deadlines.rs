@@ -146,7 +146,7 @@ impl Runtime {
             .into_iter()
             .filter(|p| self.roster.party(p).is_some())
             .collect();
-        if !parties.iter().any(|p| *p == self.me) || !parties.iter().any(|p| p == sender) {
+        if !parties.contains(&self.me) || !parties.iter().any(|p| p == sender) {
             tracing::warn!(computation = %id, %sender, "expire notice for other parties dropped");
             return;
         }
