@@ -66,7 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate_browser,
-        ));
+        ))
+        .route_layer(middleware::from_fn(page::security_headers));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(browser)

@@ -6,7 +6,10 @@
 //! with status, duration and failure reason. It is behind the API's tokens like everything
 //! else (see `auth::authenticate_browser` for how a browser presents one). Rendered with maud,
 //! which escapes every interpolated value: party ids, URLs and failure messages come from the
-//! roster, peers and clients, and never reach the page as markup.
+//! roster, peers and clients, and never reach the page as markup. What rows hold (a peer's
+//! invitation names the microprotocol and parties) is cut to [`SHOWN_BYTES`] a field, so no row
+//! makes the page large. [`security_headers`] keeps browsers from running anything else on it
+//! or framing it.
 
 use super::AppState;
 use super::v1::{timestamp, view};
@@ -15,10 +18,13 @@ use crate::error::Error;
 use crate::store::{self, ComputationRow};
 use crate::transport::StreamHealth;
 use axum::Extension;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{Html, Response};
 use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 /// How often the page reloads itself.
@@ -35,6 +41,34 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#
     code{font-family:ui-monospace,monospace;font-size:1em}.ok{color:#176f2c}.bad{color:#b00020}\
     .succeeded{color:#176f2c}.failed{color:#b00020}.running,.pending{color:#8a5a00}\
     .muted{color:#777}";
+
+/// The most bytes of one field of a row (microprotocol, parties, failure reason) the page shows:
+/// above a failure's stored detail ([`crate::failure::MAX_DETAIL`]), so that shows whole.
+const SHOWN_BYTES: usize = 1024;
+
+/// The page's policy: nothing but its own inline style (by its hash: the page has no scripts,
+/// images or forms), no framing, no `<base>`.
+static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let style = ring::digest::digest(&ring::digest::SHA256, STYLE.as_bytes());
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        crate::keys::encode_base64(style.as_ref())
+    );
+    HeaderValue::from_str(&policy).expect("base64 is a valid header value")
+});
+
+/// Adds to the page's answers (the sign-in page's too) the headers that keep a browser from
+/// running or loading anything the page does not hold, from framing it (clickjacking), from
+/// guessing another content type, and from sending its URL (with a token in it) as a referrer.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY.clone());
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
 
 /// `GET /`.
 pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Html<String>, Error> {
@@ -161,12 +195,12 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64) -> Markup {
                     @let shown = view(row);
                     tr {
                         td { code { (row.id) } }
-                        td { (row.microprotocol.as_deref().unwrap_or("")) }
-                        td { (list(&shown["parties"])) }
+                        td { (bounded(row.microprotocol.as_deref().unwrap_or(""))) }
+                        td { (bounded(&list(&shown["parties"]))) }
                         td class=(row.status) { (row.status) }
                         td { (shown["created_at"].as_str().unwrap_or("")) }
                         td { (millis(row.finished_at.unwrap_or(now_ms) - row.created_at)) }
-                        td { (reason(&shown["error"])) }
+                        td { (bounded(&reason(&shown["error"]))) }
                     }
                 }
             }
@@ -203,6 +237,11 @@ fn reason(error: &Value) -> String {
         (Some(code), None) => code.to_string(),
         _ => String::new(),
     }
+}
+
+/// `text` as the page shows a field of a row: at most [`SHOWN_BYTES`].
+fn bounded(text: &str) -> String {
+    crate::failure::cut(text, SHOWN_BYTES)
 }
 
 fn unix_ms(at: SystemTime) -> i64 {
