@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// The API's listening socket: inherited (`listen_fd`, e.g. from a test harness or a socket
@@ -108,7 +108,8 @@ pub async fn run(
     let envelopes = Arc::new(Envelopes::new(&config.id, keys, &roster)?);
     let (read, writer) = store::open(&config.store).await?;
     let metrics = Arc::new(Metrics::default());
-    let client = transport::connect(&config, &names, metrics.clone()).await?;
+    let reconnected = Arc::new(Notify::new());
+    let client = transport::connect(&config, &names, metrics.clone(), reconnected.clone()).await?;
     let js = transport::jetstream(client.clone(), &config);
 
     let mut seed = [0u8; 32];
@@ -152,6 +153,7 @@ pub async fn run(
         metrics.clone(),
         spec.clone(),
         transport::ConsumerTimings::of(&config),
+        reconnected,
         ready_tx,
         stop.clone(),
     ));
@@ -169,6 +171,7 @@ pub async fn run(
         outbox_rx,
         published,
         metrics.clone(),
+        ready.clone(),
     ));
 
     let federatedsecure = Federatedsecure {
@@ -213,15 +216,19 @@ pub async fn run(
             tokio::time::sleep_until(at).await;
         }
     };
-    // A stream that differs from the roster's spec ends the node at once, with the reason.
+    // A stream that differs from the roster's spec when the node starts ends it at once, with the
+    // reason. Once the inbox has pulled, a change only suspends the node's messages
+    // (`transport::consume`), and the API stays up to say why.
     let mut inbox = ready;
     let refused = async move {
-        let refusal = |state: &InboxState| match state {
-            InboxState::Refused(why) => Some(why.clone()),
-            _ => None,
-        };
-        let why = match inbox.wait_for(|state| refusal(state).is_some()).await {
-            Ok(state) => refusal(&state),
+        let why = match inbox
+            .wait_for(|state| matches!(state, InboxState::Pulling | InboxState::Refused(_)))
+            .await
+        {
+            Ok(state) => match &*state {
+                InboxState::Refused(why) => Some(why.clone()),
+                _ => None,
+            },
             Err(_) => None,
         };
         match why {

@@ -272,6 +272,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             consumer_heartbeat_ms: defaults::consumer_heartbeat_ms(),
             consumer_pull_expiry_ms: defaults::consumer_pull_expiry_ms(),
             publish_ack_timeout_ms: defaults::publish_ack_timeout_ms(),
+            stream_check_s: defaults::stream_check_s(),
             default_deadline_s: 600,
             max_deadline_s: 3600,
             max_active_computations: 5000,

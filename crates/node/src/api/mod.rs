@@ -131,10 +131,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     store::ping(&state.read)
         .await
         .map_err(|e| Error::Unavailable(format!("store not readable: {e}")))?;
-    state
-        .readiness
-        .check()
-        .map_err(|missing| Error::Unavailable(missing.into()))?;
+    state.readiness.check().map_err(Error::Unavailable)?;
     Ok(Json(json!({"status": "ready"})))
 }
 

@@ -140,7 +140,7 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
                         td {
                             @match broker {
                                 Ok(()) => span.ok { "connected, inbox consumer pulling" },
-                                Err(missing) => span.bad { (missing) },
+                                Err(missing) => span.bad { (bounded(&missing)) },
                             }
                         }
                     }

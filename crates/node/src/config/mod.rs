@@ -89,6 +89,11 @@ pub struct NodeConfig {
     /// the sender.
     #[serde(default = "defaults::publish_ack_timeout_ms")]
     pub publish_ack_timeout_ms: u64,
+    /// While its inbox is pulling, the node verifies the stream again this often (and each time
+    /// the broker connection comes back): one that has changed stops its messages until it is
+    /// as the roster specifies again.
+    #[serde(default = "defaults::stream_check_s")]
+    pub stream_check_s: u64,
     /// Deadline of a computation whose submission names none.
     #[serde(default = "defaults::default_deadline_s")]
     pub default_deadline_s: u64,
@@ -253,6 +258,9 @@ pub mod defaults {
     pub fn publish_ack_timeout_ms() -> u64 {
         2000
     }
+    pub fn stream_check_s() -> u64 {
+        60
+    }
     pub fn default_deadline_s() -> u64 {
         600
     }
@@ -313,6 +321,7 @@ const KEYS: &[&str] = &[
     "consumer_heartbeat_ms",
     "consumer_pull_expiry_ms",
     "publish_ack_timeout_ms",
+    "stream_check_s",
     "default_deadline_s",
     "max_deadline_s",
     "max_active_computations",
@@ -454,6 +463,9 @@ impl NodeConfig {
                 "consumer_pull_expiry_ms ({}) must be at least twice consumer_heartbeat_ms ({})",
                 self.consumer_pull_expiry_ms, self.consumer_heartbeat_ms
             )));
+        }
+        if self.stream_check_s == 0 {
+            return Err(Error::Config("stream_check_s must be at least 1".into()));
         }
         if self.retention_s == 0 {
             return Err(Error::Config("retention_s must be at least 1".into()));
