@@ -93,6 +93,15 @@ pub async fn run(
              proxy or a private network protects the API"
         )));
     }
+    // Health checks only, for monitors: on any address, as they need no token and show no data.
+    let health = match &config.health_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| Error::Config(format!("cannot listen on {at} (health_listen): {e}")))?,
+        ),
+        None => None,
+    };
     let roster = Arc::new(Roster::load(&config.roster)?);
     let spec = roster.stream.clone();
     let names = Arc::new(Names::new(&spec));
@@ -195,6 +204,7 @@ pub async fn run(
         readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
+    let health_app = api::health_router(state.clone());
     let app = api::router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(node = %config.id, %address, scheme, "serving");
@@ -203,12 +213,40 @@ pub async fn run(
     // flight (long polls, `compute` calls) and the drain are cut off when it is up.
     let grace = Duration::from_secs(config.shutdown_grace_s);
     let (signalled_tx, signalled) = watch::channel(None);
-    let limits = api::server::Limits::from(&config);
-    let serve = api::server::serve(listener, app, limits, tls, async move {
+    let serve_health = match health {
+        Some(listener) => {
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "serving health checks");
+            let mut signalled = signalled.clone();
+            let stopped = async move {
+                let _ = signalled.wait_for(Option::is_some).await;
+            };
+            let limits = api::server::Limits::health();
+            Some(api::server::serve(
+                listener,
+                health_app,
+                limits,
+                None,
+                metrics.clone(),
+                stopped,
+            ))
+        }
+        None => None,
+    };
+    let limits = api::server::Limits::api(&config);
+    let serve_api = api::server::serve(listener, app, limits, tls, metrics.clone(), async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = signalled_tx.send(Some(Instant::now() + grace));
     });
+    let serve = async move {
+        match serve_health {
+            Some(serve_health) => {
+                tokio::join!(serve_api, serve_health);
+            }
+            None => serve_api.await,
+        }
+    };
     let mut cut_at = signalled.clone();
     let cut_off = async move {
         let at = cut_at.wait_for(Option::is_some).await.ok().and_then(|at| *at);

@@ -286,6 +286,8 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             max_representations: 100_000,
             max_representation_bytes: 256 * 1024 * 1024,
             max_connections: 1024,
+            max_connections_per_address: defaults::max_connections_per_address(),
+            health_listen: None,
             http_header_timeout_s: 10,
             http_body_timeout_s: 60,
             tls_cert,

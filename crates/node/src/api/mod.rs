@@ -82,6 +82,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The health listener's routes (`health_listen`): `/healthz` and `/readyz` only, without tokens
+/// as on the API's listener.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
 /// Times every request for `fsc_http_request_duration_seconds`, by the matched route's template
 /// (`unmatched` if none), so that ids in paths do not make new series; likewise methods outside
 /// the standard ones are `other`.
