@@ -480,3 +480,29 @@ async fn a_federation_with_its_own_names_uses_only_them() {
     let streams: Vec<String> = jetstream::new(admin).stream_names().try_collect().await.unwrap();
     assert_eq!(streams, ["ACME"]);
 }
+
+/// What the broker's permissions cannot stop: nats-server checks the subject a party publishes
+/// to, never the reply subject it names (bar its own reserved prefixes). bob asks the JetStream
+/// API something with the reply pointed at the pair alice→carol, and the broker stores its
+/// answer in the stream there; carol's node drops it as malformed, and computing goes on.
+#[tokio::test]
+async fn a_jetstream_answer_on_a_pairs_subject_is_dropped_by_its_recipient() {
+    let cluster = Cluster::start(3).await;
+    let bob = cluster.connect_as("bob").await;
+    let forged = cluster.names().subject(&Uuid::new_v4().to_string(), "carol", "alice");
+    bob.publish_with_reply("$JS.API.INFO", forged, "".into()).await.unwrap();
+    bob.flush().await.unwrap();
+    let carol = cluster.node("carol").client();
+    eventually(Duration::from_secs(10), "carol drops the answer", || async {
+        carol
+            .metric("fsc_messages_rejected_total{reason=\"malformed\"}")
+            .await
+            .unwrap()
+            == 1.0
+    })
+    .await;
+    let id = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(6.0), "{view}");
+    }
+}
