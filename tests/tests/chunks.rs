@@ -1,12 +1,15 @@
 //! Chunks of large messages published straight on the broker: authenticated before they are
-//! stored, bounded per sender, and expired.
+//! stored, bounded per sender, expired, and not kept once their computation has ended.
 
 use async_nats::HeaderMap;
 use fsc_client::Client;
-use fsc_e2e::{Cluster, ClusterOptions, eventually};
+use fsc_e2e::{Cluster, ClusterOptions, eventually, psi_sets};
 use fsc_node::config::roster::Roster;
 use fsc_node::envelope::{ChunkId, Envelopes};
 use fsc_node::keys::NodeKeys;
+use futures::StreamExt;
+use serde_json::json;
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -137,4 +140,75 @@ async fn an_authenticated_senders_pending_chunks_are_bounded_and_expire() {
         metric(&alice, "fsc_chunks_pending_bytes").await == 0.0
     })
     .await;
+}
+
+/// A chunked message's chunks that come again after their computation succeeded (redelivered by
+/// the broker, or sent late) are dropped at once, counted as late, not kept until the sweep of
+/// messages for computations never submitted (`max_deadline_s`, an hour by default).
+#[tokio::test]
+async fn chunks_of_a_computation_that_ended_are_not_kept() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![("FSC_MAX_CHUNK_BYTES".into(), "8192".into())],
+        ..Default::default()
+    })
+    .await;
+    // The operator's view of every message bob sends alice, headers included.
+    let admin = cluster.admin().await;
+    let mut sent = admin.subscribe("fsc.*.alice.bob").await.unwrap();
+    admin.flush().await.unwrap();
+
+    // A set intersection of 2,000 items a party: its lists travel in chunks.
+    let id = Uuid::new_v4();
+    for (node, input) in cluster.nodes.iter().zip(psi_sets(2, 2000, 10)) {
+        let request = json!({"id": id, "microprotocol": "SetIntersection", "parties": cluster.parties, "input": input});
+        let answer = node.client().submit(&request).await.unwrap();
+        assert_eq!(answer.status, 202, "{}", answer.body);
+    }
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+    }
+
+    // The chunks of one of bob's messages to alice, as they went through the broker.
+    let mut by_seq: HashMap<String, Vec<async_nats::Message>> = HashMap::new();
+    let chunks = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), sent.next())
+            .await
+            .expect("bob's chunks were seen")
+            .unwrap();
+        let header = |name: &str| Some(message.headers.as_ref()?.get(name)?.as_str().to_string());
+        let (Some(chunk), Some(seq)) = (header("Fsc-Chunk"), header("Fsc-Seq")) else {
+            continue;
+        };
+        let total: usize = chunk.split_once('/').unwrap().1.parse().unwrap();
+        let chunks = by_seq.entry(seq).or_default();
+        chunks.push(message);
+        if chunks.len() == total {
+            break std::mem::take(chunks);
+        }
+    };
+    assert!(chunks.len() >= 4, "a message of {} chunks", chunks.len());
+
+    // All but one come again: a message that can never complete.
+    let alice = cluster.nodes[0].client();
+    let late_before = metric(&alice, "fsc_messages_late_total").await;
+    let bob = connect_as_bob(&cluster).await;
+    let again = &chunks[..chunks.len() - 1];
+    for message in again {
+        let old = message.headers.as_ref().unwrap();
+        let mut headers = HeaderMap::new();
+        for name in ["Fsc-Chunk", "Fsc-Seq", "Fsc-Chunk-Tag"] {
+            headers.insert(name, old.get(name).unwrap().as_str());
+        }
+        bob.publish_with_headers(message.subject.to_string(), headers, message.payload.clone())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    eventually(Duration::from_secs(30), "alice drops the late chunks", || async {
+        metric(&alice, "fsc_messages_late_total").await >= late_before + again.len() as f64
+    })
+    .await;
+    assert_eq!(metric(&alice, "fsc_chunks_pending_bytes").await, 0.0);
 }

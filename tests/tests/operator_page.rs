@@ -4,6 +4,10 @@
 
 use fsc_client::Client;
 use fsc_e2e::{Cluster, ClusterOptions, clients_env};
+use fsc_node::config::roster::Roster;
+use fsc_node::envelope::{Envelopes, Kind};
+use fsc_node::keys::NodeKeys;
+use rand_core::SeedableRng;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
@@ -25,12 +29,14 @@ const BROWSER_FLAGS: [&str; 8] = [
 ];
 
 /// The DOM of `url` after Chromium loaded it (`--dump-dom`), in a new throw-away profile (so
-/// that no credentials carry over from one load to the next).
+/// that no credentials carry over from one load to the next). Chromium logs to stderr what the
+/// page's console shows: nothing may have been blocked by the page's Content-Security-Policy.
 fn chromium_dom(url: &str) -> String {
     let profile = tempfile::tempdir().expect("a profile directory");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let output = Command::new(&chromium)
         .args(BROWSER_FLAGS)
+        .args(["--enable-logging=stderr", "--v=0"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
         .arg(url)
@@ -40,6 +46,11 @@ fn chromium_dom(url: &str) -> String {
         output.status.success(),
         "chromium failed: {}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    let console = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !console.contains("Content Security Policy"),
+        "the page's policy blocked a part of it:\n{console}"
     );
     String::from_utf8(output.stdout).expect("the DOM is UTF-8")
 }
@@ -128,6 +139,7 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
     }
     let answer = reqwest::get(format!("http://{address}/")).await.unwrap();
     assert_eq!(answer.status(), 401);
+    assert_security_headers(answer.headers());
     let challenge = answer.headers()["www-authenticate"].to_str().unwrap().to_string();
     assert_eq!(challenge, "Basic realm=\"fsc node alice\", charset=\"UTF-8\"");
     assert!(answer.text().await.unwrap().contains("needs an API token"));
@@ -443,4 +455,62 @@ async fn cluster_sum(cluster: &Cluster, client: &impl Fn(usize) -> Client) -> Uu
     let view = client(0).wait_final(id, FINAL).await.unwrap();
     assert_eq!(view["status"], "succeeded", "{view}");
     id
+}
+
+/// The headers that keep a browser from running or loading anything the page does not hold,
+/// framing it, sniffing its type, or sending its URL on.
+fn assert_security_headers(headers: &reqwest::header::HeaderMap) {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+    let policy = header("content-security-policy").expect("a Content-Security-Policy");
+    for directive in ["default-src 'none'", "style-src 'sha256-", "frame-ancestors 'none'"] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
+}
+
+/// What a peer can put on the page is bounded: a helper invitation from bob (sealed with bob's
+/// keys, as a dishonest bob's node would) naming a megabyte-long microprotocol and party fails
+/// at alice, and her page shows both cut short.
+#[tokio::test]
+async fn what_a_peer_sends_is_shown_cut_short() {
+    let cluster = Cluster::start(2).await;
+    let dir = cluster.path();
+    let keys = NodeKeys::load(&dir.join("bob/x25519.key"), &dir.join("bob/ed25519.key")).unwrap();
+    let roster = Roster::load(&dir.join("federation.toml")).unwrap();
+    let bob = Envelopes::new("bob", keys, &roster).unwrap();
+    let id = Uuid::new_v4();
+    let huge = "M".repeat(1 << 20);
+    let invitation = json!({
+        "microprotocol": huge,
+        "parties": ["alice", "bob", huge.to_lowercase()],
+        "parameters": {},
+        "deadline_s": 60,
+    });
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
+    let wire = bob
+        .seal(
+            id,
+            "alice",
+            0,
+            Kind::Invite,
+            invitation.to_string().as_bytes(),
+            &mut rng,
+        )
+        .unwrap();
+    let js = async_nats::jetstream::new(cluster.connect_as("bob").await);
+    let subject = cluster.names().subject(&id.to_string(), "alice", "bob");
+    js.publish(subject, wire.into()).await.unwrap().await.unwrap();
+    let view = cluster.final_at("alice", id, FINAL).await;
+    assert_eq!(view["status"], "failed", "{view}");
+
+    let answer = reqwest::get(format!("{}/", cluster.nodes[0].url)).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_security_headers(answer.headers());
+    let page = answer.text().await.unwrap();
+    assert!(page.contains(&id.to_string()), "the computation is listed");
+    assert!(page.contains("bytes in all)"), "the fields say they were cut");
+    assert!(page.len() < 64 * 1024, "a page of {} bytes", page.len());
 }

@@ -1,13 +1,19 @@
 //! Slow and numerous clients against a real node: request heads and bodies that never finish are
 //! cut off after the HTTP timeouts, idle keep-alive connections are closed, a thousand held
-//! connections under a 1,024-file limit leave `/healthz` reachable, and long polls outlast the
-//! timeouts.
+//! connections under a 1,024-file limit leave `/healthz` reachable, slow clients that keep the
+//! connection table full from many addresses hide no health check (on the health listener, nor
+//! on the API's own while they use fewer addresses than its health reserve holds), and long
+//! polls outlast the timeouts.
+//!
+//! Every loopback test client comes from 127.0.0.1 unless it binds another address: the slow
+//! clients here come from 127.0.0.2 and up, so the per-address limit sees them as other hosts.
 
-use fsc_e2e::{Cluster, ClusterOptions};
+use fsc_e2e::{Cluster, ClusterOptions, NodeProcess, eventually};
 use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use uuid::Uuid;
 
 const PARTIAL_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n";
@@ -163,47 +169,61 @@ fn raise_own_file_limit(needed: u64) {
     }
 }
 
-/// Whether `/healthz` answers 200 on a fresh connection.
-async fn healthz(address: &str) -> bool {
+/// The status of `GET path` on a fresh connection from 127.0.0.1 (None: no answer within 2 s).
+async fn status(address: &str, path: &str) -> Option<u16> {
     let attempt = async {
         let mut stream = TcpStream::connect(address).await.ok()?;
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await.ok()?;
-        Some(answer.starts_with(b"HTTP/1.1 200"))
+        String::from_utf8_lossy(&answer).get(9..12)?.parse().ok()
     };
     tokio::time::timeout(Duration::from_secs(2), attempt)
         .await
         .ok()
         .flatten()
-        .unwrap_or(false)
 }
 
-/// Under a 1,024-file limit, 1,100 connections that each hold a partial head neither exhaust
-/// the node's file table nor keep `/healthz` from answering; the node keeps serving.
+/// 127.0.0.`n`: on Linux all of 127/8 reaches the node's 127.0.0.1.
+fn loopback(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// A connection to `address` from `from`.
+async fn connect_from(from: IpAddr, address: &str) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::new(from, 0)).ok()?;
+    let target: SocketAddr = address.parse().ok()?;
+    tokio::time::timeout(Duration::from_secs(10), socket.connect(target))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Under a 1,024-file limit, 1,100 connections that each hold a partial head, from ten hosts,
+/// neither exhaust the node's file table nor keep `/healthz` from answering at once (from the
+/// health reserve, long before the header timeout frees the table); the node keeps serving.
 #[tokio::test]
 async fn healthz_answers_under_a_thousand_slow_connections() {
     const SLOW: usize = 1100;
     raise_own_file_limit(SLOW as u64 + 1024);
     let cluster = Cluster::start_with(ClusterOptions {
         file_limit: Some(1024),
-        ..options(&[("FSC_HTTP_HEADER_TIMEOUT_S", "2")])
+        ..options(&[("FSC_HTTP_HEADER_TIMEOUT_S", "10")])
     })
     .await;
     let node = &cluster.nodes[0];
     let address = address(&node.url);
 
-    let connects = (0..SLOW).map(|_| async {
-        let mut stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address))
-            .await
-            .ok()?
-            .ok()?;
-        // A connection refused at the limit may already be closed: it still counts as made.
-        let _ = stream.write_all(PARTIAL_HEAD).await;
-        Some(stream)
+    let connects = (0..SLOW).map(|i| {
+        let address = address.clone();
+        async move {
+            let mut stream = connect_from(loopback(2 + (i % 10) as u8), &address).await?;
+            // A connection refused at the limit may already be closed: it still counts as made.
+            let _ = stream.write_all(PARTIAL_HEAD).await;
+            Some(stream)
+        }
     });
     let mut slow: Vec<TcpStream> = futures::future::join_all(connects)
         .await
@@ -213,16 +233,16 @@ async fn healthz_answers_under_a_thousand_slow_connections() {
     assert!(slow.len() >= 1024, "only {} slow connections made", slow.len());
 
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(15);
+    let deadline = started + Duration::from_secs(5);
     let mut every = tokio::time::interval(Duration::from_millis(100));
     loop {
         every.tick().await;
-        if healthz(&address).await {
+        if status(&address, "/healthz").await == Some(200) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "/healthz unreachable for 15 s under {} slow connections\n{}",
+            "/healthz unreachable for 5 s under {} slow connections\n{}",
             slow.len(),
             node.log()
         );
@@ -236,18 +256,146 @@ async fn healthz_answers_under_a_thousand_slow_connections() {
     let pid = node.pid().expect("the node runs") as i32;
     // SAFETY: signal 0 only checks that the process exists.
     assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "the node died");
-    node.client().node().await.expect("/v1/node answers");
     // No colour codes split the fields: the log is not a terminal.
     let log = node.log();
     assert!(
-        log.contains("max_connections=896"),
-        "the file limit did not cap connections:\n{log}"
+        log.contains("max_connections=880"),
+        "the file limit did not cap connections (1,024 less 128 kept and 16 for health checks):\n{log}"
     );
     // Every slow connection was closed by the node, none is left holding a file.
     let closed = futures::future::join_all(
         slow.iter_mut()
-            .map(|stream| read_until_closed(stream, Duration::from_secs(10))),
+            .map(|stream| read_until_closed(stream, Duration::from_secs(20))),
     )
     .await;
     assert!(closed.iter().all(Option::is_some), "slow connections left open");
+    node.client().node().await.expect("/v1/node answers");
+}
+
+/// The address the node's health listener is bound to, as it logged it.
+fn health_address(node: &NodeProcess) -> String {
+    let log = node.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("serving health checks"))
+        .unwrap_or_else(|| panic!("no health listener:\n{log}"));
+    let address = line
+        .split("address=")
+        .nth(1)
+        .expect("the address")
+        .split_whitespace()
+        .next();
+    address.expect("the address").to_string()
+}
+
+/// Slow clients on six hosts keep the API's connection table full, each reconnecting as soon as
+/// the node closes it: every health check still answers at once, on the health listener and (as
+/// they use too few hosts to fill its health reserve) on the API's listener; other requests find
+/// no room; refused connections are counted by reason.
+#[tokio::test]
+async fn health_checks_answer_while_slow_clients_keep_the_table_full() {
+    let cluster = Cluster::start_with(options(&[
+        ("FSC_HTTP_HEADER_TIMEOUT_S", "2"),
+        ("FSC_MAX_CONNECTIONS", "24"),
+        ("FSC_MAX_CONNECTIONS_PER_ADDRESS", "6"),
+        ("FSC_HEALTH_LISTEN", "127.0.0.1:0"),
+    ]))
+    .await;
+    let node = &cluster.nodes[0];
+    let (api, health) = (address(&node.url), health_address(node));
+
+    // One host gets its share, no more: its seventh connection finds no room (but for health
+    // checks).
+    let mut share = Vec::new();
+    for _ in 0..6 {
+        let mut stream = connect_from(loopback(20), &api).await.expect("a connection");
+        stream.write_all(PARTIAL_HEAD).await.unwrap();
+        share.push(stream);
+    }
+    let mut seventh = connect_from(loopback(20), &api).await.expect("a connection");
+    seventh
+        .write_all(b"GET /v1/node HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut seventh, Duration::from_secs(10))
+        .await
+        .expect("the seventh is answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("no room for more connections"), "{answer}");
+    drop(share);
+
+    // Sixteen reconnecting slow clients on each of six hosts: 96 for 24 places, 6 a host.
+    let attackers: Vec<_> = (0..96)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                loop {
+                    let held = match connect_from(loopback(2 + (i % 6) as u8), &api).await {
+                        Some(mut stream) => {
+                            let _ = stream.write_all(PARTIAL_HEAD).await;
+                            read_until_closed(&mut stream, Duration::from_secs(30)).await
+                        }
+                        None => None,
+                    };
+                    // Again at once after a timeout; a refused connection closes at once: do not
+                    // spin on those.
+                    if held.is_none_or(|(_, held)| held < Duration::from_millis(500)) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually(Duration::from_secs(10), "the slow clients fill the table", || async {
+        status(&api, "/v1/node").await == Some(503)
+    })
+    .await;
+
+    // Three header timeouts' worth of probes: every one answered.
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut probes = 0;
+    while Instant::now() < until {
+        for (address, path) in [
+            (&health, "/healthz"),
+            (&health, "/readyz"),
+            (&api, "/healthz"),
+            (&api, "/readyz"),
+        ] {
+            assert_eq!(
+                status(address, path).await,
+                Some(200),
+                "{path} on {address} after {probes} probes"
+            );
+        }
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually(Duration::from_secs(10), "other requests find no room", || async {
+        match reqwest::get(format!("{}/v1/node", node.url)).await {
+            Ok(answer) if answer.status() == 503 => answer
+                .text()
+                .await
+                .is_ok_and(|body| body.contains("no room for more connections")),
+            _ => false,
+        }
+    })
+    .await;
+    for attacker in &attackers {
+        attacker.abort();
+    }
+
+    let client = node.client();
+    eventually(Duration::from_secs(10), "the API answers again", || async {
+        client.node().await.is_ok()
+    })
+    .await;
+    for reason in ["max_connections", "per_address"] {
+        let refused = client
+            .metric(&format!("fsc_http_connections_refused_total{{reason=\"{reason}\"}}"))
+            .await
+            .unwrap();
+        assert!(refused > 0.0, "{reason}: {refused}");
+    }
+    // The health listener answers nothing else.
+    assert_eq!(status(&health, "/v1/node").await, Some(404));
 }

@@ -4,7 +4,7 @@
 //! have messages pending, nor park messages for anyone outside the roster.
 
 use async_nats::jetstream::{self, stream};
-use fsc_e2e::{Cluster, ClusterOptions, eventually, output_text};
+use fsc_e2e::{Cluster, ClusterOptions, NodeProcess, eventually, output_text};
 use fsc_node::config::roster::Roster;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
@@ -146,9 +146,28 @@ async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
     }
 }
 
+/// `/readyz` of `node`: its status and body.
+async fn readyz(node: &NodeProcess) -> (u16, String) {
+    let answer = reqwest::get(format!("{}/readyz", node.url)).await.unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+/// Waits until `node` says, not ready, that the stream differs in `field`.
+async fn refuses(node: &NodeProcess, field: &str) {
+    eventually(
+        Duration::from_secs(30),
+        &format!("{} stops its messages over {field}", node.id),
+        || async {
+            let (status, body) = readyz(node).await;
+            status == 503 && body.contains(field)
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
-    let mut cluster = Cluster::start(2).await;
+    let cluster = Cluster::start(2).await;
     let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
     for view in cluster.finals(id, Duration::from_secs(60)).await {
         assert_eq!(view["status"], "succeeded", "{view}");
@@ -160,11 +179,104 @@ async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
     let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
     config.allow_rollup = true;
     admin.create_stream(config).await.unwrap();
-    for node in &mut cluster.nodes {
-        let status = node.exited(Duration::from_secs(30)).await;
+    // The nodes, having run, stay up and say why they exchange no messages.
+    for node in &cluster.nodes {
+        refuses(node, "`allow_rollup` is true").await;
+        assert!(node.log().contains("`allow_rollup` is true"), "{}", node.log());
+    }
+    // The operator puts it right; the nodes compute on it without a restart.
+    let update = cluster.provision_update();
+    assert!(update.status.success(), "{}", output_text(&update));
+    for node in &cluster.nodes {
+        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+    }
+    let id = cluster.submit_sum(&[json!(3), json!(4)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(7.0), "{view}");
+    }
+}
+
+/// The operator adds a rule copying every message elsewhere to the stream of running nodes:
+/// within `stream_check_s` every node stops sending and receiving and says why (`/readyz`,
+/// `/v1/node`, its page, its log) while it stays up and takes submissions; nothing reaches the
+/// stream, so nothing is copied, until the stream is put right, and then what was submitted
+/// meanwhile completes.
+#[tokio::test]
+async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 3,
+        env: vec![("FSC_STREAM_CHECK_S".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let id = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+
+    let operator = cluster.admin().await;
+    let mut copies = operator.subscribe("copies.>").await.unwrap();
+    operator.flush().await.unwrap();
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
+    config.republish = Some(stream::Republish {
+        source: cluster.names().subjects(),
+        destination: "copies.>".into(),
+        headers_only: false,
+    });
+    jetstream::new(operator.clone()).update_stream(config).await.unwrap();
+
+    for node in &cluster.nodes {
+        refuses(node, "`republish`").await;
+        let view = node.client().node().await.unwrap();
+        let why = view["not_ready"].as_str().unwrap_or_default();
+        assert!(why.contains("`republish`") && why.contains("copies"), "{view}");
+        let page = reqwest::get(format!("{}/", node.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("`republish`"), "{page}");
         let log = node.log();
-        assert!(status.is_some_and(|s| !s.success()), "{}: {status:?}\n{log}", node.id);
-        assert!(log.contains("`allow_rollup` is true"), "{}:\n{log}", node.id);
+        assert!(
+            log.contains("sending and receiving no messages until the stream is as the roster specifies"),
+            "{log}"
+        );
+    }
+    // Submissions are taken; the shares they produce wait in the outboxes.
+    let held = cluster.submit_sum(&[json!(10), json!(20), json!(30)]).await;
+    for node in &cluster.nodes {
+        let client = node.client();
+        eventually(Duration::from_secs(10), "the shares wait in the outbox", || async {
+            client.metric("fsc_outbox_pending").await.unwrap() > 0.0
+        })
+        .await;
+    }
+    let info = cluster.stream_info(&operator).await.expect("the stream's state");
+    assert_eq!(info["state"]["messages"], json!(0), "nothing was published: {info}");
+
+    // The operator puts it right: the nodes, still running, send what waited.
+    let update = cluster.provision_update();
+    assert!(update.status.success(), "{}", output_text(&update));
+    for view in cluster.finals(held, Duration::from_secs(60)).await {
+        assert_eq!(
+            view["output"]["result"]["sum"],
+            json!(60.0),
+            "{view}\n{}",
+            cluster.logs()
+        );
+    }
+    for node in &cluster.nodes {
+        assert_eq!(readyz(node).await.0, 200, "{} is ready again", node.id);
+    }
+    // Not one copy of the held computation's messages was made. A marker of the operator's own
+    // ends what is read.
+    operator.publish("copies.end", "".into()).await.unwrap();
+    while let Some(copy) = copies.next().await {
+        if copy.subject.as_str() == "copies.end" {
+            break;
+        }
+        assert!(!copy.subject.contains(&held.to_string()), "copied: {}", copy.subject);
     }
 }
 
@@ -367,4 +479,30 @@ async fn a_federation_with_its_own_names_uses_only_them() {
     assert!(seen > 0, "the computation's messages were seen");
     let streams: Vec<String> = jetstream::new(admin).stream_names().try_collect().await.unwrap();
     assert_eq!(streams, ["ACME"]);
+}
+
+/// What the broker's permissions cannot stop: nats-server checks the subject a party publishes
+/// to, never the reply subject it names (bar its own reserved prefixes). bob asks the JetStream
+/// API something with the reply pointed at the pair alice→carol, and the broker stores its
+/// answer in the stream there; carol's node drops it as malformed, and computing goes on.
+#[tokio::test]
+async fn a_jetstream_answer_on_a_pairs_subject_is_dropped_by_its_recipient() {
+    let cluster = Cluster::start(3).await;
+    let bob = cluster.connect_as("bob").await;
+    let forged = cluster.names().subject(&Uuid::new_v4().to_string(), "carol", "alice");
+    bob.publish_with_reply("$JS.API.INFO", forged, "".into()).await.unwrap();
+    bob.flush().await.unwrap();
+    let carol = cluster.node("carol").client();
+    eventually(Duration::from_secs(10), "carol drops the answer", || async {
+        carol
+            .metric("fsc_messages_rejected_total{reason=\"malformed\"}")
+            .await
+            .unwrap()
+            == 1.0
+    })
+    .await;
+    let id = cluster.submit_sum(&[json!(1), json!(2), json!(3)]).await;
+    for view in cluster.finals(id, Duration::from_secs(60)).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(6.0), "{view}");
+    }
 }

@@ -122,14 +122,19 @@ pub fn describe(code: &str, party: &str) -> String {
 
 /// `detail` cut to [`MAX_DETAIL`] bytes (at a character boundary), saying how long it was.
 pub fn truncated(detail: &str) -> String {
-    if detail.len() <= MAX_DETAIL {
-        return detail.to_string();
+    cut(detail, MAX_DETAIL)
+}
+
+/// `text` cut to `max` bytes (at a character boundary), saying how long it was.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
     }
-    let mut end = MAX_DETAIL;
-    while !detail.is_char_boundary(end) {
+    let mut end = max;
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes in all)", &detail[..end], detail.len())
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
 #[cfg(test)]

@@ -63,6 +63,10 @@ pub struct Metrics {
     failures: Series<AtomicU64>,
     /// HTTP request durations, by method, route template and status.
     http_seconds: Series<Histogram>,
+    /// HTTP connections that found no room: `max_connections` open, or their peer's
+    /// `max_connections_per_address`.
+    pub http_refused_max_connections: AtomicU64,
+    pub http_refused_per_address: AtomicU64,
 }
 
 /// Series of one metric, keyed by their rendered label set (`{a="x",b="y"}`).
@@ -255,6 +259,14 @@ impl Metrics {
             "fsc_computations_failed_total",
             "Computations that failed here, by reason (their error's code).",
             &failures,
+        );
+        counter(
+            "fsc_http_connections_refused_total",
+            "HTTP connections that found no room, by reason (a health check may still be answered on them).",
+            &[
+                ("{reason=\"max_connections\"}", load(&self.http_refused_max_connections)),
+                ("{reason=\"per_address\"}", load(&self.http_refused_per_address)),
+            ],
         );
         let unlabelled: [(&str, &str, &AtomicU64); 9] = [
             (

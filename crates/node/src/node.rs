@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// The API's listening socket: inherited (`listen_fd`, e.g. from a test harness or a socket
@@ -93,6 +93,15 @@ pub async fn run(
              proxy or a private network protects the API"
         )));
     }
+    // Health checks only, for monitors: on any address, as they need no token and show no data.
+    let health = match &config.health_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| Error::Config(format!("cannot listen on {at} (health_listen): {e}")))?,
+        ),
+        None => None,
+    };
     let roster = Arc::new(Roster::load(&config.roster)?);
     let spec = roster.stream.clone();
     let names = Arc::new(Names::new(&spec));
@@ -108,7 +117,8 @@ pub async fn run(
     let envelopes = Arc::new(Envelopes::new(&config.id, keys, &roster)?);
     let (read, writer) = store::open(&config.store).await?;
     let metrics = Arc::new(Metrics::default());
-    let client = transport::connect(&config, &names, metrics.clone()).await?;
+    let reconnected = Arc::new(Notify::new());
+    let client = transport::connect(&config, &names, metrics.clone(), reconnected.clone()).await?;
     let js = transport::jetstream(client.clone(), &config);
 
     let mut seed = [0u8; 32];
@@ -160,6 +170,7 @@ pub async fn run(
         metrics.clone(),
         spec.clone(),
         transport::ConsumerTimings::of(&config),
+        reconnected,
         ready_tx,
         stop.clone(),
     ));
@@ -177,6 +188,7 @@ pub async fn run(
         outbox_rx,
         published,
         metrics.clone(),
+        ready.clone(),
     ));
 
     let federatedsecure = Federatedsecure {
@@ -200,6 +212,7 @@ pub async fn run(
         readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
+    let health_app = api::health_router(state.clone());
     let app = api::router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(node = %config.id, %address, scheme, "serving");
@@ -208,12 +221,40 @@ pub async fn run(
     // flight (long polls, `compute` calls) and the drain are cut off when it is up.
     let grace = Duration::from_secs(config.shutdown_grace_s);
     let (signalled_tx, signalled) = watch::channel(None);
-    let limits = api::server::Limits::from(&config);
-    let serve = api::server::serve(listener, app, limits, tls, async move {
+    let serve_health = match health {
+        Some(listener) => {
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "serving health checks");
+            let mut signalled = signalled.clone();
+            let stopped = async move {
+                let _ = signalled.wait_for(Option::is_some).await;
+            };
+            let limits = api::server::Limits::health();
+            Some(api::server::serve(
+                listener,
+                health_app,
+                limits,
+                None,
+                metrics.clone(),
+                stopped,
+            ))
+        }
+        None => None,
+    };
+    let limits = api::server::Limits::api(&config);
+    let serve_api = api::server::serve(listener, app, limits, tls, metrics.clone(), async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = signalled_tx.send(Some(Instant::now() + grace));
     });
+    let serve = async move {
+        match serve_health {
+            Some(serve_health) => {
+                tokio::join!(serve_api, serve_health);
+            }
+            None => serve_api.await,
+        }
+    };
     let mut cut_at = signalled.clone();
     let cut_off = async move {
         let at = cut_at.wait_for(Option::is_some).await.ok().and_then(|at| *at);
@@ -221,15 +262,19 @@ pub async fn run(
             tokio::time::sleep_until(at).await;
         }
     };
-    // A stream that differs from the roster's spec ends the node at once, with the reason.
+    // A stream that differs from the roster's spec when the node starts ends it at once, with the
+    // reason. Once the inbox has pulled, a change only suspends the node's messages
+    // (`transport::consume`), and the API stays up to say why.
     let mut inbox = ready;
     let refused = async move {
-        let refusal = |state: &InboxState| match state {
-            InboxState::Refused(why) => Some(why.clone()),
-            _ => None,
-        };
-        let why = match inbox.wait_for(|state| refusal(state).is_some()).await {
-            Ok(state) => refusal(&state),
+        let why = match inbox
+            .wait_for(|state| matches!(state, InboxState::Pulling | InboxState::Refused(_)))
+            .await
+        {
+            Ok(state) => match &*state {
+                InboxState::Refused(why) => Some(why.clone()),
+                _ => None,
+            },
             Err(_) => None,
         };
         match why {

@@ -4,7 +4,10 @@
 //! `<prefix>.<computation>.<to>.<from>` (`crate::config::stream::Names`). The operator creates the
 //! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::config::stream`) and
 //! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh,
-//! verifying the stream again each time the consumer is re-created (after a broker outage). The
+//! verifying the stream again each time the consumer is re-created (after a broker outage), each
+//! time the broker connection comes back, and every `stream_check_s` while it pulls. A stream
+//! that differs when the node starts ends it; found later, it suspends the node's messages
+//! (nothing pulled, nothing published, readiness says why) until it is as specified again. The
 //! consumer authenticates what arrives (envelope) and hands it to the runtime, which acknowledges
 //! it only after the store committed it. The publisher sends committed outbox rows with the
 //! deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a
@@ -40,7 +43,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// NATS header naming a chunk: `<index>/<count>`.
@@ -72,7 +76,14 @@ const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Connects to the broker as this node's NKey user (or `.creds` user), over TLS if configured.
 /// Returns at once; the connection (and every reconnection) proceeds in the background with
 /// capped exponential backoff.
-pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) -> Result<async_nats::Client, Error> {
+/// `reconnected` is notified at every (re)connection, so that the consumer verifies the stream
+/// again at once.
+pub async fn connect(
+    config: &NodeConfig,
+    names: &Names,
+    metrics: Arc<Metrics>,
+    reconnected: Arc<Notify>,
+) -> Result<async_nats::Client, Error> {
     let options = login_options(&config.broker_login()).await?;
     let events = metrics.clone();
     options
@@ -86,12 +97,13 @@ pub async fn connect(config: &NodeConfig, names: &Names, metrics: Arc<Metrics>) 
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| Duration::from_millis((50u64 << attempts.min(7)).min(5000)))
         .event_callback(move |event| {
-            let events = events.clone();
+            let (events, reconnected) = (events.clone(), reconnected.clone());
             async move {
                 match event {
                     async_nats::Event::Connected => {
                         tracing::info!("connected to the broker");
                         events.broker_connected.store(true, Ordering::Relaxed);
+                        reconnected.notify_one();
                     }
                     async_nats::Event::Disconnected => {
                         tracing::warn!("disconnected from the broker; reconnecting");
@@ -116,12 +128,14 @@ pub fn jetstream(client: async_nats::Client, config: &NodeConfig) -> jetstream::
         .build(client)
 }
 
-/// How the inbox consumer pulls (`consumer_*_ms` of node.toml).
+/// How the inbox consumer pulls (`consumer_*_ms` of node.toml), and how often it verifies the
+/// stream while it does (`stream_check_s`).
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerTimings {
     pub ack_wait: Duration,
     pub heartbeat: Duration,
     pub pull_expiry: Duration,
+    pub stream_check: Duration,
 }
 
 impl ConsumerTimings {
@@ -130,6 +144,7 @@ impl ConsumerTimings {
             ack_wait: Duration::from_millis(config.consumer_ack_wait_ms),
             heartbeat: Duration::from_millis(config.consumer_heartbeat_ms),
             pull_expiry: Duration::from_millis(config.consumer_pull_expiry_ms),
+            stream_check: Duration::from_secs(config.stream_check_s),
         }
     }
 }
@@ -141,7 +156,8 @@ pub enum InboxState {
     /// The stream does not exist yet: the operator has not provisioned it.
     AwaitingStream,
     Pulling,
-    /// The stream differs from the roster's spec (the message says how); the node stops.
+    /// The stream differs from the roster's spec (the message says how): at start the node
+    /// stops; once it has pulled, it exchanges no messages until the stream is as specified again.
     Refused(String),
 }
 
@@ -171,17 +187,17 @@ impl Readiness {
     }
 
     /// `Err` says what is missing.
-    pub fn check(&self) -> Result<(), &'static str> {
+    pub fn check(&self) -> Result<(), String> {
         if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err("not connected to the broker");
+            return Err("not connected to the broker".into());
         }
-        match *self.inbox.borrow() {
+        match &*self.inbox.borrow() {
             InboxState::Pulling => Ok(()),
-            InboxState::Starting => Err("the inbox consumer is not pulling from the broker yet"),
+            InboxState::Starting => Err("the inbox consumer is not pulling from the broker yet".into()),
             InboxState::AwaitingStream => {
-                Err("waiting for the operator to provision the stream (fsc federation provision)")
+                Err("waiting for the operator to provision the stream (fsc federation provision)".into())
             }
-            InboxState::Refused(_) => Err("the stream on the broker differs from the roster's [stream]"),
+            InboxState::Refused(why) => Err(format!("sending and receiving no messages: {why}")),
         }
     }
 
@@ -241,6 +257,17 @@ enum Setback {
     Broker(Error),
 }
 
+/// Finds the stream and verifies it against the spec.
+async fn verify_stream(js: &jetstream::Context, spec: &StreamSpec, names: &Names) -> Result<(), Setback> {
+    let stream = names.stream();
+    let info = match stream::find(js, stream).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return Err(Setback::Absent),
+        Err(error) => return Err(Setback::Broker(error)),
+    };
+    stream::verify(spec, &info.config).map_err(|mismatch| Setback::Refused(stream::refusal(stream, &mismatch)))
+}
+
 /// Finds the stream, verifies it against the spec, and creates this node's inbox consumer
 /// afresh. Never creates the stream: the operator does (`fsc federation provision`).
 async fn open_inbox(
@@ -250,15 +277,8 @@ async fn open_inbox(
     me: &str,
     ack_wait: Duration,
 ) -> Result<PullConsumer, Setback> {
+    verify_stream(js, spec, names).await?;
     let stream = names.stream();
-    let info = match stream::find(js, stream).await {
-        Ok(Some(info)) => info,
-        Ok(None) => return Err(Setback::Absent),
-        Err(error) => return Err(Setback::Broker(error)),
-    };
-    if let Err(mismatch) = stream::verify(spec, &info.config) {
-        return Err(Setback::Refused(stream::refusal(stream, &mismatch)));
-    }
     let broker = |e: &dyn std::fmt::Display| Setback::Broker(Error::Broker(format!("inbox of stream {stream}: {e}")));
     let name = names.consumer(me);
     // Re-create the consumer rather than reuse it: messages a previous run (or connection) had
@@ -285,7 +305,10 @@ async fn open_inbox(
 }
 
 /// Pulls this node's inbox until `stop` turns true, handing authenticated messages to the runtime.
-/// Ends early, with `ready` at [`InboxState::Refused`], on a stream that differs from `spec`.
+/// A stream that differs from `spec` before the inbox first pulled ends it, with `ready` at
+/// [`InboxState::Refused`] (the node stops). Later, the stream is verified again every
+/// `timings.stream_check` and whenever `reconnected` is notified; while it differs, `ready` is
+/// [`InboxState::Refused`] and nothing is pulled (nor published: see [`publish`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn consume(
     js: jetstream::Context,
@@ -294,6 +317,7 @@ pub async fn consume(
     metrics: Arc<Metrics>,
     spec: StreamSpec,
     timings: ConsumerTimings,
+    reconnected: Arc<Notify>,
     ready: watch::Sender<InboxState>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -301,6 +325,17 @@ pub async fn consume(
     let names = Names::new(&spec);
     let mut backoff = Backoff::default();
     let mut waiting_said: Option<tokio::time::Instant> = None;
+    let mut recheck = Recheck {
+        js: &js,
+        spec: &spec,
+        names: &names,
+        every: timings.stream_check,
+        reconnected: &reconnected,
+        due: Instant::now() + timings.stream_check,
+    };
+    let mut pulled_once = false;
+    // Why the stream is refused, while it is (after the inbox first pulled).
+    let mut refused: Option<String> = None;
     'open: while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
@@ -321,10 +356,15 @@ pub async fn consume(
                 backoff.wait(&mut stop).await;
                 continue;
             }
-            Err(Setback::Refused(why)) => {
+            Err(Setback::Refused(why)) if !pulled_once => {
                 tracing::error!("refusing to use the stream: {why}");
                 let _ = ready.send(InboxState::Refused(why));
                 return;
+            }
+            Err(Setback::Refused(why)) => {
+                suspend(&ready, &mut refused, why);
+                backoff.wait(&mut stop).await;
+                continue;
             }
             Err(Setback::Broker(error)) => {
                 tracing::warn!(%error, "cannot open the inbox; retrying");
@@ -336,6 +376,12 @@ pub async fn consume(
             tracing::info!(
                 stream = names.stream(),
                 "the stream is provisioned as the roster specifies"
+            );
+        }
+        if refused.take().is_some() {
+            tracing::info!(
+                stream = names.stream(),
+                "the stream is as the roster specifies again: sending and receiving messages"
             );
         }
         loop {
@@ -355,9 +401,22 @@ pub async fn consume(
                 }
             };
             let _ = ready.send(InboxState::Pulling);
+            pulled_once = true;
             backoff = Backoff::default();
-            let pulled = pull(&mut messages, &names, &envelopes, &runtime, &metrics, &mut stop).await;
-            let _ = ready.send(InboxState::Starting);
+            let pulled = pull(
+                &mut messages,
+                &names,
+                &envelopes,
+                &runtime,
+                &metrics,
+                &mut recheck,
+                &mut stop,
+            )
+            .await;
+            // Refused goes straight from Pulling to Refused: the publisher never sees it clear.
+            if !matches!(pulled, Pulled::Refused(_)) {
+                let _ = ready.send(InboxState::Starting);
+            }
             match pulled {
                 Pulled::Stopped => return,
                 Pulled::Stalled => {
@@ -367,6 +426,11 @@ pub async fn consume(
                     }
                 }
                 Pulled::Broken => {
+                    backoff.wait(&mut stop).await;
+                    continue 'open;
+                }
+                Pulled::Refused(why) => {
+                    suspend(&ready, &mut refused, why);
                     backoff.wait(&mut stop).await;
                     continue 'open;
                 }
@@ -386,21 +450,82 @@ enum Pulled {
     Stalled,
     /// The subscription failed otherwise: open the inbox again.
     Broken,
+    /// The stream differs from the spec now (the reason): stop pulling.
+    Refused(String),
 }
 
-/// Hands what `messages` brings to the runtime, in deliveries, until it fails or `stop`.
+/// The stream under a running node changed (`why`): no more messages through it until it is as
+/// the roster specifies again (verified as often as a missing stream is looked for), and the node
+/// stays up to say why (in the log once per reason).
+fn suspend(ready: &watch::Sender<InboxState>, refused: &mut Option<String>, why: String) {
+    if refused.as_deref() != Some(why.as_str()) {
+        tracing::error!("sending and receiving no messages until the stream is as the roster specifies: {why}");
+    }
+    *refused = Some(why.clone());
+    let _ = ready.send(InboxState::Refused(why));
+}
+
+/// When a pulling inbox verifies its stream again: every `every`, and as soon as the broker
+/// connection comes back (`reconnected`), since the stream may have changed meanwhile.
+struct Recheck<'a> {
+    js: &'a jetstream::Context,
+    spec: &'a StreamSpec,
+    names: &'a Names,
+    every: Duration,
+    reconnected: &'a Notify,
+    due: Instant,
+}
+
+impl Recheck<'_> {
+    /// Resolves when the next verification is due.
+    async fn due(&self) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.due) => {}
+            _ = self.reconnected.notified() => {}
+        }
+    }
+
+    /// Verifies the stream; `Err` says how it differs. A stream that is gone, or a broker that
+    /// does not answer, is left to the pull, which then fails and opens the inbox again.
+    async fn verify(&mut self) -> Result<(), String> {
+        self.due = Instant::now() + self.every;
+        match verify_stream(self.js, self.spec, self.names).await {
+            Err(Setback::Refused(why)) => Err(why),
+            Err(Setback::Broker(error)) => {
+                tracing::debug!(%error, "cannot verify the stream now");
+                Ok(())
+            }
+            Ok(()) | Err(Setback::Absent) => Ok(()),
+        }
+    }
+}
+
+/// Hands what `messages` brings to the runtime, in deliveries, until it fails, `stop`, or the
+/// stream is found changed.
 async fn pull(
     messages: &mut pull::Stream,
     names: &Names,
     envelopes: &Envelopes,
     runtime: &RuntimeHandle,
     metrics: &Metrics,
+    recheck: &mut Recheck<'_>,
     stop: &mut watch::Receiver<bool>,
 ) -> Pulled {
     loop {
+        // The check runs in its branch's handler, where arriving messages cannot cancel it.
         let mut next = tokio::select! {
             _ = stop.changed() => return Pulled::Stopped,
             next = messages.next() => next,
+            () = recheck.due() => {
+                let verified = tokio::select! {
+                    _ = stop.changed() => return Pulled::Stopped,
+                    verified = recheck.verify() => verified,
+                };
+                match verified {
+                    Ok(()) => continue,
+                    Err(why) => return Pulled::Refused(why),
+                }
+            }
         };
         let mut batch = Vec::new();
         let mut bytes = 0;
@@ -566,7 +691,9 @@ pub struct Outgoing {
 
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
 /// A node that stops sooner (its shutdown grace is bounded) drops this task: what is left stays in
-/// the outbox and is re-sent at the next start.
+/// the outbox and is re-sent at the next start. Nothing is sent before the inbox has verified the
+/// stream (`inbox` first [`InboxState::Pulling`]), nor while the stream is refused: what such a
+/// stream does with a message (copy it elsewhere, drop it) is not what the parties agreed on.
 pub async fn publish(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
@@ -574,6 +701,7 @@ pub async fn publish(
     mut outbox: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     published: PublishedSink,
     metrics: Arc<Metrics>,
+    mut inbox: watch::Receiver<InboxState>,
 ) {
     let mut queue: VecDeque<OutboxRow> = VecDeque::new();
     // Broker messages whose publish failed, re-sent as they were: a bundle that did reach the
@@ -582,9 +710,22 @@ pub async fn publish(
     let mut retries: VecDeque<Vec<OutboxRow>> = VecDeque::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
+    let (mut verified, mut watching) = (false, true);
     loop {
+        let held = match &*inbox.borrow_and_update() {
+            InboxState::Pulling => {
+                verified = true;
+                false
+            }
+            InboxState::Refused(_) => true,
+            InboxState::Starting | InboxState::AwaitingStream => !verified,
+        };
+        // Stopping while held: what is unsent stays in the outbox for the next start.
+        if !open && in_flight.is_empty() && (held || (queue.is_empty() && retries.is_empty())) {
+            return;
+        }
         let budget = broker_message_budget(&js, &outgoing);
-        while in_flight.len() < MAX_IN_FLIGHT {
+        while !held && in_flight.len() < MAX_IN_FLIGHT {
             let rows = match retries.pop_front() {
                 Some(rows) if bundle::fits(&rows, budget) => Some(rows),
                 // The broker now takes less (another server): packed again.
@@ -603,10 +744,8 @@ pub async fn publish(
                 rows,
             ));
         }
-        if !open && queue.is_empty() && retries.is_empty() && in_flight.is_empty() {
-            return;
-        }
         tokio::select! {
+            changed = inbox.changed(), if watching => watching = changed.is_ok(),
             rows = outbox.recv(), if open => match rows {
                 Some(rows) => queue.extend(rows),
                 None => open = false,

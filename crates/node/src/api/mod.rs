@@ -73,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate_browser,
-        ));
+        ))
+        .route_layer(middleware::from_fn(page::security_headers));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(browser)
@@ -85,6 +86,17 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), refuse_oversized))
         // Failures are logged where they are understood (`problem`), not again per response.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The health listener's routes (`health_listen`): `/healthz` and `/readyz` only, without tokens
+/// as on the API's listener.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -138,10 +150,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     store::ping(&state.read)
         .await
         .map_err(|e| Error::Unavailable(format!("store not readable: {e}")))?;
-    state
-        .readiness
-        .check()
-        .map_err(|missing| Error::Unavailable(missing.into()))?;
+    state.readiness.check().map_err(Error::Unavailable)?;
     Ok(Json(json!({"status": "ready"})))
 }
 

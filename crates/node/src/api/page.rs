@@ -11,7 +11,9 @@
 //! is behind the API's tokens like everything else (see `auth::authenticate_browser` for how a
 //! browser presents one). Rendered with maud, which escapes every interpolated value: party ids,
 //! URLs and failure messages come from the roster, peers and clients, and never reach the page
-//! as markup.
+//! as markup. What rows hold (a peer's invitation names the microprotocol and parties) is cut to
+//! [`SHOWN_BYTES`] a field, so no row makes the page large. [`security_headers`] keeps browsers
+//! from running anything else on it or framing it.
 
 use super::AppState;
 use super::v1::{timestamp, view};
@@ -20,15 +22,16 @@ use crate::error::Error;
 use crate::store::{self, ComputationRow};
 use crate::transport::StreamHealth;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
 use maud::{DOCTYPE, Markup, html};
 use ring::hmac;
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
@@ -58,6 +61,34 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#
     .muted{color:#777}nav a,nav strong{margin-right:.8rem}\
     details summary{cursor:pointer}form.cancel{margin:0}\
     .notice{background:#eef6ee;border:1px solid #9c9;padding:.4rem .7rem;display:inline-block}";
+
+/// The most bytes of one field of a row (microprotocol, parties, failure reason) the page shows:
+/// above a failure's stored detail ([`crate::failure::MAX_DETAIL`]), so that shows whole.
+const SHOWN_BYTES: usize = 1024;
+
+/// The page's policy: nothing but its own inline style (by its hash: the page has no scripts or
+/// images), forms posted only to itself (the cancel buttons), no framing, no `<base>`.
+static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let style = ring::digest::digest(&ring::digest::SHA256, STYLE.as_bytes());
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        crate::keys::encode_base64(style.as_ref())
+    );
+    HeaderValue::from_str(&policy).expect("base64 is a valid header value")
+});
+
+/// Adds to the page's answers (the sign-in page's too) the headers that keep a browser from
+/// running or loading anything the page does not hold, from framing it (clickjacking), from
+/// guessing another content type, and from sending its URL (with a token in it) as a referrer.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY.clone());
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
 
 /// `GET /`'s query: which computations the list shows.
 #[derive(Debug, Default, Deserialize)]
@@ -191,7 +222,7 @@ pub async fn page(
                         td {
                             @match broker {
                                 Ok(()) => span.ok { "connected, inbox consumer pulling" },
-                                Err(missing) => span.bad { (missing) },
+                                Err(missing) => span.bad { (bounded(&missing)) },
                             }
                         }
                     }
@@ -291,12 +322,12 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                     @let shown = view(row);
                     tr {
                         td { code { (row.id) } }
-                        td { (row.microprotocol.as_deref().unwrap_or("")) }
-                        td.wrap { (list(&shown["parties"])) }
+                        td { (bounded(row.microprotocol.as_deref().unwrap_or(""))) }
+                        td.wrap { (bounded(&list(&shown["parties"]))) }
                         td class=(row.status) { (row.status) }
                         td title=(shown["created_at"].as_str().unwrap_or("")) { (started(row.created_at, now_ms)) }
                         td { (millis(row.finished_at.unwrap_or(now_ms) - row.created_at)) }
-                        td.wrap.reason { (folded(&reason(&shown["error"]))) }
+                        td.wrap.reason { (folded(&bounded(&reason(&shown["error"])))) }
                         @if caller.admin {
                             td { @if !store::is_final(&row.status) { (cancel_button(caller, &row.id)) } }
                         }
@@ -439,6 +470,11 @@ pub fn login_required(me: &str) -> String {
         }
     }
     .into_string()
+}
+
+/// `text` as the page shows a field of a row: at most [`SHOWN_BYTES`].
+fn bounded(text: &str) -> String {
+    crate::failure::cut(text, SHOWN_BYTES)
 }
 
 fn list(parties: &Value) -> String {

@@ -253,6 +253,7 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
         .filter(|p| p.id != me)
         .map(|p| json!({"id": p.id, "api_urls": p.api_urls}))
         .collect();
+    let readiness = state.readiness.check();
     Json(json!({
         "id": me,
         "version": env!("CARGO_PKG_VERSION"),
@@ -262,7 +263,8 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
             "ed25519": crate::keys::encode_base64(&keys.ed25519_public()),
         },
         "peers": peers,
-        "broker_connected": state.readiness.check().is_ok(),
+        "broker_connected": readiness.is_ok(),
+        "not_ready": readiness.err(),
     }))
 }
 

@@ -89,6 +89,11 @@ pub struct NodeConfig {
     /// the sender.
     #[serde(default = "defaults::publish_ack_timeout_ms")]
     pub publish_ack_timeout_ms: u64,
+    /// While its inbox is pulling, the node verifies the stream again this often (and each time
+    /// the broker connection comes back): one that has changed stops its messages until it is
+    /// as the roster specifies again.
+    #[serde(default = "defaults::stream_check_s")]
+    pub stream_check_s: u64,
     /// Deadline of a computation whose submission names none.
     #[serde(default = "defaults::default_deadline_s")]
     pub default_deadline_s: u64,
@@ -169,9 +174,20 @@ pub struct NodeConfig {
     #[serde(default = "defaults::max_representation_bytes")]
     pub max_representation_bytes: usize,
     /// The most HTTP connections open at once (lowered to what the open-file limit allows);
-    /// further connections are answered 503 and closed.
+    /// further connections are answered 503 and closed (but for a few kept to answer health
+    /// checks).
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// The most HTTP connections open at once from one peer address (an IPv6 peer: its /64),
+    /// so that one host cannot take them all. Behind a proxy every client has the proxy's
+    /// address: raise it to `max_connections` there.
+    #[serde(default = "defaults::max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// An address of a listener of its own that answers `/healthz` and `/readyz` only (plain
+    /// HTTP, no tokens), for monitors: it stays reachable when the API's connections are all
+    /// taken. None: health checks go to the API's listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_listen: Option<String>,
     /// An HTTP request head must arrive within this time; also how long an idle keep-alive
     /// connection stays open.
     #[serde(default = "defaults::http_header_timeout_s")]
@@ -286,6 +302,9 @@ pub mod defaults {
     pub fn publish_ack_timeout_ms() -> u64 {
         2000
     }
+    pub fn stream_check_s() -> u64 {
+        60
+    }
     pub fn default_deadline_s() -> u64 {
         600
     }
@@ -331,6 +350,9 @@ pub mod defaults {
     pub fn max_connections() -> usize {
         1024
     }
+    pub fn max_connections_per_address() -> usize {
+        128
+    }
     pub fn http_header_timeout_s() -> u64 {
         10
     }
@@ -361,6 +383,7 @@ const KEYS: &[&str] = &[
     "consumer_heartbeat_ms",
     "consumer_pull_expiry_ms",
     "publish_ack_timeout_ms",
+    "stream_check_s",
     "default_deadline_s",
     "max_deadline_s",
     "max_active_computations",
@@ -381,6 +404,8 @@ const KEYS: &[&str] = &[
     "max_representation_bytes",
     "clients",
     "max_connections",
+    "max_connections_per_address",
+    "health_listen",
     "http_header_timeout_s",
     "http_body_timeout_s",
     "tls_cert",
@@ -523,6 +548,9 @@ impl NodeConfig {
                 self.consumer_pull_expiry_ms, self.consumer_heartbeat_ms
             )));
         }
+        if self.stream_check_s == 0 {
+            return Err(Error::Config("stream_check_s must be at least 1".into()));
+        }
         if self.retention_s == 0 {
             return Err(Error::Config("retention_s must be at least 1".into()));
         }
@@ -535,8 +563,10 @@ impl NodeConfig {
         if self.max_request_bytes < 1024 {
             return Err(Error::Config("max_request_bytes must be at least 1024".into()));
         }
-        if self.max_connections == 0 {
-            return Err(Error::Config("max_connections must be at least 1".into()));
+        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+            return Err(Error::Config(
+                "max_connections and max_connections_per_address must be at least 1".into(),
+            ));
         }
         if self.http_header_timeout_s == 0 || self.http_body_timeout_s == 0 {
             return Err(Error::Config(

@@ -27,6 +27,14 @@ impl Runtime {
                     id,
                     data,
                 } => {
+                    // A chunk of a computation that has ended here (redelivered, or sent after
+                    // the end) is dropped: its computation's chunks were deleted when it ended,
+                    // and this one would wait for the orphan sweep.
+                    if !self.active.contains_key(&computation) && store::has_ended(conn, &computation.to_string())? {
+                        tracing::debug!(%computation, %sender, "chunk of an ended computation dropped");
+                        Metrics::add(&self.metrics.messages_late, 1);
+                        continue;
+                    }
                     // Bounded per sender: even an authenticated peer cannot fill this disk, nor
                     // with whole messages for computations nobody here submitted.
                     let pending = store::pending_chunk_bytes(conn, &sender)? as u64;

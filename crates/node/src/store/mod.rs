@@ -19,8 +19,8 @@ pub use rows::{
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
-    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, insert_inbox, insert_outbox,
-    message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired, retired_and_waiting, senders,
+    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_inbox,
+    insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired, retired_and_waiting, senders,
     unsolicited_bytes, upsert_computations,
 };
 

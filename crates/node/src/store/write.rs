@@ -522,6 +522,17 @@ pub fn chunk_bytes(conn: &Connection) -> Result<i64, Error> {
     Ok(conn.prepare_cached(&sql)?.query_row([], |row| row.get(0))?)
 }
 
+/// Whether computation `id` has ended here (final, a tombstone, or pruned): chunks for it are
+/// of no use, and kept they would wait for the orphan sweep.
+pub fn has_ended(conn: &Connection, id: &str) -> Result<bool, Error> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM computations WHERE id = ?1 AND finished_at IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM retired WHERE id = ?1)",
+        )?
+        .query_row([id], |row| row.get(0))?)
+}
+
 /// Stores one chunk; returns all chunks of its message when this one completed it. The chunks
 /// stay: the caller keeps them as the message's body ([`InboxRow::body_in_chunks`]) or discards
 /// them ([`discard_chunks`]).
