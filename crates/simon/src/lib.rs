@@ -26,8 +26,8 @@
 //!
 //! Families import one another in one direction only: [`order`] runs its rounds on [`sum`];
 //! [`statistics`] on [`sum`] and [`order`] (the extremes, the reading of numbers); [`psi`] and
-//! [`matrix`] only name JSON types in input errors with [`order::doubles::kind`]. None imports
-//! back.
+//! [`matrix`] only name JSON types in input errors with [`order::doubles::kind`], and [`psi`]
+//! names its table's rows and columns by [`statistics::categorical`]'s rule. None imports back.
 
 pub mod fixed_point;
 pub mod machine;

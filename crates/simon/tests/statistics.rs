@@ -272,6 +272,38 @@ fn frequencies_count_every_value_by_its_json_identity() {
     }
 }
 
+/// Issue 29.1: `1`, `"1"` and the three characters `"1"` are three categories with three keys:
+/// the string `"1"` beside `1` is written as its JSON text, which is the plain text of the
+/// three-character string, so that one is written as its own JSON text in turn.
+#[test]
+fn look_alike_categories_keep_keys_of_their_own() {
+    let mut rng = ChaCha20Rng::seed_from_u64(26);
+    let quoted = json!("\"1\"");
+    let inputs = [json!([1, "1"]), json!([quoted, quoted, quoted])];
+    let result = run("StatisticsFrequency", json!({}), &inputs, &mut rng);
+    assert_eq!(
+        result["histogram"],
+        json!({"1": 1, "\"1\"": 1, "\"\\\"1\\\"\"": 3}),
+        "{result}"
+    );
+    let pairs = |rows: &[Value]| json!(rows.iter().map(|r| json!([r, "c"])).collect::<Vec<_>>());
+    let inputs = [pairs(&[json!(1), json!("1")]), pairs(std::slice::from_ref(&quoted))];
+    let result = run("StatisticsContingency", json!({}), &inputs, &mut rng);
+    let table = result["table"].as_object().unwrap();
+    assert_eq!(table.len(), 3, "{result}");
+    assert!(table.values().all(|row| row["c"] == json!(1)), "{result}");
+    let spec = Spec::new("StatisticsContingencyVertical", &json!({}), 2).unwrap();
+    let left = json!([["a", 1], ["b", "1"], ["c", quoted], ["d", 1]]);
+    let right = json!([["a", "y"], ["b", "y"], ["c", "y"], ["d", "y"]]);
+    let outputs = run_all(&spec, &[left, right], &mut rng).unwrap();
+    assert_eq!(
+        outputs[0]["result"]["table"],
+        json!({"1": {"y": 2}, "\"1\"": {"y": 1}, "\"\\\"1\\\"\"": {"y": 1}}),
+        "{}",
+        outputs[0]
+    );
+}
+
 #[test]
 fn contingency_tables_have_every_cell_of_the_union() {
     let mut rng = ChaCha20Rng::seed_from_u64(25);
