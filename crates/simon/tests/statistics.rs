@@ -4,6 +4,7 @@
 
 use fsc_simon::Spec;
 use fsc_simon::simulate::run_all;
+use fsc_simon::statistics::exact::{exact, sqrt_to_f64, to_f64};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::{Value, json};
@@ -392,4 +393,64 @@ fn categories_outside_the_parameter_and_bad_shapes_are_refused() {
             .to_string()
             .contains("unknown field")
     );
+}
+
+/// Issue 29's univariate cases, each against its exact value correctly rounded.
+#[test]
+fn univariate_edge_cases_are_exact() {
+    let mut rng = ChaCha20Rng::seed_from_u64(27);
+    let mut univariate = |inputs: &[Value]| run("StatisticsUnivariate", json!({}), inputs, &mut rng);
+    // Centred on the exact mean: one ulp apart at 1.
+    let r = univariate(&[json!([1.0]), json!([1.0000000000000002])]);
+    assert_eq!(r["variance"], json!(2f64.powi(-105)), "{r}");
+    assert_eq!(
+        (r["skewness"].clone(), r["kurtosis"].clone()),
+        (json!(0.0), json!(1.0)),
+        "{r}"
+    );
+    // An empty party beside small magnitudes.
+    let r = univariate(&[json!([1e-300, 1e-300]), json!([])]);
+    assert_eq!(
+        (r["variance_mle"].clone(), r["variance"].clone()),
+        (json!(0.0), json!(0.0)),
+        "{r}"
+    );
+    assert_eq!(
+        (r["standard_deviation"].clone(), r["root_mean_square"].clone()),
+        (json!(0.0), json!(1e-300))
+    );
+    assert!(r["kurtosis"].is_null(), "all values equal: {r}");
+    let r = univariate(&[json!([1e-100, 2e-100]), json!([])]);
+    assert_eq!(r["kurtosis"], json!(1.0), "{r}");
+    let r = univariate(&[json!([1e-60, 2e-60, 4e-60]), json!([])]);
+    // Deviations −4/3, −1/3, 5/3 (in units of 1e-60, which are not exactly 1:2:4 in binary).
+    let h = r["hyper_flatness"].as_f64().unwrap();
+    assert!((h - 177498.0 / 74088.0).abs() < 1e-14, "{r}");
+    // Subnormals.
+    let r = univariate(&[json!([5e-324]), json!([1.0])]);
+    assert_eq!(
+        (r["variance_mle"].clone(), r["variance"].clone()),
+        (json!(0.25), json!(0.5)),
+        "{r}"
+    );
+    // Harmonic means beyond the double range of 1/x.
+    let q = |x: f64| exact(x);
+    let r = univariate(&[json!([5e-324, 1.0]), json!([2.0])]);
+    let want = q(3.0) / (q(1.0) / q(5e-324) + q(1.5));
+    assert_eq!(r["harmonic_mean"], json!(to_f64(&want)), "{r}");
+    assert_eq!(r["harmonic_mean"], json!(1.5e-323), "{r}");
+    let r = univariate(&[json!([1e-308, 1e-308, 1e-308]), json!([2.0])]);
+    let want = q(4.0) / (q(3.0) / q(1e-308) + q(0.5));
+    assert_eq!(r["harmonic_mean"], json!(to_f64(&want)), "{r}");
+    // A variance beyond the double range, and its square root within.
+    let r = univariate(&[json!([1e300, 3e300]), json!([])]);
+    assert!(r["variance"].is_null() && r["variance_mle"].is_null(), "{r}");
+    let half_spread = (q(3e300) - q(1e300)) / q(2.0);
+    assert_eq!(r["standard_deviation_mle"], json!(to_f64(&half_spread)), "{r}");
+    assert_eq!(r["root_mean_square_deviation"], json!(to_f64(&half_spread)), "{r}");
+    assert_eq!(r["standard_error_of_sample_mean"], json!(to_f64(&half_spread)), "{r}");
+    let cv = &half_spread / ((q(3e300) + q(1e300)) / q(2.0));
+    assert_eq!(r["coefficient_of_variation_mle"], json!(to_f64(&cv)), "{r}");
+    let sd = sqrt_to_f64(&(&half_spread * &half_spread * q(2.0)));
+    assert_eq!(r["standard_deviation"], json!(sd), "{r}");
 }

@@ -17,6 +17,8 @@
 pub mod bivariate;
 pub mod categorical;
 pub mod contingency;
+pub mod dd;
+pub mod exact;
 pub mod frequency;
 pub mod moments;
 pub mod reals;
