@@ -382,11 +382,12 @@ fn categories_outside_the_parameter_and_bad_shapes_are_refused() {
     );
     let spec = Spec::new("StatisticsBivariate", &json!({"digits_after": 3}), 2).unwrap();
     assert!(
-        spec.machine(0, &json!([[1, 2e101]]))
+        spec.machine(0, &json!([[1, "2"]]))
             .unwrap_err()
             .to_string()
-            .contains("up to ±1e100")
+            .contains("found a string")
     );
+    assert!(spec.machine(0, &json!([[1, 2e300]])).is_ok(), "any finite double");
     assert!(
         Spec::new("StatisticsUnivariate", &json!({"typo": 1}), 2)
             .unwrap_err()
@@ -453,4 +454,32 @@ fn univariate_edge_cases_are_exact() {
     assert_eq!(r["coefficient_of_variation_mle"], json!(to_f64(&cv)), "{r}");
     let sd = sqrt_to_f64(&(&half_spread * &half_spread * q(2.0)));
     assert_eq!(r["standard_deviation"], json!(sd), "{r}");
+}
+
+/// Issue 29's bivariate cases.
+#[test]
+fn bivariate_edge_cases_are_exact() {
+    let mut rng = ChaCha20Rng::seed_from_u64(28);
+    let r = run(
+        "StatisticsBivariate",
+        json!({}),
+        &[json!([[1.0, 1.0]]), json!([[1.0000000000000002, 2.0]])],
+        &mut rng,
+    );
+    assert_eq!(r["correlation_coefficient"], json!(1.0), "{r}");
+    assert_eq!(r["regression_slope"], json!(2f64.powi(52)), "{r}");
+    let r = run(
+        "StatisticsBivariate",
+        json!({}),
+        &[json!([[1e-200, 1e-200], [2e-200, 3e-200]]), json!([])],
+        &mut rng,
+    );
+    let q = |x: f64| exact(x);
+    let slope = (q(3e-200) - q(1e-200)) / (q(2e-200) - q(1e-200));
+    assert_eq!(r["regression_slope"], json!(to_f64(&slope)), "{r}");
+    let intercept = q(1e-200) - &slope * q(1e-200);
+    assert_eq!(r["regression_intercept"], json!(to_f64(&intercept)), "{r}");
+    let through_origin =
+        (q(1e-200) * q(1e-200) + q(2e-200) * q(3e-200)) / (q(1e-200) * q(1e-200) + q(2e-200) * q(2e-200));
+    assert_eq!(r["regression_slope_only"], json!(to_f64(&through_origin)), "{r}");
 }

@@ -64,6 +64,14 @@ pub fn sqrt_to_f64(value: &BigRational) -> f64 {
     to_f64(&mantissa_times_power_of_two(numerator, power))
 }
 
+/// A statistic as JSON: `null` where it is undefined (`None`) or beyond the double range.
+pub fn number(x: Option<f64>) -> serde_json::Value {
+    match x {
+        Some(x) if x.is_finite() => serde_json::json!(x),
+        _ => serde_json::Value::Null,
+    }
+}
+
 /// sign(value) · √|square|, the square given exactly: a standardised odd moment.
 pub fn signed_sqrt_to_f64(sign_of: &BigRational, square: &BigRational) -> f64 {
     let root = sqrt_to_f64(square);

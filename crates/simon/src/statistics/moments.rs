@@ -16,10 +16,11 @@
 
 use crate::statistics::dd::{Dd, scale2, split_of};
 use crate::statistics::exact::{exact, mantissa_times_power_of_two, to_f64};
-use crate::statistics::reals::{self, ExactSum};
+use crate::statistics::reals::{self, ExactSum, Grid, ceil_log2};
+use crate::z2k::ZWide;
 use num_bigint::BigInt;
 use num_rational::BigRational;
-use num_traits::One;
+use num_traits::{One, Zero};
 use serde::{Deserialize, Serialize};
 
 /// The highest power summed (hyper-flatness is the sixth standardised moment).
@@ -140,6 +141,73 @@ pub fn exponent(x: f64) -> i32 {
         -1023 - ((bits & ((1 << 52) - 1)).leading_zeros() as i32 - 12)
     } else {
         biased - 1023
+    }
+}
+
+/// The output's 53 bits, three guard bits, and one more for the final rounding: a grid this far
+/// below a public lower bound of a total keeps the total within 2^−57 of itself (see
+/// [`Grid::below`]).
+pub const BITS: i64 = 57;
+
+/// A variable's public frame once its extremes are known: the unit 2^unit, the smallest power
+/// of two ≥ maximum − minimum (1 when they are equal), in which its centred sums are taken, and
+/// the grids of the sums every protocol takes in it.
+pub struct Frame {
+    pub samples: u64,
+    pub minimum: f64,
+    pub maximum: f64,
+    pub parties: usize,
+    pub unit: i64,
+}
+
+impl Frame {
+    pub fn new(samples: u64, minimum: f64, maximum: f64, parties: usize) -> Frame {
+        let spread = exact(maximum) - exact(minimum);
+        let unit = if spread.is_zero() { 0 } else { ceil_log2(&spread) };
+        Frame {
+            samples,
+            minimum,
+            maximum,
+            parties,
+            unit,
+        }
+    }
+
+    /// n as a rational.
+    pub fn n(&self) -> BigRational {
+        BigRational::from_integer(BigInt::from(self.samples))
+    }
+
+    /// ⌈log2 n⌉.
+    pub fn log_samples(&self) -> i64 {
+        i64::from(64 - (self.samples - 1).leading_zeros())
+    }
+
+    /// Σ(x − minimum), the sum's first opening: fine enough that the mean centres odd
+    /// standardised moments to within 2^−57 (2^−(57 + ⌈log2 n⌉/2 + 4) of the spread), which
+    /// is finer than the mean itself shows when |mean| is far above the spread.
+    pub fn offset_grid(&self) -> Grid {
+        Grid::below(self.unit, BITS + (self.log_samples() + 1) / 2 + 4, self.parties)
+    }
+
+    /// A party's contribution to the offset sum.
+    pub fn offset(&self, sum: ExactSum, count: u64) -> BigRational {
+        sum.value() - exact(self.minimum) * BigRational::from_integer(BigInt::from(count))
+    }
+
+    /// Σx from the opened offset sum, exactly.
+    pub fn sum(&self, offset_total: ZWide) -> BigRational {
+        exact(self.minimum) * self.n() + self.offset_grid().decode(offset_total)
+    }
+
+    /// The centre of the centred sums: the mean as opened.
+    pub fn centre(&self, sum: &BigRational) -> Centre {
+        Centre::of(&(sum / self.n()), self.unit)
+    }
+
+    /// A total taken in units of 2^(unit·k), as the rational it stands for.
+    pub fn in_units(&self, total: BigRational, k: i64) -> BigRational {
+        total * mantissa_times_power_of_two(BigInt::one(), self.unit * k)
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! Each party rounds each contribution to a public grid ([`crate::statistics::reals::Grid`]),
 //! and every statistic is then computed exactly from the opened totals and rounded once
-//! ([`crate::statistics::exact`]). The grids ([`Plan`]) are as fine as the accuracy stated in
+//! ([`crate::statistics::exact`]). The grids ([`Frame`], `UnivariateGrids`) are as fine as the accuracy stated in
 //! docs/protocols.md needs, and no finer; so an opened total shows a statistic's value to at
 //! most a few bits more than the statistic itself, except where docs/protocols.md says
 //! otherwise and why (the mean, to the precision that exact centring needs; the harmonic mean's
@@ -37,9 +37,9 @@ use crate::order::doubles;
 use crate::order::minimum_maximum::{Extremes, MinimumMaximum};
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::statistics::dd::{self, Dd};
-use crate::statistics::exact::{exact, mantissa_times_power_of_two, signed_sqrt_to_f64, sqrt_to_f64, to_f64};
-use crate::statistics::moments::{Centre, Factors, LocalMoments, MAX_POWER, exponent};
-use crate::statistics::reals::{Grid, ceil_log2, floor_log2};
+use crate::statistics::exact::{exact, mantissa_times_power_of_two, number, signed_sqrt_to_f64, sqrt_to_f64, to_f64};
+use crate::statistics::moments::{BITS, Factors, Frame, LocalMoments, MAX_POWER, exponent};
+use crate::statistics::reals::{Grid, floor_log2};
 use crate::sum::rounds::{RoundMessage, Rounds};
 use crate::z2k::ZWide;
 use num_bigint::BigInt;
@@ -136,44 +136,15 @@ impl ReciprocalSum {
     }
 }
 
-/// What the extremes make public, and the grids every party derives from it.
-struct Plan {
-    samples: u64,
-    minimum: f64,
-    maximum: f64,
-    parties: usize,
-    /// e: the smallest power of two 2^e ≥ maximum − minimum (0 when they are equal).
-    unit: i64,
+/// The grids of the sums only this protocol takes, in the frame of the values.
+trait UnivariateGrids {
+    fn asks_zero(&self) -> bool;
+    fn log_grid(&self) -> Option<Grid>;
+    fn moment_grid(&self, k: usize) -> Grid;
+    fn reciprocal_grid(&self) -> Grid;
 }
 
-/// The output's 53 bits, three guard bits, and one more for the final rounding: a grid this far
-/// below a public lower bound of a total keeps it within 2^−57 of itself (see [`Grid::below`]).
-const BITS: i64 = 57;
-
-impl Plan {
-    fn new((samples, minimum, maximum): (u64, f64, f64), parties: usize) -> Plan {
-        let spread = exact(maximum) - exact(minimum);
-        let unit = if spread.is_zero() { 0 } else { ceil_log2(&spread) };
-        Plan {
-            samples,
-            minimum,
-            maximum,
-            parties,
-            unit,
-        }
-    }
-
-    /// ⌈log2 n⌉.
-    fn log_samples(&self) -> i64 {
-        i64::from(64 - (self.samples - 1).leading_zeros())
-    }
-
-    /// Σ(x − minimum): fine enough that the mean centres the odd moments to within 2^−57 of
-    /// their standardised values: 2^−(57 + ⌈log2 n⌉/2 + 4) of the spread.
-    fn offset_grid(&self) -> Grid {
-        Grid::below(self.unit, BITS + (self.log_samples() + 1) / 2 + 4, self.parties)
-    }
-
+impl UnivariateGrids for Frame {
     /// The OR "some value is 0" is needed only when the extremes straddle 0.
     fn asks_zero(&self) -> bool {
         self.minimum < 0.0 && self.maximum > 0.0
@@ -182,7 +153,7 @@ impl Plan {
     /// Σ ln x, when every value is positive: the geometric mean is e^(Σ ln x / n), so 2^−58 of n
     /// keeps it within 2^−58 relative.
     fn log_grid(&self) -> Option<Grid> {
-        (self.minimum > 0.0).then(|| Grid::below(floor_log2(&n_rational(self.samples)), BITS, self.parties))
+        (self.minimum > 0.0).then(|| Grid::below(floor_log2(&self.n()), BITS, self.parties))
     }
 
     /// Σ((x − c)/2^e)^k: every even sum is at least 2·4^−k (two values are the extremes, at
@@ -201,12 +172,8 @@ impl Plan {
     /// the sum below when all values have one sign.
     fn reciprocal_grid(&self) -> Grid {
         let largest = exact(self.minimum.abs().max(self.maximum.abs()));
-        Grid::below(floor_log2(&(n_rational(self.samples) / largest)), BITS, self.parties)
+        Grid::below(floor_log2(&(self.n() / largest)), BITS, self.parties)
     }
-}
-
-fn n_rational(n: u64) -> BigRational {
-    BigRational::from_integer(BigInt::from(n))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,7 +227,7 @@ impl StatisticsUnivariate {
         };
         self.found = Some((extremes.samples, extremes.minimum.value, extremes.maximum.value));
         let plan = self.plan(io.parties());
-        let offset = self.moments.sum.value() - exact(plan.minimum) * n_rational(self.moments.count);
+        let offset = plan.offset(self.moments.sum, self.moments.count);
         let progress = io.child(UnivariateMessage::Sums, |io| {
             let mut vector = vec![plan.offset_grid().encode(&offset)];
             if plan.asks_zero() {
@@ -275,8 +242,9 @@ impl StatisticsUnivariate {
         self.on_sums(progress, io)
     }
 
-    fn plan(&self, parties: usize) -> Plan {
-        Plan::new(self.found.expect("the sums follow the extremes"), parties)
+    fn plan(&self, parties: usize) -> Frame {
+        let (samples, minimum, maximum) = self.found.expect("the sums follow the extremes");
+        Frame::new(samples, minimum, maximum, parties)
     }
 
     fn on_sums(
@@ -290,7 +258,7 @@ impl StatisticsUnivariate {
         let plan = self.plan(io.parties());
         let Some(first) = &self.first else {
             let opened = Opened::first(&plan, &total);
-            let centre = opened.centre(&plan);
+            let centre = plan.centre(&opened.sum);
             let mut vector: Vec<ZWide> = self
                 .moments
                 .centred(&centre, plan.unit)
@@ -320,9 +288,9 @@ struct Opened {
 }
 
 impl Opened {
-    fn first(plan: &Plan, total: &[ZWide]) -> Opened {
+    fn first(plan: &Frame, total: &[ZWide]) -> Opened {
         let mut total = total.iter();
-        let offset = plan.offset_grid().decode(*total.next().expect("the offset is summed"));
+        let sum = plan.sum(*total.next().expect("the offset is summed"));
         let has_zero = if plan.asks_zero() {
             *total.next().expect("the OR is summed") != ZWide::ZERO
         } else {
@@ -331,27 +299,16 @@ impl Opened {
         let logs = plan
             .log_grid()
             .map(|grid| grid.decode(*total.next().expect("Σ ln x is summed")));
-        Opened {
-            sum: exact(plan.minimum) * n_rational(plan.samples) + offset,
-            has_zero,
-            logs,
-        }
+        Opened { sum, has_zero, logs }
     }
 
-    /// The public centre of the moments: the mean as opened.
-    fn centre(&self, plan: &Plan) -> Centre {
-        Centre::of(&(&self.sum / n_rational(plan.samples)), plan.unit)
-    }
-
-    fn statistics(&self, plan: &Plan, second: &[ZWide]) -> Value {
+    fn statistics(&self, plan: &Frame, second: &[ZWide]) -> Value {
         let samples = plan.samples;
-        let n = n_rational(samples);
+        let n = plan.n();
         let mean = &self.sum / &n;
-        let c = self.centre(plan).value(plan.unit);
+        let c = plan.centre(&self.sum).value(plan.unit);
         // M_k = Σ(x − c)^k, exactly as opened.
-        let moment = |k: usize| {
-            plan.moment_grid(k).decode(second[k - 2]) * mantissa_times_power_of_two(BigInt::one(), plan.unit * k as i64)
-        };
+        let moment = |k: usize| plan.in_units(plan.moment_grid(k).decode(second[k - 2]), k as i64);
         let m2 = moment(2);
         let one = BigRational::one();
         let below = samples > 1;
@@ -388,11 +345,7 @@ impl Opened {
         };
         let mut out = Map::new();
         let mut put = |key: &str, value: Option<f64>| {
-            let value = match value {
-                Some(x) if x.is_finite() => json!(x),
-                _ => Value::Null,
-            };
-            out.insert(key.to_string(), value);
+            out.insert(key.to_string(), number(value));
         };
         put("minimum", Some(plan.minimum));
         put("maximum", Some(plan.maximum));
