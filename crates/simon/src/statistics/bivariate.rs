@@ -77,6 +77,10 @@ impl CrossSums {
 
     /// Σu'², Σv'², Σu'v' in the public frames: u' = t + 2^r u in each variable.
     fn centred(&self, count: u64, centres: [&Centre; 2], units: [i64; 2]) -> [Dd; 3] {
+        // A party without values adds nothing (its frame's shift may be huge: 0·∞ is no 0).
+        if count == 0 {
+            return [Dd::ZERO; 3];
+        }
         let [(tx, rx), (ty, ry)] = [0, 1].map(|i| self.axes[i].shift(centres[i], units[i]));
         let [u, v, uu, vv, uv] = self.sums;
         let n = Dd::from_f64(count as f64);

@@ -248,6 +248,10 @@ impl LocalMoments {
 
     /// This party's Σ((x − centre)/2^unit)^k for k = 2..=6.
     pub fn centred(&self, centre: &Centre, unit: i64) -> [Dd; MAX_POWER - 1] {
+        // A party without values adds nothing (its frame's shift may be huge: 0·∞ is no 0).
+        if self.count == 0 {
+            return [Dd::ZERO; MAX_POWER - 1];
+        }
         let (t, r) = self.axis.shift(centre, unit);
         let sums: Vec<Dd> = std::iter::once(Dd::from_f64(self.count as f64))
             .chain(self.powers.iter().copied())
