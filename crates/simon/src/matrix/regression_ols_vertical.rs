@@ -86,7 +86,7 @@ pub fn regression(
         me,
         matrix,
         ResultKey::Mle,
-        2 * digits + COEFFICIENT_EXTRA_DIGITS,
+        (digits + COEFFICIENT_EXTRA_DIGITS, digits),
         helper_is_party,
     ))
 }
