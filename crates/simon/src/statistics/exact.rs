@@ -4,24 +4,10 @@
 //! parties' summaries', both bounded by the protocols (docs/protocols.md states each bound),
 //! and intermediate values beyond the double range (a variance of 1e600) cost nothing.
 
-use crate::fixed_point::ratio_to_f64;
+use crate::fixed_point::{decompose, ratio_to_f64};
 use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
-
-/// A finite double as |x| = mantissa · 2^power (power ≥ −1074) and its sign.
-#[inline(always)]
-pub fn decompose(x: f64) -> (u64, i32, bool) {
-    let bits = x.to_bits();
-    let exponent = ((bits >> 52) & 0x7ff) as i32;
-    let fraction = bits & ((1 << 52) - 1);
-    let (mantissa, power) = if exponent == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1 << 52), exponent - 1075)
-    };
-    (mantissa, power, bits >> 63 == 1)
-}
 
 /// A finite double as the rational it is.
 pub fn exact(x: f64) -> BigRational {

@@ -11,8 +11,8 @@
 //! number of parties), as fine as its stated accuracy needs and no finer. This module owns the
 //! encoding only.
 
-use crate::fixed_point::ratio_to_f64;
-use crate::statistics::exact::{decompose, mantissa_times_power_of_two};
+use crate::fixed_point::{decompose, ratio_to_f64};
+use crate::statistics::exact::mantissa_times_power_of_two;
 use crate::z2k::ZWide;
 use num_bigint::BigInt;
 use num_integer::Integer;
