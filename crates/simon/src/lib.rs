@@ -17,7 +17,7 @@
 //! - [`sum`]: the masked additive sum, SecureSum, and sums in sequence (rounds);
 //! - [`order`]: bisection over the order-preserving keys of doubles: MinimumMaximum,
 //!   KthElement, SecureMedian;
-//! - [`statistics`]: exact sums of doubles, centred moments and categorical counts:
+//! - [`statistics`]: sums of doubles on public grids, centred moments and categorical counts:
 //!   StatisticsUnivariate, StatisticsBivariate, StatisticsFrequency, StatisticsContingency;
 //! - [`psi`]: the DH-PSI building block on Ristretto255: SetIntersection, SetIntersectionSize,
 //!   StatisticsContingencyVertical;
