@@ -265,7 +265,7 @@ mod tests {
         let round = |v: i64, bits| round_to_power_of_two(&BigInt::from(v), bits);
         assert_eq!(round(1000, 4), BigInt::from(1008));
         assert_eq!(round(1000, 0), BigInt::from(1000));
-        assert_eq!(round(-1000, 4), BigInt::from(-1008));
+        assert_eq!(round(-1000, 4), BigInt::from(-992), "a tie goes upward");
         assert_eq!(round(-1001, 4), BigInt::from(-1008));
         assert_eq!(round(-1000, 5), BigInt::from(-992));
         assert_eq!(round(7, 4), BigInt::from(0));
