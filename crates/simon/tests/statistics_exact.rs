@@ -58,16 +58,27 @@ fn fixed(r: &Q) -> BigInt {
     (r * pow2(PRECISION as i64)).to_integer()
 }
 
+/// x · y in fixed point, truncated toward zero (a floor would leave −1 behind forever).
+fn times(x: &BigInt, y: &BigInt) -> BigInt {
+    x * y / (BigInt::one() << PRECISION)
+}
+
 /// 2·atanh(z) = ln((1 + z)/(1 − z)), z a fixed-point number of magnitude below ½.
 fn two_atanh(z: &BigInt) -> BigInt {
-    let z2 = (z * z) >> PRECISION;
+    let z2 = times(z, z);
     let (mut term, mut sum, mut k) = (z.clone(), BigInt::zero(), 1u32);
     while !term.is_zero() {
         sum += &term / k;
-        term = (term * &z2) >> PRECISION;
+        term = times(&term, &z2);
         k += 2;
     }
     sum * 2
+}
+
+/// ln 2 in fixed point.
+fn ln2() -> &'static BigInt {
+    static LN2: std::sync::OnceLock<BigInt> = std::sync::OnceLock::new();
+    LN2.get_or_init(|| two_atanh(&fixed(&Q::new(1.into(), 3.into()))))
 }
 
 /// ln x for a positive double, in fixed point.
@@ -75,19 +86,17 @@ fn ln(x: f64) -> BigInt {
     let e = x.log2().floor() as i64;
     let m = q(x) * pow2(-e); // in [½, 2] whatever log2's rounding
     let z = fixed(&((&m - int(1)) / (&m + int(1))));
-    let ln2 = two_atanh(&fixed(&Q::new(1.into(), 3.into())));
-    two_atanh(&z) + ln2 * e
+    two_atanh(&z) + ln2() * e
 }
 
 /// e^y for y in fixed point, as a rational to 2^−190 relative.
 fn exp(y: &BigInt) -> Q {
-    let ln2 = two_atanh(&fixed(&Q::new(1.into(), 3.into())));
-    let k = y / &ln2;
-    let r = y - &k * &ln2;
+    let k = y / ln2();
+    let r = y - &k * ln2();
     let one = BigInt::one() << PRECISION;
     let (mut term, mut sum, mut j) = (one.clone(), one, 1u32);
     while !term.is_zero() {
-        term = ((term * &r) >> PRECISION) / j;
+        term = times(&term, &r) / j;
         sum += &term;
         j += 1;
     }
@@ -349,8 +358,14 @@ fn run(protocol: &str, parties: usize, inputs: Vec<Value>, seed: u64) -> Value {
 }
 
 proptest! {
-    // A fixed number of cases, no failure files: the run is the same every time and in CI.
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    // A fixed number of cases from a fixed seed, no failure files: the run is the same every
+    // time and in CI (PROPTEST_RNG_SEED does not apply; change the seed here to explore).
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(29),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn univariate_statistics_are_within_their_stated_bounds(
