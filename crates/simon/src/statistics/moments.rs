@@ -225,19 +225,7 @@ impl LocalMoments {
         let sum = ExactSum::of(values.iter().copied());
         let count = values.len() as u64;
         let axis = Axis::of(values.iter().copied(), sum, count);
-        let factors = axis.factors();
-        let mut powers = [Dd::ZERO; MAX_POWER];
-        for &x in values {
-            let d = axis.offset(x, &factors);
-            let d_split = split_of(d.hi);
-            let (mut hi, mut lo) = (d.hi, d.lo);
-            powers[0].accumulate(hi, lo);
-            for slot in &mut powers[1..] {
-                (hi, lo) = Dd { hi, lo }.mul_unnormalised(d, d_split);
-                slot.accumulate(hi, lo);
-            }
-        }
-        let powers = powers.map(|p| p + Dd::ZERO);
+        let powers = powers(values, &axis);
         LocalMoments {
             count,
             sum,
@@ -271,6 +259,41 @@ impl LocalMoments {
     }
 }
 
+/// Q_1..Q_6 of the values in their frame: the one pass over a party's values that costs, so it
+/// runs with fused multiply-adds where the processor has them (identical results: both ways of
+/// taking a product's error term are exact).
+fn powers(values: &[f64], axis: &Axis) -> [Dd; MAX_POWER] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the processor has the FMA instructions, checked just above.
+        return unsafe { powers_with_fma(values, axis) };
+    }
+    powers_of::<false>(values, axis)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn powers_with_fma(values: &[f64], axis: &Axis) -> [Dd; MAX_POWER] {
+    powers_of::<true>(values, axis)
+}
+
+#[inline(always)]
+fn powers_of<const FMA: bool>(values: &[f64], axis: &Axis) -> [Dd; MAX_POWER] {
+    let factors = axis.factors();
+    let mut powers = [Dd::ZERO; MAX_POWER];
+    for &x in values {
+        let d = axis.offset(x, &factors);
+        let d_split = if FMA { (0.0, 0.0) } else { split_of(d.hi) };
+        let (mut hi, mut lo) = (d.hi, d.lo);
+        powers[0].accumulate(hi, lo);
+        for slot in &mut powers[1..] {
+            (hi, lo) = Dd { hi, lo }.mul_unnormalised::<FMA>(d, d_split);
+            slot.accumulate(hi, lo);
+        }
+    }
+    powers.map(|p| p + Dd::ZERO)
+}
+
 fn binomial(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
@@ -289,6 +312,13 @@ mod tests {
             let got = (a.centred(&centre, 2)[k] + b.centred(&centre, 2)[k]).scaled(2 * (k as i64 + 2));
             assert_eq!(to_f64(&got.to_rational()), *want, "k = {}", k + 2);
         }
+    }
+
+    #[test]
+    fn fused_and_split_products_give_the_same_summary() {
+        let values: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64 * 0.37 - 123.456).collect();
+        let axis = Axis::of(values.iter().copied(), ExactSum::of(values.iter().copied()), 1000);
+        assert_eq!(powers(&values, &axis), powers_of::<false>(&values, &axis));
     }
 
     #[test]
