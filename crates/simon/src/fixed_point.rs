@@ -118,7 +118,21 @@ pub fn sum_values(input: &Value) -> Result<(PyNumber, u64), EncodingError> {
     Ok((acc, count))
 }
 
-fn power_of_ten(digits: u32) -> BigInt {
+/// A finite double as |x| = mantissa · 2^power (power ≥ −1074) and its sign.
+#[inline(always)]
+pub fn decompose(x: f64) -> (u64, i32, bool) {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (mantissa, power) = if exponent == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), exponent - 1075)
+    };
+    (mantissa, power, bits >> 63 == 1)
+}
+
+pub(crate) fn power_of_ten(digits: u32) -> BigInt {
     BigInt::from(10u32).pow(digits)
 }
 
@@ -144,6 +158,16 @@ pub fn encode(value: &PyNumber, digits_after: u32) -> Result<BigInt, EncodingErr
         return Err(EncodingError::OutOfRange(shown));
     }
     Ok(encoded)
+}
+
+/// `value` rounded to the nearest multiple of 2^bits (ties upward): a contribution on a public
+/// grid.
+pub fn round_to_power_of_two(value: &BigInt, bits: u32) -> BigInt {
+    if bits == 0 {
+        return value.clone();
+    }
+    let half = BigInt::one() << (bits - 1);
+    ((value + half) >> bits as usize) << bits as usize
 }
 
 /// `total / 10**digits_after` as Python computes it: the correctly rounded double.
@@ -253,6 +277,17 @@ mod tests {
         ] {
             assert_eq!(sum_values(&input).unwrap_err(), EncodingError::NotANumber(kind));
         }
+    }
+
+    #[test]
+    fn rounding_to_a_power_of_two_is_to_the_nearest() {
+        let round = |v: i64, bits| round_to_power_of_two(&BigInt::from(v), bits);
+        assert_eq!(round(1000, 4), BigInt::from(1008));
+        assert_eq!(round(1000, 0), BigInt::from(1000));
+        assert_eq!(round(-1000, 4), BigInt::from(-992), "a tie goes upward");
+        assert_eq!(round(-1001, 4), BigInt::from(-1008));
+        assert_eq!(round(-1000, 5), BigInt::from(-992));
+        assert_eq!(round(7, 4), BigInt::from(0));
     }
 
     #[test]

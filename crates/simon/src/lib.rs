@@ -17,7 +17,7 @@
 //! - [`sum`]: the masked additive sum, SecureSum, and sums in sequence (rounds);
 //! - [`order`]: bisection over the order-preserving keys of doubles: MinimumMaximum,
 //!   KthElement, SecureMedian;
-//! - [`statistics`]: exact sums of doubles, centred moments and categorical counts:
+//! - [`statistics`]: sums of doubles on public grids, centred moments and categorical counts:
 //!   StatisticsUnivariate, StatisticsBivariate, StatisticsFrequency, StatisticsContingency;
 //! - [`psi`]: the DH-PSI building block on Ristretto255: SetIntersection, SetIntersectionSize,
 //!   StatisticsContingencyVertical;
@@ -26,8 +26,8 @@
 //!
 //! Families import one another in one direction only: [`order`] runs its rounds on [`sum`];
 //! [`statistics`] on [`sum`] and [`order`] (the extremes, the reading of numbers); [`psi`] and
-//! [`matrix`] only name JSON types in input errors with [`order::doubles::kind`]. None imports
-//! back.
+//! [`matrix`] only name JSON types in input errors with [`order::doubles::kind`], and [`psi`]
+//! names its table's rows and columns by [`statistics::categorical`]'s rule. None imports back.
 
 pub mod fixed_point;
 pub mod machine;

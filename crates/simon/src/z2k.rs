@@ -144,6 +144,22 @@ impl<const L: usize> Zk<L> {
         }
     }
 
+    /// The largest multiple of 2^bits at most this element (its low bits cleared), as a
+    /// residue: well defined modulo 2^(64·L), since 2^bits divides it.
+    pub fn round_down(self, bits: u32) -> Zk<L> {
+        let mut limbs = self.0;
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            let low = bits.saturating_sub(64 * i as u32).min(64);
+            *limb &= if low == 64 { 0 } else { !((1u64 << low) - 1) };
+        }
+        Zk(limbs)
+    }
+
+    /// The smallest multiple of 2^bits at least this element: −((−x) rounded down).
+    pub fn round_up(self, bits: u32) -> Zk<L> {
+        -((-self).round_down(bits))
+    }
+
     fn to_hex(self) -> String {
         self.0.iter().rev().map(|limb| format!("{limb:016x}")).collect()
     }
@@ -316,6 +332,18 @@ mod tests {
             want = if negative { want - term } else { want + term };
             assert_eq!(acc, ZWide::from_bigint(&want));
         }
+    }
+
+    #[test]
+    fn rounding_to_a_power_of_two_grid_is_floor_and_ceiling() {
+        let x = Z256::from_bigint(&BigInt::from(1_000_003));
+        assert_eq!(x.round_down(4).to_signed_bigint(), BigInt::from(1_000_000));
+        assert_eq!(x.round_up(4).to_signed_bigint(), BigInt::from(1_000_016));
+        let minus = Z256::from_bigint(&BigInt::from(-1_000_003));
+        assert_eq!(minus.round_down(4).to_signed_bigint(), BigInt::from(-1_000_016));
+        assert_eq!(minus.round_up(70).to_signed_bigint(), BigInt::from(0));
+        let on_grid = Z256::from_bigint(&(BigInt::from(-5) << 80u32));
+        assert_eq!((on_grid.round_down(70), on_grid.round_up(70)), (on_grid, on_grid));
     }
 
     #[test]

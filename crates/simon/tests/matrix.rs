@@ -367,15 +367,19 @@ fn data_owners_receive_uniform_matrices_and_the_helper_nothing_of_the_inputs() {
             .enumerate()
         {
             for (_, message) in messages {
-                let matrix = match message {
-                    ProductMessage::Masked(m) | ProductMessage::Correlation(m) | ProductMessage::Share(m) => m,
+                // A share is rounded to the grid of 2^12 (digits_after 12): uniform above it.
+                let (matrix, grid) = match message {
+                    ProductMessage::Masked(m) | ProductMessage::Correlation(m) => (m, 0),
+                    ProductMessage::Share(m) => (m, 12),
                     other => panic!("a data owner received {other:?}"),
                 };
                 for i in 0..matrix.rows() {
                     for value in matrix.row(i) {
                         let bytes = Z256::to_le_bytes(*value);
+                        let low = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+                        assert_eq!(low & ((1 << grid) - 1), 0, "a share off the grid");
                         top_bytes[owner][bytes[31] as usize] += 1;
-                        low_bytes[owner][bytes[0] as usize] += 1;
+                        low_bytes[owner][(low >> grid) as u8 as usize] += 1;
                     }
                 }
             }

@@ -3,6 +3,8 @@
 //! reconstructs) that depend only on the documented result, never on how the data are split
 //! between the parties. Pure: no I/O.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use fsc_simon::Spec;
 use fsc_simon::simulate::{Transcript, run_recorded};
 use num_bigint::{BigInt, BigUint};
@@ -258,4 +260,61 @@ fn given_categories_keep_every_party_s_values_at_home() {
         sets.contains(&json!([["a", "b"]])) && sets.contains(&json!([["c", 1]])),
         "{sets:?}"
     );
+}
+
+/// Issue 20.3: what a party opens moves only with the output. B's value changes below the
+/// output's precision (one unit in its 12th decimal, beside a value of 3.1e25, or beside a
+/// product entry of 1e6): every output is the same, and so is every opened total (univariate,
+/// bivariate) or share (the product), because each contribution is rounded to a public grid
+/// coarser than the change. Before the grids, every opened sum was exact and differed.
+#[test]
+fn opened_totals_move_only_with_the_output() {
+    // A zero leaves the harmonic and geometric means undefined, which would show the change.
+    let univariate = |b: f64| [json!([0.0, 5.0]), json!([b]), json!([3.1e25])];
+    let bivariate = |b: f64| {
+        [
+            json!([[0.0, 0.0], [5.0, 1.0]]),
+            json!([[b, 2.0]]),
+            json!([[3.1e25, 3.0]]),
+        ]
+    };
+    for (protocol, a, b) in [
+        (
+            "StatisticsUnivariate",
+            univariate(12345.678901),
+            univariate(12345.678902),
+        ),
+        ("StatisticsBivariate", bivariate(12345.678901), bivariate(12345.678902)),
+    ] {
+        let (out_a, opened_a, _, _) = run(protocol, json!({}), &a, 11);
+        let (out_b, opened_b, _, _) = run(protocol, json!({}), &b, 11);
+        assert_eq!(out_a, out_b, "{protocol}: the outputs are equal");
+        assert_eq!(opened_a, opened_b, "{protocol}: so are the opened totals");
+    }
+    // Party 0's [1e-12, 1e6] times party 1's column: one unit of the 12th decimal of y₀ moves
+    // the product by 1e-24, far below its ulp (1.2e-10) and below the grid of 2^12 units.
+    let product = |y0: f64| [json!([[[1e-12, 1e6]]]), json!([[[y0], [1.0]]]), Value::Null];
+    // The product each owner opens: its own rounded share plus the other's, in the ring.
+    let opened = |transcript: &Transcript| -> BigUint {
+        let shares: Vec<BigUint> = transcript
+            .deliveries()
+            .filter_map(|(_, _, bytes)| serde_json::from_slice::<Value>(bytes).unwrap().get("Share").cloned())
+            .map(|share| {
+                let raw = BASE64.decode(share["data"].as_str().unwrap()).unwrap();
+                BigUint::from_bytes_le(&raw)
+            })
+            .collect();
+        assert_eq!(shares.len(), 2, "one share each way");
+        (&shares[0] + &shares[1]) % (BigUint::one() << 256u32)
+    };
+    let (out_a, _, _, a) = run("SecureMatrixMultiplication", json!({}), &product(0.5), 12);
+    let (out_b, _, _, b) = run("SecureMatrixMultiplication", json!({}), &product(0.500000000001), 12);
+    assert_eq!(out_a, out_b, "the products are equal");
+    assert_eq!(opened(&a), opened(&b), "so are the products the owners open");
+    // 1e6 + 5e-13 is 10^30 + 5·10^11 units of 10^−24, 2^11·(odd) above 10^30: opened as a
+    // neighbour on the grid of 2^12 units, not exactly.
+    let exact = BigUint::from(10u64).pow(30) + BigUint::from(500_000_000_000u64);
+    let got = opened(&a);
+    assert!(&got % 4096u32 == BigUint::zero(), "on the grid");
+    assert!(got.clone().max(exact.clone()) - got.min(exact) < BigUint::from(4096u32));
 }

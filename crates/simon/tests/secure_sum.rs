@@ -260,3 +260,70 @@ fn a_masked_vector_is_uniform_to_a_coalition_missing_one_pair() {
         }
     }
 }
+
+/// The total every party opens: the sum of each sender's masked vector (all-to-all below five
+/// parties, so each is delivered n − 1 times).
+fn opened_total(transcript: &fsc_simon::simulate::Transcript) -> Vec<BigInt> {
+    let mut vectors = std::collections::BTreeMap::new();
+    for (from, _, bytes) in transcript.deliveries() {
+        let message: Value = serde_json::from_slice(bytes).unwrap();
+        let values: Vec<Z256> = serde_json::from_value(message["Masked"]["values"].clone()).unwrap();
+        vectors.insert(from, values);
+    }
+    let mut total = [Z256::ZERO; 2];
+    for values in vectors.values() {
+        for (t, v) in total.iter_mut().zip(values) {
+            *t += *v;
+        }
+    }
+    total.iter().map(|t| t.to_signed_bigint()).collect()
+}
+
+/// Issue 20.3: by default the exact total reveals B's low digits beside C's huge value (the
+/// reference's semantics, which the vectors pin); with `bound`, each contribution is rounded to
+/// a grid below the bound's precision and the opened total no longer moves with them.
+#[test]
+fn a_bound_rounds_contributions_to_a_public_grid() {
+    let inputs = |b: f64| [json!(5), json!(b), json!(3.1e25)];
+    let totals = |parameters: Value, b: f64| {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let transcript = run_recorded(&secure_sum(3, parameters), &inputs(b), &mut rng).unwrap();
+        (
+            opened_total(&transcript),
+            transcript.outputs[0]["result"]["sum"].as_f64().unwrap(),
+        )
+    };
+    let (exact_a, sum_a) = totals(json!({}), 12345.678901);
+    let (exact_b, sum_b) = totals(json!({}), 12345.678902);
+    assert_eq!(sum_a, sum_b, "the output does not show B's change");
+    assert_ne!(exact_a, exact_b, "the exact total does");
+    let moved = &exact_b[0] - &exact_a[0];
+    assert!(
+        (moved - BigInt::from(1_000_000)).magnitude() < &10u32.into(),
+        "by 1e-6, in 1e-12 units"
+    );
+    let bounded = json!({"bound": 1e26});
+    let (rounded_a, bounded_a) = totals(bounded.clone(), 12345.678901);
+    let (rounded_b, _) = totals(bounded.clone(), 12345.678902);
+    assert_eq!(rounded_a, rounded_b, "with a bound, neither does the opened total");
+    // Within 2^−58 of the bound of the exact sum.
+    assert!(
+        (bounded_a - sum_a).abs() <= 1e26 * 2f64.powi(-58),
+        "{bounded_a} vs {sum_a}"
+    );
+    // A party beyond the bound, and bounds that are no bound, are refused.
+    let spec = secure_sum(3, bounded);
+    assert!(matches!(
+        spec.machine(2, &json!(2e26)),
+        Err(EngineError::InvalidInput(_))
+    ));
+    for bound in [json!(0), json!(-1.0), json!("1")] {
+        assert!(
+            matches!(
+                Spec::new("SecureSum", &json!({"bound": bound}), 3),
+                Err(EngineError::InvalidParameters { .. })
+            ),
+            "{bound}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 use fsc_simon::Spec;
 use fsc_simon::simulate::run_all;
+use fsc_simon::statistics::exact::{exact, sqrt_to_f64, to_f64};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::{Value, json};
@@ -272,6 +273,38 @@ fn frequencies_count_every_value_by_its_json_identity() {
     }
 }
 
+/// Issue 29.1: `1`, `"1"` and the three characters `"1"` are three categories with three keys:
+/// the string `"1"` beside `1` is written as its JSON text, which is the plain text of the
+/// three-character string, so that one is written as its own JSON text in turn.
+#[test]
+fn look_alike_categories_keep_keys_of_their_own() {
+    let mut rng = ChaCha20Rng::seed_from_u64(26);
+    let quoted = json!("\"1\"");
+    let inputs = [json!([1, "1"]), json!([quoted, quoted, quoted])];
+    let result = run("StatisticsFrequency", json!({}), &inputs, &mut rng);
+    assert_eq!(
+        result["histogram"],
+        json!({"1": 1, "\"1\"": 1, "\"\\\"1\\\"\"": 3}),
+        "{result}"
+    );
+    let pairs = |rows: &[Value]| json!(rows.iter().map(|r| json!([r, "c"])).collect::<Vec<_>>());
+    let inputs = [pairs(&[json!(1), json!("1")]), pairs(std::slice::from_ref(&quoted))];
+    let result = run("StatisticsContingency", json!({}), &inputs, &mut rng);
+    let table = result["table"].as_object().unwrap();
+    assert_eq!(table.len(), 3, "{result}");
+    assert!(table.values().all(|row| row["c"] == json!(1)), "{result}");
+    let spec = Spec::new("StatisticsContingencyVertical", &json!({}), 2).unwrap();
+    let left = json!([["a", 1], ["b", "1"], ["c", quoted], ["d", 1]]);
+    let right = json!([["a", "y"], ["b", "y"], ["c", "y"], ["d", "y"]]);
+    let outputs = run_all(&spec, &[left, right], &mut rng).unwrap();
+    assert_eq!(
+        outputs[0]["result"]["table"],
+        json!({"1": {"y": 2}, "\"1\"": {"y": 1}, "\"\\\"1\\\"\"": {"y": 1}}),
+        "{}",
+        outputs[0]
+    );
+}
+
 #[test]
 fn contingency_tables_have_every_cell_of_the_union() {
     let mut rng = ChaCha20Rng::seed_from_u64(25);
@@ -349,15 +382,104 @@ fn categories_outside_the_parameter_and_bad_shapes_are_refused() {
     );
     let spec = Spec::new("StatisticsBivariate", &json!({"digits_after": 3}), 2).unwrap();
     assert!(
-        spec.machine(0, &json!([[1, 2e101]]))
+        spec.machine(0, &json!([[1, "2"]]))
             .unwrap_err()
             .to_string()
-            .contains("up to ±1e100")
+            .contains("found a string")
     );
+    assert!(spec.machine(0, &json!([[1, 2e300]])).is_ok(), "any finite double");
     assert!(
         Spec::new("StatisticsUnivariate", &json!({"typo": 1}), 2)
             .unwrap_err()
             .to_string()
             .contains("unknown field")
     );
+}
+
+/// Issue 29's univariate cases, each against its exact value correctly rounded.
+#[test]
+fn univariate_edge_cases_are_exact() {
+    let mut rng = ChaCha20Rng::seed_from_u64(27);
+    let mut univariate = |inputs: &[Value]| run("StatisticsUnivariate", json!({}), inputs, &mut rng);
+    // Centred on the exact mean: one ulp apart at 1.
+    let r = univariate(&[json!([1.0]), json!([1.0000000000000002])]);
+    assert_eq!(r["variance"], json!(2f64.powi(-105)), "{r}");
+    assert_eq!(
+        (r["skewness"].clone(), r["kurtosis"].clone()),
+        (json!(0.0), json!(1.0)),
+        "{r}"
+    );
+    // An empty party beside small magnitudes.
+    let r = univariate(&[json!([1e-300, 1e-300]), json!([])]);
+    assert_eq!(
+        (r["variance_mle"].clone(), r["variance"].clone()),
+        (json!(0.0), json!(0.0)),
+        "{r}"
+    );
+    assert_eq!(
+        (r["standard_deviation"].clone(), r["root_mean_square"].clone()),
+        (json!(0.0), json!(1e-300))
+    );
+    assert!(r["kurtosis"].is_null(), "all values equal: {r}");
+    let r = univariate(&[json!([1e-100, 2e-100]), json!([])]);
+    assert_eq!(r["kurtosis"], json!(1.0), "{r}");
+    let r = univariate(&[json!([1e-60, 2e-60, 4e-60]), json!([])]);
+    // Deviations −4/3, −1/3, 5/3 (in units of 1e-60, which are not exactly 1:2:4 in binary).
+    let h = r["hyper_flatness"].as_f64().unwrap();
+    assert!((h - 177498.0 / 74088.0).abs() < 1e-14, "{r}");
+    // Subnormals.
+    let r = univariate(&[json!([5e-324]), json!([1.0])]);
+    assert_eq!(
+        (r["variance_mle"].clone(), r["variance"].clone()),
+        (json!(0.25), json!(0.5)),
+        "{r}"
+    );
+    // Harmonic means beyond the double range of 1/x.
+    let q = |x: f64| exact(x);
+    let r = univariate(&[json!([5e-324, 1.0]), json!([2.0])]);
+    let want = q(3.0) / (q(1.0) / q(5e-324) + q(1.5));
+    assert_eq!(r["harmonic_mean"], json!(to_f64(&want)), "{r}");
+    assert_eq!(r["harmonic_mean"], json!(1.5e-323), "{r}");
+    let r = univariate(&[json!([1e-308, 1e-308, 1e-308]), json!([2.0])]);
+    let want = q(4.0) / (q(3.0) / q(1e-308) + q(0.5));
+    assert_eq!(r["harmonic_mean"], json!(to_f64(&want)), "{r}");
+    // A variance beyond the double range, and its square root within.
+    let r = univariate(&[json!([1e300, 3e300]), json!([])]);
+    assert!(r["variance"].is_null() && r["variance_mle"].is_null(), "{r}");
+    let half_spread = (q(3e300) - q(1e300)) / q(2.0);
+    assert_eq!(r["standard_deviation_mle"], json!(to_f64(&half_spread)), "{r}");
+    assert_eq!(r["root_mean_square_deviation"], json!(to_f64(&half_spread)), "{r}");
+    assert_eq!(r["standard_error_of_sample_mean"], json!(to_f64(&half_spread)), "{r}");
+    let cv = &half_spread / ((q(3e300) + q(1e300)) / q(2.0));
+    assert_eq!(r["coefficient_of_variation_mle"], json!(to_f64(&cv)), "{r}");
+    let sd = sqrt_to_f64(&(&half_spread * &half_spread * q(2.0)));
+    assert_eq!(r["standard_deviation"], json!(sd), "{r}");
+}
+
+/// Issue 29's bivariate cases.
+#[test]
+fn bivariate_edge_cases_are_exact() {
+    let mut rng = ChaCha20Rng::seed_from_u64(28);
+    let r = run(
+        "StatisticsBivariate",
+        json!({}),
+        &[json!([[1.0, 1.0]]), json!([[1.0000000000000002, 2.0]])],
+        &mut rng,
+    );
+    assert_eq!(r["correlation_coefficient"], json!(1.0), "{r}");
+    assert_eq!(r["regression_slope"], json!(2f64.powi(52)), "{r}");
+    let r = run(
+        "StatisticsBivariate",
+        json!({}),
+        &[json!([[1e-200, 1e-200], [2e-200, 3e-200]]), json!([])],
+        &mut rng,
+    );
+    let q = |x: f64| exact(x);
+    let slope = (q(3e-200) - q(1e-200)) / (q(2e-200) - q(1e-200));
+    assert_eq!(r["regression_slope"], json!(to_f64(&slope)), "{r}");
+    let intercept = q(1e-200) - &slope * q(1e-200);
+    assert_eq!(r["regression_intercept"], json!(to_f64(&intercept)), "{r}");
+    let through_origin =
+        (q(1e-200) * q(1e-200) + q(2e-200) * q(3e-200)) / (q(1e-200) * q(1e-200) + q(2e-200) * q(2e-200));
+    assert_eq!(r["regression_slope_only"], json!(to_f64(&through_origin)), "{r}");
 }

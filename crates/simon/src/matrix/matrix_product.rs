@@ -65,6 +65,10 @@ impl ProductMessage {
 pub struct MatrixProduct {
     #[serde(flatten)]
     guards: Guards,
+    /// The shares are rounded to multiples of 2^grid before they are exchanged (see
+    /// [`MatrixProduct::new`]).
+    #[serde(default)]
+    grid: u32,
     role: Role,
 }
 
@@ -156,8 +160,14 @@ pub fn incompatible(left: (usize, usize), right: (usize, usize)) -> ProtocolErro
 }
 
 impl MatrixProduct {
-    /// Party `me`'s part: parties 0 and 1 pass their matrix, every other party `None`.
-    pub fn new(me: PartyIndex, input: Option<RingMatrix>, guards: Guards) -> MatrixProduct {
+    /// Party `me`'s part: parties 0 and 1 pass their matrix, every other party `None`. Before
+    /// the owners exchange their shares, party 0 rounds its share down to a multiple of
+    /// 2^`grid` and party 1 rounds its up, so the product they both open is X·Y rounded down or
+    /// up to that grid (up with probability (X·Y mod 2^grid)/2^grid, from party 0's uniform
+    /// share a), and exactly X·Y when it lies on the grid. What each owner can compute from its
+    /// own share and the other's rounded one is that product and whether the other share's low
+    /// bits crossed its own: nothing finer than the grid (issue 20.3).
+    pub fn new(me: PartyIndex, input: Option<RingMatrix>, guards: Guards, grid: u32) -> MatrixProduct {
         let role = match me {
             0 => Role::Left {
                 shape: input.as_ref().expect("party 0 has a matrix").shape(),
@@ -182,7 +192,7 @@ impl MatrixProduct {
             },
             _ => Role::Receiver,
         };
-        MatrixProduct { guards, role }
+        MatrixProduct { guards, grid, role }
     }
 
     fn seed(io: &mut Io<'_, ProductMessage>) -> [u8; 32] {
@@ -320,7 +330,10 @@ impl Microprotocol for MatrixProduct {
                     .limits
                     .check(shape.0 as u64 * f.cols() as u64, "the product")?;
                 let w0 = RingMatrix::from_seed(*seed_w, shape.0, f.cols());
-                let z0 = RingMatrix::seeded_product(*seed_u, shape.0, &f).plus(&w0);
+                let grid = self.grid;
+                let z0 = RingMatrix::seeded_product(*seed_u, shape.0, &f)
+                    .plus(&w0)
+                    .map(|z| z.round_down(grid));
                 io.send(1, ProductMessage::Share(z0.clone()));
                 *share = Some(z0);
             }
@@ -410,7 +423,8 @@ impl Microprotocol for MatrixProduct {
                     ),
                 });
             }
-            let z1 = ey.plus(w1);
+            let grid = self.grid;
+            let z1 = ey.plus(w1).map(|z| z.round_up(grid));
             io.send(0, ProductMessage::Share(z1.clone()));
             *share = Some(z1);
         }

@@ -88,7 +88,7 @@ pub fn regression(
         me,
         matrix,
         ResultKey::Mle,
-        2 * digits + COEFFICIENT_EXTRA_DIGITS,
+        (digits + COEFFICIENT_EXTRA_DIGITS, digits),
         Guards {
             helper_is_party,
             allow_revealing_shapes: parameters.allow_revealing_shapes,

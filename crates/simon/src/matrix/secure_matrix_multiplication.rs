@@ -137,7 +137,7 @@ impl SecureMatrixMultiplication {
             me,
             matrix,
             ResultKey::Product,
-            2 * digits,
+            (digits, digits),
             Guards {
                 helper_is_party,
                 allow_revealing_shapes: parameters.allow_revealing_shapes,
@@ -147,19 +147,22 @@ impl SecureMatrixMultiplication {
     }
 
     /// Party `me`'s part of a product of already encoded matrices (`None` unless `me` is 0 or 1)
-    /// whose decimals add up to `digits`.
+    /// with `decimals` (party 0's, party 1's). The product is opened on the grid of 2^d units
+    /// of its last decimal, d the fewer of the two decimals (`digits_after`): every product with
+    /// at most d decimals lies on it and stays exact (and deterministic), any other is rounded
+    /// to a neighbour on it, and the owners learn no digit below the grid ([`MatrixProduct`]).
     pub fn of(
         me: PartyIndex,
         matrix: Option<Matrix<i128>>,
         key: ResultKey,
-        digits: u32,
+        decimals: (u32, u32),
         guards: Guards,
     ) -> SecureMatrixMultiplication {
-        let matrix = matrix.as_ref().map(RingMatrix::from_integers);
+        let grid = decimals.0.min(decimals.1);
         SecureMatrixMultiplication {
             key,
-            digits,
-            product: MatrixProduct::new(me, matrix, guards),
+            digits: decimals.0 + decimals.1,
+            product: MatrixProduct::new(me, matrix.as_ref().map(RingMatrix::from_integers), guards, grid),
         }
     }
 

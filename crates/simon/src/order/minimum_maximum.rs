@@ -176,6 +176,13 @@ impl MinimumMaximum {
         Self::from_local(bits, false, values.len() as u64, local)
     }
 
+    /// The same search as mask sequence `sequence` of its computation, for a protocol that
+    /// runs several (the extremes of two variables) in the same rounds.
+    pub fn in_sequence(mut self, sequence: u32) -> MinimumMaximum {
+        self.rounds = Rounds::sequence(sequence);
+        self
+    }
+
     fn from_local(bits: u32, typed: bool, samples: u64, local: Option<(Ordered, Ordered)>) -> MinimumMaximum {
         MinimumMaximum {
             bits,

@@ -3,8 +3,10 @@
 //! id carries its category ([`crate::psi::dh`]).
 //!
 //! Input: a list of `[id, category]` pairs (ids and categories any JSON values; a repeated id
-//! keeps its last category, as the reference's dictionary does). A category names its row or
-//! column by its string, or by its canonical JSON if it is not a string.
+//! keeps its last category, as the reference's dictionary does). Categories are told apart by
+//! their canonical JSON, and a row or column is named as StatisticsContingency names it
+//! ([`crate::statistics::categorical::object_keys`]: a string as itself unless that is another
+//! category's JSON text, then as its own JSON text), so that `1` and `"1"` are two rows.
 //!
 //! Rounds: each party sends its ids encrypted with its key, sorted, each tagged with the index of
 //! its category, plus its list of categories. Party 1 adds its layer to party 0's list, sorts it
@@ -23,6 +25,7 @@
 
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::psi::dh::{self, Key, Point, Points, PsiMessage};
+use crate::statistics::categorical;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -80,16 +83,13 @@ impl ContingencyVertical {
         })
     }
 
-    /// The ids (canonical JSON) with the index of their category, and the sorted categories.
+    /// The ids (canonical JSON) with the index of their category, and the categories' canonical
+    /// JSON, sorted.
     fn read(input: &Value) -> (Vec<(String, u32)>, Vec<String>) {
         let mut by_id: BTreeMap<String, String> = BTreeMap::new();
         for pair in input.as_array().into_iter().flatten() {
             if let Some([id, category]) = pair.as_array().map(Vec::as_slice) {
-                let label = match category {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                by_id.insert(dh::canonical(id), label);
+                by_id.insert(dh::canonical(id), dh::canonical(category));
             }
         }
         let labels: Vec<String> = by_id
@@ -136,11 +136,12 @@ impl ContingencyVertical {
                 counts[x as usize][theirs.tags[at] as usize] += 1;
             }
         }
+        let (rows, columns) = (names(&self.labels), names(their_labels));
         let mut mode = None;
         let mut table = Map::new();
-        for (x, row) in self.labels.iter().zip(&counts) {
+        for (x, row) in rows.iter().zip(&counts) {
             let mut cells = Map::new();
-            for (y, &count) in their_labels.iter().zip(row) {
+            for (y, &count) in columns.iter().zip(row) {
                 if mode.is_none_or(|(_, _, best)| count > best) {
                     mode = Some((x, y, count));
                 }
@@ -153,6 +154,23 @@ impl ContingencyVertical {
         io.send(1, PsiMessage::Result(result.clone()));
         Progress::Done(result)
     }
+}
+
+/// The table keys of categories given by their canonical JSON texts.
+fn names(texts: &[String]) -> Vec<String> {
+    let values: Vec<Option<String>> = texts
+        .iter()
+        .map(|text| match serde_json::from_str(text) {
+            Ok(Value::String(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let named: Vec<(&str, Option<&str>)> = texts
+        .iter()
+        .zip(&values)
+        .map(|(t, v)| (t.as_str(), v.as_deref()))
+        .collect();
+    categorical::object_keys(&named)
 }
 
 /// Sorts (point, tag) pairs by point (the shuffle), checking the tags and rejecting duplicates.

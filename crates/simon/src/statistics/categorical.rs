@@ -86,18 +86,24 @@ pub fn given_categories(name: &str, values: &[Value]) -> Result<Vec<Value>, Stri
 }
 
 /// How a table's keys are written as JSON object keys: a string as itself, anything else as its
-/// JSON text, and a string that reads like another category's text (`"1"` beside `1`) quoted.
+/// JSON text, and a string that is the JSON text of another category of the same set (`"1"`
+/// beside `1`, or the three characters `"1"` beside the string `1`) as its own JSON text.
+/// Injective: JSON texts of distinct categories differ, strings shown as themselves differ from
+/// one another, and a string is shown as itself only when no other category has that text.
 pub fn display_names(categories: &[Category]) -> Vec<String> {
-    let texts: HashSet<&str> = categories
-        .iter()
-        .filter(|c| !c.value.is_string())
-        .map(|c| c.text.as_str())
-        .collect();
+    let named: Vec<(&str, Option<&str>)> = categories.iter().map(|c| (c.text.as_str(), c.value.as_str())).collect();
+    object_keys(&named)
+}
+
+/// [`display_names`] over (canonical JSON text, the string if the category is one) pairs of
+/// distinct categories: the rule every table of categories is keyed by.
+pub fn object_keys(categories: &[(&str, Option<&str>)]) -> Vec<String> {
+    let texts: HashSet<&str> = categories.iter().map(|(text, _)| *text).collect();
     categories
         .iter()
-        .map(|c| match &c.value {
-            Value::String(s) if !texts.contains(s.as_str()) => s.clone(),
-            _ => c.text.clone(),
+        .map(|&(text, string)| match string {
+            Some(s) if !texts.contains(s) => s.to_string(),
+            _ => text.to_string(),
         })
         .collect()
 }

@@ -1,15 +1,23 @@
 //! Exact sums of doubles: every finite double is an integer multiple of 2^−1074 below 2^1024, so
 //! scaled by 2^1100 it is an integer of at most 2124 bits, and the wide ring Z_2^2304 holds the sum
 //! of up to 2^179 of them without wrapping. A party adds its values here exactly (no rounding
-//! however many there are), the parties add their totals with the additive sum in the wide ring,
-//! and the total is rounded once, correctly, when decoded.
+//! however many there are), and rounds its total once, to a public [`Grid`], before the parties
+//! add their contributions with the additive sum in the wide ring.
 //!
-//! Nothing about magnitudes is revealed or agreed beforehand, unlike a fixed-point scale: that
-//! is why statistics use this encoding. This module owns the encoding only.
+//! The grid is what keeps an opened total from saying more than the statistics drawn from it
+//! (issue 20.3): every party's contribution is a multiple of it, so the total carries no digit
+//! finer than the grid, and in particular no low digits of a small party's values under a large
+//! party's. Each protocol derives its grids from public facts (the count, the extremes, the
+//! number of parties), as fine as its stated accuracy needs and no finer. This module owns the
+//! encoding only.
 
-use crate::fixed_point::ratio_to_f64;
+use crate::fixed_point::{decompose, ratio_to_f64};
+use crate::statistics::exact::mantissa_times_power_of_two;
 use crate::z2k::ZWide;
 use num_bigint::BigInt;
+use num_integer::Integer;
+use num_rational::BigRational;
+use num_traits::{One, Signed};
 use serde::{Deserialize, Serialize};
 
 /// The scale of the encoding: a double x is the integer x · 2^FRACTION_BITS.
@@ -23,18 +31,10 @@ impl ExactSum {
     /// Adds a finite double exactly. The caller rejects non-finite values before.
     pub fn add(&mut self, x: f64) {
         debug_assert!(x.is_finite(), "only finite doubles are summed");
-        let bits = x.to_bits();
-        let exponent = ((bits >> 52) & 0x7ff) as i32;
-        let fraction = bits & ((1 << 52) - 1);
-        // x = mantissa · 2^(power), power ≥ −1074.
-        let (mantissa, power) = if exponent == 0 {
-            (fraction, -1074)
-        } else {
-            (fraction | (1 << 52), exponent - 1075)
-        };
+        let (mantissa, power, negative) = decompose(x);
         if mantissa != 0 {
             let shift = (power + FRACTION_BITS as i32) as u32;
-            self.0.add_shifted(mantissa, shift, bits >> 63 == 1);
+            self.0.add_shifted(mantissa, shift, negative);
         }
     }
 
@@ -46,6 +46,55 @@ impl ExactSum {
 
     pub fn encoded(self) -> ZWide {
         self.0
+    }
+
+    /// The sum, exactly.
+    pub fn value(self) -> BigRational {
+        mantissa_times_power_of_two(self.0.to_signed_bigint(), -i64::from(FRACTION_BITS))
+    }
+}
+
+/// A public grid 2^exponent. A contribution becomes the integer nearest to it in units of the
+/// grid (ties upward); the total of the integers, times the grid, is the opened total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grid(pub i64);
+
+impl Grid {
+    /// The grid `bits` binary places below 2^`exponent`, less ⌈log2 parties⌉ more, so that the
+    /// parties' roundings together stay within 2^(exponent − bits − 1).
+    pub fn below(exponent: i64, bits: i64, parties: usize) -> Grid {
+        Grid(exponent - bits - i64::from(parties.next_power_of_two().trailing_zeros()))
+    }
+
+    pub fn encode(self, value: &BigRational) -> ZWide {
+        let scaled = value * mantissa_times_power_of_two(BigInt::one(), -self.0);
+        let twice: BigInt = scaled.numer() * BigInt::from(2) + scaled.denom();
+        ZWide::from_bigint(&twice.div_floor(&(scaled.denom() * BigInt::from(2))))
+    }
+
+    pub fn decode(self, total: ZWide) -> BigRational {
+        mantissa_times_power_of_two(total.to_signed_bigint(), self.0)
+    }
+}
+
+/// The largest k with 2^k ≤ r, for r > 0.
+pub fn floor_log2(r: &BigRational) -> i64 {
+    debug_assert!(r.is_positive());
+    let k = r.numer().bits() as i64 - r.denom().bits() as i64;
+    if mantissa_times_power_of_two(BigInt::one(), k) <= *r {
+        k
+    } else {
+        k - 1
+    }
+}
+
+/// The smallest k with r ≤ 2^k, for r > 0.
+pub fn ceil_log2(r: &BigRational) -> i64 {
+    let k = floor_log2(r);
+    if mantissa_times_power_of_two(BigInt::one(), k) == *r {
+        k
+    } else {
+        k + 1
     }
 }
 
@@ -95,5 +144,22 @@ mod tests {
         assert_eq!(decode(tiny.encoded(), 3), 5e-324);
         let mean = ExactSum::of([0.1, 0.2, 0.3]);
         assert_eq!(decode(mean.encoded(), 3), 0.2);
+    }
+
+    #[test]
+    fn grids_round_to_nearest_and_decode_exactly() {
+        let grid = Grid(-2);
+        let quarter = |n: i64| mantissa_times_power_of_two(n.into(), -2);
+        for (value, units) in [(0.3, 1), (0.375, 2), (-0.3, -1), (-0.375, -1), (1e-300, 0), (5.0, 20)] {
+            let total = grid.encode(&crate::statistics::exact::exact(value));
+            assert_eq!(grid.decode(total), quarter(units), "{value}");
+        }
+        assert_eq!(Grid::below(10, 56, 3), Grid(-48));
+        assert_eq!(Grid::below(10, 56, 4), Grid(-48));
+        assert_eq!(Grid::below(10, 56, 5), Grid(-49));
+        let r = |x: f64| crate::statistics::exact::exact(x);
+        assert_eq!((floor_log2(&r(3.0)), ceil_log2(&r(3.0))), (1, 2));
+        assert_eq!((floor_log2(&r(0.25)), ceil_log2(&r(0.25))), (-2, -2));
+        assert_eq!((floor_log2(&r(5e-324)), ceil_log2(&r(5e-324))), (-1074, -1074));
     }
 }
