@@ -318,3 +318,29 @@ fn opened_totals_move_only_with_the_output() {
     assert!(&got % 4096u32 == BigUint::zero(), "on the grid");
     assert!(got.clone().max(exact.clone()) - got.min(exact) < BigUint::from(4096u32));
 }
+
+/// StatisticsUnivariate's messages are as long whatever the data: all positive, a zero among
+/// them, negatives (which decide whether Σ ln x, the zero test and Σ 1/x are asked for), the
+/// same parties with as many values send messages of the same lengths, so the broker learns
+/// nothing from them.
+#[test]
+fn univariate_message_lengths_show_nothing_of_the_data() {
+    let lengths = |inputs: &[Value]| {
+        let spec = Spec::new("StatisticsUnivariate", &json!({}), inputs.len()).unwrap();
+        let transcript = run_recorded(&spec, inputs, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+        let mut lengths: Vec<(usize, usize, usize)> = transcript
+            .deliveries()
+            .map(|(from, to, bytes)| (from, to, bytes.len()))
+            .collect();
+        lengths.sort();
+        lengths
+    };
+    let positive = lengths(&[json!([1.5, 2.0, 3.0]), json!([4.0, 5.0]), json!([6.0])]);
+    for inputs in [
+        [json!([0.0, 2.0, 3.0]), json!([4.0, 5.0]), json!([6.0])],
+        [json!([-1.5, 2.0, 3.0]), json!([-4.0, 0.0]), json!([6.0])],
+        [json!([-1.5, -2.0, -3.0]), json!([-4.0, -5.0]), json!([-6.0])],
+    ] {
+        assert_eq!(lengths(&inputs), positive, "{inputs:?}");
+    }
+}

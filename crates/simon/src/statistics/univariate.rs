@@ -229,14 +229,18 @@ impl StatisticsUnivariate {
         let plan = self.plan(io.parties());
         let offset = plan.offset(self.moments.sum, self.moments.count);
         let progress = io.child(UnivariateMessage::Sums, |io| {
+            // Every slot travels, asked for or not (then as zero), so that the message's length
+            // shows the broker nothing of the data.
             let mut vector = vec![plan.offset_grid().encode(&offset)];
-            if plan.asks_zero() {
-                vector.push(or_bit(self.has_zero, io));
-            }
-            if let Some(grid) = plan.log_grid() {
-                let logs = self.logs.as_ref().expect("every value is positive");
-                vector.push(grid.encode(&logs.value()));
-            }
+            vector.push(if plan.asks_zero() {
+                or_bit(self.has_zero, io)
+            } else {
+                ZWide::ZERO
+            });
+            vector.push(match plan.log_grid() {
+                Some(grid) => grid.encode(&self.logs.as_ref().expect("every value is positive").value()),
+                None => ZWide::ZERO,
+            });
             self.sums.begin(vector, io)
         })?;
         self.on_sums(progress, io)
@@ -266,10 +270,12 @@ impl StatisticsUnivariate {
                 .zip(2..)
                 .map(|(c, k)| plan.moment_grid(k).encode(&c.to_rational()))
                 .collect();
-            if !opened.has_zero {
+            vector.push(if opened.has_zero {
+                ZWide::ZERO
+            } else {
                 let reciprocals = self.reciprocals.as_ref().expect("no value is 0");
-                vector.push(plan.reciprocal_grid().encode(&reciprocals.value()));
-            }
+                plan.reciprocal_grid().encode(&reciprocals.value())
+            });
             self.first = Some(total);
             let progress = io.child(UnivariateMessage::Sums, |io| self.sums.begin(vector, io))?;
             return self.on_sums(progress, io);
@@ -291,14 +297,14 @@ impl Opened {
     fn first(plan: &Frame, total: &[ZWide]) -> Opened {
         let mut total = total.iter();
         let sum = plan.sum(*total.next().expect("the offset is summed"));
+        let or = *total.next().expect("the OR's slot is summed");
         let has_zero = if plan.asks_zero() {
-            *total.next().expect("the OR is summed") != ZWide::ZERO
+            or != ZWide::ZERO
         } else {
             plan.minimum == 0.0 || plan.maximum == 0.0
         };
-        let logs = plan
-            .log_grid()
-            .map(|grid| grid.decode(*total.next().expect("Σ ln x is summed")));
+        let logs_slot = *total.next().expect("Σ ln x's slot is summed");
+        let logs = plan.log_grid().map(|grid| grid.decode(logs_slot));
         Opened { sum, has_zero, logs }
     }
 
