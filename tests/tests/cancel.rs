@@ -68,6 +68,14 @@ async fn fsc_cancel_cancels() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed["error"]["code"], "cancelled", "{printed}");
+    let alice = cluster.nodes[0].client();
+    eventually(FINAL, "bob's abort at alice", || async {
+        alice
+            .get(id, Duration::ZERO)
+            .await
+            .is_ok_and(|view| view["status"] == "failed")
+    })
+    .await;
     assert_eq!(cluster.submit_at(0, id, json!(1)).await, 200);
     let alice = cluster.nodes[0].client().wait_final(id, FINAL).await.unwrap();
     assert_eq!(alice["error"]["party"], "bob", "{alice}");
