@@ -257,10 +257,11 @@ pub struct ClusterOptions {
 /// A broker and n nodes, in a temporary directory that is removed at the end.
 pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
-    /// The single broker, the cluster's first server (`fsc-1`), or the leaf federation's hub.
+    /// The single broker, the cluster's first server (`fsc-1`, a supercluster's `fsc-a1`), or the
+    /// leaf federation's hub.
     pub broker: Broker,
-    /// The cluster's other servers (`fsc-2`, `fsc-3`), or each party's leaf server (in party
-    /// order).
+    /// The cluster's other servers (`fsc-2`, `fsc-3`; a supercluster's `fsc-a2` … `fsc-b3`), or
+    /// each party's leaf server (in party order).
     pub servers: Vec<Broker>,
     pub parties: Vec<String>,
     pub topology: Topology,
@@ -310,6 +311,26 @@ fn start_brokers(
                 ];
                 let servers = (1..=3)
                     .map(|n| (dir.path().join(format!("nats-{n}.conf")), Some(ports[n - 1])))
+                    .collect();
+                (args, servers)
+            }
+            Topology::Supercluster => {
+                let ports = free_ports(18);
+                let args = vec![
+                    "--topology".into(),
+                    "supercluster".into(),
+                    "--nats-url".into(),
+                    join(&ports[..6], "nats"),
+                    "--route-urls".into(),
+                    join(&ports[6..12], "nats-route"),
+                    "--gateway-urls".into(),
+                    join(&ports[12..], "nats"),
+                ];
+                let names = ["a1", "a2", "a3", "b1", "b2", "b3"];
+                let servers = names
+                    .iter()
+                    .zip(&ports)
+                    .map(|(name, port)| (dir.path().join(format!("nats-{name}.conf")), Some(*port)))
                     .collect();
                 (args, servers)
             }
