@@ -31,13 +31,7 @@ async fn a_v1_sum_is_exact_unless_digits_after_is_given() {
     let cluster = Cluster::start(3).await;
     let inputs = [json!(42.7), json!(32.3), json!(25.9)];
     let id = cluster.submit_sum(&inputs).await;
-    let fixed = Uuid::new_v4();
-    for (node, input) in cluster.nodes.iter().zip(inputs) {
-        let mut request = cluster.sum_request(fixed, input);
-        request["parameters"] = json!({"digits_after": 12});
-        let answer = node.client().submit(&request).await.unwrap();
-        assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
-    }
+    let fixed = cluster.submit_sum_with(&inputs, json!({"digits_after": 12})).await;
     for view in cluster.finals(id, FINAL).await {
         assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
         assert_eq!(view["output"]["result"], json!({"samples": 3, "sum": 100.9}), "{view}");
@@ -82,14 +76,8 @@ async fn a_batch_of_200_sums_succeeds_everywhere() {
 #[tokio::test]
 async fn list_inputs_and_parameters_reach_every_party() {
     let cluster = Cluster::start(3).await;
-    let id = Uuid::new_v4();
     let inputs = [json!([1.239, 10]), json!(2.345), json!([-0.999])];
-    for (node, input) in cluster.nodes.iter().zip(inputs) {
-        let mut request = cluster.sum_request(id, input);
-        request["parameters"] = json!({"digits_after": 2});
-        let answer = node.client().submit(&request).await.unwrap();
-        assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
-    }
+    let id = cluster.submit_sum_with(&inputs, json!({"digits_after": 2})).await;
     for view in cluster.finals(id, FINAL).await {
         assert_eq!(view["output"]["result"], json!({"samples": 4, "sum": 12.58}), "{view}");
     }
