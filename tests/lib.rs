@@ -537,13 +537,18 @@ impl Cluster {
 
     /// Submits `inputs[i]` at node i, all under one new id; asserts each was accepted.
     pub async fn submit_sum(&self, inputs: &[Value]) -> Uuid {
+        self.submit_sum_with(inputs, Value::Null).await
+    }
+
+    /// [`Cluster::submit_sum`] with SecureSum's `parameters` (null: none).
+    pub async fn submit_sum_with(&self, inputs: &[Value], parameters: Value) -> Uuid {
         let id = Uuid::new_v4();
         for (node, input) in self.nodes.iter().zip(inputs) {
-            let answer = node
-                .client()
-                .submit(&self.sum_request(id, input.clone()))
-                .await
-                .expect("submit");
+            let mut request = self.sum_request(id, input.clone());
+            if !parameters.is_null() {
+                request["parameters"] = parameters.clone();
+            }
+            let answer = node.client().submit(&request).await.expect("submit");
             assert_eq!(answer.status.as_u16(), 202, "{}: {}", node.id, answer.body);
         }
         id

@@ -5,12 +5,14 @@
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
 //!     [--psi-items N] [--parties-runs N] [--compare-runs N] [--json FILE] [--port-base PORT]
-//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
+//!     [--fixed-point] [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
 //! `succeeded` at all three nodes; p50/p90/p99 over sequential runs), the throughput of a large
-//! batch (completed computations per second until every node has finished all of them), each
+//! batch (completed computations per second until every node has finished all of them); both
+//! sums are exact (`/v1`'s default, in Z_2^2304), and with `--fixed-point` timed again in the
+//! original's fixed point (`digits_after` 12, in Z_2^256) in the same run; each
 //! node's resident memory when idle and after the batch, and the tutorial's secure sum through
 //! the unmodified Python client against fsc and against the original implementation
 //! (`scripts/setup-reference`, its front end `tests/reference/fsc_http_wrapper.py`) started in
@@ -116,6 +118,10 @@ struct Args {
     /// Sections to leave out, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     skip: Vec<Section>,
+    /// Also time the latency and throughput sums in the original's fixed point (`digits_after`
+    /// 12), after the exact default, to see what the exact sum's wider messages cost.
+    #[arg(long)]
+    fixed_point: bool,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -139,6 +145,7 @@ async fn main() {
         skip,
         json,
         port_base,
+        fixed_point,
     } = clap::Parser::parse();
     if let Some(base) = port_base {
         use_ports(base, PORT_SPAN);
@@ -173,11 +180,20 @@ async fn main() {
     if run(Section::Compare) {
         compare_protocols(&cluster, compare_runs).await;
     }
+    let modes: &[SumMode] = if fixed_point {
+        &[SumMode::Exact, SumMode::FixedPoint]
+    } else {
+        &[SumMode::Exact]
+    };
     if run(Section::Latency) {
-        latency(&cluster, latency_runs).await;
+        for mode in modes {
+            latency(&cluster, latency_runs, *mode).await;
+        }
     }
     if run(Section::Throughput) {
-        throughput(&cluster, batch).await;
+        for mode in modes {
+            throughput(&cluster, batch, *mode).await;
+        }
         println!("RSS after {batch} finished computations (MB): {}", rss_line(&cluster));
     }
     if run(Section::Protocols) {
@@ -247,13 +263,13 @@ async fn many_parties(parties: usize, runs: usize) {
     );
     let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
     for _ in 0..3 {
-        one_sum(&cluster, &clients).await;
+        one_sum(&cluster, &clients, SumMode::Exact).await;
     }
     let before = Traffic::of(&clients).await;
     let cpu_before = cpu_seconds(&cluster);
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
-        samples.push(one_sum(&cluster, &clients).await);
+        samples.push(one_sum(&cluster, &clients, SumMode::Exact).await);
     }
     let cpu = cpu_per_run(&cluster, cpu_before, samples.len());
     let per_sum = Traffic::per_sum(&clients, before, samples.len()).await;
@@ -516,17 +532,49 @@ async fn products(cluster: &Cluster, runs: usize) {
     }
 }
 
-async fn latency(cluster: &Cluster, runs: usize) {
+/// The parameters of the timed 3-party sums.
+#[derive(Debug, Clone, Copy)]
+enum SumMode {
+    /// None: the exact sum, `/v1`'s default.
+    Exact,
+    /// The original's fixed point.
+    FixedPoint,
+}
+
+impl SumMode {
+    fn label(self) -> &'static str {
+        match self {
+            SumMode::Exact => "exact",
+            SumMode::FixedPoint => "digits_after 12",
+        }
+    }
+
+    /// The JSON section of the figures: the exact sums keep the names `scripts/bench-plots` reads.
+    fn section(self, name: &str) -> String {
+        match self {
+            SumMode::Exact => name.to_string(),
+            SumMode::FixedPoint => format!("{name}_fixed_point"),
+        }
+    }
+
+    fn apply(self, request: &mut Value) {
+        if let SumMode::FixedPoint = self {
+            request["parameters"] = json!({"digits_after": 12});
+        }
+    }
+}
+
+async fn latency(cluster: &Cluster, runs: usize, mode: SumMode) {
     let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
     // Warm up connections and code paths.
     for _ in 0..20 {
-        one_sum(cluster, &clients).await;
+        one_sum(cluster, &clients, mode).await;
     }
     let before = Traffic::of(&clients).await;
     let cpu_before = cpu_seconds(cluster);
     let mut samples: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs {
-        samples.push(one_sum(cluster, &clients).await);
+        samples.push(one_sum(cluster, &clients, mode).await);
     }
     let cpu = cpu_per_run(cluster, cpu_before, runs);
     let per_sum = Traffic::per_sum(&clients, before, runs).await;
@@ -534,15 +582,16 @@ async fn latency(cluster: &Cluster, runs: usize) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
     record(
-        "latency",
+        &mode.section("latency"),
         json!({
             "runs": runs, "samples_ms": in_order, "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99),
             "max_ms": at(1.0), "cpu_ms_per_sum": cpu, "broker_messages_per_sum": per_sum.broker_messages,
         }),
     );
     println!(
-        "latency of one 3-party SecureSum, submit at all three -> succeeded at all three, {runs} runs: \
+        "latency of one 3-party SecureSum ({}), submit at all three -> succeeded at all three, {runs} runs: \
          p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; broker messages per sum {:.0}",
+        mode.label(),
         at(0.5),
         at(0.9),
         at(0.99),
@@ -559,11 +608,12 @@ async fn latency(cluster: &Cluster, runs: usize) {
     );
 }
 
-async fn one_sum(cluster: &Cluster, clients: &[fsc_client::Client]) -> Duration {
+async fn one_sum(cluster: &Cluster, clients: &[fsc_client::Client], mode: SumMode) -> Duration {
     let id = uuid::Uuid::new_v4();
     let started = Instant::now();
     let submits = clients.iter().enumerate().map(|(i, c)| {
-        let request = cluster.sum_request(id, json!(i));
+        let mut request = cluster.sum_request(id, json!(i));
+        mode.apply(&mut request);
         async move { c.submit(&request).await }
     });
     for answer in join_all(submits).await {
@@ -577,8 +627,9 @@ async fn one_sum(cluster: &Cluster, clients: &[fsc_client::Client]) -> Duration 
     elapsed
 }
 
-async fn throughput(cluster: &Cluster, n: usize) {
-    let (_, per_node, _) = random_sums(cluster, n, 42);
+async fn throughput(cluster: &Cluster, n: usize, mode: SumMode) {
+    let (_, mut per_node, _) = random_sums(cluster, n, 42);
+    per_node.iter_mut().flatten().for_each(|request| mode.apply(request));
     let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
     let mut base = Vec::new();
     for c in &clients {
@@ -630,8 +681,9 @@ async fn throughput(cluster: &Cluster, n: usize) {
         .map(|(after, before)| after - before)
         .collect();
     println!(
-        "throughput: {n} 3-party SecureSums (batches of 1000 per node) finished at all three nodes in {:.2} s \
+        "throughput: {n} 3-party SecureSums ({}, batches of 1000 per node) finished at all three nodes in {:.2} s \
          = {:.0} computations/s (all submitted after {:.2} s)",
+        mode.label(),
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         submitted.as_secs_f64()
@@ -652,7 +704,7 @@ async fn throughput(cluster: &Cluster, n: usize) {
         per_sum.messages, per_sum.broker_messages
     );
     record(
-        "throughput",
+        &mode.section("throughput"),
         json!({
             "sums": n, "parties": 3, "seconds": elapsed.as_secs_f64(), "per_second": n as f64 / elapsed.as_secs_f64(),
             "cpu_ms_per_sum": cpu.iter().map(|s| per(*s)).collect::<Vec<_>>(),

@@ -104,7 +104,12 @@ async fn bad_requests_are_problem_documents() {
             "invalid_parameters",
         ),
         (
-            &*json!({"microprotocol": "SecureSum", "parties": parties, "input": 1e300}).to_string(),
+            // Beyond the ±2^1100 (about 1.36e331) of the exact sum.
+            &*format!(
+                r#"{{"microprotocol": "SecureSum", "parties": {}, "input": 1{}}}"#,
+                json!(parties),
+                "0".repeat(340)
+            ),
             StatusCode::BAD_REQUEST,
             "invalid_input",
         ),

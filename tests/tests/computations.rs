@@ -17,8 +17,34 @@ async fn the_tutorial_sum_is_85_at_every_party() {
             view["output"],
             json!({"inputs": 3, "result": {"samples": 3, "sum": 85.0}})
         );
-        assert_eq!(view["parameters"], json!({"digits_after": 12, "digits_before": 12}));
+        // No digits_after: the exact sum (absent stays absent in the normalised parameters).
+        assert_eq!(view["parameters"], json!({}));
         assert!(view["finished_at"].is_string());
+    }
+}
+
+/// Issue 26.2: through `/v1` a SecureSum is the exact sum, correctly rounded, as a user (or
+/// numpy, or StatisticsUnivariate) expects; with `digits_after` it is the original's fixed point,
+/// each party's total truncated to 12 decimals.
+#[tokio::test]
+async fn a_v1_sum_is_exact_unless_digits_after_is_given() {
+    let cluster = Cluster::start(3).await;
+    let inputs = [json!(42.7), json!(32.3), json!(25.9)];
+    let id = cluster.submit_sum(&inputs).await;
+    let fixed = cluster.submit_sum_with(&inputs, json!({"digits_after": 12})).await;
+    for view in cluster.finals(id, FINAL).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        assert_eq!(view["output"]["result"], json!({"samples": 3, "sum": 100.9}), "{view}");
+        assert_eq!(view["parameters"], json!({}));
+    }
+    for view in cluster.finals(fixed, FINAL).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        assert_eq!(
+            view["output"]["result"],
+            json!({"samples": 3, "sum": 100.899999999999}),
+            "{view}"
+        );
+        assert_eq!(view["parameters"], json!({"digits_after": 12, "digits_before": 12}));
     }
 }
 
@@ -50,14 +76,8 @@ async fn a_batch_of_200_sums_succeeds_everywhere() {
 #[tokio::test]
 async fn list_inputs_and_parameters_reach_every_party() {
     let cluster = Cluster::start(3).await;
-    let id = Uuid::new_v4();
     let inputs = [json!([1.239, 10]), json!(2.345), json!([-0.999])];
-    for (node, input) in cluster.nodes.iter().zip(inputs) {
-        let mut request = cluster.sum_request(id, input);
-        request["parameters"] = json!({"digits_after": 2});
-        let answer = node.client().submit(&request).await.unwrap();
-        assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
-    }
+    let id = cluster.submit_sum_with(&inputs, json!({"digits_after": 2})).await;
     for view in cluster.finals(id, FINAL).await {
         assert_eq!(view["output"]["result"], json!({"samples": 4, "sum": 12.58}), "{view}");
     }

@@ -94,27 +94,44 @@ fn int_to_f64(value: &BigInt) -> Result<f64, EncodingError> {
     }
 }
 
-/// Python `sum` of a party's input, in order, starting from the int 0: a number, or a list whose
-/// elements (lists again, to any depth) are numbers. Returns the total and how many numbers it has.
-pub fn sum_values(input: &Value) -> Result<(PyNumber, u64), EncodingError> {
-    fn walk(value: &Value, acc: &mut PyNumber, count: &mut u64) -> Result<(), EncodingError> {
+/// Calls `each` on every number of a party's input, in order: a number, or a list whose elements
+/// (lists again, to any depth) are numbers. Returns how many numbers there were.
+pub fn for_each_number(
+    input: &Value,
+    mut each: impl FnMut(PyNumber) -> Result<(), EncodingError>,
+) -> Result<u64, EncodingError> {
+    fn walk(
+        value: &Value,
+        each: &mut dyn FnMut(PyNumber) -> Result<(), EncodingError>,
+        count: &mut u64,
+    ) -> Result<(), EncodingError> {
         match value {
             Value::Number(number) => {
-                let current = std::mem::replace(acc, PyNumber::Int(BigInt::zero()));
-                *acc = current.plus(PyNumber::from_json(number)?)?;
+                each(PyNumber::from_json(number)?)?;
                 *count += 1;
                 Ok(())
             }
-            Value::Array(items) => items.iter().try_for_each(|item| walk(item, acc, count)),
+            Value::Array(items) => items.iter().try_for_each(|item| walk(item, each, count)),
             Value::Null => Err(EncodingError::NotANumber("null")),
             Value::Bool(_) => Err(EncodingError::NotANumber("a boolean")),
             Value::String(_) => Err(EncodingError::NotANumber("a string")),
             Value::Object(_) => Err(EncodingError::NotANumber("an object")),
         }
     }
-    let mut acc = PyNumber::Int(BigInt::zero());
     let mut count = 0;
-    walk(input, &mut acc, &mut count)?;
+    walk(input, &mut each, &mut count)?;
+    Ok(count)
+}
+
+/// Python `sum` of a party's input, in order, starting from the int 0 (see [`for_each_number`]).
+/// Returns the total and how many numbers it has.
+pub fn sum_values(input: &Value) -> Result<(PyNumber, u64), EncodingError> {
+    let mut acc = PyNumber::Int(BigInt::zero());
+    let count = for_each_number(input, |number| {
+        let current = std::mem::replace(&mut acc, PyNumber::Int(BigInt::zero()));
+        acc = current.plus(number)?;
+        Ok(())
+    })?;
     Ok((acc, count))
 }
 

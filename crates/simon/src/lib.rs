@@ -7,6 +7,7 @@
 //! At the top, what every protocol shares:
 //! - [`z2k`]: the rings Z_2^64, Z_2^256 and Z_2^2304 in which masked values are uniform;
 //! - [`fixed_point`]: the reference's decimal encoding of numbers, reproduced exactly;
+//! - [`exact_sum`]: exact sums of doubles, as integers in Z_2^2304;
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements, and its [`Io`];
 //! - [`masks`]: the pairwise masks that hide a party's input in a sum; at the top rather than in
 //!   [`sum`] because every [`Io`] carries them and the node derives their seeds;
@@ -29,6 +30,7 @@
 //! [`matrix`] only name JSON types in input errors with [`order::doubles::kind`], and [`psi`]
 //! names its table's rows and columns by [`statistics::categorical`]'s rule. None imports back.
 
+pub mod exact_sum;
 pub mod fixed_point;
 pub mod machine;
 pub mod masks;

@@ -24,7 +24,8 @@ use crate::statistics::bivariate::StatisticsBivariate;
 use crate::statistics::contingency::{ContingencyParameters, StatisticsContingency};
 use crate::statistics::frequency::{FrequencyParameters, StatisticsFrequency};
 use crate::statistics::univariate::StatisticsUnivariate;
-use crate::sum::secure_sum::{SecureSum, SecureSumParameters};
+use crate::sum::secure_sum::{self, Encoded, SecureSum, SecureSumParameters};
+use crate::z2k::WIDE_LIMBS;
 use rand_core::RngCore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -301,7 +302,10 @@ impl Spec {
         let helper_is_party = self.helper().is_none();
         let protocol =
             match &self.parameters {
-                Parameters::SecureSum(p) => Protocol::SecureSum(SecureSum::new(*p, n, input)?),
+                Parameters::SecureSum(p) => match secure_sum::encode(*p, n, input)? {
+                    Encoded::Z256(sum) => Protocol::SecureSum(sum),
+                    Encoded::Wide(sum) => Protocol::ExactSecureSum(sum),
+                },
                 Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
                 Parameters::KthElement(p) => Protocol::KthElement(KthElement::new(*p, n, input)?),
                 Parameters::SecureMedian(p) => Protocol::SecureMedian(SecureMedian::new(*p, input)?),
@@ -368,6 +372,8 @@ impl Spec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum Protocol {
     SecureSum(SecureSum),
+    /// SecureSum's exact mode without a bound, in the wide ring.
+    ExactSecureSum(SecureSum<WIDE_LIMBS>),
     MinimumMaximum(MinimumMaximum),
     KthElement(KthElement),
     SecureMedian(SecureMedian),
@@ -397,6 +403,7 @@ macro_rules! each_protocol {
             Protocol::SetIntersection($p) => $psi,
             Protocol::ContingencyVertical($p) => $psi,
             Protocol::SecureSum($p) => $body,
+            Protocol::ExactSecureSum($p) => $body,
             Protocol::MinimumMaximum($p) => $body,
             Protocol::KthElement($p) => $body,
             Protocol::SecureMedian($p) => $body,

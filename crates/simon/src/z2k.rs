@@ -28,7 +28,10 @@ pub type Z256 = Zk<4>;
 
 /// Z_2^2304: wide enough for the exact sum of up to 2^179 doubles scaled by 2^1100
 /// (`crate::statistics::reals`).
-pub type ZWide = Zk<36>;
+pub type ZWide = Zk<WIDE_LIMBS>;
+
+/// The limbs of [`ZWide`].
+pub const WIDE_LIMBS: usize = 36;
 
 impl<const L: usize> Default for Zk<L> {
     fn default() -> Self {

@@ -319,22 +319,25 @@ fn opened_totals_move_only_with_the_output() {
     assert!(got.clone().max(exact.clone()) - got.min(exact) < BigUint::from(4096u32));
 }
 
+/// What the broker sees of a run: (from, to, length) of every message, in order.
+fn message_lengths(protocol: &str, parameters: &Value, inputs: &[Value]) -> Vec<(usize, usize, usize)> {
+    let spec = Spec::new(protocol, parameters, inputs.len()).unwrap();
+    let transcript = run_recorded(&spec, inputs, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+    let mut lengths: Vec<(usize, usize, usize)> = transcript
+        .deliveries()
+        .map(|(from, to, bytes)| (from, to, bytes.len()))
+        .collect();
+    lengths.sort();
+    lengths
+}
+
 /// StatisticsUnivariate's messages are as long whatever the data: all positive, a zero among
 /// them, negatives (which decide whether Σ ln x, the zero test and Σ 1/x are asked for), the
 /// same parties with as many values send messages of the same lengths, so the broker learns
 /// nothing from them.
 #[test]
 fn univariate_message_lengths_show_nothing_of_the_data() {
-    let lengths = |inputs: &[Value]| {
-        let spec = Spec::new("StatisticsUnivariate", &json!({}), inputs.len()).unwrap();
-        let transcript = run_recorded(&spec, inputs, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
-        let mut lengths: Vec<(usize, usize, usize)> = transcript
-            .deliveries()
-            .map(|(from, to, bytes)| (from, to, bytes.len()))
-            .collect();
-        lengths.sort();
-        lengths
-    };
+    let lengths = |inputs: &[Value]| message_lengths("StatisticsUnivariate", &json!({}), inputs);
     let positive = lengths(&[json!([1.5, 2.0, 3.0]), json!([4.0, 5.0]), json!([6.0])]);
     for inputs in [
         [json!([0.0, 2.0, 3.0]), json!([4.0, 5.0]), json!([6.0])],
@@ -342,5 +345,36 @@ fn univariate_message_lengths_show_nothing_of_the_data() {
         [json!([-1.5, -2.0, -3.0]), json!([-4.0, -5.0]), json!([-6.0])],
     ] {
         assert_eq!(lengths(&inputs), positive, "{inputs:?}");
+    }
+}
+
+/// SecureSum's messages are as long whatever the values (zero, negative, tiny, huge, ints, many
+/// or none): their length depends on the parameters and the parties only. An exact sum without
+/// a bound carries 576 hex digits an element (Z_2^2304), the other modes 64 (Z_2^256).
+#[test]
+fn secure_sum_message_lengths_show_nothing_of_the_values() {
+    for (parameters, hex_digits) in [
+        (json!({}), 576),
+        (json!({"bound": 1e9}), 64),
+        (json!({"digits_after": 12}), 64),
+    ] {
+        let expected = message_lengths("SecureSum", &parameters, &[json!(0), json!([]), json!(1)]);
+        assert!(
+            expected
+                .iter()
+                .all(|(_, _, length)| (2 * hex_digits..3 * hex_digits).contains(length)),
+            "{parameters}: {expected:?}"
+        );
+        for inputs in [
+            [json!(-0.5), json!([1, [2, 3.25]]), json!(-7)],
+            [json!(1e8), json!(-1e8), json!(5e-324)],
+            [json!(vec![123_456.789; 1000]), json!(-999_999_999), json!([[0.1], 0.2])],
+        ] {
+            assert_eq!(
+                message_lengths("SecureSum", &parameters, &inputs),
+                expected,
+                "{parameters}: {inputs:?}"
+            );
+        }
     }
 }

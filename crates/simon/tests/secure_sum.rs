@@ -4,10 +4,14 @@
 use fsc_simon::fixed_point::{self, PyNumber};
 use fsc_simon::masks::Instance;
 use fsc_simon::simulate::{run_all, run_recorded};
+use fsc_simon::statistics::exact::{exact, mantissa_times_power_of_two, to_f64};
 use fsc_simon::sum::additive_sum::{AdditiveSum, SumMessage, messages_per_sum};
-use fsc_simon::z2k::Z256;
+use fsc_simon::z2k::{Z256, ZWide, Zk};
 use fsc_simon::{EngineError, Io, Masks, Microprotocol, Spec};
 use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::Signed;
+use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::{Value, json};
@@ -83,7 +87,14 @@ fn every_secure_sum_vector_gives_the_reference_result() {
         }
         let vector = load(name.trim_end_matches(".json"));
         let inputs = vector["inputs"].as_array().unwrap().clone();
-        let spec = secure_sum(inputs.len(), vector["parameters"].clone());
+        // The reference's semantics, as the federatedsecure API asks for them.
+        let mut parameters = vector["parameters"].clone();
+        parameters
+            .as_object_mut()
+            .unwrap()
+            .entry("digits_after")
+            .or_insert(json!(12));
+        let spec = secure_sum(inputs.len(), parameters);
         let mut rng = ChaCha20Rng::seed_from_u64(checked);
         let outcome = run_all(&spec, &inputs, &mut rng);
         if vector["status"] == "ok" {
@@ -156,23 +167,48 @@ fn bad_definitions_and_inputs_are_rejected_before_anything_is_sent() {
         Spec::new("SecureSum", &json!({}), 1),
         Err(EngineError::InvalidPartyCount(1))
     ));
-    let spec = secure_sum(3, json!({}));
-    for input in [json!("5"), json!(null), json!([1, "x"]), json!(1e300), json!({"a": 1})] {
-        assert!(
-            matches!(spec.machine(0, &input), Err(EngineError::InvalidInput(_))),
-            "{input}"
-        );
+    assert!(matches!(
+        Spec::new("SecureSum", &json!({"digits_after": 41}), 3),
+        Err(EngineError::InvalidParameters { .. })
+    ));
+    // Beyond ±2^240 in fixed point, beyond ±2^1100 (about 1.36e331) exactly.
+    let beyond: Value = serde_json::from_str(&format!("1{}", "0".repeat(332))).unwrap();
+    let within: Value = serde_json::from_str(&format!("-1{}", "0".repeat(330))).unwrap();
+    for (parameters, bad, good) in [
+        (json!({"digits_after": 12}), json!(1e300), json!(1e59)),
+        (json!({}), beyond.clone(), json!([1e300, within, f64::MAX, 5e-324])),
+        (json!({}), json!([f64::MAX, beyond, -f64::MAX]), json!(-1e300)),
+    ] {
+        let spec = secure_sum(3, parameters);
+        for input in [json!("5"), json!(null), json!([1, "x"]), json!({"a": 1}), bad] {
+            let error = spec.machine(0, &input).unwrap_err();
+            assert!(matches!(error, EngineError::InvalidInput(_)), "{input}: {error}");
+        }
+        assert!(spec.machine(0, &good).is_ok(), "{good}");
     }
-    // Defaults are filled in, so `{}` and explicit defaults agree.
+    let error = secure_sum(3, json!({})).machine(0, &beyond).unwrap_err();
+    assert!(error.to_string().contains("±2^1100"), "{error}");
+    // Defaults are filled in, so `{}` and explicit defaults agree; `digits_before` is kept in
+    // fixed point and dropped in exact mode, where an absent `digits_after` stays absent.
     assert_eq!(
-        secure_sum(3, json!({})),
+        secure_sum(3, json!({"digits_after": 12})),
         secure_sum(3, json!({"digits_after": 12, "digits_before": 12}))
+    );
+    assert_eq!(secure_sum(3, json!({})), secure_sum(3, json!({"digits_before": 5})));
+    assert_eq!(secure_sum(3, json!({"digits_before": 1})).parameters_json(), json!({}));
+    assert_eq!(
+        secure_sum(3, json!({"digits_after": 2})).parameters_json(),
+        json!({"digits_after": 2, "digits_before": 12})
+    );
+    assert_eq!(
+        secure_sum(3, json!({"bound": 1e6, "digits_after": null})).parameters_json(),
+        json!({"bound": 1e6})
     );
 }
 
 #[test]
 fn duplicate_and_malformed_messages_are_protocol_errors() {
-    let spec = secure_sum(3, json!({}));
+    let spec = secure_sum(3, json!({"digits_after": 12}));
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     let masks = Masks::dealt(3, &mut rng);
     let mut machine = spec.machine(0, &json!(1)).unwrap();
@@ -202,6 +238,19 @@ fn duplicate_and_malformed_messages_are_protocol_errors() {
     // Without mask seeds a sum refuses to start rather than send an unmasked input.
     let mut machine = spec.machine(0, &json!(1)).unwrap();
     assert!(machine.start(&mut rng, &Masks::default()).is_err());
+    // An exact sum (in the wide ring) refuses a vector of the narrow one, and takes a wide one.
+    let mut machine = secure_sum(3, json!({})).machine(0, &json!(1)).unwrap();
+    machine.start(&mut rng, &masks[0]).unwrap();
+    assert!(matches!(
+        machine.receive(1, &good, &mut rng, &masks[0]),
+        Err(EngineError::Protocol(_))
+    ));
+    let wide = serde_json::to_vec(&SumMessage::Masked {
+        values: vec![ZWide::ZERO; 2],
+        agreement,
+    })
+    .unwrap();
+    machine.receive(2, &wide, &mut rng, &masks[0]).unwrap();
 }
 
 /// Party 0's masked vector, as seen by the coalition of parties 2 and 3 (the aggregator in a
@@ -262,15 +311,15 @@ fn a_masked_vector_is_uniform_to_a_coalition_missing_one_pair() {
 }
 
 /// The total every party opens: the sum of each sender's masked vector (all-to-all below five
-/// parties, so each is delivered n − 1 times).
-fn opened_total(transcript: &fsc_simon::simulate::Transcript) -> Vec<BigInt> {
+/// parties, so each is delivered n − 1 times), in Z_2^(64·L).
+fn opened_total<const L: usize>(transcript: &fsc_simon::simulate::Transcript) -> Vec<BigInt> {
     let mut vectors = std::collections::BTreeMap::new();
     for (from, _, bytes) in transcript.deliveries() {
         let message: Value = serde_json::from_slice(bytes).unwrap();
-        let values: Vec<Z256> = serde_json::from_value(message["Masked"]["values"].clone()).unwrap();
+        let values: Vec<Zk<L>> = serde_json::from_value(message["Masked"]["values"].clone()).unwrap();
         vectors.insert(from, values);
     }
-    let mut total = [Z256::ZERO; 2];
+    let mut total = [Zk::<L>::ZERO; 2];
     for values in vectors.values() {
         for (t, v) in total.iter_mut().zip(values) {
             *t += *v;
@@ -279,44 +328,74 @@ fn opened_total(transcript: &fsc_simon::simulate::Transcript) -> Vec<BigInt> {
     total.iter().map(|t| t.to_signed_bigint()).collect()
 }
 
-/// Issue 20.3: by default the exact total reveals B's low digits beside C's huge value (the
-/// reference's semantics, which the vectors pin); with `bound`, each contribution is rounded to
-/// a grid below the bound's precision and the opened total no longer moves with them.
+/// Issue 20.3: without a bound the opened total reveals B's low digits beside C's huge value
+/// (in fixed point the reference's semantics, which the vectors pin; in exact mode every bit of
+/// B's double); with `bound`, each contribution is rounded to a grid below the bound's precision
+/// and the opened total no longer moves with them.
 #[test]
 fn a_bound_rounds_contributions_to_a_public_grid() {
     let inputs = |b: f64| [json!(5), json!(b), json!(3.1e25)];
-    let totals = |parameters: Value, b: f64| {
+    let run = |parameters: &Value, b: f64| {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let transcript = run_recorded(&secure_sum(3, parameters), &inputs(b), &mut rng).unwrap();
-        (
-            opened_total(&transcript),
-            transcript.outputs[0]["result"]["sum"].as_f64().unwrap(),
-        )
+        run_recorded(&secure_sum(3, parameters.clone()), &inputs(b), &mut rng).unwrap()
     };
-    let (exact_a, sum_a) = totals(json!({}), 12345.678901);
-    let (exact_b, sum_b) = totals(json!({}), 12345.678902);
-    assert_eq!(sum_a, sum_b, "the output does not show B's change");
-    assert_ne!(exact_a, exact_b, "the exact total does");
-    let moved = &exact_b[0] - &exact_a[0];
-    assert!(
-        (moved - BigInt::from(1_000_000)).magnitude() < &10u32.into(),
-        "by 1e-6, in 1e-12 units"
-    );
-    let bounded = json!({"bound": 1e26});
-    let (rounded_a, bounded_a) = totals(bounded.clone(), 12345.678901);
-    let (rounded_b, _) = totals(bounded.clone(), 12345.678902);
-    assert_eq!(rounded_a, rounded_b, "with a bound, neither does the opened total");
-    // Within 2^−58 of the bound of the exact sum.
-    assert!(
-        (bounded_a - sum_a).abs() <= 1e26 * 2f64.powi(-58),
-        "{bounded_a} vs {sum_a}"
-    );
-    // A party beyond the bound, and bounds that are no bound, are refused.
-    let spec = secure_sum(3, bounded);
-    assert!(matches!(
-        spec.machine(2, &json!(2e26)),
-        Err(EngineError::InvalidInput(_))
-    ));
+    let sum = |t: &fsc_simon::simulate::Transcript| t.outputs[0]["result"]["sum"].as_f64().unwrap();
+    let (b, b_next) = (12345.678901, 12345.678902);
+    for (unbounded, bounded, moved) in [
+        // Fixed point: by 1e-6, in units of 1e-12.
+        (
+            json!({"digits_after": 12}),
+            json!({"digits_after": 12, "bound": 1e26}),
+            BigInt::from(1_000_000),
+        ),
+        // Exact: by the difference of the two doubles, in units of 2^-1100.
+        (
+            json!({}),
+            json!({"bound": 1e26}),
+            ((exact(b_next) - exact(b)) * mantissa_times_power_of_two(BigInt::from(1), 1100)).to_integer(),
+        ),
+    ] {
+        let wide = unbounded.get("digits_after").is_none();
+        let opened = |t: &_| {
+            if wide {
+                opened_total::<{ fsc_simon::z2k::WIDE_LIMBS }>(t)
+            } else {
+                opened_total::<4>(t)
+            }
+        };
+        let (a, a_next) = (run(&unbounded, b), run(&unbounded, b_next));
+        assert_eq!(
+            sum(&a),
+            sum(&a_next),
+            "{unbounded}: the output does not show B's change"
+        );
+        let shift = &opened(&a_next)[0] - &opened(&a)[0];
+        if wide {
+            assert_eq!(shift, moved, "{unbounded}: the exact total moves by exactly B's change");
+        } else {
+            assert!((shift - &moved).magnitude() < &10u32.into(), "{unbounded}");
+        }
+        let (r, r_next) = (run(&bounded, b), run(&bounded, b_next));
+        assert_eq!(
+            opened_total::<4>(&r),
+            opened_total::<4>(&r_next),
+            "{bounded}: with a bound, neither does the opened total"
+        );
+        // Within 2^−58 of the bound of the unrounded sum.
+        assert!(
+            (sum(&r) - sum(&a)).abs() <= 1e26 * 2f64.powi(-58),
+            "{bounded}: {} vs {}",
+            sum(&r),
+            sum(&a)
+        );
+        // A party beyond the bound is refused.
+        let spec = secure_sum(3, bounded.clone());
+        assert!(matches!(
+            spec.machine(2, &json!(2e26)),
+            Err(EngineError::InvalidInput(_))
+        ));
+    }
+    // Bounds that are no bound are refused.
     for bound in [json!(0), json!(-1.0), json!("1")] {
         assert!(
             matches!(
@@ -325,5 +404,215 @@ fn a_bound_rounds_contributions_to_a_public_grid() {
             ),
             "{bound}"
         );
+    }
+}
+
+/// A sum a user checks by hand: exact mode gives the correctly rounded sum of the doubles (as
+/// numpy and StatisticsUnivariate do), fixed point the reference's truncated one.
+#[test]
+fn exact_mode_gives_the_sum_a_user_expects() {
+    let inputs = [json!(42.7), json!(32.3), json!(25.9)];
+    let sum = |parameters: Value, inputs: &[Value]| {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        run_all(&secure_sum(inputs.len(), parameters), inputs, &mut rng).map(|outputs| {
+            assert!(outputs.windows(2).all(|w| w[0] == w[1]), "{outputs:?}");
+            outputs[0]["result"].clone()
+        })
+    };
+    assert_eq!(sum(json!({}), &inputs).unwrap(), json!({"sum": 100.9, "samples": 3}));
+    assert_eq!(
+        sum(json!({"digits_after": 12}), &inputs).unwrap(),
+        json!({"sum": 100.899999999999, "samples": 3})
+    );
+    // Each value exactly: 1e16 + 1 + 1 is 1e16 + 2, and an int no double equals stays exact.
+    let parts = [json!([1e16, 1]), json!(1), json!([])];
+    assert_eq!(sum(json!({}), &parts).unwrap()["sum"], json!(1e16 + 2.0));
+    let odd: Value = serde_json::from_str("[9007199254740993, -9007199254740992]").unwrap();
+    assert_eq!(sum(json!({}), &[odd, json!(0.5)]).unwrap()["sum"], json!(1.5));
+    // Totals beyond a double cancel exactly; a sum beyond the largest double fails everywhere.
+    let max = f64::MAX;
+    assert_eq!(
+        sum(json!({}), &[json!([max, max]), json!(-max), json!(5e-324)]).unwrap()["sum"],
+        json!(max)
+    );
+    let error = sum(json!({}), &[json!(max), json!(max)]).unwrap_err();
+    assert_eq!(error.code(), "no_result", "{error}");
+    assert!(error.to_string().contains("beyond the range of doubles"), "{error}");
+    // Integers still come out as a float, as StatisticsUnivariate's sum.
+    assert_eq!(
+        sum(json!({}), &[json!(2), json!(3)]).unwrap(),
+        json!({"sum": 5.0, "samples": 2})
+    );
+}
+
+/// A number of a kind exact mode must sum exactly.
+#[derive(Debug, Clone)]
+enum Number {
+    Int(BigInt),
+    Float(f64),
+}
+
+impl Number {
+    fn json(&self) -> Value {
+        match self {
+            Number::Int(int) => serde_json::from_str(&int.to_string()).unwrap(),
+            Number::Float(float) => json!(float),
+        }
+    }
+
+    fn exact(&self) -> BigRational {
+        match self {
+            Number::Int(int) => BigRational::from_integer(int.clone()),
+            Number::Float(float) => exact(*float),
+        }
+    }
+}
+
+/// Small and huge ints (up to 2^1000), ints no double equals, decimals (42.7), ordinary
+/// doubles, subnormals, ±1e300, ±f64::MAX, zeros and raw bit patterns.
+fn number_strategy() -> impl Strategy<Value = Number> + Clone {
+    let float = |x: f64| Number::Float(x);
+    prop_oneof![
+        2 => (-1000i64..1000).prop_map(|n| Number::Int(n.into())),
+        1 => any::<i64>().prop_map(|n| Number::Int(n.into())),
+        1 => (0u32..1 << 20, any::<bool>()).prop_map(|(k, negative)| {
+            let n = (BigInt::from(1) << 60usize) + k;
+            Number::Int(if negative { -n } else { n })
+        }),
+        1 => (prop::collection::vec(any::<u64>(), 1..16), any::<bool>()).prop_map(|(limbs, negative)| {
+            let n = BigInt::from_slice(
+                num_bigint::Sign::Plus,
+                &limbs.iter().flat_map(|l| [*l as u32, (*l >> 32) as u32]).collect::<Vec<_>>(),
+            ) >> 24usize;
+            Number::Int(if negative { -n } else { n })
+        }),
+        3 => (-1e3f64..1e3).prop_map(float),
+        2 => (-1_000_000i64..1_000_000).prop_map(|n| Number::Float(n as f64 / 10.0)),
+        1 => (1u64..1 << 52, any::<bool>()).prop_map(|(bits, negative)| {
+            let x = f64::from_bits(bits);
+            Number::Float(if negative { -x } else { x })
+        }),
+        1 => prop::sample::select(vec![
+            0.0, -0.0, 1.0, 0.1, 5e-324, -5e-324, 1e-300, 1e16, 1e300, -1e300, f64::MAX, -f64::MAX,
+        ])
+        .prop_map(float),
+        1 => any::<u64>()
+            .prop_map(f64::from_bits)
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(float),
+    ]
+}
+
+/// 2 to 5 parties (some with no value) and the numbers of each.
+fn parties_strategy() -> impl Strategy<Value = Vec<Vec<Number>>> {
+    (2usize..=5).prop_flat_map(|parties| {
+        prop::collection::vec((number_strategy(), 0..parties), 0..12).prop_map(move |items| {
+            let mut split = vec![Vec::new(); parties];
+            for (number, party) in items {
+                split[party].push(number);
+            }
+            split
+        })
+    })
+}
+
+/// Runs a SecureSum of these parties' numbers; every party's output must be the same.
+fn run_split(parameters: Value, split: &[Vec<Number>], seed: u64) -> Result<Value, EngineError> {
+    let inputs: Vec<Value> = split
+        .iter()
+        .enumerate()
+        .map(|(i, numbers)| match numbers.as_slice() {
+            // A lone number, bare, at every other party: both shapes are inputs.
+            [number] if i % 2 == 0 => number.json(),
+            _ => Value::Array(numbers.iter().map(Number::json).collect()),
+        })
+        .collect();
+    let spec = secure_sum(split.len(), parameters);
+    let outputs = run_all(&spec, &inputs, &mut ChaCha20Rng::seed_from_u64(seed))?;
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "parties disagree: {outputs:?}"
+    );
+    Ok(outputs[0]["result"].clone())
+}
+
+fn total(numbers: &[Number]) -> BigRational {
+    numbers.iter().map(Number::exact).sum()
+}
+
+/// A unit in the last place of `x`, as a rational.
+fn ulp(x: f64) -> BigRational {
+    let (_, power, _) = fixed_point::decompose(x);
+    mantissa_times_power_of_two(BigInt::from(1), i64::from(power))
+}
+
+proptest! {
+    // A fixed number of cases from a fixed seed, no failure files: the run is the same every
+    // time and in CI.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(26),
+        ..ProptestConfig::default()
+    })]
+
+    /// Exact mode: the correctly rounded exact sum of every value, or `no_result` exactly when
+    /// that is beyond the doubles.
+    #[test]
+    fn exact_mode_is_the_correctly_rounded_exact_sum(split in parties_strategy(), seed in any::<u64>()) {
+        let exact_sum: BigRational = split.iter().map(|numbers| total(numbers)).sum();
+        let want = to_f64(&exact_sum);
+        let count = split.iter().map(Vec::len).sum::<usize>();
+        match run_split(json!({}), &split, seed) {
+            Ok(result) => {
+                prop_assert!(want.is_finite(), "{split:?}: {result}");
+                let got = result["sum"].as_f64().unwrap();
+                prop_assert_eq!(got.to_bits(), (want + 0.0).to_bits(), "{:?}", split);
+                prop_assert_eq!(&result["samples"], &json!(count));
+            }
+            Err(error) => {
+                prop_assert!(!want.is_finite(), "{split:?}: {error}");
+                prop_assert_eq!(error.code(), "no_result");
+            }
+        }
+    }
+
+    /// Exact mode with a bound at or above every party's total: within 2^−58·B of the exact sum
+    /// before the final rounding, so within one ulp when |sum| ≥ B/8.
+    #[test]
+    fn exact_mode_with_a_bound_is_within_its_stated_error(
+        split in parties_strategy(),
+        scale in prop::sample::select(vec![1.0, 1.5, 8.0, 1e6]),
+        seed in any::<u64>(),
+    ) {
+        let largest = split
+            .iter()
+            .map(|numbers| total(numbers).abs())
+            .max()
+            .unwrap();
+        let mut bound = to_f64(&largest) * scale;
+        if exact(bound) < largest {
+            bound = f64::from_bits(bound.to_bits() + 1);
+        }
+        prop_assume!(bound.is_finite());
+        let bound = if bound == 0.0 { 1.0 } else { bound };
+        let exact_sum: BigRational = split.iter().map(|numbers| total(numbers)).sum();
+        match run_split(json!({"bound": bound}), &split, seed) {
+            Ok(result) => {
+                let got = result["sum"].as_f64().unwrap();
+                let error = (exact(got) - &exact_sum).abs();
+                // The grids' 2^−58·B, then the final rounding's half ulp.
+                let allowed = exact(bound) * mantissa_times_power_of_two(BigInt::from(1), -58)
+                    + ulp(got) / BigInt::from(2);
+                prop_assert!(error <= allowed, "{split:?} bound {bound}: got {got}");
+                if exact_sum.abs() * BigInt::from(8) >= exact(bound) {
+                    prop_assert!(error < ulp(got), "{split:?} bound {bound}: got {got}, not within one ulp");
+                }
+            }
+            Err(error) => {
+                prop_assert_eq!(error.code(), "no_result", "{:?}: {}", split, error);
+                prop_assert!(exact_sum.abs() > exact(f64::MAX) / BigInt::from(2), "{split:?}: {error}");
+            }
+        }
     }
 }

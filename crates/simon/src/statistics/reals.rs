@@ -1,8 +1,6 @@
-//! Exact sums of doubles: every finite double is an integer multiple of 2^−1074 below 2^1024, so
-//! scaled by 2^1100 it is an integer of at most 2124 bits, and the wide ring Z_2^2304 holds the sum
-//! of up to 2^179 of them without wrapping. A party adds its values here exactly (no rounding
-//! however many there are), and rounds its total once, to a public [`Grid`], before the parties
-//! add their contributions with the additive sum in the wide ring.
+//! Exact sums of doubles on public grids: a party adds its values exactly ([`ExactSum`], no
+//! rounding however many there are), and rounds its total once, to a public [`Grid`], before the
+//! parties add their contributions with the additive sum in the wide ring.
 //!
 //! The grid is what keeps an opened total from saying more than the statistics drawn from it
 //! (issue 20.3): every party's contribution is a multiple of it, so the total carries no digit
@@ -11,7 +9,8 @@
 //! number of parties), as fine as its stated accuracy needs and no finer. This module owns the
 //! encoding only.
 
-use crate::fixed_point::{decompose, ratio_to_f64};
+pub use crate::exact_sum::{ExactSum, FRACTION_BITS};
+use crate::fixed_point::ratio_to_f64;
 use crate::statistics::exact::mantissa_times_power_of_two;
 use crate::z2k::ZWide;
 use num_bigint::BigInt;
@@ -19,40 +18,6 @@ use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{One, Signed};
 use serde::{Deserialize, Serialize};
-
-/// The scale of the encoding: a double x is the integer x · 2^FRACTION_BITS.
-pub const FRACTION_BITS: u32 = 1100;
-
-/// An exact running sum of doubles.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct ExactSum(ZWide);
-
-impl ExactSum {
-    /// Adds a finite double exactly. The caller rejects non-finite values before.
-    pub fn add(&mut self, x: f64) {
-        debug_assert!(x.is_finite(), "only finite doubles are summed");
-        let (mantissa, power, negative) = decompose(x);
-        if mantissa != 0 {
-            let shift = (power + FRACTION_BITS as i32) as u32;
-            self.0.add_shifted(mantissa, shift, negative);
-        }
-    }
-
-    pub fn of(values: impl IntoIterator<Item = f64>) -> ExactSum {
-        let mut sum = ExactSum::default();
-        values.into_iter().for_each(|x| sum.add(x));
-        sum
-    }
-
-    pub fn encoded(self) -> ZWide {
-        self.0
-    }
-
-    /// The sum, exactly.
-    pub fn value(self) -> BigRational {
-        mantissa_times_power_of_two(self.0.to_signed_bigint(), -i64::from(FRACTION_BITS))
-    }
-}
 
 /// A public grid 2^exponent. A contribution becomes the integer nearest to it in units of the
 /// grid (ties upward); the total of the integers, times the grid, is the opened total.

@@ -421,22 +421,37 @@ fn invalid(parameter: &str, why: &str) -> Error {
 /// Error code of a `compute` ended by a later one with the same network uuid.
 const SUPERSEDED: &str = "superseded";
 
-/// The parameters of a computation as the original ran it: products of any shapes, even those
-/// that hand an owner the other's matrix (`/v1` refuses them unless the parties allow it).
+/// The parameters of a computation as the original ran it: SecureSum in its fixed point (12
+/// decimals unless the caller chose others; `/v1`'s default is the exact sum), and products of
+/// any shapes, even those that hand an owner the other's matrix (`/v1` refuses them unless the
+/// parties allow it). Every party's node adds the same, so the definitions still agree.
 fn as_the_original(microprotocol: &str, parameters: Value) -> Value {
     let mut parameters = match parameters {
         Value::Null => json!({}),
         other => other,
     };
-    let product = matches!(
-        microprotocol,
-        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical"
-    );
-    if let (true, Value::Object(map)) = (product, &mut parameters) {
-        map.entry("allow_revealing_shapes").or_insert(Value::Bool(true));
+    let Value::Object(map) = &mut parameters else {
+        return parameters;
+    };
+    match microprotocol {
+        "SecureSum" => {
+            // An explicit null is an absent value to the engine: the original's default too.
+            let digits = map.entry("digits_after").or_insert(Value::Null);
+            if digits.is_null() {
+                *digits = json!(ORIGINAL_DIGITS_AFTER);
+            }
+        }
+        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical" => {
+            map.entry("allow_revealing_shapes").or_insert(Value::Bool(true));
+        }
+        _ => {}
     }
     parameters
 }
+
+/// The original's default `digits_after` (REFERENCE.md §4.1).
+const ORIGINAL_DIGITS_AFTER: u32 = 12;
+
 /// How often one `compute` follows peers to the network's next computation before giving up.
 const MAX_RESYNCS: usize = 8;
 
@@ -474,7 +489,39 @@ fn outcome(row: ComputationRow) -> Result<Box<RawValue>, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalise_url;
+    use super::{as_the_original, normalise_url};
+    use fsc_simon::Spec;
+    use serde_json::{Value, json};
+
+    /// SecureSum keeps the original's fixed point through this API, whatever path builds its
+    /// parameters (`compute` passes none, a task its own or an invitation's normalised ones).
+    #[test]
+    fn secure_sum_is_the_originals_fixed_point() {
+        let normalised = |parameters: Value| {
+            Spec::new("SecureSum", &as_the_original("SecureSum", parameters), 3)
+                .unwrap()
+                .parameters_json()
+        };
+        let original = json!({"digits_after": 12, "digits_before": 12});
+        assert_eq!(normalised(Value::Null), original);
+        assert_eq!(normalised(json!({})), original);
+        assert_eq!(normalised(json!({"digits_after": null})), original);
+        assert_eq!(normalised(original.clone()), original);
+        assert_eq!(
+            normalised(json!({"digits_before": 1, "digits_after": 1})),
+            json!({"digits_after": 1, "digits_before": 1})
+        );
+        assert_eq!(
+            normalised(json!({"digits_after": 0, "bound": 1e6})),
+            json!({"digits_after": 0, "digits_before": 12, "bound": 1e6})
+        );
+        // Other protocols are left as they were asked for, but the products.
+        assert_eq!(as_the_original("StatisticsUnivariate", Value::Null), json!({}));
+        assert_eq!(
+            as_the_original("SecureMatrixMultiplication", json!({})),
+            json!({"allow_revealing_shapes": true})
+        );
+    }
 
     #[test]
     fn urls_compare_without_credentials_case_or_trailing_slash() {
