@@ -168,7 +168,11 @@ pub async fn run(
         envelopes.clone(),
         handle.clone(),
         metrics.clone(),
-        spec.clone(),
+        transport::Federation {
+            spec: spec.clone(),
+            names: (*names).clone(),
+            parties: roster.parties.iter().map(|p| p.id.clone()).collect(),
+        },
         transport::ConsumerTimings::of(&config),
         reconnected,
         ready_tx,

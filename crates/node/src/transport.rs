@@ -207,18 +207,18 @@ impl Readiness {
         &self.names
     }
 
-    /// The stream's and this node's inbox consumer's state, as the broker reports it now (with
-    /// what a party may ask: the stream list and its own consumer).
+    /// This node's stream's and inbox consumer's state, as the broker reports it now (with what
+    /// a party may ask: the stream list and its own consumer).
     pub async fn stream_health(&self, me: &str) -> Result<StreamHealth, Error> {
-        let name = self.names.stream();
+        let name = self.names.inbox_stream(me);
         let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {name}: {e}"));
         let js = &self.js;
-        let state = stream::find(js, name)
+        let state = stream::find(js, &name)
             .await?
             .ok_or_else(|| broker(&"not provisioned"))?
             .state;
         let inbox: PullConsumer = js
-            .get_consumer_from_stream(self.names.consumer(me), name)
+            .get_consumer_from_stream(self.names.consumer(me), &name)
             .await
             .map_err(|e| broker(&e))?;
         let inbox = inbox.cached_info();
@@ -233,13 +233,13 @@ impl Readiness {
     }
 }
 
-/// What the broker holds for the federation, and for this node in particular.
+/// What the broker holds for this node: its stream (its inbox).
 #[derive(Debug, Clone)]
 pub struct StreamHealth {
-    /// Messages in the stream (all parties'), not yet consumed.
+    /// Messages in this node's stream, not yet consumed.
     pub messages: u64,
     pub bytes: u64,
-    /// Consumers of the stream: one inbox per party that has started.
+    /// Consumers of the stream: this node's inbox consumer, once it started.
     pub consumers: usize,
     /// Messages for this node that it has not pulled yet.
     pub inbox_pending: u64,
@@ -250,23 +250,37 @@ pub struct StreamHealth {
 
 /// Why the inbox consumer is not open.
 enum Setback {
-    /// No stream yet: wait for the operator.
-    Absent,
+    /// A party's stream (named) is not there yet: wait for the operator.
+    Absent(String),
     /// The stream differs from the spec: never use it.
     Refused(String),
     /// The broker did not answer as hoped (disconnected, timed out): retry.
     Broker(Error),
 }
 
-/// Finds the stream and verifies it against the spec.
-async fn verify_stream(js: &jetstream::Context, spec: &StreamSpec, names: &Names) -> Result<(), Setback> {
-    let stream = names.stream();
-    let info = match stream::find(js, stream).await {
-        Ok(Some(info)) => info,
-        Ok(None) => return Err(Setback::Absent),
-        Err(error) => return Err(Setback::Broker(error)),
-    };
-    stream::verify(spec, &info.config).map_err(|mismatch| Setback::Refused(stream::refusal(stream, &mismatch)))
+/// The federation's streams: the roster's spec, and the parties, each with a stream of its own.
+pub struct Federation {
+    pub spec: StreamSpec,
+    pub names: Names,
+    pub parties: Vec<String>,
+}
+
+/// Finds every party's stream and verifies it against the spec: this node receives through its
+/// own and sends through the others'.
+async fn verify_stream(js: &jetstream::Context, federation: &Federation) -> Result<(), Setback> {
+    let names = &federation.names;
+    let found = stream::list(js, |info| names.stream_party(&info.config.name).is_some())
+        .await
+        .map_err(Setback::Broker)?;
+    for party in &federation.parties {
+        let stream = names.inbox_stream(party);
+        let Some(info) = found.iter().find(|info| info.config.name == stream) else {
+            return Err(Setback::Absent(stream));
+        };
+        stream::verify(&federation.spec, party, &info.config)
+            .map_err(|mismatch| Setback::Refused(stream::refusal(&stream, &mismatch)))?;
+    }
+    Ok(())
 }
 
 /// Finds the stream, verifies it against the spec, and opens this node's inbox consumer: a new
@@ -274,15 +288,15 @@ async fn verify_stream(js: &jetstream::Context, spec: &StreamSpec, names: &Names
 /// creates the stream: the operator does (`fsc federation provision`).
 async fn open_inbox(
     js: &jetstream::Context,
-    spec: &StreamSpec,
-    names: &Names,
+    federation: &Federation,
     me: &str,
     ack_wait: Duration,
     fresh: bool,
     metrics: &Metrics,
 ) -> Result<PullConsumer, Setback> {
-    verify_stream(js, spec, names).await?;
-    let stream = names.stream();
+    verify_stream(js, federation).await?;
+    let names = &federation.names;
+    let stream = &names.inbox_stream(me);
     let broker = |e: &dyn std::fmt::Display| Setback::Broker(Error::Broker(format!("inbox of stream {stream}: {e}")));
     let name = names.consumer(me);
     if fresh {
@@ -344,20 +358,19 @@ pub async fn consume(
     envelopes: Arc<Envelopes>,
     runtime: RuntimeHandle,
     metrics: Arc<Metrics>,
-    spec: StreamSpec,
+    federation: Federation,
     timings: ConsumerTimings,
     reconnected: Arc<Notify>,
     ready: watch::Sender<InboxState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let me = envelopes.me().to_string();
-    let names = Names::new(&spec);
+    let names = federation.names.clone();
     let mut backoff = Backoff::default();
     let mut waiting_said: Option<tokio::time::Instant> = None;
     let mut recheck = Recheck {
         js: &js,
-        spec: &spec,
-        names: &names,
+        federation: &federation,
         every: timings.stream_check,
         reconnected: &reconnected,
         due: Instant::now() + timings.stream_check,
@@ -369,19 +382,20 @@ pub async fn consume(
     'open: while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
-            consumer = open_inbox(&js, &spec, &names, &me, timings.ack_wait, fresh, &metrics) => consumer,
+            consumer = open_inbox(&js, &federation, &me, timings.ack_wait, fresh, &metrics) => consumer,
         };
         let consumer = match consumer {
             Ok(consumer) => {
                 fresh = false;
                 consumer
             }
-            Err(Setback::Absent) => {
+            Err(Setback::Absent(missing)) => {
                 let _ = ready.send(InboxState::AwaitingStream);
                 if waiting_said.is_none_or(|at| at.elapsed() >= WAITING_LOG_INTERVAL) {
                     tracing::warn!(
                         stream = names.stream(),
-                        "waiting for the operator to provision stream {} (fsc federation provision)",
+                        %missing,
+                        "waiting for the operator to provision stream {} (fsc federation provision): no {missing} yet",
                         names.stream()
                     );
                     waiting_said = Some(tokio::time::Instant::now());
@@ -502,8 +516,7 @@ fn suspend(ready: &watch::Sender<InboxState>, refused: &mut Option<String>, why:
 /// connection comes back (`reconnected`), since the stream may have changed meanwhile.
 struct Recheck<'a> {
     js: &'a jetstream::Context,
-    spec: &'a StreamSpec,
-    names: &'a Names,
+    federation: &'a Federation,
     every: Duration,
     reconnected: &'a Notify,
     due: Instant,
@@ -522,13 +535,13 @@ impl Recheck<'_> {
     /// does not answer, is left to the pull, which then fails and opens the inbox again.
     async fn verify(&mut self) -> Result<(), String> {
         self.due = Instant::now() + self.every;
-        match verify_stream(self.js, self.spec, self.names).await {
+        match verify_stream(self.js, self.federation).await {
             Err(Setback::Refused(why)) => Err(why),
             Err(Setback::Broker(error)) => {
                 tracing::debug!(%error, "cannot verify the stream now");
                 Ok(())
             }
-            Ok(()) | Err(Setback::Absent) => Ok(()),
+            Ok(()) | Err(Setback::Absent(_)) => Ok(()),
         }
     }
 }
