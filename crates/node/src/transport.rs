@@ -40,7 +40,7 @@ use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -733,6 +733,49 @@ pub struct Outgoing {
     pub max_msg_size: usize,
     /// How long a publish waits for the stream's acknowledgement (`publish_ack_timeout_ms`).
     pub ack_timeout: Duration,
+    /// The most each party's stream holds (the roster's `[stream] max_bytes`), for the log.
+    pub max_bytes: i64,
+}
+
+/// The first pause before a recipient whose stream is full is tried again; it doubles with every
+/// refusal, up to [`FULL_PAUSE_MAX`].
+const FULL_PAUSE_FIRST: Duration = Duration::from_millis(100);
+const FULL_PAUSE_MAX: Duration = Duration::from_secs(2);
+
+/// A recipient whose stream refused a message as full (its party is away, or behind, and its
+/// inbox holds `max_bytes`): what is for it waits here, one probe goes out after each pause, and
+/// the rest follows once the stream takes one again. Messages to every other party go on.
+struct Parked {
+    since: Instant,
+    pause: Duration,
+    /// When the next probe goes out.
+    next: Instant,
+    /// The first row id of the probe in flight, if one is.
+    probe: Option<i64>,
+    /// Broker messages refused, re-sent as they were (same message ids).
+    failed: VecDeque<Vec<OutboxRow>>,
+    /// Rows for the recipient that came since, not yet packed.
+    rows: VecDeque<OutboxRow>,
+}
+
+impl Parked {
+    fn waiting(&self) -> usize {
+        self.rows.len() + self.failed.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// How one broker message's publish ended.
+struct Sent {
+    recipient: String,
+    first: i64,
+    result: Result<Vec<i64>, (Vec<OutboxRow>, Error)>,
+}
+
+/// Whether the stream refused a publish for a limit (`max_bytes`, or `max_msgs_per_subject`):
+/// its recipient has to take messages off it first.
+fn stream_full(error: &Error) -> bool {
+    let text = error.to_string();
+    text.contains("maximum bytes exceeded") || text.contains("maximum messages") || text.contains("resource limits exceeded")
 }
 
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
@@ -740,6 +783,8 @@ pub struct Outgoing {
 /// the outbox and is re-sent at the next start. Nothing is sent before the inbox has verified the
 /// stream (`inbox` first [`InboxState::Pulling`]), nor while the stream is refused: what such a
 /// stream does with a message (copy it elsewhere, drop it) is not what the parties agreed on.
+/// A recipient whose stream is full is [`Parked`]: its messages wait, without holding up the
+/// others', and the node logs it once (WARN) and when it clears (INFO).
 pub async fn publish(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
@@ -754,9 +799,19 @@ pub async fn publish(
     // stream (its acknowledgement was lost) then has the same message id, and the stream drops
     // the copy instead of the receiver counting each message in it as a replay.
     let mut retries: VecDeque<Vec<OutboxRow>> = VecDeque::new();
+    let mut parked: BTreeMap<String, Parked> = BTreeMap::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     let (mut verified, mut watching) = (false, true);
+    let start = |rows: Vec<OutboxRow>| {
+        send(
+            js.clone(),
+            envelopes.clone(),
+            outgoing.clone(),
+            metrics.clone(),
+            rows,
+        )
+    };
     loop {
         let held = match &*inbox.borrow_and_update() {
             InboxState::Pulling => {
@@ -767,10 +822,22 @@ pub async fn publish(
             InboxState::Starting | InboxState::AwaitingStream => !verified,
         };
         // Stopping while held: what is unsent stays in the outbox for the next start.
-        if !open && in_flight.is_empty() && (held || (queue.is_empty() && retries.is_empty())) {
+        if !open && in_flight.is_empty() && (held || (queue.is_empty() && retries.is_empty() && parked.is_empty())) {
             return;
         }
         let budget = broker_message_budget(&js, &outgoing);
+        let now = Instant::now();
+        for parking in parked.values_mut().filter(|p| !held && p.probe.is_none() && p.next <= now) {
+            let probe = match parking.failed.pop_front() {
+                Some(rows) => Some(rows),
+                None => bundle::take(&mut parking.rows, budget),
+            };
+            if let Some(rows) = probe {
+                parking.probe = Some(rows[0].id);
+                in_flight.push(start(rows));
+            }
+        }
+        let due = parked.values().filter(|p| p.probe.is_none()).map(|p| p.next).min();
         while !held && in_flight.len() < MAX_IN_FLIGHT {
             let rows = match retries.pop_front() {
                 Some(rows) if bundle::fits(&rows, budget) => Some(rows),
@@ -782,33 +849,104 @@ pub async fn publish(
                 None => bundle::take(&mut queue, budget),
             };
             let Some(rows) = rows else { break };
-            in_flight.push(send(
-                js.clone(),
-                envelopes.clone(),
-                outgoing.clone(),
-                metrics.clone(),
-                rows,
-            ));
+            in_flight.push(start(rows));
         }
         tokio::select! {
             changed = inbox.changed(), if watching => watching = changed.is_ok(),
+            () = tokio::time::sleep_until(due.unwrap_or(now)), if due.is_some() && !held => {}
             rows = outbox.recv(), if open => match rows {
-                Some(rows) => queue.extend(rows),
+                Some(rows) if parked.is_empty() => queue.extend(rows),
+                Some(rows) => {
+                    for row in rows {
+                        match parked.get_mut(&row.recipient) {
+                            Some(parking) => parking.rows.push_back(row),
+                            None => queue.push_back(row),
+                        }
+                    }
+                    metrics.set_full_streams(parked.iter().map(|(r, p)| (r.clone(), p.waiting())));
+                }
                 None => open = false,
             },
-            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(sent) = in_flight.next(), if !in_flight.is_empty() => {
                 let mut done = Vec::new();
-                let mut handle = |result: Result<Vec<i64>, (Vec<OutboxRow>, Error)>| match result {
-                    Ok(keys) => done.extend(keys),
-                    Err((rows, error)) => {
-                        tracing::debug!(%error, messages = rows.len(), "publish failed; will retry");
-                        Metrics::add(&metrics.publish_retries, 1);
-                        retries.push_back(rows);
+                let mut changed = false;
+                let mut handle = |sent: Sent| {
+                    let Sent { recipient, first, result } = sent;
+                    match result {
+                        Ok(keys) => {
+                            done.extend(keys);
+                            if let Some(parking) = parked.remove(&recipient) {
+                                // The stream takes messages again: everything that waited goes.
+                                tracing::info!(
+                                    recipient = %recipient,
+                                    stream = %outgoing.names.inbox_stream(&recipient),
+                                    waited_s = parking.since.elapsed().as_secs_f64(),
+                                    messages = parking.waiting(),
+                                    "stream {} takes messages again; sending the messages to {recipient} that waited",
+                                    outgoing.names.inbox_stream(&recipient),
+                                );
+                                retries.extend(parking.failed);
+                                queue.extend(parking.rows);
+                                changed = true;
+                            }
+                        }
+                        Err((rows, error)) => {
+                            Metrics::add(&metrics.publish_retries, 1);
+                            let full = stream_full(&error);
+                            if !full && !parked.contains_key(&recipient) {
+                                tracing::debug!(%error, messages = rows.len(), "publish failed; will retry");
+                                retries.push_back(rows);
+                                return;
+                            }
+                            changed = true;
+                            let parking = parked.entry(recipient.clone()).or_insert_with(|| {
+                                Metrics::add(&metrics.stream_full_episodes, 1);
+                                let stream = outgoing.names.inbox_stream(&recipient);
+                                tracing::warn!(
+                                    recipient = %recipient,
+                                    %stream,
+                                    max_bytes = outgoing.max_bytes,
+                                    %error,
+                                    "stream {stream} is full: {recipient}'s inbox holds its max_bytes ({} bytes), \
+                                     {recipient} is away or behind; messages to {recipient} wait here, \
+                                     the other parties' go on",
+                                    outgoing.max_bytes,
+                                );
+                                // What is queued for the recipient waits with it.
+                                let (rows, others): (VecDeque<_>, VecDeque<_>) =
+                                    queue.drain(..).partition(|row| row.recipient == recipient);
+                                queue = others;
+                                let (failed, others): (VecDeque<_>, VecDeque<_>) =
+                                    retries.drain(..).partition(|rows| rows[0].recipient == recipient);
+                                retries = others;
+                                let now = Instant::now();
+                                Parked {
+                                    since: now,
+                                    pause: FULL_PAUSE_FIRST,
+                                    next: now + FULL_PAUSE_FIRST,
+                                    probe: None,
+                                    failed,
+                                    rows,
+                                }
+                            });
+                            if parking.probe == Some(first) {
+                                // The probe was refused too: wait longer.
+                                parking.probe = None;
+                                parking.pause = (parking.pause * 2).min(FULL_PAUSE_MAX);
+                                parking.next = Instant::now() + parking.pause;
+                                parking.failed.push_front(rows);
+                            } else {
+                                parking.failed.push_back(rows);
+                            }
+                        }
                     }
                 };
-                handle(result);
-                while let Some(Some(result)) = in_flight.next().now_or_never() {
-                    handle(result);
+                handle(sent);
+                while let Some(Some(sent)) = in_flight.next().now_or_never() {
+                    handle(sent);
+                }
+                if changed {
+                    metrics.set_full_streams(parked.iter().map(|(r, p)| (r.clone(), p.waiting())));
                 }
                 if !done.is_empty() {
                     published.send(done);
@@ -835,14 +973,15 @@ fn broker_message_budget(js: &jetstream::Context, outgoing: &Outgoing) -> usize 
 
 /// Publishes outbox rows for one recipient ([`bundle::take`]) as one broker message (a lone row
 /// as itself, in chunks if it is large; several as a bundle) and waits for the broker's
-/// acknowledgement. A failure waits a little before returning the rows, so retries are paced.
+/// acknowledgement. A failure waits a little before returning the rows, so retries are paced
+/// (but for a full stream, whose recipient the publisher parks).
 async fn send(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
     outgoing: Arc<Outgoing>,
     metrics: Arc<Metrics>,
     rows: Vec<OutboxRow>,
-) -> Result<Vec<i64>, (Vec<OutboxRow>, Error)> {
+) -> Sent {
     let me = envelopes.me();
     let row = &rows[0];
     let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
@@ -857,12 +996,20 @@ async fn send(
     } else {
         send_alone(&js, &envelopes, &outgoing, &metrics, row, &subject, &message_id).await
     };
-    match result {
+    let (recipient, first) = (row.recipient.clone(), row.id);
+    let result = match result {
         Ok(()) => Ok(rows.iter().map(|r| r.id).collect()),
+        // A full stream: the publisher parks the recipient and paces its retries.
+        Err(error) if stream_full(&error) => Err((rows, error)),
         Err(error) => {
             tokio::time::sleep(Duration::from_millis(250)).await;
             Err((rows, error))
         }
+    };
+    Sent {
+        recipient,
+        first,
+        result,
     }
 }
 
