@@ -272,15 +272,18 @@ async fn verify_stream(js: &jetstream::Context, federation: &Federation) -> Resu
     let found = stream::list(js, |info| names.stream_party(&info.config.name).is_some())
         .await
         .map_err(Setback::Broker)?;
+    // Every stream there is verified before one missing is waited for: a changed one is refused
+    // whatever else is missing.
+    let mut missing = None;
     for party in &federation.parties {
         let stream = names.inbox_stream(party);
-        let Some(info) = found.iter().find(|info| info.config.name == stream) else {
-            return Err(Setback::Absent(stream));
-        };
-        stream::verify(&federation.spec, party, &info.config)
-            .map_err(|mismatch| Setback::Refused(stream::refusal(&stream, &mismatch)))?;
+        match found.iter().find(|info| info.config.name == stream) {
+            Some(info) => stream::verify(&federation.spec, party, &info.config)
+                .map_err(|mismatch| Setback::Refused(stream::refusal(&stream, &mismatch)))?,
+            None => missing = missing.or(Some(stream)),
+        }
     }
-    Ok(())
+    missing.map_or(Ok(()), |stream| Err(Setback::Absent(stream)))
 }
 
 /// Finds the stream, verifies it against the spec, and opens this node's inbox consumer: a new

@@ -11,15 +11,14 @@ use fsc_node::config::stream::{Names, StreamSpec, expected_config, find, refusal
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// What [`provision`] did, to the streams together: created one at least, else updated one at
-/// least, else found them all as specified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What [`provision`] did to one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provisioned {
-    /// Every stream was there already, as specified.
-    Found,
-    /// A stream differed and was updated to the spec (`update`).
-    Updated,
     Created,
+    /// The stream was there already, as specified.
+    Found,
+    /// The stream differed and was updated to the spec (`update`).
+    Updated,
 }
 
 /// Creates each party's stream as the spec describes it, or finds it as specified; an existing
@@ -36,7 +35,7 @@ pub async fn provision(
     spec: &StreamSpec,
     parties: &[String],
     update: bool,
-) -> Result<Provisioned, Error> {
+) -> Result<Vec<(String, Provisioned)>, Error> {
     let names = Names::new(spec);
     if let Some(shared) = find(js, &spec.name).await? {
         let waiting = shared.state.messages;
@@ -53,9 +52,11 @@ pub async fn provision(
             .await
             .map_err(|e| Error::Broker(format!("deleting the empty stream {}: {e}", spec.name)))?;
     }
-    let mut done = Provisioned::Found;
+    let mut done = Vec::new();
     for party in parties {
-        done = done.max(provision_one(js, spec, &names.inbox_stream(party), party, update).await?);
+        let name = names.inbox_stream(party);
+        let what = provision_one(js, spec, &name, party, update).await?;
+        done.push((name, what));
     }
     Ok(done)
 }
@@ -94,13 +95,13 @@ const PROVISION_PATIENCE: Duration = Duration::from_secs(30);
 
 /// `fsc federation provision DIR`: creates (or finds as specified) the streams of the roster
 /// `DIR/federation.toml`, one per party, as the operator's `admin` user of `DIR/admin/` (its
-/// broker URL from `admin/admin.toml` unless `nats_url` is given). Returns the streams' names and
-/// what was done.
+/// broker URL from `admin/admin.toml` unless `nats_url` is given). Returns each stream's name and
+/// what was done to it.
 pub async fn provision_federation(
     dir: &Path,
     nats_url: Option<&str>,
     update: bool,
-) -> Result<(Vec<String>, Provisioned), Error> {
+) -> Result<Vec<(String, Provisioned)>, Error> {
     let roster = Roster::load(&dir.join("federation.toml"))?;
     let admin = AdminConfig::load(dir)?;
     let url = nats_url.unwrap_or(&admin.nats_url);
@@ -116,8 +117,6 @@ pub async fn provision_federation(
         .api_prefix(admin.broker_login().api_prefix())
         .build(client);
     let parties: Vec<String> = roster.parties.iter().map(|p| p.id.clone()).collect();
-    let names = Names::new(&roster.stream);
-    let streams = parties.iter().map(|p| names.inbox_stream(p)).collect();
     let started = Instant::now();
     loop {
         match provision(&js, &roster.stream, &parties, update).await {
@@ -127,7 +126,7 @@ pub async fn provision_federation(
                 tracing::info!(%error, "the broker is not ready; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            outcome => return outcome.map(|done| (streams, done)),
+            outcome => return outcome,
         }
     }
 }
