@@ -1,12 +1,13 @@
 //! One absent party does not stop the others (issue 22, item 2). Carol is away while alice and
 //! bob keep submitting 3-party sums, until what waits for carol fills her stream (a small
-//! `max_bytes`). Two-party sums between alice and bob must still complete at once: each party's
+//! `max_bytes`; the operator tops it up to the brim). Two-party sums between alice and bob must still complete at once: each party's
 //! inbox is a stream of its own, and a node parks the messages for a party whose stream is full
 //! instead of holding up the others'. Each node says so once in its log (WARN), in `/v1/node`,
 //! on its operator page and in its metrics, and retries carol's stream seldom (backoff), not
 //! thousands of times a second. Once carol is back she drains her stream, the parked messages
 //! follow, every computation succeeds at every party, and the nodes say that it cleared.
 
+use async_nats::jetstream;
 use fsc_e2e::{Cluster, ClusterOptions, eventually};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -69,7 +70,25 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
         })
         .await;
     }
-    eprintln!("carol's stream is full after {} 3-party sums", waiting.len());
+    eprintln!("carol's stream refuses a bundle after {} 3-party sums", waiting.len());
+    // To the brim: what is left (less than a bundle) takes ever smaller messages, as the operator
+    // can send them, until not even a lone sum's message would fit. (Carol drops them as
+    // malformed when she is back.)
+    let js = jetstream::new(cluster.admin().await);
+    let mut filler = 0;
+    for size in [16 << 10, 1 << 10, 64] {
+        loop {
+            let subject = cluster.names().subject(&Uuid::new_v4().to_string(), "carol", "alice");
+            match js.publish(subject, vec![0; size].into()).await.unwrap().await {
+                Ok(_) => filler += 1,
+                Err(error) => {
+                    assert!(error.to_string().contains("maximum bytes exceeded"), "{error}");
+                    break;
+                }
+            }
+        }
+    }
+    eprintln!("carol's stream is full with {filler} more messages of the operator's");
 
     // Alice and bob go on computing between themselves, promptly.
     let started = Instant::now();
