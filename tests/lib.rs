@@ -469,7 +469,10 @@ impl Cluster {
         if let Some(max_bytes) = options.stream_max_bytes {
             let roster = dir.path().join("federation.toml");
             let text = std::fs::read_to_string(&roster).expect("the roster");
-            let default = format!("max_bytes = {}\n", fsc_node::config::stream::StreamSpec::default().max_bytes);
+            let default = format!(
+                "max_bytes = {}\n",
+                fsc_node::config::stream::StreamSpec::default().max_bytes
+            );
             assert!(text.contains(&default), "init writes max_bytes: {text}");
             let text = text.replace(&default, &format!("max_bytes = {max_bytes}\n"));
             std::fs::write(&roster, text).expect("write the roster");

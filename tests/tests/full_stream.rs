@@ -120,11 +120,15 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
     for party in ["alice", "bob"] {
         let node = cluster.node(party);
         let client = node.client();
-        eventually(Duration::from_secs(10), "the node shows carol's full stream", || async {
-            client.node().await.unwrap()["full_streams"]
-                .as_array()
-                .is_some_and(|full| !full.is_empty())
-        })
+        eventually(
+            Duration::from_secs(10),
+            "the node shows carol's full stream",
+            || async {
+                client.node().await.unwrap()["full_streams"]
+                    .as_array()
+                    .is_some_and(|full| !full.is_empty())
+            },
+        )
         .await;
         let view = client.node().await.unwrap();
         let full = &view["full_streams"][0];
@@ -137,7 +141,12 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
         assert!(log.lines().any(|l| l.contains(FULL) && l.contains("WARN")), "{log}");
         assert_eq!(metric(&cluster, party, "fsc_streams_full").await, 1.0);
         assert_eq!(metric(&cluster, party, "fsc_stream_full_total").await, 1.0);
-        let page = reqwest::get(format!("{}/", node.url)).await.unwrap().text().await.unwrap();
+        let page = reqwest::get(format!("{}/", node.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(page.contains("stream FSC-carol") && page.contains("full for"), "{page}");
     }
     // Backed off: a few retries a second at most, not thousands (a measurement over a window).

@@ -257,7 +257,10 @@ async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() 
         .await;
     }
     for party in &cluster.parties {
-        let info = cluster.stream_info_of(&operator, party).await.expect("the stream's state");
+        let info = cluster
+            .stream_info_of(&operator, party)
+            .await
+            .expect("the stream's state");
         assert_eq!(info["state"]["messages"], json!(0), "nothing was published: {info}");
     }
 
@@ -372,7 +375,10 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
     // bob cannot ask which pairs have messages pending...
     let info = bob
         .js
-        .request::<_, Value, Value>("STREAM.INFO.FSC-carol".to_string(), &json!({"subjects_filter": pending}))
+        .request::<_, Value, Value>(
+            "STREAM.INFO.FSC-carol".to_string(),
+            &json!({"subjects_filter": pending}),
+        )
         .await;
     assert!(info.is_err(), "{info:?}");
     bob.refused("$JS.API.STREAM.INFO.FSC-carol").await;

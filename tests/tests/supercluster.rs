@@ -34,7 +34,11 @@ async fn consumers_created(cluster: &Cluster, admin: &async_nats::Client) -> Vec
     let names = cluster.names();
     let mut created = Vec::new();
     for party in &cluster.parties {
-        let subject = format!("$JS.API.CONSUMER.INFO.{}.{}", names.inbox_stream(party), names.consumer(party));
+        let subject = format!(
+            "$JS.API.CONSUMER.INFO.{}.{}",
+            names.inbox_stream(party),
+            names.consumer(party)
+        );
         created.push(ask(admin, &subject).await["created"].as_str().unwrap().to_string());
     }
     created
@@ -107,7 +111,10 @@ async fn a_supercluster_computes_and_keeps_its_consumers_through_a_server_loss_a
 
     // The operator moves the leader of alice's stream (README, "Broker topologies").
     let leader = ask(&admin, &stream).await["cluster"]["leader"].clone();
-    let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{}", cluster.names().inbox_stream("alice"));
+    let subject = format!(
+        "$JS.API.STREAM.LEADER.STEPDOWN.{}",
+        cluster.names().inbox_stream("alice")
+    );
     assert_eq!(ask(&admin, &subject).await["success"], true);
     // The election may give the lead back to the same server (the others not yet current after
     // fsc-a1's restart): the operator asks again, as README says.

@@ -175,7 +175,10 @@ impl Metrics {
     /// The recipients whose stream is full now and the messages waiting for each (the publisher
     /// says): a recipient new here is full since now, one left out is no more.
     pub fn set_full_streams(&self, now: impl Iterator<Item = (String, usize)>) {
-        let mut full = self.full_streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut full = self
+            .full_streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut kept = BTreeMap::new();
         for (recipient, waiting) in now {
             let since = full.get(&recipient).map_or_else(SystemTime::now, |f| f.since);

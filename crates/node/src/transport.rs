@@ -778,7 +778,9 @@ struct Sent {
 /// its recipient has to take messages off it first.
 fn stream_full(error: &Error) -> bool {
     let text = error.to_string();
-    text.contains("maximum bytes exceeded") || text.contains("maximum messages") || text.contains("resource limits exceeded")
+    text.contains("maximum bytes exceeded")
+        || text.contains("maximum messages")
+        || text.contains("resource limits exceeded")
 }
 
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
@@ -806,15 +808,7 @@ pub async fn publish(
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     let (mut verified, mut watching) = (false, true);
-    let start = |rows: Vec<OutboxRow>| {
-        send(
-            js.clone(),
-            envelopes.clone(),
-            outgoing.clone(),
-            metrics.clone(),
-            rows,
-        )
-    };
+    let start = |rows: Vec<OutboxRow>| send(js.clone(), envelopes.clone(), outgoing.clone(), metrics.clone(), rows);
     loop {
         let held = match &*inbox.borrow_and_update() {
             InboxState::Pulling => {
@@ -830,7 +824,10 @@ pub async fn publish(
         }
         let budget = broker_message_budget(&js, &outgoing);
         let now = Instant::now();
-        for parking in parked.values_mut().filter(|p| !held && p.probe.is_none() && p.next <= now) {
+        for parking in parked
+            .values_mut()
+            .filter(|p| !held && p.probe.is_none() && p.next <= now)
+        {
             let probe = match parking.failed.pop_front() {
                 Some(rows) => Some(rows),
                 None => bundle::take(&mut parking.rows, budget),

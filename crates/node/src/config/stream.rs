@@ -281,10 +281,7 @@ pub async fn find(js: &jetstream::Context, name: &str) -> Result<Option<stream::
 
 /// The streams of the account that `wanted` picks, as `STREAM.LIST` reports them (a page holds
 /// up to 256, so a federation's streams take one request).
-pub async fn list(
-    js: &jetstream::Context,
-    wanted: impl Fn(&stream::Info) -> bool,
-) -> Result<Vec<stream::Info>, Error> {
+pub async fn list(js: &jetstream::Context, wanted: impl Fn(&stream::Info) -> bool) -> Result<Vec<stream::Info>, Error> {
     let mut found = Vec::new();
     let mut offset = 0;
     loop {
@@ -341,7 +338,10 @@ mod tests {
         assert_eq!(names.inbox_stream("bob"), "ACME-bob");
         assert_eq!(names.stream_party("ACME-bob"), Some("bob"));
         assert_eq!(names.stream_party("ACMEbob"), None);
-        assert_eq!(expected_config(&spec, "bob").subjects, vec!["acme.fsc.*.bob.*".to_string()]);
+        assert_eq!(
+            expected_config(&spec, "bob").subjects,
+            vec!["acme.fsc.*.bob.*".to_string()]
+        );
         assert_eq!(names.subjects(), "acme.fsc.>");
         assert_eq!(names.inbox_prefix("bob"), "_INBOX_ACME.bob");
         let default = Names::new(&StreamSpec::default());
