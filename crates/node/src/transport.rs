@@ -774,13 +774,14 @@ struct Sent {
     result: Result<Vec<i64>, (Vec<OutboxRow>, Error)>,
 }
 
-/// Whether the stream refused a publish for a limit (`max_bytes`, or `max_msgs_per_subject`):
-/// its recipient has to take messages off it first.
+/// Whether the recipient's stream refused a publish as full (`max_bytes`; nats-server answers
+/// "maximum bytes exceeded"): its recipient has to take messages off it first. Not a full subject
+/// (`max_msgs_per_subject`, "maximum messages per subject exceeded"): that holds up one
+/// computation's messages from this node to that recipient, which are retried as before, and
+/// must not hold up the recipient's others (a party could fill one pair's subject through the
+/// JetStream API's reply subjects).
 fn stream_full(error: &Error) -> bool {
-    let text = error.to_string();
-    text.contains("maximum bytes exceeded")
-        || text.contains("maximum messages")
-        || text.contains("resource limits exceeded")
+    error.to_string().contains("maximum bytes exceeded")
 }
 
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
@@ -1093,5 +1094,18 @@ impl Backoff {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_full_stream_parks_its_recipient() {
+        let refused = |text: &str| Error::Broker(format!("{text} (10077)"));
+        assert!(stream_full(&refused("nats: maximum bytes exceeded")));
+        assert!(!stream_full(&refused("nats: maximum messages per subject exceeded")));
+        assert!(!stream_full(&refused("no acknowledgement from the stream within 2s")));
     }
 }
