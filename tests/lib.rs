@@ -112,6 +112,12 @@ impl NodeProcess {
         Client::with_ca(&self.url, None, self.ca.as_deref()).expect("a client of the node")
     }
 
+    /// The operator page (`GET /`) as a caller without a token sees it.
+    pub async fn page(&self) -> String {
+        let page = reqwest::get(format!("{}/", self.url)).await.expect("the operator page");
+        page.text().await.expect("the operator page's text")
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

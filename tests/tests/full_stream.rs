@@ -141,12 +141,7 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
         assert!(log.lines().any(|l| l.contains(FULL) && l.contains("WARN")), "{log}");
         assert_eq!(metric(&cluster, party, "fsc_streams_full").await, 1.0);
         assert_eq!(metric(&cluster, party, "fsc_stream_full_total").await, 1.0);
-        let page = reqwest::get(format!("{}/", node.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = node.page().await;
         assert!(page.contains("stream FSC-carol") && page.contains("full for"), "{page}");
     }
     // Backed off: a few retries a second at most, not thousands (a measurement over a window).

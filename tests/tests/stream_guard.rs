@@ -234,12 +234,7 @@ async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() 
         let view = node.client().node().await.unwrap();
         let why = view["not_ready"].as_str().unwrap_or_default();
         assert!(why.contains("`republish`") && why.contains("copies"), "{view}");
-        let page = reqwest::get(format!("{}/", node.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = node.page().await;
         assert!(page.contains("`republish`"), "{page}");
         let log = node.log();
         assert!(
