@@ -28,6 +28,21 @@ async fn metric(cluster: &Cluster, party: &str, name: &str) -> f64 {
     cluster.node(party).client().metric(name).await.unwrap_or(0.0)
 }
 
+/// Asserts that every sum of `sums` (id, i) succeeded at `party` within `timeout`, with the sum
+/// `i * factor` (the parties' inputs are multiples of i whose factors add up to `factor`).
+async fn summed(cluster: &Cluster, party: &str, sums: &[(Uuid, i64)], factor: i64, timeout: Duration) {
+    let client = cluster.node(party).client();
+    for (id, i) in sums {
+        let view = client.wait_final(*id, timeout).await.unwrap();
+        assert_eq!(
+            view["output"]["result"]["sum"].as_f64(),
+            Some((i * factor) as f64),
+            "{party} {id} (alice and bob stall behind carol's full stream?): {view}\n{}",
+            cluster.logs()
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
     let mut cluster = Cluster::start_with(ClusterOptions {
@@ -101,16 +116,8 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
         let answers = client.submit_batch(&items).await.unwrap();
         assert!(answers.iter().all(|a| a["status"] == "pending"), "{answers:?}");
     }
-    for client in [&alice, &bob] {
-        for (id, i) in &pairs {
-            let view = client.wait_final(*id, Duration::from_secs(20)).await.unwrap();
-            assert_eq!(
-                view["output"]["result"]["sum"].as_f64(),
-                Some((i * 101) as f64),
-                "alice and bob stall behind carol's full stream: {view}\n{}",
-                cluster.logs()
-            );
-        }
+    for party in ["alice", "bob"] {
+        summed(&cluster, party, &pairs, 101, Duration::from_secs(20)).await;
     }
     let took = started.elapsed();
     eprintln!("50 two-party sums took {took:?} while carol's stream was full");
@@ -159,16 +166,7 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
         assert!(answers.iter().all(|a| a["status"] == "pending"), "{answers:?}");
     }
     for party in everyone {
-        let client = cluster.node(party).client();
-        for (id, i) in &waiting {
-            let view = client.wait_final(*id, Duration::from_secs(120)).await.unwrap();
-            assert_eq!(
-                view["output"]["result"]["sum"].as_f64(),
-                Some((i * 111) as f64),
-                "{party} {id}: {view}\n{}",
-                cluster.logs()
-            );
-        }
+        summed(&cluster, party, &waiting, 111, Duration::from_secs(120)).await;
     }
     for party in ["alice", "bob"] {
         let node = cluster.node(party);
