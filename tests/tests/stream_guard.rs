@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Where a republish rule on alice's stream (`fsc.*.alice.*`) copies a message: its subject.
+const COPY: &str = "fsc.{{wildcard(1)}}.alice.{{wildcard(2)}}";
 const WAITING: &str = "waiting for the operator to provision stream FSC (fsc federation provision)";
 
 fn unprovisioned(parties: usize) -> ClusterOptions {
@@ -101,7 +103,7 @@ async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
     let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream, "alice");
     config.republish = Some(stream::Republish {
         source: names.inbox_filter("alice"),
-        destination: format!("{}.copies.>", names.inbox_prefix("carol")),
+        destination: format!("{}.copies.{COPY}", names.inbox_prefix("carol")),
         headers_only: false,
     });
     let admin = jetstream::new(cluster.connect_as("admin").await);
@@ -171,7 +173,14 @@ async fn refuses(node: &NodeProcess, field: &str) {
 
 #[tokio::test]
 async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
-    let cluster = Cluster::start(2).await;
+    // Bob's stream is replaced: bob's inbox breaks and his node verifies at once, alice's within
+    // `stream_check_s`.
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![("FSC_STREAM_CHECK_S".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
     let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
     for view in cluster.finals(id, Duration::from_secs(60)).await {
         assert_eq!(view["status"], "succeeded", "{view}");
@@ -224,7 +233,7 @@ async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() 
     let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream, "alice");
     config.republish = Some(stream::Republish {
         source: cluster.names().inbox_filter("alice"),
-        destination: "copies.>".into(),
+        destination: format!("copies.{COPY}"),
         headers_only: false,
     });
     jetstream::new(operator.clone()).update_stream(config).await.unwrap();
