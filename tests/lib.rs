@@ -112,6 +112,12 @@ impl NodeProcess {
         Client::with_ca(&self.url, None, self.ca.as_deref()).expect("a client of the node")
     }
 
+    /// The operator page (`GET /`) as a caller without a token sees it.
+    pub async fn page(&self) -> String {
+        let page = reqwest::get(format!("{}/", self.url)).await.expect("the operator page");
+        page.text().await.expect("the operator page's text")
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -254,6 +260,8 @@ pub struct ClusterOptions {
     pub unprovisioned: bool,
     /// More arguments of `fsc federation init`, e.g. `--stream-name`.
     pub init_args: Vec<String>,
+    /// The roster's `[stream] max_bytes` (each party's stream), if not the default.
+    pub stream_max_bytes: Option<i64>,
 }
 
 /// A broker and n nodes, in a temporary directory that is removed at the end.
@@ -464,6 +472,17 @@ impl Cluster {
             append(&dir.path().join("nats-server.conf"), extra);
             broker.restart().expect("restart the broker with its new config");
         }
+        if let Some(max_bytes) = options.stream_max_bytes {
+            let roster = dir.path().join("federation.toml");
+            let text = std::fs::read_to_string(&roster).expect("the roster");
+            let default = format!(
+                "max_bytes = {}\n",
+                fsc_node::config::stream::StreamSpec::default().max_bytes
+            );
+            assert!(text.contains(&default), "init writes max_bytes: {text}");
+            let text = text.replace(&default, &format!("max_bytes = {max_bytes}\n"));
+            std::fs::write(&roster, text).expect("write the roster");
+        }
         if let Some(extra) = &options.admin_config {
             append(&dir.path().join("admin/admin.toml"), extra);
         }
@@ -605,9 +624,16 @@ impl Cluster {
             .expect("connect as the broker's admin")
     }
 
-    /// `$JS.API.STREAM.INFO.<stream>`, asked as the operator; `None` while no server answers it.
+    /// `$JS.API.STREAM.INFO.<stream>` of the first party's stream (its inbox; every party's is
+    /// alike), asked as the operator; `None` while no server answers it.
     pub async fn stream_info(&self, admin: &async_nats::Client) -> Option<Value> {
-        let subject = format!("$JS.API.STREAM.INFO.{}", self.names().stream());
+        self.stream_info_of(admin, &self.parties[0]).await
+    }
+
+    /// `$JS.API.STREAM.INFO.<stream>` of `party`'s stream, asked as the operator; `None` while no
+    /// server answers it.
+    pub async fn stream_info_of(&self, admin: &async_nats::Client, party: &str) -> Option<Value> {
+        let subject = format!("$JS.API.STREAM.INFO.{}", self.names().inbox_stream(party));
         let answer = tokio::time::timeout(Duration::from_secs(2), admin.request(subject, "".into()))
             .await
             .ok()?

@@ -1,7 +1,7 @@
-//! A three-server JetStream cluster written by `federation init --topology cluster`: the stream
-//! has three replicas, and each party's node lists its own server first. Servers die (`kill -9`)
-//! mid-batch, first one that does not lead the stream, then (after the first is back) the
-//! leader: every computation succeeds at every party, and after each kill the parties are
+//! A three-server JetStream cluster written by `federation init --topology cluster`: each party's
+//! stream has three replicas, and each party's node lists its own server first. Servers die
+//! (`kill -9`) mid-batch, first one that does not lead alice's stream, then (after the first is
+//! back) its leader: every computation succeeds at every party, and after each kill the parties are
 //! computing again within 10 s. The 1,000 sums are fed in slices of 50 while fewer than 150 are
 //! in flight, so that the batch is still running when the second kill comes (all at once, it
 //! would be over within seconds).
@@ -80,16 +80,22 @@ async fn kill_and_time_the_stall(cluster: &mut Cluster, i: usize) -> Duration {
     }
 }
 
-/// Waits until every replica of the stream is current (after a server came back).
+/// Waits until every replica of every party's stream is current (after a server came back).
 async fn replicas_current(cluster: &Cluster, admin: &async_nats::Client) {
     eventually(Duration::from_secs(60), "all three replicas are current", || async {
-        let Some(info) = cluster.stream_info(admin).await else {
-            return false;
-        };
-        let replicas = info["cluster"]["replicas"].as_array().cloned().unwrap_or_default();
-        info["cluster"]["leader"].is_string()
-            && replicas.len() == 2
-            && replicas.iter().all(|r| r["current"] == true && r["offline"] != true)
+        for party in &cluster.parties {
+            let Some(info) = cluster.stream_info_of(admin, party).await else {
+                return false;
+            };
+            let replicas = info["cluster"]["replicas"].as_array().cloned().unwrap_or_default();
+            let current = info["cluster"]["leader"].is_string()
+                && replicas.len() == 2
+                && replicas.iter().all(|r| r["current"] == true && r["offline"] != true);
+            if !current {
+                return false;
+            }
+        }
+        true
     })
     .await;
 }

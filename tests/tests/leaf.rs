@@ -141,13 +141,16 @@ async fn a_party_that_controls_its_leaf_still_sends_only_as_itself_to_the_roster
     }
     let admin = cluster.admin().await;
     let filter = serde_json::to_vec(&json!({"subjects_filter": format!("fsc.{id}.>")})).unwrap();
-    let answer = admin.request("$JS.API.STREAM.INFO.FSC", filter.into()).await.unwrap();
-    let info: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
-    assert!(info["state"]["messages"].is_u64(), "{info}");
-    assert!(
-        info["state"]["subjects"].as_object().is_none_or(|s| s.is_empty()),
-        "parked on the hub: {info}"
-    );
+    for party in &cluster.parties {
+        let subject = format!("$JS.API.STREAM.INFO.{}", cluster.names().inbox_stream(party));
+        let answer = admin.request(subject, filter.clone().into()).await.unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
+        assert!(info["state"]["messages"].is_u64(), "{info}");
+        assert!(
+            info["state"]["subjects"].as_object().is_none_or(|s| s.is_empty()),
+            "parked on the hub: {info}"
+        );
+    }
 }
 
 /// A leaf server applies the permissions the hub gives it, so what its party may not send is

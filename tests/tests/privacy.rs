@@ -157,7 +157,7 @@ fn request(case: &Case, id: Uuid, input: &Value) -> Value {
 /// Every abort alice sent carol for `id`, opened with carol's keys, as it waits on the broker.
 async fn aborts_waiting_for_carol(cluster: &Cluster, carol: &Envelopes, id: Uuid) -> Vec<Vec<u8>> {
     let js = jetstream::new(cluster.admin().await);
-    let stream = js.get_stream(cluster.names().stream()).await.unwrap();
+    let stream = js.get_stream(cluster.names().inbox_stream("carol")).await.unwrap();
     let subject = cluster.names().subject(&id.to_string(), "carol", "alice");
     let Ok(message) = stream.get_last_raw_message_by_subject(&subject).await else {
         return Vec::new();

@@ -1,7 +1,8 @@
-//! The stream no party can subvert: the operator provisions it (`fsc federation provision`,
-//! idempotent), nodes wait for it and refuse one that differs from the roster's `[stream]`, and
-//! a party's broker user can neither create or change streams, nor read which pairs of parties
-//! have messages pending, nor park messages for anyone outside the roster.
+//! The streams no party can subvert (one per party's inbox, `FSC-<party>`): the operator
+//! provisions them (`fsc federation provision`, idempotent), nodes wait for them and refuse one
+//! that differs from the roster's `[stream]`, and a party's broker user can neither create or
+//! change streams, nor read which pairs of parties have messages pending, nor park messages for
+//! anyone outside the roster.
 
 use async_nats::jetstream::{self, stream};
 use fsc_e2e::{Cluster, ClusterOptions, NodeProcess, eventually, output_text};
@@ -12,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Where a republish rule on alice's stream (`fsc.*.alice.*`) copies a message: its subject.
+const COPY: &str = "fsc.{{wildcard(1)}}.alice.{{wildcard(2)}}";
 const WAITING: &str = "waiting for the operator to provision stream FSC (fsc federation provision)";
 
 fn unprovisioned(parties: usize) -> ClusterOptions {
@@ -26,12 +29,12 @@ fn roster(cluster: &Cluster) -> Roster {
     Roster::load(&cluster.path().join("federation.toml")).unwrap()
 }
 
-/// `STREAM.INFO` of the stream with every subject's message count, as the admin user may ask.
+/// `STREAM.INFO` of carol's stream with every subject's message count, as the admin user may ask.
 async fn subject_counts(cluster: &Cluster) -> Value {
     let admin = cluster.connect_as("admin").await;
     let answer = admin
         .request(
-            format!("$JS.API.STREAM.INFO.{}", cluster.names().stream()),
+            format!("$JS.API.STREAM.INFO.{}", cluster.names().inbox_stream("carol")),
             json!({"subjects_filter": cluster.names().subjects()})
                 .to_string()
                 .into(),
@@ -64,11 +67,13 @@ async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent
 
     let provision = cluster.provision();
     assert!(provision.status.success(), "{}", output_text(&provision));
-    assert!(
-        output_text(&provision).contains("stream FSC created"),
-        "{}",
-        output_text(&provision)
-    );
+    for party in ["alice", "bob", "carol"] {
+        assert!(
+            output_text(&provision).contains(&format!("stream FSC-{party} created")),
+            "{}",
+            output_text(&provision)
+        );
+    }
     for node in &cluster.nodes {
         node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
         // Said once, not at every retry.
@@ -83,7 +88,7 @@ async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent
     let again = cluster.provision();
     assert!(again.status.success(), "{}", output_text(&again));
     assert!(
-        output_text(&again).contains("stream FSC exists as the roster specifies"),
+        output_text(&again).contains("stream FSC-carol exists as the roster specifies"),
         "{}",
         output_text(&again)
     );
@@ -92,12 +97,13 @@ async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent
 #[tokio::test]
 async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
     let mut cluster = Cluster::start_with(unprovisioned(3)).await;
-    // The stream the roster specifies, plus a rule copying every message where carol reads.
+    // Alice's stream as the roster specifies it, plus a rule copying every message to alice
+    // where carol reads; the other streams are not there yet.
     let names = cluster.names();
-    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream, "alice");
     config.republish = Some(stream::Republish {
-        source: names.subjects(),
-        destination: format!("{}.copies.>", names.inbox_prefix("carol")),
+        source: names.inbox_filter("alice"),
+        destination: format!("{}.copies.{COPY}", names.inbox_prefix("carol")),
         headers_only: false,
     });
     let admin = jetstream::new(cluster.connect_as("admin").await);
@@ -131,11 +137,11 @@ async fn every_node_refuses_a_stream_that_republishes_to_a_party() {
     let update = cluster.provision_update();
     assert!(update.status.success(), "{}", output_text(&update));
     assert!(
-        output_text(&update).contains("stream FSC updated"),
+        output_text(&update).contains("stream FSC-alice updated"),
         "{}",
         output_text(&update)
     );
-    let info = admin.get_stream("FSC").await.unwrap().cached_info().clone();
+    let info = admin.get_stream("FSC-alice").await.unwrap().cached_info().clone();
     assert_eq!(info.config.republish, None);
     for node in &mut cluster.nodes {
         node.restart().await;
@@ -167,7 +173,14 @@ async fn refuses(node: &NodeProcess, field: &str) {
 
 #[tokio::test]
 async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
-    let cluster = Cluster::start(2).await;
+    // Bob's stream is replaced: bob's inbox breaks and his node verifies at once, alice's within
+    // `stream_check_s`.
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![("FSC_STREAM_CHECK_S".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
     let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
     for view in cluster.finals(id, Duration::from_secs(60)).await {
         assert_eq!(view["status"], "succeeded", "{view}");
@@ -175,8 +188,8 @@ async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
     // The operator (or whoever got hold of its credentials) swaps the stream for one that lets
     // publishers purge subjects with a rollup header.
     let admin = jetstream::new(cluster.connect_as("admin").await);
-    admin.delete_stream("FSC").await.unwrap();
-    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
+    admin.delete_stream("FSC-bob").await.unwrap();
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream, "bob");
     config.allow_rollup = true;
     admin.create_stream(config).await.unwrap();
     // The nodes, having run, stay up and say why they exchange no messages.
@@ -217,10 +230,10 @@ async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() 
     let operator = cluster.admin().await;
     let mut copies = operator.subscribe("copies.>").await.unwrap();
     operator.flush().await.unwrap();
-    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream, "alice");
     config.republish = Some(stream::Republish {
-        source: cluster.names().subjects(),
-        destination: "copies.>".into(),
+        source: cluster.names().inbox_filter("alice"),
+        destination: format!("copies.{COPY}"),
         headers_only: false,
     });
     jetstream::new(operator.clone()).update_stream(config).await.unwrap();
@@ -230,12 +243,7 @@ async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() 
         let view = node.client().node().await.unwrap();
         let why = view["not_ready"].as_str().unwrap_or_default();
         assert!(why.contains("`republish`") && why.contains("copies"), "{view}");
-        let page = reqwest::get(format!("{}/", node.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = node.page().await;
         assert!(page.contains("`republish`"), "{page}");
         let log = node.log();
         assert!(
@@ -252,8 +260,13 @@ async fn a_stream_changed_under_running_nodes_carries_nothing_until_put_right() 
         })
         .await;
     }
-    let info = cluster.stream_info(&operator).await.expect("the stream's state");
-    assert_eq!(info["state"]["messages"], json!(0), "nothing was published: {info}");
+    for party in &cluster.parties {
+        let info = cluster
+            .stream_info_of(&operator, party)
+            .await
+            .expect("the stream's state");
+        assert_eq!(info["state"]["messages"], json!(0), "nothing was published: {info}");
+    }
 
     // The operator puts it right: the nodes, still running, send what waited.
     let update = cluster.provision_update();
@@ -326,21 +339,21 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
     let names = cluster.names();
     let bob = Party::connect(&cluster, "bob").await;
 
-    // Creating the stream (with a rule copying everything to bob) is the operator's alone.
-    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream);
+    // Creating a stream (with a rule copying everything to bob) is the operator's alone.
+    let mut config = fsc_node::config::stream::expected_config(&roster(&cluster).stream, "alice");
     config.republish = Some(stream::Republish {
-        source: names.subjects(),
+        source: names.inbox_filter("alice"),
         destination: format!("{}.copies.>", names.inbox_prefix("bob")),
         headers_only: false,
     });
     assert!(bob.js.create_stream(config.clone()).await.is_err());
-    bob.refused("$JS.API.STREAM.CREATE.FSC").await;
+    bob.refused("$JS.API.STREAM.CREATE.FSC-alice").await;
     let provision = cluster.provision();
     assert!(provision.status.success(), "{}", output_text(&provision));
     assert!(bob.js.update_stream(config).await.is_err());
-    bob.refused("$JS.API.STREAM.UPDATE.FSC").await;
-    assert!(bob.js.delete_stream("FSC").await.is_err());
-    bob.refused("$JS.API.STREAM.DELETE.FSC").await;
+    bob.refused("$JS.API.STREAM.UPDATE.FSC-alice").await;
+    assert!(bob.js.delete_stream("FSC-alice").await.is_err());
+    bob.refused("$JS.API.STREAM.DELETE.FSC-alice").await;
     for node in &cluster.nodes {
         node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
     }
@@ -366,15 +379,23 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
     // bob cannot ask which pairs have messages pending...
     let info = bob
         .js
-        .request::<_, Value, Value>("STREAM.INFO.FSC".to_string(), &json!({"subjects_filter": pending}))
+        .request::<_, Value, Value>(
+            "STREAM.INFO.FSC-carol".to_string(),
+            &json!({"subjects_filter": pending}),
+        )
         .await;
     assert!(info.is_err(), "{info:?}");
-    bob.refused("$JS.API.STREAM.INFO.FSC").await;
+    bob.refused("$JS.API.STREAM.INFO.FSC-carol").await;
     // ...and the stream list it may read has no subject details.
     let list: Value = bob.js.request("STREAM.LIST".to_string(), &json!({})).await.unwrap();
-    let state = &list["streams"][0]["state"];
-    assert!(state["messages"].as_u64().unwrap() > 0, "{list}");
-    assert!(state.get("subjects").is_none(), "{list}");
+    let streams = list["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 3, "{list}");
+    for stream in streams {
+        let state = &stream["state"];
+        let carols = stream["config"]["name"] == "FSC-carol";
+        assert_eq!(state["messages"].as_u64().unwrap() > 0, carols, "{list}");
+        assert!(state.get("subjects").is_none(), "{list}");
+    }
 
     // Nothing can be parked for a party outside the roster, nor sent as another party.
     let before = subject_counts(&cluster).await["state"]["messages"].as_u64().unwrap();
@@ -398,10 +419,11 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
     );
 }
 
-/// A federation set up before provisioning existed has the stream its nodes created, without
-/// limits: the new nodes refuse it, and `provision --update` brings it to the spec.
+/// A federation set up before the streams were per party has one stream for all (here even the
+/// one its nodes created before provisioning existed, without limits): `provision` says so, and
+/// `provision --update` replaces it by the streams per party once it holds no message.
 #[tokio::test]
-async fn the_stream_older_nodes_created_is_refused_until_updated() {
+async fn the_stream_older_nodes_created_is_replaced_once_empty() {
     let mut cluster = Cluster::start_with(unprovisioned(2)).await;
     let admin = jetstream::new(cluster.connect_as("admin").await);
     admin
@@ -420,10 +442,21 @@ async fn the_stream_older_nodes_created_is_refused_until_updated() {
     let refused = cluster.provision();
     assert!(!refused.status.success());
     assert!(
-        output_text(&refused).contains("`discard_new_per_subject` is false"),
+        output_text(&refused).contains("the one stream for all parties of an older fsc"),
         "{}",
         output_text(&refused)
     );
+    // A message still waits in it: not replaced, until it is delivered (played by a purge).
+    let waiting = admin.publish("fsc.c.bob.alice", "x".into()).await.unwrap().await;
+    assert!(waiting.is_ok(), "{waiting:?}");
+    let refused = cluster.provision_update();
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("it holds 1 messages"),
+        "{}",
+        output_text(&refused)
+    );
+    admin.get_stream("FSC").await.unwrap().purge().await.unwrap();
     let update = cluster.provision_update();
     assert!(update.status.success(), "{}", output_text(&update));
     // Started again, as a node that met the old stream has stopped.
@@ -477,8 +510,9 @@ async fn a_federation_with_its_own_names_uses_only_them() {
         }
     }
     assert!(seen > 0, "the computation's messages were seen");
-    let streams: Vec<String> = jetstream::new(admin).stream_names().try_collect().await.unwrap();
-    assert_eq!(streams, ["ACME"]);
+    let mut streams: Vec<String> = jetstream::new(admin).stream_names().try_collect().await.unwrap();
+    streams.sort();
+    assert_eq!(streams, ["ACME-alice", "ACME-bob", "ACME-carol"]);
 }
 
 /// What the broker's permissions cannot stop: nats-server checks the subject a party publishes

@@ -34,7 +34,11 @@ async fn consumers_created(cluster: &Cluster, admin: &async_nats::Client) -> Vec
     let names = cluster.names();
     let mut created = Vec::new();
     for party in &cluster.parties {
-        let subject = format!("$JS.API.CONSUMER.INFO.{}.{}", names.stream(), names.consumer(party));
+        let subject = format!(
+            "$JS.API.CONSUMER.INFO.{}.{}",
+            names.inbox_stream(party),
+            names.consumer(party)
+        );
         created.push(ask(admin, &subject).await["created"].as_str().unwrap().to_string());
     }
     created
@@ -66,7 +70,8 @@ async fn a_supercluster_computes_and_keeps_its_consumers_through_a_server_loss_a
         ..Default::default()
     })
     .await;
-    let stream = format!("$JS.API.STREAM.INFO.{}", cluster.names().stream());
+    // Alice's stream (her inbox); every party's is placed alike.
+    let stream = format!("$JS.API.STREAM.INFO.{}", cluster.names().inbox_stream("alice"));
     let admin = cluster.admin().await;
     let info = ask(&admin, &stream).await;
     assert_eq!(info["config"]["num_replicas"], 3, "{info}");
@@ -87,7 +92,7 @@ async fn a_supercluster_computes_and_keeps_its_consumers_through_a_server_loss_a
     // her connection and her consumer's leader at once (moved there first: a step-down request
     // may name the preferred server).
     let names = cluster.names();
-    let alices = format!("{}.{}", names.stream(), names.consumer("alice"));
+    let alices = format!("{}.{}", names.inbox_stream("alice"), names.consumer("alice"));
     let preferred = serde_json::to_vec(&json!({"placement": {"preferred": "fsc-a1"}})).unwrap();
     eventually(Duration::from_secs(30), "fsc-a1 leads alice's consumer", || async {
         let subject = format!("$JS.API.CONSUMER.LEADER.STEPDOWN.{alices}");
@@ -104,9 +109,12 @@ async fn a_supercluster_computes_and_keeps_its_consumers_through_a_server_loss_a
     assert_all_summed(&cluster, &ids, &sums).await;
     cluster.broker.restart().unwrap();
 
-    // The operator moves the stream's leader (README, "Broker topologies").
+    // The operator moves the leader of alice's stream (README, "Broker topologies").
     let leader = ask(&admin, &stream).await["cluster"]["leader"].clone();
-    let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{}", cluster.names().stream());
+    let subject = format!(
+        "$JS.API.STREAM.LEADER.STEPDOWN.{}",
+        cluster.names().inbox_stream("alice")
+    );
     assert_eq!(ask(&admin, &subject).await["success"], true);
     // The election may give the lead back to the same server (the others not yet current after
     // fsc-a1's restart): the operator asks again, as README says.
@@ -131,7 +139,7 @@ async fn a_supercluster_computes_and_keeps_its_consumers_through_a_server_loss_a
     assert_eq!(consumers_created(&cluster, &admin).await, created);
 
     // The operator deletes carol's consumer: her node finds it gone and creates it again.
-    let carols = format!("{}.{}", names.stream(), names.consumer("carol"));
+    let carols = format!("{}.{}", names.inbox_stream("carol"), names.consumer("carol"));
     ask(&admin, &format!("$JS.API.CONSUMER.DELETE.{carols}")).await;
     let (ids, sums) = submit(&cluster, 100, 4).await;
     assert_all_summed(&cluster, &ids, &sums).await;

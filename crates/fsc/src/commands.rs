@@ -103,11 +103,12 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
         Command::Federation {
             command: FederationCommand::Provision { dir, nats_url, update },
         } => {
-            let (stream, done) = provision_federation(&dir, nats_url.as_deref(), update).await?;
-            match done {
-                Provisioned::Created => println!("stream {stream} created"),
-                Provisioned::Found => println!("stream {stream} exists as the roster specifies"),
-                Provisioned::Updated => println!("stream {stream} updated to the roster's [stream]"),
+            for (stream, done) in provision_federation(&dir, nats_url.as_deref(), update).await? {
+                match done {
+                    Provisioned::Created => println!("stream {stream} created"),
+                    Provisioned::Found => println!("stream {stream} exists as the roster specifies"),
+                    Provisioned::Updated => println!("stream {stream} updated to the roster's [stream]"),
+                }
             }
             Ok(Outcome::Done)
         }

@@ -44,6 +44,10 @@ pub struct Metrics {
     pub store_batches: AtomicU64,
     pub store_batch_failures: AtomicU64,
     pub publish_retries: AtomicU64,
+    /// Times a recipient's stream was found full (an episode lasts until it takes messages again).
+    pub stream_full_episodes: AtomicU64,
+    /// The recipients whose stream is full now: since when, and how many messages wait for them.
+    full_streams: Mutex<BTreeMap<String, FullStream>>,
     /// Messages the stream stored for this node: a bundle or a chunk counts once.
     pub broker_messages_published: AtomicU64,
     /// Inbox consumers this node created on the broker: one at start, one each time it was gone.
@@ -69,6 +73,14 @@ pub struct Metrics {
     /// `max_connections_per_address`.
     pub http_refused_max_connections: AtomicU64,
     pub http_refused_per_address: AtomicU64,
+}
+
+/// A recipient whose stream is full: its messages wait in this node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FullStream {
+    pub since: SystemTime,
+    /// Messages for the recipient waiting in this node.
+    pub waiting: usize,
 }
 
 /// Series of one metric, keyed by their rendered label set (`{a="x",b="y"}`).
@@ -158,6 +170,29 @@ impl Metrics {
                 seen.insert(peer.to_string(), SystemTime::now());
             }
         }
+    }
+
+    /// The recipients whose stream is full now and the messages waiting for each (the publisher
+    /// says): a recipient new here is full since now, one left out is no more.
+    pub fn set_full_streams(&self, now: impl Iterator<Item = (String, usize)>) {
+        let mut full = self
+            .full_streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = BTreeMap::new();
+        for (recipient, waiting) in now {
+            let since = full.get(&recipient).map_or_else(SystemTime::now, |f| f.since);
+            kept.insert(recipient, FullStream { since, waiting });
+        }
+        *full = kept;
+    }
+
+    /// The recipients whose stream is full now.
+    pub fn full_streams(&self) -> BTreeMap<String, FullStream> {
+        self.full_streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// When each peer was last heard from; peers not heard from since the start are absent.
@@ -270,7 +305,7 @@ impl Metrics {
                 ("{reason=\"per_address\"}", load(&self.http_refused_per_address)),
             ],
         );
-        let unlabelled: [(&str, &str, &AtomicU64); 10] = [
+        let unlabelled: [(&str, &str, &AtomicU64); 11] = [
             (
                 "fsc_computations_submitted_total",
                 "Computations submitted by local clients.",
@@ -312,6 +347,11 @@ impl Metrics {
                 &self.publish_retries,
             ),
             (
+                "fsc_stream_full_total",
+                "Times a recipient's stream was found full (its messages then wait here, the others' go on).",
+                &self.stream_full_episodes,
+            ),
+            (
                 "fsc_broker_messages_published_total",
                 "Broker messages the stream stored: a bundle of messages, or a chunk of one, counts once.",
                 &self.broker_messages_published,
@@ -337,6 +377,17 @@ impl Metrics {
             "fsc_outbox_pending",
             "Messages waiting for the broker's acknowledgement.",
             self.outbox_pending.load(Ordering::Relaxed),
+        );
+        let full = self.full_streams();
+        gauge(
+            "fsc_streams_full",
+            "Recipients whose stream is full now: messages to them wait here.",
+            full.len() as i64,
+        );
+        gauge(
+            "fsc_stream_full_waiting_messages",
+            "Messages waiting here for recipients whose stream is full.",
+            full.values().map(|f| f.waiting as i64).sum(),
         );
         gauge(
             "fsc_chunks_pending_bytes",

@@ -168,7 +168,11 @@ pub async fn run(
         envelopes.clone(),
         handle.clone(),
         metrics.clone(),
-        spec.clone(),
+        transport::Federation {
+            spec: spec.clone(),
+            names: (*names).clone(),
+            parties: roster.parties.iter().map(|p| p.id.clone()).collect(),
+        },
         transport::ConsumerTimings::of(&config),
         reconnected,
         ready_tx,
@@ -178,6 +182,7 @@ pub async fn run(
         names: (*names).clone(),
         max_chunk_bytes: config.max_chunk_bytes,
         max_msg_size: usize::try_from(spec.max_msg_size).unwrap_or(usize::MAX),
+        max_bytes: spec.max_bytes,
         ack_timeout: Duration::from_millis(config.publish_ack_timeout_ms),
     };
     let readiness_js = js.clone();

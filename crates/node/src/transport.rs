@@ -40,7 +40,7 @@ use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -207,18 +207,18 @@ impl Readiness {
         &self.names
     }
 
-    /// The stream's and this node's inbox consumer's state, as the broker reports it now (with
-    /// what a party may ask: the stream list and its own consumer).
+    /// This node's stream's and inbox consumer's state, as the broker reports it now (with what
+    /// a party may ask: the stream list and its own consumer).
     pub async fn stream_health(&self, me: &str) -> Result<StreamHealth, Error> {
-        let name = self.names.stream();
+        let name = self.names.inbox_stream(me);
         let broker = |e: &dyn std::fmt::Display| Error::Broker(format!("stream {name}: {e}"));
         let js = &self.js;
-        let state = stream::find(js, name)
+        let state = stream::find(js, &name)
             .await?
             .ok_or_else(|| broker(&"not provisioned"))?
             .state;
         let inbox: PullConsumer = js
-            .get_consumer_from_stream(self.names.consumer(me), name)
+            .get_consumer_from_stream(self.names.consumer(me), &name)
             .await
             .map_err(|e| broker(&e))?;
         let inbox = inbox.cached_info();
@@ -233,13 +233,13 @@ impl Readiness {
     }
 }
 
-/// What the broker holds for the federation, and for this node in particular.
+/// What the broker holds for this node: its stream (its inbox).
 #[derive(Debug, Clone)]
 pub struct StreamHealth {
-    /// Messages in the stream (all parties'), not yet consumed.
+    /// Messages in this node's stream, not yet consumed.
     pub messages: u64,
     pub bytes: u64,
-    /// Consumers of the stream: one inbox per party that has started.
+    /// Consumers of the stream: this node's inbox consumer, once it started.
     pub consumers: usize,
     /// Messages for this node that it has not pulled yet.
     pub inbox_pending: u64,
@@ -250,23 +250,40 @@ pub struct StreamHealth {
 
 /// Why the inbox consumer is not open.
 enum Setback {
-    /// No stream yet: wait for the operator.
-    Absent,
+    /// A party's stream (named) is not there yet: wait for the operator.
+    Absent(String),
     /// The stream differs from the spec: never use it.
     Refused(String),
     /// The broker did not answer as hoped (disconnected, timed out): retry.
     Broker(Error),
 }
 
-/// Finds the stream and verifies it against the spec.
-async fn verify_stream(js: &jetstream::Context, spec: &StreamSpec, names: &Names) -> Result<(), Setback> {
-    let stream = names.stream();
-    let info = match stream::find(js, stream).await {
-        Ok(Some(info)) => info,
-        Ok(None) => return Err(Setback::Absent),
-        Err(error) => return Err(Setback::Broker(error)),
-    };
-    stream::verify(spec, &info.config).map_err(|mismatch| Setback::Refused(stream::refusal(stream, &mismatch)))
+/// The federation's streams: the roster's spec, and the parties, each with a stream of its own.
+pub struct Federation {
+    pub spec: StreamSpec,
+    pub names: Names,
+    pub parties: Vec<String>,
+}
+
+/// Finds every party's stream and verifies it against the spec: this node receives through its
+/// own and sends through the others'.
+async fn verify_stream(js: &jetstream::Context, federation: &Federation) -> Result<(), Setback> {
+    let names = &federation.names;
+    let found = stream::list(js, |info| names.stream_party(&info.config.name).is_some())
+        .await
+        .map_err(Setback::Broker)?;
+    // Every stream there is verified before one missing is waited for: a changed one is refused
+    // whatever else is missing.
+    let mut missing = None;
+    for party in &federation.parties {
+        let stream = names.inbox_stream(party);
+        match found.iter().find(|info| info.config.name == stream) {
+            Some(info) => stream::verify(&federation.spec, party, &info.config)
+                .map_err(|mismatch| Setback::Refused(stream::refusal(&stream, &mismatch)))?,
+            None => missing = missing.or(Some(stream)),
+        }
+    }
+    missing.map_or(Ok(()), |stream| Err(Setback::Absent(stream)))
 }
 
 /// Finds the stream, verifies it against the spec, and opens this node's inbox consumer: a new
@@ -274,15 +291,15 @@ async fn verify_stream(js: &jetstream::Context, spec: &StreamSpec, names: &Names
 /// creates the stream: the operator does (`fsc federation provision`).
 async fn open_inbox(
     js: &jetstream::Context,
-    spec: &StreamSpec,
-    names: &Names,
+    federation: &Federation,
     me: &str,
     ack_wait: Duration,
     fresh: bool,
     metrics: &Metrics,
 ) -> Result<PullConsumer, Setback> {
-    verify_stream(js, spec, names).await?;
-    let stream = names.stream();
+    verify_stream(js, federation).await?;
+    let names = &federation.names;
+    let stream = &names.inbox_stream(me);
     let broker = |e: &dyn std::fmt::Display| Setback::Broker(Error::Broker(format!("inbox of stream {stream}: {e}")));
     let name = names.consumer(me);
     if fresh {
@@ -344,20 +361,19 @@ pub async fn consume(
     envelopes: Arc<Envelopes>,
     runtime: RuntimeHandle,
     metrics: Arc<Metrics>,
-    spec: StreamSpec,
+    federation: Federation,
     timings: ConsumerTimings,
     reconnected: Arc<Notify>,
     ready: watch::Sender<InboxState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let me = envelopes.me().to_string();
-    let names = Names::new(&spec);
+    let names = federation.names.clone();
     let mut backoff = Backoff::default();
     let mut waiting_said: Option<tokio::time::Instant> = None;
     let mut recheck = Recheck {
         js: &js,
-        spec: &spec,
-        names: &names,
+        federation: &federation,
         every: timings.stream_check,
         reconnected: &reconnected,
         due: Instant::now() + timings.stream_check,
@@ -369,19 +385,20 @@ pub async fn consume(
     'open: while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
-            consumer = open_inbox(&js, &spec, &names, &me, timings.ack_wait, fresh, &metrics) => consumer,
+            consumer = open_inbox(&js, &federation, &me, timings.ack_wait, fresh, &metrics) => consumer,
         };
         let consumer = match consumer {
             Ok(consumer) => {
                 fresh = false;
                 consumer
             }
-            Err(Setback::Absent) => {
+            Err(Setback::Absent(missing)) => {
                 let _ = ready.send(InboxState::AwaitingStream);
                 if waiting_said.is_none_or(|at| at.elapsed() >= WAITING_LOG_INTERVAL) {
                     tracing::warn!(
                         stream = names.stream(),
-                        "waiting for the operator to provision stream {} (fsc federation provision)",
+                        %missing,
+                        "waiting for the operator to provision stream {} (fsc federation provision): no {missing} yet",
                         names.stream()
                     );
                     waiting_said = Some(tokio::time::Instant::now());
@@ -502,8 +519,7 @@ fn suspend(ready: &watch::Sender<InboxState>, refused: &mut Option<String>, why:
 /// connection comes back (`reconnected`), since the stream may have changed meanwhile.
 struct Recheck<'a> {
     js: &'a jetstream::Context,
-    spec: &'a StreamSpec,
-    names: &'a Names,
+    federation: &'a Federation,
     every: Duration,
     reconnected: &'a Notify,
     due: Instant,
@@ -522,13 +538,13 @@ impl Recheck<'_> {
     /// does not answer, is left to the pull, which then fails and opens the inbox again.
     async fn verify(&mut self) -> Result<(), String> {
         self.due = Instant::now() + self.every;
-        match verify_stream(self.js, self.spec, self.names).await {
+        match verify_stream(self.js, self.federation).await {
             Err(Setback::Refused(why)) => Err(why),
             Err(Setback::Broker(error)) => {
                 tracing::debug!(%error, "cannot verify the stream now");
                 Ok(())
             }
-            Ok(()) | Err(Setback::Absent) => Ok(()),
+            Ok(()) | Err(Setback::Absent(_)) => Ok(()),
         }
     }
 }
@@ -720,6 +736,52 @@ pub struct Outgoing {
     pub max_msg_size: usize,
     /// How long a publish waits for the stream's acknowledgement (`publish_ack_timeout_ms`).
     pub ack_timeout: Duration,
+    /// The most each party's stream holds (the roster's `[stream] max_bytes`), for the log.
+    pub max_bytes: i64,
+}
+
+/// The first pause before a recipient whose stream is full is tried again; it doubles with every
+/// refusal, up to [`FULL_PAUSE_MAX`].
+const FULL_PAUSE_FIRST: Duration = Duration::from_millis(100);
+const FULL_PAUSE_MAX: Duration = Duration::from_secs(2);
+
+/// A recipient whose stream refused a message as full (its party is away, or behind, and its
+/// inbox holds `max_bytes`): what is for it waits here, one probe goes out after each pause, and
+/// the rest follows once the stream takes one again. Messages to every other party go on.
+struct Parked {
+    since: Instant,
+    pause: Duration,
+    /// When the next probe goes out.
+    next: Instant,
+    /// The first row id of the probe in flight, if one is.
+    probe: Option<i64>,
+    /// Broker messages refused, re-sent as they were (same message ids).
+    failed: VecDeque<Vec<OutboxRow>>,
+    /// Rows for the recipient that came since, not yet packed.
+    rows: VecDeque<OutboxRow>,
+}
+
+impl Parked {
+    fn waiting(&self) -> usize {
+        self.rows.len() + self.failed.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// How one broker message's publish ended.
+struct Sent {
+    recipient: String,
+    first: i64,
+    result: Result<Vec<i64>, (Vec<OutboxRow>, Error)>,
+}
+
+/// Whether the recipient's stream refused a publish as full (`max_bytes`; nats-server answers
+/// "maximum bytes exceeded"): its recipient has to take messages off it first. Not a full subject
+/// (`max_msgs_per_subject`, "maximum messages per subject exceeded"): that holds up one
+/// computation's messages from this node to that recipient, which are retried as before, and
+/// must not hold up the recipient's others (a party could fill one pair's subject through the
+/// JetStream API's reply subjects).
+fn stream_full(error: &Error) -> bool {
+    error.to_string().contains("maximum bytes exceeded")
 }
 
 /// Publishes committed outbox rows until the runtime is gone and everything is acknowledged.
@@ -727,6 +789,8 @@ pub struct Outgoing {
 /// the outbox and is re-sent at the next start. Nothing is sent before the inbox has verified the
 /// stream (`inbox` first [`InboxState::Pulling`]), nor while the stream is refused: what such a
 /// stream does with a message (copy it elsewhere, drop it) is not what the parties agreed on.
+/// A recipient whose stream is full is [`Parked`]: its messages wait, without holding up the
+/// others', and the node logs it once (WARN) and when it clears (INFO).
 pub async fn publish(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
@@ -741,9 +805,11 @@ pub async fn publish(
     // stream (its acknowledgement was lost) then has the same message id, and the stream drops
     // the copy instead of the receiver counting each message in it as a replay.
     let mut retries: VecDeque<Vec<OutboxRow>> = VecDeque::new();
+    let mut parked: BTreeMap<String, Parked> = BTreeMap::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     let (mut verified, mut watching) = (false, true);
+    let start = |rows: Vec<OutboxRow>| send(js.clone(), envelopes.clone(), outgoing.clone(), metrics.clone(), rows);
     loop {
         let held = match &*inbox.borrow_and_update() {
             InboxState::Pulling => {
@@ -754,10 +820,25 @@ pub async fn publish(
             InboxState::Starting | InboxState::AwaitingStream => !verified,
         };
         // Stopping while held: what is unsent stays in the outbox for the next start.
-        if !open && in_flight.is_empty() && (held || (queue.is_empty() && retries.is_empty())) {
+        if !open && in_flight.is_empty() && (held || (queue.is_empty() && retries.is_empty() && parked.is_empty())) {
             return;
         }
         let budget = broker_message_budget(&js, &outgoing);
+        let now = Instant::now();
+        for parking in parked
+            .values_mut()
+            .filter(|p| !held && p.probe.is_none() && p.next <= now)
+        {
+            let probe = match parking.failed.pop_front() {
+                Some(rows) => Some(rows),
+                None => bundle::take(&mut parking.rows, budget),
+            };
+            if let Some(rows) = probe {
+                parking.probe = Some(rows[0].id);
+                in_flight.push(start(rows));
+            }
+        }
+        let due = parked.values().filter(|p| p.probe.is_none()).map(|p| p.next).min();
         while !held && in_flight.len() < MAX_IN_FLIGHT {
             let rows = match retries.pop_front() {
                 Some(rows) if bundle::fits(&rows, budget) => Some(rows),
@@ -769,33 +850,104 @@ pub async fn publish(
                 None => bundle::take(&mut queue, budget),
             };
             let Some(rows) = rows else { break };
-            in_flight.push(send(
-                js.clone(),
-                envelopes.clone(),
-                outgoing.clone(),
-                metrics.clone(),
-                rows,
-            ));
+            in_flight.push(start(rows));
         }
         tokio::select! {
             changed = inbox.changed(), if watching => watching = changed.is_ok(),
+            () = tokio::time::sleep_until(due.unwrap_or(now)), if due.is_some() && !held => {}
             rows = outbox.recv(), if open => match rows {
-                Some(rows) => queue.extend(rows),
+                Some(rows) if parked.is_empty() => queue.extend(rows),
+                Some(rows) => {
+                    for row in rows {
+                        match parked.get_mut(&row.recipient) {
+                            Some(parking) => parking.rows.push_back(row),
+                            None => queue.push_back(row),
+                        }
+                    }
+                    metrics.set_full_streams(parked.iter().map(|(r, p)| (r.clone(), p.waiting())));
+                }
                 None => open = false,
             },
-            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(sent) = in_flight.next(), if !in_flight.is_empty() => {
                 let mut done = Vec::new();
-                let mut handle = |result: Result<Vec<i64>, (Vec<OutboxRow>, Error)>| match result {
-                    Ok(keys) => done.extend(keys),
-                    Err((rows, error)) => {
-                        tracing::debug!(%error, messages = rows.len(), "publish failed; will retry");
-                        Metrics::add(&metrics.publish_retries, 1);
-                        retries.push_back(rows);
+                let mut changed = false;
+                let mut handle = |sent: Sent| {
+                    let Sent { recipient, first, result } = sent;
+                    match result {
+                        Ok(keys) => {
+                            done.extend(keys);
+                            if let Some(parking) = parked.remove(&recipient) {
+                                // The stream takes messages again: everything that waited goes.
+                                tracing::info!(
+                                    recipient = %recipient,
+                                    stream = %outgoing.names.inbox_stream(&recipient),
+                                    waited_s = parking.since.elapsed().as_secs_f64(),
+                                    messages = parking.waiting(),
+                                    "stream {} takes messages again; sending the messages to {recipient} that waited",
+                                    outgoing.names.inbox_stream(&recipient),
+                                );
+                                retries.extend(parking.failed);
+                                queue.extend(parking.rows);
+                                changed = true;
+                            }
+                        }
+                        Err((rows, error)) => {
+                            Metrics::add(&metrics.publish_retries, 1);
+                            let full = stream_full(&error);
+                            if !full && !parked.contains_key(&recipient) {
+                                tracing::debug!(%error, messages = rows.len(), "publish failed; will retry");
+                                retries.push_back(rows);
+                                return;
+                            }
+                            changed = true;
+                            let parking = parked.entry(recipient.clone()).or_insert_with(|| {
+                                Metrics::add(&metrics.stream_full_episodes, 1);
+                                let stream = outgoing.names.inbox_stream(&recipient);
+                                tracing::warn!(
+                                    recipient = %recipient,
+                                    %stream,
+                                    max_bytes = outgoing.max_bytes,
+                                    %error,
+                                    "stream {stream} is full: {recipient}'s inbox holds its max_bytes ({} bytes), \
+                                     {recipient} is away or behind; messages to {recipient} wait here, \
+                                     the other parties' go on",
+                                    outgoing.max_bytes,
+                                );
+                                // What is queued for the recipient waits with it.
+                                let (rows, others): (VecDeque<_>, VecDeque<_>) =
+                                    queue.drain(..).partition(|row| row.recipient == recipient);
+                                queue = others;
+                                let (failed, others): (VecDeque<_>, VecDeque<_>) =
+                                    retries.drain(..).partition(|rows| rows[0].recipient == recipient);
+                                retries = others;
+                                let now = Instant::now();
+                                Parked {
+                                    since: now,
+                                    pause: FULL_PAUSE_FIRST,
+                                    next: now + FULL_PAUSE_FIRST,
+                                    probe: None,
+                                    failed,
+                                    rows,
+                                }
+                            });
+                            if parking.probe == Some(first) {
+                                // The probe was refused too: wait longer.
+                                parking.probe = None;
+                                parking.pause = (parking.pause * 2).min(FULL_PAUSE_MAX);
+                                parking.next = Instant::now() + parking.pause;
+                                parking.failed.push_front(rows);
+                            } else {
+                                parking.failed.push_back(rows);
+                            }
+                        }
                     }
                 };
-                handle(result);
-                while let Some(Some(result)) = in_flight.next().now_or_never() {
-                    handle(result);
+                handle(sent);
+                while let Some(Some(sent)) = in_flight.next().now_or_never() {
+                    handle(sent);
+                }
+                if changed {
+                    metrics.set_full_streams(parked.iter().map(|(r, p)| (r.clone(), p.waiting())));
                 }
                 if !done.is_empty() {
                     published.send(done);
@@ -822,14 +974,15 @@ fn broker_message_budget(js: &jetstream::Context, outgoing: &Outgoing) -> usize 
 
 /// Publishes outbox rows for one recipient ([`bundle::take`]) as one broker message (a lone row
 /// as itself, in chunks if it is large; several as a bundle) and waits for the broker's
-/// acknowledgement. A failure waits a little before returning the rows, so retries are paced.
+/// acknowledgement. A failure waits a little before returning the rows, so retries are paced
+/// (but for a full stream, whose recipient the publisher parks).
 async fn send(
     js: jetstream::Context,
     envelopes: Arc<Envelopes>,
     outgoing: Arc<Outgoing>,
     metrics: Arc<Metrics>,
     rows: Vec<OutboxRow>,
-) -> Result<Vec<i64>, (Vec<OutboxRow>, Error)> {
+) -> Sent {
     let me = envelopes.me();
     let row = &rows[0];
     let subject = outgoing.names.subject(&row.computation, &row.recipient, me);
@@ -844,12 +997,20 @@ async fn send(
     } else {
         send_alone(&js, &envelopes, &outgoing, &metrics, row, &subject, &message_id).await
     };
-    match result {
+    let (recipient, first) = (row.recipient.clone(), row.id);
+    let result = match result {
         Ok(()) => Ok(rows.iter().map(|r| r.id).collect()),
+        // A full stream: the publisher parks the recipient and paces its retries.
+        Err(error) if stream_full(&error) => Err((rows, error)),
         Err(error) => {
             tokio::time::sleep(Duration::from_millis(250)).await;
             Err((rows, error))
         }
+    };
+    Sent {
+        recipient,
+        first,
+        result,
     }
 }
 
@@ -933,5 +1094,18 @@ impl Backoff {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_full_stream_parks_its_recipient() {
+        let refused = |text: &str| Error::Broker(format!("{text} (10077)"));
+        assert!(stream_full(&refused("nats: maximum bytes exceeded")));
+        assert!(!stream_full(&refused("nats: maximum messages per subject exceeded")));
+        assert!(!stream_full(&refused("no acknowledgement from the stream within 2s")));
     }
 }

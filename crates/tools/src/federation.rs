@@ -495,7 +495,8 @@ fn admin_user(admin: &str) -> String {
 /// hash>.` form the domain's servers use).
 fn party_publish(id: &str, parties: &[(String, String)], names: &Names, domain: Option<&str>) -> Vec<String> {
     let js_api = api_prefix(domain);
-    let stream = names.stream();
+    // The party's own stream: its inbox.
+    let stream = names.inbox_stream(id);
     let consumer = names.consumer(id);
     let mut subjects: Vec<String> = parties
         .iter()
@@ -637,7 +638,7 @@ mod tests {
         assert_eq!(overridden.default_deadline_s, 30);
         let conf = std::fs::read_to_string(dir.path().join("fed/nats-server.conf")).unwrap();
         assert!(conf.contains("listen: \"127.0.0.1:4333\""));
-        assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC.inbox-carol.fsc.*.carol.*\""));
+        assert!(conf.contains("\"$JS.API.CONSUMER.CREATE.FSC-carol.inbox-carol.fsc.*.carol.*\""));
         // Each party publishes to the others only, as itself.
         assert!(
             conf.contains("\"fsc.*.alice.carol\", \"fsc.*.bob.carol\", \"$JS.API.INFO\""),

@@ -176,6 +176,7 @@ pub async fn page(
         Err(_) => Err("the broker did not answer in time"),
     };
     let seen = state.metrics.peers_seen();
+    let full_streams = state.metrics.full_streams();
     let metrics = &state.metrics;
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
     let gauge = |gauge: &std::sync::atomic::AtomicI64| gauge.load(std::sync::atomic::Ordering::Relaxed);
@@ -227,8 +228,18 @@ pub async fn page(
                         }
                     }
                     @match &stream {
-                        Ok(health) => (stream_rows(state.readiness.names().stream(), health)),
-                        Err(why) => tr { th { "stream " (state.readiness.names().stream()) } td.bad { (why) } },
+                        Ok(health) => (stream_rows(&state.readiness.names().inbox_stream(me), health)),
+                        Err(why) => tr { th { "stream " (state.readiness.names().inbox_stream(me)) } td.bad { (why) } },
+                    }
+                    @for (party, full) in &full_streams {
+                        tr.full {
+                            th { "stream " (state.readiness.names().inbox_stream(party)) }
+                            td.bad {
+                                "full for " (ago(now, full.since)) " (since " (clock(full.since)) "): "
+                                code { (party) } " is away or behind; " (full.waiting) " messages to "
+                                code { (party) } " wait here, the other parties' go on"
+                            }
+                        }
                     }
                     tr { th { "outbox" } td { (gauge(&metrics.outbox_pending)) " messages waiting for the broker" } }
                 }

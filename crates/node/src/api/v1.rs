@@ -254,6 +254,24 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
         .map(|p| json!({"id": p.id, "api_urls": p.api_urls}))
         .collect();
     let readiness = state.readiness.check();
+    let names = state.readiness.names();
+    let full_streams: Vec<Value> = state
+        .metrics
+        .full_streams()
+        .into_iter()
+        .map(|(party, full)| {
+            let since = full
+                .since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            json!({
+                "party": party,
+                "stream": names.inbox_stream(&party),
+                "since": timestamp(since),
+                "waiting_messages": full.waiting,
+            })
+        })
+        .collect();
     Json(json!({
         "id": me,
         "version": env!("CARGO_PKG_VERSION"),
@@ -265,6 +283,7 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
         "peers": peers,
         "broker_connected": readiness.is_ok(),
         "not_ready": readiness.err(),
+        "full_streams": full_streams,
     }))
 }
 

@@ -1,12 +1,16 @@
 //! The federation's stream: its spec, its names, the config it must have, and verification.
 //!
-//! The roster's `[stream]` table ([`StreamSpec`]) fixes the stream every party expects. The
-//! operator creates it, once, with the broker's `admin` user (`fsc federation provision`, in the
+//! The roster's `[stream]` table ([`StreamSpec`]) fixes the streams every party expects: one per
+//! party, `<name>-<party>`, holding that party's inbox (`<prefix>.*.<party>.*`) and bounded on its
+//! own (`max_bytes` each). A party that is away fills only its own stream: messages to it are
+//! refused when that is full, while the others' streams still take theirs (one stream for all
+//! would refuse every message as soon as one absent party's backlog filled it). The
+//! operator creates them, once, with the broker's `admin` user (`fsc federation provision`, in the
 //! tools crate); party users may not create, change or delete streams (the broker
-//! permissions `fsc federation init` writes). A node never creates the stream: it looks for it
+//! permissions `fsc federation init` writes). A node never creates a stream: it looks for them
 //! with `STREAM.LIST` (a party may not call `STREAM.INFO`, whose `subjects_filter` would show
 //! which pairs of parties have messages pending; the list reports no subject details, only their
-//! count), waits while it is absent, and [`verify`]s it before every (re)creation of its inbox
+//! count), waits while one is absent, and [`verify`]s every party's before every (re)creation of its inbox
 //! consumer: a stream whose subjects, retention, limits or copies differ from the spec, or that
 //! republishes, mirrors, sources or transforms messages (which would copy them where some party
 //! could read them), is refused, and the node stops with an error naming the field.
@@ -27,7 +31,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamSpec {
-    /// The stream's name; two federations sharing a broker account need different names.
+    /// The streams' common name: party `p`'s inbox is the stream `<name>-<p>`; two federations
+    /// sharing a broker account need different names.
     pub name: String,
     /// The first token(s) of every subject (`<prefix>.<computation>.<to>.<from>`); two
     /// federations sharing a broker account need different prefixes.
@@ -36,7 +41,8 @@ pub struct StreamSpec {
     pub replicas: usize,
     /// Servers the stream may be placed on (their `server_tags`); empty: any.
     pub placement_tags: Vec<String>,
-    /// The most bytes the stream holds; beyond it, publishes are refused until receivers catch up.
+    /// The most bytes one party's stream (its inbox) holds; beyond it, publishes to that party are
+    /// refused until it catches up. Messages to other parties are not affected.
     pub max_bytes: i64,
     /// The largest message (payload and headers); fsc chunks larger ones. At most the broker's
     /// `max_payload`, which `fsc federation init` sets to 8 MiB.
@@ -111,12 +117,22 @@ impl Names {
         }
     }
 
-    /// The stream's name.
+    /// The federation's name on the broker (`[stream] name`): what its streams' names start with.
     pub fn stream(&self) -> &str {
         &self.stream
     }
 
-    /// The stream's one subject filter: every subject under the prefix.
+    /// The stream holding `party`'s inbox: `<name>-<party>`.
+    pub fn inbox_stream(&self, party: &str) -> String {
+        format!("{}-{party}", self.stream)
+    }
+
+    /// The party whose inbox `stream` is, if it is one of this federation's names.
+    pub fn stream_party<'a>(&self, stream: &'a str) -> Option<&'a str> {
+        stream.strip_prefix(self.stream.as_str())?.strip_prefix('-')
+    }
+
+    /// Every subject under the prefix (all the federation's streams together).
     pub fn subjects(&self) -> String {
         format!("{}.>", self.prefix)
     }
@@ -136,7 +152,8 @@ impl Names {
         }
     }
 
-    /// The filter of `party`'s inbox consumer: everything addressed to it.
+    /// The filter of `party`'s inbox consumer, and its stream's one subject: everything addressed
+    /// to it.
     pub fn inbox_filter(&self, party: &str) -> String {
         format!("{}.*.{party}.*", self.prefix)
     }
@@ -153,14 +170,14 @@ impl Names {
     }
 }
 
-/// The stream config the spec describes: work queue (a message is gone once its receiver
-/// acknowledged it), on disk, refusing new messages when full (rather than dropping old ones a
-/// receiver still needs), deduplicating re-sends.
-pub fn expected_config(spec: &StreamSpec) -> stream::Config {
+/// The config of `party`'s stream as the spec describes it: `party`'s inbox, work queue (a
+/// message is gone once its receiver acknowledged it), on disk, refusing new messages when full
+/// (rather than dropping old ones a receiver still needs), deduplicating re-sends.
+pub fn expected_config(spec: &StreamSpec, party: &str) -> stream::Config {
     let names = Names::new(spec);
     stream::Config {
-        name: spec.name.clone(),
-        subjects: vec![names.subjects()],
+        name: names.inbox_stream(party),
+        subjects: vec![names.inbox_filter(party)],
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
         discard: stream::DiscardPolicy::New,
@@ -175,7 +192,7 @@ pub fn expected_config(spec: &StreamSpec) -> stream::Config {
             cluster: None,
             tags: spec.placement_tags.clone(),
         }),
-        description: Some("fsc federation messages (fsc federation provision)".into()),
+        description: Some(format!("fsc federation messages to {party} (fsc federation provision)")),
         ..Default::default()
     }
 }
@@ -198,14 +215,15 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-/// The first field (in the order below) where `found` differs from what `spec` describes.
+/// The first field (in the order below) where `found` differs from what `spec` describes for
+/// `party`'s stream.
 /// Checked: what decides where messages go and who could read them (subjects, republish,
 /// mirror, sources, subject transform), whether they stay until acknowledged (retention,
 /// storage, discard, sealed, no_ack, rollup), and the limits and copies of the spec. Not
 /// checked: what only the broker's operator can change and no party can use (descriptions,
 /// metadata, compression, direct get, which parties may not call).
-pub fn verify(spec: &StreamSpec, found: &stream::Config) -> Result<(), Mismatch> {
-    let expected = expected_config(spec);
+pub fn verify(spec: &StreamSpec, party: &str, found: &stream::Config) -> Result<(), Mismatch> {
+    let expected = expected_config(spec, party);
     // Each field as text, in a form where equal means equivalent (sorted lists, none as empty).
     type Show = fn(&stream::Config) -> String;
     let fields: [(&'static str, Show); 19] = [
@@ -258,6 +276,13 @@ struct StreamPage {
 /// details), or `None` if the account has no such stream. `STREAM.LIST` rather than
 /// `STREAM.INFO`: parties may call only the former.
 pub async fn find(js: &jetstream::Context, name: &str) -> Result<Option<stream::Info>, Error> {
+    Ok(list(js, |info| info.config.name == name).await?.pop())
+}
+
+/// The streams of the account that `wanted` picks, as `STREAM.LIST` reports them (a page holds
+/// up to 256, so a federation's streams take one request).
+pub async fn list(js: &jetstream::Context, wanted: impl Fn(&stream::Info) -> bool) -> Result<Vec<stream::Info>, Error> {
+    let mut found = Vec::new();
     let mut offset = 0;
     loop {
         let page: Response<StreamPage> = js
@@ -270,17 +295,15 @@ pub async fn find(js: &jetstream::Context, name: &str) -> Result<Option<stream::
         };
         let streams = page.streams.unwrap_or_default();
         let listed = streams.len();
-        if let Some(info) = streams.into_iter().find(|info| info.config.name == name) {
-            return Ok(Some(info));
-        }
+        found.extend(streams.into_iter().filter(|info| wanted(info)));
         offset += listed;
         if listed == 0 || offset >= page.total {
-            return Ok(None);
+            return Ok(found);
         }
     }
 }
 
-/// The stream `name` differs from the roster's spec: what a node stops with and
+/// The stream `name` (a party's) differs from the roster's spec: what a node stops with and
 /// `fsc federation provision` fails with.
 pub fn refusal(name: &str, mismatch: &Mismatch) -> String {
     format!(
@@ -312,6 +335,13 @@ mod tests {
             assert_eq!(names.parse(other), None, "{other}");
         }
         assert_eq!(names.inbox_filter("bob"), "acme.fsc.*.bob.*");
+        assert_eq!(names.inbox_stream("bob"), "ACME-bob");
+        assert_eq!(names.stream_party("ACME-bob"), Some("bob"));
+        assert_eq!(names.stream_party("ACMEbob"), None);
+        assert_eq!(
+            expected_config(&spec, "bob").subjects,
+            vec!["acme.fsc.*.bob.*".to_string()]
+        );
         assert_eq!(names.subjects(), "acme.fsc.>");
         assert_eq!(names.inbox_prefix("bob"), "_INBOX_ACME.bob");
         let default = Names::new(&StreamSpec::default());
@@ -326,13 +356,13 @@ mod tests {
             placement_tags: vec!["b".into(), "a".into()],
             ..Default::default()
         };
-        let mut config = expected_config(&spec);
-        assert_eq!(verify(&spec, &config), Ok(()));
+        let mut config = expected_config(&spec, "bob");
+        assert_eq!(verify(&spec, "bob", &config), Ok(()));
         // What the operator may vary freely.
         config.description = None;
         config.allow_direct = true;
         config.placement.as_mut().unwrap().tags.reverse();
-        assert_eq!(verify(&spec, &config), Ok(()));
+        assert_eq!(verify(&spec, "bob", &config), Ok(()));
     }
 
     /// Makes a stream config differ from the spec in one field.
@@ -404,12 +434,12 @@ mod tests {
             ),
         ];
         for (field, change) in changes {
-            let mut config = expected_config(&spec);
+            let mut config = expected_config(&spec, "bob");
             change(&mut config);
-            let mismatch = verify(&spec, &config).unwrap_err();
+            let mismatch = verify(&spec, "bob", &config).unwrap_err();
             assert_eq!(mismatch.field, field);
             assert_ne!(mismatch.expected, mismatch.found);
-            let error = refusal("FSC", &mismatch);
+            let error = refusal("FSC-bob", &mismatch);
             assert!(error.contains(&format!("`{field}`")), "{error}");
         }
     }
@@ -417,9 +447,9 @@ mod tests {
     #[test]
     fn the_message_names_both_values() {
         let spec = StreamSpec::default();
-        let mut config = expected_config(&spec);
+        let mut config = expected_config(&spec, "bob");
         config.max_bytes = 5;
-        let error = refusal("FSC", &verify(&spec, &config).unwrap_err());
+        let error = refusal("FSC-bob", &verify(&spec, "bob", &config).unwrap_err());
         assert!(
             error.contains("`max_bytes` is 5") && error.contains("expects 1073741824"),
             "{error}"
