@@ -10,7 +10,8 @@
 //! node's API socket is bound here on port 0 and handed to the node process as file descriptor 3
 //! (`FSC_LISTEN_FD`). The harness keeps its copy of the socket, so a node that is killed and
 //! restarted serves on the same address, and connections made while it was down wait in the
-//! socket's backlog. Used by the tests in `tests/` and by the `fsc-bench` binary.
+//! socket's backlog. A process may keep all of these ports in one range instead ([`use_ports`],
+//! `fsc-bench --port-base`). Used by the tests in `tests/` and by the `fsc-bench` binary.
 
 use fsc_client::Client;
 use fsc_tools::broker::{Broker, find_nats_server};
@@ -20,6 +21,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -257,21 +259,52 @@ pub struct ClusterOptions {
 /// A broker and n nodes, in a temporary directory that is removed at the end.
 pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
-    /// The single broker, the cluster's first server (`fsc-1`), or the leaf federation's hub.
+    /// The single broker, the cluster's first server (`fsc-1`, a supercluster's `fsc-a1`), or the
+    /// leaf federation's hub.
     pub broker: Broker,
-    /// The cluster's other servers (`fsc-2`, `fsc-3`), or each party's leaf server (in party
-    /// order).
+    /// The cluster's other servers (`fsc-2`, `fsc-3`; a supercluster's `fsc-a2` … `fsc-b3`), or
+    /// each party's leaf server (in party order).
     pub servers: Vec<Broker>,
     pub parties: Vec<String>,
     pub topology: Topology,
     pub dir: tempfile::TempDir,
 }
 
+/// The ports this process's federations listen on, if not the operating system's choice: the
+/// first, how many, and the next to try.
+static PORT_RANGE: Mutex<Option<(u16, u16, u16)>> = Mutex::new(None);
+
+/// Makes every federation this process starts from now on listen (APIs and broker servers) on
+/// ports `first .. first + count` only, taking the next free one each time and starting over at
+/// the end: so that it runs beside other federations that keep to other ports.
+pub fn use_ports(first: u16, count: u16) {
+    assert!(
+        count > 0 && first.checked_add(count - 1).is_some(),
+        "a port range within 1..65535"
+    );
+    *PORT_RANGE.lock().expect("the port range") = Some((first, count, first));
+}
+
+/// A socket listening on 127.0.0.1: on the next free port of the range [`use_ports`] set, or on
+/// one the operating system picks.
+pub fn bind_local() -> std::net::TcpListener {
+    let mut range = PORT_RANGE.lock().expect("the port range");
+    let Some((first, count, next)) = range.as_mut() else {
+        return std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    };
+    for _ in 0..*count {
+        let port = *next;
+        *next = if port - *first + 1 == *count { *first } else { port + 1 };
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener;
+        }
+    }
+    panic!("no free port in {first}..{}", u32::from(*first) + u32::from(*count) - 1);
+}
+
 /// `n` ports that were free a moment ago.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
+    let listeners: Vec<std::net::TcpListener> = (0..n).map(|_| bind_local()).collect();
     listeners
         .iter()
         .map(|l| l.local_addr().expect("bound address").port())
@@ -297,7 +330,12 @@ fn start_brokers(
             .expect("temporary directory");
         // (config, port) of every server, first the one `Cluster::broker` holds.
         let (args, servers): (Vec<String>, Vec<(PathBuf, Option<u16>)>) = match options.topology {
-            Topology::Single => (vec![], vec![(dir.path().join("nats-server.conf"), None)]),
+            Topology::Single => {
+                // Its own choice of port, unless the ports are kept to a range.
+                let ranged = PORT_RANGE.lock().expect("the port range").is_some();
+                let port = ranged.then(|| free_ports(1)[0]);
+                (vec![], vec![(dir.path().join("nats-server.conf"), port)])
+            }
             Topology::Cluster => {
                 let ports = free_ports(6);
                 let args = vec![
@@ -310,6 +348,26 @@ fn start_brokers(
                 ];
                 let servers = (1..=3)
                     .map(|n| (dir.path().join(format!("nats-{n}.conf")), Some(ports[n - 1])))
+                    .collect();
+                (args, servers)
+            }
+            Topology::Supercluster => {
+                let ports = free_ports(18);
+                let args = vec![
+                    "--topology".into(),
+                    "supercluster".into(),
+                    "--nats-url".into(),
+                    join(&ports[..6], "nats"),
+                    "--route-urls".into(),
+                    join(&ports[6..12], "nats-route"),
+                    "--gateway-urls".into(),
+                    join(&ports[12..], "nats"),
+                ];
+                let names = ["a1", "a2", "a3", "b1", "b2", "b3"];
+                let servers = names
+                    .iter()
+                    .zip(&ports)
+                    .map(|(name, port)| (dir.path().join(format!("nats-{name}.conf")), Some(*port)))
                     .collect();
                 (args, servers)
             }
@@ -387,7 +445,7 @@ impl Cluster {
         let listeners: Vec<std::net::TcpListener> = parties
             .iter()
             .map(|_| {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+                let listener = bind_local();
                 // std listens with a backlog of 128; a burst of connections beyond that (the
                 // slow-client test's 1,100) would partly wait in the handshake, out of order.
                 // SAFETY: listen(2) on a socket this function owns.
@@ -415,7 +473,7 @@ impl Cluster {
         }
         let mut nodes = Vec::new();
         for ((id, url), listener) in parties.iter().zip(urls).zip(listeners) {
-            // A single broker's port is its own choice; other layouts' nodes use the URLs
+            // A single broker's port is known once it runs; other layouts' nodes use the URLs
             // their node.toml was written with.
             let mut env = Vec::new();
             if options.topology == Topology::Single {

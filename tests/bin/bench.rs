@@ -5,7 +5,7 @@
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
 //!     [--psi-items N] [--psi-ot-items N] [--node-env KEY=VALUE] [--parties-runs N]
-//!     [--compare-runs N] [--json FILE]
+//!     [--compare-runs N] [--json FILE] [--port-base PORT]
 //!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
 //! ```
 //!
@@ -27,18 +27,20 @@
 //! wall time from both submissions until both have the result, median over runs, with the nodes'
 //! CPU time.
 //! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest DH PSI,
-//! `--psi-ot-items` of the largest OT PSI, both 2^20 by default). Last, sums among many parties, each count on a federation of its own on one
-//! broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default 50; a
-//! fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
+//! `--psi-ot-items` of the largest OT PSI, both 2^20 by default; `--node-env` gives the nodes the
+//! larger limits 2^24 needs). Last, sums among many parties, each count on a federation of its
+//! own on one broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default
+//! 50; a fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
 //! broker messages per sum; the throughput section also the messages they carried (the
 //! publisher bundles the messages queued for one peer, `fsc_node::bundle`).
 //!
 //! `--json FILE` also writes the figures as JSON (each section's, latency samples included), for
-//! `scripts/bench-plots` and docs/benchmarks.md.
+//! `scripts/bench-plots` and docs/benchmarks.md. `--port-base PORT` keeps everything the bench
+//! starts listening on ports PORT to PORT + 99 (`PORT_SPAN`), beside federations on others.
 
 mod psi;
 
-use fsc_e2e::{Cluster, ClusterOptions, random_sums};
+use fsc_e2e::{Cluster, ClusterOptions, free_ports, random_sums, use_ports};
 use futures::future::join_all;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -74,6 +76,9 @@ const SUCCEEDED: &str = "fsc_computations_finished_total{status=\"succeeded\"}";
 const FAILED: &str = "fsc_computations_finished_total{status=\"failed\"}";
 const SENT: &str = "fsc_messages_sent_total";
 const PUBLISHED: &str = "fsc_broker_messages_published_total";
+/// Ports `--port-base` reserves: enough for the largest federation (50 parties and a broker)
+/// and for the three nodes, their broker and the original's three servers at once.
+const PORT_SPAN: u16 = 100;
 
 /// The sections `--skip` can leave out, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -129,6 +134,10 @@ struct Args {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Listen (nodes' APIs, brokers, the original's servers) only on ports PORT_BASE to
+    /// PORT_BASE + 99, to run beside other federations; by default on ports the system picks.
+    #[arg(long)]
+    port_base: Option<u16>,
 }
 
 #[tokio::main]
@@ -146,7 +155,11 @@ async fn main() {
         compare_runs,
         skip,
         json,
+        port_base,
     } = clap::Parser::parse();
+    if let Some(base) = port_base {
+        use_ports(base, PORT_SPAN);
+    }
     let run = |section: Section| !skip.contains(&section);
 
     let cluster = Cluster::start_with(ClusterOptions {
@@ -157,6 +170,8 @@ async fn main() {
     .await;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("fsc-bench: 3 nodes + nats-server on loopback, {cores} cores");
+    let urls: Vec<&str> = cluster.nodes.iter().map(|n| n.url.as_str()).collect();
+    println!("  broker {}, nodes {}", cluster.broker.url(), urls.join(" "));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -927,11 +942,7 @@ fn start_reference() -> Result<(Vec<KillOnDrop>, Vec<String>, tempfile::TempDir)
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut servers = Vec::new();
     let mut urls = Vec::new();
-    for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+    for port in free_ports(3) {
         // Started outside site-packages: the original depends on a `uuid` package that shadows the standard one there.
         let child = Command::new(&python)
             .arg(&wrapper)

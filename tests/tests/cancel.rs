@@ -1,7 +1,7 @@
 //! Cancelling a computation: it fails with `cancelled` here and, through a signed abort, at
 //! every other party, whether they submitted before or after.
 
-use fsc_e2e::{Cluster, fsc_bin};
+use fsc_e2e::{Cluster, eventually, fsc_bin};
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -33,6 +33,15 @@ async fn a_cancelled_computation_fails_at_every_party() {
         (Some("cancelled"), Some("alice")),
         "{bob}"
     );
+    // carol's client submits once her node has alice's abort (bob may have had it first).
+    let carol = cluster.nodes[2].client();
+    eventually(FINAL, "alice's abort at carol", || async {
+        carol
+            .get(id, Duration::ZERO)
+            .await
+            .is_ok_and(|view| view["status"] == "failed")
+    })
+    .await;
     assert_eq!(cluster.submit_at(2, id, json!(3)).await, 200);
     let carol = cluster.nodes[2].client().wait_final(id, FINAL).await.unwrap();
     assert_eq!(carol["error"]["code"], "cancelled", "{carol}");
@@ -59,6 +68,14 @@ async fn fsc_cancel_cancels() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed["error"]["code"], "cancelled", "{printed}");
+    let alice = cluster.nodes[0].client();
+    eventually(FINAL, "bob's abort at alice", || async {
+        alice
+            .get(id, Duration::ZERO)
+            .await
+            .is_ok_and(|view| view["status"] == "failed")
+    })
+    .await;
     assert_eq!(cluster.submit_at(0, id, json!(1)).await, 200);
     let alice = cluster.nodes[0].client().wait_final(id, FINAL).await.unwrap();
     assert_eq!(alice["error"]["party"], "bob", "{alice}");

@@ -96,7 +96,10 @@ async fn bad_input_at_one_party_fails_the_computation_everywhere_quickly() {
     );
     // carol submits after the failure, once her node has bob's abort (alice may have it first).
     eventually(Duration::from_secs(10), "bob's abort at carol", || async {
-        carol.metric("fsc_messages_received_total").await.unwrap_or(0.0) >= 1.0
+        carol
+            .get(id, Duration::ZERO)
+            .await
+            .is_ok_and(|view| view["status"] == "failed")
     })
     .await;
     let late = carol.submit(&cluster.sum_request(id, json!(3))).await.unwrap();

@@ -149,3 +149,53 @@ async fn a_party_that_controls_its_leaf_still_sends_only_as_itself_to_the_roster
         "parked on the hub: {info}"
     );
 }
+
+/// A leaf server applies the permissions the hub gives it, so what its party may not send is
+/// dropped before it leaves the party's network, whatever the leaf's own config says. A leaf
+/// server that sends it anyway (a modified one, played here over the leafnode protocol with
+/// alice's key) is cut off by the hub at the first such message, and the hub logs it at error
+/// level: what an operator looks for (README, "Broker topologies").
+#[tokio::test]
+async fn the_hub_cuts_off_and_logs_a_leaf_that_sends_what_its_user_may_not() {
+    use base64::Engine;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let cluster = leaves().await;
+    let hub = std::fs::read_to_string(cluster.path().join("nats-server.conf")).unwrap();
+    let leafnodes = &hub[hub.find("leafnodes {").expect("the hub's leafnode listener")..];
+    let address = leafnodes.split('"').nth(1).expect("its address");
+    let seed = std::fs::read_to_string(cluster.path().join("alice/nats.nk")).unwrap();
+    let key = nkeys::KeyPair::from_seed(seed.trim()).unwrap();
+
+    let (read, mut write) = tokio::net::TcpStream::connect(address).await.unwrap().into_split();
+    let mut lines = BufReader::new(read).lines();
+    let info = lines.next_line().await.unwrap().expect("the hub's INFO");
+    let info: serde_json::Value = serde_json::from_str(info.strip_prefix("INFO ").unwrap()).unwrap();
+    let nonce = info["nonce"].as_str().expect("a nonce to sign");
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign(nonce.as_bytes()).unwrap());
+    let connect = json!({"nkey": key.public_key(), "sig": sig, "name": "modified-leaf", "server_id": "NMODIFIEDLEAF"});
+    write
+        .write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes())
+        .await
+        .unwrap();
+    while lines.next_line().await.unwrap().expect("the hub's answer") != "PONG" {}
+
+    let subject = format!("fsc.{}.carol.bob", uuid::Uuid::new_v4());
+    write
+        .write_all(format!("LMSG {subject} 1\r\nx\r\nPING\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut told = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        told.push(line);
+    }
+    let refusal = format!("-ERR 'Permissions Violation for Publish to \"{subject}\"'");
+    assert!(told.contains(&refusal), "the hub told the leaf {told:?}");
+    let log = std::fs::read_to_string(cluster.path().join("nats-server.log")).unwrap();
+    let line = format!("Publish Violation on \"{subject}\" - Check other side configuration");
+    assert!(log.lines().any(|l| l.contains("[ERR]") && l.contains(&line)), "{log}");
+    assert!(
+        log.contains("Leafnode connection closed: Protocol Violation - Remote: modified-leaf"),
+        "{log}"
+    );
+}

@@ -106,3 +106,63 @@ async fn fsc_gc_prunes_at_once_beside_a_running_node() {
         assert_eq!(view["output"]["result"]["sum"], json!(3.0), "{view}");
     }
 }
+
+/// Bytes a retired id may keep in the store: a 36-character UUID and a timestamp in a b-tree
+/// (about 50 bytes a row), with room for half-full pages.
+const RETIRED_ID_BYTES: u64 = 100;
+
+/// The store gives disk back: once the retention has pruned a few thousand sums, the database
+/// and its WAL take at most twice a fresh store's bytes plus the retired ids; the WAL is emptied
+/// while the node is idle, and a node stopped cleanly leaves none.
+#[tokio::test]
+async fn a_pruned_store_gives_its_disk_back_and_keeps_no_wal_when_idle() {
+    const SUMS: usize = 3000;
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![("FSC_RETENTION_S".into(), "5".into())],
+        ..Default::default()
+    })
+    .await;
+    let total = |(db, wal): (u64, u64)| db + wal;
+    let fresh = total(store_bytes(&cluster, "alice"));
+    let goal = 2 * fresh + SUMS as u64 * RETIRED_ID_BYTES;
+    let (_, per_node, _) = random_sums(&cluster, SUMS, 8);
+    for (node, items) in cluster.nodes.iter().zip(&per_node) {
+        node.client().submit_batch(items).await.unwrap();
+    }
+    let alice = cluster.nodes[0].client();
+    eventually(FINAL, "all sums succeed", || async {
+        alice
+            .metric("fsc_computations_finished_total{status=\"succeeded\"}")
+            .await
+            .unwrap()
+            == SUMS as f64
+    })
+    .await;
+    let grown = total(store_bytes(&cluster, "alice"));
+    assert!(
+        grown > 2 * goal,
+        "the sums took {grown} bytes, too few to tell (goal {goal})"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "pruned, the store shrinks to the goal",
+        || async {
+            alice.list().await.unwrap()["computations"] == json!([]) && total(store_bytes(&cluster, "alice")) <= goal
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "the idle node empties its WAL", || async {
+        store_bytes(&cluster, "alice").1 == 0
+    })
+    .await;
+    let (db, _) = store_bytes(&cluster, "alice");
+    eprintln!("alice's store: {fresh} bytes fresh, {grown} after {SUMS} sums, {db} pruned (goal {goal})");
+
+    // A clean stop leaves no WAL behind, even right after work.
+    let id = cluster.submit_sum(&[json!(1), json!(2)]).await;
+    alice.wait_final(id, FINAL).await.unwrap();
+    let status = cluster.nodes[0].terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert_eq!(store_bytes(&cluster, "alice").1, 0, "the WAL after a clean stop");
+}

@@ -41,6 +41,7 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                     nats_url,
                     topology,
                     route_urls,
+                    gateway_urls,
                     hub_leaf_url,
                     leaf_urls,
                     api_port_base,
@@ -69,6 +70,7 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 broker: BrokerOptions {
                     topology,
                     route_urls,
+                    gateway_urls,
                     hub_leaf_url,
                     leaf_urls,
                 },

@@ -201,18 +201,25 @@ enum FederationCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         parties: Vec<String>,
         /// Where the nodes reach the broker; the broker config listens on its port. With
-        /// `--topology cluster`: the three servers' URLs, comma-separated; with `leaf`: the hub's.
+        /// `--topology cluster`: the three servers' URLs, comma-separated; with `supercluster`:
+        /// the six servers', the three of the cluster that holds the stream first; with `leaf`:
+        /// the hub's.
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats_url: String,
         /// The broker's layout: `single` (one server), `cluster` (three routed servers, the
-        /// stream replicated three times) or `leaf` (a hub with JetStream, and per party a leaf
-        /// server that dials out to it and serves only that party's node).
+        /// stream replicated three times), `supercluster` (two such clusters joined by gateways,
+        /// the stream in the first) or `leaf` (a hub with JetStream, and per party a leaf server
+        /// that dials out to it and serves only that party's node).
         #[arg(long, default_value = "single")]
         topology: fsc_tools::topology::Topology,
-        /// `cluster`: the three servers' route URLs (`nats-route://host:port`, comma-separated);
-        /// default port 6222 on each server's host.
+        /// `cluster`, `supercluster`: the servers' route URLs (`nats-route://host:port`,
+        /// comma-separated, in --nats-url order); default port 6222 on each server's host.
         #[arg(long, value_delimiter = ',')]
         route_urls: Vec<String>,
+        /// `supercluster`: the servers' gateway URLs (`nats://host:port`, comma-separated, in
+        /// --nats-url order); default port 7222 on each server's host.
+        #[arg(long, value_delimiter = ',')]
+        gateway_urls: Vec<String>,
         /// `leaf`: where the leaves reach the hub (`nats-leaf://host:port`); default port 7422
         /// on the hub's host.
         #[arg(long)]

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub publish_retries: AtomicU64,
     /// Messages the stream stored for this node: a bundle or a chunk counts once.
     pub broker_messages_published: AtomicU64,
+    /// Inbox consumers this node created on the broker: one at start, one each time it was gone.
+    pub inbox_consumers_created: AtomicU64,
     pub outbox_pending: AtomicI64,
     pub broker_connected: AtomicBool,
     /// Bytes of chunks waiting for the rest of their messages.
@@ -268,7 +270,7 @@ impl Metrics {
                 ("{reason=\"per_address\"}", load(&self.http_refused_per_address)),
             ],
         );
-        let unlabelled: [(&str, &str, &AtomicU64); 9] = [
+        let unlabelled: [(&str, &str, &AtomicU64); 10] = [
             (
                 "fsc_computations_submitted_total",
                 "Computations submitted by local clients.",
@@ -313,6 +315,11 @@ impl Metrics {
                 "fsc_broker_messages_published_total",
                 "Broker messages the stream stored: a bundle of messages, or a chunk of one, counts once.",
                 &self.broker_messages_published,
+            ),
+            (
+                "fsc_inbox_consumer_created_total",
+                "Inbox consumers created on the broker: one at start, one each time the broker had lost it.",
+                &self.inbox_consumers_created,
             ),
         ];
         for (name, help, value) in unlabelled {

@@ -3,14 +3,15 @@
 //! Every message travels on the federation's JetStream stream (`FSC` by default), subject
 //! `<prefix>.<computation>.<to>.<from>` (`crate::config::stream::Names`). The operator creates the
 //! stream (`fsc federation provision`); a node waits for it, verifies it (`crate::config::stream`) and
-//! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh,
-//! verifying the stream again each time the consumer is re-created (after a broker outage), each
-//! time the broker connection comes back, and every `stream_check_s` while it pulls. A stream
-//! that differs when the node starts ends it; found later, it suspends the node's messages
-//! (nothing pulled, nothing published, readiness says why) until it is as specified again. The
-//! consumer authenticates what arrives (envelope) and hands it to the runtime, which acknowledges
-//! it only after the store committed it. The publisher sends committed outbox rows with the
-//! deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`, so a re-send after a crash or a
+//! then creates its durable pull consumer `inbox-<id>` (filtered on `<prefix>.*.<id>.*`) afresh;
+//! after a broker outage it keeps the consumer, creating it again only if the broker lost it. It
+//! verifies the stream again each time the broker connection comes back and every
+//! `stream_check_s` while it pulls. A stream that differs when the node starts ends it; found
+//! later, it suspends the node's messages (nothing pulled, nothing published, readiness says why)
+//! until it is as specified again. The consumer authenticates what arrives (envelope) and hands it
+//! to the runtime, which acknowledges it only after the store committed it. The publisher sends
+//! committed outbox rows with the deterministic `Nats-Msg-Id` `<computation>.<from>.<to>.<seq>`,
+//! so a re-send after a crash or a
 //! broker outage is a broker-side duplicate; it retries until the broker acknowledges, then
 //! reports the rows as published. The small rows queued for one recipient travel together, as a
 //! bundle (`crate::bundle`) on the subject of the first one's computation, with the first one's
@@ -268,40 +269,68 @@ async fn verify_stream(js: &jetstream::Context, spec: &StreamSpec, names: &Names
     stream::verify(spec, &info.config).map_err(|mismatch| Setback::Refused(stream::refusal(stream, &mismatch)))
 }
 
-/// Finds the stream, verifies it against the spec, and creates this node's inbox consumer
-/// afresh. Never creates the stream: the operator does (`fsc federation provision`).
+/// Finds the stream, verifies it against the spec, and opens this node's inbox consumer: a new
+/// one at the node's first open (`fresh`) or when the broker lost it, else the one it has. Never
+/// creates the stream: the operator does (`fsc federation provision`).
 async fn open_inbox(
     js: &jetstream::Context,
     spec: &StreamSpec,
     names: &Names,
     me: &str,
     ack_wait: Duration,
+    fresh: bool,
+    metrics: &Metrics,
 ) -> Result<PullConsumer, Setback> {
     verify_stream(js, spec, names).await?;
     let stream = names.stream();
     let broker = |e: &dyn std::fmt::Display| Setback::Broker(Error::Broker(format!("inbox of stream {stream}: {e}")));
     let name = names.consumer(me);
-    // Re-create the consumer rather than reuse it: messages a previous run (or connection) had
-    // received but not acknowledged are then redelivered at once instead of after `ack_wait`.
-    // Nothing is lost: a work-queue stream keeps every message until it is acknowledged.
-    if let Err(error) = js.delete_consumer_from_stream(&name, stream).await {
-        tracing::debug!(%error, "no previous inbox consumer to replace");
+    if fresh {
+        // At start, re-create the consumer rather than reuse it: messages a previous run had
+        // received but not acknowledged are then redelivered at once instead of after `ack_wait`.
+        // Nothing is lost: a work-queue stream keeps every message until it is acknowledged.
+        if let Err(error) = js.delete_consumer_from_stream(&name, stream).await {
+            tracing::debug!(%error, "no previous inbox consumer to replace");
+        }
+    } else {
+        // After a reconnect, keep the consumer: in a cluster a new one waits for its replicas to
+        // elect a leader (seconds, at every party at once), while what the lost connection had in
+        // flight only comes again after `ack_wait`.
+        match js.get_consumer_from_stream(&name, stream).await {
+            Ok(consumer) => return Ok(consumer),
+            Err(error) if consumer_gone(&error) => {
+                tracing::info!(consumer = %name, "the inbox consumer is gone from the broker; creating it again");
+            }
+            Err(error) => return Err(broker(&error)),
+        }
     }
-    js.create_consumer_on_stream(
-        pull::Config {
-            durable_name: Some(name.clone()),
-            filter_subject: names.inbox_filter(me),
-            ack_policy: AckPolicy::Explicit,
-            ack_wait,
-            // Messages received but not yet committed wait in memory: this bounds them (and the
-            // node's memory) when the runtime falls behind; the broker keeps the rest.
-            max_ack_pending: 8192,
-            ..Default::default()
-        },
-        stream,
+    let consumer = js
+        .create_consumer_on_stream(
+            pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: names.inbox_filter(me),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait,
+                // Messages received but not yet committed wait in memory: this bounds them (and the
+                // node's memory) when the runtime falls behind; the broker keeps the rest.
+                max_ack_pending: 8192,
+                ..Default::default()
+            },
+            stream,
+        )
+        .await
+        .map_err(|e| broker(&e))?;
+    Metrics::add(&metrics.inbox_consumers_created, 1);
+    Ok(consumer)
+}
+
+/// Whether the broker answered that the consumer does not exist (not that it could not tell).
+fn consumer_gone(error: &async_nats::jetstream::stream::ConsumerError) -> bool {
+    matches!(
+        error.kind(),
+        async_nats::jetstream::stream::ConsumerErrorKind::JetStream(e)
+            if e.error_code() == async_nats::jetstream::ErrorCode::CONSUMER_NOT_FOUND
     )
-    .await
-    .map_err(|e| broker(&e))
 }
 
 /// Pulls this node's inbox until `stop` turns true, handing authenticated messages to the runtime.
@@ -336,13 +365,17 @@ pub async fn consume(
     let mut pulled_once = false;
     // Why the stream is refused, while it is (after the inbox first pulled).
     let mut refused: Option<String> = None;
+    let mut fresh = true;
     'open: while !*stop.borrow() {
         let consumer = tokio::select! {
             _ = stop.changed() => break,
-            consumer = open_inbox(&js, &spec, &names, &me, timings.ack_wait) => consumer,
+            consumer = open_inbox(&js, &spec, &names, &me, timings.ack_wait, fresh, &metrics) => consumer,
         };
         let consumer = match consumer {
-            Ok(consumer) => consumer,
+            Ok(consumer) => {
+                fresh = false;
+                consumer
+            }
             Err(Setback::Absent) => {
                 let _ = ready.send(InboxState::AwaitingStream);
                 if waiting_said.is_none_or(|at| at.elapsed() >= WAITING_LOG_INTERVAL) {

@@ -7,10 +7,11 @@
 //! - with `--tls`: `ca.crt` and `ca.key` (0600), a private CA for a test federation, and
 //!   `<id>/tls.crt`, `<id>/tls.key` (0600), each party's certificate for its API host;
 //! - the broker's configs (`topology`): `nats-server.conf` (one server, or the hub of a `leaf`
-//!   federation), `nats-1.conf`…`nats-3.conf` (a `cluster`), `<id>/leaf.conf` (each party's leaf
-//!   server), with JetStream and one NKey user per party ([`broker_users`]): a party publishes
-//!   only as itself to the other parties of the roster, reads only its own inbox, and can neither
-//!   create, change nor inspect the stream in detail;
+//!   federation), `nats-1.conf`…`nats-3.conf` (a `cluster`), `nats-a1.conf`…`nats-b3.conf` (a
+//!   `supercluster`), `<id>/leaf.conf` (each party's leaf server), with JetStream and one NKey
+//!   user per party ([`broker_users`]): a party publishes only as itself to the other parties of
+//!   the roster, reads only its own inbox, and can neither create, change nor inspect the stream
+//!   in detail;
 //! - `admin/nats.nk` and `admin/admin.toml`: the operator's unrestricted broker user and where it
 //!   reaches the broker (the cluster's servers, or the hub), for `fsc federation provision`
 //!   (which creates the stream) and inspection.
@@ -114,8 +115,10 @@ pub struct InitOptions {
 #[derive(Debug, Clone, Default)]
 pub struct BrokerOptions {
     pub topology: Topology,
-    /// `cluster`: each server's route URL (`nats-route://host:port`).
+    /// `cluster`, `supercluster`: each server's route URL (`nats-route://host:port`).
     pub route_urls: Vec<String>,
+    /// `supercluster`: each server's gateway URL (`nats://host:port`).
+    pub gateway_urls: Vec<String>,
     /// `leaf`: the hub's leafnode URL (`nats-leaf://host:port`).
     pub hub_leaf_url: Option<String>,
     /// `leaf`: each party's leaf server's client URL, in party order.
@@ -167,6 +170,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
         options.broker.topology,
         &options.nats_url,
         &options.broker.route_urls,
+        &options.broker.gateway_urls,
         options.broker.hub_leaf_url.as_deref(),
         &options.broker.leaf_urls,
         options.parties.len(),
@@ -198,9 +202,12 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
         None
     };
 
-    // A replicated layout asks for as many copies as it has servers.
+    // A replicated layout asks for as many copies as it has servers, where it wants them.
     let mut stream = options.stream.clone();
     stream.replicas = stream.replicas.max(layout.replicas());
+    if stream.placement_tags.is_empty() {
+        stream.placement_tags = layout.placement_tags();
+    }
     let mut roster = Roster {
         stream,
         parties: Vec::new(),

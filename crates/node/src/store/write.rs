@@ -48,7 +48,8 @@ pub struct Writer {
 
 impl Writer {
     /// Opens the (migrated) store at `path` for writing. The writer does not checkpoint the WAL
-    /// itself (that would stall it, fsync included): a background task does.
+    /// itself (that would stall it, fsync included): a background task does, and the writer
+    /// only once, when it is dropped.
     pub(super) fn open(path: &Path) -> Result<Writer, Error> {
         let conn = Connection::open_with_flags(
             path,
@@ -66,6 +67,9 @@ impl Writer {
         conn.pragma_update(None, "cache_size", -8192)?;
         conn.pragma_update(None, "temp_store", "memory")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the writer starts the WAL over (everything in it copied), it cuts the file back to
+        // this: without it the file keeps the largest size it ever had.
+        conn.pragma_update(None, "journal_size_limit", super::WAL_LIMIT_BYTES)?;
         Ok(Writer { conn })
     }
 
@@ -77,6 +81,17 @@ impl Writer {
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+}
+
+impl Drop for Writer {
+    /// A node that stops cleanly leaves an empty WAL: its last writes are copied into the
+    /// database now (the background checkpointer's connection stays open to the end, so closing
+    /// this one would not do it).
+    fn drop(&mut self) {
+        if let Err(error) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "the WAL could not be emptied at shutdown");
+        }
     }
 }
 
@@ -584,7 +599,8 @@ pub fn add_chunk(conn: &Connection, chunk: &ChunkRow) -> Result<Option<Vec<Chunk
 pub const PRUNE_BATCH: i64 = 5000;
 
 /// Prunes at most `limit` computations that finished before `cutoff` (ms), oldest first, with
-/// whatever messages of theirs remain; their ids are kept as retired. Returns how many.
+/// whatever messages of theirs remain; their ids are kept as retired, their pages given back to
+/// the file system. Returns how many.
 pub fn prune(conn: &Connection, cutoff: i64, limit: i64) -> Result<u64, Error> {
     let ids: Vec<String> = conn
         .prepare_cached(
@@ -599,6 +615,14 @@ pub fn prune(conn: &Connection, cutoff: i64, limit: i64) -> Result<u64, Error> {
     )?;
     execute_in(conn, "DELETE FROM computations WHERE id IN (", &ids)?;
     delete_inbox(conn, &ids)?;
+    if !ids.is_empty() {
+        // The pages the rows held go back to the file system (the store is in incremental
+        // auto-vacuum mode, see `open`), else the file would keep its largest size for good. The
+        // pragma frees one page per row it returns, so it is read to the end.
+        let mut vacuum = conn.prepare_cached("PRAGMA incremental_vacuum")?;
+        let mut freed = vacuum.query([])?;
+        while freed.next()?.is_some() {}
+    }
     Ok(ids.len() as u64)
 }
 
