@@ -4,8 +4,9 @@
 //! ```text
 //! cargo build --release -p fsc -p fsc-e2e && target/release/fsc-bench \
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
-//!     [--psi-items N] [--parties-runs N] [--compare-runs N] [--json FILE] [--port-base PORT]
-//!     [--fixed-point] [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
+//!     [--psi-items N] [--psi-ot-items N] [--node-env KEY=VALUE] [--parties-runs N]
+//!     [--compare-runs N] [--json FILE] [--port-base PORT] [--fixed-point]
+//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -27,10 +28,11 @@
 //! 100×100·100×100 and 1,000×1,000·1,000×10, StatisticsRegressionOLSVertical with 100,000×10):
 //! wall time from both submissions until both have the result, median over runs, with the nodes'
 //! CPU time.
-//! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest, 2^20 by
-//! default). Last, sums among many parties, each count on a federation of its own on one
-//! broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default 50; a
-//! fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
+//! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest DH PSI,
+//! `--psi-ot-items` of the largest OT PSI, both 2^20 by default; `--node-env` gives the nodes the
+//! larger limits 2^24 needs). Last, sums among many parties, each count on a federation of its
+//! own on one broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default
+//! 50; a fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
 //! broker messages per sum; the throughput section also the messages they carried (the
 //! publisher bundles the messages queued for one peer, `fsc_node::bundle`).
 //!
@@ -40,7 +42,7 @@
 
 mod psi;
 
-use fsc_e2e::{Cluster, free_ports, random_sums, use_ports};
+use fsc_e2e::{Cluster, ClusterOptions, free_ports, random_sums, use_ports};
 use futures::future::join_all;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -50,6 +52,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+fn env_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
 
 /// What `--json` writes: each section's figures under its name.
 static REPORT: LazyLock<Mutex<serde_json::Map<String, Value>>> = LazyLock::new(Default::default);
@@ -106,9 +114,16 @@ struct Args {
     /// Runs of each matrix product.
     #[arg(long, default_value_t = 5)]
     matrix_runs: usize,
-    /// Items per party of the largest PSI (SetIntersectionSize).
+    /// Items per party of the largest DH PSI (SetIntersectionSize).
     #[arg(long, default_value_t = 1 << 20)]
     psi_items: usize,
+    /// Items per party of the largest OT PSI (two-party SetIntersection); `--psi-items` if not
+    /// given. 2^24 needs larger node limits (`--node-env`, docs/protocols.md).
+    #[arg(long)]
+    psi_ot_items: Option<usize>,
+    /// More environment of every node, `KEY=VALUE` (e.g. `FSC_MAX_PENDING_CHUNK_BYTES=2000000000`).
+    #[arg(long, value_parser = env_pair)]
+    node_env: Vec<(String, String)>,
     /// Sums timed per many-party federation (a fifth of them for 50 parties).
     #[arg(long, default_value_t = 50)]
     parties_runs: usize,
@@ -140,6 +155,8 @@ async fn main() {
         protocol_runs,
         matrix_runs,
         psi_items,
+        psi_ot_items,
+        node_env,
         parties_runs,
         compare_runs,
         skip,
@@ -152,7 +169,12 @@ async fn main() {
     }
     let run = |section: Section| !skip.contains(&section);
 
-    let cluster = Cluster::start(3).await;
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 3,
+        env: node_env,
+        ..Default::default()
+    })
+    .await;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("fsc-bench: 3 nodes + nats-server on loopback, {cores} cores");
     let urls: Vec<&str> = cluster.nodes.iter().map(|n| n.url.as_str()).collect();
@@ -204,7 +226,7 @@ async fn main() {
         println!("RSS after the products (MB): {}", rss_line(&cluster));
     }
     if run(Section::Psi) {
-        psi::run(&cluster, psi_items).await;
+        psi::run(&cluster, psi_ot_items.unwrap_or(psi_items), psi_items).await;
     }
     if run(Section::Parties) {
         drop(cluster);

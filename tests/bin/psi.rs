@@ -1,7 +1,8 @@
 //! fsc-bench's PSI section: SetIntersection, SetIntersectionSize and StatisticsContingencyVertical
-//! through `/v1` on the bench's nodes, the curve operations alone (the engine's own functions, in
-//! this process, on all cores) for comparison, a 3-party SecureSum's latency while the largest
-//! PSI runs, and the nodes' peak memory.
+//! through `/v1` on the bench's nodes; two-party SetIntersection by OT PSI (the default) beside
+//! the DH ring in the same run, with the nodes' peak memory during the largest OT PSI; the curve
+//! operations alone (the engine's own functions, in this process, on all cores) for comparison,
+//! a 3-party SecureSum's latency while the largest DH PSI runs, and the nodes' peak memory.
 
 use fsc_e2e::{Cluster, psi_sets as sets};
 use fsc_simon::protocol::never;
@@ -14,13 +15,15 @@ use std::time::{Duration, Instant};
 
 /// Submits one computation at the first `inputs.len()` nodes; returns the seconds until it has
 /// succeeded at all of them, and party 0's output.
-async fn timed(cluster: &Cluster, microprotocol: &str, inputs: &[Value]) -> (f64, Value) {
+async fn timed(cluster: &Cluster, microprotocol: &str, parameters: &Value, inputs: &[Value]) -> (f64, Value) {
     let id = uuid::Uuid::new_v4();
     let parties = &cluster.parties[..inputs.len()];
     let clients: Vec<_> = cluster.nodes[..inputs.len()].iter().map(|n| n.client()).collect();
     let started = Instant::now();
     let submits = clients.iter().zip(inputs).map(|(client, input)| {
-        let request = json!({"id": id, "microprotocol": microprotocol, "parties": parties, "input": input});
+        let request = json!({
+            "id": id, "microprotocol": microprotocol, "parties": parties, "parameters": parameters, "input": input,
+        });
         async move { client.submit(&request).await }
     });
     for answer in join_all(submits).await {
@@ -55,14 +58,53 @@ fn curve_only(items: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-pub async fn run(cluster: &Cluster, large: usize) {
-    let (secs, result) = timed(cluster, "SetIntersection", &sets(2, 10_000, 5_000)).await;
-    assert_eq!(result["size_intersection"], 5_000);
+/// The seconds of one two-party SetIntersection of `inputs` by `method`, checking its size.
+async fn intersect(cluster: &Cluster, method: &str, inputs: &[Value], shared: usize) -> f64 {
+    let (secs, result) = timed(cluster, "SetIntersection", &json!({"psi": method}), inputs).await;
+    assert_eq!(result["size_intersection"], shared);
+    secs
+}
+
+/// Resets the nodes' peak resident memory (VmHWM), so that the next figure is one run's.
+fn reset_peaks(cluster: &Cluster) {
+    for pid in cluster.nodes.iter().filter_map(|node| node.pid()) {
+        // Writing 5 to clear_refs resets the peak RSS (proc(5)); a failure leaves the old peak.
+        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    }
+}
+
+/// `ot_large`: items a side of the largest OT PSI; `large`: of the largest DH PSI.
+pub async fn run(cluster: &Cluster, ot_large: usize, large: usize) {
+    let small = sets(2, 10_000, 5_000);
+    // Alternating, so that both methods meet the same load from the machine's other work.
+    let (mut ot, mut dh) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        ot.push(intersect(cluster, "ot", &small, 5_000).await);
+        dh.push(intersect(cluster, "dh", &small, 5_000).await);
+    }
+    ot.sort_by(f64::total_cmp);
+    dh.sort_by(f64::total_cmp);
     println!(
-        "SetIntersection 2 x 10,000 items (5,000 shared): {secs:.2} s (original: 75.9 s, {:.0}x)",
-        75.9 / secs
+        "SetIntersection 2 x 10,000 items (5,000 shared), median of 5 alternating runs: OT PSI (the default) \
+         {:.2} s, DH ring {:.2} s (original: 75.9 s, {:.0}x)",
+        ot[2],
+        dh[2],
+        75.9 / ot[2]
     );
-    let (secs, result) = timed(cluster, "SetIntersection", &sets(3, 10_000, 5_000)).await;
+    super::record("psi_two_party", json!({"items": 10_000, "ot_s": ot, "dh_s": dh}));
+    reset_peaks(cluster);
+    let secs = intersect(cluster, "ot", &sets(2, ot_large, ot_large / 2), ot_large / 2).await;
+    super::record("psi_ot_large", json!({"items": ot_large, "s": secs}));
+    println!(
+        "SetIntersection 2 x {ot_large} items ({} shared) by OT PSI: {secs:.1} s; peak RSS of the nodes \
+         meanwhile (MB): {}",
+        ot_large / 2,
+        super::memory_line(cluster, "VmHWM:")
+    );
+    if ot_large == large {
+        println!("  (the DH ring on the same sets: SetIntersectionSize below, the same ring)");
+    }
+    let (secs, result) = timed(cluster, "SetIntersection", &json!({}), &sets(3, 10_000, 5_000)).await;
     assert_eq!(result["size_intersection"], 5_000);
     println!("SetIntersection 3 x 10,000 items (5,000 shared): {secs:.2} s");
 
@@ -76,7 +118,7 @@ pub async fn run(cluster: &Cluster, large: usize) {
             json!(pairs)
         })
         .collect();
-    let (secs, result) = timed(cluster, "StatisticsContingencyVertical", &contingency).await;
+    let (secs, result) = timed(cluster, "StatisticsContingencyVertical", &json!({}), &contingency).await;
     let total: u64 = result["table"]
         .as_object()
         .unwrap()
@@ -92,7 +134,7 @@ pub async fn run(cluster: &Cluster, large: usize) {
     let inputs = sets(2, large, large / 2);
     let finished = std::sync::atomic::AtomicBool::new(false);
     let psi = async {
-        let outcome = timed(cluster, "SetIntersectionSize", &inputs).await;
+        let outcome = timed(cluster, "SetIntersectionSize", &json!({}), &inputs).await;
         finished.store(true, std::sync::atomic::Ordering::Relaxed);
         outcome
     };

@@ -1,6 +1,7 @@
 //! The PSI microprotocols (SetIntersection, SetIntersectionSize, StatisticsContingencyVertical)
-//! on real nodes: their reference vectors through the unmodified Python client, the `/v1` API
-//! with non-string items and bad input, a large PSI that does not hold up other computations, and
+//! on real nodes: their reference vectors through the unmodified Python client (two-party
+//! SetIntersection by OT PSI), the `/v1` API with non-string items and bad input, the OT PSI
+//! beside the DH ring, a large PSI that does not hold up other computations, and
 //! large messages that wait for their computation across a crash.
 
 use fsc_e2e::{Cluster, ClusterOptions, psi_sets};
@@ -36,6 +37,8 @@ async fn conformance(cluster: &Cluster, only: &str) -> String {
     report
 }
 
+/// The vectors are all of two parties, so their SetIntersections run the OT PSI (the default
+/// there): each one stored at alice says so in its normalised parameters.
 #[tokio::test]
 async fn the_reference_vectors_pass_through_the_python_client() {
     let cluster = Cluster::start(2).await;
@@ -45,6 +48,17 @@ async fn the_reference_vectors_pass_through_the_python_client() {
         "7 passed, 0 failed, 0 skipped",
         "{report}"
     );
+    let listed = cluster.nodes[0].client().list().await.unwrap();
+    let intersections: Vec<&Value> = listed["computations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["microprotocol"] == "SetIntersection")
+        .collect();
+    assert!(!intersections.is_empty(), "{listed}");
+    for computation in intersections {
+        assert_eq!(computation["parameters"], json!({"psi": "ot"}), "{computation}");
+    }
     let report = conformance(&cluster, "statistics_contingency_vertical").await;
     assert_eq!(
         report.lines().last().unwrap(),
@@ -111,6 +125,60 @@ async fn three_parties_intersect_any_json_items_through_v1_and_bad_input_fails_e
     );
     for view in &finals[1..] {
         assert_eq!(view["error"]["party"], "alice", "{view}");
+    }
+}
+
+/// Two-party SetIntersection by OT PSI through `/v1`, of any JSON items: both parties get the
+/// members, the same as the DH ring gives (in another order: the OT PSI sorts them); the OT PSI
+/// is the default between two parties, and among three it is refused at submission.
+#[tokio::test]
+async fn two_parties_intersect_by_ot_psi_through_v1_and_three_cannot() {
+    let cluster = Cluster::start(3).await;
+    let pair = &cluster.parties[..2];
+    let inputs = [
+        json!([[1, "ü", {"b": 2, "a": [true]}, null, "x", [1, 2]]]),
+        json!([["ü", 1, {"a": [true], "b": 2}, 1.5, "y", [2, 1]]]),
+    ];
+    let members = |view: &Value| {
+        let mut members: Vec<String> = view["output"]["result"]["intersection"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no members: {view}"))
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        members.sort();
+        members
+    };
+    for parameters in [json!({"psi": "ot"}), json!({}), json!({"psi": "dh"})] {
+        let id = Uuid::new_v4();
+        for (node, input) in cluster.nodes.iter().zip(&inputs) {
+            let request = json!({
+                "id": id, "microprotocol": "SetIntersection", "parties": pair, "parameters": parameters, "input": input,
+            });
+            let answer = node.client().submit(&request).await.unwrap();
+            assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+        }
+        let views = pair_finals(&cluster, id).await;
+        for view in &views {
+            assert_eq!(view["status"], "succeeded", "{view}");
+            assert_eq!(view["output"]["result"]["size_intersection"], 3, "{view}");
+            assert_eq!(members(view), ["\"ü\"", "1", r#"{"a":[true],"b":2}"#], "{view}");
+        }
+        assert_eq!(views[0]["output"], views[1]["output"]);
+        let method = if parameters == json!({"psi": "dh"}) { "dh" } else { "ot" };
+        assert_eq!(views[0]["parameters"], json!({"psi": method}), "{}", views[0]);
+    }
+
+    let three = json!([["a"]]);
+    let id = Uuid::new_v4();
+    for node in &cluster.nodes {
+        let request = json!({
+            "id": id, "microprotocol": "SetIntersection", "parties": cluster.parties,
+            "parameters": {"psi": "ot"}, "input": three,
+        });
+        let answer = node.client().submit(&request).await.unwrap();
+        assert_eq!(answer.status.as_u16(), 400, "{}", answer.body);
+        assert!(answer.body.to_string().contains("two-party"), "{}", answer.body);
     }
 }
 

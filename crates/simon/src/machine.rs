@@ -17,9 +17,11 @@ use crate::order::kth_element::{KthElement, RankParameters};
 use crate::order::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumParameters};
 use crate::order::secure_median::SecureMedian;
 use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError, never};
+use crate::psi::Wire;
 use crate::psi::contingency_vertical::ContingencyVertical;
-use crate::psi::dh::PsiMessage;
+use crate::psi::ot::intersection::OtSetIntersection;
 use crate::psi::set_intersection::{Reveal, SetIntersection};
+use crate::psi::{Method, SetIntersectionParameters};
 use crate::statistics::bivariate::StatisticsBivariate;
 use crate::statistics::contingency::{ContingencyParameters, StatisticsContingency};
 use crate::statistics::frequency::{FrequencyParameters, StatisticsFrequency};
@@ -126,7 +128,7 @@ pub enum Parameters {
     StatisticsContingency(ContingencyParameters),
     SecureMatrixMultiplication(MatrixParameters),
     StatisticsRegressionOLSVertical(MatrixParameters),
-    SetIntersection(NoParameters),
+    SetIntersection(SetIntersectionParameters),
     SetIntersectionSize(NoParameters),
     StatisticsContingencyVertical(NoParameters),
 }
@@ -227,7 +229,9 @@ impl Spec {
             "StatisticsRegressionOLSVertical" => parse::<MatrixParameters>(parameters)
                 .and_then(|p| p.validate(parties))
                 .map(Parameters::StatisticsRegressionOLSVertical),
-            "SetIntersection" => parse(parameters).map(Parameters::SetIntersection),
+            "SetIntersection" => parse::<SetIntersectionParameters>(parameters)
+                .and_then(|p| p.validate(parties))
+                .map(Parameters::SetIntersection),
             "SetIntersectionSize" => parse(parameters).map(Parameters::SetIntersectionSize),
             "StatisticsContingencyVertical" if parties != 2 => {
                 Err(format!("it is a two-party protocol, got {parties} parties"))
@@ -350,6 +354,9 @@ impl Spec {
                 Parameters::StatisticsRegressionOLSVertical(p) => Protocol::Product(
                     regression_ols_vertical::regression(p, me, helper_is_party, self.limits, input)?,
                 ),
+                Parameters::SetIntersection(p) if p.psi == Some(Method::Ot) => Protocol::OtSetIntersection(
+                    OtSetIntersection::new(self.context, self.limits, input).map_err(items)?,
+                ),
                 Parameters::SetIntersection(_) => Protocol::SetIntersection(
                     SetIntersection::new(Reveal::Members, self.context, self.limits, input).map_err(items)?,
                 ),
@@ -387,6 +394,8 @@ enum Protocol {
     /// The same by the original's method, for two parties that opt in to what it reveals.
     Projected(ProjectedProduct),
     SetIntersection(SetIntersection),
+    /// Two-party SetIntersection by OT PSI.
+    OtSetIntersection(OtSetIntersection),
     ContingencyVertical(ContingencyVertical),
 }
 
@@ -396,11 +405,12 @@ fn items(reason: String) -> EngineError {
 }
 
 /// Runs `$json` with `$p` bound to whichever protocol the machine holds, or `$psi` for the PSI
-/// protocols, whose lists travel in a compact binary form instead of JSON.
+/// protocols, whose lists travel in a compact binary form instead of JSON ([`Wire`]).
 macro_rules! each_protocol {
     ($protocol:expr, $p:ident => $body:expr, psi => $psi:expr) => {
         match $protocol {
             Protocol::SetIntersection($p) => $psi,
+            Protocol::OtSetIntersection($p) => $psi,
             Protocol::ContingencyVertical($p) => $psi,
             Protocol::SecureSum($p) => $body,
             Protocol::ExactSecureSum($p) => $body,
@@ -474,6 +484,7 @@ impl Machine {
         matches!(
             self.protocol,
             Protocol::SetIntersection(_)
+                | Protocol::OtSetIntersection(_)
                 | Protocol::ContingencyVertical(_)
                 | Protocol::Product(_)
                 | Protocol::StatisticsFrequency(_)
@@ -504,7 +515,7 @@ impl Machine {
         self.started = true;
         let step = each_protocol!(&mut self.protocol,
             p => run(context, rng, json_bytes, |io| p.start(io)),
-            psi => run(context, rng, PsiMessage::to_bytes, |io| p.start(io)));
+            psi => run(context, rng, Wire::to_bytes, |io| p.start(io)));
         step.map(|step| self.reported(step))
     }
 
@@ -547,8 +558,8 @@ impl Machine {
             run(context, rng, json_bytes, |io| p.receive(from, message, io))
         },
         psi => {
-            let message = PsiMessage::from_bytes(from, message)?;
-            run(context, rng, PsiMessage::to_bytes, |io| p.receive(from, message, io))
+            let message = Wire::from_bytes(from, message)?;
+            run(context, rng, Wire::to_bytes, |io| p.receive(from, message, io))
         });
         step.map(|step| self.reported(step))
     }

@@ -185,7 +185,8 @@ pub fn shuffle(points: &mut [Point], from: PartyIndex) -> Result<(), ProtocolErr
 
 /// The lists of a party's input, as the reference reads it: a list of lists is one set per list
 /// and the party's set is their intersection; a flat list (of anything but lists) is one set.
-fn lists(input: &Value) -> Result<Vec<&[Value]>, String> {
+/// Each holds at most `max` items.
+fn lists(input: &Value, max: usize) -> Result<Vec<&[Value]>, String> {
     let Value::Array(outer) = input else {
         return Err(format!(
             "input must be a list of lists of items (or one list of items), got {}",
@@ -197,8 +198,8 @@ fn lists(input: &Value) -> Result<Vec<&[Value]>, String> {
     } else {
         vec![outer.as_slice()]
     };
-    if let Some(long) = lists.iter().find(|list| list.len() > MAX_ITEMS) {
-        return Err(format!("at most {MAX_ITEMS} items per list, got {}", long.len()));
+    if let Some(long) = lists.iter().find(|list| list.len() > max) {
+        return Err(format!("at most {max} items per list, got {}", long.len()));
     }
     Ok(lists)
 }
@@ -206,14 +207,19 @@ fn lists(input: &Value) -> Result<Vec<&[Value]>, String> {
 /// Checks a party's input (cheap: its shape and size), so that bad input is refused before
 /// anything is sent; [`read_set`] does the work later, off the runtime's loop.
 pub fn check_set(input: &Value) -> Result<(), String> {
-    lists(input).map(drop)
+    check_set_of(input, MAX_ITEMS)
+}
+
+/// [`check_set`] with lists of at most `max` items (the OT PSI takes more than the ring).
+pub fn check_set_of(input: &Value, max: usize) -> Result<(), String> {
+    lists(input, max).map(drop)
 }
 
 /// A party's set from its (checked) input: the canonical JSON of its items, sorted. Items are any
 /// JSON values, equal when their canonical JSON is.
 pub fn read_set(input: &Value) -> Vec<String> {
     let mut set: Option<std::collections::BTreeSet<String>> = None;
-    for list in lists(input).unwrap_or_default() {
+    for list in lists(input, usize::MAX).unwrap_or_default() {
         let this: std::collections::BTreeSet<String> = list.iter().map(canonical).collect();
         set = Some(match set {
             None => this,

@@ -242,8 +242,14 @@ mod tests {
     use serde_json::{Value, json};
     use std::collections::BTreeSet;
 
+    /// The ring, also between two parties (where SetIntersection defaults to the OT PSI).
     fn spec(name: &str, parties: usize) -> Spec {
-        Spec::new(name, &json!({}), parties).unwrap().bound_to([5; 32])
+        let ring = if name == "SetIntersection" {
+            json!({"psi": "dh"})
+        } else {
+            json!({})
+        };
+        Spec::new(name, &ring, parties).unwrap().bound_to([5; 32])
     }
 
     fn members(output: &Value) -> BTreeSet<String> {

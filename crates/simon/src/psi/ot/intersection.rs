@@ -1,0 +1,745 @@
+//! SetIntersection between two parties by OPRF-based PSI (the KKRT protocol): the members,
+//! revealed to both, at the cost of symmetric cryptography per item instead of curve operations.
+//!
+//! Roles: the party with the smaller set (party 0 on a tie) is the *receiver*, which places its
+//! items by cuckoo hashing and learns which of them the other holds; the other is the *sender*,
+//! which holds the OPRF key. Rounds (each party's first message goes at once, then each step
+//! waits for the other's answer):
+//! 1. both: `Hello` (set size, a Chou–Orlandi point); the sizes settle the roles;
+//! 2. sender: `Choices`, its base-OT points for 512 secret choice bits s, and the code's keys;
+//! 3. receiver: `Matrix`, the cuckoo attempt and the OT extension rows u_j (64 bytes a bin);
+//! 4. sender: `Outputs`, its OPRF outputs for each item in each of its three bins, sorted;
+//! 5. receiver: its items whose output is among them, the members, as `Result`.
+//!
+//! With an empty set the receiver answers the hellos with the (empty) result. Outputs are cut
+//! to 40 + log2(bins) + log2(3·sender items) bits, so that a false match anywhere has
+//! probability below 2^−40.
+
+use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError, check_stop};
+use crate::psi::Wire;
+use crate::psi::dh::{self, canonical};
+use crate::psi::ot::base::{self, Point};
+use crate::psi::ot::cuckoo::{self, HASHES, Table};
+use crate::psi::ot::extension::{self, Block, Code, ROW, Row, WIDTH};
+use crate::psi::ot::{Bytes, MAX_ITEMS};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::atomic::AtomicBool;
+
+/// What the two parties send each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OtMessage {
+    Hello { size: u32, point: Point },
+    Choices { code: [Block; 4], points: Vec<Point> },
+    Matrix { attempt: u32, rows: Bytes },
+    Outputs(Bytes),
+    Result(Value),
+}
+
+/// The smallest padded length of a result.
+const MIN_RESULT_BYTES: usize = 256;
+
+impl Wire for OtMessage {
+    /// A tag byte, then for `Hello` the size (u32 LE) and the point; for `Choices` the four code
+    /// keys and the points; for `Matrix` the attempt (u32 LE) and the rows; for `Outputs` the
+    /// outputs; for `Result` its JSON padded with spaces to a power of two (at least 256
+    /// bytes), so that its length shows the result's only within a factor of two.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            OtMessage::Hello { size, point } => {
+                out.push(1);
+                out.extend_from_slice(&size.to_le_bytes());
+                out.extend_from_slice(point);
+            }
+            OtMessage::Choices { code, points } => {
+                out.push(2);
+                out.extend_from_slice(code.as_flattened());
+                out.extend_from_slice(points.as_flattened());
+            }
+            OtMessage::Matrix { attempt, rows } => {
+                out.reserve_exact(5 + rows.0.len());
+                out.push(3);
+                out.extend_from_slice(&attempt.to_le_bytes());
+                out.extend_from_slice(&rows.0);
+            }
+            OtMessage::Outputs(outputs) => {
+                out.reserve_exact(1 + outputs.0.len());
+                out.push(4);
+                out.extend_from_slice(&outputs.0);
+            }
+            OtMessage::Result(value) => {
+                out.push(5);
+                out.extend(serde_json::to_vec(value).expect("JSON values serialise"));
+                out.resize(out.len().max(MIN_RESULT_BYTES).next_power_of_two(), b' ');
+            }
+        }
+        out
+    }
+
+    fn from_bytes(from: PartyIndex, bytes: &[u8]) -> Result<OtMessage, ProtocolError> {
+        let malformed = |reason: &str| ProtocolError::Malformed {
+            from,
+            reason: format!("OT PSI message: {reason}"),
+        };
+        let word = |rest: &[u8]| {
+            rest.get(..4)
+                .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
+                .ok_or_else(|| malformed("truncated"))
+        };
+        match bytes.split_first() {
+            Some((1, rest)) if rest.len() == 36 => Ok(OtMessage::Hello {
+                size: word(rest)?,
+                point: rest[4..].try_into().expect("32 bytes"),
+            }),
+            Some((2, rest)) if rest.len() == 64 + 32 * WIDTH => Ok(OtMessage::Choices {
+                code: core::array::from_fn(|k| rest[16 * k..16 * k + 16].try_into().expect("16 bytes")),
+                points: rest[64..]
+                    .chunks_exact(32)
+                    .map(|p| p.try_into().expect("32 bytes"))
+                    .collect(),
+            }),
+            Some((3, rest)) => Ok(OtMessage::Matrix {
+                attempt: word(rest)?,
+                rows: Bytes(rest[4..].to_vec()),
+            }),
+            Some((4, rest)) => Ok(OtMessage::Outputs(Bytes(rest.to_vec()))),
+            Some((5, rest)) => serde_json::from_slice(rest)
+                .map(OtMessage::Result)
+                .map_err(|e| malformed(&e.to_string())),
+            _ => Err(malformed("unknown type or wrong length")),
+        }
+    }
+}
+
+/// Where a party is between messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Stage {
+    /// Sent its hello; waits for the other's.
+    Hello,
+    /// Receiver: placed its items; waits for the sender's choices.
+    Placed {
+        peer: u32,
+        attempt: u32,
+        table: Bytes,
+    },
+    /// Sender: chose s and holds its base-OT keys; waits for the matrix.
+    Chose {
+        peer: u32,
+        s: Bytes,
+        keys: Bytes,
+        code: [Block; 4],
+    },
+    /// Receiver: sent the matrix; holds (item index, output) for each of its items.
+    Evaluated {
+        peer: u32,
+        outputs: Bytes,
+    },
+    /// Sender: sent its outputs (or had nothing to send); waits for the members.
+    Sent {
+        peer: u32,
+    },
+    Done,
+}
+
+/// One party of a two-party OT SetIntersection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtSetIntersection {
+    context: [u8; 32],
+    limits: Limits,
+    /// The checked input until `start` reads the set from it (off the runtime's loop).
+    input: Option<Value>,
+    /// The set: the canonical JSON of each item, sorted.
+    items: Vec<String>,
+    /// This party's Chou–Orlandi scalar, used if it turns out to be the receiver.
+    secret: [u8; 32],
+    stage: Stage,
+    /// The other's answer to this party's hello (its choices, or an empty result) when it
+    /// arrives before the other's own hello: taken once that is in.
+    early: Option<OtMessage>,
+}
+
+/// The party that receives: the one with the smaller set, party 0 on a tie.
+fn receiver(sizes: [usize; 2]) -> PartyIndex {
+    usize::from(sizes[1] < sizes[0])
+}
+
+/// Bytes of an output on the wire: 40 bits beyond the log of the comparisons the receiver makes.
+fn output_len(bins: usize, sender_items: usize) -> usize {
+    let log = |n: usize| (usize::BITS - n.saturating_sub(1).leading_zeros()) as usize;
+    ((40 + log(bins) + log(HASHES * sender_items)).div_ceil(8)).min(16)
+}
+
+/// The values of `items`, in order; stopped between batches.
+fn values(context: &[u8; 32], items: &[String], stop: &AtomicBool) -> Result<Vec<Block>, ProtocolError> {
+    let batches: Vec<Vec<Block>> = items
+        .par_chunks(1 << 14)
+        .map(|chunk| {
+            check_stop(stop)?;
+            Ok(chunk.iter().map(|item| cuckoo::value(context, item)).collect())
+        })
+        .collect::<Result<_, ProtocolError>>()?;
+    Ok(batches.concat())
+}
+
+fn unexpected(from: PartyIndex, what: &str) -> ProtocolError {
+    ProtocolError::Unexpected {
+        from,
+        what: what.into(),
+    }
+}
+
+impl OtSetIntersection {
+    pub fn new(context: [u8; 32], limits: Limits, input: &Value) -> Result<OtSetIntersection, String> {
+        dh::check_set_of(input, MAX_ITEMS)?;
+        Ok(OtSetIntersection {
+            context,
+            limits,
+            input: Some(input.clone()),
+            items: Vec::new(),
+            secret: [0; 32],
+            stage: Stage::Hello,
+            early: None,
+        })
+    }
+
+    /// The result object, with the members in the order given.
+    fn result(&self, members: &[usize]) -> Value {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|&i| serde_json::from_str(&self.items[i]).expect("canonical JSON"))
+            .collect();
+        json!({"size_intersection": members.len(), "intersection": members})
+    }
+
+    /// Both sizes are known: the receiver places its items (or ends, if a set is empty); the
+    /// sender makes its base-OT choices.
+    fn hello(
+        &mut self,
+        from: PartyIndex,
+        size: u32,
+        point: Point,
+        io: &mut Io<'_, OtMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        if size as usize > MAX_ITEMS {
+            return Err(dh::violation(from, format!("a set of {size} items announced")));
+        }
+        let mut sizes = [0; 2];
+        sizes[io.me()] = self.items.len();
+        sizes[from] = size as usize;
+        let receiving = receiver(sizes) == io.me();
+        if sizes.contains(&0) {
+            if receiving {
+                let result = self.result(&[]);
+                io.send(from, OtMessage::Result(result.clone()));
+                self.stage = Stage::Done;
+                return Ok(Progress::Done(result));
+            }
+            self.stage = Stage::Sent { peer: size };
+            return Ok(Progress::Continue);
+        }
+        if receiving {
+            let values = values(&self.context, &self.items, io.stop())?;
+            let bins = cuckoo::table_size(values.len());
+            let (attempt, table) = cuckoo::place(&self.context, &values, bins, io.stop())?;
+            self.stage = Stage::Placed {
+                peer: size,
+                attempt,
+                table: Bytes(table.0.iter().flat_map(|s| s.to_le_bytes()).collect()),
+            };
+            return Ok(Progress::Continue);
+        }
+        let mut s = [0u8; ROW];
+        io.rng().fill_bytes(&mut s);
+        let choices: Vec<bool> = (0..WIDTH).map(|c| s[c / 8] >> (c % 8) & 1 == 1).collect();
+        let (points, keys) = base::receive(&point, &choices, io.rng(), from)?;
+        let mut code = [[0u8; 16]; 4];
+        code.iter_mut().for_each(|key| io.rng().fill_bytes(key));
+        io.send(from, OtMessage::Choices { code, points });
+        self.stage = Stage::Chose {
+            peer: size,
+            s: Bytes(s.to_vec()),
+            keys: Bytes(keys.concat()),
+            code,
+        };
+        Ok(Progress::Continue)
+    }
+
+    /// Receiver: the base-OT keys, the OT extension rows for the items in their bins, and its
+    /// own outputs.
+    fn choices(
+        &mut self,
+        from: PartyIndex,
+        code: [Block; 4],
+        points: Vec<Point>,
+        io: &mut Io<'_, OtMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        let Stage::Placed { peer, attempt, table } = &self.stage else {
+            unreachable!("checked by the caller")
+        };
+        let (peer, attempt) = (*peer, *attempt);
+        let table = Table(
+            table
+                .0
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
+                .collect(),
+        );
+        let pairs = base::send(&self.secret, &points, from)?;
+        let values = values(&self.context, &self.items, io.stop())?;
+        // An empty bin's input is no item's (their last byte is a hash index below 3).
+        let inputs: Vec<Block> = (0..table.0.len())
+            .map(|bin| {
+                table
+                    .slot(bin)
+                    .map_or([0xff; 16], |(i, h)| cuckoo::input(&values[i], h))
+            })
+            .collect();
+        let (rows, outputs) = extension::receive(&pairs, &Code::new(&code), &inputs, io.stop())?;
+        let kept: Vec<u8> = (0..table.0.len())
+            .filter_map(|bin| table.slot(bin).map(|(i, _)| (i as u32, &outputs[bin])))
+            .flat_map(|(i, output)| i.to_le_bytes().into_iter().chain(output.iter().copied()))
+            .collect();
+        io.send(
+            from,
+            OtMessage::Matrix {
+                attempt,
+                rows: Bytes(rows.as_flattened().to_vec()),
+            },
+        );
+        self.stage = Stage::Evaluated {
+            peer,
+            outputs: Bytes(kept),
+        };
+        Ok(Progress::Continue)
+    }
+
+    /// Sender: its keys q_j from the rows, and its outputs for every item in each of its bins,
+    /// sorted (a uniformly random order to the receiver, who cannot compute them).
+    fn matrix(
+        &mut self,
+        from: PartyIndex,
+        attempt: u32,
+        rows: Bytes,
+        io: &mut Io<'_, OtMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        let Stage::Chose { peer, s, keys, code } = &self.stage else {
+            unreachable!("checked by the caller")
+        };
+        let bins = cuckoo::table_size(*peer as usize);
+        if attempt >= cuckoo::ATTEMPTS || rows.0.len() != bins * ROW {
+            return Err(dh::violation(
+                from,
+                format!("a matrix of {} bytes for attempt {attempt}", rows.0.len()),
+            ));
+        }
+        let s: Row = s.0.as_slice().try_into().expect("64 bytes");
+        let keys: Vec<Block> = keys
+            .0
+            .chunks_exact(16)
+            .map(|k| k.try_into().expect("16 bytes"))
+            .collect();
+        let mut q: Vec<Row> = rows.0.chunks_exact(ROW).map(|r| r.try_into().expect("a row")).collect();
+        drop(rows);
+        extension::send(&keys, &s, &mut q, io.stop())?;
+        let values = values(&self.context, &self.items, io.stop())?;
+        let candidates = cuckoo::candidates(&self.context, attempt, &values, bins, io.stop())?;
+        let points: Vec<(u32, Block)> = values
+            .iter()
+            .zip(&candidates)
+            .flat_map(|(v, bins)| (0..HASHES).map(move |h| (bins[h], cuckoo::input(v, h))))
+            .collect();
+        let mut outputs = extension::evaluate(&q, &s, &Code::new(code), &points, io.stop())?;
+        drop(q);
+        let len = output_len(bins, self.items.len());
+        outputs.par_iter_mut().for_each(|o| o[len..].fill(0));
+        check_stop(io.stop())?;
+        outputs.par_sort_unstable();
+        let wire: Vec<u8> = outputs.iter().flat_map(|o| o[..len].iter().copied()).collect();
+        io.send(from, OtMessage::Outputs(Bytes(wire)));
+        self.stage = Stage::Sent { peer: *peer };
+        Ok(Progress::Continue)
+    }
+
+    /// Receiver: its items whose outputs the sender sent are the members.
+    fn outputs(
+        &mut self,
+        from: PartyIndex,
+        theirs: Bytes,
+        io: &mut Io<'_, OtMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        let Stage::Evaluated { peer, outputs } = &self.stage else {
+            unreachable!("checked by the caller")
+        };
+        let len = output_len(cuckoo::table_size(self.items.len()), *peer as usize);
+        if theirs.0.len() != HASHES * *peer as usize * len {
+            return Err(dh::violation(
+                from,
+                format!("{} bytes of outputs for {peer} items", theirs.0.len()),
+            ));
+        }
+        let theirs: Vec<Block> = theirs
+            .0
+            .chunks_exact(len)
+            .map(|o| {
+                let mut block = [0u8; 16];
+                block[..len].copy_from_slice(o);
+                block
+            })
+            .collect();
+        if theirs.windows(2).any(|w| w[0] > w[1]) {
+            return Err(dh::violation(from, "outputs out of order".into()));
+        }
+        let mut members: Vec<usize> = outputs
+            .0
+            .par_chunks_exact(20)
+            .filter_map(|entry| {
+                let mut mine = [0u8; 16];
+                mine[..len].copy_from_slice(&entry[4..4 + len]);
+                let index = u32::from_le_bytes(entry[..4].try_into().expect("4 bytes")) as usize;
+                theirs.binary_search(&mine).is_ok().then_some(index)
+            })
+            .collect();
+        members.sort_unstable();
+        self.limits.check(members.len() as u64, "the intersection")?;
+        let result = self.result(&members);
+        io.send(from, OtMessage::Result(result.clone()));
+        self.stage = Stage::Done;
+        Ok(Progress::Done(result))
+    }
+
+    /// Sender: the members the receiver found, each of which must be one of its own items.
+    fn members(&mut self, from: PartyIndex, result: Value) -> Result<Progress<Value>, ProtocolError> {
+        let Stage::Sent { peer } = self.stage else {
+            unreachable!("checked by the caller")
+        };
+        let bound = self.items.len().min(peer as usize);
+        let listed = result["intersection"].as_array().filter(|members| {
+            members.len() <= bound
+                && result.as_object().is_some_and(|o| o.len() == 2)
+                && result["size_intersection"] == json!(members.len())
+        });
+        let Some(listed) = listed else {
+            return Err(dh::violation(from, "a result of another shape or size".into()));
+        };
+        self.limits.check(listed.len() as u64, "the intersection")?;
+        let mut members = Vec::with_capacity(listed.len());
+        for member in listed {
+            let Ok(index) = self.items.binary_search(&canonical(member)) else {
+                return Err(dh::violation(from, "a member that is not in this party's set".into()));
+            };
+            members.push(index);
+        }
+        if members.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(dh::violation(from, "members repeated or out of order".into()));
+        }
+        self.stage = Stage::Done;
+        Ok(Progress::Done(self.result(&members)))
+    }
+}
+
+impl Microprotocol for OtSetIntersection {
+    type Message = OtMessage;
+    type Output = Value;
+
+    fn start(&mut self, io: &mut Io<'_, OtMessage>) -> Result<Progress<Value>, ProtocolError> {
+        self.items = dh::read_set(&self.input.take().expect("start is called once"));
+        self.secret = base::random_scalar(io.rng());
+        let hello = OtMessage::Hello {
+            size: self.items.len() as u32,
+            point: base::sender_point(&self.secret),
+        };
+        io.send(1 - io.me(), hello);
+        Ok(Progress::Continue)
+    }
+
+    fn receive(
+        &mut self,
+        from: PartyIndex,
+        message: OtMessage,
+        io: &mut Io<'_, OtMessage>,
+    ) -> Result<Progress<Value>, ProtocolError> {
+        match (&self.stage, message) {
+            (Stage::Hello, OtMessage::Hello { size, point }) => match self.hello(from, size, point, io)? {
+                Progress::Continue => match self.early.take() {
+                    Some(early) => self.receive(from, early, io),
+                    None => Ok(Progress::Continue),
+                },
+                done => Ok(done),
+            },
+            (Stage::Hello, early @ (OtMessage::Choices { .. } | OtMessage::Result(_))) if self.early.is_none() => {
+                self.early = Some(early);
+                Ok(Progress::Continue)
+            }
+            (Stage::Placed { .. }, OtMessage::Choices { code, points }) => self.choices(from, code, points, io),
+            (Stage::Chose { .. }, OtMessage::Matrix { attempt, rows }) => self.matrix(from, attempt, rows, io),
+            (Stage::Evaluated { .. }, OtMessage::Outputs(outputs)) => self.outputs(from, outputs, io),
+            (Stage::Sent { .. }, OtMessage::Result(result)) => self.members(from, result),
+            _ => Err(unexpected(from, "an OT PSI message out of turn")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::Spec;
+    use crate::protocol::never;
+    use crate::simulate::{Transcript, run_all, run_recorded};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use std::collections::BTreeSet;
+
+    fn spec(parameters: Value) -> Spec {
+        Spec::new("SetIntersection", &parameters, 2).unwrap().bound_to([6; 32])
+    }
+
+    /// Item `i` of a run, as any JSON value: strings, numbers, objects, lists, unicode.
+    fn item(i: usize) -> Value {
+        match i % 5 {
+            0 => json!(format!("ü-{i}-名")),
+            1 => json!(i),
+            2 => json!({"id": i, "k": [i, "x", null]}),
+            3 => json!([i, true]),
+            _ => json!(format!("{i}")),
+        }
+    }
+
+    /// Two sets of `sizes` items sharing `shared`, and their intersection (canonical JSON).
+    fn sets(sizes: [usize; 2], shared: usize, offset: usize) -> ([Value; 2], BTreeSet<String>) {
+        let own = |p: usize| {
+            (0..sizes[p]).map(move |i| {
+                if i < shared {
+                    i
+                } else {
+                    offset + (p + 1) * 10_000_000 + i
+                }
+            })
+        };
+        let list = |p: usize| own(p).map(item).collect::<Vec<_>>();
+        let expected = (0..shared).map(|i| canonical(&item(i))).collect();
+        ([json!(list(0)), json!([list(1)])], expected)
+    }
+
+    fn members(output: &Value) -> BTreeSet<String> {
+        output["result"]["intersection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(canonical)
+            .collect()
+    }
+
+    /// The OT PSI against the plaintext intersection: sizes 0, 1, 2^10 and 2^16, overlaps of
+    /// 0 %, 50 % and 100 %, unequal sizes either way round (so either party receives).
+    #[test]
+    fn the_intersection_matches_the_plaintext() {
+        let mut rng = ChaCha20Rng::seed_from_u64(31);
+        let spec = spec(json!({}));
+        assert_eq!(
+            spec.parameters_json(),
+            json!({"psi": "ot"}),
+            "the default between two parties"
+        );
+        let mut cases = vec![
+            ([0, 0], 0),
+            ([0, 5], 0),
+            ([5, 0], 0),
+            ([1, 1], 0),
+            ([1, 1], 1),
+            ([1, 7], 1),
+        ];
+        for n in [1 << 10, 1 << 16] {
+            cases.extend([([n, n], 0), ([n, n], n / 2), ([n, n], n)]);
+        }
+        cases.extend([([3000, 20], 10), ([20, 3000], 20)]);
+        for (sizes, shared) in cases {
+            let (inputs, expected) = sets(sizes, shared, 0);
+            let outputs = run_all(&spec, &inputs, &mut rng).unwrap();
+            for output in &outputs {
+                assert_eq!(members(output), expected, "{sizes:?}, {shared} shared");
+                assert_eq!(output["result"]["size_intersection"], json!(shared));
+                assert_eq!(output["inputs"], json!(2));
+            }
+            assert_eq!(outputs[0], outputs[1], "both parties hold the same result");
+        }
+    }
+
+    /// The same answer as the DH ring, which `psi = "dh"` still chooses.
+    #[test]
+    fn the_ring_gives_the_same_answer() {
+        let mut rng = ChaCha20Rng::seed_from_u64(32);
+        let (inputs, _) = sets([300, 200], 120, 0);
+        let dh = spec(json!({"psi": "dh"}));
+        let ot = run_all(&spec(json!({"psi": "ot"})), &inputs, &mut rng).unwrap();
+        let ring = run_all(&dh, &inputs, &mut rng).unwrap();
+        assert_eq!(members(&ot[1]), members(&ring[1]));
+        let transcript = run_recorded(&dh, &inputs, &mut rng).unwrap();
+        assert!(transcript.machines[0].runs_long());
+        let three = Spec::new("SetIntersection", &json!({"psi": "ot"}), 3).unwrap_err();
+        assert!(three.to_string().contains("two-party"), "{three}");
+        let default = Spec::new("SetIntersection", &json!({}), 3).unwrap();
+        assert_eq!(default.parameters_json(), json!({"psi": "dh"}));
+        assert!(Spec::new("SetIntersectionSize", &json!({"psi": "ot"}), 2).is_err());
+    }
+
+    /// What `party` received, by message kind.
+    fn received(transcript: &Transcript, party: usize) -> Vec<OtMessage> {
+        transcript.received[party]
+            .iter()
+            .map(|(from, bytes)| OtMessage::from_bytes(*from, bytes).unwrap())
+            .collect()
+    }
+
+    /// Pearson's statistic of byte counts against the uniform distribution (255 degrees of
+    /// freedom; 330.5 is the 0.1 % point).
+    fn uniformity(bytes: &[u8]) -> f64 {
+        let mut counts = [0f64; 256];
+        bytes.iter().for_each(|b| counts[*b as usize] += 1.0);
+        let expected = bytes.len() as f64 / 256.0;
+        counts.iter().map(|c| (c - expected).powi(2) / expected).sum()
+    }
+
+    /// Pearson's statistic of the 2 × 256 table of two byte samples' counts: are they one
+    /// distribution? (255 degrees of freedom.)
+    fn homogeneity(a: &[u8], b: &[u8]) -> f64 {
+        let (mut ca, mut cb) = ([0f64; 256], [0f64; 256]);
+        a.iter().for_each(|x| ca[*x as usize] += 1.0);
+        b.iter().for_each(|x| cb[*x as usize] += 1.0);
+        let (na, nb) = (a.len() as f64, b.len() as f64);
+        (0..256)
+            .filter(|&v| ca[v] + cb[v] > 0.0)
+            .map(|v| {
+                let total = ca[v] + cb[v];
+                let (ea, eb) = (total * na / (na + nb), total * nb / (na + nb));
+                (ca[v] - ea).powi(2) / ea + (cb[v] - eb).powi(2) / eb
+            })
+            .sum()
+    }
+
+    const CRITICAL: f64 = 330.5;
+
+    /// The sender's view (party 1, the larger set) is independent of the receiver's items
+    /// beyond their number: two receiver sets of the same size, one sharing half the sender's
+    /// items and one none, give hellos of the same size, matrices of the same length, and
+    /// matrix bytes that are uniform and of one distribution (chi-square at 0.1 %), column by
+    /// column too (the bits of each of the 512 columns are balanced).
+    #[test]
+    fn the_senders_view_shows_only_the_receivers_size() {
+        let n = 1 << 10;
+        let views: Vec<Vec<u8>> = [n / 2, 0]
+            .into_iter()
+            .enumerate()
+            .map(|(run, shared)| {
+                let (inputs, _) = sets([n, n + 500], shared, run * 1000);
+                let transcript = run_recorded(
+                    &spec(json!({})),
+                    &inputs,
+                    &mut ChaCha20Rng::seed_from_u64(40 + run as u64),
+                )
+                .unwrap();
+                let messages = received(&transcript, 1);
+                assert!(matches!(messages[0], OtMessage::Hello { size, .. } if size as usize == n));
+                let Some(OtMessage::Matrix { attempt: 0, rows }) = messages.get(1) else {
+                    panic!(
+                        "the sender's second message is the matrix: {:?}",
+                        messages.get(1).map(std::mem::discriminant)
+                    )
+                };
+                assert_eq!(rows.0.len(), cuckoo::table_size(n) * ROW);
+                rows.0.clone()
+            })
+            .collect();
+        for view in &views {
+            assert!(uniformity(view) < CRITICAL, "{}", uniformity(view));
+            let rows = view.len() / ROW;
+            let columns: f64 = (0..WIDTH)
+                .map(|c| {
+                    let ones = view.chunks(ROW).filter(|row| row[c / 8] >> (c % 8) & 1 == 1).count() as f64;
+                    (ones - rows as f64 / 2.0).powi(2) / (rows as f64 / 4.0)
+                })
+                .sum();
+            // χ² with 512 degrees of freedom: 614.3 is the 0.1 % point.
+            assert!(columns < 614.3, "{columns}");
+        }
+        assert!(homogeneity(&views[0], &views[1]) < CRITICAL);
+    }
+
+    /// The receiver (party 0) learns the intersection and nothing about the sender's other
+    /// items: the sender's outputs that match none of the receiver's own are uniform bytes, of
+    /// one distribution for two sender sets that differ only outside the intersection; the
+    /// ones that match are exactly the members'.
+    #[test]
+    fn the_receiver_sees_only_the_members() {
+        let n = 1 << 10;
+        let views: Vec<Vec<u8>> = (0..2u64)
+            .map(|run| {
+                let (inputs, expected) = sets([n, n + 300], n / 4, run as usize * 1000);
+                let spec = spec(json!({}));
+                let transcript = run_recorded(&spec, &inputs, &mut ChaCha20Rng::seed_from_u64(50 + run)).unwrap();
+                let messages = received(&transcript, 0);
+                let Some(OtMessage::Outputs(theirs)) = messages.iter().find(|m| matches!(m, OtMessage::Outputs(_)))
+                else {
+                    panic!("the receiver got the sender's outputs")
+                };
+                let len = output_len(cuckoo::table_size(n), n + 300);
+                let ours = receivers_outputs(&transcript, &inputs[0], &spec.context);
+                let (mut matched, mut rest) = (0, Vec::new());
+                for output in theirs.0.chunks(len) {
+                    if ours.iter().any(|o| &o[..len] == output) {
+                        matched += 1;
+                    } else {
+                        rest.extend_from_slice(output);
+                    }
+                }
+                assert_eq!(matched, expected.len(), "one match per member");
+                assert_eq!(members(&transcript.outputs[0]), expected);
+                assert!(uniformity(&rest) < CRITICAL, "{}", uniformity(&rest));
+                rest
+            })
+            .collect();
+        assert!(homogeneity(&views[0], &views[1]) < CRITICAL);
+    }
+
+    /// Every output the receiver (party 0) can compute: from its secret scalar, the sender's
+    /// choices and code, and its own items in their bins.
+    fn receivers_outputs(transcript: &Transcript, input: &Value, context: &[u8; 32]) -> Vec<Block> {
+        let state = serde_json::to_value(&transcript.machines[0]).unwrap();
+        let secret: [u8; 32] =
+            serde_json::from_value(state["protocol"]["OtSetIntersection"]["secret"].clone()).unwrap();
+        let Some(OtMessage::Choices { code, points }) = received(transcript, 0)
+            .into_iter()
+            .find(|m| matches!(m, OtMessage::Choices { .. }))
+        else {
+            panic!("the receiver got the sender's choices")
+        };
+        let pairs = base::send(&secret, &points, 1).unwrap();
+        let values = values(context, &dh::read_set(input), never()).unwrap();
+        let bins = cuckoo::table_size(values.len());
+        let (_, table) = cuckoo::place(context, &values, bins, never()).unwrap();
+        let inputs: Vec<Block> = (0..bins)
+            .map(|bin| {
+                table
+                    .slot(bin)
+                    .map_or([0xff; 16], |(i, h)| cuckoo::input(&values[i], h))
+            })
+            .collect();
+        let (_, outputs) = extension::receive(&pairs, &Code::new(&code), &inputs, never()).unwrap();
+        outputs
+    }
+
+    /// Message lengths show the set sizes only: the same sizes with other members give the
+    /// same lengths (the result is padded).
+    #[test]
+    fn message_lengths_show_the_set_sizes_only() {
+        let lengths = |shared| {
+            let (inputs, _) = sets([200, 300], shared, 0);
+            let transcript = run_recorded(&spec(json!({})), &inputs, &mut ChaCha20Rng::seed_from_u64(60)).unwrap();
+            let mut lengths: Vec<_> = transcript.deliveries().map(|(f, t, b)| (f, t, b.len())).collect();
+            lengths.sort();
+            lengths
+        };
+        assert_eq!(lengths(0), lengths(3));
+    }
+}
