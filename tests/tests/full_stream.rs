@@ -20,8 +20,13 @@ const SLICE: usize = 1000;
 const FULL: &str = "stream FSC-carol is full";
 const CLEARED: &str = "stream FSC-carol takes messages again";
 
+/// A sum in fixed point: its messages are a fifth of an exact sum's, so that carol's small
+/// stream fills while bob's (as small: one `max_bytes` for all) keeps up with alice's slices.
 fn sum(parties: &[&str], id: Uuid, input: i64) -> Value {
-    json!({"id": id, "microprotocol": "SecureSum", "parties": parties, "input": input})
+    json!({
+        "id": id, "microprotocol": "SecureSum", "parties": parties, "input": input,
+        "parameters": {"digits_after": 12}
+    })
 }
 
 async fn metric(cluster: &Cluster, party: &str, name: &str) -> f64 {
