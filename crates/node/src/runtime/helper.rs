@@ -19,6 +19,7 @@
 //! with the reason.
 
 use super::*;
+use crate::config::policy::Proposal;
 
 /// What a party sends its computation's helper: the definition, and how long it may run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -163,16 +164,29 @@ impl Runtime {
         let participants = participants(&invitation.parties, &parameters);
         let machine = self
             .admit_invitation(sender)
-            .and_then(|()| self.helper_machine(&invitation, sender));
+            .and_then(|()| self.helper_machine(&invitation, sender))
+            .map_err(Failure::ours)
+            .and_then(|machine| {
+                let proposal = Proposal {
+                    microprotocol: &invitation.microprotocol,
+                    parties: &invitation.parties,
+                    helper: Some(&self.me),
+                };
+                self.config
+                    .policy
+                    .check_helper(&self.me, &proposal)
+                    .map(|()| machine)
+                    .map_err(Failure::refused)
+            });
         let mut machine = match machine {
             Ok(machine) => machine,
-            Err(reason) => {
+            Err(failure) => {
                 let parties: Vec<String> = invitation
                     .parties
                     .into_iter()
                     .filter(|p| self.roster.party(p).is_some())
                     .collect();
-                self.settle_failed(&mut row, &parties, Failure::ours(reason), now, batch);
+                self.settle_failed(&mut row, &parties, failure, now, batch);
                 batch.settled.insert(id, row);
                 batch.started.push(id);
                 batch.finished.push(id);
