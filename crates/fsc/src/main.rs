@@ -384,6 +384,14 @@ fn log_filter(default_level: &str) -> EnvFilter {
     }
 }
 
+/// `--policy PARTY=FILE`.
+fn parse_policy(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((party, file)) if !party.is_empty() && !file.is_empty() => Ok((party.to_string(), PathBuf::from(file))),
+        _ => Err(format!("{text:?} is not PARTY=FILE")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,13 +414,5 @@ mod tests {
             }
         }
         check(&Cli::command(), "");
-    }
-}
-
-/// `--policy PARTY=FILE`.
-fn parse_policy(text: &str) -> Result<(String, PathBuf), String> {
-    match text.split_once('=') {
-        Some((party, file)) if !party.is_empty() && !file.is_empty() => Ok((party.to_string(), PathBuf::from(file))),
-        _ => Err(format!("{text:?} is not PARTY=FILE")),
     }
 }
