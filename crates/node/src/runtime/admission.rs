@@ -1,6 +1,7 @@
 //! Admission: local clients' submissions become computations here. Checks a submission against
-//! the roster and the engine, answers idempotent retries and conflicts, starts the engine and
-//! applies the messages peers sent before the submission arrived. A new computation beyond
+//! the roster, the engine and this node's policy (`config::policy`, before the engine starts),
+//! answers idempotent retries and conflicts, starts the engine and applies the messages peers
+//! sent before the submission arrived. A new computation beyond
 //! `max_active_computations` is refused with a retry hint, unless another party has started it;
 //! nothing waits here for room.
 

@@ -11,7 +11,8 @@
 //! Joining: each party, when the computation starts at its node, sends the helper an `invite`
 //! message, sealed and authenticated like every message, carrying the definition and deadline.
 //! The helper's node admits the computation on the first invite if it names this node as helper
-//! and comes from one of the parties, with a machine that takes no input, a deadline no later
+//! and comes from one of the parties, if its policy (`[policy]`: microprotocols, parties,
+//! `min_parties`) allows the computation, with a machine that takes no input, a deadline no later
 //! than its own `max_deadline_s` allows, and no owning client; then it applies the messages that
 //! arrived before the invite. Later invites must carry the same definition. From there on it is a
 //! computation like any other: persisted with every step, resumed after a restart, ended by its
