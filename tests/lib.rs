@@ -670,6 +670,50 @@ impl Cluster {
         }
     }
 
+    /// Appends `text` to party `id`'s node.toml: it applies from the node's next start.
+    pub fn append_config(&self, id: &str, text: &str) {
+        append(&self.path().join(id).join("node.toml"), text);
+    }
+
+    /// Everything `from` sent `to` for computation `id` that still waits on the broker (not yet
+    /// taken by `to`'s node, e.g. while it is down), opened with `to`'s keys, in stream order.
+    pub async fn waiting_on_broker(&self, id: Uuid, to: &str, from: &str) -> Vec<fsc_node::envelope::Opened> {
+        let roster = fsc_node::config::roster::Roster::load(&self.path().join("federation.toml")).expect("the roster");
+        let keys = fsc_node::keys::NodeKeys::load(
+            &self.path().join(to).join("x25519.key"),
+            &self.path().join(to).join("ed25519.key"),
+        )
+        .expect("the recipient's keys");
+        let envelopes = fsc_node::envelope::Envelopes::new(to, keys, &roster).expect("the recipient's envelopes");
+        let js = async_nats::jetstream::new(self.admin().await);
+        let mut stream = js.get_stream(self.names().inbox_stream(to)).await.expect("the stream");
+        let state = stream.info().await.expect("the stream's state").state.clone();
+        let subject = self.names().subject(&id.to_string(), to, from);
+        let mut opened = Vec::new();
+        for sequence in state.first_sequence..=state.last_sequence {
+            let Ok(message) = stream.get_raw_message(sequence).await else {
+                continue;
+            };
+            if message.subject.as_str() != subject {
+                continue;
+            }
+            let wires: Vec<&[u8]> = match message.headers.get(fsc_node::bundle::HEADER) {
+                Some(count) => {
+                    fsc_node::bundle::unpack(&message.payload, count.as_str()).expect("a well-formed bundle")
+                }
+                None => vec![&message.payload[..]],
+            };
+            for wire in wires {
+                opened.push(
+                    envelopes
+                        .open(&id.to_string(), from, wire)
+                        .expect("sealed for the recipient"),
+                );
+            }
+        }
+        opened
+    }
+
     /// A broker connection as `user` ([`Cluster::connect_options`]).
     pub async fn connect_as(&self, user: &str) -> async_nats::Client {
         self.connect_options(user)

@@ -75,6 +75,12 @@ enum Command {
         /// system's.
         #[arg(long, env = "FSC_CA_FILE", requires = "against")]
         ca_file: Option<PathBuf>,
+        /// PARTY=FILE: give a demo node a disclosure-control policy, a TOML file holding a
+        /// `[policy]` table (README, "Disclosure control"), appended to its node.toml.
+        /// Repeatable. The tutorial sum then runs under the policies; with --keep, a refusal of
+        /// it is reported and the federation keeps running.
+        #[arg(long, value_parser = parse_policy, conflicts_with = "against")]
+        policy: Vec<(String, PathBuf)>,
     },
     /// Prune finished computations from a node's store now (a node prunes those older than its
     /// retention_s by itself), and reset its WAL. Works beside a running node.
@@ -375,6 +381,14 @@ fn log_filter(default_level: &str) -> EnvFilter {
             eprintln!("FSC_LOG={wanted:?} is not a log filter ({error}); logging at {default_level}");
             own_level(default_level.parse().unwrap_or(LevelFilter::INFO))
         }),
+    }
+}
+
+/// `--policy PARTY=FILE`.
+fn parse_policy(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((party, file)) if !party.is_empty() && !file.is_empty() => Ok((party.to_string(), PathBuf::from(file))),
+        _ => Err(format!("{text:?} is not PARTY=FILE")),
     }
 }
 

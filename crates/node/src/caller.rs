@@ -16,7 +16,7 @@ pub struct Caller {
 
 impl Caller {
     /// The name of the one client of a node that lists none (its API is then on loopback only).
-    pub const LOCAL: &'static str = "local";
+    pub const LOCAL: &'static str = crate::config::LOCAL_CLIENT;
 
     /// Every request of a node without configured clients: it may do anything.
     pub fn local() -> Caller {

@@ -738,6 +738,7 @@ mod tests {
         let reason = Announced {
             code: "invalid_input".into(),
             culprit: Some("alice".into()),
+            rule: None,
         };
         let wire = alice
             .seal(c, "bob", 0, Kind::Abort, &alice.abort_body(c, &reason), &mut rng)

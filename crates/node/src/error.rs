@@ -37,6 +37,9 @@ pub enum Error {
     RequestTimeout(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A computation this node's policy refuses (`[policy]`), naming the rule it broke.
+    #[error("{message} (policy rule {rule})")]
+    PolicyRefused { rule: &'static str, message: String },
     /// A computation that ended in failure, as a caller waiting for it sees it.
     #[error("the computation failed ({code}): {message}")]
     Failed { code: String, message: String },

@@ -8,6 +8,7 @@
 //! older node's text, a dishonest node's) is not kept. So no byte of an input reaches another
 //! party through a failure, whoever sends it.
 
+use crate::config::policy::Rule;
 use serde::{Deserialize, Serialize};
 
 /// The longest detail a node keeps of a failure (store, operator page, log).
@@ -28,6 +29,7 @@ pub const REASONS: &[&str] = &[
     "invalid_parties",
     "no_helper",
     "no_result",
+    "policy_refused",
     "protocol_violation",
     "revealing_shapes",
     "stalled",
@@ -50,6 +52,11 @@ pub struct Announced {
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub culprit: Option<String>,
+    /// For `policy_refused`: the policy rule the sender's node applied, a token of the fixed set
+    /// [`Rule`] (anything else is dropped). Authenticated by the envelope, not covered by the
+    /// abort's signature (whose bytes older nodes check without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl Announced {
@@ -60,23 +67,32 @@ impl Announced {
         Announced {
             code: if token(&self.code) { self.code } else { "aborted".into() },
             culprit: self.culprit.filter(|c| token_like_party(c)),
+            rule: self
+                .rule
+                .and_then(|r| Rule::from_token(&r))
+                .map(|r| r.token().to_string()),
         }
     }
 }
 
 impl Announced {
     /// The failure a peer's abort stands for here: the party at fault (the culprit it names, if
-    /// a party of the computation, else the sender) and this node's own text for the code.
-    pub fn received(self, sender: &str, parties: &[String]) -> (AbortReason, String) {
-        let Announced { code, culprit } = self.sanitised();
+    /// a party of the computation, else the sender), this node's own text for the code, and the
+    /// policy rule, if one of the fixed set.
+    pub fn received(self, sender: &str, parties: &[String]) -> (AbortReason, String, Option<Rule>) {
+        let Announced { code, culprit, rule } = self.sanitised();
+        let rule = rule.and_then(|r| Rule::from_token(&r));
         let party = culprit
             .filter(|c| parties.iter().any(|p| p == c))
             .unwrap_or_else(|| sender.to_string());
         let mut message = describe(&code, &party);
+        if let Some(rule) = rule {
+            message.push_str(&format!(" (rule {})", rule.token()));
+        }
         if party != sender {
             message.push_str(&format!(" (reported by {sender})"));
         }
-        (AbortReason { code, message }, party)
+        (AbortReason { code, message }, party, rule)
     }
 }
 
@@ -115,6 +131,7 @@ pub fn describe(code: &str, party: &str) -> String {
         "revealing_shapes" => {
             format!("{party}'s node refused shapes whose product would reveal its input (see allow_revealing_shapes)")
         }
+        "policy_refused" => format!("{party}'s node refused the computation under its policy"),
         "internal" => format!("an internal error at {party}'s node"),
         other => format!("{party} gave up on the computation ({other})"),
     }
@@ -146,18 +163,27 @@ mod tests {
         let odd = Announced {
             code: "x\" onload=\"alert(1)".into(),
             culprit: Some("MARKER 12345".into()),
+            rule: Some("min_local_samples: 3 records".into()),
         }
         .sanitised();
         assert_eq!(odd.code, "aborted");
         assert_eq!(odd.culprit, None);
+        assert_eq!(odd.rule, None);
         let plain = Announced {
             code: "policy_refused".into(),
             culprit: Some("carol".into()),
+            rule: Some("min_local_samples".into()),
         };
         assert_eq!(plain.clone().sanitised(), plain);
+        let (reason, party, rule) = plain.received("bob", &["bob".into(), "carol".into()]);
+        assert_eq!((party.as_str(), rule), ("carol", Some(Rule::MinLocalSamples)));
         assert_eq!(
-            describe("policy_refused", "bob"),
-            "bob gave up on the computation (policy_refused)"
+            reason.message,
+            "carol's node refused the computation under its policy (rule min_local_samples) (reported by bob)"
+        );
+        assert_eq!(
+            describe("no_such_code", "bob"),
+            "bob gave up on the computation (no_such_code)"
         );
     }
 

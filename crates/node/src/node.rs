@@ -141,6 +141,7 @@ pub async fn run(
         limits: fsc_simon::Limits {
             max_output_cells: config.max_output_cells,
         },
+        policy: config.policy.clone(),
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),

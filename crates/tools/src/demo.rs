@@ -30,8 +30,9 @@ pub struct Federation {
 }
 
 impl Federation {
-    /// Creates and starts the three-party federation.
-    pub async fn start() -> Result<Federation, Error> {
+    /// Creates and starts the three-party federation; `policies` gives parties a `[policy]`
+    /// (each a party and a TOML file holding the table, appended to its node.toml).
+    pub async fn start(policies: &[(String, std::path::PathBuf)]) -> Result<Federation, Error> {
         let bin = find_nats_server()?;
         let dir = tempfile::Builder::new().prefix("fsc-demo-").tempdir()?;
         // The tutorial's ports (55501..55503) if they are free, so its script runs as written.
@@ -61,6 +62,20 @@ impl Federation {
             broker: Default::default(),
             stream: Default::default(),
         })?;
+        for (party, file) in policies {
+            if !PARTIES.contains(&party.as_str()) {
+                return Err(Error::Config(format!(
+                    "--policy {party}=…: the demo's parties are {}",
+                    PARTIES.join(", ")
+                )));
+            }
+            let policy = std::fs::read_to_string(file)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
+            let node_toml = dir.path().join(party).join("node.toml");
+            let mut text = std::fs::read_to_string(&node_toml)?;
+            text.push_str(&format!("\n# from {}\n{policy}\n", file.display()));
+            std::fs::write(&node_toml, text)?;
+        }
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
         provision_federation(dir.path(), Some(&broker.url()), false).await?;
         let (stop, stopped) = watch::channel(false);

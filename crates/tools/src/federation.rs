@@ -310,6 +310,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             allow_plain_http,
             clients,
             log_format: Default::default(),
+            policy: Default::default(),
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(

@@ -22,6 +22,7 @@ impl Error {
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::PolicyRefused { .. } => (StatusCode::FORBIDDEN, "policy_refused"),
             Error::Failed { code, .. } if code == "deadline_exceeded" => {
                 (StatusCode::GATEWAY_TIMEOUT, "computation_failed")
             }
@@ -62,6 +63,9 @@ impl Error {
         });
         if let Some(seconds) = self.retry_after_s() {
             problem["retry_after_s"] = json!(seconds);
+        }
+        if let Error::PolicyRefused { rule, .. } = self {
+            problem["rule"] = json!(rule);
         }
         problem
     }

@@ -11,11 +11,13 @@
 //! runtime, the transport and the tools build on it, never the reverse.
 
 pub mod broker;
+pub mod policy;
 pub mod roster;
 pub mod stream;
 
 use crate::error::Error;
 use broker::{BrokerLogin, nats_servers};
+use policy::Policy;
 use roster::validate_party_id;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -220,6 +222,11 @@ pub struct NodeConfig {
     /// object per line, for log collectors). `fsc --log-format` overrides it.
     #[serde(default, skip_serializing_if = "LogFormat::is_text")]
     pub log_format: LogFormat,
+    /// The disclosure-control policy (`[policy]`; README, "Disclosure control"): which
+    /// computations this node lends its data to. Absent: every computation its clients submit.
+    /// No `FSC_POLICY` override: a policy is written down, in the file.
+    #[serde(default, skip_serializing_if = "Policy::is_open")]
+    pub policy: Policy,
 }
 
 /// The log's format (`log_format`).
@@ -248,6 +255,9 @@ impl std::str::FromStr for LogFormat {
         }
     }
 }
+
+/// The name of the one API client of a node that lists none (`caller::Caller::LOCAL`).
+pub const LOCAL_CLIENT: &str = "local";
 
 /// One client of the HTTP API (`[[clients]]` in node.toml; `fsc client add` writes one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -526,6 +536,12 @@ impl NodeConfig {
         if let Some(helper) = &self.helper {
             validate_party_id(helper)?;
         }
+        let client_names: Vec<&str> = if self.clients.is_empty() {
+            vec![LOCAL_CLIENT]
+        } else {
+            self.clients.iter().map(|c| c.name.as_str()).collect()
+        };
+        self.policy.validate(&client_names, validate_party_id)?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::Config(
                 "tls_cert and tls_key go together: set both or neither".into(),

@@ -1,10 +1,12 @@
 //! Admission: local clients' submissions become computations here. Checks a submission against
-//! the roster and the engine, answers idempotent retries and conflicts, starts the engine and
-//! applies the messages peers sent before the submission arrived. A new computation beyond
+//! the roster, the engine and this node's policy (`config::policy`, before the engine starts),
+//! answers idempotent retries and conflicts, starts the engine and applies the messages peers
+//! sent before the submission arrived. A new computation beyond
 //! `max_active_computations` is refused with a retry hint, unless another party has started it;
 //! nothing waits here for room.
 
 use super::*;
+use crate::config::policy::Proposal;
 
 /// What a refused submission is told to wait before retrying.
 const RETRY_AFTER_S: u64 = 1;
@@ -136,12 +138,25 @@ impl Runtime {
             .or_else(|| batch.settled.get(&id))
             .or_else(|| known.stored.get(&id));
         // What is wrong with this request itself (its definition, or its input for this
-        // party), if anything: it depends on nothing stored.
-        let own_error = || {
-            spec.as_ref()
-                .map_err(Clone::clone)
-                .and_then(|s| s.machine(me, &item.input))
-                .err()
+        // party), or what this node's policy refuses in it, if anything: it depends on nothing
+        // stored.
+        let refusal = |spec: &Spec| {
+            let proposal = Proposal {
+                microprotocol: &item.microprotocol,
+                parties: &item.parties,
+                helper: spec.helper(),
+            };
+            self.config
+                .policy
+                .check_party(&self.me, &item.caller.name, &proposal, me, &item.input)
+        };
+        let own_error = || match spec
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|s| s.machine(me, &item.input))
+        {
+            Err(error) => Some(Error::Engine(error)),
+            Ok(_) => refusal(spec.as_ref().expect("a machine")).err().map(refused),
         };
         if let Some(row) = existing {
             if row.microprotocol.is_none() {
@@ -158,7 +173,7 @@ impl Runtime {
                 let status = row.status.clone();
                 batch.settled.insert(id, row);
                 if let Some(error) = own_error {
-                    return Err(Error::Engine(error));
+                    return Err(error);
                 }
                 return Ok(Accepted {
                     id,
@@ -180,7 +195,7 @@ impl Runtime {
                 // new, and on this request alone, never on the input that stands.
                 if row.status == store::FAILED {
                     if let Some(error) = own_error() {
-                        return Err(Error::Engine(error));
+                        return Err(error);
                     }
                 }
                 return Ok(Accepted {
@@ -228,19 +243,32 @@ impl Runtime {
             client: Some(item.caller.name.clone()),
         };
         let helper = spec.as_ref().ok().and_then(Spec::helper).map(str::to_string);
-        let machine = spec.and_then(|spec| spec.machine(me, &item.input));
+        // The policy is checked before the engine starts: nothing derived from the input has
+        // left this node when it refuses.
+        let machine = match spec
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|s| s.machine(me, &item.input))
+        {
+            Ok(machine) => refusal(spec.as_ref().expect("a machine"))
+                .map(|()| machine)
+                .map_err(|refusal| (Failure::refused(refusal.clone()), refused(refusal))),
+            Err(error) => {
+                let everyone = participants(&item.parties, &parameters);
+                Err((Failure::engine(&error, &everyone), Error::Engine(error)))
+            }
+        };
         let mut machine = match machine {
             Ok(machine) => machine,
-            Err(error) => {
+            Err((failure, error)) => {
                 // Tell every other party, so that nobody waits for this one.
                 // The helper too: another party may have invited it already.
                 let everyone = participants(&item.parties, &parameters);
-                let failure = Failure::engine(&error, &everyone);
                 self.settle_failed(&mut row, &everyone, failure, now, batch);
                 batch.settled.insert(id, row);
                 batch.started.push(id);
                 batch.finished.push(id);
-                return Err(Error::Engine(error));
+                return Err(error);
             }
         };
         let everyone = participants(&item.parties, &parameters);
@@ -315,5 +343,13 @@ impl Runtime {
             ));
         }
         Ok(())
+    }
+}
+
+/// What the submitting client is told of a refusal: the rule and the detail.
+fn refused(refusal: Refusal) -> Error {
+    Error::PolicyRefused {
+        rule: refusal.rule.token(),
+        message: refusal.message,
     }
 }

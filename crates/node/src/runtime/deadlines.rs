@@ -162,6 +162,7 @@ impl Runtime {
             reason,
             culprit: Some(self.me.clone()),
             announce: Announce::Yes,
+            rule: None,
         };
         self.settle_failed(&mut row, &parties, failure, now, batch);
         batch.settled.insert(id, row);

@@ -264,13 +264,14 @@ impl Runtime {
             return;
         }
         if kind == Kind::Abort {
-            let (reason, party) = announced(&body).received(sender, &active.parties);
+            let (reason, party, rule) = announced(&body).received(sender, &active.parties);
             return self.fail(
                 id,
                 Failure {
                     reason,
                     culprit: Some(party),
                     announce: Announce::No,
+                    rule,
                 },
                 now,
                 batch,
@@ -297,8 +298,11 @@ impl Runtime {
         if batch.settled.contains_key(&id) {
             return;
         }
-        let (reason, party) = announced(body).received(sender, &[]);
-        let error = json!({"code": reason.code, "message": reason.message, "party": party});
+        let (reason, party, rule) = announced(body).received(sender, &[]);
+        let mut error = json!({"code": reason.code, "message": reason.message, "party": party});
+        if let Some(rule) = rule {
+            error["rule"] = json!(rule.token());
+        }
         let mut row = tombstone_row(id, now);
         row.error = Some(error.to_string());
         batch.settled.insert(id, row);

@@ -11,7 +11,8 @@
 //! Joining: each party, when the computation starts at its node, sends the helper an `invite`
 //! message, sealed and authenticated like every message, carrying the definition and deadline.
 //! The helper's node admits the computation on the first invite if it names this node as helper
-//! and comes from one of the parties, with a machine that takes no input, a deadline no later
+//! and comes from one of the parties, if its policy (`[policy]`: microprotocols, parties,
+//! `min_parties`) allows the computation, with a machine that takes no input, a deadline no later
 //! than its own `max_deadline_s` allows, and no owning client; then it applies the messages that
 //! arrived before the invite. Later invites must carry the same definition. From there on it is a
 //! computation like any other: persisted with every step, resumed after a restart, ended by its
@@ -19,6 +20,7 @@
 //! with the reason.
 
 use super::*;
+use crate::config::policy::Proposal;
 
 /// What a party sends its computation's helper: the definition, and how long it may run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -163,16 +165,29 @@ impl Runtime {
         let participants = participants(&invitation.parties, &parameters);
         let machine = self
             .admit_invitation(sender)
-            .and_then(|()| self.helper_machine(&invitation, sender));
+            .and_then(|()| self.helper_machine(&invitation, sender))
+            .map_err(Failure::ours)
+            .and_then(|machine| {
+                let proposal = Proposal {
+                    microprotocol: &invitation.microprotocol,
+                    parties: &invitation.parties,
+                    helper: Some(&self.me),
+                };
+                self.config
+                    .policy
+                    .check_helper(&self.me, &proposal)
+                    .map(|()| machine)
+                    .map_err(Failure::refused)
+            });
         let mut machine = match machine {
             Ok(machine) => machine,
-            Err(reason) => {
+            Err(failure) => {
                 let parties: Vec<String> = invitation
                     .parties
                     .into_iter()
                     .filter(|p| self.roster.party(p).is_some())
                     .collect();
-                self.settle_failed(&mut row, &parties, Failure::ours(reason), now, batch);
+                self.settle_failed(&mut row, &parties, failure, now, batch);
                 batch.settled.insert(id, row);
                 batch.started.push(id);
                 batch.finished.push(id);

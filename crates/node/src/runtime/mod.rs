@@ -20,6 +20,7 @@
 //! [`waiters`] wakes long polls.
 
 use crate::caller::Caller;
+use crate::config::policy::{Policy, Refusal, Rule};
 use crate::config::roster::Roster;
 use crate::envelope::{ChunkId, Envelopes, Kind, Opened, Rejection, SignedAbort};
 use crate::error::Error;
@@ -223,6 +224,9 @@ pub struct RuntimeConfig {
     pub stall_grace_s: u64,
     /// What any computation may make this node hold (`max_output_cells`).
     pub limits: Limits,
+    /// Which computations this node lends its data to (`[policy]`), checked before anything
+    /// is sent.
+    pub policy: Policy,
 }
 
 struct Active {
@@ -675,6 +679,7 @@ impl Runtime {
             reason,
             culprit,
             announce,
+            rule,
         } = failure;
         let reason = &reason;
         let id = parse_uuid(&row.id).expect("rows hold valid ids");
@@ -683,6 +688,7 @@ impl Runtime {
             let told = Announced {
                 code: reason.code.clone(),
                 culprit: culprit.clone(),
+                rule: rule.map(|r| r.token().to_string()),
             };
             let body = self.envelopes.abort_body(id, &told);
             for peer in parties.iter().filter(|p| **p != self.me) {
@@ -695,6 +701,9 @@ impl Runtime {
         let mut error = json!({"code": reason.code, "message": failure::truncated(&reason.message)});
         if let Some(party) = culprit {
             error["party"] = json!(party);
+        }
+        if let Some(rule) = rule {
+            error["rule"] = json!(rule.token());
         }
         row.status = store::FAILED.to_string();
         row.error = Some(error.to_string());
@@ -709,6 +718,8 @@ struct Failure {
     reason: AbortReason,
     culprit: Option<String>,
     announce: Announce,
+    /// The policy rule, for `policy_refused`.
+    rule: Option<Rule>,
 }
 
 impl Failure {
@@ -718,6 +729,20 @@ impl Failure {
             reason,
             culprit: None,
             announce: Announce::Yes,
+            rule: None,
+        }
+    }
+
+    /// This node's policy refuses the computation: everybody is told the rule, not the detail.
+    fn refused(refusal: Refusal) -> Failure {
+        Failure {
+            reason: AbortReason {
+                code: "policy_refused".into(),
+                message: refusal.message,
+            },
+            culprit: None,
+            announce: Announce::Yes,
+            rule: Some(refusal.rule),
         }
     }
 
@@ -730,6 +755,7 @@ impl Failure {
             },
             culprit: error.culprit().and_then(|from| parties.get(from)).cloned(),
             announce: Announce::Yes,
+            rule: None,
         }
     }
 
@@ -744,6 +770,7 @@ impl Failure {
             },
             culprit: Some(sender.to_string()),
             announce: Announce::Yes,
+            rule: None,
         }
     }
 }
@@ -848,6 +875,7 @@ fn announced(body: &[u8]) -> Announced {
         .unwrap_or_else(|_| Announced {
             code: "aborted".into(),
             culprit: None,
+            rule: None,
         })
 }
 

@@ -1,0 +1,552 @@
+//! A node's disclosure-control policy: `[policy]` in node.toml (README, "Disclosure control").
+//!
+//! The policy says which computations this node lends its data to: which microprotocols, with
+//! which co-parties and helpers, with how many parties, on how few of its own records, and what
+//! each API client may run. The runtime checks it where a computation starts here, before the
+//! engine sends anything: when a local client submits (`runtime::admission`) and when a party
+//! invites this node as a helper (`runtime::helper`). A refused computation fails here and at
+//! every other party with the reason code `policy_refused`; the rule it broke is a [`Rule`], one
+//! of a fixed set of tokens, so that naming it to the peers says nothing about the input. The
+//! detail (how many records the input has, which party is not allowed) stays at this node.
+//!
+//! Not yet: `min_total_samples`, `require_dp` and ε caps, `min_cell_count`, a privacy budget
+//! (issue 23, items 2 and 3).
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// `[policy]`: every key is optional; an absent key allows everything it would restrict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// The microprotocols this node computes (absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microprotocols: Option<Vec<String>>,
+    /// The co-parties this node computes with (absent: any roster member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parties: Option<Vec<String>>,
+    /// The helpers this node accepts for two-party products (absent: any roster member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helpers: Option<Vec<String>>,
+    /// The fewest parties of a computation (a helper is not a party).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_parties: Option<usize>,
+    /// The fewest records this node contributes ([`local_samples`] says what a record is, per
+    /// microprotocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_local_samples: Option<u64>,
+    /// What single API clients may run, beyond the node-wide rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientPolicy>,
+}
+
+/// `[[policy.clients]]`: what one API client may submit. A client not listed is held to the
+/// node-wide rules only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPolicy {
+    /// The client's name, as in `[[clients]]` (`local` on a node that lists none).
+    pub name: String,
+    /// The microprotocols this client may submit (an empty list: none).
+    pub microprotocols: Vec<String>,
+}
+
+/// The rule a refused computation broke: the one thing about a refusal, besides its code, that
+/// the other parties are told. A fixed set, so a token from a peer is either one of these or
+/// dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    Microprotocols,
+    Parties,
+    Helpers,
+    MinParties,
+    MinLocalSamples,
+    ClientMicroprotocols,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 6] = [
+        Rule::Microprotocols,
+        Rule::Parties,
+        Rule::Helpers,
+        Rule::MinParties,
+        Rule::MinLocalSamples,
+        Rule::ClientMicroprotocols,
+    ];
+
+    /// The rule's token, as node.toml names it (`clients.microprotocols` as one word).
+    pub fn token(self) -> &'static str {
+        match self {
+            Rule::Microprotocols => "microprotocols",
+            Rule::Parties => "parties",
+            Rule::Helpers => "helpers",
+            Rule::MinParties => "min_parties",
+            Rule::MinLocalSamples => "min_local_samples",
+            Rule::ClientMicroprotocols => "client_microprotocols",
+        }
+    }
+
+    /// The rule a token names, if it is one of the set.
+    pub fn from_token(token: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|rule| rule.token() == token)
+    }
+}
+
+/// A computation the policy refuses: the rule, and the detail for this node's client (which may
+/// quote its input's size: it never leaves this node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// One computation as the policy sees it at this node.
+pub struct Proposal<'a> {
+    pub microprotocol: &'a str,
+    pub parties: &'a [String],
+    /// The helper from outside the parties, if the computation has one.
+    pub helper: Option<&'a str>,
+}
+
+impl Policy {
+    /// Whether the policy restricts nothing (no `[policy]` table).
+    pub fn is_open(&self) -> bool {
+        *self == Policy::default()
+    }
+
+    /// Whether this node, a party, computes `proposal` for `client` with `input` (already
+    /// accepted by the engine) as party `index`.
+    pub fn check_party(
+        &self,
+        me: &str,
+        client: &str,
+        proposal: &Proposal<'_>,
+        index: usize,
+        input: &Value,
+    ) -> Result<(), Refusal> {
+        self.check_common(me, proposal)?;
+        if let Some(allowed) = self.clients.iter().find(|c| c.name == client) {
+            if !allowed.microprotocols.iter().any(|m| m == proposal.microprotocol) {
+                return Err(refusal(
+                    Rule::ClientMicroprotocols,
+                    format!(
+                        "the policy of {me} does not let client {client:?} run {} (policy.clients)",
+                        proposal.microprotocol
+                    ),
+                ));
+            }
+        }
+        if let Some(min) = self.min_local_samples {
+            if let Some(samples) = local_samples(proposal.microprotocol, index, input) {
+                if samples < min {
+                    return Err(refusal(
+                        Rule::MinLocalSamples,
+                        format!("this input has {samples} records; the policy of {me} wants at least {min}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this node helps `proposal` (it is its helper, with no input of its own).
+    pub fn check_helper(&self, me: &str, proposal: &Proposal<'_>) -> Result<(), Refusal> {
+        self.check_common(me, proposal)
+    }
+
+    fn check_common(&self, me: &str, proposal: &Proposal<'_>) -> Result<(), Refusal> {
+        if let Some(allowed) = &self.microprotocols {
+            if !allowed.iter().any(|m| m == proposal.microprotocol) {
+                return Err(refusal(
+                    Rule::Microprotocols,
+                    format!("the policy of {me} does not allow {}", proposal.microprotocol),
+                ));
+            }
+        }
+        if let Some(allowed) = &self.parties {
+            if let Some(other) = proposal
+                .parties
+                .iter()
+                .find(|p| *p != me && !allowed.iter().any(|a| a == *p))
+            {
+                return Err(refusal(
+                    Rule::Parties,
+                    format!("the policy of {me} does not allow computing with {other}"),
+                ));
+            }
+        }
+        if let (Some(allowed), Some(helper)) = (&self.helpers, proposal.helper) {
+            if helper != me && !allowed.iter().any(|a| a == helper) {
+                return Err(refusal(
+                    Rule::Helpers,
+                    format!("the policy of {me} does not accept {helper} as a helper"),
+                ));
+            }
+        }
+        if let Some(min) = self.min_parties {
+            if proposal.parties.len() < min {
+                return Err(refusal(
+                    Rule::MinParties,
+                    format!(
+                        "the computation has {} parties; the policy of {me} wants at least {min}",
+                        proposal.parties.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the policy's own consistency against the node's clients (`client_names`).
+    pub fn validate(
+        &self,
+        client_names: &[&str],
+        valid_party: impl Fn(&str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let known = |name: &str, key: &str| {
+            if fsc_simon::machine::AVAILABLE.contains(&name) {
+                Ok(())
+            } else {
+                Err(Error::Config(format!(
+                    "policy.{key}: {name:?} is not a microprotocol (available: {})",
+                    fsc_simon::machine::AVAILABLE.join(", ")
+                )))
+            }
+        };
+        for name in self.microprotocols.iter().flatten() {
+            known(name, "microprotocols")?;
+        }
+        for party in self.parties.iter().chain(&self.helpers).flatten() {
+            valid_party(party)?;
+        }
+        if self.min_parties.is_some_and(|m| m < 2) {
+            return Err(Error::Config("policy.min_parties must be at least 2".into()));
+        }
+        if self.min_local_samples == Some(0) {
+            return Err(Error::Config("policy.min_local_samples must be at least 1".into()));
+        }
+        let mut seen = HashSet::new();
+        for client in &self.clients {
+            if !client_names.contains(&client.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "policy.clients: {:?} is not a client of this node (its [[clients]]: {})",
+                    client.name,
+                    client_names.join(", ")
+                )));
+            }
+            if !seen.insert(client.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "policy.clients: {:?} is listed twice",
+                    client.name
+                )));
+            }
+            for name in &client.microprotocols {
+                known(name, "clients.microprotocols")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn refusal(rule: Rule, message: String) -> Refusal {
+    Refusal { rule, message }
+}
+
+/// How many records party `index`'s `input` holds for `microprotocol`, as `min_local_samples`
+/// counts them; `None` where the protocol ignores the party's input (the third party and beyond of
+/// a product: a helper's role). The input has passed the engine's checks.
+///
+/// - SecureSum, SecureMedian, StatisticsUnivariate: the numbers in the (nested) list, a bare
+///   number one;
+/// - MinimumMaximum: the numbers and `{"minimum", "maximum"}` objects, each one;
+/// - KthElement: the numbers in the last object's `array`;
+/// - StatisticsBivariate, StatisticsContingency: the pairs; StatisticsFrequency: the items (a bare
+///   scalar one);
+/// - SecureMatrixMultiplication, StatisticsRegressionOLSVertical: the rows of the party's matrix
+///   (the response vector's length for the regression's second party);
+/// - SetIntersection, SetIntersectionSize: the distinct items of the party's set (the
+///   intersection of its lists); StatisticsContingencyVertical: the distinct ids.
+pub fn local_samples(microprotocol: &str, index: usize, input: &Value) -> Option<u64> {
+    let count = match microprotocol {
+        "SecureSum" | "SecureMedian" | "StatisticsUnivariate" | "MinimumMaximum" => leaves(input),
+        "KthElement" => {
+            let last = match input {
+                Value::Array(items) => items.last().unwrap_or(&Value::Null),
+                other => other,
+            };
+            leaves(last.get("array").unwrap_or(&Value::Null))
+        }
+        "StatisticsBivariate" | "StatisticsContingency" | "StatisticsFrequency" => match input {
+            Value::Array(items) => items.len() as u64,
+            Value::Null => 0,
+            _ => 1,
+        },
+        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical" if index >= 2 => return None,
+        "StatisticsRegressionOLSVertical" if index == 1 => leaves(input),
+        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical" => matrix_rows(input),
+        "SetIntersection" | "SetIntersectionSize" => set_size(input),
+        "StatisticsContingencyVertical" => match input {
+            Value::Array(pairs) => pairs
+                .iter()
+                .filter_map(|pair| pair.get(0).map(Value::to_string))
+                .collect::<HashSet<_>>()
+                .len() as u64,
+            _ => 0,
+        },
+        _ => return None,
+    };
+    Some(count)
+}
+
+/// Numbers and objects, however deeply listed.
+fn leaves(value: &Value) -> u64 {
+    match value {
+        Value::Array(items) => items.iter().map(leaves).sum(),
+        Value::Number(_) | Value::Object(_) => 1,
+        _ => 0,
+    }
+}
+
+/// The rows of a matrix given bare (`[[1, 2]]`) or as the original's one-element list of it.
+fn matrix_rows(value: &Value) -> u64 {
+    let is_list = |v: &Value| v.is_array();
+    let matrix = match value {
+        Value::Array(items) if items.len() == 1 && items[0].as_array().is_some_and(|m| m.iter().all(is_list)) => {
+            &items[0]
+        }
+        other => other,
+    };
+    matrix.as_array().map_or(0, |rows| rows.len() as u64)
+}
+
+/// The distinct items of the intersection of the lists (a flat list is one set).
+fn set_size(value: &Value) -> u64 {
+    let Value::Array(lists) = value else {
+        return 0;
+    };
+    if !lists.iter().all(Value::is_array) || lists.is_empty() {
+        return lists.iter().map(Value::to_string).collect::<HashSet<_>>().len() as u64;
+    }
+    let set = |list: &Value| -> HashSet<String> {
+        list.as_array()
+            .map(|items| items.iter().map(Value::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut common = set(&lists[0]);
+    for list in &lists[1..] {
+        let other = set(list);
+        common.retain(|item| other.contains(item));
+    }
+    common.len() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parties(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parse(text: &str) -> Result<Policy, toml::de::Error> {
+        #[derive(Deserialize)]
+        struct File {
+            policy: Policy,
+        }
+        toml::from_str::<File>(text).map(|f| f.policy)
+    }
+
+    #[test]
+    fn the_table_parses_and_refuses_unknown_keys() {
+        let policy = parse(
+            r#"
+            [policy]
+            microprotocols = ["SecureSum", "StatisticsContingency"]
+            parties = ["bob"]
+            helpers = ["dave"]
+            min_parties = 3
+            min_local_samples = 10
+            [[policy.clients]]
+            name = "analyst"
+            microprotocols = ["SecureSum"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(policy.min_parties, Some(3));
+        assert_eq!(policy.clients[0].microprotocols, ["SecureSum"]);
+        for bad in [
+            "[policy]\nmin_samples = 3\n",
+            "[policy]\nrequire_dp = [\"SecureSum\"]\n",
+            "[[policy.clients]]\nname = \"a\"\nmicroprotocols = []\nparameters = {}\n",
+        ] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains("unknown field"), "{bad}: {error}");
+        }
+        assert_eq!(parse("[policy]\n").unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let ok = |_: &str| Ok(());
+        let policy = |text: &str| parse(text).unwrap();
+        let error = |p: Policy| p.validate(&["analyst"], ok).unwrap_err().to_string();
+        assert!(error(policy("[policy]\nmicroprotocols = [\"SecureSun\"]\n")).contains("policy.microprotocols"));
+        assert!(error(policy("[policy]\nmin_parties = 1\n")).contains("min_parties"));
+        assert!(error(policy("[policy]\nmin_local_samples = 0\n")).contains("min_local_samples"));
+        assert!(error(policy("[[policy.clients]]\nname = \"nobody\"\nmicroprotocols = []\n")).contains("not a client"));
+        policy("[[policy.clients]]\nname = \"analyst\"\nmicroprotocols = [\"SecureSum\"]\n")
+            .validate(&["analyst"], ok)
+            .unwrap();
+    }
+
+    #[test]
+    fn each_rule_refuses_what_it_names() {
+        let sum = |names: &[&str]| parties(names);
+        let three = sum(&["alice", "bob", "carol"]);
+        let proposal = |microprotocol, parties| Proposal {
+            microprotocol,
+            parties,
+            helper: None,
+        };
+        let rule = |policy: &Policy, p: &Proposal<'_>, input: Value| {
+            policy
+                .check_party("alice", "analyst", p, 0, &input)
+                .err()
+                .map(|r| r.rule)
+        };
+        let open = Policy::default();
+        assert_eq!(rule(&open, &proposal("SecureSum", &three), json!(1)), None);
+
+        let only_sums = Policy {
+            microprotocols: Some(vec!["SecureSum".into()]),
+            ..Policy::default()
+        };
+        assert_eq!(rule(&only_sums, &proposal("SecureSum", &three), json!(1)), None);
+        assert_eq!(
+            rule(&only_sums, &proposal("SecureMedian", &three), json!(1)),
+            Some(Rule::Microprotocols)
+        );
+
+        let with_bob = Policy {
+            parties: Some(vec!["bob".into()]),
+            ..Policy::default()
+        };
+        let two = sum(&["alice", "bob"]);
+        assert_eq!(rule(&with_bob, &proposal("SecureSum", &two), json!(1)), None);
+        assert_eq!(
+            rule(&with_bob, &proposal("SecureSum", &three), json!(1)),
+            Some(Rule::Parties)
+        );
+
+        let helpers = Policy {
+            helpers: Some(vec!["dave".into()]),
+            ..Policy::default()
+        };
+        let product = |helper| Proposal {
+            microprotocol: "SecureMatrixMultiplication",
+            parties: &two,
+            helper: Some(helper),
+        };
+        assert_eq!(rule(&helpers, &product("dave"), json!([[1]])), None);
+        assert_eq!(rule(&helpers, &product("carol"), json!([[1]])), Some(Rule::Helpers));
+        // As the helper itself: its own name needs no listing, the parties' do.
+        let carol = Policy {
+            helpers: Some(vec![]),
+            parties: Some(vec!["alice".into()]),
+            ..Policy::default()
+        };
+        assert_eq!(
+            carol.check_helper("carol", &product("carol")).unwrap_err().rule,
+            Rule::Parties
+        );
+
+        let three_or_more = Policy {
+            min_parties: Some(3),
+            ..Policy::default()
+        };
+        assert_eq!(rule(&three_or_more, &proposal("SecureSum", &three), json!(1)), None);
+        assert_eq!(
+            rule(&three_or_more, &proposal("SecureSum", &two), json!(1)),
+            Some(Rule::MinParties)
+        );
+
+        let ten = Policy {
+            min_local_samples: Some(3),
+            ..Policy::default()
+        };
+        assert_eq!(rule(&ten, &proposal("SecureSum", &three), json!([1, [2, 3]])), None);
+        let refused = ten
+            .check_party("alice", "analyst", &proposal("SecureSum", &three), 0, &json!([1, 2]))
+            .unwrap_err();
+        assert_eq!(refused.rule, Rule::MinLocalSamples);
+        assert!(refused.message.contains("2 records"), "{}", refused.message);
+
+        let analyst = Policy {
+            clients: vec![ClientPolicy {
+                name: "analyst".into(),
+                microprotocols: vec!["SecureSum".into()],
+            }],
+            ..Policy::default()
+        };
+        assert_eq!(rule(&analyst, &proposal("SecureSum", &three), json!(1)), None);
+        assert_eq!(
+            rule(&analyst, &proposal("StatisticsFrequency", &three), json!(["a"])),
+            Some(Rule::ClientMicroprotocols)
+        );
+        // Another client is held to the node-wide rules only.
+        assert!(
+            analyst
+                .check_party(
+                    "alice",
+                    "steward",
+                    &proposal("StatisticsFrequency", &three),
+                    0,
+                    &json!(["a"])
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn records_are_counted_per_microprotocol() {
+        let n = |m: &str, index: usize, input: Value| local_samples(m, index, &input);
+        assert_eq!(n("SecureSum", 0, json!(19)), Some(1));
+        assert_eq!(n("SecureSum", 0, json!([1, [2, 3], []])), Some(3));
+        assert_eq!(n("StatisticsUnivariate", 0, json!([])), Some(0));
+        assert_eq!(
+            n("MinimumMaximum", 0, json!([{"minimum": 1, "maximum": 2}, 3])),
+            Some(2)
+        );
+        assert_eq!(
+            n(
+                "KthElement",
+                0,
+                json!([{"array": [1, 2, 3], "rank": 1, "lower_bound": 0, "upper_bound": 9}])
+            ),
+            Some(3)
+        );
+        assert_eq!(n("StatisticsBivariate", 0, json!([[1, 2], [3, 4]])), Some(2));
+        assert_eq!(n("StatisticsFrequency", 0, json!("a")), Some(1));
+        assert_eq!(n("StatisticsContingency", 0, json!([["a", "x"]])), Some(1));
+        assert_eq!(
+            n("SecureMatrixMultiplication", 0, json!([[[1, 2], [3, 4], [5, 6]]])),
+            Some(3)
+        );
+        assert_eq!(n("SecureMatrixMultiplication", 1, json!([[1, 2]])), Some(1));
+        assert_eq!(n("SecureMatrixMultiplication", 2, Value::Null), None);
+        assert_eq!(n("StatisticsRegressionOLSVertical", 1, json!([[1, 2, 3]])), Some(3));
+        assert_eq!(n("SetIntersection", 0, json!([[1, 2, 3], [2, 3, 4]])), Some(2));
+        assert_eq!(n("SetIntersectionSize", 0, json!([1, 1, 2])), Some(2));
+        assert_eq!(
+            n(
+                "StatisticsContingencyVertical",
+                0,
+                json!([[1, "a"], [1, "b"], [2, "a"]])
+            ),
+            Some(2)
+        );
+    }
+}
