@@ -264,6 +264,11 @@ pub struct ClusterOptions {
     pub stream_max_bytes: Option<i64>,
 }
 
+/// What a fixture's federation reserves on the broker's disk at most, its parties' streams
+/// together, unless a test sets `stream_max_bytes` (nats-server refuses a stream whose
+/// `max_bytes` its free disk cannot hold).
+const FIXTURE_STORE_BYTES: i64 = 4 << 30;
+
 /// A broker and n nodes, in a temporary directory that is removed at the end.
 pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
@@ -472,7 +477,12 @@ impl Cluster {
             append(&dir.path().join("nats-server.conf"), extra);
             broker.restart().expect("restart the broker with its new config");
         }
-        if let Some(max_bytes) = options.stream_max_bytes {
+        // The broker reserves each party's `max_bytes` on its disk: a federation of many parties
+        // on this shared machine keeps its reservation to FIXTURE_STORE_BYTES in all.
+        let default_bytes = fsc_node::config::stream::StreamSpec::default().max_bytes;
+        let fits = FIXTURE_STORE_BYTES / parties.len() as i64;
+        let max_bytes = options.stream_max_bytes.or((fits < default_bytes).then_some(fits));
+        if let Some(max_bytes) = max_bytes {
             let roster = dir.path().join("federation.toml");
             let text = std::fs::read_to_string(&roster).expect("the roster");
             let default = format!(
