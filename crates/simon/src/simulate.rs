@@ -32,6 +32,16 @@ impl Transcript {
             .enumerate()
             .flat_map(|(to, messages)| messages.iter().map(move |(from, bytes)| (*from, to, bytes.as_slice())))
     }
+
+    /// What the broker sees of the run: `(from, to, length)` of every message, sorted.
+    pub fn lengths(&self) -> Vec<(PartyIndex, PartyIndex, usize)> {
+        let mut lengths: Vec<_> = self
+            .deliveries()
+            .map(|(from, to, bytes)| (from, to, bytes.len()))
+            .collect();
+        lengths.sort();
+        lengths
+    }
 }
 
 /// [`run_all`], keeping the transcript.

@@ -322,13 +322,9 @@ fn opened_totals_move_only_with_the_output() {
 /// What the broker sees of a run: (from, to, length) of every message, in order.
 fn message_lengths(protocol: &str, parameters: &Value, inputs: &[Value]) -> Vec<(usize, usize, usize)> {
     let spec = Spec::new(protocol, parameters, inputs.len()).unwrap();
-    let transcript = run_recorded(&spec, inputs, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
-    let mut lengths: Vec<(usize, usize, usize)> = transcript
-        .deliveries()
-        .map(|(from, to, bytes)| (from, to, bytes.len()))
-        .collect();
-    lengths.sort();
-    lengths
+    run_recorded(&spec, inputs, &mut ChaCha20Rng::seed_from_u64(5))
+        .unwrap()
+        .lengths()
 }
 
 /// StatisticsUnivariate's messages are as long whatever the data: all positive, a zero among

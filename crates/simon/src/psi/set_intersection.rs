@@ -331,13 +331,9 @@ mod tests {
 
     /// Every message's length, as the broker sees it: (from, to, length), sorted.
     fn lengths(spec: &Spec, inputs: &[Value]) -> Vec<(usize, usize, usize)> {
-        let transcript = run_recorded(spec, inputs, &mut ChaCha20Rng::seed_from_u64(14)).unwrap();
-        let mut lengths: Vec<_> = transcript
-            .deliveries()
-            .map(|(from, to, bytes)| (from, to, bytes.len()))
-            .collect();
-        lengths.sort();
-        lengths
+        run_recorded(spec, inputs, &mut ChaCha20Rng::seed_from_u64(14))
+            .unwrap()
+            .lengths()
     }
 
     /// Sets of the same sizes whose intersections differ (in members; for SetIntersectionSize in
