@@ -10,9 +10,11 @@
 //!   messages queued for one peer together ([`bundle`]);
 //! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`caller`]: which API client
 //!   asks, and what it may touch; [`metrics`]: Prometheus counters;
+//! - [`budget`]: the privacy budget's costs, spending and caps (its ledger is in the store);
 //! - [`node`]: all of it assembled.
 
 pub mod api;
+pub mod budget;
 pub mod bundle;
 pub mod caller;
 pub mod config;

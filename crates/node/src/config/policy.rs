@@ -9,16 +9,19 @@
 //! of a fixed set of tokens, so that naming it to the peers says nothing about the input. The
 //! detail (how many records the input has, which party is not allowed) stays at this node.
 //!
-//! Not yet: `min_total_samples`, `require_dp` and ε caps, `min_cell_count`, a privacy budget
-//! (issue 23, items 2 and 3).
+//! The privacy budget's caps are here too (`budget`, [`super::budget`]); the runtime checks them
+//! against the ledger when it starts a computation (`crate::budget`), with the rule `budget`.
+//!
+//! Not yet: `min_total_samples`, `require_dp` and ε caps, `min_cell_count` (issue 23).
 
+use super::budget::{Budget, Caps};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
 
 /// `[policy]`: every key is optional; an absent key allows everything it would restrict.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// The microprotocols this node computes (absent: all).
@@ -37,6 +40,10 @@ pub struct Policy {
     /// microprotocol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_local_samples: Option<u64>,
+    /// The privacy budget of the node as a whole, and the period of every cap (absent: no
+    /// node-wide cap, and charges never expire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
     /// What single API clients may run, beyond the node-wide rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientPolicy>,
@@ -44,13 +51,17 @@ pub struct Policy {
 
 /// `[[policy.clients]]`: what one API client may submit. A client not listed is held to the
 /// node-wide rules only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPolicy {
     /// The client's name, as in `[[clients]]` (`local` on a node that lists none).
     pub name: String,
-    /// The microprotocols this client may submit (an empty list: none).
-    pub microprotocols: Vec<String>,
+    /// The microprotocols this client may submit (an empty list: none; absent: the node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microprotocols: Option<Vec<String>>,
+    /// This client's privacy budget in the node's period (absent: the node's caps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Caps>,
 }
 
 /// The rule a refused computation broke: the one thing about a refusal, besides its code, that
@@ -64,16 +75,18 @@ pub enum Rule {
     MinParties,
     MinLocalSamples,
     ClientMicroprotocols,
+    Budget,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Rule::Microprotocols,
         Rule::Parties,
         Rule::Helpers,
         Rule::MinParties,
         Rule::MinLocalSamples,
         Rule::ClientMicroprotocols,
+        Rule::Budget,
     ];
 
     /// The rule's token, as node.toml names it (`clients.microprotocols` as one word).
@@ -85,6 +98,7 @@ impl Rule {
             Rule::MinParties => "min_parties",
             Rule::MinLocalSamples => "min_local_samples",
             Rule::ClientMicroprotocols => "client_microprotocols",
+            Rule::Budget => "budget",
         }
     }
 
@@ -127,8 +141,8 @@ impl Policy {
         input: &Value,
     ) -> Result<(), Refusal> {
         self.check_common(me, proposal)?;
-        if let Some(allowed) = self.clients.iter().find(|c| c.name == client) {
-            if !allowed.microprotocols.iter().any(|m| m == proposal.microprotocol) {
+        if let Some(allowed) = self.client(client).and_then(|c| c.microprotocols.as_ref()) {
+            if !allowed.iter().any(|m| m == proposal.microprotocol) {
                 return Err(refusal(
                     Rule::ClientMicroprotocols,
                     format!(
@@ -149,6 +163,11 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// The table of `client`, if the policy has one.
+    pub fn client(&self, client: &str) -> Option<&ClientPolicy> {
+        self.clients.iter().find(|c| c.name == client)
     }
 
     /// Whether this node helps `proposal` (it is its helper, with no input of its own).
@@ -242,9 +261,15 @@ impl Policy {
                     client.name
                 )));
             }
-            for name in &client.microprotocols {
+            for name in client.microprotocols.iter().flatten() {
                 known(name, "clients.microprotocols")?;
             }
+            if let Some(caps) = &client.budget {
+                caps.validate("policy.clients.budget")?;
+            }
+        }
+        if let Some(budget) = &self.budget {
+            budget.validate()?;
         }
         Ok(())
     }
@@ -376,7 +401,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(policy.min_parties, Some(3));
-        assert_eq!(policy.clients[0].microprotocols, ["SecureSum"]);
+        assert_eq!(policy.clients[0].microprotocols.as_deref(), Some(&["SecureSum".to_string()][..]));
         for bad in [
             "[policy]\nmin_samples = 3\n",
             "[policy]\nrequire_dp = [\"SecureSum\"]\n",
@@ -386,6 +411,40 @@ mod tests {
             assert!(error.contains("unknown field"), "{bad}: {error}");
         }
         assert_eq!(parse("[policy]\n").unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn budgets_parse_node_wide_and_per_client() {
+        let policy = parse(
+            r#"
+            [policy.budget]
+            epsilon = 10.0
+            delta = 1e-5
+            rho = 2.0
+            period_days = 30
+            [[policy.clients]]
+            name = "analyst"
+            budget = { epsilon = 3.0 }
+            "#,
+        )
+        .unwrap();
+        let budget = policy.budget.unwrap();
+        assert_eq!((budget.epsilon, budget.delta, budget.period_days), (Some(10.0), Some(1e-5), Some(30)));
+        let analyst = policy.client("analyst").unwrap();
+        assert_eq!(analyst.budget.unwrap().epsilon, Some(3.0));
+        // A budget alone restricts no microprotocol.
+        assert_eq!(analyst.microprotocols, None);
+        policy.validate(&["analyst"], |_| Ok(())).unwrap();
+        for bad in [
+            "[policy.budget]\nepsilon = 1\nepsilons = 2\n",
+            "[[policy.clients]]\nname = \"a\"\nbudget = { epsilon = 1, period_days = 3 }\n",
+        ] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains("unknown field"), "{bad}: {error}");
+        }
+        let negative = parse("[[policy.clients]]\nname = \"analyst\"\nbudget = { rho = -1 }\n").unwrap();
+        let error = negative.validate(&["analyst"], |_| Ok(())).unwrap_err().to_string();
+        assert!(error.contains("policy.clients.budget.rho"), "{error}");
     }
 
     #[test]
@@ -487,7 +546,8 @@ mod tests {
         let analyst = Policy {
             clients: vec![ClientPolicy {
                 name: "analyst".into(),
-                microprotocols: vec!["SecureSum".into()],
+                microprotocols: Some(vec!["SecureSum".into()]),
+                budget: None,
             }],
             ..Policy::default()
         };

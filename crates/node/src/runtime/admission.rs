@@ -1,12 +1,16 @@
 //! Admission: local clients' submissions become computations here. Checks a submission against
 //! the roster, the engine and this node's policy (`config::policy`, before the engine starts),
 //! answers idempotent retries and conflicts, starts the engine and applies the messages peers
-//! sent before the submission arrived. A new computation beyond
+//! sent before the submission arrived. A computation that starts here is charged to its client's
+//! privacy budget in the same transaction (`crate::budget`), after every other check. A new
+//! computation beyond
 //! `max_active_computations` is refused with a retry hint, unless another party has started it;
 //! nothing waits here for room.
 
 use super::*;
+use crate::budget::{self, Cost, Spent};
 use crate::config::policy::Proposal;
+use crate::store::ChargeRow;
 
 /// What a refused submission is told to wait before retrying.
 const RETRY_AFTER_S: u64 = 1;
@@ -49,7 +53,7 @@ impl Runtime {
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
         for (item, id) in items.into_iter().zip(ids) {
-            let result = self.submit_one(item, id, &known, now, batch);
+            let result = self.submit_one(conn, item, id, &known, now, batch);
             if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id) {
                 created.push(id);
             }
@@ -98,6 +102,7 @@ impl Runtime {
 
     fn submit_one(
         &mut self,
+        conn: &Connection,
         item: Submission,
         id: Uuid,
         known: &Known,
@@ -194,7 +199,7 @@ impl Runtime {
                 // checked only for failed computations, where the answer cannot tell anything
                 // new, and on this request alone, never on the input that stands.
                 if row.status == store::FAILED {
-                    if let Some(error) = own_error() {
+                    if let Some(error) = own_error().or_else(|| budget_refusal(row)) {
                         return Err(error);
                     }
                 }
@@ -244,15 +249,19 @@ impl Runtime {
         };
         let helper = spec.as_ref().ok().and_then(Spec::helper).map(str::to_string);
         // The policy is checked before the engine starts: nothing derived from the input has
-        // left this node when it refuses.
+        // left this node when it refuses. The budget last: only a computation that starts is
+        // charged.
         let machine = match spec
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|s| s.machine(me, &item.input))
         {
-            Ok(machine) => refusal(spec.as_ref().expect("a machine"))
-                .map(|()| machine)
-                .map_err(|refusal| (Failure::refused(refusal.clone()), refused(refusal))),
+            Ok(machine) => match refusal(spec.as_ref().expect("a machine")) {
+                Ok(()) => self.charge(conn, &item.caller.name, id, &parameters, now, batch)?,
+                Err(refusal) => Err(refusal),
+            }
+            .map(|()| machine)
+            .map_err(|refusal| (Failure::refused(refusal.clone()), refused(refusal))),
             Err(error) => {
                 let everyone = participants(&item.parties, &parameters);
                 Err((Failure::engine(&error, &everyone), Error::Engine(error)))
@@ -309,6 +318,61 @@ impl Runtime {
         })
     }
 
+    /// Charges computation `id`'s cost to `client`'s budget in this batch, if it fits the
+    /// policy's caps for the client and for the node, with what the ledger holds (read in this
+    /// write transaction) and what this batch has charged before it. A computation without `dp`
+    /// costs nothing and always fits.
+    fn charge(
+        &self,
+        conn: &Connection,
+        client: &str,
+        id: Uuid,
+        parameters: &Value,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<Result<(), Refusal>, Error> {
+        let cost = Cost::of(parameters);
+        if cost.is_free() {
+            return Ok(Ok(()));
+        }
+        let policy = &self.config.policy;
+        let since = budget::period_start(policy.budget.as_ref(), now);
+        let mut spent = Spent::from_rows(store::spent_since(conn, since)?);
+        for charge in &batch.charges {
+            let cost = Cost {
+                epsilon: charge.epsilon,
+                delta: charge.delta,
+                rho: charge.rho,
+            };
+            spent.add(&charge.client, cost);
+        }
+        let client_caps = policy.client(client).and_then(|c| c.budget.as_ref());
+        let checked = client_caps
+            .map_or(Ok(()), |caps| {
+                budget::check(caps, spent.client(client).0, cost, &format!("client {client:?}'s"))
+            })
+            .and_then(|()| {
+                policy.budget.as_ref().map_or(Ok(()), |node| {
+                    budget::check(&node.caps(), spent.node().0, cost, &format!("{}'s", self.me))
+                })
+            });
+        if let Err(message) = checked {
+            return Ok(Err(Refusal {
+                rule: Rule::Budget,
+                message,
+            }));
+        }
+        batch.charges.push(ChargeRow {
+            computation: id.to_string(),
+            client: client.to_string(),
+            epsilon: cost.epsilon,
+            delta: cost.delta,
+            rho: cost.rho,
+            charged_at: now,
+        });
+        Ok(Ok(()))
+    }
+
     fn status_of(&self, id: Uuid, batch: &Batch) -> String {
         self.active
             .get(&id)
@@ -344,6 +408,18 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// The budget's refusal of a computation this node failed for it, told again to a client that
+/// re-submits it (a request refused once is refused on every try; a recheck could pass later,
+/// when charges leave the period, and answer a failed computation with success).
+fn budget_refusal(row: &ComputationRow) -> Option<Error> {
+    let error: Value = serde_json::from_str(row.error.as_deref()?).ok()?;
+    let ours = error.get("party").is_none();
+    (ours && error["code"] == "policy_refused" && error["rule"] == Rule::Budget.token()).then(|| Error::PolicyRefused {
+        rule: Rule::Budget.token(),
+        message: error["message"].as_str().unwrap_or_default().to_string(),
+    })
 }
 
 /// What the submitting client is told of a refusal: the rule and the detail.

@@ -267,6 +267,8 @@ struct Batch {
     acks: Vec<Acker>,
     replies: Vec<(SubmitReply, SubmitResults)>,
     cancelled: Vec<(oneshot::Sender<Cancelled>, Cancelled)>,
+    /// Privacy budget charges of computations that started in this batch.
+    charges: Vec<store::ChargeRow>,
     /// Chunks were stored or deleted: the pending-chunk gauge is recounted.
     chunks_changed: bool,
     /// Messages reassembled from their chunks in this batch: the chunks are discarded after the
@@ -577,6 +579,8 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
+        // With the computations' rows: a charge is made exactly when its computation starts.
+        store::insert_charges(conn, &batch.charges)?;
         if batch.chunks_changed || (self.chunk_bytes > 0 && !finished.is_empty()) {
             self.chunk_bytes = store::chunk_bytes(conn)?;
         }

@@ -15,13 +15,14 @@ mod rows;
 mod write;
 
 pub use rows::{
-    ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING, SUCCEEDED, is_final,
+    ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING, SUCCEEDED, SpentRow,
+    is_final,
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
-    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_inbox,
+    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_charges, insert_inbox,
     insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired, retired_and_waiting, senders,
-    unsolicited_bytes, upsert_computations,
+    spent_since, unsolicited_bytes, upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -312,6 +313,19 @@ pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Opti
 }
 
 /// Store and broker-independent health: can we read?
+/// The privacy budget's charges per client since `since` (ms), summed (the runtime's check and
+/// `GET /v1/budget` read the same).
+const SPENT_SINCE: &str = "SELECT client, COALESCE(SUM(epsilon), 0.0) AS epsilon, \
+     COALESCE(SUM(delta), 0.0) AS delta, COALESCE(SUM(rho), 0.0) AS rho, COUNT(*) AS computations FROM budget_charges WHERE charged_at >= ? GROUP BY client ORDER BY client";
+
+/// What each client has been charged since `since` (ms), for the API.
+pub async fn spent_since_pool(pool: &SqlitePool, since: i64) -> Result<Vec<SpentRow>, Error> {
+    Ok(sqlx::query_as::<_, SpentRow>(SPENT_SINCE)
+        .bind(since)
+        .fetch_all(pool)
+        .await?)
+}
+
 pub async fn ping(pool: &SqlitePool) -> Result<(), Error> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())

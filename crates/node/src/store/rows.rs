@@ -70,5 +70,26 @@ pub struct ChunkRow {
     pub received_at: i64,
 }
 
+/// One charge of the privacy budget's ledger (migration 0010).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargeRow {
+    pub computation: String,
+    pub client: String,
+    pub epsilon: f64,
+    pub delta: f64,
+    pub rho: f64,
+    pub charged_at: i64,
+}
+
+/// What one API client has spent since some time: the sums of its charges, and how many.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct SpentRow {
+    pub client: String,
+    pub epsilon: f64,
+    pub delta: f64,
+    pub rho: f64,
+    pub computations: i64,
+}
+
 /// Identifies one message of one sender: `(computation, party, seq)`.
 pub type MessageKey = (String, String, i64);

@@ -7,7 +7,7 @@
 //! sum's time in the store. Writes are multi-row statements, so that a batch of thousands of
 //! messages costs a handful of statements. This module knows rows, not protocols.
 
-use super::rows::{ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow};
+use super::rows::{ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, SpentRow};
 use crate::error::Error;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Row, Statement, Transaction, TransactionBehavior, params, params_from_iter};
@@ -592,6 +592,45 @@ pub fn add_chunk(conn: &Connection, chunk: &ChunkRow) -> Result<Option<Vec<Chunk
         return Ok(None);
     }
     Ok(Some(parts))
+}
+
+/// Records charges of the privacy budget; one already recorded for the same computation and
+/// client stays as it is (a charge is made once).
+pub fn insert_charges(conn: &Connection, rows: &[ChargeRow]) -> Result<(), Error> {
+    insert_values(
+        conn,
+        "INSERT INTO budget_charges (computation, client, epsilon, delta, rho, charged_at)",
+        "ON CONFLICT DO NOTHING",
+        rows,
+        |row| {
+            [
+                &row.computation,
+                &row.client,
+                &row.epsilon,
+                &row.delta,
+                &row.rho,
+                &row.charged_at,
+            ]
+        },
+        |_| Ok(()),
+    )?;
+    Ok(())
+}
+
+/// What each client has been charged since `since` (ms), as the runtime checks a new charge:
+/// inside its write transaction, so that no other charge comes in between.
+pub fn spent_since(conn: &Connection, since: i64) -> Result<Vec<SpentRow>, Error> {
+    let mut statement = conn.prepare_cached(super::SPENT_SINCE)?;
+    let rows = statement.query_map([since], |row| {
+        Ok(SpentRow {
+            client: row.get(0)?,
+            epsilon: row.get(1)?,
+            delta: row.get(2)?,
+            rho: row.get(3)?,
+            computations: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Most computations [`prune`] takes in one transaction, so that a backlog does not hold the
