@@ -218,6 +218,11 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/budget`: the privacy budget spent in the period, the caps and what remains.
+    pub async fn budget(&self) -> Result<Value, Error> {
+        self.send_ok(self.http.get(format!("{}/v1/budget", self.base))).await
+    }
+
     pub async fn node(&self) -> Result<Value, Error> {
         self.send_ok(self.http.get(format!("{}/v1/node", self.base))).await
     }

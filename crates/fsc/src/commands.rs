@@ -242,6 +242,15 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             }
             Ok(Outcome::Done)
         }
+        Command::Budget { node, json } => {
+            let budget = client(&node)?.budget().await?;
+            if json {
+                print_pretty(&budget);
+            } else {
+                print!("{}", budget_table(&budget));
+            }
+            Ok(Outcome::Done)
+        }
         Command::Healthcheck { node, ca_file } => {
             let client = Client::with_ca(&node, None, ca_file.as_deref())?;
             if client.ready().await {
@@ -251,6 +260,43 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             }
         }
     }
+}
+
+/// `fsc budget`'s table: one line for the node (an admin's view) and one per client, each kind
+/// of cost as `spent / cap (remaining)`, `-` where nothing caps it.
+fn budget_table(budget: &Value) -> String {
+    let period = match (budget["period_days"].as_u64(), budget["since"].as_str()) {
+        (Some(days), Some(since)) => format!("the last {days} days (since {since})"),
+        _ => "the node's whole life (no period)".to_string(),
+    };
+    let mut out = format!("privacy budget spent in {period}\n");
+    let kind = |entry: &Value, name: &str| {
+        let number = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x}"));
+        let spent = number(&entry["spent"][name]);
+        match entry["cap"][name].as_f64() {
+            Some(cap) => format!("{spent} / {cap} ({} left)", number(&entry["remaining"][name])),
+            None => format!("{spent} / -"),
+        }
+    };
+    out.push_str(&format!(
+        "{:<16} {:>12}  {:<28} {:<28} {:<28}\n",
+        "", "computations", "epsilon", "delta", "rho"
+    ));
+    let node = (!budget["node"].is_null()).then(|| ("(node)".to_string(), &budget["node"]));
+    let clients = budget["clients"].as_array().into_iter().flatten();
+    for (name, entry) in node
+        .into_iter()
+        .chain(clients.map(|c| (c["name"].as_str().unwrap_or("?").to_string(), c)))
+    {
+        out.push_str(&format!(
+            "{name:<16} {:>12}  {:<28} {:<28} {:<28}\n",
+            entry["computations"],
+            kind(entry, "epsilon"),
+            kind(entry, "delta"),
+            kind(entry, "rho")
+        ));
+    }
+    out
 }
 
 fn print_pretty(value: &Value) {
@@ -350,4 +396,32 @@ async fn run_demo(
         shutdown_signal().await;
     }
     Ok(federation.stop().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_table_shows_spent_caps_and_what_is_left() {
+        let budget = json!({
+            "period_days": 30, "since": "2026-11-07T04:00:00Z",
+            "node": {"spent": {"epsilon": 1.5, "delta": 0.0, "rho": 0.0}, "computations": 2,
+                     "cap": {"epsilon": 10.0, "delta": null, "rho": null},
+                     "remaining": {"epsilon": 8.5, "delta": null, "rho": null}},
+            "clients": [{"name": "analyst", "spent": {"epsilon": 1.5, "delta": 0.0, "rho": 0.0},
+                         "computations": 2, "cap": null, "remaining": null}]
+        });
+        let table = budget_table(&budget);
+        assert!(
+            table.starts_with("privacy budget spent in the last 30 days (since 2026-11-07T04:00:00Z)\n"),
+            "{table}"
+        );
+        let node = table.lines().find(|l| l.starts_with("(node)")).unwrap();
+        assert!(node.contains("1.5 / 10 (8.5 left)"), "{table}");
+        let analyst = table.lines().find(|l| l.starts_with("analyst")).unwrap();
+        assert!(analyst.contains("1.5 / -") && analyst.contains(" 2  "), "{table}");
+        let lifetime = budget_table(&json!({"period_days": null, "since": null, "node": null, "clients": []}));
+        assert!(lifetime.contains("no period"), "{lifetime}");
+    }
 }

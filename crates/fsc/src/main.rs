@@ -184,6 +184,16 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Show the privacy budget: what computations with a `dp` parameter have cost in the
+    /// policy's period (ε, δ, ρ, each summed), the caps and what remains; this client's own, or
+    /// with an admin client every client's and the node's total.
+    Budget {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Print the node's JSON answer instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Exit 0 if the node is ready (its store readable, connected to the broker), else 1: for
     /// container and service healthchecks. Needs no token.
     Healthcheck {

@@ -19,9 +19,10 @@
 //! time: concurrent submissions cannot both fit in the last of a budget.
 
 use crate::config::budget::{Budget, Caps};
+use crate::config::policy::Policy;
 use crate::store::SpentRow;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How far a sum of floating-point charges may pass a cap before it is refused: ten charges of
 /// 0.1 add up to 0.9999999999999999 and three to 0.30000000000000004, which must fit a cap of 1
@@ -116,7 +117,9 @@ impl Spent {
     pub fn node(&self) -> (Cost, u64) {
         self.clients
             .iter()
-            .fold((Cost::default(), 0), |(sum, count), (_, cost, n)| (sum.plus(*cost), count + n))
+            .fold((Cost::default(), 0), |(sum, count), (_, cost, n)| {
+                (sum.plus(*cost), count + n)
+            })
     }
 }
 
@@ -151,12 +154,82 @@ pub fn check(caps: &Caps, spent: Cost, cost: Cost, whose: &str) -> Result<(), St
 
 /// What may still be spent under `caps` (`None` where a kind is not capped).
 pub fn remaining(caps: &Caps, spent: Cost) -> [Option<f64>; 3] {
-    let left = |cap: Option<f64>, spent: f64| cap.map(|cap| (cap - spent).max(0.0));
+    // What is left within the rounding that `check` forgives is nothing (not 1.1e-16).
+    let left = |cap: Option<f64>, spent: f64| {
+        cap.map(|cap| {
+            let left = cap - spent;
+            if left <= cap * ROUNDING { 0.0 } else { left }
+        })
+    };
     [
         left(caps.epsilon, spent.epsilon),
         left(caps.delta, spent.delta),
         left(caps.rho, spent.rho),
     ]
+}
+
+/// What `GET /v1/budget` shows of `spent`: each client's spending, caps and what it may still
+/// spend (under its own caps and the node's), for `only` one client or (`None`) for all clients
+/// the policy or the ledger names; the node's total for all only (an admin's view).
+pub fn report(policy: &Policy, spent: &Spent, only: Option<&str>) -> Value {
+    let node_caps = policy.budget.map(|b| b.caps());
+    let (node_spent, node_count) = spent.node();
+    let node_left = node_caps.map(|caps| remaining(&caps, node_spent));
+    let mut names: Vec<&str> = match only {
+        Some(name) => vec![name],
+        None => policy
+            .clients
+            .iter()
+            .filter(|c| c.budget.is_some())
+            .map(|c| c.name.as_str())
+            .chain(spent.clients.iter().map(|(name, _, _)| name.as_str()))
+            .collect(),
+    };
+    names.sort_unstable();
+    names.dedup();
+    let clients: Vec<Value> = names
+        .into_iter()
+        .map(|name| {
+            let (cost, count) = spent.client(name);
+            let caps = policy.client(name).and_then(|c| c.budget);
+            let own = caps.map(|caps| remaining(&caps, cost));
+            // What it may still spend: the lesser of its own and the node's remainders.
+            let left = match (own, node_left) {
+                (None, None) => None,
+                (Some(left), None) | (None, Some(left)) => Some(left),
+                (Some(own), Some(node)) => Some([0, 1, 2].map(|i| match (own[i], node[i]) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })),
+            };
+            json!({
+                "name": name,
+                "spent": cost,
+                "computations": count,
+                "cap": caps.map(caps_json),
+                "remaining": left.map(kinds_json),
+            })
+        })
+        .collect();
+    let node = json!({
+        "spent": node_spent,
+        "computations": node_count,
+        "cap": node_caps.map(caps_json),
+        "remaining": node_left.map(kinds_json),
+    });
+    json!({
+        "period_days": policy.budget.and_then(|b| b.period_days),
+        "node": if only.is_none() { node } else { Value::Null },
+        "clients": clients,
+    })
+}
+
+fn caps_json(caps: Caps) -> Value {
+    kinds_json([caps.epsilon, caps.delta, caps.rho])
+}
+
+fn kinds_json([epsilon, delta, rho]: [Option<f64>; 3]) -> Value {
+    json!({"epsilon": epsilon, "delta": delta, "rho": rho})
 }
 
 #[cfg(test)]
@@ -204,10 +277,7 @@ mod tests {
         // ρ is not capped here: it composes apart from ε.
         assert!(check(&caps, cost(1.0, 1e-5, 100.0), cost(0.0, 0.0, 5.0), "the").is_ok());
         // A zero cap allows none of its kind; a free computation passes even a spent budget.
-        let no_rho = Caps {
-            rho: Some(0.0),
-            ..caps
-        };
+        let no_rho = Caps { rho: Some(0.0), ..caps };
         assert!(check(&no_rho, Cost::default(), cost(0.0, 0.0, 0.01), "the").is_err());
         assert!(check(&no_rho, cost(9.0, 1.0, 9.0), Cost::default(), "the").is_ok());
         // Floating-point sums of exact budgets fit.
@@ -231,6 +301,42 @@ mod tests {
         assert_eq!(period_start(Some(&monthly), 100 * day), 70 * day);
         assert_eq!(period_start(Some(&Budget::default()), 100 * day), i64::MIN);
         assert_eq!(period_start(None, 5), i64::MIN);
+    }
+
+    #[test]
+    fn the_report_shows_a_client_its_own_and_an_admin_all() {
+        let policy: Policy = toml::from_str::<toml::Table>(
+            "[policy.budget]\nepsilon = 10.0\nperiod_days = 30\n[[policy.clients]]\nname = \"analyst\"\nbudget = { epsilon = 3.0, rho = 1.0 }\n",
+        )
+        .map(|t| t["policy"].clone().try_into().unwrap())
+        .unwrap();
+        let mut spent = Spent::default();
+        spent.add("analyst", cost(2.0, 0.0, 0.5));
+        spent.add("steward", cost(7.5, 0.0, 0.0));
+        let all = report(&policy, &spent, None);
+        assert_eq!(all["period_days"], 30);
+        assert_eq!(all["node"]["spent"]["epsilon"], 9.5);
+        assert_eq!(all["node"]["remaining"]["epsilon"], 0.5);
+        assert_eq!(all["node"]["computations"], 2);
+        let names: Vec<&str> = all["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["analyst", "steward"]);
+        // The analyst may spend 1 of its own 3, but the node has 0.5 left; ρ is its own cap.
+        let analyst = &all["clients"][0];
+        assert_eq!(analyst["remaining"], json!({"epsilon": 0.5, "delta": null, "rho": 0.5}));
+        assert_eq!(analyst["cap"]["epsilon"], 3.0);
+        assert_eq!(all["clients"][1]["cap"], Value::Null);
+        let own = report(&policy, &spent, Some("steward"));
+        assert_eq!(own["node"], Value::Null);
+        assert_eq!(own["clients"].as_array().unwrap().len(), 1);
+        assert_eq!(own["clients"][0]["spent"]["epsilon"], 7.5);
+        let nobody = report(&Policy::default(), &Spent::default(), Some("local"));
+        assert_eq!(nobody["clients"][0]["computations"], 0);
+        assert_eq!(nobody["clients"][0]["remaining"], Value::Null);
     }
 
     #[test]

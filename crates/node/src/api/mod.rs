@@ -11,6 +11,7 @@ mod problem;
 pub mod server;
 mod v1;
 
+use crate::config::policy::Policy;
 use crate::config::roster::Roster;
 use crate::envelope::Envelopes;
 use crate::error::Error;
@@ -44,6 +45,8 @@ pub struct Shared {
     pub readiness: Readiness,
     pub max_request_bytes: usize,
     pub federatedsecure: federatedsecure::Federatedsecure,
+    /// The node's policy, for the budget's caps (`GET /v1/budget`, the operator page).
+    pub policy: Policy,
 }
 
 pub type AppState = Arc<Shared>;
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/computations/batch", post(v1::submit_batch))
         .route("/v1/computations/{id}", get(v1::get).delete(v1::cancel))
         .route("/v1/node", get(v1::node))
+        .route("/v1/budget", get(v1::budget))
         .route("/openapi.json", get(openapi))
         .merge(federatedsecure::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));

@@ -287,6 +287,22 @@ pub async fn node(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// `GET /v1/budget`: the privacy budget spent in the current period, with the caps and what
+/// remains: the caller's own entry, or (an admin's view) every client's and the node's.
+pub async fn budget(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Json<Value>, Error> {
+    let now = crate::runtime::now_ms();
+    let since = crate::budget::period_start(state.policy.budget.as_ref(), now);
+    let spent = crate::budget::Spent::from_rows(store::spent_since_pool(&state.read, since).await?);
+    let only = (!caller.admin).then_some(caller.name.as_str());
+    let mut report = crate::budget::report(&state.policy, &spent, only);
+    report["since"] = if since == i64::MIN {
+        Value::Null
+    } else {
+        timestamp(since)
+    };
+    Ok(Json(report))
+}
+
 /// Computation `id` if `caller` may see it: another client's is as unknown as one that does not
 /// exist.
 async fn readable(state: &AppState, caller: &Caller, id: Uuid) -> Result<ComputationRow, Error> {

@@ -60,10 +60,7 @@ impl Budget {
 
     pub fn validate(&self) -> Result<(), Error> {
         self.caps().validate("policy.budget")?;
-        if self
-            .period_days
-            .is_some_and(|d| !(1..=MAX_PERIOD_DAYS).contains(&d))
-        {
+        if self.period_days.is_some_and(|d| !(1..=MAX_PERIOD_DAYS).contains(&d)) {
             return Err(Error::Config(format!(
                 "policy.budget.period_days must be between 1 and {MAX_PERIOD_DAYS} (absent: no period, a lifetime budget)"
             )));

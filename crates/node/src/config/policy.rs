@@ -401,7 +401,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(policy.min_parties, Some(3));
-        assert_eq!(policy.clients[0].microprotocols.as_deref(), Some(&["SecureSum".to_string()][..]));
+        assert_eq!(
+            policy.clients[0].microprotocols.as_deref(),
+            Some(&["SecureSum".to_string()][..])
+        );
         for bad in [
             "[policy]\nmin_samples = 3\n",
             "[policy]\nrequire_dp = [\"SecureSum\"]\n",
@@ -429,7 +432,10 @@ mod tests {
         )
         .unwrap();
         let budget = policy.budget.unwrap();
-        assert_eq!((budget.epsilon, budget.delta, budget.period_days), (Some(10.0), Some(1e-5), Some(30)));
+        assert_eq!(
+            (budget.epsilon, budget.delta, budget.period_days),
+            (Some(10.0), Some(1e-5), Some(30))
+        );
         let analyst = policy.client("analyst").unwrap();
         assert_eq!(analyst.budget.unwrap().epsilon, Some(3.0));
         // A budget alone restricts no microprotocol.
