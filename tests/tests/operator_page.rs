@@ -104,6 +104,9 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
         "<td class=\"failed\">failed</td>".into(),
         "cancelled: cancelled by a client".into(),
         "alice, bob, carol".into(),
+        // No policy: said so; the budget's table has the node's total for an admin.
+        "No <code>[policy]</code>".into(),
+        "<th>the node</th><td>0</td><td>0 (no cap)</td>".into(),
     ] {
         assert!(dom.contains(&shown), "the page lacks {shown}:\n{dom}");
     }
@@ -127,6 +130,7 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
     // Another client sees its own computations, without buttons.
     let dom = chromium_dom(&format!("http://app:token-app@{address}/"));
     assert!(dom.contains(&pending.to_string()) && !dom.contains("<form"), "{dom}");
+    assert!(dom.contains("id=\"budget\"") && !dom.contains("<th>the node</th>"), "{dom}");
 
     // Without a token, or with a wrong one, Chromium gets nothing of the node's state (headless,
     // it has no prompt to show); a browser with one is asked to sign in.

@@ -2,7 +2,9 @@
 //! server-rendered HTML page (no scripts; a `<meta http-equiv=refresh>` reloads it).
 //!
 //! It shows the node (party id, version), its peers and when each was last heard from, the
-//! broker connection and the stream's state, the caller's running and pending computations, and
+//! broker connection and the stream's state, the node's policy and privacy budget (spent, caps
+//! and what remains: the caller's own, or every client's for admins and monitors), the caller's
+//! running and pending computations, and
 //! all of them, newest first, a page at a time (`?status=` filters, `?before=` pages on), with
 //! status, duration and failure reason. Admins get a cancel button on every computation that
 //! has not ended: a form POSTed to `/cancel` with a token only this page gives out (an HMAC, under
@@ -17,7 +19,9 @@
 
 use super::AppState;
 use super::v1::{timestamp, view};
+use crate::budget::{self, Spent};
 use crate::caller::Caller;
+use crate::config::policy::Policy;
 use crate::error::Error;
 use crate::store::{self, ComputationRow};
 use crate::transport::StreamHealth;
@@ -175,6 +179,9 @@ pub async fn page(
         }
         Err(_) => Err("the broker did not answer in time"),
     };
+    let since = budget::period_start(state.policy.budget.as_ref(), now_ms);
+    let spent = Spent::from_rows(store::spent_since_pool(&state.read, since).await?);
+    let budget = budget::report(&state.policy, &spent, filter);
     let seen = state.metrics.peers_seen();
     let full_streams = state.metrics.full_streams();
     let metrics = &state.metrics;
@@ -244,6 +251,8 @@ pub async fn page(
                     tr { th { "outbox" } td { (gauge(&metrics.outbox_pending)) " messages waiting for the broker" } }
                 }
 
+                (policy_section(&state.policy, &budget))
+
                 h2 { "Computations" }
                 @if let Some(id) = query.cancelled {
                     p.notice #notice { "Cancelled " code { (id) } ": it failed here and every other party is told." }
@@ -262,6 +271,76 @@ pub async fn page(
         }
     };
     Ok(Html(markup.into_string()))
+}
+
+/// The policy's rules, and the privacy budget of the report `budget` (`budget::report`).
+fn policy_section(policy: &Policy, budget: &Value) -> Markup {
+    let names = |list: &Option<Vec<String>>| list.as_ref().map(|l| l.join(", "));
+    let rules = [
+        ("microprotocols", names(&policy.microprotocols)),
+        ("parties", names(&policy.parties)),
+        ("helpers", names(&policy.helpers)),
+        ("min_parties", policy.min_parties.map(|n| n.to_string())),
+        ("min_local_samples", policy.min_local_samples.map(|n| n.to_string())),
+    ];
+    let kinds = ["epsilon", "delta", "rho"];
+    let cell = |entry: &Value, kind: &str| {
+        let number = |v: &Value| v.as_f64().map_or("-".to_string(), |x| x.to_string());
+        match entry["cap"][kind].as_f64() {
+            Some(cap) => format!(
+                "{} of {cap} ({} left)",
+                number(&entry["spent"][kind]),
+                number(&entry["remaining"][kind])
+            ),
+            None => format!("{} (no cap)", number(&entry["spent"][kind])),
+        }
+    };
+    let node = (!budget["node"].is_null()).then_some(&budget["node"]);
+    let clients = budget["clients"].as_array().map(Vec::as_slice).unwrap_or_default();
+    html! {
+        h2 { "Policy" }
+        @if policy.is_open() {
+            p #policy { "No " code { "[policy]" } ": this node computes whatever its clients submit." }
+        } @else {
+            table #policy {
+                @for (rule, value) in &rules {
+                    @if let Some(value) = value { tr { th { code { (rule) } } td.wrap { (value) } } }
+                }
+                @for client in &policy.clients {
+                    tr {
+                        th { "client " code { (client.name) } }
+                        td.wrap {
+                            @match &client.microprotocols {
+                                Some(list) => { "microprotocols: " (list.join(", ")) }
+                                None => span.muted { "the node's microprotocols" },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Privacy budget" }
+        p {
+            @match budget["period_days"].as_u64() {
+                Some(days) => { "Spent in the last " (days) " days" }
+                None => { "Spent since this node's store began (no period)" }
+            }
+            " by computations with a " code { "dp" } " parameter: ε, δ and ρ each summed."
+        }
+        table #budget {
+            tr { th { "who" } th { "computations" } @for kind in kinds { th { (kind) } } }
+            @if let Some(node) = node {
+                tr { th { "the node" } td { (node["computations"]) } @for kind in kinds { td { (cell(node, kind)) } } }
+            }
+            @for client in clients {
+                tr {
+                    th { "client " code { (client["name"].as_str().unwrap_or_default()) } }
+                    td { (client["computations"]) }
+                    @for kind in kinds { td { (cell(client, kind)) } }
+                }
+            }
+        }
+    }
 }
 
 fn stream_rows(name: &str, health: &StreamHealth) -> Markup {
