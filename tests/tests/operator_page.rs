@@ -130,7 +130,10 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
     // Another client sees its own computations, without buttons.
     let dom = chromium_dom(&format!("http://app:token-app@{address}/"));
     assert!(dom.contains(&pending.to_string()) && !dom.contains("<form"), "{dom}");
-    assert!(dom.contains("id=\"budget\"") && !dom.contains("<th>the node</th>"), "{dom}");
+    assert!(
+        dom.contains("id=\"budget\"") && !dom.contains("<th>the node</th>"),
+        "{dom}"
+    );
 
     // Without a token, or with a wrong one, Chromium gets nothing of the node's state (headless,
     // it has no prompt to show); a browser with one is asked to sign in.
