@@ -278,23 +278,27 @@ fn budget_table(budget: &Value) -> String {
             None => format!("{spent} / -"),
         }
     };
-    out.push_str(&format!(
-        "{:<16} {:>12}  {:<28} {:<28} {:<28}\n",
+    let header = format!(
+        "{:<16} {:>12}  {:<28} {:<28} {:<28}",
         "", "computations", "epsilon", "delta", "rho"
-    ));
+    );
+    out.push_str(header.trim_end());
+    out.push('\n');
     let node = (!budget["node"].is_null()).then(|| ("(node)".to_string(), &budget["node"]));
     let clients = budget["clients"].as_array().into_iter().flatten();
     for (name, entry) in node
         .into_iter()
         .chain(clients.map(|c| (c["name"].as_str().unwrap_or("?").to_string(), c)))
     {
-        out.push_str(&format!(
-            "{name:<16} {:>12}  {:<28} {:<28} {:<28}\n",
+        let line = format!(
+            "{name:<16} {:>12}  {:<28} {:<28} {:<28}",
             entry["computations"],
             kind(entry, "epsilon"),
             kind(entry, "delta"),
             kind(entry, "rho")
-        ));
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }
