@@ -149,15 +149,9 @@ async fn the_budget_is_shown_and_computations_without_dp_cost_nothing() {
     assert!(line("analyst").contains("0 / 1 (1 left)"), "{table}");
 
     // The operator page shows the caps too.
-    let page = reqwest::Client::new()
-        .get(format!("{}/", cluster.node("alice").url))
-        .bearer_auth("token-ops")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = format!("{}/", cluster.node("alice").url);
+    let answer = reqwest::Client::new().get(url).bearer_auth("token-ops").send().await;
+    let page = answer.unwrap().text().await.unwrap();
     assert!(
         page.contains("Privacy budget") && page.contains("0 of 1 (1 left)"),
         "{page}"

@@ -18,7 +18,7 @@
 //! The check reads the ledger in that same write transaction, which admits submissions one at a
 //! time: concurrent submissions cannot both fit in the last of a budget.
 
-use crate::config::budget::{Budget, Caps};
+use crate::config::budget::Budget;
 use crate::config::policy::Policy;
 use crate::store::SpentRow;
 use serde::Serialize;
@@ -134,12 +134,11 @@ pub fn period_start(budget: Option<&Budget>, now: i64) -> i64 {
 
 /// Whether `cost` fits: the first kind it would take past `caps`, with `spent` so far, as the
 /// refusal's detail (for this node's client only). A free computation always fits.
-pub fn check(caps: &Caps, spent: Cost, cost: Cost, whose: &str) -> Result<(), String> {
+pub fn check(caps: &Budget, spent: Cost, cost: Cost, whose: &str) -> Result<(), String> {
     if cost.is_free() {
         return Ok(());
     }
-    let limits = [caps.epsilon, caps.delta, caps.rho];
-    for (((kind, spent), (_, cost)), cap) in spent.kinds().into_iter().zip(cost.kinds()).zip(limits) {
+    for (((kind, spent), (_, cost)), cap) in spent.kinds().into_iter().zip(cost.kinds()).zip(caps.caps()) {
         if let Some(cap) = cap {
             if cost > 0.0 && spent + cost > cap * (1.0 + ROUNDING) {
                 return Err(format!(
@@ -153,7 +152,7 @@ pub fn check(caps: &Caps, spent: Cost, cost: Cost, whose: &str) -> Result<(), St
 }
 
 /// What may still be spent under `caps` (`None` where a kind is not capped).
-pub fn remaining(caps: &Caps, spent: Cost) -> [Option<f64>; 3] {
+pub fn remaining(caps: &Budget, spent: Cost) -> [Option<f64>; 3] {
     // What is left within the rounding that `check` forgives is nothing (not 1.1e-16).
     let left = |cap: Option<f64>, spent: f64| {
         cap.map(|cap| {
@@ -172,7 +171,7 @@ pub fn remaining(caps: &Caps, spent: Cost) -> [Option<f64>; 3] {
 /// spend (under its own caps and the node's), for `only` one client or (`None`) for all clients
 /// the policy or the ledger names; the node's total for all only (an admin's view).
 pub fn report(policy: &Policy, spent: &Spent, only: Option<&str>) -> Value {
-    let node_caps = policy.budget.map(|b| b.caps());
+    let node_caps = policy.budget;
     let (node_spent, node_count) = spent.node();
     let node_left = node_caps.map(|caps| remaining(&caps, node_spent));
     let mut names: Vec<&str> = match only {
@@ -224,8 +223,8 @@ pub fn report(policy: &Policy, spent: &Spent, only: Option<&str>) -> Value {
     })
 }
 
-fn caps_json(caps: Caps) -> Value {
-    kinds_json([caps.epsilon, caps.delta, caps.rho])
+fn caps_json(caps: Budget) -> Value {
+    kinds_json(caps.caps())
 }
 
 fn kinds_json([epsilon, delta, rho]: [Option<f64>; 3]) -> Value {
@@ -265,10 +264,10 @@ mod tests {
 
     #[test]
     fn a_cost_fits_until_a_cap_is_reached() {
-        let caps = Caps {
+        let caps = Budget {
             epsilon: Some(1.0),
             delta: Some(1e-5),
-            rho: None,
+            ..Budget::default()
         };
         assert!(check(&caps, cost(0.5, 0.0, 0.0), cost(0.5, 0.0, 0.0), "the").is_ok());
         let refused = check(&caps, cost(0.75, 0.0, 0.0), cost(0.5, 0.0, 0.0), "the node's").unwrap_err();
@@ -277,7 +276,7 @@ mod tests {
         // ρ is not capped here: it composes apart from ε.
         assert!(check(&caps, cost(1.0, 1e-5, 100.0), cost(0.0, 0.0, 5.0), "the").is_ok());
         // A zero cap allows none of its kind; a free computation passes even a spent budget.
-        let no_rho = Caps { rho: Some(0.0), ..caps };
+        let no_rho = Budget { rho: Some(0.0), ..caps };
         assert!(check(&no_rho, Cost::default(), cost(0.0, 0.0, 0.01), "the").is_err());
         assert!(check(&no_rho, cost(9.0, 1.0, 9.0), Cost::default(), "the").is_ok());
         // Floating-point sums of exact budgets fit.

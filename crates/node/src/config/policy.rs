@@ -14,7 +14,7 @@
 //!
 //! Not yet: `min_total_samples`, `require_dp` and ε caps, `min_cell_count` (issue 23).
 
-use super::budget::{Budget, Caps};
+use super::budget::Budget;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,7 +61,7 @@ pub struct ClientPolicy {
     pub microprotocols: Option<Vec<String>>,
     /// This client's privacy budget in the node's period (absent: the node's caps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub budget: Option<Caps>,
+    pub budget: Option<Budget>,
 }
 
 /// The rule a refused computation broke: the one thing about a refusal, besides its code, that
@@ -265,11 +265,11 @@ impl Policy {
                 known(name, "clients.microprotocols")?;
             }
             if let Some(caps) = &client.budget {
-                caps.validate("policy.clients.budget")?;
+                caps.validate("policy.clients.budget", false)?;
             }
         }
         if let Some(budget) = &self.budget {
-            budget.validate()?;
+            budget.validate("policy.budget", true)?;
         }
         Ok(())
     }
@@ -441,16 +441,21 @@ mod tests {
         // A budget alone restricts no microprotocol.
         assert_eq!(analyst.microprotocols, None);
         policy.validate(&["analyst"], |_| Ok(())).unwrap();
-        for bad in [
-            "[policy.budget]\nepsilon = 1\nepsilons = 2\n",
-            "[[policy.clients]]\nname = \"a\"\nbudget = { epsilon = 1, period_days = 3 }\n",
-        ] {
+        for bad in ["[policy.budget]\nepsilon = 1\nepsilons = 2\n"] {
             let error = parse(bad).unwrap_err().to_string();
             assert!(error.contains("unknown field"), "{bad}: {error}");
         }
-        let negative = parse("[[policy.clients]]\nname = \"analyst\"\nbudget = { rho = -1 }\n").unwrap();
-        let error = negative.validate(&["analyst"], |_| Ok(())).unwrap_err().to_string();
-        assert!(error.contains("policy.clients.budget.rho"), "{error}");
+        for (bad, key) in [
+            ("budget = { rho = -1 }", "policy.clients.budget.rho"),
+            (
+                "budget = { epsilon = 1, period_days = 3 }",
+                "policy.clients.budget.period_days",
+            ),
+        ] {
+            let policy = parse(&format!("[[policy.clients]]\nname = \"analyst\"\n{bad}\n")).unwrap();
+            let error = policy.validate(&["analyst"], |_| Ok(())).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

@@ -353,7 +353,7 @@ impl Runtime {
             })
             .and_then(|()| {
                 policy.budget.as_ref().map_or(Ok(()), |node| {
-                    budget::check(&node.caps(), spent.node().0, cost, &format!("{}'s", self.me))
+                    budget::check(node, spent.node().0, cost, &format!("{}'s", self.me))
                 })
             });
         if let Err(message) = checked {
