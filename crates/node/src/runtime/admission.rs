@@ -122,7 +122,15 @@ impl Runtime {
         }
         let requested = self.name_helper(&item)?;
         let spec = Spec::new(&item.microprotocol, &requested, item.parties.len());
+        // The cost as the parties agreed on it (the normalised `dp`), or as the client asked for
+        // it if normalising dropped it: charging what was asked never charges less.
+        let asked = Cost::of(&requested);
         let parameters = spec.as_ref().map(Spec::parameters_json).unwrap_or(requested);
+        let cost = if parameters.get("dp").is_some() {
+            Cost::of(&parameters)
+        } else {
+            asked
+        };
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
         let spec = spec.map(|spec| spec.bound_to(digest).limited(self.config.limits));
         let me = item
@@ -257,7 +265,7 @@ impl Runtime {
             .and_then(|s| s.machine(me, &item.input))
         {
             Ok(machine) => match refusal(spec.as_ref().expect("a machine")) {
-                Ok(()) => self.charge(conn, &item.caller.name, id, &parameters, now, batch)?,
+                Ok(()) => self.charge(conn, &item.caller.name, id, cost, now, batch)?,
                 Err(refusal) => Err(refusal),
             }
             .map(|()| machine)
@@ -318,7 +326,7 @@ impl Runtime {
         })
     }
 
-    /// Charges computation `id`'s cost to `client`'s budget in this batch, if it fits the
+    /// Charges computation `id`'s `cost` to `client`'s budget in this batch, if it fits the
     /// policy's caps for the client and for the node, with what the ledger holds (read in this
     /// write transaction) and what this batch has charged before it. A computation without `dp`
     /// costs nothing and always fits.
@@ -327,11 +335,10 @@ impl Runtime {
         conn: &Connection,
         client: &str,
         id: Uuid,
-        parameters: &Value,
+        cost: Cost,
         now: i64,
         batch: &mut Batch,
     ) -> Result<Result<(), Refusal>, Error> {
-        let cost = Cost::of(parameters);
         if cost.is_free() {
             return Ok(Ok(()));
         }
