@@ -162,6 +162,10 @@ class AsyncNode:
         """See :meth:`fsc_client.Node.info`."""
         return dict(await self._call("GET", "/v1/node"))
 
+    async def budget(self) -> Dict[str, Any]:
+        """See :meth:`fsc_client.Node.budget`."""
+        return dict(await self._call("GET", "/v1/budget"))
+
     async def ready(self) -> bool:
         """See :meth:`fsc_client.Node.ready`."""
         try:

@@ -204,6 +204,11 @@ class Node:
         and peers."""
         return dict(self._call("GET", "/v1/node"))
 
+    def budget(self) -> Dict[str, Any]:
+        """The privacy budget (``GET /v1/budget``): what this client (an admin client: every
+        client and the node) spent in the policy's period, the caps and what remains."""
+        return dict(self._call("GET", "/v1/budget"))
+
     def ready(self) -> bool:
         """Whether the node is ready (``GET /readyz``: store readable, broker connected)."""
         try:

@@ -282,6 +282,12 @@ fn policy_section(policy: &Policy, budget: &Value) -> Markup {
         ("helpers", names(&policy.helpers)),
         ("min_parties", policy.min_parties.map(|n| n.to_string())),
         ("min_local_samples", policy.min_local_samples.map(|n| n.to_string())),
+        (
+            "budget",
+            policy
+                .budget
+                .map(|_| "the node's caps: see the privacy budget below".into()),
+        ),
     ];
     let kinds = ["epsilon", "delta", "rho"];
     let cell = |entry: &Value, kind: &str| {

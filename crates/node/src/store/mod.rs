@@ -369,6 +369,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_charge_is_made_once_counts_in_its_period_and_survives_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, mut writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let charge = |computation: &str, client: &str, epsilon: f64, charged_at: i64| ChargeRow {
+            computation: computation.into(),
+            client: client.into(),
+            epsilon,
+            delta: 0.0,
+            rho: 0.0,
+            charged_at,
+        };
+        {
+            let tx = writer.begin().unwrap();
+            insert_charges(
+                &tx,
+                &[charge("c1", "analyst", 0.5, 1000), charge("c2", "analyst", 0.25, 2000)],
+            )
+            .unwrap();
+            insert_charges(&tx, &[charge("c3", "steward", 1.0, 3000)]).unwrap();
+            tx.commit().unwrap();
+        }
+        // A retry (or a restart's replay) of c1's charge, at another time and price, is no
+        // second charge.
+        insert_charges(writer.conn(), &[charge("c1", "analyst", 9.0, 5000)]).unwrap();
+        let analyst = |rows: Vec<SpentRow>| rows.into_iter().find(|r| r.client == "analyst").unwrap();
+        let all = analyst(spent_since(writer.conn(), i64::MIN).unwrap());
+        assert_eq!((all.epsilon, all.computations), (0.75, 2));
+        // Only the charges since the period's start count; the pool reads the same.
+        let recent = spent_since_pool(&pool, 1500).await.unwrap();
+        assert_eq!(recent.len(), 2);
+        assert_eq!(
+            (recent[0].client.as_str(), recent[0].epsilon, recent[0].computations),
+            ("analyst", 0.25, 1)
+        );
+        // Pruning computations leaves the ledger as it is.
+        prune(writer.conn(), i64::MAX, PRUNE_BATCH).unwrap();
+        assert_eq!(analyst(spent_since(writer.conn(), i64::MIN).unwrap()).computations, 2);
+    }
+
+    #[tokio::test]
     async fn an_active_row_without_a_machine_keeps_the_stored_one_and_a_final_row_drops_it() {
         let dir = tempfile::tempdir().unwrap();
         let (pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
