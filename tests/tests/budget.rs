@@ -271,3 +271,33 @@ async fn assert_refused_everywhere(cluster: &Cluster, name: &str, id: Uuid, para
     let sent = kinds().await;
     assert!(sent.iter().all(|k| *k == Kind::Abort), "alice sent carol {sent:?}");
 }
+
+/// Concurrent submissions cannot together pass a cap: the check and the charge are one write
+/// transaction. Eight requests of 0.5 each race for the node's 2: four start, four are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submissions_cannot_overspend() {
+    if !engine_takes_dp() {
+        return;
+    }
+    let cluster = cluster(2).await;
+    let steward = client_of(&cluster, "alice", "steward");
+    let submissions = (0..8).map(|_| {
+        let request = sum(Uuid::new_v4(), &["alice", "bob"], dp(0.5), json!(7));
+        let steward = steward.clone();
+        tokio::spawn(async move { steward.submit(&request).await.unwrap() })
+    });
+    let mut statuses = Vec::new();
+    for answer in futures::future::join_all(submissions).await {
+        let answer = answer.unwrap();
+        if answer.status == 403 {
+            assert_eq!(answer.body["rule"], "budget", "{}", answer.body);
+        }
+        statuses.push(answer.status.as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 202, 202, 202, 403, 403, 403, 403], "{statuses:?}");
+    let all = budget(&cluster, "ops").await;
+    assert_eq!(all["node"]["computations"], 4, "{all}");
+    assert_eq!(all["node"]["spent"]["epsilon"], 2.0, "{all}");
+    assert_eq!(all["node"]["remaining"]["epsilon"], 0.0, "{all}");
+}
