@@ -33,6 +33,9 @@ PARTIES = ["alice", "bob", "carol"]
 def test_a_sum_through_each_node_and_through_the_federation(nodes):
     alice, bob, carol = (nodes[p] for p in PARTIES)
     assert alice.info()["id"] == "alice"
+    # No dp computation has run: the budget shows nothing spent, under no period or cap.
+    budget = alice.budget()
+    assert budget["period_days"] is None and all(c["computations"] == 0 for c in budget["clients"])
     assert alice.ready()
     accepted = alice.submit("SecureSum", PARTIES, 19)
     assert accepted.status in ("pending", "running") and not accepted.final
@@ -189,6 +192,7 @@ def test_the_async_client(federation):
             result = await fed.compute("SecureMedian", {"alice": [1, 5, 9], "bob": [2, 6], "carol": [3, 7, 8]})
             assert result.result == {"median": 5.5}
             assert await nodes["alice"].ready()
+            assert (await nodes["alice"].budget())["period_days"] is None
             listed = await nodes["alice"].list(limit=1)
             assert listed[0].id == result.id
             with pytest.raises(ProblemError) as refused:
