@@ -201,6 +201,13 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 outcome => outcome,
             })
         }
+        Command::Datasets { node } => {
+            let listed = client(&node)?.datasets().await?;
+            for dataset in listed["datasets"].as_array().into_iter().flatten() {
+                println!("{dataset}");
+            }
+            Ok(Outcome::Done)
+        }
         Command::Cancel { node, id } => {
             print_pretty(&client(&node)?.cancel(id).await?);
             Ok(Outcome::Done)

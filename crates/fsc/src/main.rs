@@ -142,6 +142,13 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         wait: f64,
     },
+    /// List the datasets this client may name in its inputs (`{"dataset": NAME, "column": C}`):
+    /// one JSON object per line with the name, source, columns and their types, the columns
+    /// inputs may filter on, and the row count now. Never a value.
+    Datasets {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
     /// Cancel a pending or running computation: it fails here and at every other party.
     Cancel {
         #[command(flatten)]

@@ -215,6 +215,7 @@ pub async fn run(
         roster,
         envelopes,
         clients: api::auth::Clients::new(&config.clients),
+        datasets: crate::datasets::Datasets::new(&config),
         readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));

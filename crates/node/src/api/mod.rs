@@ -44,6 +44,8 @@ pub struct Shared {
     pub readiness: Readiness,
     pub max_request_bytes: usize,
     pub federatedsecure: federatedsecure::Federatedsecure,
+    /// The datasets inputs may name, and who may read them.
+    pub datasets: Arc<crate::datasets::Datasets>,
 }
 
 pub type AppState = Arc<Shared>;
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/computations/batch", post(v1::submit_batch))
         .route("/v1/computations/{id}", get(v1::get).delete(v1::cancel))
         .route("/v1/node", get(v1::node))
+        .route("/v1/datasets", get(v1::datasets))
         .route("/openapi.json", get(openapi))
         .merge(federatedsecure::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
