@@ -132,78 +132,41 @@ struct Case {
     parties: &'static [(usize, Shape)],
 }
 
-const THREE_HBA1C: &[(usize, Shape)] = &[
-    (0, Shape::Column("hba1c")),
-    (1, Shape::Column("hba1c")),
-    (2, Shape::Column("hba1c")),
-];
-const THREE_AGE: &[(usize, Shape)] = &[
-    (0, Shape::Column("age")),
-    (1, Shape::Column("age")),
-    (2, Shape::Column("age")),
-];
+/// The same shape at all three parties.
+const fn three(shape: Shape) -> [(usize, Shape); 3] {
+    [(0, shape), (1, shape), (2, shape)]
+}
+
+const HBA1C: [(usize, Shape); 3] = three(Shape::Column("hba1c"));
+const AGE: [(usize, Shape); 3] = three(Shape::Column("age"));
+const SEX: [(usize, Shape); 3] = three(Shape::Column("sex"));
+const AGE_HBA1C: [(usize, Shape); 3] = three(Shape::Columns(&["age", "hba1c"], false));
+const SEX_SMOKER: [(usize, Shape); 3] = three(Shape::Columns(&["sex", "smoker"], false));
+const IDS: [(usize, Shape); 3] = three(Shape::Set("id"));
 
 fn cases() -> Vec<Case> {
+    let case = |microprotocol: &'static str, parties: &'static [(usize, Shape)]| Case { microprotocol, parties };
     vec![
-        Case {
-            microprotocol: "SecureSum",
-            parties: THREE_HBA1C,
-        },
-        Case {
-            microprotocol: "StatisticsUnivariate",
-            parties: THREE_HBA1C,
-        },
-        Case {
-            microprotocol: "SecureMedian",
-            parties: THREE_AGE,
-        },
-        Case {
-            microprotocol: "MinimumMaximum",
-            parties: THREE_AGE,
-        },
-        Case {
-            microprotocol: "StatisticsFrequency",
-            parties: &[
-                (0, Shape::Column("sex")),
-                (1, Shape::Column("sex")),
-                (2, Shape::Column("sex")),
-            ],
-        },
-        Case {
-            microprotocol: "StatisticsBivariate",
-            parties: &[
-                (0, Shape::Columns(&["age", "hba1c"], false)),
-                (1, Shape::Columns(&["age", "hba1c"], false)),
-                (2, Shape::Columns(&["age", "hba1c"], false)),
-            ],
-        },
-        Case {
-            microprotocol: "StatisticsContingency",
-            parties: &[
-                (0, Shape::Columns(&["sex", "smoker"], false)),
-                (1, Shape::Columns(&["sex", "smoker"], false)),
-                (2, Shape::Columns(&["sex", "smoker"], false)),
-            ],
-        },
-        Case {
-            microprotocol: "SetIntersectionSize",
-            parties: &[(0, Shape::Set("id")), (1, Shape::Set("id")), (2, Shape::Set("id"))],
-        },
-        Case {
-            microprotocol: "SetIntersection",
-            parties: &[(0, Shape::Set("id")), (1, Shape::Set("id"))],
-        },
-        Case {
-            microprotocol: "StatisticsContingencyVertical",
-            parties: &[
+        case("SecureSum", &HBA1C),
+        case("StatisticsUnivariate", &HBA1C),
+        case("SecureMedian", &AGE),
+        case("MinimumMaximum", &AGE),
+        case("StatisticsFrequency", &SEX),
+        case("StatisticsBivariate", &AGE_HBA1C),
+        case("StatisticsContingency", &SEX_SMOKER),
+        case("SetIntersectionSize", &IDS),
+        case("SetIntersection", &IDS[..2]),
+        case(
+            "StatisticsContingencyVertical",
+            &[
                 (0, Shape::Columns(&["id", "sex"], false)),
                 (1, Shape::Columns(&["id", "smoker"], false)),
             ],
-        },
-        Case {
-            microprotocol: "StatisticsRegressionOLSVertical",
-            parties: &[(0, Shape::Columns(&["age"], true)), (1, Shape::Column("age"))],
-        },
+        ),
+        case(
+            "StatisticsRegressionOLSVertical",
+            &[(0, Shape::Columns(&["age"], true)), (1, Shape::Column("age"))],
+        ),
     ]
 }
 
@@ -267,14 +230,15 @@ async fn write_postgres(postgres: &Postgres, rows: &[Row]) {
     }
 }
 
-fn clients() -> String {
+/// The two API clients of every node; the analyst may read `grants` (alice's datasets differ).
+fn clients(grants: &str) -> String {
     let digest = fsc_node::keys::api_token_sha256;
     format!(
         r#"
 [[clients]]
 name = "analyst"
 token_sha256 = "{}"
-datasets = ["labs", "broken", "gone", "down"]
+datasets = [{grants}]
 
 [[clients]]
 name = "narrow"
@@ -363,7 +327,11 @@ min_local_samples = 3
 "#
             ));
         }
-        extra.push_str(&clients());
+        extra.push_str(&clients(if *party == "alice" {
+            r#""labs", "broken", "gone", "down""#
+        } else {
+            r#""labs""#
+        }));
         cluster.append_config(party, &extra);
         cluster.node_mut(party).restart().await;
     }

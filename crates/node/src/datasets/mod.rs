@@ -437,13 +437,144 @@ impl Datasets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::datasets::{ColumnConfig, CsvSource};
+
+    fn labs(dir: &std::path::Path, text: &str, grants: Option<&[&str]>) -> Datasets {
+        let path = dir.join("labs.csv");
+        std::fs::write(&path, text).unwrap();
+        let column = |name: &str, kind| ColumnConfig {
+            name: name.into(),
+            kind,
+        };
+        Datasets {
+            sets: vec![DatasetConfig {
+                name: "labs".into(),
+                columns: vec![
+                    column("age", ColumnType::Integer),
+                    column("hba1c", ColumnType::Number),
+                    column("sex", ColumnType::String),
+                ],
+                filters: vec!["sex".into()],
+                csv: Some(CsvSource {
+                    path,
+                    header: true,
+                    delimiter: ",".into(),
+                }),
+                sql: None,
+            }],
+            grants: grants.map(|g| HashMap::from([("analyst".to_string(), g.iter().map(|s| s.to_string()).collect())])),
+        }
+    }
+
+    fn caller(name: &str) -> Caller {
+        Caller {
+            name: name.into(),
+            admin: false,
+            monitor: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reference_becomes_the_list_json_would_be_with_rows_filtered_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "sex,age,hba1c\nF,34,5.4\nM,51,\nF,47,6.25\n";
+        let sets = labs(dir.path(), text, None);
+        let local = Caller::local();
+        let resolve = |input: Value| {
+            let (sets, local) = (&sets, &local);
+            async move { sets.resolve(local, "SecureSum", &input).await }
+        };
+        let all = resolve(json!({"dataset": "labs", "column": "hba1c", "missing": "skip"}))
+            .await
+            .unwrap();
+        assert_eq!(all.input, json!([5.4, 6.25]));
+        assert_eq!((all.summary.records, all.summary.skipped), (2, 1));
+        let refused = resolve(json!({"dataset": "labs", "column": "hba1c"}))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, MISSING);
+        assert!(refused.message.contains("row 2"), "{refused}");
+        let women =
+            resolve(json!({"dataset": "labs", "columns": ["age", "hba1c"], "where": {"sex": "F"}, "intercept": true}))
+                .await
+                .unwrap();
+        assert_eq!(women.input, json!([[1, 34, 5.4], [1, 47, 6.25]]));
+        let filter = resolve(json!({"dataset": "labs", "column": "sex", "where": {"age": 34}}))
+            .await
+            .unwrap_err();
+        assert_eq!(filter.code, FORBIDDEN);
+        let set = sets
+            .resolve(
+                &local,
+                "SetIntersectionSize",
+                &json!({"dataset": "labs", "column": "sex"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(set.input, json!([["F", "M", "F"]]));
+    }
+
+    #[tokio::test]
+    async fn a_bad_value_is_named_by_its_row_and_grants_limit_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = labs(dir.path(), "age,hba1c,sex\n1,2,F\n3,SECRET,M\n", Some(&["labs.age"]));
+        let analyst = caller("analyst");
+        let bad = sets
+            .resolve(&analyst, "SecureSum", &json!({"dataset": "labs", "column": "age"}))
+            .await
+            .unwrap();
+        assert_eq!(bad.input, json!([1, 3]));
+        let forbidden = sets
+            .resolve(&analyst, "SecureSum", &json!({"dataset": "labs", "column": "hba1c"}))
+            .await
+            .unwrap_err();
+        assert_eq!(forbidden.code, FORBIDDEN);
+        let stranger = sets
+            .resolve(
+                &caller("other"),
+                "SecureSum",
+                &json!({"dataset": "labs", "column": "age"}),
+            )
+            .await
+            .unwrap_err();
+        let unknown = sets
+            .resolve(&analyst, "SecureSum", &json!({"dataset": "nope", "column": "age"}))
+            .await
+            .unwrap_err();
+        // Who may not read a dataset cannot tell it from one that does not exist.
+        assert_eq!((stranger.code, unknown.code), (FORBIDDEN, FORBIDDEN));
+        let open = labs(dir.path(), "age,hba1c,sex\n1,2,F\n3,SECRET,M\n", None);
+        let bad = open
+            .resolve(
+                &Caller::local(),
+                "SecureSum",
+                &json!({"dataset": "labs", "column": "hba1c"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code, BAD_VALUE);
+        assert!(
+            bad.message.contains("row 2") && !bad.message.contains("SECRET"),
+            "{bad}"
+        );
+        std::fs::remove_file(dir.path().join("labs.csv")).unwrap();
+        let gone = open
+            .resolve(
+                &Caller::local(),
+                "SecureSum",
+                &json!({"dataset": "labs", "column": "age"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(gone.code, UNAVAILABLE);
+    }
 
     #[test]
     fn text_becomes_the_value_json_would_give() {
         let number = |t: &str| from_text(t, ColumnType::Number);
         assert_eq!(number("42").unwrap(), Some(json!(42)));
         assert_eq!(number(" 0.1 ").unwrap().unwrap().to_string(), "0.1");
-        assert_eq!(number("1e3").unwrap().unwrap().to_string(), "1e3");
+        assert_eq!(number("1e3").unwrap(), Some(serde_json::from_str("1e3").unwrap()));
         assert_eq!(number("+1.5").unwrap(), Some(json!(1.5)));
         assert_eq!(number("").unwrap(), None);
         for bad in ["abc", "NaN", "inf", "1e999", "1,5"] {
