@@ -506,3 +506,21 @@ min_local_samples = 3
         assert!(!logs.contains(secret), "{secret} in the logs");
     }
 }
+
+/// `fsc demo --csv`: the tutorial's sum with each node reading its input from a CSV file.
+#[tokio::test]
+async fn the_demo_reads_the_tutorial_from_csv_files() {
+    let output = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(fsc_bin())
+            .args(["demo", "--csv"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", output_text(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"{"inputs": 3, "result": {"samples": 3, "sum": 85.0}}"#
+    );
+}

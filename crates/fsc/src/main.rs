@@ -81,6 +81,10 @@ enum Command {
         /// it is reported and the federation keeps running.
         #[arg(long, value_parser = parse_policy, conflicts_with = "against")]
         policy: Vec<(String, PathBuf)>,
+        /// Read the tutorial's inputs from a CSV file at each node (the dataset `tutorial`,
+        /// README "Datasets") instead of sending them in the requests.
+        #[arg(long, conflicts_with = "against")]
+        csv: bool,
     },
     /// Prune finished computations from a node's store now (a node prunes those older than its
     /// retention_s by itself), and reset its WAL. Works beside a running node.
