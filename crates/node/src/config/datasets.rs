@@ -2,8 +2,8 @@
 //! of uploading values (README, "Datasets"). This module owns the typed configuration and its
 //! checks; reading a dataset is `crate::datasets`.
 //!
-//! A dataset has a name, one source (a CSV file, or an SQL query on an SQLite file or a
-//! PostgreSQL database) and the columns it offers, each with a type. A database password never
+//! A dataset has a name, one source (a CSV file, a Parquet file, or an SQL query on an SQLite
+//! file or a PostgreSQL database) and the columns it offers, each with a type. A database password never
 //! sits in node.toml or in a URL: it comes from a file or an environment variable, read when the
 //! dataset is, so that it is in no configuration dump, log or error.
 
@@ -28,6 +28,8 @@ pub struct DatasetConfig {
     pub csv: Option<CsvSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<ParquetSource>,
 }
 
 /// One column a dataset offers.
@@ -78,6 +80,15 @@ pub struct CsvSource {
     pub delimiter: String,
 }
 
+/// `parquet = {...}`: a Parquet file with flat columns (of the dataset's names), Snappy-compressed
+/// or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetSource {
+    /// Relative to node.toml's directory.
+    pub path: PathBuf,
+}
+
 /// `sql = {...}`: a query whose result columns carry the dataset's column names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,11 +134,12 @@ impl DatasetConfig {
         self.columns.iter().find(|c| c.name == name)
     }
 
-    /// `csv`, `sqlite` or `postgres`.
+    /// `csv`, `parquet`, `sqlite` or `postgres`.
     pub fn source_kind(&self) -> &'static str {
-        match (&self.csv, self.sql.as_ref().map(SqlSource::database)) {
-            (Some(_), _) => "csv",
-            (_, Some(Database::Sqlite(_))) => "sqlite",
+        match (&self.csv, &self.parquet, self.sql.as_ref().map(SqlSource::database)) {
+            (Some(_), _, _) => "csv",
+            (_, Some(_), _) => "parquet",
+            (_, _, Some(Database::Sqlite(_))) => "sqlite",
             _ => "postgres",
         }
     }
@@ -141,6 +153,9 @@ impl DatasetConfig {
         };
         if let Some(csv) = &mut self.csv {
             absolute(&mut csv.path);
+        }
+        if let Some(parquet) = &mut self.parquet {
+            absolute(&mut parquet.path);
         }
         if let Some(sql) = &mut self.sql {
             if let Some(file) = &mut sql.password_file {
@@ -178,13 +193,14 @@ impl DatasetConfig {
                 None => return bad(format!("filters: {filter:?} is not one of its columns")),
             }
         }
-        match (&self.csv, &self.sql) {
-            (Some(csv), None) => {
+        match (&self.csv, &self.sql, &self.parquet) {
+            (None, None, Some(_)) => {}
+            (Some(csv), None, None) => {
                 if csv.delimiter.len() != 1 || !csv.delimiter.is_ascii() {
                     return bad("csv.delimiter must be one ASCII character".into());
                 }
             }
-            (None, Some(sql)) => {
+            (None, Some(sql), None) => {
                 if sql.password_file.is_some() && sql.password_env.is_some() {
                     return bad("sql: password_file and password_env exclude each other".into());
                 }
@@ -206,7 +222,7 @@ impl DatasetConfig {
                     }
                 }
             }
-            _ => return bad("give exactly one source: csv = {...} or sql = {...}".into()),
+            _ => return bad("give exactly one source: csv = {...}, parquet = {...} or sql = {...}".into()),
         }
         Ok(())
     }

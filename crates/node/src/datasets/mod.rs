@@ -3,7 +3,7 @@
 //! input may ask ([`Reference`]), who may ask it (the `datasets` grants of `[[clients]]`), and
 //! how the rows read become the very input value a JSON submission of the same values would be:
 //! the engine never knows where an input came from, so a result from a dataset equals the
-//! result from JSON. `csv` and `sql` read the sources, record by record.
+//! result from JSON. `csv`, `parquet` and `sql` read the sources, record by record.
 //!
 //! A dataset is read afresh at every submission that names it (the steward may replace the file
 //! or the table at any time), at the submitting node only, before the policy is checked and
@@ -14,6 +14,7 @@
 //! client reads them, and the other parties are told only a reason code.
 
 mod csv;
+mod parquet;
 mod sql;
 
 use crate::caller::Caller;
@@ -300,7 +301,16 @@ impl Datasets {
                     .map_err(|_| DatasetError::new(UNAVAILABLE, "reading the dataset stopped"))??
             }
             (None, Some(source)) => sql::read(&dataset.name, source, collector).await?,
-            (None, None) => unreachable!("checked at start: every dataset has a source"),
+            (None, None) => {
+                let source = dataset
+                    .parquet
+                    .clone()
+                    .expect("checked at start: every dataset has a source");
+                let name = dataset.name.clone();
+                tokio::task::spawn_blocking(move || parquet::read(&name, &source, collector))
+                    .await
+                    .map_err(|_| DatasetError::new(UNAVAILABLE, "reading the dataset stopped"))??
+            }
         };
         Ok(collector.finish(microprotocol))
     }
@@ -415,7 +425,16 @@ impl Datasets {
                         .unwrap_or_else(|_| Err(DatasetError::new(UNAVAILABLE, "counting stopped")))
                 }
                 (None, Some(source)) => sql::count(&dataset.name, source).await,
-                (None, None) => unreachable!("checked at start: every dataset has a source"),
+                (None, None) => {
+                    let source = dataset
+                        .parquet
+                        .clone()
+                        .expect("checked at start: every dataset has a source");
+                    let name = dataset.name.clone();
+                    tokio::task::spawn_blocking(move || parquet::count(&name, &source))
+                        .await
+                        .unwrap_or_else(|_| Err(DatasetError::new(UNAVAILABLE, "counting stopped")))
+                }
             };
             let (rows, error) = match rows {
                 Ok(rows) => (json!(rows), Value::Null),
@@ -461,6 +480,7 @@ mod tests {
                     delimiter: ",".into(),
                 }),
                 sql: None,
+                parquet: None,
             }],
             grants: grants.map(|g| HashMap::from([("analyst".to_string(), g.iter().map(|s| s.to_string()).collect())])),
         }
