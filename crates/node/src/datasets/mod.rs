@@ -246,6 +246,16 @@ fn bad_value(dataset: &str, row: u64, column: &str, kind: ColumnType) -> Dataset
     )
 }
 
+/// Runs reading work (files, SQLite) on a blocking thread: a large dataset takes seconds, which
+/// the node's loop must not wait through.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DatasetError> + Send + 'static,
+) -> Result<T, DatasetError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(DatasetError::new(UNAVAILABLE, "reading the dataset stopped")))
+}
+
 /// The datasets of a node and who may read them.
 pub struct Datasets {
     sets: Vec<DatasetConfig>,
@@ -296,9 +306,7 @@ impl Datasets {
                 let source = source.clone();
                 let name = dataset.name.clone();
                 let all: Vec<String> = dataset.columns.iter().map(|c| c.name.clone()).collect();
-                tokio::task::spawn_blocking(move || csv::read(&name, &source, &all, collector))
-                    .await
-                    .map_err(|_| DatasetError::new(UNAVAILABLE, "reading the dataset stopped"))??
+                blocking(move || csv::read(&name, &source, &all, collector)).await?
             }
             (None, Some(source)) => sql::read(&dataset.name, source, collector).await?,
             (None, None) => {
@@ -307,9 +315,7 @@ impl Datasets {
                     .clone()
                     .expect("checked at start: every dataset has a source");
                 let name = dataset.name.clone();
-                tokio::task::spawn_blocking(move || parquet::read(&name, &source, collector))
-                    .await
-                    .map_err(|_| DatasetError::new(UNAVAILABLE, "reading the dataset stopped"))??
+                blocking(move || parquet::read(&name, &source, collector)).await?
             }
         };
         Ok(collector.finish(microprotocol))
@@ -420,9 +426,7 @@ impl Datasets {
             let rows = match (&dataset.csv, &dataset.sql) {
                 (Some(source), _) => {
                     let (source, name) = (source.clone(), dataset.name.clone());
-                    tokio::task::spawn_blocking(move || csv::count(&name, &source))
-                        .await
-                        .unwrap_or_else(|_| Err(DatasetError::new(UNAVAILABLE, "counting stopped")))
+                    blocking(move || csv::count(&name, &source)).await
                 }
                 (None, Some(source)) => sql::count(&dataset.name, source).await,
                 (None, None) => {
@@ -431,9 +435,7 @@ impl Datasets {
                         .clone()
                         .expect("checked at start: every dataset has a source");
                     let name = dataset.name.clone();
-                    tokio::task::spawn_blocking(move || parquet::count(&name, &source))
-                        .await
-                        .unwrap_or_else(|_| Err(DatasetError::new(UNAVAILABLE, "counting stopped")))
+                    blocking(move || parquet::count(&name, &source)).await
                 }
             };
             let (rows, error) = match rows {

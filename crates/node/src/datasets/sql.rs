@@ -7,7 +7,7 @@
 //! A database's own error text can quote data (a failed cast names the value), so errors keep
 //! only its SQLSTATE code.
 
-use super::{Collector, DatasetError, UNAVAILABLE, bad_value, from_text};
+use super::{Collector, DatasetError, UNAVAILABLE, bad_value, blocking, from_text};
 use crate::config::datasets::{ColumnType, Database, SqlSource};
 use futures::TryStreamExt;
 use serde_json::{Number, Value};
@@ -24,9 +24,7 @@ pub(super) async fn read(dataset: &str, source: &SqlSource, collector: Collector
     match source.database() {
         Database::Sqlite(path) => {
             let (dataset, query) = (dataset.to_string(), source.query.clone());
-            tokio::task::spawn_blocking(move || read_sqlite(&dataset, &path, &query, collector))
-                .await
-                .map_err(|_| DatasetError::new(UNAVAILABLE, "reading the dataset stopped"))?
+            blocking(move || read_sqlite(&dataset, &path, &query, collector)).await
         }
         Database::Postgres(url) => read_postgres(dataset, source, &url, collector).await,
     }
@@ -41,14 +39,13 @@ pub(super) async fn count(dataset: &str, source: &SqlSource) -> Result<u64, Data
     match source.database() {
         Database::Sqlite(path) => {
             let dataset = dataset.to_string();
-            tokio::task::spawn_blocking(move || {
+            blocking(move || {
                 let conn = open_sqlite(&dataset, &path)?;
                 conn.query_row(&query, [], |row| row.get::<_, i64>(0))
                     .map(|n| n as u64)
                     .map_err(|e| sqlite_error(&dataset, &e))
             })
             .await
-            .map_err(|_| DatasetError::new(UNAVAILABLE, "counting stopped"))?
         }
         Database::Postgres(url) => {
             let mut conn = connect(dataset, source, &url).await?;
