@@ -25,6 +25,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+pub mod postgres;
+
 pub const PARTY_NAMES: [&str; 7] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"];
 
 /// The name of the i-th party of a test federation: the seven names, then `party-07`, ….

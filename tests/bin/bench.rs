@@ -6,7 +6,7 @@
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
 //!     [--psi-items N] [--psi-ot-items N] [--node-env KEY=VALUE] [--parties-runs N]
 //!     [--compare-runs N] [--json FILE] [--port-base PORT] [--fixed-point]
-//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,parties]
+//!     [--dataset-rows N] [--skip python,compare,latency,throughput,protocols,million,matrix,psi,datasets,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -30,7 +30,9 @@
 //! CPU time.
 //! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest DH PSI,
 //! `--psi-ot-items` of the largest OT PSI, both 2^20 by default; `--node-env` gives the nodes the
-//! larger limits 2^24 needs). Last, sums among many parties, each count on a federation of its
+//! larger limits 2^24 needs). Then StatisticsUnivariate of 3 × `--dataset-rows` floats (10^6 by
+//! default) read by each node from a CSV dataset, beside the same values as JSON (`datasets`).
+//! Last, sums among many parties, each count on a federation of its
 //! own on one broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default
 //! 50; a fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
 //! broker messages per sum; the throughput section also the messages they carried (the
@@ -93,6 +95,7 @@ enum Section {
     Million,
     Matrix,
     Psi,
+    Datasets,
     Parties,
 }
 
@@ -133,6 +136,9 @@ struct Args {
     /// Sections to leave out, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     skip: Vec<Section>,
+    /// Rows per party of the datasets section (StatisticsUnivariate from CSV beside JSON).
+    #[arg(long, default_value_t = 1_000_000)]
+    dataset_rows: usize,
     /// Also time the latency and throughput sums in the original's fixed point (`digits_after`
     /// 12), after the exact default, to see what the exact sum's wider messages cost.
     #[arg(long)]
@@ -163,13 +169,14 @@ async fn main() {
         json,
         port_base,
         fixed_point,
+        dataset_rows,
     } = clap::Parser::parse();
     if let Some(base) = port_base {
         use_ports(base, PORT_SPAN);
     }
     let run = |section: Section| !skip.contains(&section);
 
-    let cluster = Cluster::start_with(ClusterOptions {
+    let mut cluster = Cluster::start_with(ClusterOptions {
         parties: 3,
         env: node_env,
         ..Default::default()
@@ -227,6 +234,9 @@ async fn main() {
     }
     if run(Section::Psi) {
         psi::run(&cluster, psi_ot_items.unwrap_or(psi_items), psi_items).await;
+    }
+    if run(Section::Datasets) {
+        datasets(&mut cluster, protocol_runs, dataset_rows).await;
     }
     if run(Section::Parties) {
         drop(cluster);
@@ -358,6 +368,72 @@ async fn many_parties(parties: usize, runs: usize) {
 }
 
 /// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
+/// StatisticsUnivariate of 3 × `rows` floats from each node's CSV dataset (README, "Datasets"),
+/// beside the same values posted as JSON, in the same run: wall time from the three submissions
+/// until succeeded at all three (median of `runs`), and the nodes' RSS after each. The last
+/// section on the main federation: its nodes restart with the dataset in their node.toml.
+async fn datasets(cluster: &mut Cluster, runs: usize, rows: usize) {
+    let parties = cluster.parties.clone();
+    let mut inputs = Vec::new();
+    for (p, party) in parties.iter().enumerate() {
+        let values: Vec<f64> = uniforms(p as u64 + 20).take(rows).map(|u| u * 1000.0 - 200.0).collect();
+        let mut text = String::with_capacity(rows * 20 + 6);
+        text.push_str("value\n");
+        for value in &values {
+            text.push_str(&format!("{value}\n"));
+        }
+        std::fs::write(cluster.path().join(party).join("bench.csv"), text).expect("write the CSV file");
+        cluster.append_config(
+            party,
+            "\n[[datasets]]\nname = \"bench\"\ncolumns = [{name = \"value\", type = \"number\"}]\ncsv = {path = \"bench.csv\"}\n",
+        );
+        inputs.push(json!(values));
+    }
+    for party in &parties {
+        cluster.node_mut(party).restart().await;
+    }
+    let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
+    let named = json!({"dataset": "bench", "column": "value"});
+    let mut outputs = Vec::new();
+    for (source, inputs) in [("JSON", inputs), ("CSV", vec![named; 3])] {
+        let mut samples = Vec::new();
+        for _ in 0..runs {
+            let id = uuid::Uuid::new_v4();
+            let started = Instant::now();
+            let submits = clients.iter().zip(&inputs).map(|(c, input)| {
+                let request =
+                    json!({"id": id, "microprotocol": "StatisticsUnivariate", "parties": parties, "input": input});
+                async move { c.submit(&request).await }
+            });
+            for answer in join_all(submits).await {
+                let answer = answer.expect("submit");
+                assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+            }
+            let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(600)))).await;
+            samples.push(started.elapsed().as_secs_f64());
+            let view = views.into_iter().next().expect("three views").expect("read");
+            assert_eq!(view["status"], "succeeded", "{view}");
+            outputs.push(view["output"].clone());
+        }
+        samples.sort_by(f64::total_cmp);
+        let rss = rss_line(cluster);
+        println!(
+            "StatisticsUnivariate, 3 parties x {rows} floats from {source}: median {:.3} s over {runs} runs (min {:.3}, max {:.3}); RSS after (MB): {rss}",
+            samples[samples.len() / 2],
+            samples[0],
+            samples[samples.len() - 1]
+        );
+        record_entry(
+            "datasets",
+            json!({"source": source, "rows": rows, "samples_s": samples, "rss_mb": rss}),
+        );
+    }
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "CSV and JSON give different results"
+    );
+}
+
 fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     std::iter::repeat_with(move || {

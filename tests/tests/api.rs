@@ -291,6 +291,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/computations/{id}", "get"),
         ("/v1/node", "get"),
         ("/v1/budget", "get"),
+        ("/v1/datasets", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

@@ -223,6 +223,11 @@ impl Client {
         self.send_ok(self.http.get(format!("{}/v1/budget", self.base))).await
     }
 
+    /// `GET /v1/datasets`: the datasets this client may name, with columns and row counts.
+    pub async fn datasets(&self) -> Result<Value, Error> {
+        self.send_ok(self.http.get(format!("{}/v1/datasets", self.base))).await
+    }
+
     pub async fn node(&self) -> Result<Value, Error> {
         self.send_ok(self.http.get(format!("{}/v1/node", self.base))).await
     }

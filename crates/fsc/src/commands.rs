@@ -119,7 +119,8 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             token_files,
             ca_file,
             policy,
-        } => run_demo(keep, against, token_files, ca_file.as_deref(), &policy)
+            csv,
+        } => run_demo(keep, against, token_files, ca_file.as_deref(), &policy, csv)
             .await
             .map(|()| Outcome::Done),
         Command::Gc {
@@ -200,6 +201,13 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 Outcome::NotFinal if wait == 0.0 => Outcome::Done,
                 outcome => outcome,
             })
+        }
+        Command::Datasets { node } => {
+            let listed = client(&node)?.datasets().await?;
+            for dataset in listed["datasets"].as_array().into_iter().flatten() {
+                println!("{dataset}");
+            }
+            Ok(Outcome::Done)
         }
         Command::Cancel { node, id } => {
             print_pretty(&client(&node)?.cancel(id).await?);
@@ -353,6 +361,7 @@ async fn run_demo(
     token_files: Vec<PathBuf>,
     ca_file: Option<&Path>,
     policies: &[(String, PathBuf)],
+    csv: bool,
 ) -> Result<(), Error> {
     if !against.is_empty() {
         let tokens: Vec<Option<String>> = if token_files.is_empty() {
@@ -377,9 +386,21 @@ async fn run_demo(
         println!("{}", demo::python_style(&outputs[0]));
         return Ok(());
     }
-    let federation = demo::Federation::start(policies).await?;
+    let federation = demo::Federation::start(policies, csv).await?;
     let clients: Vec<Client> = federation.urls.iter().map(|url| Client::new(url, None)).collect();
-    let outcome = demo::tutorial_sum(&clients).await;
+    let outcome = if csv {
+        demo::tutorial_sum_of(
+            &clients,
+            &[
+                demo::tutorial_dataset(),
+                demo::tutorial_dataset(),
+                demo::tutorial_dataset(),
+            ],
+        )
+        .await
+    } else {
+        demo::tutorial_sum(&clients).await
+    };
     match &outcome {
         Ok(outputs) => println!("{}", demo::python_style(&outputs[0])),
         // The policies may refuse the tutorial's sum; the federation is what was asked for.

@@ -81,6 +81,10 @@ enum Command {
         /// it is reported and the federation keeps running.
         #[arg(long, value_parser = parse_policy, conflicts_with = "against")]
         policy: Vec<(String, PathBuf)>,
+        /// Read the tutorial's inputs from a CSV file at each node (the dataset `tutorial`,
+        /// README "Datasets") instead of sending them in the requests.
+        #[arg(long, conflicts_with = "against")]
+        csv: bool,
     },
     /// Prune finished computations from a node's store now (a node prunes those older than its
     /// retention_s by itself), and reset its WAL. Works beside a running node.
@@ -141,6 +145,13 @@ enum Command {
         /// Wait up to this many seconds for a final status.
         #[arg(long, default_value_t = 0.0)]
         wait: f64,
+    },
+    /// List the datasets this client may name in its inputs (`{"dataset": NAME, "column": C}`):
+    /// one JSON object per line with the name, source, columns and their types, the columns
+    /// inputs may filter on, and the row count now. Never a value.
+    Datasets {
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Cancel a pending or running computation: it fails here and at every other party.
     Cancel {

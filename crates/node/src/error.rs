@@ -55,6 +55,10 @@ pub enum Error {
     /// The node cannot serve the request now (shutting down, store failing); retrying may work.
     #[error("{0}")]
     Unavailable(String),
+    /// An input naming a dataset that cannot be read as it asks (`crate::datasets`); the
+    /// message names rows and columns, never a value.
+    #[error("{0}")]
+    Dataset(DatasetError),
 }
 
 impl Error {
@@ -63,6 +67,21 @@ impl Error {
             code,
             message: message.into(),
         }
+    }
+}
+
+/// Why an input naming a dataset cannot be resolved (`crate::datasets`, whose constants the
+/// codes are). Kept apart from [`Error`] because a submission carries it to the runtime, which
+/// fails the computation with it (so it is `Clone`). The message never quotes a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for DatasetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

@@ -19,6 +19,8 @@ pub const MAX_DETAIL: usize = 512;
 pub const REASONS: &[&str] = &[
     "aborted",
     "cancelled",
+    "dataset_forbidden",
+    "dataset_unavailable",
     "deadline_exceeded",
     "definition_mismatch",
     "helper_busy",
@@ -132,6 +134,8 @@ pub fn describe(code: &str, party: &str) -> String {
             format!("{party}'s node refused shapes whose product would reveal its input (see allow_revealing_shapes)")
         }
         "policy_refused" => format!("{party}'s node refused the computation under its policy"),
+        "dataset_forbidden" => format!("{party}'s node refused its client the dataset its input names"),
+        "dataset_unavailable" => format!("{party}'s node could not read the dataset its input names"),
         "internal" => format!("an internal error at {party}'s node"),
         other => format!("{party} gave up on the computation ({other})"),
     }

@@ -5,6 +5,7 @@
 //!   spec and names, the broker login; [`keys`]: reading secret key files;
 //! - [`envelope`]: sealing and opening messages between parties; [`failure`]: what a failure
 //!   records here and what the other parties are told of it;
+//! - [`datasets`]: reading the steward's files and databases that inputs name;
 //! - [`store`]: SQLite persistence; [`runtime`]: persist-then-act application of the engine;
 //! - [`transport`]: the NATS connection, inbox consumer and publisher, which sends the small
 //!   messages queued for one peer together ([`bundle`]);
@@ -18,6 +19,7 @@ pub mod budget;
 pub mod bundle;
 pub mod caller;
 pub mod config;
+pub mod datasets;
 pub mod envelope;
 pub mod error;
 pub mod failure;

@@ -216,6 +216,7 @@ pub async fn run(
         envelopes,
         clients: api::auth::Clients::new(&config.clients),
         policy: config.policy.clone(),
+        datasets: crate::datasets::Datasets::new(&config),
         readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));

@@ -31,8 +31,10 @@ pub struct Federation {
 
 impl Federation {
     /// Creates and starts the three-party federation; `policies` gives parties a `[policy]`
-    /// (each a party and a TOML file holding the table, appended to its node.toml).
-    pub async fn start(policies: &[(String, std::path::PathBuf)]) -> Result<Federation, Error> {
+    /// (each a party and a TOML file holding the table, appended to its node.toml). With `csv`,
+    /// each node also offers the dataset `tutorial`: a CSV file beside its node.toml holding its
+    /// tutorial input in the column `value` ([`tutorial_dataset`] names it).
+    pub async fn start(policies: &[(String, std::path::PathBuf)], csv: bool) -> Result<Federation, Error> {
         let bin = find_nats_server()?;
         let dir = tempfile::Builder::new().prefix("fsc-demo-").tempdir()?;
         // The tutorial's ports (55501..55503) if they are free, so its script runs as written.
@@ -76,6 +78,18 @@ impl Federation {
             text.push_str(&format!("\n# from {}\n{policy}\n", file.display()));
             std::fs::write(&node_toml, text)?;
         }
+        if csv {
+            for (party, input) in PARTIES.iter().zip(TUTORIAL_INPUTS) {
+                let home = dir.path().join(party);
+                std::fs::write(home.join("tutorial.csv"), format!("value\n{input}\n"))?;
+                let mut text = std::fs::read_to_string(home.join("node.toml"))?;
+                text.push_str(
+                    "\n[[datasets]]\nname = \"tutorial\"\ncolumns = [{name = \"value\", type = \"number\"}]\n\
+                     csv = {path = \"tutorial.csv\"}\n",
+                );
+                std::fs::write(home.join("node.toml"), text)?;
+            }
+        }
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
         provision_federation(dir.path(), Some(&broker.url()), false).await?;
         let (stop, stopped) = watch::channel(false);
@@ -114,9 +128,19 @@ impl Federation {
     }
 }
 
+/// The input that names a demo node's tutorial dataset (`fsc demo --csv`).
+pub fn tutorial_dataset() -> Value {
+    json!({"dataset": "tutorial", "column": "value"})
+}
+
 /// Runs the tutorial's sum through three nodes' clients (each gets one input, in order) and
 /// returns every party's output, `{"inputs": 3, "result": {"samples": 3, "sum": 85.0}}`.
 pub async fn tutorial_sum(clients: &[Client]) -> Result<Vec<Value>, Error> {
+    tutorial_sum_of(clients, &TUTORIAL_INPUTS.map(Value::from)).await
+}
+
+/// [`tutorial_sum`] with these inputs (e.g. [`tutorial_dataset`] at every node).
+pub async fn tutorial_sum_of(clients: &[Client], inputs: &[Value]) -> Result<Vec<Value>, Error> {
     let mut parties = Vec::new();
     for client in clients {
         let node = client.node().await?;
@@ -128,7 +152,7 @@ pub async fn tutorial_sum(clients: &[Client]) -> Result<Vec<Value>, Error> {
         );
     }
     let id = Uuid::new_v4();
-    for (client, input) in clients.iter().zip(TUTORIAL_INPUTS) {
+    for (client, input) in clients.iter().zip(inputs) {
         let answer = client
             .submit(&json!({"id": id, "microprotocol": "SecureSum", "parties": parties, "input": input}))
             .await?;

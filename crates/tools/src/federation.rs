@@ -258,6 +258,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
                 token_sha256,
                 admin: true,
                 monitor: false,
+                datasets: Vec::new(),
             });
         }
         let broker = layout.node(index);
@@ -311,6 +312,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             clients,
             log_format: Default::default(),
             policy: Default::default(),
+            datasets: Vec::new(),
         };
         let text = toml::to_string(&config).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(
@@ -393,6 +395,7 @@ pub fn add_client(path: &Path, name: &str, admin: bool, monitor: bool) -> Result
         token_sha256,
         admin,
         monitor,
+        datasets: Vec::new(),
     };
     let table = toml::to_string(&client).map_err(|e| Error::Config(e.to_string()))?;
     let mut text = std::fs::read_to_string(path)?;

@@ -134,6 +134,7 @@ mod tests {
             token_sha256: digest,
             admin: false,
             monitor: false,
+            datasets: Vec::new(),
         }]);
         let app = Caller {
             name: "app".into(),

@@ -47,6 +47,8 @@ pub struct Shared {
     pub federatedsecure: federatedsecure::Federatedsecure,
     /// The node's policy, for the budget's caps (`GET /v1/budget`, the operator page).
     pub policy: Policy,
+    /// The datasets inputs may name, and who may read them.
+    pub datasets: Arc<crate::datasets::Datasets>,
 }
 
 pub type AppState = Arc<Shared>;
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/computations/{id}", get(v1::get).delete(v1::cancel))
         .route("/v1/node", get(v1::node))
         .route("/v1/budget", get(v1::budget))
+        .route("/v1/datasets", get(v1::datasets))
         .route("/openapi.json", get(openapi))
         .merge(federatedsecure::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));

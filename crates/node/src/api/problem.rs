@@ -31,6 +31,14 @@ impl Error {
             Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_computations"),
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
+            Error::Dataset(e) => (
+                match e.code {
+                    crate::datasets::FORBIDDEN => StatusCode::FORBIDDEN,
+                    crate::datasets::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                },
+                e.code,
+            ),
             Error::Config(_)
             | Error::Store(_)
             | Error::StoreWrite(_)

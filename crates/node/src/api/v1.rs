@@ -5,6 +5,7 @@
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
 use crate::caller::Caller;
+use crate::datasets::{Datasets, Reference};
 use crate::error::Error;
 use crate::failure::AbortReason;
 use crate::runtime::{Accepted, Submission};
@@ -44,16 +45,27 @@ pub struct SubmitRequest {
 }
 
 impl SubmitRequest {
-    fn submission(self, caller: &Caller) -> Submission {
+    /// The submission; an input naming a dataset is read now, into the value it stands for (or
+    /// the reason it cannot be, for the runtime to fail the computation with everywhere).
+    async fn submission(self, caller: &Caller, datasets: &Datasets) -> Submission {
+        let (input, dataset) = if Reference::is_reference(&self.input) {
+            match datasets.resolve(caller, &self.microprotocol, &self.input).await {
+                Ok(resolved) => (resolved.input, Some(Ok(resolved.summary))),
+                Err(error) => (Value::Null, Some(Err(error))),
+            }
+        } else {
+            (self.input, None)
+        };
         Submission {
             id: self.id,
             microprotocol: self.microprotocol,
             parties: self.parties,
             parameters: self.parameters,
-            input: self.input,
+            input,
             deadline_s: self.deadline_s,
             network: None,
             caller: caller.clone(),
+            dataset,
         }
     }
 }
@@ -63,7 +75,8 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), Error> {
-    let result = state.runtime.submit(vec![request.submission(&caller)]).await?.pop();
+    let submission = request.submission(&caller, &state.datasets).await;
+    let result = state.runtime.submit(vec![submission]).await?.pop();
     let accepted = result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
     let status = if accepted.created {
         StatusCode::ACCEPTED
@@ -99,7 +112,7 @@ pub async fn submit_batch(
     for (i, item) in request.computations.into_iter().enumerate() {
         match serde_json::from_value::<SubmitRequest>(item) {
             Ok(item) => {
-                valid.push(item.submission(&caller));
+                valid.push(item.submission(&caller, &state.datasets).await);
                 positions.push(i);
             }
             Err(e) => {
@@ -301,6 +314,12 @@ pub async fn budget(State(state): State<AppState>, Extension(caller): Extension<
         timestamp(since)
     };
     Ok(Json(report))
+}
+
+/// `GET /v1/datasets`: the datasets this client may name, their columns and row counts (read
+/// now), never a value.
+pub async fn datasets(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Value> {
+    Json(json!({"datasets": state.datasets.list(&caller).await}))
 }
 
 /// Computation `id` if `caller` may see it: another client's is as unknown as one that does not

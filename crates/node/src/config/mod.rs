@@ -1,7 +1,7 @@
 //! What a node and the operator's tools share: a node's `node.toml` ([`NodeConfig`], overridable
 //! key by key from `FSC_<KEY>` environment variables), the federation roster `federation.toml`
-//! it points to ([`roster`]), the federation's stream, its spec and names ([`stream`]), and how a
-//! broker user logs in ([`broker`]).
+//! it points to ([`roster`]), the federation's stream, its spec and names ([`stream`]), how a
+//! broker user logs in ([`broker`]), and the datasets the node's steward offers ([`datasets`]).
 //!
 //! Loading validates everything a node needs before it touches the network: unknown keys are
 //! errors, party ids have the documented form, and every roster key is self-signed by its party.
@@ -12,12 +12,14 @@
 
 pub mod broker;
 pub mod budget;
+pub mod datasets;
 pub mod policy;
 pub mod roster;
 pub mod stream;
 
 use crate::error::Error;
 use broker::{BrokerLogin, nats_servers};
+use datasets::DatasetConfig;
 use policy::Policy;
 use roster::validate_party_id;
 use serde::{Deserialize, Serialize};
@@ -228,6 +230,10 @@ pub struct NodeConfig {
     /// No `FSC_POLICY` override: a policy is written down, in the file.
     #[serde(default, skip_serializing_if = "Policy::is_open")]
     pub policy: Policy,
+    /// The datasets inputs may name instead of carrying values (`[[datasets]]`; README,
+    /// "Datasets"). No `FSC_DATASETS` override, as for the policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<DatasetConfig>,
 }
 
 /// The log's format (`log_format`).
@@ -275,6 +281,10 @@ pub struct ApiClient {
     /// computation, no actions), as `/readyz` and `/healthz`, which need no token; nothing else.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub monitor: bool,
+    /// The datasets (`"labs"`: every column) and single columns (`"labs.hba1c"`) this client's
+    /// inputs may name; none by default. A node without clients lets its local client name all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<String>,
 }
 
 /// The defaults of node.toml's keys, for serde and for the tools that write node.toml.
@@ -472,6 +482,9 @@ impl NodeConfig {
                 *file = base.join(&*file);
             }
         }
+        for dataset in &mut config.datasets {
+            dataset.resolve_paths(base);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -543,6 +556,12 @@ impl NodeConfig {
             self.clients.iter().map(|c| c.name.as_str()).collect()
         };
         self.policy.validate(&client_names, validate_party_id)?;
+        let grants: Vec<(&str, &[String])> = self
+            .clients
+            .iter()
+            .map(|c| (c.name.as_str(), &c.datasets[..]))
+            .collect();
+        datasets::validate(&self.datasets, &grants)?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::Config(
                 "tls_cert and tls_key go together: set both or neither".into(),

@@ -163,13 +163,20 @@ impl Runtime {
                 .policy
                 .check_party(&self.me, &item.caller.name, &proposal, me, &item.input)
         };
-        let own_error = || match spec
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|s| s.machine(me, &item.input))
-        {
-            Err(error) => Some(Error::Engine(error)),
-            Ok(_) => refusal(spec.as_ref().expect("a machine")).err().map(refused),
+        let unreadable = item.dataset.as_ref().and_then(|d| d.as_ref().err()).cloned();
+        let summary = item.dataset.as_ref().and_then(|d| d.as_ref().ok()).cloned();
+        let own_error = || {
+            if let Some(error) = &unreadable {
+                return Some(Error::Dataset(error.clone()));
+            }
+            match spec
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|s| s.machine(me, &item.input))
+            {
+                Err(error) => Some(Error::Engine(error)),
+                Ok(_) => refusal(spec.as_ref().expect("a machine")).err().map(refused),
+            }
         };
         if let Some(row) = existing {
             if row.microprotocol.is_none() {
@@ -192,6 +199,8 @@ impl Runtime {
                     id,
                     status,
                     created: false,
+                    // The first input stands: what this request read is not it.
+                    dataset: None,
                 });
             }
             // The answer depends on who asks and on the definition, never on the input: the first
@@ -215,6 +224,8 @@ impl Runtime {
                     id,
                     status: row.status.clone(),
                     created: false,
+                    // The first input stands: what this request read is not it.
+                    dataset: None,
                 });
             }
             return Err(Error::Conflict(format!(
@@ -259,18 +270,24 @@ impl Runtime {
         // The policy is checked before the engine starts: nothing derived from the input has
         // left this node when it refuses. The budget last: only a computation that starts is
         // charged.
-        let machine = match spec
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|s| s.machine(me, &item.input))
-        {
+        let machine = match unreadable.map_or_else(
+            || {
+                spec.as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|s| s.machine(me, &item.input))
+                    .map_err(Ok)
+            },
+            |error| Err(Err(error)),
+        ) {
+            // The dataset could not be read: the input error of this party, told as a code.
+            Err(Err(error)) => Err((Failure::dataset(&error), Error::Dataset(error))),
             Ok(machine) => match refusal(spec.as_ref().expect("a machine")) {
                 Ok(()) => self.charge(conn, &item.caller.name, id, cost, now, batch)?,
                 Err(refusal) => Err(refusal),
             }
             .map(|()| machine)
             .map_err(|refusal| (Failure::refused(refusal.clone()), refused(refusal))),
-            Err(error) => {
+            Err(Ok(error)) => {
                 let everyone = participants(&item.parties, &parameters);
                 Err((Failure::engine(&error, &everyone), Error::Engine(error)))
             }
@@ -323,6 +340,7 @@ impl Runtime {
             id,
             status,
             created: true,
+            dataset: summary,
         })
     }
 

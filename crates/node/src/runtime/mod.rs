@@ -22,6 +22,7 @@
 use crate::caller::Caller;
 use crate::config::policy::{Policy, Refusal, Rule};
 use crate::config::roster::Roster;
+use crate::datasets::{DatasetError, Summary};
 use crate::envelope::{ChunkId, Envelopes, Kind, Opened, Rejection, SignedAbort};
 use crate::error::Error;
 use crate::failure::{self, AbortReason, Announced};
@@ -81,6 +82,10 @@ pub struct Submission {
     pub network: Option<String>,
     /// The API client submitting it, who will own it.
     pub caller: Caller,
+    /// For an input that named a dataset (`crate::datasets`): what was read (then `input` is
+    /// the value it stands for), or why it could not be (then the computation fails here with
+    /// that error and at every other party with its reason code, as for an invalid input).
+    pub dataset: Option<Result<Summary, DatasetError>>,
 }
 
 /// What became of an accepted submission.
@@ -91,6 +96,9 @@ pub struct Accepted {
     /// False if the computation existed already (an idempotent retry).
     #[serde(skip)]
     pub created: bool,
+    /// For an input read from a dataset: its rows taken and skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<Summary>,
 }
 
 /// A message from the broker, authenticated (or a chunk of one), with its acknowledgement.
@@ -748,6 +756,15 @@ impl Failure {
             announce: Announce::Yes,
             rule: Some(refusal.rule),
         }
+    }
+
+    /// A dataset input that cannot be read: everybody is told the code, not the detail (which
+    /// names a row).
+    fn dataset(error: &DatasetError) -> Failure {
+        Failure::ours(AbortReason {
+            code: error.announced().to_string(),
+            message: error.message.clone(),
+        })
     }
 
     /// An engine error here: a peer's message that breaks the protocol names that peer.

@@ -88,6 +88,7 @@ impl Simon {
                             deadline_s: None,
                             network: Some(network_id.clone()),
                             caller: caller.clone(),
+                            dataset: None,
                         };
                         self.submit(submission).await?;
                         id
@@ -285,6 +286,7 @@ impl Simon {
                         deadline_s: None,
                         network: None,
                         caller: caller.clone(),
+                        dataset: None,
                     };
                     (submission, std::mem::take(&mut task.inputs))
                 };

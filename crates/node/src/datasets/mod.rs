@@ -1,0 +1,609 @@
+//! Datasets: inputs that name data the node reads itself (`{"dataset": "labs", "column":
+//! "hba1c"}`) instead of carrying values (README, "Datasets"). This module owns what such an
+//! input may ask ([`Reference`]), who may ask it (the `datasets` grants of `[[clients]]`), and
+//! how the rows read become the very input value a JSON submission of the same values would be:
+//! the engine never knows where an input came from, so a result from a dataset equals the
+//! result from JSON. `csv`, `parquet` and `sql` read the sources, record by record.
+//!
+//! A dataset is read afresh at every submission that names it (the steward may replace the file
+//! or the table at any time), at the submitting node only, before the policy is checked and
+//! before the engine starts. Reading is blocking work (files, SQLite) and runs on a blocking
+//! thread, off the node's loop; PostgreSQL is read through sqlx's async connection.
+//!
+//! Errors ([`DatasetError`]) name a row's number and a column, never a value: the submitting
+//! client reads them, and the other parties are told only a reason code.
+
+mod csv;
+mod parquet;
+mod sql;
+
+use crate::caller::Caller;
+use crate::config::datasets::{ColumnType, DatasetConfig};
+use crate::config::{LOCAL_CLIENT, NodeConfig};
+pub use crate::error::DatasetError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Number, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The client may not read the dataset, a column, or filter on it (403).
+pub const FORBIDDEN: &str = "dataset_forbidden";
+/// The file or database cannot be read now (503): a steward's matter, not the client's.
+pub const UNAVAILABLE: &str = "dataset_unavailable";
+/// No column of that name in a dataset the client may read (400).
+pub const UNKNOWN: &str = "unknown_dataset";
+/// The reference itself is malformed, or does not fit the microprotocol (400).
+pub const INVALID_REFERENCE: &str = "invalid_dataset_input";
+/// A value is not of its column's type (400), named by row number.
+pub const BAD_VALUE: &str = "invalid_dataset_value";
+/// A value is missing and the input says `"missing": "refuse"` (the default) (400).
+pub const MISSING: &str = "missing_value";
+
+impl DatasetError {
+    fn new(code: &'static str, message: impl Into<String>) -> DatasetError {
+        DatasetError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The reason code the other parties are told: a bad or missing value, an unknown name or
+    /// a malformed reference is an input error like any (`invalid_input`); refusals and outages
+    /// keep their own codes.
+    pub fn announced(&self) -> &'static str {
+        match self.code {
+            FORBIDDEN | UNAVAILABLE => self.code,
+            _ => "invalid_input",
+        }
+    }
+}
+
+/// What to do with a row whose wanted column has no value (an empty CSV field, SQL NULL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Refuse the input, naming the first such row.
+    #[default]
+    Refuse,
+    /// Leave the row out, and count it (`skipped`).
+    Skip,
+}
+
+/// An input that names a dataset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    pub dataset: String,
+    /// One column: the input is the list of its values.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Several columns: the input is the list of rows, each the list of their values.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Only the rows whose categorical columns hold these values (the dataset's `filters`).
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub missing: Missing,
+    /// With `columns`: a leading 1 in every row (the intercept of a regression's design matrix).
+    #[serde(default)]
+    pub intercept: bool,
+}
+
+impl Reference {
+    /// Whether `input` names a dataset rather than carrying values: an object with a `dataset`
+    /// key (no microprotocol takes such an object as its whole input).
+    pub fn is_reference(input: &Value) -> bool {
+        input.as_object().is_some_and(|o| o.contains_key("dataset"))
+    }
+}
+
+/// What the submitting client is told of a dataset input it submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub dataset: String,
+    /// The rows that became input records.
+    pub records: u64,
+    /// The rows left out for a missing value (`"missing": "skip"`).
+    pub skipped: u64,
+}
+
+/// A resolved reference: the input value, and what it was made of.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub input: Value,
+    pub summary: Summary,
+}
+
+/// The columns one read wants, in order: the reference's columns, then the filter's.
+#[derive(Debug, Clone)]
+struct Plan {
+    columns: Vec<(String, ColumnType)>,
+    /// How many of `columns` are the input's (the rest are filtered on).
+    wanted: usize,
+    /// (index in `columns`, the value it must hold).
+    filter: Vec<(usize, Value)>,
+    missing: Missing,
+    /// The input is one list of values (`column`), not rows.
+    flat: bool,
+    intercept: bool,
+    dataset: String,
+}
+
+/// The rows a read keeps, as it goes: filtered, missing values skipped or refused.
+struct Collector {
+    plan: Plan,
+    values: Vec<Value>,
+    skipped: u64,
+}
+
+impl Collector {
+    fn new(plan: Plan) -> Collector {
+        Collector {
+            plan,
+            values: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    /// Takes row `number` (1-based), its cells in the plan's column order (`None`: missing).
+    fn push(&mut self, number: u64, mut cells: Vec<Option<Value>>) -> Result<(), DatasetError> {
+        if !self
+            .plan
+            .filter
+            .iter()
+            .all(|(index, expected)| cells[*index].as_ref() == Some(expected))
+        {
+            return Ok(());
+        }
+        cells.truncate(self.plan.wanted);
+        if let Some(index) = cells.iter().position(Option::is_none) {
+            if self.plan.missing == Missing::Refuse {
+                return Err(DatasetError::new(
+                    MISSING,
+                    format!(
+                        "row {number} of dataset {:?} has no value in column {:?} (\"missing\": \"skip\" leaves such rows out)",
+                        self.plan.dataset, self.plan.columns[index].0
+                    ),
+                ));
+            }
+            self.skipped += 1;
+            return Ok(());
+        }
+        let mut cells = cells.into_iter().flatten();
+        if self.plan.flat {
+            self.values.extend(cells.next());
+        } else {
+            let mut row = Vec::with_capacity(self.plan.wanted + 1);
+            if self.plan.intercept {
+                row.push(Value::Number(1.into()));
+            }
+            row.extend(cells);
+            self.values.push(Value::Array(row));
+        }
+        Ok(())
+    }
+
+    fn finish(self, microprotocol: &str) -> Resolved {
+        let records = self.values.len() as u64;
+        let list = Value::Array(self.values);
+        // A party's set is the intersection of its lists: one column is one list.
+        let input = match microprotocol {
+            "SetIntersection" | "SetIntersectionSize" if self.plan.flat => Value::Array(vec![list]),
+            _ => list,
+        };
+        Resolved {
+            input,
+            summary: Summary {
+                dataset: self.plan.dataset,
+                records,
+                skipped: self.skipped,
+            },
+        }
+    }
+}
+
+/// A CSV field or a database's text as a value of `kind`: `Ok(None)` if empty, `Err(())` if it
+/// is not of the type. A number keeps its text where it is JSON (so `42` stays an integer and
+/// `0.1` the same decimal a JSON input would give).
+fn from_text(text: &str, kind: ColumnType) -> Result<Option<Value>, ()> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match kind {
+        ColumnType::String => Ok(Some(Value::String(text.to_string()))),
+        ColumnType::Integer => text
+            .parse::<i64>()
+            .map(|i| Some(Value::Number(i.into())))
+            .map_err(|_| ()),
+        ColumnType::Number => {
+            if let Ok(number) = serde_json::from_str::<Number>(text) {
+                // arbitrary_precision keeps any JSON number's text; only finite doubles pass.
+                return match number.as_f64() {
+                    Some(f) if f.is_finite() => Ok(Some(Value::Number(number))),
+                    _ => Err(()),
+                };
+            }
+            // Forms JSON lacks but CSV files hold (`+1`, `.5`, `1.`): the double they denote.
+            let f: f64 = text.parse().map_err(|_| ())?;
+            Number::from_f64(f)
+                .filter(|_| f.is_finite())
+                .map(|n| Some(Value::Number(n)))
+                .ok_or(())
+        }
+    }
+}
+
+fn bad_value(dataset: &str, row: u64, column: &str, kind: ColumnType) -> DatasetError {
+    DatasetError::new(
+        BAD_VALUE,
+        format!(
+            "row {row} of dataset {dataset:?}: the value in column {column:?} is not a{} {}",
+            if kind == ColumnType::Integer { "n" } else { "" },
+            kind.name()
+        ),
+    )
+}
+
+/// Runs reading work (files, SQLite) on a blocking thread: a large dataset takes seconds, which
+/// the node's loop must not wait through.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DatasetError> + Send + 'static,
+) -> Result<T, DatasetError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(DatasetError::new(UNAVAILABLE, "reading the dataset stopped")))
+}
+
+/// The datasets of a node and who may read them.
+pub struct Datasets {
+    sets: Vec<DatasetConfig>,
+    /// Per client, its grants (`labs`, `labs.hba1c`); `None` on a node without clients, whose
+    /// one local client reads every dataset.
+    grants: Option<HashMap<String, Vec<String>>>,
+}
+
+impl Datasets {
+    pub fn new(config: &NodeConfig) -> Arc<Datasets> {
+        let grants = (!config.clients.is_empty()).then(|| {
+            config
+                .clients
+                .iter()
+                .map(|c| (c.name.clone(), c.datasets.clone()))
+                .collect()
+        });
+        Arc::new(Datasets {
+            sets: config.datasets.clone(),
+            grants,
+        })
+    }
+
+    fn may_read(&self, client: &str, dataset: &str, column: &str) -> bool {
+        let Some(grants) = &self.grants else {
+            return client == LOCAL_CLIENT;
+        };
+        grants.get(client).is_some_and(|grants| {
+            grants
+                .iter()
+                .any(|g| g == dataset || g.split_once('.').is_some_and(|(d, c)| d == dataset && c == column))
+        })
+    }
+
+    /// The input value `input` (a [`Reference`]) stands for, read now.
+    pub async fn resolve(&self, caller: &Caller, microprotocol: &str, input: &Value) -> Result<Resolved, DatasetError> {
+        let reference: Reference = serde_json::from_value(input.clone()).map_err(|e| {
+            DatasetError::new(
+                INVALID_REFERENCE,
+                format!("an input naming a dataset is {{\"dataset\", \"column\" or \"columns\", \"where\"?, \"missing\"?, \"intercept\"?}}: {e}"),
+            )
+        })?;
+        let (dataset, plan) = self.plan(&caller.name, microprotocol, reference)?;
+        let dataset = dataset.clone();
+        let collector = Collector::new(plan);
+        let collector = match (&dataset.csv, &dataset.sql) {
+            (Some(source), _) => {
+                let source = source.clone();
+                let name = dataset.name.clone();
+                let all: Vec<String> = dataset.columns.iter().map(|c| c.name.clone()).collect();
+                blocking(move || csv::read(&name, &source, &all, collector)).await?
+            }
+            (None, Some(source)) => sql::read(&dataset.name, source, collector).await?,
+            (None, None) => {
+                let source = dataset
+                    .parquet
+                    .clone()
+                    .expect("checked at start: every dataset has a source");
+                let name = dataset.name.clone();
+                blocking(move || parquet::read(&name, &source, collector)).await?
+            }
+        };
+        Ok(collector.finish(microprotocol))
+    }
+
+    /// Checks `reference` against the datasets, the client's grants and the microprotocol.
+    fn plan(
+        &self,
+        client: &str,
+        microprotocol: &str,
+        reference: Reference,
+    ) -> Result<(&DatasetConfig, Plan), DatasetError> {
+        let name = &reference.dataset;
+        let dataset = self.sets.iter().find(|d| &d.name == name);
+        // A dataset this client may not read at all is as unknown to it as one that is not: the
+        // same answer for both, so that a client cannot probe which datasets exist.
+        let Some(dataset) = dataset.filter(|d| d.columns.iter().any(|c| self.may_read(client, &d.name, &c.name)))
+        else {
+            return Err(DatasetError::new(
+                FORBIDDEN,
+                format!(
+                    "client {client:?} may read no dataset {name:?} on this node (GET /v1/datasets lists those it may)"
+                ),
+            ));
+        };
+        if microprotocol == "KthElement" {
+            return Err(DatasetError::new(
+                INVALID_REFERENCE,
+                "KthElement takes its array and rank as JSON: it cannot name a dataset",
+            ));
+        }
+        let (wanted, flat) = match (reference.column, reference.columns) {
+            (Some(column), None) => (vec![column], true),
+            (None, Some(columns)) if !columns.is_empty() => (columns, false),
+            _ => {
+                return Err(DatasetError::new(
+                    INVALID_REFERENCE,
+                    "name either one \"column\" or a non-empty list of \"columns\"",
+                ));
+            }
+        };
+        if reference.intercept && flat {
+            return Err(DatasetError::new(
+                INVALID_REFERENCE,
+                "\"intercept\" goes with \"columns\" (a design matrix)",
+            ));
+        }
+        let find = |column: &str| {
+            let config = dataset
+                .column(column)
+                .ok_or_else(|| DatasetError::new(UNKNOWN, format!("dataset {name:?} has no column {column:?}")))?;
+            if !self.may_read(client, name, column) {
+                return Err(DatasetError::new(
+                    FORBIDDEN,
+                    format!("client {client:?} may not read column {column:?} of dataset {name:?}"),
+                ));
+            }
+            Ok((column.to_string(), config.kind))
+        };
+        let mut columns = wanted.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+        let mut filter = Vec::new();
+        for (column, value) in reference.filter {
+            if !dataset.filters.contains(&column) {
+                return Err(DatasetError::new(
+                    FORBIDDEN,
+                    format!(
+                        "dataset {name:?} allows no filter on column {column:?} (its filters: {:?})",
+                        dataset.filters
+                    ),
+                ));
+            }
+            let found = find(&column)?;
+            if !(value.is_string() || value.is_i64()) {
+                return Err(DatasetError::new(
+                    INVALID_REFERENCE,
+                    format!("the filter on column {column:?} must be a string or an integer"),
+                ));
+            }
+            filter.push((columns.len(), value));
+            columns.push(found);
+        }
+        let plan = Plan {
+            wanted: wanted.len(),
+            columns,
+            filter,
+            missing: reference.missing,
+            flat,
+            intercept: reference.intercept,
+            dataset: name.clone(),
+        };
+        Ok((dataset, plan))
+    }
+
+    /// `GET /v1/datasets`: the datasets `caller` may read, with the columns it may read and
+    /// their row counts now (never a value); a dataset that cannot be read says why.
+    pub async fn list(&self, caller: &Caller) -> Vec<Value> {
+        let mut listed = Vec::new();
+        for dataset in &self.sets {
+            let columns: Vec<Value> = dataset
+                .columns
+                .iter()
+                .filter(|c| self.may_read(&caller.name, &dataset.name, &c.name))
+                .map(|c| json!({"name": c.name, "type": c.kind.name()}))
+                .collect();
+            if columns.is_empty() {
+                continue;
+            }
+            let rows = match (&dataset.csv, &dataset.sql) {
+                (Some(source), _) => {
+                    let (source, name) = (source.clone(), dataset.name.clone());
+                    blocking(move || csv::count(&name, &source)).await
+                }
+                (None, Some(source)) => sql::count(&dataset.name, source).await,
+                (None, None) => {
+                    let source = dataset
+                        .parquet
+                        .clone()
+                        .expect("checked at start: every dataset has a source");
+                    let name = dataset.name.clone();
+                    blocking(move || parquet::count(&name, &source)).await
+                }
+            };
+            let (rows, error) = match rows {
+                Ok(rows) => (json!(rows), Value::Null),
+                Err(e) => (Value::Null, json!({"code": e.code, "message": e.message})),
+            };
+            listed.push(json!({
+                "name": dataset.name,
+                "source": dataset.source_kind(),
+                "columns": columns,
+                "filters": dataset.filters,
+                "rows": rows,
+                "error": error,
+            }));
+        }
+        listed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::datasets::{ColumnConfig, CsvSource};
+
+    fn labs(dir: &std::path::Path, text: &str, grants: Option<&[&str]>) -> Datasets {
+        let path = dir.join("labs.csv");
+        std::fs::write(&path, text).unwrap();
+        let column = |name: &str, kind| ColumnConfig {
+            name: name.into(),
+            kind,
+        };
+        Datasets {
+            sets: vec![DatasetConfig {
+                name: "labs".into(),
+                columns: vec![
+                    column("age", ColumnType::Integer),
+                    column("hba1c", ColumnType::Number),
+                    column("sex", ColumnType::String),
+                ],
+                filters: vec!["sex".into()],
+                csv: Some(CsvSource {
+                    path,
+                    header: true,
+                    delimiter: ",".into(),
+                }),
+                sql: None,
+                parquet: None,
+            }],
+            grants: grants.map(|g| HashMap::from([("analyst".to_string(), g.iter().map(|s| s.to_string()).collect())])),
+        }
+    }
+
+    fn caller(name: &str) -> Caller {
+        Caller {
+            name: name.into(),
+            admin: false,
+            monitor: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reference_becomes_the_list_json_would_be_with_rows_filtered_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "sex,age,hba1c\nF,34,5.4\nM,51,\nF,47,6.25\n";
+        let sets = labs(dir.path(), text, None);
+        let local = Caller::local();
+        let resolve = |input: Value| {
+            let (sets, local) = (&sets, &local);
+            async move { sets.resolve(local, "SecureSum", &input).await }
+        };
+        let all = resolve(json!({"dataset": "labs", "column": "hba1c", "missing": "skip"}))
+            .await
+            .unwrap();
+        assert_eq!(all.input, json!([5.4, 6.25]));
+        assert_eq!((all.summary.records, all.summary.skipped), (2, 1));
+        let refused = resolve(json!({"dataset": "labs", "column": "hba1c"}))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, MISSING);
+        assert!(refused.message.contains("row 2"), "{refused}");
+        let women =
+            resolve(json!({"dataset": "labs", "columns": ["age", "hba1c"], "where": {"sex": "F"}, "intercept": true}))
+                .await
+                .unwrap();
+        assert_eq!(women.input, json!([[1, 34, 5.4], [1, 47, 6.25]]));
+        let filter = resolve(json!({"dataset": "labs", "column": "sex", "where": {"age": 34}}))
+            .await
+            .unwrap_err();
+        assert_eq!(filter.code, FORBIDDEN);
+        let set = sets
+            .resolve(
+                &local,
+                "SetIntersectionSize",
+                &json!({"dataset": "labs", "column": "sex"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(set.input, json!([["F", "M", "F"]]));
+    }
+
+    #[tokio::test]
+    async fn a_bad_value_is_named_by_its_row_and_grants_limit_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = labs(dir.path(), "age,hba1c,sex\n1,2,F\n3,SECRET,M\n", Some(&["labs.age"]));
+        let analyst = caller("analyst");
+        let bad = sets
+            .resolve(&analyst, "SecureSum", &json!({"dataset": "labs", "column": "age"}))
+            .await
+            .unwrap();
+        assert_eq!(bad.input, json!([1, 3]));
+        let forbidden = sets
+            .resolve(&analyst, "SecureSum", &json!({"dataset": "labs", "column": "hba1c"}))
+            .await
+            .unwrap_err();
+        assert_eq!(forbidden.code, FORBIDDEN);
+        let stranger = sets
+            .resolve(
+                &caller("other"),
+                "SecureSum",
+                &json!({"dataset": "labs", "column": "age"}),
+            )
+            .await
+            .unwrap_err();
+        let unknown = sets
+            .resolve(&analyst, "SecureSum", &json!({"dataset": "nope", "column": "age"}))
+            .await
+            .unwrap_err();
+        // Who may not read a dataset cannot tell it from one that does not exist.
+        assert_eq!((stranger.code, unknown.code), (FORBIDDEN, FORBIDDEN));
+        let open = labs(dir.path(), "age,hba1c,sex\n1,2,F\n3,SECRET,M\n", None);
+        let bad = open
+            .resolve(
+                &Caller::local(),
+                "SecureSum",
+                &json!({"dataset": "labs", "column": "hba1c"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code, BAD_VALUE);
+        assert!(
+            bad.message.contains("row 2") && !bad.message.contains("SECRET"),
+            "{bad}"
+        );
+        std::fs::remove_file(dir.path().join("labs.csv")).unwrap();
+        let gone = open
+            .resolve(
+                &Caller::local(),
+                "SecureSum",
+                &json!({"dataset": "labs", "column": "age"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(gone.code, UNAVAILABLE);
+    }
+
+    #[test]
+    fn text_becomes_the_value_json_would_give() {
+        let number = |t: &str| from_text(t, ColumnType::Number);
+        assert_eq!(number("42").unwrap(), Some(json!(42)));
+        assert_eq!(number(" 0.1 ").unwrap().unwrap().to_string(), "0.1");
+        assert_eq!(number("1e3").unwrap(), Some(serde_json::from_str("1e3").unwrap()));
+        assert_eq!(number("+1.5").unwrap(), Some(json!(1.5)));
+        assert_eq!(number("").unwrap(), None);
+        for bad in ["abc", "NaN", "inf", "1e999", "1,5"] {
+            assert!(number(bad).is_err(), "{bad}");
+        }
+        assert_eq!(from_text("7", ColumnType::Integer).unwrap(), Some(json!(7)));
+        assert!(from_text("7.5", ColumnType::Integer).is_err());
+        assert_eq!(from_text("F", ColumnType::String).unwrap(), Some(json!("F")));
+    }
+}
