@@ -6,6 +6,7 @@
 //! - [`envelope`]: sealing and opening messages between parties; [`failure`]: what a failure
 //!   records here and what the other parties are told of it;
 //! - [`store`]: SQLite persistence; [`runtime`]: persist-then-act application of the engine;
+//!   [`audit`]: the hash-chained log of who did what, written in the runtime's transactions;
 //! - [`transport`]: the NATS connection, inbox consumer and publisher, which sends the small
 //!   messages queued for one peer together ([`bundle`]);
 //! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`caller`]: which API client
@@ -13,6 +14,7 @@
 //! - [`node`]: all of it assembled.
 
 pub mod api;
+pub mod audit;
 pub mod bundle;
 pub mod caller;
 pub mod config;

@@ -4,7 +4,8 @@
 //! It shows the node (party id, version), its peers and when each was last heard from, the
 //! broker connection and the stream's state, the caller's running and pending computations, and
 //! all of them, newest first, a page at a time (`?status=` filters, `?before=` pages on), with
-//! status, duration and failure reason. Admins get a cancel button on every computation that
+//! status, duration and failure reason; admins also see which API client submitted each one
+//! ("submitted by"). Admins get a cancel button on every computation that
 //! has not ended: a form POSTed to `/cancel` with a token only this page gives out (an HMAC, under
 //! a key drawn at start, of the client's name and the computation's id), so that another site
 //! cannot make a signed-in browser cancel anything (the browser would send the credentials). It
@@ -327,7 +328,8 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                 tr {
                     th { "id" } th { "microprotocol" } th { "parties" } th { "status" } th { "started" }
                     th { "duration" } th { "reason" }
-                    @if caller.admin { th {} }
+                    // Who asked: an admin sees every client's computations.
+                    @if caller.admin { th { "submitted by" } th {} }
                 }
                 @for row in rows {
                     @let shown = view(row);
@@ -340,6 +342,7 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                         td { (millis(row.finished_at.unwrap_or(now_ms) - row.created_at)) }
                         td.wrap.reason { (folded(&bounded(&reason(&shown["error"])))) }
                         @if caller.admin {
+                            td.client { (bounded(row.client.as_deref().unwrap_or("—"))) }
                             td { @if !store::is_final(&row.status) { (cancel_button(caller, &row.id)) } }
                         }
                     }

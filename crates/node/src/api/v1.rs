@@ -4,6 +4,7 @@
 
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
+use crate::audit::{self, Event};
 use crate::caller::Caller;
 use crate::error::Error;
 use crate::failure::AbortReason;
@@ -44,7 +45,7 @@ pub struct SubmitRequest {
 }
 
 impl SubmitRequest {
-    fn submission(self, caller: &Caller) -> Submission {
+    fn submission(self, caller: &Caller, api: &'static str) -> Submission {
         Submission {
             id: self.id,
             microprotocol: self.microprotocol,
@@ -54,6 +55,7 @@ impl SubmitRequest {
             deadline_s: self.deadline_s,
             network: None,
             caller: caller.clone(),
+            api,
         }
     }
 }
@@ -63,7 +65,11 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), Error> {
-    let result = state.runtime.submit(vec![request.submission(&caller)]).await?.pop();
+    let result = state
+        .runtime
+        .submit(vec![request.submission(&caller, "v1")])
+        .await?
+        .pop();
     let accepted = result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
     let status = if accepted.created {
         StatusCode::ACCEPTED
@@ -99,7 +105,7 @@ pub async fn submit_batch(
     for (i, item) in request.computations.into_iter().enumerate() {
         match serde_json::from_value::<SubmitRequest>(item) {
             Ok(item) => {
-                valid.push(item.submission(&caller));
+                valid.push(item.submission(&caller, "v1_batch"));
                 positions.push(i);
             }
             Err(e) => {
@@ -167,10 +173,30 @@ pub async fn get(
             })
             .await?;
         if let Some(row) = polled {
-            return Ok(Json(view(&accessible(caller, id, Some(row))?)));
+            let row = accessible(caller, id, Some(row))?;
+            record_read(state, caller, &row).await?;
+            return Ok(Json(view(&row)));
         }
     }
-    Ok(Json(view(&read().await?)))
+    let row = read().await?;
+    record_read(state, caller, &row).await?;
+    Ok(Json(view(&row)))
+}
+
+/// A final computation's output or failure is about to be shown to `caller`: the audit log
+/// records it first (a pending or running one shows nothing of the result, and is not recorded,
+/// so polling costs nothing).
+async fn record_read(state: &AppState, caller: &Caller, row: &ComputationRow) -> Result<(), Error> {
+    if !store::is_final(&row.status) {
+        return Ok(());
+    }
+    let event = Event::new(
+        Some(&caller.name),
+        audit::READ,
+        Some(row.id.clone()),
+        json!({"status": row.status}),
+    );
+    state.runtime.record(vec![event]).await
 }
 
 /// `DELETE /v1/computations/{id}`: cancels a pending or running computation of this client. It
@@ -186,9 +212,9 @@ pub async fn cancel(
     if !store::is_final(&row.status) {
         let reason = AbortReason {
             code: CANCELLED.into(),
-            message: "cancelled by a client".into(),
+            message: format!("cancelled by client {}", caller.name),
         };
-        state.runtime.cancel(id, reason, false).await?;
+        state.runtime.cancel(id, reason, false, &caller).await?;
     }
     let row = readable(&state, &caller, id).await?;
     let error = parse_json(&row.error);
@@ -234,6 +260,16 @@ pub async fn list(
         ),
     };
     let rows = store::list_computations(&state.read, caller.listing_filter(), status, limit, after).await?;
+    // A listing shows outputs too: one entry names the final computations it showed.
+    let shown: Vec<&str> = rows
+        .iter()
+        .filter(|r| store::is_final(&r.status))
+        .map(|r| r.id.as_str())
+        .collect();
+    if !shown.is_empty() {
+        let event = Event::new(Some(&caller.name), audit::LIST, None, json!({"computations": shown}));
+        state.runtime.record(vec![event]).await?;
+    }
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| format!("{}_{}", r.created_at, r.id)))
         .flatten();

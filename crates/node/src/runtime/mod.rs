@@ -19,6 +19,7 @@
 //! [`deadlines`] ends what stalls, [`offload`] runs long engine steps off the loop, and
 //! [`waiters`] wakes long polls.
 
+use crate::audit::{self, Event};
 use crate::caller::Caller;
 use crate::config::policy::{Policy, Refusal, Rule};
 use crate::config::roster::Roster;
@@ -81,6 +82,8 @@ pub struct Submission {
     pub network: Option<String>,
     /// The API client submitting it, who will own it.
     pub caller: Caller,
+    /// Which API it came through, for the audit log: `v1`, `v1_batch` or `federatedsecure`.
+    pub api: &'static str,
 }
 
 /// What became of an accepted submission.
@@ -127,7 +130,15 @@ enum Command {
         id: Uuid,
         reason: AbortReason,
         unless_joined: bool,
+        /// The API client that asks, for the audit log.
+        by: String,
         reply: oneshot::Sender<Cancelled>,
+    },
+    /// Audit entries of actions that change nothing else (reads): committed with the next
+    /// batch, then answered.
+    Record {
+        events: Vec<Event>,
+        reply: oneshot::Sender<()>,
     },
 }
 
@@ -175,15 +186,36 @@ impl RuntimeHandle {
     /// Ends computation `id` as failed for `reason` and sends every other party a signed abort,
     /// if it is still running here, and, with `unless_joined`, if no other party's message has
     /// reached it yet (decided in the runtime's order, so no message slips in between).
-    pub async fn cancel(&self, id: Uuid, reason: AbortReason, unless_joined: bool) -> Result<Cancelled, Error> {
+    pub async fn cancel(
+        &self,
+        id: Uuid,
+        reason: AbortReason,
+        unless_joined: bool,
+        by: &Caller,
+    ) -> Result<Cancelled, Error> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Cancel {
                 id,
                 reason,
                 unless_joined,
+                by: by.name.clone(),
                 reply,
             })
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("the store is not available; retry".into()))
+    }
+
+    /// Appends audit entries and returns once they are committed: a read is recorded before
+    /// its answer leaves. They share the runtime's next transaction with whatever else is
+    /// queued, so a read costs no transaction of its own under load.
+    pub async fn record(&self, events: Vec<Event>) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Record { events, reply })
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
         answer
@@ -227,6 +259,8 @@ pub struct RuntimeConfig {
     /// Which computations this node lends its data to (`[policy]`), checked before anything
     /// is sent.
     pub policy: Policy,
+    /// Audit entries to write when the runtime starts (changed clients or policy).
+    pub audit_at_start: Vec<Event>,
 }
 
 struct Active {
@@ -267,6 +301,11 @@ struct Batch {
     acks: Vec<Acker>,
     replies: Vec<(SubmitReply, SubmitResults)>,
     cancelled: Vec<(oneshot::Sender<Cancelled>, Cancelled)>,
+    /// Audit entries of this batch's actions, in order (computations' starts and ends are
+    /// added at the end of the batch, see `audit_computations`).
+    audit: Vec<Event>,
+    /// Clients waiting for their entries to be committed.
+    recorded: Vec<oneshot::Sender<()>>,
     /// Chunks were stored or deleted: the pending-chunk gauge is recounted.
     chunks_changed: bool,
     /// Messages reassembled from their chunks in this batch: the chunks are discarded after the
@@ -297,6 +336,8 @@ pub struct Runtime {
     /// Where long steps report back, and how the loop tells their results from stale ones.
     stepped: mpsc::UnboundedSender<Box<Stepped>>,
     tickets: u64,
+    /// The audit log's last entry, which the next one chains to.
+    audit: audit::Head,
 }
 
 impl Runtime {
@@ -313,6 +354,13 @@ impl Runtime {
         publisher: mpsc::UnboundedSender<Vec<OutboxRow>>,
         metrics: Arc<Metrics>,
     ) -> Result<(Runtime, RuntimeHandle, PublishedSink, RuntimeInbox), Error> {
+        let mut writer = writer;
+        let mut head = audit::head(writer.conn())?;
+        if !config.audit_at_start.is_empty() {
+            let tx = writer.begin()?;
+            audit::append(&tx, &mut head, now_ms(), &config.audit_at_start)?;
+            tx.commit()?;
+        }
         let rows = store::active_computations(writer.conn())?;
         let outbox = store::all_outbox(writer.conn())?;
         metrics.outbox_pending.store(outbox.len() as i64, Ordering::Relaxed);
@@ -344,6 +392,7 @@ impl Runtime {
             chunk_bytes: 0,
             stepped: stepped_tx,
             tickets: 0,
+            audit: head,
         };
         runtime.load_active(rows)?;
         let writer = runtime.writer.take().expect("just set");
@@ -485,6 +534,14 @@ impl Runtime {
                 for (reply, _) in batch.replies {
                     let _ = reply.send(Vec::new());
                 }
+                // The entries were rolled back; their clients hear so (their replies drop).
+                match audit::head(writer.conn()) {
+                    Ok(head) => self.audit = head,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read the audit log's head; exiting");
+                        std::process::exit(70);
+                    }
+                }
                 for ack in batch.acks {
                     tokio::spawn(async move { ack.ack_with(AckKind::Nak(None)).await });
                 }
@@ -526,8 +583,13 @@ impl Runtime {
                     id,
                     reason,
                     unless_joined,
+                    by,
                     reply,
-                } => cancels.push((id, reason, unless_joined, reply)),
+                } => cancels.push((id, reason, unless_joined, by, reply)),
+                Command::Record { events, reply } => {
+                    batch.audit.extend(events);
+                    batch.recorded.push(reply);
+                }
             }
         }
         let tx = writer.begin()?;
@@ -544,7 +606,8 @@ impl Runtime {
         }
         self.receive_all(conn, messages, now, batch)?;
         store::discard_chunks(conn, &batch.assembled)?;
-        for (id, reason, unless_joined, reply) in cancels {
+        for (id, reason, unless_joined, by, reply) in cancels {
+            let code = reason.code.clone();
             let outcome = match self.active.get(&id) {
                 None => Cancelled::NotRunning,
                 // A computation turns `running` with the first message of another party.
@@ -554,6 +617,17 @@ impl Runtime {
                     Cancelled::Now
                 }
             };
+            let done = match outcome {
+                Cancelled::Now => "cancelled",
+                Cancelled::NotRunning => "not_running",
+                Cancelled::Joined => "joined",
+            };
+            batch.audit.push(Event::new(
+                Some(&by),
+                audit::CANCEL,
+                Some(id.to_string()),
+                json!({"reason": code, "outcome": done}),
+            ));
             batch.cancelled.push((reply, outcome));
         }
         if deadlines_due {
@@ -577,6 +651,8 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
+        self.audit_computations(batch);
+        audit::append(conn, &mut self.audit, now, &batch.audit)?;
         if batch.chunks_changed || (self.chunk_bytes > 0 && !finished.is_empty()) {
             self.chunk_bytes = store::chunk_bytes(conn)?;
         }
@@ -605,6 +681,9 @@ impl Runtime {
         }
         for (reply, outcome) in batch.cancelled {
             let _ = reply.send(outcome);
+        }
+        for reply in batch.recorded {
+            let _ = reply.send(());
         }
         if !batch.acks.is_empty() {
             tokio::spawn(async move {

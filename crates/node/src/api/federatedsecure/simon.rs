@@ -88,6 +88,7 @@ impl Simon {
                             deadline_s: None,
                             network: Some(network_id.clone()),
                             caller: caller.clone(),
+                            api: "federatedsecure",
                         };
                         self.submit(submission).await?;
                         id
@@ -105,7 +106,7 @@ impl Simon {
                 waiting.delivered();
                 continue;
             }
-            let reply = bus.hold(outcome(row)?)?;
+            let reply = bus.hold_result(outcome(row)?, id)?;
             waiting.delivered();
             return Ok(Some(Repr::Value(reply)));
         }
@@ -135,7 +136,7 @@ impl Simon {
                 code: SUPERSEDED.into(),
                 message: "superseded by a later compute with the same network uuid".into(),
             };
-            match self.runtime.cancel(id, reason, true).await? {
+            match self.runtime.cancel(id, reason, true, caller).await? {
                 Cancelled::Joined => joined = Some(id),
                 Cancelled::Now => {
                     tracing::info!(computation = %id, %network, "superseded an unfinished compute of this network");
@@ -285,6 +286,7 @@ impl Simon {
                         deadline_s: None,
                         network: None,
                         caller: caller.clone(),
+                        api: "federatedsecure",
                     };
                     (submission, std::mem::take(&mut task.inputs))
                 };
@@ -306,7 +308,9 @@ impl Simon {
                 let computation = task.lock().expect("task lock").computation;
                 let row = store::get_computation_pool(&self.read, &computation.to_string()).await?;
                 match row.filter(|r| caller.may_access(r.client.as_deref())) {
-                    Some(row) if store::is_final(&row.status) => Ok(Some(Repr::Value(bus.hold(outcome(row)?)?))),
+                    Some(row) if store::is_final(&row.status) => {
+                        Ok(Some(Repr::Value(bus.hold_result(outcome(row)?, computation)?)))
+                    }
                     _ => Ok(None),
                 }
             }
