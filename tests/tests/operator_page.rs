@@ -102,8 +102,11 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
         "<td class=\"succeeded\">succeeded</td>".into(),
         "<td class=\"pending\">pending</td>".into(),
         "<td class=\"failed\">failed</td>".into(),
-        "cancelled: cancelled by a client".into(),
+        // Who cancelled, and who submitted (the admin's view).
+        "cancelled: cancelled by client app".into(),
         "alice, bob, carol".into(),
+        "<th>submitted by</th>".into(),
+        "<td class=\"client\">app</td>".into(),
     ] {
         assert!(dom.contains(&shown), "the page lacks {shown}:\n{dom}");
     }
@@ -127,6 +130,10 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
     // Another client sees its own computations, without buttons.
     let dom = chromium_dom(&format!("http://app:token-app@{address}/"));
     assert!(dom.contains(&pending.to_string()) && !dom.contains("<form"), "{dom}");
+    assert!(
+        !dom.contains("submitted by"),
+        "only an admin sees every client's: {dom}"
+    );
 
     // Without a token, or with a wrong one, Chromium gets nothing of the node's state (headless,
     // it has no prompt to show); a browser with one is asked to sign in.
