@@ -269,9 +269,7 @@ async fn every_action_is_recorded_once_with_its_client_and_the_chain_names_a_cha
     for entry in &log {
         let detail = entry["detail"].to_string();
         assert!(
-            !["input", "output", "result", "sum"]
-                .iter()
-                .any(|w| detail.contains(w)),
+            !["input", "output", "result", "sum"].iter().any(|w| detail.contains(w)),
             "{entry}"
         );
     }
