@@ -3,7 +3,7 @@
 //! verify` checks the hash chain, and names the entry a changed byte broke.
 
 use fsc_client::Client;
-use fsc_e2e::{Cluster, ClusterOptions, clients_env, eventually, fsc_bin, output_text};
+use fsc_e2e::{Cluster, ClusterOptions, Representations, clients_env, eventually, fsc_bin, output_text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -67,65 +67,6 @@ async fn finished_at(cluster: &Cluster, party: &str, id: Uuid) {
         !entries(&audit_log(cluster, party).await, "computation_finished", Some(id)).is_empty()
     })
     .await;
-}
-
-/// A federatedsecure API session of one client at one node (raw HTTP, as the Python client).
-struct Representations {
-    http: reqwest::Client,
-    base: String,
-    token: &'static str,
-}
-
-impl Representations {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// `object.method(**kwargs)`: the reply of the call.
-    async fn call(&self, object: &str, method: &str, kwargs: Value) -> Value {
-        let path = format!("/representation/{object}/{method}");
-        let (status, bound) = self.send(reqwest::Method::GET, &path, json!({})).await;
-        assert_eq!(status, StatusCode::OK, "{method}: {bound}");
-        let bound = bound["uuid"].as_str().unwrap().to_string();
-        let body = json!({"args": [], "kwargs": kwargs});
-        let (status, reply) = self
-            .send(reqwest::Method::PATCH, &format!("/representation/{bound}"), body)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{method}: {reply}");
-        reply
-    }
-
-    /// `create_task` + `input(data)` + `start()`: the task's representation.
-    async fn start_task(&self, parties: &[String], myself: usize, task_id: Uuid, data: Value) -> String {
-        let (_, simon) = self
-            .send(
-                reqwest::Method::POST,
-                "/representations",
-                json!({"kwargs": {"protocol": "Simon"}}),
-            )
-            .await;
-        let simon = simon["uuid"].as_str().unwrap().to_string();
-        let network = json!({"nodes": parties, "uuid": "n", "myself": myself});
-        let task = self
-            .call(
-                &simon,
-                "create_task",
-                json!({"microprotocol": "SecureSum", "network": network, "task_id": task_id.to_string()}),
-            )
-            .await;
-        let task = task["uuid"].as_str().unwrap().to_string();
-        self.call(&task, "input", json!({"data": data})).await;
-        self.call(&task, "start", json!({})).await;
-        task
-    }
 }
 
 /// The store file of a party, as its node.toml names it.
@@ -211,18 +152,16 @@ async fn every_action_is_recorded_once_with_its_client_and_the_chain_names_a_cha
 
     // The federatedsecure API: a task at both nodes, its result downloaded at alice.
     let task_id = Uuid::new_v4();
-    let representations = |node: usize| Representations {
-        http: reqwest::Client::new(),
-        base: cluster.nodes[node].url.clone(),
-        token: "token-app",
-    };
+    let representations = |node: usize| Representations::new(&cluster.nodes[node].url, Some("token-app"));
     let alice_fs = representations(0);
-    let task = alice_fs.start_task(&cluster.parties, 0, task_id, json!(61)).await;
-    representations(1)
-        .start_task(&cluster.parties, 1, task_id, json!(2))
+    let (task, status, _) = alice_fs.start_task_as(&cluster.parties, 0, task_id, json!(61)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, status, _) = representations(1)
+        .start_task_as(&cluster.parties, 1, task_id, json!(2))
         .await;
+    assert_eq!(status, StatusCode::OK);
     finished_at(&cluster, "alice", task_id).await;
-    let result = alice_fs.call(&task, "result", json!({})).await;
+    let (_, result) = alice_fs.call(&task, "result", json!({})).await;
     let result = result["uuid"].as_str().expect("a result once finished").to_string();
     let (status, downloaded) = alice_fs
         .send(reqwest::Method::GET, &format!("/representation/{result}"), json!({}))

@@ -408,13 +408,21 @@ mod tests {
         assert!(conn.execute("DELETE FROM audit WHERE seq = 4", []).is_err());
     }
 
-    #[test]
-    fn a_changed_entry_is_named() {
+    /// Where the chain breaks after `sql` changed the appended entries.
+    fn broken_after(sql: &str) -> Broken {
         let (conn, _) = appended();
-        tamper(&conn, "UPDATE audit SET client = 'mallory' WHERE seq = 2");
-        let broken = verify(&conn).unwrap().unwrap_err();
-        assert_eq!(broken.seq, 2);
-        assert!(broken.why.contains("changed"), "{}", broken.why);
+        tamper(&conn, sql);
+        verify(&conn).unwrap().unwrap_err()
+    }
+
+    #[test]
+    fn a_changed_or_removed_entry_is_named() {
+        let changed = broken_after("UPDATE audit SET client = 'mallory' WHERE seq = 2");
+        assert_eq!(changed.seq, 2);
+        assert!(changed.why.contains("changed"), "{}", changed.why);
+        let removed = broken_after("DELETE FROM audit WHERE seq = 3");
+        assert_eq!(removed.seq, 4, "named at the gap");
+        assert!(removed.why.contains("missing"), "{}", removed.why);
     }
 
     #[test]
@@ -434,15 +442,6 @@ mod tests {
         let broken = verify(&conn).unwrap().unwrap_err();
         assert_eq!(broken.seq, 3);
         assert!(broken.why.contains("prev_hash"), "{}", broken.why);
-    }
-
-    #[test]
-    fn a_removed_entry_is_named_at_the_gap() {
-        let (conn, _) = appended();
-        tamper(&conn, "DELETE FROM audit WHERE seq = 3");
-        let broken = verify(&conn).unwrap().unwrap_err();
-        assert_eq!(broken.seq, 4);
-        assert!(broken.why.contains("missing"), "{}", broken.why);
     }
 
     #[test]

@@ -173,9 +173,15 @@ impl PublishedSink {
 impl RuntimeHandle {
     /// Submits computations; one result per item, all committed in one transaction.
     pub async fn submit(&self, items: Vec<Submission>) -> Result<Vec<Result<Accepted, Error>>, Error> {
+        self.ask(|reply| Command::Submit { items, reply }).await
+    }
+
+    /// Sends the command `make` builds around a reply channel, and waits for the reply: it
+    /// comes once the runtime has committed what the command changed (none if the commit failed).
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Submit { items, reply })
+            .send(make(reply))
             .await
             .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
         answer
@@ -193,34 +199,21 @@ impl RuntimeHandle {
         unless_joined: bool,
         by: &Caller,
     ) -> Result<Cancelled, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Cancel {
-                id,
-                reason,
-                unless_joined,
-                by: by.name.clone(),
-                reply,
-            })
-            .await
-            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| Error::Unavailable("the store is not available; retry".into()))
+        self.ask(|reply| Command::Cancel {
+            id,
+            reason,
+            unless_joined,
+            by: by.name.clone(),
+            reply,
+        })
+        .await
     }
 
     /// Appends audit entries and returns once they are committed: a read is recorded before
     /// its answer leaves. They share the runtime's next transaction with whatever else is
     /// queued, so a read costs no transaction of its own under load.
     pub async fn record(&self, events: Vec<Event>) -> Result<(), Error> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Record { events, reply })
-            .await
-            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| Error::Unavailable("the store is not available; retry".into()))
+        self.ask(|reply| Command::Record { events, reply }).await
     }
 
     /// Hands over authenticated messages; they are acknowledged once committed.
