@@ -1,6 +1,7 @@
 //! The native API, `/v1`: submit computations (one or a batch), read them (with long polling),
 //! list them, and describe the node. Asynchronous by design: a submission returns at once with
-//! the computation's id and status; clients poll or long-poll for the result.
+//! the computation's id and status; clients poll or long-poll for the result. Showing a final
+//! computation (a read, a listing) is recorded in the audit log before the answer leaves.
 
 use super::problem::retry_after;
 use super::{AppState, JsonBody};

@@ -3,7 +3,8 @@
 //!
 //! Work arrives as [`Command`]s. The runtime takes whatever is queued (up to a bound), applies it
 //! all inside one `BEGIN IMMEDIATE` transaction (new engine states, inbox keys, sealed outgoing
-//! messages in the outbox, results) and commits; only then does it acknowledge broker messages,
+//! messages in the outbox, results, and the audit log's entries for all of it, see
+//! [`crate::audit`]) and commits; only then does it acknowledge broker messages,
 //! hand the outbox to the publisher and answer clients. Random masks are therefore drawn once: a
 //! restart re-sends the stored envelopes, never fresh shares. If a commit fails, the in-memory
 //! state is reloaded from the store and nothing is acknowledged, so the broker redelivers.
