@@ -169,6 +169,11 @@ async fn every_action_is_recorded_once_with_its_client_and_the_chain_names_a_cha
     assert_eq!(status, StatusCode::OK, "{downloaded}");
     assert_eq!(downloaded["object"]["result"]["sum"], json!(63.0), "{downloaded}");
 
+    // Reads are recorded with the runtime's next transaction: within its next tick.
+    eventually(FINAL, "the download recorded", || async {
+        !entries(&audit_log(&cluster, "alice").await, "download", Some(task_id)).is_empty()
+    })
+    .await;
     let log = audit_log(&cluster, "alice").await;
     let submitted = once(&log, "submit", Some(summed), Some("app"));
     assert_eq!(

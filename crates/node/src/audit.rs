@@ -4,7 +4,8 @@
 //! This module owns the entry's format, its canonical bytes and hash, appending entries and
 //! checking the chain. Entries are appended by the runtime's one writer, inside the transaction
 //! of the action they record (persist, then act: a client is answered only once its action's
-//! entry is committed), so the chain is one line and needs no lock. It must not record input
+//! entry is committed), so the chain is one line and needs no lock. Reads change nothing else:
+//! their entries go with the runtime's next transaction, unwaited (`RuntimeHandle::record_reads`). It must not record input
 //! values or outputs: an entry names clients, computation ids, definition digests, parties,
 //! outcomes and reason codes, never what a client sent or received.
 //!

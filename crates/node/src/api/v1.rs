@@ -1,7 +1,8 @@
 //! The native API, `/v1`: submit computations (one or a batch), read them (with long polling),
 //! list them, and describe the node. Asynchronous by design: a submission returns at once with
 //! the computation's id and status; clients poll or long-poll for the result. Showing a final
-//! computation (a read, a listing) is recorded in the audit log before the answer leaves.
+//! computation (a read, a listing) is recorded in the audit log, with the runtime's next
+//! transaction.
 
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
@@ -175,21 +176,21 @@ pub async fn get(
             .await?;
         if let Some(row) = polled {
             let row = accessible(caller, id, Some(row))?;
-            record_read(state, caller, &row).await?;
+            record_read(state, caller, &row);
             return Ok(Json(view(&row)));
         }
     }
     let row = read().await?;
-    record_read(state, caller, &row).await?;
+    record_read(state, caller, &row);
     Ok(Json(view(&row)))
 }
 
-/// A final computation's output or failure is about to be shown to `caller`: the audit log
-/// records it first (a pending or running one shows nothing of the result, and is not recorded,
-/// so polling costs nothing).
-async fn record_read(state: &AppState, caller: &Caller, row: &ComputationRow) -> Result<(), Error> {
+/// A final computation's output or failure is shown to `caller`: the audit log records it with
+/// the runtime's next transaction (a pending or running one shows nothing of the result, and is
+/// not recorded, so polling costs nothing).
+fn record_read(state: &AppState, caller: &Caller, row: &ComputationRow) {
     if !store::is_final(&row.status) {
-        return Ok(());
+        return;
     }
     let event = Event::new(
         Some(&caller.name),
@@ -197,7 +198,7 @@ async fn record_read(state: &AppState, caller: &Caller, row: &ComputationRow) ->
         Some(row.id.clone()),
         json!({"status": row.status}),
     );
-    state.runtime.record(vec![event]).await
+    state.runtime.record_reads(vec![event]);
 }
 
 /// `DELETE /v1/computations/{id}`: cancels a pending or running computation of this client. It
@@ -269,7 +270,7 @@ pub async fn list(
         .collect();
     if !shown.is_empty() {
         let event = Event::new(Some(&caller.name), audit::LIST, None, json!({"computations": shown}));
-        state.runtime.record(vec![event]).await?;
+        state.runtime.record_reads(vec![event]);
     }
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| format!("{}_{}", r.created_at, r.id)))

@@ -255,7 +255,7 @@ async fn download(
                     Some(computation.to_string()),
                     json!({"representation": uuid}),
                 );
-                state.runtime.record(vec![event]).await?;
+                state.runtime.record_reads(vec![event]);
             }
             Ok(Reply::Object(value))
         }
