@@ -237,6 +237,90 @@ pub fn clients_env(clients: &[(&str, &str, bool)]) -> (String, String) {
     ("FSC_CLIENTS".into(), format!("[{}]", tables.join(", ")))
 }
 
+/// A federatedsecure API session of one client at one node (raw HTTP, as the Python client).
+pub struct Representations {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Representations {
+    pub fn new(base: &str, token: Option<&str>) -> Representations {
+        Representations {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            token: token.map(String::from),
+        }
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `root.method(**kwargs)`: the reply of the call.
+    pub async fn call(&self, object: &str, method: &str, kwargs: Value) -> (reqwest::StatusCode, Value) {
+        let (status, bound) = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/representation/{object}/{method}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{method}: {bound}");
+        let bound = bound["uuid"].as_str().unwrap().to_string();
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/representation/{bound}"),
+            json!({"args": [], "kwargs": kwargs}),
+        )
+        .await
+    }
+
+    /// `create_task(task_id)` + `input(data)` + `start()` as the first party: the reply of `start`.
+    pub async fn start_task(&self, parties: &[String], task_id: Uuid, data: Value) -> (reqwest::StatusCode, Value) {
+        let (_, status, reply) = self.start_task_as(parties, 0, task_id, data).await;
+        (status, reply)
+    }
+
+    /// [`Representations::start_task`] as party `myself` (an index into `parties`): the task's
+    /// representation uuid and the reply of `start`.
+    pub async fn start_task_as(
+        &self,
+        parties: &[String],
+        myself: usize,
+        task_id: Uuid,
+        data: Value,
+    ) -> (String, reqwest::StatusCode, Value) {
+        let (_, simon) = self
+            .send(
+                reqwest::Method::POST,
+                "/representations",
+                json!({"kwargs": {"protocol": "Simon"}}),
+            )
+            .await;
+        let simon = simon["uuid"].as_str().unwrap().to_string();
+        let network = json!({"nodes": parties, "uuid": "n", "myself": myself});
+        let (status, task) = self
+            .call(
+                &simon,
+                "create_task",
+                json!({"microprotocol": "SecureSum", "network": network, "task_id": task_id.to_string()}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{task}");
+        let task = task["uuid"].as_str().unwrap().to_string();
+        let (status, reply) = self.call(&task, "input", json!({"data": data})).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{reply}");
+        let (status, reply) = self.call(&task, "start", json!({})).await;
+        (task, status, reply)
+    }
+}
+
 /// Options of a test federation.
 #[derive(Clone, Default)]
 pub struct ClusterOptions {

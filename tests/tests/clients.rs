@@ -2,7 +2,7 @@
 //! submitted it, and a node without clients keeps its API on loopback.
 
 use fsc_client::Client;
-use fsc_e2e::{Cluster, ClusterOptions, clients_env, fsc_bin};
+use fsc_e2e::{Cluster, ClusterOptions, Representations, clients_env, fsc_bin};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -11,76 +11,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const FINAL: Duration = Duration::from_secs(60);
-
-/// A federatedsecure API session of one client at one node (raw HTTP, as the Python client).
-struct Representations {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
-
-impl Representations {
-    fn new(base: &str, token: Option<&str>) -> Representations {
-        Representations {
-            http: reqwest::Client::new(),
-            base: base.to_string(),
-            token: token.map(String::from),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// `root.method(**kwargs)`: the reply of the call.
-    async fn call(&self, object: &str, method: &str, kwargs: Value) -> (StatusCode, Value) {
-        let (status, bound) = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/representation/{object}/{method}"),
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{method}: {bound}");
-        let bound = bound["uuid"].as_str().unwrap().to_string();
-        self.send(
-            reqwest::Method::PATCH,
-            &format!("/representation/{bound}"),
-            json!({"args": [], "kwargs": kwargs}),
-        )
-        .await
-    }
-
-    /// `create_task(task_id)` + `input(data)` + `start()`: the reply of `start`.
-    async fn start_task(&self, parties: &[String], task_id: Uuid, data: Value) -> (StatusCode, Value) {
-        let (_, simon) = self
-            .send(
-                reqwest::Method::POST,
-                "/representations",
-                json!({"kwargs": {"protocol": "Simon"}}),
-            )
-            .await;
-        let simon = simon["uuid"].as_str().unwrap().to_string();
-        let network = json!({"nodes": parties, "uuid": "n", "myself": 0});
-        let (status, task) = self
-            .call(
-                &simon,
-                "create_task",
-                json!({"microprotocol": "SecureSum", "network": network, "task_id": task_id.to_string()}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{task}");
-        let task = task["uuid"].as_str().unwrap().to_string();
-        let (status, reply) = self.call(&task, "input", json!({"data": data})).await;
-        assert_eq!(status, StatusCode::OK, "{reply}");
-        self.call(&task, "start", json!({})).await
-    }
-}
 
 /// Re-submitting a computation answers the same whatever the input, through both APIs, before
 /// and after it finished. (A wrong input used to be a 409 and the right one a 200, which told a

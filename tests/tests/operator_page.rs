@@ -102,11 +102,14 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
         "<td class=\"succeeded\">succeeded</td>".into(),
         "<td class=\"pending\">pending</td>".into(),
         "<td class=\"failed\">failed</td>".into(),
-        "cancelled: cancelled by a client".into(),
+        // Who cancelled, and who submitted (the admin's view).
+        "cancelled: cancelled by client app".into(),
         "alice, bob, carol".into(),
         // No policy: said so; the budget's table has the node's total for an admin.
         "No <code>[policy]</code>".into(),
         "<th>the node</th><td>0</td><td>0 (no cap)</td>".into(),
+        "<th>submitted by</th>".into(),
+        "<td class=\"client\">app</td>".into(),
     ] {
         assert!(dom.contains(&shown), "the page lacks {shown}:\n{dom}");
     }
@@ -131,8 +134,8 @@ async fn the_operator_page_shows_the_node_its_peers_and_its_computations() {
     let dom = chromium_dom(&format!("http://app:token-app@{address}/"));
     assert!(dom.contains(&pending.to_string()) && !dom.contains("<form"), "{dom}");
     assert!(
-        dom.contains("id=\"budget\"") && !dom.contains("<th>the node</th>"),
-        "{dom}"
+        dom.contains("id=\"budget\"") && !dom.contains("<th>the node</th>") && !dom.contains("submitted by"),
+        "only an admin sees every client's and the node's: {dom}"
     );
 
     // Without a token, or with a wrong one, Chromium gets nothing of the node's state (headless,

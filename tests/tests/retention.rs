@@ -111,9 +111,26 @@ async fn fsc_gc_prunes_at_once_beside_a_running_node() {
 /// (about 50 bytes a row), with room for half-full pages.
 const RETIRED_ID_BYTES: u64 = 100;
 
+/// Bytes the audit log holds (retention never prunes it): its rows' bytes, twice, for half-full
+/// pages.
+fn audit_bytes(cluster: &Cluster, party: &str) -> u64 {
+    let store = cluster.path().join(party).join("fsc.sqlite");
+    let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let bytes: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(length(detail) + length(hash) + length(prev_hash) + length(action) \
+             + COALESCE(length(computation), 0) + COALESCE(length(client), 0) + 16), 0) FROM audit",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    2 * bytes as u64
+}
+
 /// The store gives disk back: once the retention has pruned a few thousand sums, the database
-/// and its WAL take at most twice a fresh store's bytes plus the retired ids; the WAL is emptied
-/// while the node is idle, and a node stopped cleanly leaves none.
+/// and its WAL take at most twice a fresh store's bytes plus the retired ids and the audit log
+/// (which retention keeps, every entry); the WAL is emptied while the node is idle, and a node
+/// stopped cleanly leaves none.
 #[tokio::test]
 async fn a_pruned_store_gives_its_disk_back_and_keeps_no_wal_when_idle() {
     const SUMS: usize = 3000;
@@ -148,7 +165,8 @@ async fn a_pruned_store_gives_its_disk_back_and_keeps_no_wal_when_idle() {
         Duration::from_secs(60),
         "pruned, the store shrinks to the goal",
         || async {
-            alice.list().await.unwrap()["computations"] == json!([]) && total(store_bytes(&cluster, "alice")) <= goal
+            alice.list().await.unwrap()["computations"] == json!([])
+                && total(store_bytes(&cluster, "alice")) <= goal + audit_bytes(&cluster, "alice")
         },
     )
     .await;
@@ -156,6 +174,17 @@ async fn a_pruned_store_gives_its_disk_back_and_keeps_no_wal_when_idle() {
         store_bytes(&cluster, "alice").1 == 0
     })
     .await;
+    let store = cluster.path().join("alice").join("fsc.sqlite");
+    let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let ended: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'computation_finished'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(ended, SUMS as i64, "the audit log keeps what retention pruned");
+    drop(conn);
     let (db, _) = store_bytes(&cluster, "alice");
     eprintln!("alice's store: {fresh} bytes fresh, {grown} after {SUMS} sums, {db} pruned (goal {goal})");
 

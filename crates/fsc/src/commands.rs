@@ -4,8 +4,9 @@
 use crate::batch;
 use crate::error::Error;
 use crate::outcome::Outcome;
-use crate::{ClientCommand, Command, FederationCommand, NodeArgs};
+use crate::{AuditCommand, ClientCommand, Command, FederationCommand, NodeArgs, StoreArgs};
 use fsc_client::Client;
+use fsc_node::audit;
 use fsc_node::config::stream::StreamSpec;
 use fsc_node::config::{LogFormat, NodeConfig};
 use fsc_tools::demo;
@@ -140,6 +141,34 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                 report.bytes_before
             );
             Ok(Outcome::Done)
+        }
+        Command::Audit {
+            command: AuditCommand::Log { store, since, client },
+        } => {
+            let conn = audit::open_read_only(&store_path(&store)?)?;
+            let since = since.as_deref().map(audit::parse_time).transpose()?;
+            for entry in audit::entries(&conn, since, client.as_deref())? {
+                println!("{}", entry.json());
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { store },
+        } => {
+            let conn = audit::open_read_only(&store_path(&store)?)?;
+            match audit::verify(&conn)? {
+                Ok((entries, head)) => {
+                    println!(
+                        "audit log intact: {entries} entries, last hash {}",
+                        audit::hex(&head.hash)
+                    );
+                    Ok(Outcome::Done)
+                }
+                Err(broken) => {
+                    println!("audit log broken at entry {}: {}", broken.seq, broken.why);
+                    Ok(Outcome::Failed)
+                }
+            }
         }
         Command::Client {
             command:
@@ -421,6 +450,15 @@ async fn run_demo(
         shutdown_signal().await;
     }
     Ok(federation.stop().await?)
+}
+
+/// The store file `fsc audit` reads: given, or the one a node.toml names.
+fn store_path(store: &StoreArgs) -> Result<PathBuf, Error> {
+    match (&store.store, &store.config) {
+        (Some(path), _) => Ok(path.clone()),
+        (None, Some(config)) => Ok(NodeConfig::load(config, |key| std::env::var(key).ok())?.store),
+        (None, None) => unreachable!("clap requires one of --store and --config"),
+    }
 }
 
 #[cfg(test)]

@@ -101,6 +101,12 @@ enum Command {
         #[arg(long)]
         vacuum: bool,
     },
+    /// Read or check a node's audit log (README, "Accountability"), from its store file: the
+    /// node's own, or a copy.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Manage the API clients of a node.
     Client {
         #[command(subcommand)]
@@ -292,6 +298,39 @@ enum FederationCommand {
         #[arg(long)]
         update: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the audit log's entries, oldest first, one JSON object per line.
+    Log {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only entries from this time on: RFC 3339 (2026-12-07T04:00:00Z) or unix milliseconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries of this API client.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Check the hash chain of the whole log; exit code 3, naming the first broken entry, if
+    /// an entry was changed, removed or inserted.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Which store file: a node's (from its node.toml) or any copy.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct StoreArgs {
+    /// The node's node.toml (its `store`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A store file (e.g. a copy handed to a data protection officer).
+    #[arg(long)]
+    store: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

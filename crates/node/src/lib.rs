@@ -7,6 +7,7 @@
 //!   records here and what the other parties are told of it;
 //! - [`datasets`]: reading the steward's files and databases that inputs name;
 //! - [`store`]: SQLite persistence; [`runtime`]: persist-then-act application of the engine;
+//!   [`audit`]: the hash-chained log of who did what, written in the runtime's transactions;
 //! - [`transport`]: the NATS connection, inbox consumer and publisher, which sends the small
 //!   messages queued for one peer together ([`bundle`]);
 //! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`caller`]: which API client
@@ -15,6 +16,7 @@
 //! - [`node`]: all of it assembled.
 
 pub mod api;
+pub mod audit;
 pub mod budget;
 pub mod bundle;
 pub mod caller;

@@ -6,7 +6,8 @@
 //! and what remains: the caller's own, or every client's for admins and monitors), the caller's
 //! running and pending computations, and
 //! all of them, newest first, a page at a time (`?status=` filters, `?before=` pages on), with
-//! status, duration and failure reason. Admins get a cancel button on every computation that
+//! status, duration and failure reason; admins also see which API client submitted each one
+//! ("submitted by"). Admins get a cancel button on every computation that
 //! has not ended: a form POSTed to `/cancel` with a token only this page gives out (an HMAC, under
 //! a key drawn at start, of the client's name and the computation's id), so that another site
 //! cannot make a signed-in browser cancel anything (the browser would send the credentials). It
@@ -47,10 +48,11 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(2);
 const LISTED: i64 = 50;
 /// The statuses the list can be filtered by.
 const STATUSES: [&str; 4] = [store::PENDING, store::RUNNING, store::SUCCEEDED, store::FAILED];
-/// Failure reasons longer than this (two lines of the reason column in a 1280 px window) show
-/// their first `REASON_SUMMARY` characters, the rest one click away.
-const SHORT_REASON: usize = 140;
-const REASON_SUMMARY: usize = 64;
+/// Failure reasons longer than this (two lines of the reason column in a 1280 px window, beside
+/// the admin's "submitted by" column) show their first `REASON_SUMMARY` characters, the rest one
+/// click away.
+const SHORT_REASON: usize = 96;
+const REASON_SUMMARY: usize = 48;
 
 // The computations' tables fit the window: only short cells keep to one line; parties and
 // reasons wrap (anywhere, for long words), and long reasons are folded (`reason`).
@@ -412,7 +414,8 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                 tr {
                     th { "id" } th { "microprotocol" } th { "parties" } th { "status" } th { "started" }
                     th { "duration" } th { "reason" }
-                    @if caller.admin { th {} }
+                    // Who asked: an admin sees every client's computations.
+                    @if caller.admin { th { "submitted by" } th {} }
                 }
                 @for row in rows {
                     @let shown = view(row);
@@ -425,6 +428,7 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                         td { (millis(row.finished_at.unwrap_or(now_ms) - row.created_at)) }
                         td.wrap.reason { (folded(&bounded(&reason(&shown["error"])))) }
                         @if caller.admin {
+                            td.client { (bounded(row.client.as_deref().unwrap_or("—"))) }
                             td { @if !store::is_final(&row.status) { (cancel_button(caller, &row.id)) } }
                         }
                     }

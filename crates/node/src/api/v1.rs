@@ -1,9 +1,12 @@
 //! The native API, `/v1`: submit computations (one or a batch), read them (with long polling),
 //! list them, and describe the node. Asynchronous by design: a submission returns at once with
-//! the computation's id and status; clients poll or long-poll for the result.
+//! the computation's id and status; clients poll or long-poll for the result. Showing a final
+//! computation (a read, a listing) is recorded in the audit log, with the runtime's next
+//! transaction.
 
 use super::problem::retry_after;
 use super::{AppState, JsonBody};
+use crate::audit::{self, Event};
 use crate::caller::Caller;
 use crate::datasets::{Datasets, Reference};
 use crate::error::Error;
@@ -47,7 +50,7 @@ pub struct SubmitRequest {
 impl SubmitRequest {
     /// The submission; an input naming a dataset is read now, into the value it stands for (or
     /// the reason it cannot be, for the runtime to fail the computation with everywhere).
-    async fn submission(self, caller: &Caller, datasets: &Datasets) -> Submission {
+    async fn submission(self, caller: &Caller, datasets: &Datasets, api: &'static str) -> Submission {
         let (input, dataset) = if Reference::is_reference(&self.input) {
             match datasets.resolve(caller, &self.microprotocol, &self.input).await {
                 Ok(resolved) => (resolved.input, Some(Ok(resolved.summary))),
@@ -66,6 +69,7 @@ impl SubmitRequest {
             network: None,
             caller: caller.clone(),
             dataset,
+            api,
         }
     }
 }
@@ -75,7 +79,7 @@ pub async fn submit(
     Extension(caller): Extension<Caller>,
     JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), Error> {
-    let submission = request.submission(&caller, &state.datasets).await;
+    let submission = request.submission(&caller, &state.datasets, "v1").await;
     let result = state.runtime.submit(vec![submission]).await?.pop();
     let accepted = result.ok_or_else(|| Error::Unavailable("the store is not available; retry".into()))??;
     let status = if accepted.created {
@@ -112,7 +116,7 @@ pub async fn submit_batch(
     for (i, item) in request.computations.into_iter().enumerate() {
         match serde_json::from_value::<SubmitRequest>(item) {
             Ok(item) => {
-                valid.push(item.submission(&caller, &state.datasets).await);
+                valid.push(item.submission(&caller, &state.datasets, "v1_batch").await);
                 positions.push(i);
             }
             Err(e) => {
@@ -180,10 +184,30 @@ pub async fn get(
             })
             .await?;
         if let Some(row) = polled {
-            return Ok(Json(view(&accessible(caller, id, Some(row))?)));
+            let row = accessible(caller, id, Some(row))?;
+            record_read(state, caller, &row);
+            return Ok(Json(view(&row)));
         }
     }
-    Ok(Json(view(&read().await?)))
+    let row = read().await?;
+    record_read(state, caller, &row);
+    Ok(Json(view(&row)))
+}
+
+/// A final computation's output or failure is shown to `caller`: the audit log records it with
+/// the runtime's next transaction (a pending or running one shows nothing of the result, and is
+/// not recorded, so polling costs nothing).
+fn record_read(state: &AppState, caller: &Caller, row: &ComputationRow) {
+    if !store::is_final(&row.status) {
+        return;
+    }
+    let event = Event::new(
+        Some(&caller.name),
+        audit::READ,
+        Some(row.id.clone()),
+        json!({"status": row.status}),
+    );
+    state.runtime.record_reads(vec![event]);
 }
 
 /// `DELETE /v1/computations/{id}`: cancels a pending or running computation of this client. It
@@ -199,9 +223,9 @@ pub async fn cancel(
     if !store::is_final(&row.status) {
         let reason = AbortReason {
             code: CANCELLED.into(),
-            message: "cancelled by a client".into(),
+            message: format!("cancelled by client {}", caller.name),
         };
-        state.runtime.cancel(id, reason, false).await?;
+        state.runtime.cancel(id, reason, false, &caller).await?;
     }
     let row = readable(&state, &caller, id).await?;
     let error = parse_json(&row.error);
@@ -247,6 +271,16 @@ pub async fn list(
         ),
     };
     let rows = store::list_computations(&state.read, caller.listing_filter(), status, limit, after).await?;
+    // A listing shows outputs too: one entry names the final computations it showed.
+    let shown: Vec<&str> = rows
+        .iter()
+        .filter(|r| store::is_final(&r.status))
+        .map(|r| r.id.as_str())
+        .collect();
+    if !shown.is_empty() {
+        let event = Event::new(Some(&caller.name), audit::LIST, None, json!({"computations": shown}));
+        state.runtime.record_reads(vec![event]);
+    }
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| format!("{}_{}", r.created_at, r.id)))
         .flatten();

@@ -53,10 +53,19 @@ impl Runtime {
         let mut results = Vec::with_capacity(items.len());
         let mut created = Vec::new();
         for (item, id) in items.into_iter().zip(ids) {
+            let (client, api) = (item.caller.name.clone(), item.api);
             let result = self.submit_one(conn, item, id, &known, now, batch);
             if matches!(result, Ok(Accepted { created: true, .. })) && self.active.contains_key(&id) {
                 created.push(id);
             }
+            // Refusals too: who tried what is part of the record (the code, never the input).
+            let detail = match &result {
+                Ok(accepted) => json!({"api": api, "status": accepted.status, "created": accepted.created}),
+                Err(error) => json!({"api": api, "refused": error.classify().1}),
+            };
+            batch
+                .audit
+                .push(Event::new(Some(&client), audit::SUBMIT, Some(id.to_string()), detail));
             results.push(result);
         }
         // Messages that peers sent before our client submitted, in arrival order. Only the
@@ -395,6 +404,12 @@ impl Runtime {
             rho: cost.rho,
             charged_at: now,
         });
+        batch.audit.push(Event::new(
+            Some(client),
+            audit::BUDGET_CHARGE,
+            Some(id.to_string()),
+            json!({"epsilon": cost.epsilon, "delta": cost.delta, "rho": cost.rho}),
+        ));
         Ok(Ok(()))
     }
 

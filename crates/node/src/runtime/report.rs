@@ -1,6 +1,8 @@
 //! What an operator sees of each computation: one log line when it starts here and one when it
-//! ends (at WARN if it failed), and its duration and outcome in the metrics. Reported after the
-//! commit, from the committed rows, so the log never tells of a step the store lost.
+//! ends (at WARN if it failed), with the API client that submitted it, and its duration and
+//! outcome in the metrics. Reported after the commit, from the committed rows, so the log never
+//! tells of a step the store lost. The audit log's entries for the same starts and ends are made
+//! here too, before the commit, in the batch's transaction ([`Runtime::audit_computations`]).
 
 use super::*;
 
@@ -21,6 +23,7 @@ impl Runtime {
                     microprotocol = row.microprotocol.as_deref().unwrap_or_default(),
                     %parties,
                     role,
+                    client = row.client.as_deref(),
                     "computation started"
                 );
             }
@@ -61,6 +64,7 @@ impl Runtime {
                 %parties,
                 duration_ms,
                 outcome = "succeeded",
+                client = row.client.as_deref(),
                 "computation finished"
             );
             self.metrics.computation_finished(microprotocol, None, seconds);
@@ -74,6 +78,7 @@ impl Runtime {
                 reason,
                 detail,
                 party = culprit,
+                client = row.client.as_deref(),
                 "computation finished"
             );
             self.metrics
@@ -82,11 +87,63 @@ impl Runtime {
     }
 }
 
-/// The row's parties, comma-separated.
-fn parties_of(row: &ComputationRow) -> String {
+impl Runtime {
+    /// Audit entries for the computations `batch` started and finished: the definition's
+    /// digest, parties and microprotocol, the outcome and reason code, and the submitting client
+    /// (none for a helper's computation or a peer's abort before any client here submitted).
+    pub(super) fn audit_computations(&self, batch: &mut Batch) {
+        let mut events = Vec::with_capacity(batch.started.len() + batch.finished.len());
+        for id in &batch.started {
+            let row = self.active.get(id).map(|a| &a.row).or_else(|| batch.settled.get(id));
+            if let Some(row) = row {
+                let detail = json!({
+                    "microprotocol": row.microprotocol,
+                    "parties": parties_list(row),
+                    "digest": row.digest.as_deref().map(audit::hex),
+                });
+                events.push(Event::new(
+                    row.client.as_deref(),
+                    audit::COMPUTATION_STARTED,
+                    Some(row.id.clone()),
+                    detail,
+                ));
+            }
+        }
+        for row in batch.finished.iter().filter_map(|id| batch.settled.get(id)) {
+            let error: Value = row
+                .error
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok())
+                .unwrap_or_default();
+            // The reason's code, party and rule, never its message (it may quote an input).
+            let detail = json!({
+                "microprotocol": row.microprotocol,
+                "parties": parties_list(row),
+                "digest": row.digest.as_deref().map(audit::hex),
+                "outcome": row.status,
+                "reason": error.get("code"),
+                "party": error.get("party"),
+                "rule": error.get("rule"),
+            });
+            events.push(Event::new(
+                row.client.as_deref(),
+                audit::COMPUTATION_FINISHED,
+                Some(row.id.clone()),
+                detail,
+            ));
+        }
+        batch.audit.extend(events);
+    }
+}
+
+fn parties_list(row: &ComputationRow) -> Vec<String> {
     row.parties
         .as_deref()
         .and_then(|p| serde_json::from_str::<Vec<String>>(p).ok())
         .unwrap_or_default()
-        .join(",")
+}
+
+/// The row's parties, comma-separated.
+fn parties_of(row: &ComputationRow) -> String {
+    parties_list(row).join(",")
 }

@@ -65,13 +65,19 @@ impl Drop for Charge {
 pub struct Data {
     text: Box<RawValue>,
     _charge: Charge,
+    /// The computation whose output this is, if it is one (`Bus::hold_result`).
+    pub computation: Option<uuid::Uuid>,
 }
 
 impl Data {
     /// `charge` must cover `text` (see `Bus::hold`).
     pub fn new(text: Box<RawValue>, charge: Charge) -> Data {
         debug_assert_eq!(charge.bytes, text.get().len());
-        Data { text, _charge: charge }
+        Data {
+            text,
+            _charge: charge,
+            computation: None,
+        }
     }
 
     pub fn text(&self) -> &str {

@@ -239,6 +239,13 @@ impl Bus {
         Ok(Arc::new(Data::new(text, charge)))
     }
 
+    /// [`Bus::hold`] for computation `id`'s output: downloading it is recorded in the audit log.
+    pub fn hold_result(&self, text: Box<RawValue>, id: Uuid) -> Result<Arc<Data>, Error> {
+        let mut data = self.hold(text)?;
+        Arc::get_mut(&mut data).expect("just made").computation = Some(id);
+        Ok(data)
+    }
+
     /// [`Bus::hold`] for a value made here (a result, an invitation, a count).
     pub fn hold_value(&self, value: &Value) -> Result<Arc<Data>, Error> {
         let text = serde_json::value::to_raw_value(value).expect("a Value always serialises");

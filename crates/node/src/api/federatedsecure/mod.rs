@@ -22,6 +22,7 @@ pub use call::SyncObjects;
 pub use simon::Simon;
 
 use super::AppState;
+use crate::audit::{self, Event};
 use crate::caller::Caller;
 use crate::error::Error;
 use axum::extract::{Path, Request, State};
@@ -246,7 +247,18 @@ async fn download(
     Path(uuid): Path<String>,
 ) -> Answer {
     match state.federatedsecure.bus.get(&uuid, &caller)? {
-        Repr::Value(value) => Ok(Reply::Object(value)),
+        Repr::Value(value) => {
+            if let Some(computation) = value.computation {
+                let event = Event::new(
+                    Some(&caller.name),
+                    audit::DOWNLOAD,
+                    Some(computation.to_string()),
+                    json!({"representation": uuid}),
+                );
+                state.runtime.record_reads(vec![event]);
+            }
+            Ok(Reply::Object(value))
+        }
         _ => Err(Error::bad_request(
             "not_downloadable",
             format!("invalid parameter: representation {uuid} is an object with methods, not data"),

@@ -89,6 +89,7 @@ impl Simon {
                             network: Some(network_id.clone()),
                             caller: caller.clone(),
                             dataset: None,
+                            api: "federatedsecure",
                         };
                         self.submit(submission).await?;
                         id
@@ -106,7 +107,7 @@ impl Simon {
                 waiting.delivered();
                 continue;
             }
-            let reply = bus.hold(outcome(row)?)?;
+            let reply = bus.hold_result(outcome(row)?, id)?;
             waiting.delivered();
             return Ok(Some(Repr::Value(reply)));
         }
@@ -136,7 +137,7 @@ impl Simon {
                 code: SUPERSEDED.into(),
                 message: "superseded by a later compute with the same network uuid".into(),
             };
-            match self.runtime.cancel(id, reason, true).await? {
+            match self.runtime.cancel(id, reason, true, caller).await? {
                 Cancelled::Joined => joined = Some(id),
                 Cancelled::Now => {
                     tracing::info!(computation = %id, %network, "superseded an unfinished compute of this network");
@@ -287,6 +288,7 @@ impl Simon {
                         network: None,
                         caller: caller.clone(),
                         dataset: None,
+                        api: "federatedsecure",
                     };
                     (submission, std::mem::take(&mut task.inputs))
                 };
@@ -308,7 +310,9 @@ impl Simon {
                 let computation = task.lock().expect("task lock").computation;
                 let row = store::get_computation_pool(&self.read, &computation.to_string()).await?;
                 match row.filter(|r| caller.may_access(r.client.as_deref())) {
-                    Some(row) if store::is_final(&row.status) => Ok(Some(Repr::Value(bus.hold(outcome(row)?)?))),
+                    Some(row) if store::is_final(&row.status) => {
+                        Ok(Some(Repr::Value(bus.hold_result(outcome(row)?, computation)?)))
+                    }
                     _ => Ok(None),
                 }
             }
