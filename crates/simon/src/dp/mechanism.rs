@@ -24,6 +24,7 @@
 //! towards more noise. The sampling itself is exact ([`crate::dp::samplers`]).
 
 use crate::dp::samplers;
+use crate::z2k::Zk;
 use num_bigint::{BigInt, BigUint, Sign};
 use num_rational::BigRational;
 use num_traits::{ToPrimitive, Zero};
@@ -223,6 +224,15 @@ impl Mechanism {
         }
     }
 
+    /// Adds one party's noise share to every coordinate of its contribution to a masked sum, as
+    /// ring residues (wrap-around is harmless: the total is read back signed). What protocols
+    /// call, and what the distribution tests sample through.
+    pub fn add_noise<const L: usize>(&self, vector: &mut [Zk<L>], rng: &mut dyn RngCore) {
+        for value in vector {
+            *value += Zk::from_bigint(&self.draw(rng));
+        }
+    }
+
     /// The variance of one party's share: 2q/(1 − q)² with q = e^{−1/b} for the discrete
     /// Laplace; for the discrete Gaussian, below σ² and within 10^-11 of it from σ ≥ 1 (CKS 2020,
     /// Proposition 19 and Figure 2), reported as σ².
@@ -307,22 +317,28 @@ mod tests {
             let error = dp(value.clone()).unwrap_err();
             assert!(error.contains(says), "{value}: {error}");
         }
-        let bounded = |value: Value| {
-            serde_json::from_value::<DpParameters>(value)
-                .unwrap()
-                .validate(2, true)
-        };
+        let bounded = |value: Value| serde_json::from_value::<DpParameters>(value).unwrap().validate(2, true);
         assert!(bounded(json!({"epsilon": 1.0})).unwrap_err().contains("needs bounds"));
-        assert!(bounded(json!({"epsilon": 1.0, "bounds": [1, 1]})).unwrap_err().contains("lo < hi"));
+        assert!(
+            bounded(json!({"epsilon": 1.0, "bounds": [1, 1]}))
+                .unwrap_err()
+                .contains("lo < hi")
+        );
         assert!(bounded(json!({"epsilon": 1.0, "bounds": [-1, 1]})).is_ok());
     }
 
     #[test]
     fn calibration_follows_the_textbook_formulas() {
-        let m = dp(json!({"epsilon": 0.5})).unwrap().mechanism(Sensitivity::COUNT, 3).unwrap();
+        let m = dp(json!({"epsilon": 0.5}))
+            .unwrap()
+            .mechanism(Sensitivity::COUNT, 3)
+            .unwrap();
         assert_eq!(m.scale, 2.0);
         assert_eq!(m.describe()["mechanism"], "discrete_laplace");
-        let m = dp(json!({"rho": 0.125})).unwrap().mechanism(Sensitivity::COUNT, 3).unwrap();
+        let m = dp(json!({"rho": 0.125}))
+            .unwrap()
+            .mechanism(Sensitivity::COUNT, 3)
+            .unwrap();
         assert_eq!(m.scale, 2.0); // σ² = 1/(2·0.125) = 4
         assert_eq!(
             m.noise,
@@ -338,7 +354,12 @@ mod tests {
         assert!((rho - 0.0203).abs() < 1e-3, "{rho}");
         let m = p.mechanism(Sensitivity::COUNT, 3).unwrap();
         assert_eq!(m.describe()["delta"], 1e-5);
-        assert!(dp(json!({"epsilon": 1e-12})).unwrap().mechanism(Sensitivity::COUNT, 3).is_err());
+        assert!(
+            dp(json!({"epsilon": 1e-12}))
+                .unwrap()
+                .mechanism(Sensitivity::COUNT, 3)
+                .is_err()
+        );
     }
 
     proptest! {

@@ -10,3 +10,6 @@ pub mod mechanism;
 pub mod samplers;
 
 pub use mechanism::{DpParameters, Mechanism, Sensitivity};
+
+#[cfg(test)]
+mod distribution_tests;

@@ -13,14 +13,17 @@
 //! nothing here needs lowest terms, and gcds would cost more than the sampling.
 
 use num_bigint::{BigInt, BigUint};
-use num_integer::{Integer, Roots};
-use num_traits::{One, Zero};
+use num_integer::Integer;
+use num_traits::{One, ToPrimitive, Zero};
 use rand_core::RngCore;
 
 /// A uniform integer in `[0, m)`, `m > 0`: rejection from the smallest power of two above m
 /// (fewer than two tries on average), so no modulo bias.
 pub fn uniform_below(m: &BigUint, rng: &mut dyn RngCore) -> BigUint {
     assert!(!m.is_zero(), "a range with no integer");
+    if let Some(small) = m.to_u128() {
+        return BigUint::from(uniform_below_u128(small, rng));
+    }
     let bits = m.bits();
     let bytes = bits.div_ceil(8) as usize;
     let excess = (bytes as u64 * 8 - bits) as u32;
@@ -38,6 +41,33 @@ pub fn uniform_below(m: &BigUint, rng: &mut dyn RngCore) -> BigUint {
     }
 }
 
+/// [`uniform_below`] without allocation, for the common small ranges: the same rejection.
+fn uniform_below_u128(m: u128, rng: &mut dyn RngCore) -> u128 {
+    let mask = u128::MAX >> (m - 1).leading_zeros().min(127);
+    loop {
+        let candidate = ((u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())) & mask;
+        if candidate < m {
+            return candidate;
+        }
+    }
+}
+
+/// Bernoulli(exp(−num/den)) for γ ≤ 1 in machine integers, or `Err(k)` where `den·k` would not
+/// fit: the caller then goes on from that k with big integers (going on, not starting again,
+/// keeps the distribution exact).
+fn bernoulli_exp_small(num: u128, den: u128, rng: &mut dyn RngCore) -> Result<bool, u128> {
+    let mut k: u128 = 1;
+    loop {
+        let Some(scaled) = den.checked_mul(k) else {
+            return Err(k);
+        };
+        if uniform_below_u128(scaled, rng) >= num {
+            return Ok(k % 2 == 1);
+        }
+        k += 1;
+    }
+}
+
 /// Bernoulli(num/den), `num ≤ den`, `den > 0`.
 pub fn bernoulli(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) -> bool {
     debug_assert!(num <= den, "a probability above one");
@@ -52,6 +82,12 @@ pub fn bernoulli_exp(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) -> boo
     assert!(!den.is_zero(), "a rational with a zero denominator");
     if num <= den {
         let mut k = BigUint::one();
+        if let (Some(n), Some(d)) = (num.to_u128(), den.to_u128()) {
+            match bernoulli_exp_small(n, d, rng) {
+                Ok(bit) => return bit,
+                Err(reached) => k = BigUint::from(reached),
+            }
+        }
         loop {
             // Bernoulli(γ/k) = Bernoulli(num / (den·k)).
             if !bernoulli(num, &(den * &k), rng) {
@@ -79,7 +115,10 @@ pub fn bernoulli_exp(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) -> boo
 /// with P[V = v] ∝ e^−v, is geometric with parameter e^{−1/t}; ⌊X'/s⌋ is geometric with parameter
 /// e^{−s/t}; a random sign, rejecting "−0" so that zero is not counted twice, makes it two-sided.
 pub fn discrete_laplace(s: &BigUint, t: &BigUint, rng: &mut dyn RngCore) -> BigInt {
-    assert!(!s.is_zero() && !t.is_zero(), "a discrete Laplace scale t/s needs s, t ≥ 1");
+    assert!(
+        !s.is_zero() && !t.is_zero(),
+        "a discrete Laplace scale t/s needs s, t ≥ 1"
+    );
     let one = BigUint::one();
     loop {
         let u = uniform_below(t, rng);
@@ -116,7 +155,11 @@ pub fn discrete_gaussian(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) ->
     loop {
         let y = discrete_laplace(&one, &t, rng);
         let magnitude = y.magnitude() * den * &t;
-        let gap = if &magnitude >= num { magnitude - num } else { num - magnitude };
+        let gap = if &magnitude >= num {
+            magnitude - num
+        } else {
+            num - magnitude
+        };
         if bernoulli_exp(&(&gap * &gap), &gamma_den, rng) {
             return y;
         }
@@ -124,7 +167,7 @@ pub fn discrete_gaussian(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
@@ -137,7 +180,7 @@ mod tests {
     /// Pearson's statistic of `draws` against the probabilities `pmf(x)` over the integers:
     /// cells `−cut..=cut`, the outermost two holding their tails. Returns (statistic, degrees of
     /// freedom). Every cell must expect at least five draws.
-    pub(crate) fn chi_square(draws: &[i64], cut: i64, pmf: impl Fn(i64) -> f64) -> (f64, usize) {
+    pub fn chi_square(draws: &[i64], cut: i64, pmf: impl Fn(i64) -> f64) -> (f64, usize) {
         let mut observed: BTreeMap<i64, u64> = BTreeMap::new();
         for &x in draws {
             *observed.entry(x.clamp(-cut, cut)).or_default() += 1;
@@ -150,7 +193,10 @@ mod tests {
         for x in -cut..=cut {
             let p = if x.abs() == cut { tail } else { pmf(x) };
             let expected = p * total;
-            assert!(expected >= 5.0, "cell {x} expects {expected} draws: choose a smaller cut");
+            assert!(
+                expected >= 5.0,
+                "cell {x} expects {expected} draws: choose a smaller cut"
+            );
             let o = *observed.get(&x).unwrap_or(&0) as f64;
             statistic += (o - expected).powi(2) / expected;
             cells += 1;
@@ -161,7 +207,7 @@ mod tests {
     /// Far beyond any plausible value of a chi-square of `df` degrees of freedom (about 6 standard
     /// deviations above its mean): the seeds are fixed, so this never flakes, and a wrong sampler
     /// (a scale off by a few percent, a doubled zero) lands far above it with 10^5 draws.
-    pub(crate) fn acceptable(statistic: f64, df: usize) -> bool {
+    pub fn acceptable(statistic: f64, df: usize) -> bool {
         statistic < df as f64 + 6.0 * (2.0 * df as f64).sqrt()
     }
 
@@ -191,7 +237,7 @@ mod tests {
             .map(|_| i64::try_from(uniform_below(&m, &mut rng)).unwrap() - 5)
             .collect();
         assert!(draws.iter().all(|&x| (-5..5).contains(&x)));
-                let mut counts = [0u64; 10];
+        let mut counts = [0u64; 10];
         draws.iter().for_each(|&x| counts[(x + 5) as usize] += 1);
         let expected = DRAWS as f64 / 10.0;
         let statistic: f64 = counts.iter().map(|&o| (o as f64 - expected).powi(2) / expected).sum();
@@ -199,13 +245,13 @@ mod tests {
     }
 
     /// The textbook PMF of the discrete Laplace of scale b: (1 − e^{−1/b})/(1 + e^{−1/b}) e^{−|x|/b}.
-    pub(crate) fn laplace_pmf(b: f64) -> impl Fn(i64) -> f64 {
+    pub fn laplace_pmf(b: f64) -> impl Fn(i64) -> f64 {
         let q = (-1.0 / b).exp();
         move |x| (1.0 - q) / (1.0 + q) * q.powi(x.abs() as i32)
     }
 
     /// The PMF of N_Z(0, σ²), normalised over a range wide enough for doubles.
-    pub(crate) fn gaussian_pmf(sigma2: f64) -> impl Fn(i64) -> f64 {
+    pub fn gaussian_pmf(sigma2: f64) -> impl Fn(i64) -> f64 {
         let reach = (sigma2.sqrt() * 40.0) as i64 + 10;
         let norm: f64 = (-reach..=reach).map(|x| (-(x * x) as f64 / (2.0 * sigma2)).exp()).sum();
         move |x| (-(x * x) as f64 / (2.0 * sigma2)).exp() / norm
@@ -231,7 +277,10 @@ mod tests {
                 .map(|_| i64::try_from(discrete_gaussian(&big(num), &big(den), &mut rng)).unwrap())
                 .collect();
             let (statistic, df) = chi_square(&draws, cut, gaussian_pmf(num as f64 / den as f64));
-            assert!(acceptable(statistic, df), "σ² = {num}/{den}: χ² = {statistic} on {df} df");
+            assert!(
+                acceptable(statistic, df),
+                "σ² = {num}/{den}: χ² = {statistic} on {df} df"
+            );
         }
     }
 
