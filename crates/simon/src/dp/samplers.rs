@@ -52,22 +52,6 @@ fn uniform_below_u128(m: u128, rng: &mut dyn RngCore) -> u128 {
     }
 }
 
-/// Bernoulli(exp(−num/den)) for γ ≤ 1 in machine integers, or `Err(k)` where `den·k` would not
-/// fit: the caller then goes on from that k with big integers (going on, not starting again,
-/// keeps the distribution exact).
-fn bernoulli_exp_small(num: u128, den: u128, rng: &mut dyn RngCore) -> Result<bool, u128> {
-    let mut k: u128 = 1;
-    loop {
-        let Some(scaled) = den.checked_mul(k) else {
-            return Err(k);
-        };
-        if uniform_below_u128(scaled, rng) >= num {
-            return Ok(k % 2 == 1);
-        }
-        k += 1;
-    }
-}
-
 /// Bernoulli(num/den), `num ≤ den`, `den > 0`.
 pub fn bernoulli(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) -> bool {
     debug_assert!(num <= den, "a probability above one");
@@ -80,32 +64,56 @@ pub fn bernoulli(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) -> bool {
 /// draw of the first case, stopping at the first failure.
 pub fn bernoulli_exp(num: &BigUint, den: &BigUint, rng: &mut dyn RngCore) -> bool {
     assert!(!den.is_zero(), "a rational with a zero denominator");
+    if let (Some(n), Some(d)) = (num.to_u128(), den.to_u128()) {
+        return bernoulli_exp_u128(n, d, rng);
+    }
     if num <= den {
-        let mut k = BigUint::one();
-        if let (Some(n), Some(d)) = (num.to_u128(), den.to_u128()) {
-            match bernoulli_exp_small(n, d, rng) {
-                Ok(bit) => return bit,
-                Err(reached) => k = BigUint::from(reached),
-            }
-        }
-        loop {
-            // Bernoulli(γ/k) = Bernoulli(num / (den·k)).
-            if !bernoulli(num, &(den * &k), rng) {
-                return k.is_odd();
-            }
-            k += 1u32;
-        }
+        return run_of_successes(num, den, BigUint::one(), rng);
     }
     let (whole, rest) = num.div_rem(den);
-    let one = BigUint::one();
     let mut i = BigUint::zero();
     while i < whole {
-        if !bernoulli_exp(&one, &one, rng) {
+        if !bernoulli_exp_u128(1, 1, rng) {
             return false;
         }
         i += 1u32;
     }
     bernoulli_exp(&rest, den, rng)
+}
+
+/// The γ ≤ 1 case of [`bernoulli_exp`] from the k-th trial on (the earlier ones succeeded).
+fn run_of_successes(num: &BigUint, den: &BigUint, mut k: BigUint, rng: &mut dyn RngCore) -> bool {
+    loop {
+        // Bernoulli(γ/k) = Bernoulli(num / (den·k)).
+        if !bernoulli(num, &(den * &k), rng) {
+            return k.is_odd();
+        }
+        k += 1u32;
+    }
+}
+
+/// [`bernoulli_exp`] in machine integers: the same draws, without allocation. Where `den·k` would
+/// not fit, the run goes on with big integers from that k (going on, not starting again, keeps
+/// the distribution exact).
+fn bernoulli_exp_u128(num: u128, den: u128, rng: &mut dyn RngCore) -> bool {
+    if num > den {
+        for _ in 0..num / den {
+            if !bernoulli_exp_u128(1, 1, rng) {
+                return false;
+            }
+        }
+        return bernoulli_exp_u128(num % den, den, rng);
+    }
+    let mut k: u128 = 1;
+    loop {
+        let Some(scaled) = den.checked_mul(k) else {
+            return run_of_successes(&BigUint::from(num), &BigUint::from(den), BigUint::from(k), rng);
+        };
+        if uniform_below_u128(scaled, rng) >= num {
+            return k % 2 == 1;
+        }
+        k += 1;
+    }
 }
 
 /// A draw of the discrete Laplace distribution of scale `t/s` (`s, t ≥ 1`; CKS Algorithm 2):
@@ -119,6 +127,9 @@ pub fn discrete_laplace(s: &BigUint, t: &BigUint, rng: &mut dyn RngCore) -> BigI
         !s.is_zero() && !t.is_zero(),
         "a discrete Laplace scale t/s needs s, t ≥ 1"
     );
+    if let (Some(s), Some(t)) = (s.to_u64(), t.to_u64()) {
+        return BigInt::from(discrete_laplace_u64(s, t, rng));
+    }
     let one = BigUint::one();
     loop {
         let u = uniform_below(t, rng);
@@ -135,6 +146,34 @@ pub fn discrete_laplace(s: &BigUint, t: &BigUint, rng: &mut dyn RngCore) -> BigI
             continue;
         }
         let y = BigInt::from(y);
+        return if negative { -y } else { y };
+    }
+}
+
+/// [`discrete_laplace`] in machine integers, the same draws: s, t < 2^64, so U + t·V fits 128
+/// bits for every V below 2^64 (a geometric count of parameter e^−1 reaches 2^64 with
+/// probability e^(−2^64): never).
+fn discrete_laplace_u64(s: u64, t: u64, rng: &mut dyn RngCore) -> i128 {
+    let (s, t) = (u128::from(s), u128::from(t));
+    loop {
+        let u = uniform_below_u128(t, rng);
+        if !bernoulli_exp_u128(u, t, rng) {
+            continue;
+        }
+        let mut v: u128 = 0;
+        while bernoulli_exp_u128(1, 1, rng) {
+            v += 1;
+        }
+        let x = t
+            .checked_mul(v)
+            .and_then(|tv| tv.checked_add(u))
+            .expect("a geometric count below 2^64");
+        let y = x / s;
+        let negative = uniform_below_u128(2, rng) == 1;
+        if negative && y == 0 {
+            continue;
+        }
+        let y = i128::try_from(y).expect("below 2^127");
         return if negative { -y } else { y };
     }
 }
