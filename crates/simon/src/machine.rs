@@ -55,6 +55,9 @@ pub const AVAILABLE: &[&str] = &[
     "StatisticsContingencyVertical",
 ];
 
+/// Microprotocols that take a `dp` parameter ([`crate::dp`]).
+pub const WITH_DP: &[&str] = &["StatisticsFrequency", "StatisticsContingency"];
+
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
 pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
     "SecureSum",

@@ -11,6 +11,7 @@
 //! runtime, the transport and the tools build on it, never the reverse.
 
 pub mod broker;
+pub mod dp_policy;
 pub mod policy;
 pub mod roster;
 pub mod stream;

@@ -119,7 +119,11 @@ impl Runtime {
         let spec = Spec::new(&item.microprotocol, &requested, item.parties.len());
         let parameters = spec.as_ref().map(Spec::parameters_json).unwrap_or(requested);
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
-        let spec = spec.map(|spec| spec.bound_to(digest).limited(self.config.limits));
+        let spec = spec.map(|spec| {
+            spec.bound_to(digest)
+                .limited(self.config.limits)
+                .suppressing(self.config.policy.min_cell_count)
+        });
         let me = item
             .parties
             .iter()
@@ -145,6 +149,8 @@ impl Runtime {
                 microprotocol: &item.microprotocol,
                 parties: &item.parties,
                 helper: spec.helper(),
+                parameters: &parameters,
+                dp: spec.dp(),
             };
             self.config
                 .policy
