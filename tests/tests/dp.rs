@@ -79,16 +79,27 @@ async fn noisy_tables_have_the_documented_scale_suppress_small_cells_and_require
             }
         }
         let listed = mine["suppressed"].as_array().unwrap().len();
-        assert_eq!(listed, TRUTH.iter().filter(|(r, c, _)| result["table"][r][c].as_i64().unwrap() < 3).count());
+        assert_eq!(
+            listed,
+            TRUTH
+                .iter()
+                .filter(|(r, c, _)| result["table"][r][c].as_i64().unwrap() < 3)
+                .count()
+        );
     }
     let n = errors.len() as f64;
     let mean = errors.iter().sum::<f64>() / n;
     let variance = errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
     // 800 cells of variance 12: the mean's standard error is 0.12, the variance's about 5%.
     assert!(mean.abs() < 0.6, "mean noise {mean}");
-    assert!((variance / 12.0 - 1.0).abs() < 0.25, "noise variance {variance}, documented 3 · 4 = 12");
+    assert!(
+        (variance / 12.0 - 1.0).abs() < 0.25,
+        "noise variance {variance}, documented 3 · 4 = 12"
+    );
     assert!(suppressed > 0, "no noisy cell fell below 3 in {RUNS} runs");
-    println!("dp e2e: {RUNS} tables, noise mean {mean:.3}, variance {variance:.2} (documented 12), {suppressed} cells suppressed at alice");
+    println!(
+        "dp e2e: {RUNS} tables, noise mean {mean:.3}, variance {variance:.2} (documented 12), {suppressed} cells suppressed at alice"
+    );
 
     // The same table without dp: alice's require_dp refuses it, and every party names the rule.
     let id = Uuid::new_v4();
@@ -119,7 +130,10 @@ async fn noisy_tables_have_the_documented_scale_suppress_small_cells_and_require
     assert_eq!(answer.body["rule"], "max_rho", "{}", answer.body);
     // A malformed dp is a 400 that says why.
     let bad = json!({"rows": ["a"], "columns": [0], "dp": {"epsilon": 1.0, "rho": 1.0}});
-    let answer = clients[1].submit(&request(Uuid::new_v4(), &bad, &json!([]))).await.unwrap();
+    let answer = clients[1]
+        .submit(&request(Uuid::new_v4(), &bad, &json!([])))
+        .await
+        .unwrap();
     assert_eq!(answer.status.as_u16(), 400, "{}", answer.body);
     assert!(answer.body.to_string().contains("not both"), "{}", answer.body);
 }

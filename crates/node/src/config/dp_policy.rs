@@ -88,7 +88,12 @@ impl Policy {
 }
 
 impl ClientPolicy {
-    pub(crate) fn caps(&self) -> DpCaps {
+    /// The consistency of this client's differential-privacy rules.
+    pub(crate) fn validate_dp(&self) -> Result<(), Error> {
+        validate_caps("clients.", &self.require_dp, &self.caps())
+    }
+
+    fn caps(&self) -> DpCaps {
         DpCaps {
             max_epsilon: self.max_epsilon.map(|m| (m, Rule::ClientMaxEpsilon)),
             max_delta: None,
@@ -98,7 +103,7 @@ impl ClientPolicy {
 }
 
 /// `require_dp` names protocols that take `dp`; caps are positive finite numbers.
-pub(crate) fn validate_caps(prefix: &str, require_dp: &Option<Vec<String>>, caps: &DpCaps) -> Result<(), Error> {
+fn validate_caps(prefix: &str, require_dp: &Option<Vec<String>>, caps: &DpCaps) -> Result<(), Error> {
     for name in require_dp.iter().flatten() {
         if !WITH_DP.contains(&name.as_str()) {
             return Err(Error::Config(format!(

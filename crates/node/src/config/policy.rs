@@ -314,7 +314,7 @@ impl Policy {
             for name in &client.microprotocols {
                 known(name, "clients.microprotocols")?;
             }
-            crate::config::dp_policy::validate_caps("clients.", &client.require_dp, &client.caps())?;
+            client.validate_dp()?;
         }
         Ok(())
     }
