@@ -11,6 +11,10 @@
 //! Rounds: the exchange of category sets (one hop; none when both are given), then one sum
 //! round of rows × columns counts. What each party learns: every cell's count, and for
 //! exchanged dimensions the set of categories each other party has.
+//!
+//! With `dp` (needs `rows` and `columns`; [`crate::dp`], [`crate::statistics::categorical`]): the counts
+//! open noisy and signed, the result adds `"dp"` (the mechanism) and `"suppressed"` (the cells
+//! this party's `min_cell_count` hides, shown as null).
 
 use crate::dp::DpParameters;
 use crate::fixed_point::EncodingError;

@@ -10,6 +10,10 @@
 //! Rounds: the exchange of category sets (one hop; none with `categories`), then one sum round.
 //! What each party learns: every count, and without `categories` the set of values each other
 //! party has.
+//!
+//! With `dp` (needs `categories`; [`crate::dp`], [`crate::statistics::categorical`]): the counts
+//! open noisy and signed, the result adds `"dp"` (the mechanism) and `"suppressed"` (the cells
+//! this party's `min_cell_count` hides, shown as null).
 
 use crate::dp::DpParameters;
 use crate::fixed_point::EncodingError;
