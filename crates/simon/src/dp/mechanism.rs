@@ -159,7 +159,7 @@ impl DpParameters {
             }
             (None, None) => unreachable!("validated: epsilon or rho"),
         };
-        if !(scale <= MAX_SCALE as f64) {
+        if scale.is_nan() || scale > MAX_SCALE as f64 {
             return Err(format!(
                 "dp: the noise scale would be {scale:e}, beyond {MAX_SCALE} (choose a larger epsilon or rho)"
             ));
