@@ -103,43 +103,49 @@ fn the_opened_total_of_discrete_laplace_shares_has_their_convolution() {
     check(json!({"epsilon": 1.0}), laplace_pmf(1.0), 40, 7);
 }
 
-/// A contingency table of three parties with `dp`, run whole through the simulator: every party
-/// opens the same noisy table, names the mechanism, and the noise over the runs has the mean 0
-/// and the variance n·σ² of three shares.
+/// Contingency tables of 2, 3 and 5 parties with `dp`, run whole through the simulator: every
+/// party opens the same noisy table and names the mechanism, and the noise over the runs has
+/// mean 0 and the variance n·σ² of n shares (σ² = 4 per party).
 #[test]
-fn a_noisy_contingency_table_opens_the_same_at_every_party() {
+fn noisy_contingency_tables_open_the_same_at_every_party() {
     let parameters = json!({"rows": ["a", "b"], "columns": [0, 1], "dp": {"rho": 0.125}});
-    let spec = Spec::new("StatisticsContingency", &parameters, 3).unwrap();
-    let inputs = [
-        json!([["a", 0], ["a", 0], ["b", 1]]),
-        json!([["a", 0], ["b", 0]]),
-        json!([["b", 1], ["a", 1]]),
-    ];
-    let truth = [[3i64, 1], [1, 2]];
-    let mut rng = ChaCha20Rng::seed_from_u64(42);
-    let mut errors = Vec::new();
-    for _ in 0..300 {
-        let outputs = run_all(&spec, &inputs, &mut rng).unwrap();
-        assert!(outputs.iter().all(|o| o == &outputs[0]), "{outputs:?}");
-        let result = &outputs[0]["result"];
-        assert_eq!(result["dp"]["mechanism"], "discrete_gaussian");
-        assert_eq!(result["dp"]["collusion"], 2);
-        assert_eq!(result["dp"]["per_party_sigma"], 2.0);
-        for (r, row) in ["a", "b"].iter().enumerate() {
-            for (c, column) in ["0", "1"].iter().enumerate() {
-                errors.push(result["table"][row][column].as_i64().unwrap() - truth[r][c]);
+    let pairs = [json!(["a", 0]), json!(["a", 1]), json!(["b", 0]), json!(["b", 1])];
+    for (parties, runs) in [(2usize, 150usize), (3, 150), (5, 60)] {
+        let spec = Spec::new("StatisticsContingency", &parameters, parties).unwrap();
+        // Party p holds p + 1 records, cycling through the cells.
+        let inputs: Vec<Value> = (0..parties)
+            .map(|p| json!((0..=p).map(|i| pairs[(p + i) % 4].clone()).collect::<Vec<_>>()))
+            .collect();
+        let mut truth = [0i64; 4];
+        (0..parties).for_each(|p| (0..=p).for_each(|i| truth[(p + i) % 4] += 1));
+        let mut rng = ChaCha20Rng::seed_from_u64(42 + parties as u64);
+        let mut errors = Vec::new();
+        for _ in 0..runs {
+            let outputs = run_all(&spec, &inputs, &mut rng).unwrap();
+            assert!(outputs.iter().all(|o| o == &outputs[0]), "{outputs:?}");
+            let result = &outputs[0]["result"];
+            assert_eq!(result["dp"]["mechanism"], "discrete_gaussian");
+            assert_eq!(result["dp"]["collusion"], parties - 1);
+            assert_eq!(result["dp"]["per_party_sigma"], 2.0);
+            for (cell, (row, column)) in [("a", "0"), ("a", "1"), ("b", "0"), ("b", "1")].iter().enumerate() {
+                errors.push(result["table"][row][column].as_i64().unwrap() - truth[cell]);
             }
         }
+        let cells = errors.len() as f64;
+        let expected = 4.0 * parties as f64;
+        let mean = errors.iter().sum::<i64>() as f64 / cells;
+        // Five standard errors of the mean, and of the variance (√(2/cells) relative).
+        assert!(
+            mean.abs() < 5.0 * (expected / cells).sqrt(),
+            "n = {parties}: mean noise {mean}"
+        );
+        let spread = variance(&errors);
+        let tolerance = 5.0 * (2.0 / cells).sqrt();
+        assert!(
+            (spread / expected - 1.0).abs() < tolerance,
+            "n = {parties}: noise variance {spread}, expected {expected}"
+        );
     }
-    let mean = errors.iter().sum::<i64>() as f64 / errors.len() as f64;
-    // 1200 cells of variance 12: the mean's standard error is 0.1, the variance's about 5%.
-    assert!(mean.abs() < 0.5, "mean noise {mean}");
-    let spread = variance(&errors);
-    assert!(
-        (spread / 12.0 - 1.0).abs() < 0.25,
-        "noise variance {spread}, expected 3 · 4"
-    );
-    assert!(errors.iter().any(|&e| e != 0), "no noise at all");
 }
 
 /// `min_cell_count` (one party's own, from its policy) suppresses that party's noisy cells below
