@@ -6,7 +6,8 @@
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
 //!     [--psi-items N] [--psi-ot-items N] [--node-env KEY=VALUE] [--parties-runs N]
 //!     [--compare-runs N] [--json FILE] [--port-base PORT] [--fixed-point]
-//!     [--dataset-rows N] [--skip python,compare,latency,throughput,protocols,million,matrix,psi,datasets,parties]
+//!     [--dataset-rows N] [--dp] [--contingency-pairs N]
+//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,datasets,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -23,7 +24,10 @@
 //! statistics protocols at the sizes of their performance targets: SecureMedian of 3 × 1,000
 //! floats, StatisticsUnivariate of 3 × 10,000 and 3 × 1,000,000 values (`million`),
 //! StatisticsContingency of 3 × 100,000 pairs over a 20 × 20 table (wall time, submit at all
-//! three until succeeded at all three; median of `--protocol-runs`, default 5). Then the
+//! three until succeeded at all three; median of `--protocol-runs`, default 5). With `--dp`, also
+//! StatisticsContingency of 3 × `--contingency-pairs` (default 100,000) pairs over a given
+//! 20 × 20 table, without and with `dp` (ρ = 1/8, the discrete Gaussian), their runs interleaved,
+//! and the ratio of their medians (the cost of differential privacy). Then the
 //! products between alice and bob with carol as helper (SecureMatrixMultiplication 50×50·50×50,
 //! 100×100·100×100 and 1,000×1,000·1,000×10, StatisticsRegressionOLSVertical with 100,000×10):
 //! wall time from both submissions until both have the result, median over runs, with the nodes'
@@ -146,6 +150,12 @@ struct Args {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also time StatisticsContingency with given categories without and with `dp`, interleaved.
+    #[arg(long)]
+    dp: bool,
+    /// Pairs per party of the `--dp` contingency tables.
+    #[arg(long, default_value_t = 100_000)]
+    contingency_pairs: usize,
     /// Listen (nodes' APIs, brokers, the original's servers) only on ports PORT_BASE to
     /// PORT_BASE + 99, to run beside other federations; by default on ports the system picks.
     #[arg(long)]
@@ -170,6 +180,8 @@ async fn main() {
         port_base,
         fixed_point,
         dataset_rows,
+        dp,
+        contingency_pairs,
     } = clap::Parser::parse();
     if let Some(base) = port_base {
         use_ports(base, PORT_SPAN);
@@ -227,6 +239,9 @@ async fn main() {
     }
     if run(Section::Protocols) {
         protocols(&cluster, protocol_runs, run(Section::Million)).await;
+        if dp {
+            dp_contingency(&cluster, protocol_runs, contingency_pairs).await;
+        }
     }
     if run(Section::Matrix) {
         products(&cluster, matrix_runs).await;
@@ -444,20 +459,55 @@ fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
     })
 }
 
+/// Pairs `[r<i>, c<j>]` of a 20 × 20 table, uniform, for party `party`.
+fn table_pairs(party: u64, n: usize) -> Value {
+    let mut u = uniforms(party + 10);
+    let cells: Vec<_> = (0..n)
+        .map(|_| {
+            json!([
+                format!("r{}", (u.next().unwrap() * 20.0) as u32),
+                format!("c{}", (u.next().unwrap() * 20.0) as u32)
+            ])
+        })
+        .collect();
+    json!(cells)
+}
+
+/// StatisticsContingency over a given 20 × 20 table without and with `dp`, runs interleaved so
+/// that both see the same machine; the medians and their ratio.
+async fn dp_contingency(cluster: &Cluster, runs: usize, pairs: usize) {
+    let names = |prefix: &str| (0..20).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let plain = json!({"rows": names("r"), "columns": names("c")});
+    let mut noisy = plain.clone();
+    noisy["dp"] = json!({"rho": 0.125});
+    let inputs: Vec<Value> = (0..3).map(|p| table_pairs(p, pairs)).collect();
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // psi::timed: one computation at every party, from the submissions until all have it.
+        without.push(psi::timed(cluster, "StatisticsContingency", &plain, &inputs).await.0);
+        let (elapsed, result) = psi::timed(cluster, "StatisticsContingency", &noisy, &inputs).await;
+        assert_eq!(result["dp"]["mechanism"], "discrete_gaussian");
+        with.push(elapsed);
+    }
+    let median = |samples: &mut Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let (a, b) = (median(&mut without), median(&mut with));
+    println!(
+        "StatisticsContingency, 3 parties x {pairs} pairs over a given 20 x 20 table: without dp median {a:.3} s, with dp (rho 0.125) {b:.3} s over {runs} runs each: {:.2}x",
+        b / a
+    );
+    record(
+        "dp_contingency",
+        json!({"parties": 3, "pairs": pairs, "cells": 400, "runs": runs, "without_dp_median_s": a,
+               "with_dp_median_s": b, "ratio": b / a, "without_s": without, "with_s": with}),
+    );
+}
+
 async fn protocols(cluster: &Cluster, runs: usize, million: bool) {
     let floats = |party: u64, n: usize| json!(uniforms(party).take(n).map(|u| u * 1000.0 - 200.0).collect::<Vec<_>>());
-    let pairs = |party: u64, n: usize| {
-        let mut u = uniforms(party + 10);
-        let cells: Vec<_> = (0..n)
-            .map(|_| {
-                json!([
-                    format!("r{}", (u.next().unwrap() * 20.0) as u32),
-                    format!("c{}", (u.next().unwrap() * 20.0) as u32)
-                ])
-            })
-            .collect();
-        json!(cells)
-    };
+    let pairs = table_pairs;
     let mut scenarios: Vec<(&str, &str, usize, Vec<serde_json::Value>)> = vec![
         (
             "SecureMedian",

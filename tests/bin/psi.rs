@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Submits one computation at the first `inputs.len()` nodes; returns the seconds until it has
 /// succeeded at all of them, and party 0's output.
-async fn timed(cluster: &Cluster, microprotocol: &str, parameters: &Value, inputs: &[Value]) -> (f64, Value) {
+pub async fn timed(cluster: &Cluster, microprotocol: &str, parameters: &Value, inputs: &[Value]) -> (f64, Value) {
     let id = uuid::Uuid::new_v4();
     let parties = &cluster.parties[..inputs.len()];
     let clients: Vec<_> = cluster.nodes[..inputs.len()].iter().map(|n| n.client()).collect();

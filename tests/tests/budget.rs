@@ -53,36 +53,25 @@ fn client_of(cluster: &Cluster, party: &str, name: &str) -> Client {
     Client::new(&cluster.node(party).url, Some(format!("token-{name}")))
 }
 
-/// A SecureSum's parameters with differential privacy of `epsilon`, its inputs clipped to
-/// [0, 100].
+/// A frequency table's parameters with differential privacy of `epsilon` (its categories given,
+/// as `dp` needs).
 fn dp(epsilon: f64) -> Value {
-    json!({"dp": {"epsilon": epsilon, "bounds": [0, 100]}})
+    json!({"categories": ["a", "b"], "dp": {"epsilon": epsilon}})
 }
 
-fn sum(id: Uuid, parties: &[&str], parameters: Value, input: Value) -> Value {
-    json!({"id": id, "microprotocol": "SecureSum", "parties": parties, "parameters": parameters,
-           "input": input, "deadline_s": 600})
+/// A frequency table of `parties`, each counting the same three items.
+fn table(id: Uuid, parties: &[&str], parameters: Value) -> Value {
+    json!({"id": id, "microprotocol": "StatisticsFrequency", "parties": parties,
+           "parameters": parameters, "input": ["a", "b", "a"], "deadline_s": 600})
 }
 
-/// Whether this build's engine takes `dp` (else the test cannot charge anything).
-fn engine_takes_dp() -> bool {
-    match fsc_simon::Spec::new("SecureSum", &dp(1.0), 2) {
-        Ok(_) => true,
-        Err(error) if error.to_string().contains("unknown field `dp`") => {
-            eprintln!("SKIPPED: this build's engine has no `dp` parameter ({error}); nothing can be charged");
-            false
-        }
-        Err(error) => panic!("the engine refuses this test's dp parameters: {error}"),
-    }
-}
-
-/// Runs a sum among `parties`, each submitting through its client `name`; its final view at
+/// Runs a frequency table among `parties`, each submitting through its client `name`; its final view at
 /// alice.
 async fn run(cluster: &Cluster, name: &str, parties: &[&str], parameters: Value) -> Value {
     let id = Uuid::new_v4();
     for party in parties {
         let answer = client_of(cluster, party, name)
-            .submit(&sum(id, parties, parameters.clone(), json!(7)))
+            .submit(&table(id, parties, parameters.clone()))
             .await
             .unwrap();
         assert_eq!(answer.status, 202, "{party}: {}", answer.body);
@@ -160,9 +149,6 @@ async fn the_budget_is_shown_and_computations_without_dp_cost_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charges_add_up_a_spent_budget_refuses_everywhere_and_a_crash_charges_once() {
-    if !engine_takes_dp() {
-        return;
-    }
     let mut cluster = cluster(3).await;
     // carol is away for the refusals: what alice sends her stays on the broker, where the test
     // reads it.
@@ -207,7 +193,7 @@ async fn charges_add_up_a_spent_budget_refuses_everywhere_and_a_crash_charges_on
     // crashes. The charge was committed with the start: after the restart it is there, once,
     // and neither the re-submission nor the recovered computation charges again.
     let crashed = Uuid::new_v4();
-    let request = sum(crashed, &pair, dp(0.1), json!(7));
+    let request = table(crashed, &pair, dp(0.1));
     let answer = client_of(&cluster, "alice", "analyst").submit(&request).await.unwrap();
     assert_eq!(answer.status, 202, "{}", answer.body);
     cluster.node_mut("alice").kill();
@@ -242,7 +228,7 @@ async fn charges_add_up_a_spent_budget_refuses_everywhere_and_a_crash_charges_on
 /// the rule, and what alice sent carol for it is an abort only.
 async fn assert_refused_everywhere(cluster: &Cluster, name: &str, id: Uuid, parameters: Value) {
     let parties = ["alice", "bob", "carol"];
-    let request = sum(id, &parties, parameters, json!(7));
+    let request = table(id, &parties, parameters);
     let answer = client_of(cluster, "bob", name).submit(&request).await.unwrap();
     assert_eq!(answer.status, 202, "{}", answer.body);
     for _ in 0..2 {
@@ -276,13 +262,10 @@ async fn assert_refused_everywhere(cluster: &Cluster, name: &str, id: Uuid, para
 /// transaction. Eight requests of 0.5 each race for the node's 2: four start, four are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_submissions_cannot_overspend() {
-    if !engine_takes_dp() {
-        return;
-    }
     let cluster = cluster(2).await;
     let steward = client_of(&cluster, "alice", "steward");
     let submissions = (0..8).map(|_| {
-        let request = sum(Uuid::new_v4(), &["alice", "bob"], dp(0.5), json!(7));
+        let request = table(Uuid::new_v4(), &["alice", "bob"], dp(0.5));
         let steward = steward.clone();
         tokio::spawn(async move { steward.submit(&request).await.unwrap() })
     });

@@ -30,6 +30,7 @@
 //! [`matrix`] only name JSON types in input errors with [`order::doubles::kind`], and [`psi`]
 //! names its table's rows and columns by [`statistics::categorical`]'s rule. None imports back.
 
+pub mod dp;
 pub mod exact_sum;
 pub mod fixed_point;
 pub mod machine;

@@ -6,6 +6,7 @@
 //! anything is sent), then [`Machine::start`] and [`Machine::receive`], persisting the machine
 //! between steps. This module must not grow protocol logic: it only dispatches.
 
+use crate::dp::DpParameters;
 use crate::fixed_point::EncodingError;
 use crate::masks::Masks;
 use crate::matrix::projected_product::ProjectedProduct;
@@ -53,6 +54,9 @@ pub const AVAILABLE: &[&str] = &[
     "SetIntersectionSize",
     "StatisticsContingencyVertical",
 ];
+
+/// Microprotocols that take a `dp` parameter ([`crate::dp`]).
+pub const WITH_DP: &[&str] = &["StatisticsFrequency", "StatisticsContingency"];
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
 pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
@@ -179,6 +183,10 @@ pub struct Spec {
     pub context: [u8; 32],
     #[serde(default)]
     pub limits: Limits,
+    /// This party's policy's smallest cell of a table: noisy cells below it are suppressed in
+    /// its output (with `dp` only). Its own, like `limits`, not agreed with the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cell_count: Option<u64>,
 }
 
 impl Spec {
@@ -218,10 +226,10 @@ impl Spec {
             "StatisticsUnivariate" => parse(parameters).map(Parameters::StatisticsUnivariate),
             "StatisticsBivariate" => parse(parameters).map(Parameters::StatisticsBivariate),
             "StatisticsFrequency" => parse::<FrequencyParameters>(parameters)
-                .and_then(FrequencyParameters::validate)
+                .and_then(|p| p.validate(parties))
                 .map(Parameters::StatisticsFrequency),
             "StatisticsContingency" => parse::<ContingencyParameters>(parameters)
-                .and_then(ContingencyParameters::validate)
+                .and_then(|p| p.validate(parties))
                 .map(Parameters::StatisticsContingency),
             "SecureMatrixMultiplication" => parse::<MatrixParameters>(parameters)
                 .and_then(|p| p.validate(parties))
@@ -244,6 +252,7 @@ impl Spec {
             parties,
             context: [0; 32],
             limits: Limits::default(),
+            min_cell_count: None,
         })
     }
 
@@ -255,6 +264,20 @@ impl Spec {
     /// The same spec, with this party's limits.
     pub fn limited(self, limits: Limits) -> Spec {
         Spec { limits, ..self }
+    }
+
+    /// The same spec, suppressing noisy cells below `min_cell_count` (its policy's).
+    pub fn suppressing(self, min_cell_count: Option<u64>) -> Spec {
+        Spec { min_cell_count, ..self }
+    }
+
+    /// The definition's differential privacy, for the protocols that take it.
+    pub fn dp(&self) -> Option<&DpParameters> {
+        match &self.parameters {
+            Parameters::StatisticsFrequency(p) => p.dp.as_ref(),
+            Parameters::StatisticsContingency(p) => p.dp.as_ref(),
+            _ => None,
+        }
     }
 
     pub fn microprotocol(&self) -> &'static str {
@@ -304,69 +327,78 @@ impl Spec {
         crate::fixed_point::check_number_lengths(input)?;
         let n = self.parties;
         let helper_is_party = self.helper().is_none();
-        let protocol =
-            match &self.parameters {
-                Parameters::SecureSum(p) => match secure_sum::encode(*p, n, input)? {
-                    Encoded::Z256(sum) => Protocol::SecureSum(sum),
-                    Encoded::Wide(sum) => Protocol::ExactSecureSum(sum),
-                },
-                Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
-                Parameters::KthElement(p) => Protocol::KthElement(KthElement::new(*p, n, input)?),
-                Parameters::SecureMedian(p) => Protocol::SecureMedian(SecureMedian::new(*p, input)?),
-                Parameters::StatisticsUnivariate(_) => {
-                    Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::new(input)?))
-                }
-                Parameters::StatisticsBivariate(_) => {
-                    Protocol::StatisticsBivariate(Box::new(StatisticsBivariate::new(input)?))
-                }
-                Parameters::StatisticsFrequency(p) => {
-                    let given = p.categories.as_ref().map_or(0, Vec::len);
-                    self.limits.check(given as u64, "the table")?;
-                    Protocol::StatisticsFrequency(StatisticsFrequency::new(p, n, self.limits, input)?)
-                }
-                Parameters::StatisticsContingency(p) => {
-                    let given = |d: &Option<Vec<Value>>| d.as_ref().map_or(0, Vec::len) as u64;
-                    self.limits
-                        .check(given(&p.rows).saturating_mul(given(&p.columns)), "the table")?;
-                    Protocol::StatisticsContingency(StatisticsContingency::new(p, n, self.limits, input)?)
-                }
-                Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
-                    let matrix = float_input(me, input)?.expect("two parties, both data owners");
-                    Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))
-                }
-                Parameters::StatisticsRegressionOLSVertical(p) if p.reveal_inputs_without_helper => {
-                    Protocol::Projected(regression_ols_vertical::regression_revealing(me, input)?)
-                }
-                Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
-                    if self.participants() < 3 =>
-                {
-                    return Err(EngineError::NoHelper {
-                        microprotocol: self.microprotocol().to_string(),
-                    });
-                }
-                Parameters::SecureMatrixMultiplication(p) => Protocol::Product(SecureMatrixMultiplication::new(
+        let protocol = match &self.parameters {
+            Parameters::SecureSum(p) => match secure_sum::encode(*p, n, input)? {
+                Encoded::Z256(sum) => Protocol::SecureSum(sum),
+                Encoded::Wide(sum) => Protocol::ExactSecureSum(sum),
+            },
+            Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
+            Parameters::KthElement(p) => Protocol::KthElement(KthElement::new(*p, n, input)?),
+            Parameters::SecureMedian(p) => Protocol::SecureMedian(SecureMedian::new(*p, input)?),
+            Parameters::StatisticsUnivariate(_) => {
+                Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::new(input)?))
+            }
+            Parameters::StatisticsBivariate(_) => {
+                Protocol::StatisticsBivariate(Box::new(StatisticsBivariate::new(input)?))
+            }
+            Parameters::StatisticsFrequency(p) => {
+                let given = p.categories.as_ref().map_or(0, Vec::len);
+                self.limits.check(given as u64, "the table")?;
+                Protocol::StatisticsFrequency(StatisticsFrequency::new(p, n, self.limits, self.min_cell_count, input)?)
+            }
+            Parameters::StatisticsContingency(p) => {
+                let given = |d: &Option<Vec<Value>>| d.as_ref().map_or(0, Vec::len) as u64;
+                self.limits
+                    .check(given(&p.rows).saturating_mul(given(&p.columns)), "the table")?;
+                Protocol::StatisticsContingency(StatisticsContingency::new(
                     p,
-                    me,
-                    helper_is_party,
+                    n,
                     self.limits,
+                    self.min_cell_count,
                     input,
-                )?),
-                Parameters::StatisticsRegressionOLSVertical(p) => Protocol::Product(
-                    regression_ols_vertical::regression(p, me, helper_is_party, self.limits, input)?,
-                ),
-                Parameters::SetIntersection(p) if p.psi == Some(Method::Ot) => Protocol::OtSetIntersection(
-                    OtSetIntersection::new(self.context, self.limits, input).map_err(items)?,
-                ),
-                Parameters::SetIntersection(_) => Protocol::SetIntersection(
-                    SetIntersection::new(Reveal::Members, self.context, self.limits, input).map_err(items)?,
-                ),
-                Parameters::SetIntersectionSize(_) => Protocol::SetIntersection(
-                    SetIntersection::new(Reveal::Size, self.context, self.limits, input).map_err(items)?,
-                ),
-                Parameters::StatisticsContingencyVertical(_) => {
-                    Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
-                }
-            };
+                )?)
+            }
+            Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
+                let matrix = float_input(me, input)?.expect("two parties, both data owners");
+                Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))
+            }
+            Parameters::StatisticsRegressionOLSVertical(p) if p.reveal_inputs_without_helper => {
+                Protocol::Projected(regression_ols_vertical::regression_revealing(me, input)?)
+            }
+            Parameters::SecureMatrixMultiplication(_) | Parameters::StatisticsRegressionOLSVertical(_)
+                if self.participants() < 3 =>
+            {
+                return Err(EngineError::NoHelper {
+                    microprotocol: self.microprotocol().to_string(),
+                });
+            }
+            Parameters::SecureMatrixMultiplication(p) => Protocol::Product(SecureMatrixMultiplication::new(
+                p,
+                me,
+                helper_is_party,
+                self.limits,
+                input,
+            )?),
+            Parameters::StatisticsRegressionOLSVertical(p) => Protocol::Product(regression_ols_vertical::regression(
+                p,
+                me,
+                helper_is_party,
+                self.limits,
+                input,
+            )?),
+            Parameters::SetIntersection(p) if p.psi == Some(Method::Ot) => {
+                Protocol::OtSetIntersection(OtSetIntersection::new(self.context, self.limits, input).map_err(items)?)
+            }
+            Parameters::SetIntersection(_) => Protocol::SetIntersection(
+                SetIntersection::new(Reveal::Members, self.context, self.limits, input).map_err(items)?,
+            ),
+            Parameters::SetIntersectionSize(_) => Protocol::SetIntersection(
+                SetIntersection::new(Reveal::Size, self.context, self.limits, input).map_err(items)?,
+            ),
+            Parameters::StatisticsContingencyVertical(_) => {
+                Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
+            }
+        };
         Ok(Machine {
             me,
             parties: self.participants(),

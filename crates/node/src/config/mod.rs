@@ -13,6 +13,7 @@
 pub mod broker;
 pub mod budget;
 pub mod datasets;
+pub mod dp_policy;
 pub mod policy;
 pub mod roster;
 pub mod stream;

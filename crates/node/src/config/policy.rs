@@ -12,10 +12,18 @@
 //! The privacy budget's caps are here too (`budget`, [`super::budget`]); the runtime checks them
 //! against the ledger when it starts a computation (`crate::budget`), with the rule `budget`.
 //!
-//! Not yet: `min_total_samples`, `require_dp` and ε caps, `min_cell_count` (issue 23).
+//! Differential privacy (issue 23, item 2; the definition's `dp` parameter, `fsc_simon::dp`):
+//! `require_dp` (protocols that must run with noise), `max_epsilon`, `max_delta`, `max_rho` (the
+//! largest guarantee one computation may ask), the same per client, and `min_cell_count` (with
+//! `dp`: this node's output suppresses noisy cells below it; without: tables are refused unless
+//! their categories are given and this node's own non-zero cells all reach it). These live in
+//! their own block of fields and their own check ([`Policy::check_dp`]).
+//!
+//! Not yet: `min_total_samples` (issue 23, item 1).
 
 use super::budget::Budget;
 use crate::error::Error;
+use fsc_simon::dp::DpParameters;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -47,11 +55,30 @@ pub struct Policy {
     /// What single API clients may run, beyond the node-wide rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientPolicy>,
+
+    // Differential privacy (issue 23, item 2): checked by `check_dp`.
+    /// The microprotocols that must run with `dp` (those that take it: `fsc_simon::machine::WITH_DP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_dp: Option<Vec<String>>,
+    /// The largest ε one computation may ask (pure, or with δ; a ρ request is held to it
+    /// through `max_delta`, see [`DpCaps`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_epsilon: Option<f64>,
+    /// The largest δ one computation may ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delta: Option<f64>,
+    /// The largest ρ (zCDP) one computation may ask, or that its (ε, δ) implies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rho: Option<f64>,
+    /// The smallest cell of a frequency or contingency table this node releases (README,
+    /// "Disclosure control": suppression with `dp`, refusal without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cell_count: Option<u64>,
 }
 
 /// `[[policy.clients]]`: what one API client may submit. A client not listed is held to the
 /// node-wide rules only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPolicy {
     /// The client's name, as in `[[clients]]` (`local` on a node that lists none).
@@ -62,6 +89,17 @@ pub struct ClientPolicy {
     /// This client's privacy budget in the node's period (absent: the node's caps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+
+    // Differential privacy for this client (issue 23, item 2): on top of the node-wide rules.
+    /// The microprotocols this client may only run with `dp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_dp: Option<Vec<String>>,
+    /// The largest ε this client may ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_epsilon: Option<f64>,
+    /// The largest ρ this client may ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rho: Option<f64>,
 }
 
 /// The rule a refused computation broke: the one thing about a refusal, besides its code, that
@@ -76,10 +114,19 @@ pub enum Rule {
     MinLocalSamples,
     ClientMicroprotocols,
     Budget,
+    // Differential privacy (issue 23, item 2).
+    RequireDp,
+    MaxEpsilon,
+    MaxDelta,
+    MaxRho,
+    MinCellCount,
+    ClientRequireDp,
+    ClientMaxEpsilon,
+    ClientMaxRho,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 15] = [
         Rule::Microprotocols,
         Rule::Parties,
         Rule::Helpers,
@@ -87,6 +134,14 @@ impl Rule {
         Rule::MinLocalSamples,
         Rule::ClientMicroprotocols,
         Rule::Budget,
+        Rule::RequireDp,
+        Rule::MaxEpsilon,
+        Rule::MaxDelta,
+        Rule::MaxRho,
+        Rule::MinCellCount,
+        Rule::ClientRequireDp,
+        Rule::ClientMaxEpsilon,
+        Rule::ClientMaxRho,
     ];
 
     /// The rule's token, as node.toml names it (`clients.microprotocols` as one word).
@@ -99,6 +154,14 @@ impl Rule {
             Rule::MinLocalSamples => "min_local_samples",
             Rule::ClientMicroprotocols => "client_microprotocols",
             Rule::Budget => "budget",
+            Rule::RequireDp => "require_dp",
+            Rule::MaxEpsilon => "max_epsilon",
+            Rule::MaxDelta => "max_delta",
+            Rule::MaxRho => "max_rho",
+            Rule::MinCellCount => "min_cell_count",
+            Rule::ClientRequireDp => "client_require_dp",
+            Rule::ClientMaxEpsilon => "client_max_epsilon",
+            Rule::ClientMaxRho => "client_max_rho",
         }
     }
 
@@ -122,6 +185,11 @@ pub struct Proposal<'a> {
     pub parties: &'a [String],
     /// The helper from outside the parties, if the computation has one.
     pub helper: Option<&'a str>,
+    /// The definition's normalised parameters (what `min_cell_count` reads the given categories
+    /// from).
+    pub parameters: &'a Value,
+    /// The definition's differential privacy, if any (validated by the engine).
+    pub dp: Option<&'a DpParameters>,
 }
 
 impl Policy {
@@ -141,6 +209,7 @@ impl Policy {
         input: &Value,
     ) -> Result<(), Refusal> {
         self.check_common(me, proposal)?;
+        self.check_dp(me, client, proposal, input)?;
         if let Some(allowed) = self.client(client).and_then(|c| c.microprotocols.as_ref()) {
             if !allowed.iter().any(|m| m == proposal.microprotocol) {
                 return Err(refusal(
@@ -246,6 +315,7 @@ impl Policy {
         if self.min_local_samples == Some(0) {
             return Err(Error::Config("policy.min_local_samples must be at least 1".into()));
         }
+        self.validate_dp()?;
         let mut seen = HashSet::new();
         for client in &self.clients {
             if !client_names.contains(&client.name.as_str()) {
@@ -267,6 +337,7 @@ impl Policy {
             if let Some(caps) = &client.budget {
                 caps.validate("policy.clients.budget", false)?;
             }
+            client.validate_dp()?;
         }
         if let Some(budget) = &self.budget {
             budget.validate("policy.budget", true)?;
@@ -407,7 +478,7 @@ mod tests {
         );
         for bad in [
             "[policy]\nmin_samples = 3\n",
-            "[policy]\nrequire_dp = [\"SecureSum\"]\n",
+            "[policy]\nmin_total = 3\n",
             "[[policy.clients]]\nname = \"a\"\nmicroprotocols = []\nparameters = {}\n",
         ] {
             let error = parse(bad).unwrap_err().to_string();
@@ -480,6 +551,8 @@ mod tests {
             microprotocol,
             parties,
             helper: None,
+            parameters: &Value::Null,
+            dp: None,
         };
         let rule = |policy: &Policy, p: &Proposal<'_>, input: Value| {
             policy
@@ -519,6 +592,8 @@ mod tests {
             microprotocol: "SecureMatrixMultiplication",
             parties: &two,
             helper: Some(helper),
+            parameters: &Value::Null,
+            dp: None,
         };
         assert_eq!(rule(&helpers, &product("dave"), json!([[1]])), None);
         assert_eq!(rule(&helpers, &product("carol"), json!([[1]])), Some(Rule::Helpers));
@@ -558,7 +633,7 @@ mod tests {
             clients: vec![ClientPolicy {
                 name: "analyst".into(),
                 microprotocols: Some(vec!["SecureSum".into()]),
-                budget: None,
+                ..ClientPolicy::default()
             }],
             ..Policy::default()
         };

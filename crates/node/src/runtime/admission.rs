@@ -141,7 +141,11 @@ impl Runtime {
             asked
         };
         let digest = definition_digest(id, &item.microprotocol, &item.parties, &parameters);
-        let spec = spec.map(|spec| spec.bound_to(digest).limited(self.config.limits));
+        let spec = spec.map(|spec| {
+            spec.bound_to(digest)
+                .limited(self.config.limits)
+                .suppressing(self.config.policy.min_cell_count)
+        });
         let me = item
             .parties
             .iter()
@@ -167,6 +171,8 @@ impl Runtime {
                 microprotocol: &item.microprotocol,
                 parties: &item.parties,
                 helper: spec.helper(),
+                parameters: &parameters,
+                dp: spec.dp(),
             };
             self.config
                 .policy

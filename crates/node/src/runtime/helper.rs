@@ -172,6 +172,9 @@ impl Runtime {
                     microprotocol: &invitation.microprotocol,
                     parties: &invitation.parties,
                     helper: Some(&self.me),
+                    // A helper holds no data: the dp rules guard a party's records.
+                    parameters: &parameters,
+                    dp: None,
                 };
                 self.config
                     .policy

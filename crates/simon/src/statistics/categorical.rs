@@ -12,13 +12,21 @@
 //!
 //! What each party learns: the count of every cell and, for exchanged dimensions, the set of
 //! categories each other party has (not how often).
+//!
+//! With `dp` ([`crate::dp`]; the categories of every dimension must then be given, since an
+//! exchanged set of categories is itself a disclosure no noise covers), each party adds its own
+//! noise share to every cell of its vector before the sum masks it: the table opens noisy, and
+//! no party sees an un-noised count. One record moves one cell by one: L1 = L2 = 1. Noisy cells
+//! below this party's `min_cell_count` are then suppressed (post-processing, no privacy cost).
 
+use crate::dp::{DpParameters, Sensitivity};
 use crate::fixed_point::EncodingError;
 use crate::order::doubles;
 use crate::protocol::{Io, Limits, PartyIndex, Progress, ProtocolError};
 use crate::sum::rounds::{self, RoundMessage, Rounds};
 use crate::z2k::Z64;
 use num_bigint::BigInt;
+use num_traits::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -136,14 +144,65 @@ pub enum CategoricalMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     pub dimensions: Vec<Vec<Category>>,
-    pub counts: Vec<u64>,
+    /// Every cell's count; noisy (and possibly negative) with `dp`; `None` where suppressed.
+    pub counts: Vec<Option<i64>>,
+    /// With `dp`: the output's `"dp"` object naming the mechanism.
+    pub dp: Option<Value>,
+}
+
+/// What a table may disclose: the definition's `dp` (every party's), and this party's own
+/// `min_cell_count`, below which it suppresses noisy cells (its node's policy).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Disclosure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpParameters>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cell_count: Option<u64>,
+}
+
+/// The disclosure of a table from its definition's `dp` and this party's `min_cell_count`
+/// (which only applies with `dp`: without, the node's policy checks it before it starts).
+pub fn disclosure(dp: Option<DpParameters>, min_cell_count: Option<u64>) -> Disclosure {
+    let min_cell_count = min_cell_count.filter(|_| dp.is_some());
+    Disclosure { dp, min_cell_count }
+}
+
+/// A table's result object with, under `dp`, the mechanism (`"dp"`) and the cells suppressed
+/// below `min_cell_count` (`"suppressed"`, shown as null in the table).
+pub fn with_dp(mut result: Value, dp: Option<Value>, suppressed: Vec<Value>) -> Value {
+    if let Some(dp) = dp {
+        result["dp"] = dp;
+        result["suppressed"] = Value::Array(suppressed);
+    }
+    result
+}
+
+/// Validates a table's `dp` parameter for `parties` parties: it needs every dimension's
+/// categories given (`given`: whether each is).
+pub fn validate_dp(dp: Option<DpParameters>, parties: usize, given: &[bool]) -> Result<Option<DpParameters>, String> {
+    let Some(dp) = dp else { return Ok(None) };
+    if !given.iter().all(|&g| g) {
+        return Err(
+            "dp needs the categories given as parameters: an exchanged set of categories discloses \
+             each party's values, and no noise covers that"
+                .into(),
+        );
+    }
+    dp.validate(parties, false).map(Some)
 }
 
 impl Table {
     /// The cell with the greatest count, the first in canonical order on ties (the same at every
     /// party), as one category per dimension; `None` for an empty table.
     pub fn mode(&self) -> Option<Vec<&Category>> {
-        let best = self.counts.iter().enumerate().rev().max_by_key(|&(_, c)| *c)?.0;
+        let best = self
+            .counts
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, c)| c.is_some())
+            .max_by_key(|&(_, c)| *c)?
+            .0;
         let mut rest = best;
         let mut cell = Vec::new();
         for dimension in self.dimensions.iter().rev() {
@@ -169,6 +228,8 @@ pub struct Categorical {
     /// known (given: at the start; exchanged: when every party's are in), before it builds it.
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    disclosure: Disclosure,
 }
 
 impl Categorical {
@@ -179,6 +240,7 @@ impl Categorical {
         given: Vec<Option<Vec<Value>>>,
         parties: usize,
         limits: Limits,
+        disclosure: Disclosure,
     ) -> Result<Categorical, EncodingError> {
         assert!((1..=2).contains(&given.len()), "one or two dimensions");
         let dimensions: Vec<Option<BTreeSet<Category>>> = given
@@ -238,6 +300,7 @@ impl Categorical {
             categories_from: vec![false; parties],
             rounds: Rounds::new(),
             limits,
+            disclosure,
         })
     }
 
@@ -338,6 +401,12 @@ impl Categorical {
                 vector[index] = Z64::from_u64(*count);
             }
         }
+        if let Some(dp) = &self.disclosure.dp {
+            let mechanism = dp
+                .mechanism(Sensitivity::COUNT, io.parties())
+                .map_err(ProtocolError::Failed)?;
+            mechanism.add_noise(&mut vector, io.rng());
+        }
         let progress = io.child(CategoricalMessage::Round, |io| self.rounds.begin(vector, io))?;
         self.finish(progress)
     }
@@ -346,12 +415,43 @@ impl Categorical {
         let Progress::Done(total) = progress else {
             return Ok(Progress::Continue);
         };
-        let counts = total.into_iter().map(rounds::count).collect::<Result<Vec<u64>, _>>()?;
+        let (counts, dp) = match &self.disclosure.dp {
+            // Noisy totals are signed: read back from the ring's two's complement.
+            Some(dp) => {
+                let mechanism = dp
+                    .mechanism(Sensitivity::COUNT, self.categories_from.len())
+                    .map_err(ProtocolError::Failed)?;
+                let floor = self
+                    .disclosure
+                    .min_cell_count
+                    .map_or(i64::MIN, |m| m.min(i64::MAX as u64) as i64);
+                let counts = total
+                    .into_iter()
+                    .map(|t| {
+                        let noisy = t.to_signed_bigint().to_i64().expect("a signed 64-bit residue");
+                        (noisy >= floor).then_some(noisy)
+                    })
+                    .collect();
+                (counts, Some(mechanism.describe()))
+            }
+            None => {
+                let counts = total
+                    .into_iter()
+                    .map(|t| {
+                        let count = rounds::count(t)?;
+                        i64::try_from(count)
+                            .map(Some)
+                            .map_err(|_| ProtocolError::Failed("a summed count is not a plausible number".into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                (counts, None)
+            }
+        };
         let dimensions: Vec<Vec<Category>> = self
             .dimensions
             .iter()
             .map(|d| d.iter().flatten().cloned().collect())
             .collect();
-        Ok(Progress::Done(Table { dimensions, counts }))
+        Ok(Progress::Done(Table { dimensions, counts, dp }))
     }
 }

@@ -11,10 +11,15 @@
 //! Rounds: the exchange of category sets (one hop; none when both are given), then one sum
 //! round of rows × columns counts. What each party learns: every cell's count, and for
 //! exchanged dimensions the set of categories each other party has.
+//!
+//! With `dp` (needs `rows` and `columns`; [`crate::dp`], [`crate::statistics::categorical`]): the counts
+//! open noisy and signed, the result adds `"dp"` (the mechanism) and `"suppressed"` (the cells
+//! this party's `min_cell_count` hides, shown as null).
 
+use crate::dp::DpParameters;
 use crate::fixed_point::EncodingError;
 use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table};
+use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table, disclosure};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -25,15 +30,20 @@ pub struct ContingencyParameters {
     pub rows: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<Value>>,
+    /// Differential privacy of the counts ([`crate::dp`]); needs `rows` and `columns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpParameters>,
 }
 
 impl ContingencyParameters {
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(self, parties: usize) -> Result<Self, String> {
         let check =
             |name, given: Option<Vec<Value>>| given.map(|g| categorical::given_categories(name, &g)).transpose();
+        let given = [self.rows.is_some(), self.columns.is_some()];
         Ok(ContingencyParameters {
             rows: check("rows", self.rows)?,
             columns: check("columns", self.columns)?,
+            dp: categorical::validate_dp(self.dp, parties, &given)?,
         })
     }
 }
@@ -48,6 +58,7 @@ impl StatisticsContingency {
         parameters: &ContingencyParameters,
         parties: usize,
         limits: Limits,
+        min_cell_count: Option<u64>,
         input: &Value,
     ) -> Result<StatisticsContingency, EncodingError> {
         let pairs = match input {
@@ -69,7 +80,13 @@ impl StatisticsContingency {
             .collect::<Result<Vec<_>, _>>()?;
         let given = vec![parameters.rows.clone(), parameters.columns.clone()];
         Ok(StatisticsContingency {
-            counts: Categorical::new(&records, given, parties, limits)?,
+            counts: Categorical::new(
+                &records,
+                given,
+                parties,
+                limits,
+                disclosure(parameters.dp.clone(), min_cell_count),
+            )?,
         })
     }
 }
@@ -88,7 +105,14 @@ fn output(progress: Progress<Table>) -> Progress<Value> {
             out.insert(row, Value::Object(cells));
         }
         let mode = table.mode().map(|cell| json!([cell[0].value, cell[1].value]));
-        json!({"table": out, "mode": mode})
+        let suppressed: Vec<Value> = table
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| count.is_none())
+            .map(|(cell, _)| json!([rows[cell / columns.len()].value, columns[cell % columns.len()].value]))
+            .collect();
+        categorical::with_dp(json!({"table": out, "mode": mode}), table.dp, suppressed)
     })
 }
 

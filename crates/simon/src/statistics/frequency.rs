@@ -10,10 +10,15 @@
 //! Rounds: the exchange of category sets (one hop; none with `categories`), then one sum round.
 //! What each party learns: every count, and without `categories` the set of values each other
 //! party has.
+//!
+//! With `dp` (needs `categories`; [`crate::dp`], [`crate::statistics::categorical`]): the counts
+//! open noisy and signed, the result adds `"dp"` (the mechanism) and `"suppressed"` (the cells
+//! this party's `min_cell_count` hides, shown as null).
 
+use crate::dp::DpParameters;
 use crate::fixed_point::EncodingError;
 use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};
-use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table};
+use crate::statistics::categorical::{self, Categorical, CategoricalMessage, Table, disclosure};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -22,15 +27,20 @@ use serde_json::{Map, Value, json};
 pub struct FrequencyParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<Value>>,
+    /// Differential privacy of the counts ([`crate::dp`]); needs `categories`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpParameters>,
 }
 
 impl FrequencyParameters {
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(self, parties: usize) -> Result<Self, String> {
+        let given = [self.categories.is_some()];
         let categories = self
             .categories
             .map(|c| categorical::given_categories("categories", &c))
             .transpose()?;
-        Ok(FrequencyParameters { categories })
+        let dp = categorical::validate_dp(self.dp, parties, &given)?;
+        Ok(FrequencyParameters { categories, dp })
     }
 }
 
@@ -44,6 +54,7 @@ impl StatisticsFrequency {
         parameters: &FrequencyParameters,
         parties: usize,
         limits: Limits,
+        min_cell_count: Option<u64>,
         input: &Value,
     ) -> Result<StatisticsFrequency, EncodingError> {
         let items = match input {
@@ -52,7 +63,13 @@ impl StatisticsFrequency {
         };
         let records: Vec<&[Value]> = items.iter().map(std::slice::from_ref).collect();
         Ok(StatisticsFrequency {
-            counts: Categorical::new(&records, vec![parameters.categories.clone()], parties, limits)?,
+            counts: Categorical::new(
+                &records,
+                vec![parameters.categories.clone()],
+                parties,
+                limits,
+                disclosure(parameters.dp.clone(), min_cell_count),
+            )?,
         })
     }
 }
@@ -66,7 +83,14 @@ fn output(progress: Progress<Table>) -> Progress<Value> {
             .map(|(k, c)| (k, json!(c)))
             .collect();
         let mode = table.mode().map(|cell| cell[0].value.clone());
-        json!({"histogram": histogram, "mode": mode})
+        let suppressed: Vec<Value> = table
+            .counts
+            .iter()
+            .zip(&table.dimensions[0])
+            .filter(|(count, _)| count.is_none())
+            .map(|(_, category)| category.value.clone())
+            .collect();
+        categorical::with_dp(json!({"histogram": histogram, "mode": mode}), table.dp, suppressed)
     })
 }
 

@@ -1,0 +1,139 @@
+//! Differentially private tables end to end (issue 23, item 2): three real nodes over a real
+//! broker run 200 contingency tables with `dp` (ρ-zCDP, the discrete Gaussian); every party adds
+//! its noise share inside the masked sum, and the opened counts carry noise of the documented
+//! scale (mean 0, variance 3σ² with σ² = 1/(2ρ) per party). alice's policy sets
+//! `min_cell_count`: her outputs suppress the noisy cells below it, where bob's (no such rule)
+//! show them. alice's `require_dp` refuses the same table without `dp`, and every party names the
+//! rule.
+
+use fsc_e2e::Cluster;
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(120);
+const RUNS: usize = 200;
+
+const POLICY: &str = r#"
+[policy]
+require_dp = ["StatisticsContingency"]
+max_rho = 1.0
+min_cell_count = 3
+"#;
+
+const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
+
+fn request(id: Uuid, parameters: &Value, input: &Value) -> Value {
+    json!({"id": id, "microprotocol": "StatisticsContingency", "parties": PARTIES,
+           "parameters": parameters, "input": input, "deadline_s": 600})
+}
+
+/// Each party's pairs: the table's true counts are a/0: 3, a/1: 1, b/0: 1, b/1: 2.
+fn inputs() -> [Value; 3] {
+    [
+        json!([["a", 0], ["a", 0], ["b", 1]]),
+        json!([["a", 0], ["b", 0]]),
+        json!([["b", 1], ["a", 1]]),
+    ]
+}
+
+const TRUTH: [(&str, &str, i64); 4] = [("a", "0", 3), ("a", "1", 1), ("b", "0", 1), ("b", "1", 2)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noisy_tables_have_the_documented_scale_suppress_small_cells_and_require_dp_refuses() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.append_config("alice", POLICY);
+    cluster.node_mut("alice").restart().await;
+    let clients: Vec<_> = PARTIES.iter().map(|p| cluster.node(p).client()).collect();
+
+    // ρ = 1/8: σ² = 4 per party, 12 in the opened total.
+    let parameters = json!({"rows": ["a", "b"], "columns": [0, 1], "dp": {"rho": 0.125}});
+    let ids: Vec<Uuid> = (0..RUNS).map(|_| Uuid::new_v4()).collect();
+    for (client, input) in clients.iter().zip(inputs()) {
+        let batch: Vec<Value> = ids.iter().map(|id| request(*id, &parameters, &input)).collect();
+        let answers = client.submit_all(&batch).await.unwrap();
+        assert!(answers.iter().all(|a| a["status"].is_string()), "{answers:?}");
+    }
+    let mut errors = Vec::new();
+    let mut suppressed = 0;
+    for id in &ids {
+        let at_bob = clients[1].wait_final(*id, WAIT).await.unwrap();
+        assert_eq!(at_bob["status"], "succeeded", "{at_bob}\n{}", cluster.logs());
+        let result = &at_bob["output"]["result"];
+        assert_eq!(result["dp"]["mechanism"], "discrete_gaussian", "{result}");
+        assert_eq!(result["dp"]["rho"], 0.125);
+        assert_eq!(result["dp"]["per_party_sigma"], 2.0);
+        assert_eq!(result["dp"]["collusion"], 2);
+        assert_eq!(result["suppressed"], json!([]), "bob suppresses nothing: {result}");
+        let at_alice = clients[0].wait_final(*id, WAIT).await.unwrap();
+        let mine = &at_alice["output"]["result"];
+        for (row, column, truth) in TRUTH {
+            let noisy = result["table"][row][column].as_i64().unwrap();
+            errors.push((noisy - truth) as f64);
+            // alice sees the same noisy count, or null where it is below her min_cell_count.
+            if noisy < 3 {
+                assert_eq!(mine["table"][row][column], Value::Null, "{mine}");
+                suppressed += 1;
+            } else {
+                assert_eq!(mine["table"][row][column], noisy, "{mine}");
+            }
+        }
+        let listed = mine["suppressed"].as_array().unwrap().len();
+        assert_eq!(
+            listed,
+            TRUTH
+                .iter()
+                .filter(|(r, c, _)| result["table"][r][c].as_i64().unwrap() < 3)
+                .count()
+        );
+    }
+    let n = errors.len() as f64;
+    let mean = errors.iter().sum::<f64>() / n;
+    let variance = errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    // 800 cells of variance 12: the mean's standard error is 0.12, the variance's about 5%.
+    assert!(mean.abs() < 0.6, "mean noise {mean}");
+    assert!(
+        (variance / 12.0 - 1.0).abs() < 0.25,
+        "noise variance {variance}, documented 3 · 4 = 12"
+    );
+    assert!(suppressed > 0, "no noisy cell fell below 3 in {RUNS} runs");
+    println!(
+        "dp e2e: {RUNS} tables, noise mean {mean:.3}, variance {variance:.2} (documented 12), {suppressed} cells suppressed at alice"
+    );
+
+    // The same table without dp: alice's require_dp refuses it, and every party names the rule.
+    let id = Uuid::new_v4();
+    let plain = json!({"rows": ["a", "b"], "columns": [0, 1]});
+    // bob and carol first: alice is invited by their messages, and refuses when her client comes.
+    for (index, (client, input)) in clients.iter().zip(inputs()).enumerate().rev() {
+        let answer = client.submit(&request(id, &plain, &input)).await.unwrap();
+        let status = answer.status.as_u16();
+        if index == 0 {
+            assert_eq!(status, 403, "{}", answer.body);
+            assert_eq!(answer.body["rule"], "require_dp", "{}", answer.body);
+        } else {
+            assert!(status == 202 || status == 200, "{}", answer.body);
+        }
+    }
+    for (party, client) in PARTIES.iter().zip(&clients) {
+        let view = client.wait_final(id, WAIT).await.unwrap();
+        assert_eq!(view["status"], "failed", "{party}: {view}");
+        assert_eq!(view["error"]["code"], "policy_refused", "{party}: {view}");
+        assert_eq!(view["error"]["rule"], "require_dp", "{party}: {view}");
+    }
+
+    // Beyond alice's max_rho: refused by that rule.
+    let id = Uuid::new_v4();
+    let greedy = json!({"rows": ["a", "b"], "columns": [0, 1], "dp": {"rho": 2.0}});
+    let answer = clients[0].submit(&request(id, &greedy, &inputs()[0])).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 403, "{}", answer.body);
+    assert_eq!(answer.body["rule"], "max_rho", "{}", answer.body);
+    // A malformed dp is a 400 that says why.
+    let bad = json!({"rows": ["a"], "columns": [0], "dp": {"epsilon": 1.0, "rho": 1.0}});
+    let answer = clients[1]
+        .submit(&request(Uuid::new_v4(), &bad, &json!([])))
+        .await
+        .unwrap();
+    assert_eq!(answer.status.as_u16(), 400, "{}", answer.body);
+    assert!(answer.body.to_string().contains("not both"), "{}", answer.body);
+}
