@@ -49,10 +49,11 @@ const LISTED: i64 = 50;
 /// The statuses the list can be filtered by.
 const STATUSES: [&str; 4] = [store::PENDING, store::RUNNING, store::SUCCEEDED, store::FAILED];
 /// Failure reasons longer than this (two lines of the reason column in a 1280 px window, beside
-/// the admin's "submitted by" column) show their first `REASON_SUMMARY` characters, the rest one
+/// the admin's "submitted by" column and a vertical scrollbar once the policy and budget sections
+/// make the page tall) show their first `REASON_SUMMARY` characters, the rest one
 /// click away.
 const SHORT_REASON: usize = 96;
-const REASON_SUMMARY: usize = 48;
+const REASON_SUMMARY: usize = 40;
 
 // The computations' tables fit the window: only short cells keep to one line; parties and
 // reasons wrap (anywhere, for long words), and long reasons are folded (`reason`).
