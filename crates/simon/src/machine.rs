@@ -56,7 +56,7 @@ pub const AVAILABLE: &[&str] = &[
 ];
 
 /// Microprotocols that take a `dp` parameter ([`crate::dp`]).
-pub const WITH_DP: &[&str] = &["StatisticsFrequency", "StatisticsContingency"];
+pub const WITH_DP: &[&str] = &["SecureSum", "StatisticsFrequency", "StatisticsContingency"];
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
 pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
@@ -212,7 +212,7 @@ impl Spec {
         }
         let parsed = match microprotocol {
             "SecureSum" => parse::<SecureSumParameters>(parameters)
-                .and_then(SecureSumParameters::validate)
+                .and_then(|p| p.validate(parties))
                 .map(Parameters::SecureSum),
             "MinimumMaximum" => parse::<MinimumMaximumParameters>(parameters)
                 .and_then(MinimumMaximumParameters::validate)
@@ -274,6 +274,7 @@ impl Spec {
     /// The definition's differential privacy, for the protocols that take it.
     pub fn dp(&self) -> Option<&DpParameters> {
         match &self.parameters {
+            Parameters::SecureSum(p) => p.dp.as_ref(),
             Parameters::StatisticsFrequency(p) => p.dp.as_ref(),
             Parameters::StatisticsContingency(p) => p.dp.as_ref(),
             _ => None,
@@ -328,7 +329,7 @@ impl Spec {
         let n = self.parties;
         let helper_is_party = self.helper().is_none();
         let protocol = match &self.parameters {
-            Parameters::SecureSum(p) => match secure_sum::encode(*p, n, input)? {
+            Parameters::SecureSum(p) => match secure_sum::encode(p.clone(), n, input)? {
                 Encoded::Z256(sum) => Protocol::SecureSum(sum),
                 Encoded::Wide(sum) => Protocol::ExactSecureSum(sum),
             },

@@ -27,7 +27,7 @@ fn mechanism(dp: Value, parties: usize) -> Mechanism {
 }
 
 /// The PMF of the sum of `n` independent draws of `pmf`, over `−reach..=reach`.
-fn convolved(pmf: impl Fn(i64) -> f64, n: usize, reach: i64) -> impl Fn(i64) -> f64 {
+pub(super) fn convolved(pmf: impl Fn(i64) -> f64, n: usize, reach: i64) -> impl Fn(i64) -> f64 {
     let one: Vec<f64> = (-reach..=reach).map(&pmf).collect();
     let mut sum = vec![1.0];
     for _ in 0..n {
@@ -61,7 +61,7 @@ fn totals(mechanism: &Mechanism, parties: usize, seed: u64) -> (Vec<i64>, Vec<i6
     (total, first)
 }
 
-fn variance(draws: &[i64]) -> f64 {
+pub(super) fn variance(draws: &[i64]) -> f64 {
     let n = draws.len() as f64;
     let mean = draws.iter().sum::<i64>() as f64 / n;
     draws.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)

@@ -49,8 +49,10 @@ pub struct DpParameters {
     pub bounds: Option<[f64; 2]>,
 }
 
-/// The largest noise scale (Laplace scale or Gaussian σ) a party may add: 2^32. Far beyond any
-/// useful release, and small enough that n parties' noise never wraps a count's ring Z_2^64.
+/// The largest noise scale (Laplace scale or Gaussian σ) a party may add, per unit of sensitivity:
+/// 2^32. Far beyond any useful release; for a count (sensitivity 1) small enough that n parties'
+/// noise never wraps its ring Z_2^64, and for SecureSum (sensitivity below 2^64) that it never
+/// wraps Z_2^256.
 const MAX_SCALE: u64 = 1 << 32;
 
 /// How much one record moves the protocol's summed vector: in L1 (the Laplace mechanism) and in
@@ -58,12 +60,21 @@ const MAX_SCALE: u64 = 1 << 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sensitivity {
     pub l1: u64,
-    pub l2_squared: u64,
+    /// u128: a one-coordinate sensitivity Δ < 2^64 (SecureSum's) has Δ² up to 2^128.
+    pub l2_squared: u128,
 }
 
 impl Sensitivity {
     /// One record adds one to one cell: a count, a histogram, a contingency table.
     pub const COUNT: Sensitivity = Sensitivity { l1: 1, l2_squared: 1 };
+
+    /// One record moves one coordinate by at most `units` (a clipped value on its grid).
+    pub fn magnitude(units: u64) -> Sensitivity {
+        Sensitivity {
+            l1: units,
+            l2_squared: u128::from(units) * u128::from(units),
+        }
+    }
 }
 
 fn positive_finite(name: &str, value: f64) -> Result<(), String> {
@@ -141,10 +152,18 @@ impl DpParameters {
 
     /// Calibrates the noise of one party for a sum whose records move it by `sensitivity`.
     pub fn mechanism(&self, sensitivity: Sensitivity, parties: usize) -> Result<Mechanism, String> {
+        self.mechanism_share(sensitivity, parties, 1)
+    }
+
+    /// As [`DpParameters::mechanism`], for one of `shares` statistics released together that
+    /// split the budget evenly (basic composition: ε/shares each for pure DP, ρ/shares each for
+    /// zCDP, which adds up exactly; an (ε, δ) request is split as its ρ).
+    pub fn mechanism_share(&self, sensitivity: Sensitivity, parties: usize, shares: u32) -> Result<Mechanism, String> {
         let (noise, scale) = match (self.rho(), self.epsilon) {
             (Some(rho), _) => {
-                // σ² = Δ₂² / (2ρ), ρ = p/q exactly: σ² = Δ₂²·q / (2p).
+                // σ² = Δ₂² / (2ρ), ρ = p/q exactly: σ² = Δ₂²·q / (2p); ρ/shares = p/(q·shares).
                 let (p, q) = exact(rho)?;
+                let q = q * shares;
                 let num = BigUint::from(sensitivity.l2_squared) * q;
                 let den = BigUint::from(2u32) * p;
                 let sigma = ratio_f64(&num, &den).sqrt();
@@ -153,15 +172,18 @@ impl DpParameters {
             (None, Some(epsilon)) => {
                 // b = Δ₁/ε, ε = p/q exactly: b = Δ₁·q / p, sampled as t/s with t = Δ₁·q, s = p.
                 let (p, q) = exact(epsilon)?;
+                let q = q * shares;
                 let t = BigUint::from(sensitivity.l1) * q;
                 let scale = ratio_f64(&t, &p);
                 (Noise::Laplace { s: p, t }, scale)
             }
             (None, None) => unreachable!("validated: epsilon or rho"),
         };
-        if scale.is_nan() || scale > MAX_SCALE as f64 {
+        let unit = (sensitivity.l1 as f64).max((sensitivity.l2_squared as f64).sqrt());
+        if scale.is_nan() || scale > MAX_SCALE as f64 * unit {
             return Err(format!(
-                "dp: the noise scale would be {scale:e}, beyond {MAX_SCALE} (choose a larger epsilon or rho)"
+                "dp: the noise scale would be {scale:e}, beyond {MAX_SCALE} times the sensitivity \
+                 (choose a larger epsilon or rho)"
             ));
         }
         Ok(Mechanism {
@@ -170,6 +192,7 @@ impl DpParameters {
             parameters: self.clone(),
             sensitivity,
             parties,
+            shares,
         })
     }
 }
@@ -213,6 +236,8 @@ pub struct Mechanism {
     parameters: DpParameters,
     sensitivity: Sensitivity,
     parties: usize,
+    /// How many statistics share the budget evenly (1: this one has all of it).
+    shares: u32,
 }
 
 impl Mechanism {
@@ -270,6 +295,11 @@ impl Mechanism {
                 out
             }
         };
+        if self.shares > 1 {
+            // epsilon, delta and rho above are the whole request's; this statistic's noise is
+            // calibrated to its share of it.
+            out["budget_share"] = json!(1.0 / f64::from(self.shares));
+        }
         out["collusion"] = json!(p.collusion);
         out["sensitivity"] = json!({"l1": self.sensitivity.l1, "l2": (self.sensitivity.l2_squared as f64).sqrt()});
         out["per_party_variance"] = json!(self.per_party_variance());

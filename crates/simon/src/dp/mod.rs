@@ -13,3 +13,5 @@ pub use mechanism::{DpParameters, Mechanism, Sensitivity};
 
 #[cfg(test)]
 mod distribution_tests;
+#[cfg(test)]
+mod sum_tests;

@@ -57,6 +57,12 @@ impl<const L: usize> AdditiveSum<L> {
         }
     }
 
+    /// The local vector, until `start` masks it: where a protocol with `dp` adds its noise shares
+    /// (it draws them from `start`'s rng, so the state before `start` holds no noise to leak).
+    pub fn input_mut(&mut self) -> Option<&mut [Zk<L>]> {
+        self.input.as_deref_mut()
+    }
+
     fn add(&mut self, from: PartyIndex, values: &[Zk<L>]) -> Result<(), ProtocolError> {
         if values.len() != self.total.len() {
             return Err(ProtocolError::Malformed {

@@ -40,6 +40,7 @@
 //! a party whose own total exceeds B is refused. Messages: n·(n−1) in one hop below 5 parties,
 //! 2·(n−1) in two hops from 5.
 
+use crate::dp::{DpParameters, Mechanism, Sensitivity};
 use crate::exact_sum::{ExactSum, FRACTION_BITS};
 use crate::fixed_point::{self, EncodingError, PyNumber};
 use crate::masks::Instance;
@@ -47,7 +48,8 @@ use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::sum::additive_sum::{AdditiveSum, SumMessage};
 use crate::z2k::{WIDE_LIMBS, Z256, ZWide, Zk};
 use num_bigint::BigInt;
-use num_traits::{One, Signed, Zero};
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -62,7 +64,7 @@ pub const EXACT_LIMIT_BITS: u64 = 1100;
 /// `digits_before` as the reference defaulted it, in fixed point.
 const DEFAULT_DIGITS_BEFORE: u32 = 12;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecureSumParameters {
     /// Absent: the exact sum. Present: the reference's fixed point with this many decimals.
@@ -74,12 +76,16 @@ pub struct SecureSumParameters {
     /// A public bound on |sum|: contributions are rounded to a grid below its precision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound: Option<f64>,
+    /// Differential privacy: each value clipped to `dp.bounds` on the grid 10^−digits_after,
+    /// noisy sum and count (see the module's documentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<DpParameters>,
 }
 
 impl SecureSumParameters {
     /// Checks the parameters and normalises them: an absent `digits_after` stays absent (exact
     /// mode), `digits_before` is 12 by default in fixed point and dropped in exact mode.
-    pub fn validate(self) -> Result<Self, String> {
+    pub fn validate(self, parties: usize) -> Result<Self, String> {
         if let Some(digits) = self.digits_after.filter(|d| *d > MAX_DIGITS_AFTER) {
             return Err(format!("digits_after must be at most {MAX_DIGITS_AFTER}, got {digits}"));
         }
@@ -89,12 +95,42 @@ impl SecureSumParameters {
         let digits_before = self
             .digits_after
             .map(|_| self.digits_before.unwrap_or(DEFAULT_DIGITS_BEFORE));
-        Ok(SecureSumParameters { digits_before, ..self })
+        let dp = match self.dp.clone() {
+            None => None,
+            Some(dp) => Some(self.validate_dp(dp, parties)?),
+        };
+        Ok(SecureSumParameters {
+            digits_before,
+            dp,
+            ..self
+        })
+    }
+
+    fn validate_dp(&self, dp: DpParameters, parties: usize) -> Result<DpParameters, String> {
+        let dp = dp.validate(parties, true)?;
+        if self.digits_after.is_none() {
+            return Err(
+                "dp needs digits_after: each value is clipped to dp.bounds and rounded to the \
+                        grid 10^-digits_after, on which the sensitivity and the noise are counted"
+                    .into(),
+            );
+        }
+        if self.bound.is_some() {
+            // `bound` rounds a party's *total* to a grid: one record more could then move the
+            // sum by a grid step beyond the clipped value, which the sensitivity does not cover.
+            return Err("dp takes no bound: dp.bounds clip each value instead".into());
+        }
+        let checked = SecureSumParameters {
+            dp: Some(dp.clone()),
+            ..self.clone()
+        };
+        mechanisms(&checked, parties)?;
+        Ok(dp)
     }
 
     /// In fixed point, the grid's exponent in encoded units (0: no rounding), for `parties`
     /// parties.
-    fn grid_bits(self, digits_after: u32, parties: usize) -> u32 {
+    fn grid_bits(&self, digits_after: u32, parties: usize) -> u32 {
         let Some(bound) = self.bound else { return 0 };
         // bound = m · 2^e exactly; ⌊log2(m · 10^digits · 2^e)⌋ from the integer's length.
         let (m, e, _) = fixed_point::decompose(bound);
@@ -121,10 +157,81 @@ pub struct SecureSum<const L: usize = 4> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grid: Option<i64>,
     sum: AdditiveSum<L>,
+    /// With `dp`, once noise is added: the output's `"dp"` object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dp: Option<Value>,
+}
+
+/// The sensitivity of the sum in units of 10^−digits_after: the largest |value| a clipped value
+/// can encode to, max(|grid(lo)|, |grid(hi)|) (at most ⌈max(|lo|, |hi|)·10^digits_after⌉; rounding
+/// is monotone, so every clipped value encodes between grid(lo) and grid(hi)). Refused when it is
+/// 0 (the bounds vanish on the grid) or reaches 2^64.
+pub fn sensitivity_units(bounds: [f64; 2], digits_after: u32) -> Result<u64, String> {
+    let scale = BigRational::from_integer(fixed_point::power_of_ten(digits_after));
+    let units = bounds
+        .iter()
+        .map(|b| on_grid(&BigRational::from_float(*b).expect("validated: finite"), &scale).abs())
+        .max()
+        .expect("two bounds");
+    match units.to_u64() {
+        Some(0) => Err(format!(
+            "dp.bounds round to 0 on the grid 10^-{digits_after}: choose more digits_after"
+        )),
+        Some(units) => Ok(units),
+        None => Err(format!(
+            "dp.bounds are {units} units of 10^-{digits_after}, beyond 2^64: choose fewer digits_after"
+        )),
+    }
+}
+
+/// `value` in units of the grid 1/`scale`: the nearest integer to value·scale, ties away from
+/// zero. Exact (rationals), and a function of the value alone, so one record moves a party's
+/// total by exactly its own encoding, whatever the others are.
+fn on_grid(value: &BigRational, scale: &BigRational) -> BigInt {
+    (value * scale).round().to_integer()
+}
+
+/// The noise of one party's sum and of its count: each on half the budget (basic composition:
+/// ε/2 and ε/2, or ρ/2 and ρ/2, make the request's ε or ρ).
+fn mechanisms(parameters: &SecureSumParameters, parties: usize) -> Result<(Mechanism, Mechanism), String> {
+    let dp = parameters.dp.as_ref().expect("with dp");
+    let digits_after = parameters.digits_after.expect("validated: dp needs digits_after");
+    let units = sensitivity_units(dp.bounds.expect("validated: dp needs bounds"), digits_after)?;
+    Ok((
+        dp.mechanism_share(Sensitivity::magnitude(units), parties, 2)?,
+        dp.mechanism_share(Sensitivity::COUNT, parties, 2)?,
+    ))
+}
+
+/// With `dp`: every value clipped to the bounds and put on the grid 10^−digits_after, then added
+/// up exactly (no Python float sum: its rounding would depend on the other values).
+fn clipped(parameters: SecureSumParameters, parties: usize, input: &Value) -> Result<SecureSum, EncodingError> {
+    let dp = parameters.dp.as_ref().expect("with dp");
+    let digits_after = parameters.digits_after.expect("validated: dp needs digits_after");
+    let [lo, hi] = dp
+        .bounds
+        .expect("validated: dp needs bounds")
+        .map(|b| BigRational::from_float(b).expect("validated: finite"));
+    let scale = BigRational::from_integer(fixed_point::power_of_ten(digits_after));
+    let mut total = BigInt::zero();
+    let count = fixed_point::for_each_number(input, |number| {
+        let value = match number {
+            PyNumber::Int(int) => BigRational::from_integer(int),
+            PyNumber::Float(float) => BigRational::from_float(float).expect("JSON numbers are finite"),
+        };
+        total += on_grid(&value.clamp(lo.clone(), hi.clone()), &scale);
+        Ok(())
+    })?;
+    // |total| ≤ count · sensitivity < 2^128: far from wrapping Z_2^256, noise included.
+    let vector = vec![Z256::from_bigint(&total), Z256::from_u64(count)];
+    Ok(SecureSum::with(parameters, None, vector, parties))
 }
 
 /// Validates and encodes the local input; nothing is sent yet.
 pub fn encode(parameters: SecureSumParameters, parties: usize, input: &Value) -> Result<Encoded, EncodingError> {
+    if parameters.dp.is_some() {
+        return clipped(parameters, parties, input).map(Encoded::Z256);
+    }
     if let Some(digits_after) = parameters.digits_after {
         return fixed(parameters, digits_after, parties, input).map(Encoded::Z256);
     }
@@ -206,7 +313,27 @@ impl<const L: usize> SecureSum<L> {
             parameters,
             grid,
             sum: AdditiveSum::new(vector, parties, Instance::default()),
+            dp: None,
         }
+    }
+
+    /// With `dp`, before the sum masks it: this party's noise shares on its total and its count,
+    /// from the node's CSPRNG; and the output's `"dp"` object.
+    fn add_noise(&mut self, io: &mut Io<'_, SumMessage<L>>) -> Result<(), ProtocolError> {
+        let Some(dp) = &self.parameters.dp else {
+            return Ok(());
+        };
+        let (sum, count) = mechanisms(&self.parameters, io.parties()).map_err(ProtocolError::Failed)?;
+        let input = self.sum.input_mut().expect("noise is added before the sum starts");
+        input[0] += Zk::from_bigint(&sum.draw(io.rng()));
+        input[1] += Zk::from_bigint(&count.draw(io.rng()));
+        self.dp = Some(json!({
+            "bounds": dp.bounds,
+            "digits_after": self.parameters.digits_after,
+            "sum": sum.describe(),
+            "samples": count.describe(),
+        }));
+        Ok(())
     }
 
     /// The opened total as a double: decoded as the reference decodes fixed point, or the exact
@@ -237,6 +364,17 @@ impl<const L: usize> SecureSum<L> {
             return Ok(Progress::Continue);
         };
         let sum = self.value(total[0])?;
+        if let Some(dp) = &self.dp {
+            // Noisy: the count may be negative, read back signed (|noise| ≪ 2^63).
+            let samples = total[1]
+                .to_signed_bigint()
+                .to_i64()
+                .ok_or_else(|| ProtocolError::Malformed {
+                    from: 0,
+                    reason: "the reconstructed noisy count is not a plausible number".into(),
+                })?;
+            return Ok(Progress::Done(json!({"sum": sum, "samples": samples, "dp": dp})));
+        }
         // Counts are below 2^64 at every party, so their sum fits unless a party lied.
         let samples = total[1].to_u64().ok_or_else(|| ProtocolError::Malformed {
             from: 0,
@@ -251,6 +389,7 @@ impl<const L: usize> Microprotocol for SecureSum<L> {
     type Output = Value;
 
     fn start(&mut self, io: &mut Io<'_, SumMessage<L>>) -> Result<Progress<Value>, ProtocolError> {
+        self.add_noise(io)?;
         let progress = self.sum.start(io)?;
         self.finish(progress)
     }
