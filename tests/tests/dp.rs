@@ -4,7 +4,7 @@
 //! scale (mean 0, variance 3σ² with σ² = 1/(2ρ) per party). alice's policy sets
 //! `min_cell_count`: her outputs suppress the noisy cells below it, where bob's (no such rule)
 //! show them. alice's `require_dp` refuses the same table without `dp`, and every party names the
-//! rule.
+//! rule. A noisy SecureSum through two nodes names its mechanisms and lands near the truth.
 
 use fsc_e2e::Cluster;
 use serde_json::{Value, json};
@@ -136,4 +136,44 @@ async fn noisy_tables_have_the_documented_scale_suppress_small_cells_and_require
         .unwrap();
     assert_eq!(answer.status.as_u16(), 400, "{}", answer.body);
     assert!(answer.body.to_string().contains("not both"), "{}", answer.body);
+}
+
+/// A noisy SecureSum through two real nodes: values clipped to `dp.bounds` on the grid 0.01, the
+/// output names both mechanisms (sum and count, half the budget each) and every party opens the
+/// same noisy total, within a generous bound of the true clipped sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
+    let cluster = Cluster::start(2).await;
+    let parties = ["alice", "bob"];
+    let clients: Vec<_> = parties.iter().map(|p| cluster.node(p).client()).collect();
+    // bounds [0, 10] on the grid 0.01: Δ = 1000 units; ε = 2 split evenly: scale 1000 units
+    // (10.0) per party for the sum, 1 for the count.
+    let parameters = json!({"digits_after": 2, "dp": {"epsilon": 2.0, "bounds": [0, 10]}});
+    // 25.0 clips to 10: the clipped truth is 3 + 10 + 4.5 + 7 = 24.5 from 4 records.
+    let inputs = [json!([3.0, 25.0]), json!([4.5, 7])];
+    let id = Uuid::new_v4();
+    for (client, input) in clients.iter().zip(&inputs) {
+        let request = json!({"id": id, "microprotocol": "SecureSum", "parties": parties,
+                             "parameters": parameters, "input": input, "deadline_s": 600});
+        let answer = client.submit(&request).await.unwrap();
+        assert!(answer.status.is_success(), "{}", answer.body);
+    }
+    let mut results = Vec::new();
+    for client in &clients {
+        let view = client.wait_final(id, WAIT).await.unwrap();
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        results.push(view["output"]["result"].clone());
+    }
+    assert_eq!(results[0], results[1]);
+    let result = &results[0];
+    assert_eq!(result["dp"]["sum"]["mechanism"], "discrete_laplace", "{result}");
+    assert_eq!(result["dp"]["sum"]["sensitivity"]["l1"], 1000);
+    assert_eq!(result["dp"]["sum"]["per_party_scale"], 1000.0);
+    assert_eq!(result["dp"]["sum"]["budget_share"], 0.5);
+    assert_eq!(result["dp"]["samples"]["mechanism"], "discrete_laplace");
+    assert_eq!(result["dp"]["bounds"], json!([0.0, 10.0]));
+    // Two shares of scale 10.0 (value units): |noise| beyond 200 has probability about 2e-8.
+    let sum = result["sum"].as_f64().unwrap();
+    assert!((sum - 24.5).abs() < 200.0, "{result}");
+    assert!((result["samples"].as_i64().unwrap() - 4).abs() < 40, "{result}");
 }
