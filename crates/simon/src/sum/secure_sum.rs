@@ -39,6 +39,17 @@
 //! bound, and the sum is within 2^−58·B of the unrounded sum (within one ulp when |sum| ≥ B/8);
 //! a party whose own total exceeds B is refused. Messages: n·(n−1) in one hop below 5 parties,
 //! 2·(n−1) in two hops from 5.
+//!
+//! **With `dp`** ([`crate::dp`]; needs `digits_after` and `dp.bounds` [lo, hi], refuses `bound`):
+//! each value is clipped to [lo, hi] and put on the grid 10^−digits_after by itself (exact
+//! rationals, nearest, ties away from zero), and a party's total is the exact sum of those grid
+//! values. Rounding is monotone and per value, so adding or removing one record moves the sum by
+//! at most Δ = max(|grid(lo)|, |grid(hi)|) ≤ ⌈max(|lo|, |hi|)·10^digits_after⌉ units: the
+//! sensitivity, exactly, in the units the sum runs in. Each party adds a noise share calibrated
+//! to Δ and half the budget to its total, and one calibrated to 1 and the other half to its
+//! count, before the masked sum; the output is the noisy sum and the noisy (signed) count, with
+//! `"dp"` naming both mechanisms. The sum is then *not* the reference's Python float sum: that
+//! rounds each partial sum to a double, so one record could move it by more than Δ.
 
 use crate::dp::{DpParameters, Mechanism, Sensitivity};
 use crate::exact_sum::{ExactSum, FRACTION_BITS};
