@@ -16,6 +16,7 @@
 use crate::config::ApiClient;
 use crate::config::policy::Policy;
 use crate::error::Error;
+use crate::store::{self, AuditRow};
 use ring::digest;
 use rusqlite::{Connection, OpenFlags, params};
 use serde::Serialize;
@@ -141,7 +142,9 @@ pub fn canonical(
     computation: Option<&str>,
     detail: &str,
 ) -> Vec<u8> {
-    serde_json::to_vec(&json!(["fsc/audit/v1", seq, time, client, action, computation, detail]))
+    // A tuple serialises as the same compact JSON array as `json!([...])` would, without
+    // building (and copying the strings into) a `Value` first.
+    serde_json::to_vec(&("fsc/audit/v1", seq, time, client, action, computation, detail))
         .expect("JSON values serialise")
 }
 
@@ -175,12 +178,10 @@ pub fn append(conn: &Connection, head: &mut Head, time: i64, events: &[Event]) -
     if events.is_empty() {
         return Ok(());
     }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO audit (seq, time, client, action, computation, detail, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )?;
+    let mut rows = Vec::with_capacity(events.len());
     for event in events {
         let seq = head.seq + 1;
+        // Serialised once: these bytes are both stored and, within the canonical bytes, hashed.
         let detail = event.detail.to_string();
         let bytes = canonical(
             seq,
@@ -191,18 +192,19 @@ pub fn append(conn: &Connection, head: &mut Head, time: i64, events: &[Event]) -
             &detail,
         );
         let hash = chain_hash(&head.hash, &bytes);
-        insert.execute(params![
+        rows.push(AuditRow {
             seq,
             time,
-            event.client,
-            event.action,
-            event.computation,
+            client: event.client.clone(),
+            action: event.action,
+            computation: event.computation.clone(),
             detail,
-            &head.hash[..],
-            &hash[..]
-        ])?;
+            prev_hash: head.hash,
+            hash,
+        });
         *head = Head { seq, hash };
     }
+    store::insert_audit(conn, &rows)?;
     Ok(())
 }
 
@@ -385,6 +387,19 @@ mod tests {
             "DROP TRIGGER audit_append_only_update; DROP TRIGGER audit_append_only_delete; {sql}"
         ))
         .unwrap();
+    }
+
+    /// The canonical bytes are the README's: the compact JSON array, as `json!` writes it, so
+    /// chains written before they were serialised from a tuple still verify.
+    #[test]
+    fn canonical_bytes_are_the_compact_json_array() {
+        let bytes = canonical(7, 1000, Some("analyst"), SUBMIT, None, r#"{"api":"v1"}"#);
+        let array = json!(["fsc/audit/v1", 7, 1000, "analyst", SUBMIT, null, r#"{"api":"v1"}"#]);
+        assert_eq!(bytes, serde_json::to_vec(&array).unwrap());
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            r#"["fsc/audit/v1",7,1000,"analyst","submit",null,"{\"api\":\"v1\"}"]"#
+        );
     }
 
     #[test]

@@ -15,13 +15,13 @@ mod rows;
 mod write;
 
 pub use rows::{
-    ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING, SUCCEEDED,
-    SpentRow, is_final,
+    AuditRow, ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING,
+    SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
-    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_charges,
-    insert_inbox, insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired,
+    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_audit,
+    insert_charges, insert_inbox, insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired,
     retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
 };
 

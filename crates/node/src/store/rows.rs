@@ -81,6 +81,19 @@ pub struct ChargeRow {
     pub charged_at: i64,
 }
 
+/// One entry of the audit log (migration 0011), its hash computed (`crate::audit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub time: i64,
+    pub client: Option<String>,
+    pub action: &'static str,
+    pub computation: Option<String>,
+    pub detail: String,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
 /// What one API client has spent since some time: the sums of its charges, and how many.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct SpentRow {

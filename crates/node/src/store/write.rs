@@ -7,7 +7,7 @@
 //! sum's time in the store. Writes are multi-row statements, so that a batch of thousands of
 //! messages costs a handful of statements. This module knows rows, not protocols.
 
-use super::rows::{ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, SpentRow};
+use super::rows::{AuditRow, ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, SpentRow};
 use crate::error::Error;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Row, Statement, Transaction, TransactionBehavior, params, params_from_iter};
@@ -596,6 +596,31 @@ pub fn add_chunk(conn: &Connection, chunk: &ChunkRow) -> Result<Option<Vec<Chunk
 
 /// Records charges of the privacy budget; one already recorded for the same computation and
 /// client stays as it is (a charge is made once).
+/// Appends audit entries: a batch's few in one statement (a lone sum's batches bring one to
+/// three), not one statement each.
+pub fn insert_audit(conn: &Connection, rows: &[AuditRow]) -> Result<(), Error> {
+    insert_values(
+        conn,
+        "INSERT INTO audit (seq, time, client, action, computation, detail, prev_hash, hash)",
+        "",
+        rows,
+        |row| {
+            [
+                &row.seq,
+                &row.time,
+                &row.client,
+                &row.action,
+                &row.computation,
+                &row.detail,
+                &row.prev_hash,
+                &row.hash,
+            ]
+        },
+        |_| Ok(()),
+    )?;
+    Ok(())
+}
+
 pub fn insert_charges(conn: &Connection, rows: &[ChargeRow]) -> Result<(), Error> {
     insert_values(
         conn,
