@@ -407,28 +407,14 @@ async fn datasets(cluster: &mut Cluster, runs: usize, rows: usize) {
     for party in &parties {
         cluster.node_mut(party).restart().await;
     }
-    let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
     let named = json!({"dataset": "bench", "column": "value"});
     let mut outputs = Vec::new();
     for (source, inputs) in [("JSON", inputs), ("CSV", vec![named; 3])] {
         let mut samples = Vec::new();
         for _ in 0..runs {
-            let id = uuid::Uuid::new_v4();
-            let started = Instant::now();
-            let submits = clients.iter().zip(&inputs).map(|(c, input)| {
-                let request =
-                    json!({"id": id, "microprotocol": "StatisticsUnivariate", "parties": parties, "input": input});
-                async move { c.submit(&request).await }
-            });
-            for answer in join_all(submits).await {
-                let answer = answer.expect("submit");
-                assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
-            }
-            let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(600)))).await;
-            samples.push(started.elapsed().as_secs_f64());
-            let view = views.into_iter().next().expect("three views").expect("read");
-            assert_eq!(view["status"], "succeeded", "{view}");
-            outputs.push(view["output"].clone());
+            let (elapsed, result) = psi::timed(cluster, "StatisticsUnivariate", &Value::Null, &inputs).await;
+            samples.push(elapsed);
+            outputs.push(result);
         }
         samples.sort_by(f64::total_cmp);
         let rss = rss_line(cluster);
@@ -536,25 +522,10 @@ async fn protocols(cluster: &Cluster, runs: usize, million: bool) {
             (0..3).map(|p| floats(p, 1_000_000)).collect(),
         ));
     }
-    let clients: Vec<_> = cluster.nodes.iter().map(|n| n.client()).collect();
     for (microprotocol, what, size, inputs) in scenarios {
         let mut samples = Vec::new();
         for _ in 0..runs {
-            let id = uuid::Uuid::new_v4();
-            let started = Instant::now();
-            let submits = clients.iter().zip(&inputs).map(|(c, input)| {
-                let request =
-                    json!({"id": id, "microprotocol": microprotocol, "parties": cluster.parties, "input": input});
-                async move { c.submit(&request).await }
-            });
-            for answer in join_all(submits).await {
-                assert_eq!(answer.expect("submit").status.as_u16(), 202);
-            }
-            let views = join_all(clients.iter().map(|c| c.wait_final(id, Duration::from_secs(120)))).await;
-            samples.push(started.elapsed().as_secs_f64());
-            for view in views {
-                assert_eq!(view.expect("read")["status"], "succeeded");
-            }
+            samples.push(psi::timed(cluster, microprotocol, &Value::Null, &inputs).await.0);
         }
         samples.sort_by(f64::total_cmp);
         println!(
