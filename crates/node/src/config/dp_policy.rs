@@ -220,11 +220,7 @@ mod tests {
     use serde_json::json;
 
     fn policy(text: &str) -> Policy {
-        #[derive(serde::Deserialize)]
-        struct File {
-            policy: Policy,
-        }
-        toml::from_str::<File>(text).unwrap().policy
+        crate::config::policy::tests::parse(text).unwrap()
     }
 
     fn dp(value: Value) -> DpParameters {

@@ -439,7 +439,7 @@ fn set_size(value: &Value) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -447,7 +447,8 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    fn parse(text: &str) -> Result<Policy, toml::de::Error> {
+    /// The `[policy]` table of a node.toml text (the DP rules' tests read theirs through it too).
+    pub(in crate::config) fn parse(text: &str) -> Result<Policy, toml::de::Error> {
         #[derive(Deserialize)]
         struct File {
             policy: Policy,
