@@ -14,7 +14,7 @@
 //! `fsc-bench --port-base`). Used by the tests in `tests/` and by the `fsc-bench` binary.
 
 use fsc_client::Client;
-use fsc_tools::broker::{Broker, find_nats_server};
+use fsc_tools::broker::{Broker, declare_store, find_nats_server};
 pub use fsc_tools::topology::Topology;
 use serde_json::{Value, json};
 use std::os::fd::AsRawFd;
@@ -350,11 +350,6 @@ pub struct ClusterOptions {
     pub stream_max_bytes: Option<i64>,
 }
 
-/// What a fixture's federation reserves on the broker's disk at most, its parties' streams
-/// together, unless a test sets `stream_max_bytes` (nats-server refuses a stream whose
-/// `max_bytes` its free disk cannot hold).
-const FIXTURE_STORE_BYTES: i64 = 4 << 30;
-
 /// A broker and n nodes, in a temporary directory that is removed at the end.
 pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
@@ -506,6 +501,9 @@ fn start_brokers(
             "federation init failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
+        for (config, _) in &servers {
+            declare_store(config).expect("declare the broker's store");
+        }
         let started: Result<Vec<Broker>, _> = servers
             .iter()
             .enumerate()
@@ -563,12 +561,7 @@ impl Cluster {
             append(&dir.path().join("nats-server.conf"), extra);
             broker.restart().expect("restart the broker with its new config");
         }
-        // The broker reserves each party's `max_bytes` on its disk: a federation of many parties
-        // on this shared machine keeps its reservation to FIXTURE_STORE_BYTES in all.
-        let default_bytes = fsc_node::config::stream::StreamSpec::default().max_bytes;
-        let fits = FIXTURE_STORE_BYTES / parties.len() as i64;
-        let max_bytes = options.stream_max_bytes.or((fits < default_bytes).then_some(fits));
-        if let Some(max_bytes) = max_bytes {
+        if let Some(max_bytes) = options.stream_max_bytes {
             let roster = dir.path().join("federation.toml");
             let text = std::fs::read_to_string(&roster).expect("the roster");
             let default = format!(

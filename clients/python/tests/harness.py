@@ -108,6 +108,10 @@ class LocalFederation:
         init = ["federation", "init", "--out", str(self.dir), "--parties", ",".join(self.parties)]
         init += ["--api-urls", ",".join(self.urls.values())] + (["--tls"] if tls else [])
         self._fsc(*init)
+        # A declared store: by default nats-server caps it at 75 % of the disk's free space and
+        # refuses the streams' reservation (3 GiB) when the shared machine's disk runs low.
+        conf = self.dir / "nats-server.conf"
+        conf.write_text(conf.read_text().replace("jetstream {\n", "jetstream {\n    max_file_store: 1TB\n", 1))
 
         ports = self.dir / "ports"
         ports.mkdir()

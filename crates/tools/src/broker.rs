@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The JetStream store a local server declares. Without it nats-server caps its store at 75 % of
+/// the disk's free space when it starts and refuses a stream whose `max_bytes` the rest cannot
+/// hold: a demo or a test (which store megabytes) would fail whenever the disk ran low (CI once
+/// did, at `insufficient storage resources available`). A production broker keeps that check.
+const LOCAL_MAX_FILE_STORE: &str = "1TB";
+
+/// Declares [`LOCAL_MAX_FILE_STORE`] in a server config's JetStream block (a leaf has none).
+pub fn declare_store(config: &Path) -> Result<(), Error> {
+    let text = std::fs::read_to_string(config)?;
+    let block = "jetstream {\n";
+    let declared = format!("{block}    max_file_store: {LOCAL_MAX_FILE_STORE}\n");
+    std::fs::write(config, text.replacen(block, &declared, 1))?;
+    Ok(())
+}
+
 /// Where `nats-server` is: `$NATS_SERVER_BIN`, `.tools/bin` in this or a parent directory (where
 /// `scripts/setup` puts it), or the `PATH`.
 pub fn find_nats_server() -> Result<PathBuf, Error> {

@@ -2,7 +2,7 @@
 //! ports) running the seed tutorial's secure sum (inputs 19, 5, 61) through each node's HTTP API.
 //! Also the tutorial sum against nodes that run elsewhere (`--against`, used by docker compose).
 
-use crate::broker::{Broker, find_nats_server};
+use crate::broker::{Broker, declare_store, find_nats_server};
 use crate::error::Error;
 use crate::federation::{self, InitOptions};
 use crate::provision::provision_federation;
@@ -90,6 +90,7 @@ impl Federation {
                 std::fs::write(home.join("node.toml"), text)?;
             }
         }
+        declare_store(&dir.path().join("nats-server.conf"))?;
         let broker = Broker::start(&bin, &dir.path().join("nats-server.conf"), dir.path())?;
         provision_federation(dir.path(), Some(&broker.url()), false).await?;
         let (stop, stopped) = watch::channel(false);
