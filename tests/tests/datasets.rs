@@ -391,6 +391,15 @@ min_local_samples = 3
     let done = analyst[0].wait_final(id, WAIT).await.unwrap();
     let sum = done["output"]["result"]["sum"].as_f64().unwrap();
     assert!((sum - 16.3).abs() < 1e-9, "{done}");
+    // The computation shows what its input was read from, after the submission's answer too;
+    // bob's JSON input has none.
+    assert_eq!(
+        done["dataset"],
+        json!({"dataset": "labs", "records": 3, "skipped": 1}),
+        "{done}"
+    );
+    let at_bob = analyst[1].wait_final(id, WAIT).await.unwrap();
+    assert_eq!(at_bob["dataset"], Value::Null, "{at_bob}");
 
     // The listing: names, columns, row counts; the narrow client sees its one column.
     let listed = analyst[0].datasets().await.unwrap();

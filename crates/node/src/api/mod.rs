@@ -199,3 +199,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .map_err(|e| Error::bad_request("invalid_body", format!("request body is not valid: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI;
+    use crate::config::policy::Rule;
+    use serde_json::Value;
+
+    /// The rule a refusal names, as the document lists it, is every rule the policy has: a new
+    /// rule must be documented where clients read the refusal.
+    #[test]
+    fn the_documented_policy_rules_are_the_policys() {
+        let document: Value = serde_json::from_str(OPENAPI).expect("the OpenAPI document");
+        let documented = &document["components"]["schemas"]["PolicyRule"]["enum"];
+        let rules: Vec<&str> = Rule::ALL.into_iter().map(Rule::token).collect();
+        assert_eq!(documented, &serde_json::json!(rules));
+    }
+}

@@ -404,6 +404,7 @@ pub fn view(row: &ComputationRow) -> Value {
         "status": row.status,
         "output": parse_json(&row.output),
         "error": parse_json(&row.error),
+        "dataset": parse_json(&row.dataset),
         "created_at": timestamp(row.created_at),
         "deadline_at": timestamp(row.deadline_at),
         "finished_at": row.finished_at.map_or(Value::Null, timestamp),

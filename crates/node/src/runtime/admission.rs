@@ -280,6 +280,7 @@ impl Runtime {
             finished_at: None,
             network: item.network.clone(),
             client: Some(item.caller.name.clone()),
+            dataset: summary.as_ref().map(|summary| json!(summary).to_string()),
         };
         let helper = spec.as_ref().ok().and_then(Spec::helper).map(str::to_string);
         // The policy is checked before the engine starts: nothing derived from the input has

@@ -329,5 +329,6 @@ pub(super) fn tombstone_row(id: Uuid, now: i64) -> ComputationRow {
         finished_at: Some(now),
         network: None,
         client: None,
+        dataset: None,
     }
 }

@@ -161,6 +161,7 @@ impl Runtime {
             finished_at: None,
             network: None,
             client: None,
+            dataset: None,
         };
         let participants = participants(&invitation.parties, &parameters);
         let machine = self

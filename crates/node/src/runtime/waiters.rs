@@ -164,6 +164,7 @@ mod tests {
             finished_at: Some(1),
             network: None,
             client: None,
+            dataset: None,
         }
     }
 

@@ -357,6 +357,7 @@ mod tests {
             finished_at: None,
             network: None,
             client: None,
+            dataset: None,
         }
     }
 

@@ -33,6 +33,9 @@ pub struct ComputationRow {
     pub network: Option<String>,
     /// The API client that submitted it; `None` for a tombstone no client has claimed.
     pub client: Option<String>,
+    /// For an input read from a dataset: the read's summary (`datasets::Summary` as JSON), shown
+    /// with the computation.
+    pub dataset: Option<String>,
 }
 
 #[derive(Debug, Clone)]

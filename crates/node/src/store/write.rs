@@ -200,6 +200,7 @@ impl ComputationRow {
             finished_at: row.get("finished_at")?,
             network: row.get("network")?,
             client: row.get("client")?,
+            dataset: row.get("dataset")?,
         })
     }
 }
@@ -426,14 +427,15 @@ pub fn upsert_computations(conn: &Connection, rows: &[&ComputationRow]) -> Resul
     insert_values(
         conn,
         "INSERT INTO computations (id, microprotocol, parties, parameters, digest, status, machine, \
-         next_seq, output, error, deadline_at, created_at, finished_at, network, client)",
+         next_seq, output, error, deadline_at, created_at, finished_at, network, client, dataset)",
         "ON CONFLICT (id) DO UPDATE SET microprotocol = excluded.microprotocol, parties = excluded.parties, \
          parameters = excluded.parameters, digest = excluded.digest, \
          status = excluded.status, \
          machine = CASE WHEN excluded.status IN ('pending', 'running') \
              THEN COALESCE(excluded.machine, computations.machine) END, next_seq = excluded.next_seq, \
          output = excluded.output, error = excluded.error, deadline_at = excluded.deadline_at, \
-         finished_at = excluded.finished_at, network = excluded.network, client = excluded.client",
+         finished_at = excluded.finished_at, network = excluded.network, client = excluded.client, \
+         dataset = excluded.dataset",
         rows,
         |row| {
             [
@@ -452,6 +454,7 @@ pub fn upsert_computations(conn: &Connection, rows: &[&ComputationRow]) -> Resul
                 &row.finished_at,
                 &row.network,
                 &row.client,
+                &row.dataset,
             ]
         },
         |_| Ok(()),
