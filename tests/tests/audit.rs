@@ -289,3 +289,43 @@ async fn every_action_is_recorded_once_with_its_client_and_the_chain_names_a_cha
         .unwrap();
     assert_eq!(output.status.code(), Some(3), "{}", output_text(&output));
 }
+
+/// With `audit_retention_s`, the node's sweep prunes old entries, never the last one, and the
+/// rest of the chain verifies from the anchor the pruning left; entries written later follow it.
+#[tokio::test]
+async fn pruned_audit_entries_leave_a_chain_that_verifies_from_its_anchor() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![("FSC_AUDIT_RETENTION_S".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let first = Uuid::new_v4();
+    for party in 0..2 {
+        assert_eq!(cluster.submit_at(party, first, json!(party)).await, 202);
+    }
+    // Its submit goes once older than a second (the finish, last, stays as the head).
+    eventually(FINAL, "alice's submit of the first sum pruned", || async {
+        let log = audit_log(&cluster, "alice").await;
+        !entries(&log, "computation_finished", Some(first)).is_empty()
+            && entries(&log, "submit", Some(first)).is_empty()
+    })
+    .await;
+    let pruned = |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).contains("after entry");
+    let output = fsc_audit(&cluster, "alice", &["verify"]).await;
+    assert!(output.status.success(), "{}", output_text(&output));
+    assert!(pruned(&output), "{}", output_text(&output));
+    let log = audit_log(&cluster, "alice").await;
+    assert!(log[0]["seq"].as_i64().unwrap() > 1, "{log:#?}");
+
+    let second = Uuid::new_v4();
+    for party in 0..2 {
+        assert_eq!(cluster.submit_at(party, second, json!(party)).await, 202);
+    }
+    for view in cluster.finals(second, FINAL).await {
+        assert_eq!(view["status"], "succeeded", "{view}");
+    }
+    let output = fsc_audit(&cluster, "alice", &["verify"]).await;
+    assert!(output.status.success(), "{}", output_text(&output));
+    assert!(pruned(&output), "{}", output_text(&output));
+}

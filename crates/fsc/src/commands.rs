@@ -157,11 +157,21 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
         } => {
             let conn = audit::open_read_only(&store_path(&store)?)?;
             match audit::verify(&conn)? {
-                Ok((entries, head)) => {
-                    println!(
-                        "audit log intact: {entries} entries, last hash {}",
-                        audit::hex(&head.hash)
-                    );
+                Ok(audit::Verified { anchor, head }) => {
+                    let entries = head.seq - anchor.seq;
+                    if anchor.seq == 0 {
+                        println!(
+                            "audit log intact: {entries} entries, last hash {}",
+                            audit::hex(&head.hash)
+                        );
+                    } else {
+                        println!(
+                            "audit log intact: {entries} entries after entry {} (pruned; its hash {}), last hash {}",
+                            anchor.seq,
+                            audit::hex(&anchor.hash),
+                            audit::hex(&head.hash)
+                        );
+                    }
                     Ok(Outcome::Done)
                 }
                 Err(broken) => {

@@ -11,7 +11,10 @@
 //!
 //! Each entry's hash is SHA-256 over the previous entry's hash (32 zero bytes for the first) and
 //! the entry's canonical bytes, so changing, removing or inserting a row breaks the chain at that
-//! row; [`verify`] names the first such row. Retention never prunes the log.
+//! row; [`verify`] names the first such row. The computations' retention never prunes the log;
+//! its own, `audit_retention_s` (unset: keep for good), removes the oldest entries and keeps the
+//! last removed one's sequence number and hash as the chain's anchor (migration 0014), from
+//! which the rest still verifies.
 
 use crate::config::ApiClient;
 use crate::config::policy::Policy;
@@ -156,20 +159,55 @@ pub fn chain_hash(prev: &[u8], canonical: &[u8]) -> [u8; 32] {
     context.finish().as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
-/// The chain's last entry as stored.
+/// The chain's last entry as stored (the anchor if pruning left none).
 pub fn head(conn: &Connection) -> Result<Head, Error> {
-    let last = conn
-        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+    let last = one_head(conn, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?;
+    last.map_or_else(|| anchor(conn), Ok)
+}
+
+/// The last pruned entry, from which the stored chain goes on (before any pruning: the genesis).
+pub fn anchor(conn: &Connection) -> Result<Head, Error> {
+    let anchor = one_head(conn, "SELECT seq, hash FROM audit_anchor")?;
+    Ok(anchor.unwrap_or(Head { seq: 0, hash: GENESIS }))
+}
+
+fn one_head(conn: &Connection, sql: &str) -> Result<Option<Head>, Error> {
+    let found = conn
+        .prepare_cached(sql)?
         .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?
         .next()
         .transpose()?;
-    Ok(match last {
-        None => Head { seq: 0, hash: GENESIS },
-        Some((seq, hash)) => Head {
-            seq,
-            hash: hash.try_into().unwrap_or(GENESIS),
-        },
-    })
+    Ok(found.map(|(seq, hash)| Head {
+        seq,
+        hash: hash.try_into().unwrap_or(GENESIS),
+    }))
+}
+
+/// Removes at most `limit` of the oldest entries written before `cutoff` (unix ms), never the
+/// last one (the head a new entry follows), and moves the anchor to the last removed, in the
+/// caller's transaction. Stops at the first entry written at or after `cutoff`, so a clock that
+/// stepped back never removes a newer entry. Returns how many.
+pub fn prune(conn: &Connection, cutoff: i64, limit: i64) -> Result<u64, Error> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, time, hash FROM audit WHERE seq < (SELECT MAX(seq) FROM audit) ORDER BY seq LIMIT ?1",
+    )?;
+    let mut rows = statement.query([limit])?;
+    let mut last = None;
+    while let Some(row) = rows.next()? {
+        if row.get::<_, i64>(1)? >= cutoff {
+            break;
+        }
+        last = Some((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(2)?));
+    }
+    let Some((seq, hash)) = last else {
+        return Ok(0);
+    };
+    conn.execute(
+        "INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?1, ?2) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        params![seq, hash],
+    )?;
+    Ok(conn.execute("DELETE FROM audit WHERE seq <= ?1", [seq])? as u64)
 }
 
 /// Appends `events` at `time` after `head`, inside the caller's transaction, and moves `head` on.
@@ -223,13 +261,21 @@ pub struct Broken {
     pub why: String,
 }
 
-/// Checks the whole chain: sequence numbers from 1 without gaps, each entry's `prev_hash` the
-/// previous entry's hash, and each hash the hash of its entry. Returns the number of entries
-/// and the head, or the first entry that breaks it.
-pub fn verify(conn: &Connection) -> Result<Result<(i64, Head), Broken>, Error> {
+/// A chain that verified: from its anchor (the genesis unless entries were pruned) to its head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub anchor: Head,
+    pub head: Head,
+}
+
+/// Checks the whole stored chain from its anchor: sequence numbers on from the anchor's without
+/// gaps, each entry's `prev_hash` the previous entry's (the anchor's) hash, and each hash the
+/// hash of its entry. Returns the anchor and the head, or the first entry that breaks it.
+pub fn verify(conn: &Connection) -> Result<Result<Verified, Broken>, Error> {
+    let anchor = anchor(conn)?;
     let mut statement = conn.prepare("SELECT * FROM audit ORDER BY seq")?;
     let mut rows = statement.query([])?;
-    let mut head = Head { seq: 0, hash: GENESIS };
+    let mut head = anchor;
     while let Some(row) = rows.next()? {
         let entry = Entry::read(row)?;
         if let Err(why) = check(&head, &entry) {
@@ -240,7 +286,7 @@ pub fn verify(conn: &Connection) -> Result<Result<(i64, Head), Broken>, Error> {
             hash: entry.hash.try_into().expect("checked: 32 bytes"),
         };
     }
-    Ok(Ok((head.seq, head)))
+    Ok(Ok(Verified { anchor, head }))
 }
 
 /// Whether `entry` follows `previous` in the chain.
@@ -355,8 +401,12 @@ mod tests {
     /// An in-memory store with the migrated audit table.
     fn store() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../../migrations/0011_audit.sql"))
-            .unwrap();
+        for migration in [
+            include_str!("../../../migrations/0011_audit.sql"),
+            include_str!("../../../migrations/0014_audit_retention.sql"),
+        ] {
+            conn.execute_batch(migration).unwrap();
+        }
         conn
     }
 
@@ -407,7 +457,14 @@ mod tests {
         let (conn, head_after) = appended();
         assert_eq!(head_after.seq, 4);
         assert_eq!(head(&conn).unwrap(), head_after);
-        assert_eq!(verify(&conn).unwrap(), Ok((4, head_after)));
+        let genesis = Head { seq: 0, hash: GENESIS };
+        assert_eq!(
+            verify(&conn).unwrap(),
+            Ok(Verified {
+                anchor: genesis,
+                head: head_after
+            })
+        );
         let first = &entries(&conn, None, None).unwrap()[0];
         assert_eq!(first.prev_hash, GENESIS);
         let bytes = canonical(1, 1000, Some("analyst"), SUBMIT, Some("c1"), r#"{"api":"v1"}"#);
@@ -416,7 +473,14 @@ mod tests {
 
     #[test]
     fn the_empty_chain_verifies() {
-        assert_eq!(verify(&store()).unwrap(), Ok((0, Head { seq: 0, hash: GENESIS })));
+        let genesis = Head { seq: 0, hash: GENESIS };
+        assert_eq!(
+            verify(&store()).unwrap(),
+            Ok(Verified {
+                anchor: genesis,
+                head: genesis
+            })
+        );
     }
 
     #[test]
@@ -424,6 +488,43 @@ mod tests {
         let (conn, _) = appended();
         assert!(conn.execute("UPDATE audit SET client = 'x' WHERE seq = 2", []).is_err());
         assert!(conn.execute("DELETE FROM audit WHERE seq = 4", []).is_err());
+    }
+
+    /// Pruning removes the oldest entries before the cutoff, never the head, and the rest verifies
+    /// from the anchor; the node still cannot delete what is above it, nor move it back.
+    #[test]
+    fn pruned_entries_leave_an_anchor_the_rest_verifies_from() {
+        let (conn, last) = appended();
+        let third = entries(&conn, None, None).unwrap()[2].clone();
+        // Entries 1-3 were written at 1000, the 4th at 2000: a cutoff after all keeps the head.
+        assert_eq!(prune(&conn, 1500, 2).unwrap(), 2);
+        assert_eq!(prune(&conn, 5000, 100).unwrap(), 1);
+        assert_eq!(prune(&conn, 5000, 100).unwrap(), 0, "the head stays");
+        let anchor_now = Head {
+            seq: 3,
+            hash: third.hash.clone().try_into().unwrap(),
+        };
+        assert_eq!(anchor(&conn).unwrap(), anchor_now);
+        assert_eq!(
+            verify(&conn).unwrap(),
+            Ok(Verified {
+                anchor: anchor_now,
+                head: last
+            })
+        );
+        let mut head_now = head(&conn).unwrap();
+        assert_eq!(head_now, last);
+        append(&conn, &mut head_now, 6000, &events()[..1]).unwrap();
+        assert_eq!(verify(&conn).unwrap().unwrap().head, head_now);
+        assert!(conn.execute("DELETE FROM audit WHERE seq = 4", []).is_err());
+        assert!(conn.execute("UPDATE audit_anchor SET seq = 1", []).is_err());
+        assert!(conn.execute("DELETE FROM audit_anchor", []).is_err());
+        // An anchor that does not match what follows breaks the chain at the first entry after it.
+        tamper(
+            &conn,
+            "DROP TRIGGER audit_anchor_forward; UPDATE audit_anchor SET hash = zeroblob(32)",
+        );
+        assert_eq!(verify(&conn).unwrap().unwrap_err().seq, 4);
     }
 
     /// Where the chain breaks after `sql` changed the appended entries.

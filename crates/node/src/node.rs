@@ -136,6 +136,7 @@ pub async fn run(
         helper_for: config.helper_for.clone(),
         max_helper_computations: config.max_helper_computations,
         retention_s: config.retention_s,
+        audit_retention_s: config.audit_retention_s,
         helper: config.helper.clone(),
         stall_grace_s: config.stall_grace_s,
         limits: fsc_simon::Limits {

@@ -294,6 +294,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             max_helper_computations: defaults::max_helper_computations(),
             max_chunk_bytes: None,
             retention_s: 30 * 24 * 3600,
+            audit_retention_s: None,
             helper: None,
             shutdown_grace_s: 10,
             max_request_bytes: 32 * 1024 * 1024,

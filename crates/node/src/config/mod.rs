@@ -153,6 +153,11 @@ pub struct NodeConfig {
     /// their ids are kept, so none is ever used twice.
     #[serde(default = "defaults::retention_s")]
     pub retention_s: u64,
+    /// Audit entries are pruned this long after they were written; unset (the default), the
+    /// audit log is kept for good. Its own setting: a data protection officer may need the log
+    /// for years after the computations are gone.
+    #[serde(default)]
+    pub audit_retention_s: Option<u64>,
     /// The federation member that helps two-party products (SecureMatrixMultiplication,
     /// StatisticsRegressionOLSVertical) when a submission names none: it deals correlated
     /// randomness and learns only the shapes. Unset: the first roster member that is not a party.
@@ -418,6 +423,7 @@ const KEYS: &[&str] = &[
     "max_helper_computations",
     "max_chunk_bytes",
     "retention_s",
+    "audit_retention_s",
     "helper",
     "shutdown_grace_s",
     "max_request_bytes",
@@ -590,6 +596,11 @@ impl NodeConfig {
         }
         if self.retention_s == 0 {
             return Err(Error::Config("retention_s must be at least 1".into()));
+        }
+        if self.audit_retention_s == Some(0) {
+            return Err(Error::Config(
+                "audit_retention_s must be at least 1 (leave it out to keep the audit log for good)".into(),
+            ));
         }
         if self.shutdown_grace_s == 0 || self.shutdown_grace_s > 3600 {
             return Err(Error::Config(format!(

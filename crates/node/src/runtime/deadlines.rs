@@ -81,7 +81,11 @@ impl Runtime {
             let max_deadline_ms = self.config.max_deadline_s as i64 * 1000;
             let unsolicited_ms = self.config.max_unsolicited_s as i64 * 1000;
             let retention_ms = self.config.retention_s as i64 * 1000;
-            let shortest = max_deadline_ms.min(retention_ms).min(unsolicited_ms);
+            let audit_retention_ms = self.config.audit_retention_s.map_or(i64::MAX, |s| s as i64 * 1000);
+            let shortest = max_deadline_ms
+                .min(retention_ms)
+                .min(unsolicited_ms)
+                .min(audit_retention_ms);
             self.next_sweep_at = now + (shortest / 10).clamp(1000, 60_000);
             let dropped = store::expire_orphans(conn, now - unsolicited_ms, now - max_deadline_ms)?;
             if dropped > 0 {
@@ -99,7 +103,16 @@ impl Runtime {
                     "pruned finished computations"
                 );
             }
-            if pruned == store::PRUNE_BATCH as u64 {
+            let mut more = pruned == store::PRUNE_BATCH as u64;
+            if let Some(audit_retention_s) = self.config.audit_retention_s {
+                let cutoff = now - audit_retention_s as i64 * 1000;
+                let pruned = audit::prune(conn, cutoff, store::PRUNE_BATCH)?;
+                if pruned > 0 {
+                    tracing::info!(pruned, audit_retention_s, "pruned audit entries");
+                }
+                more |= pruned == store::PRUNE_BATCH as u64;
+            }
+            if more {
                 // More are due: the next sweep comes at the next tick, not a minute later.
                 self.next_sweep_at = now;
             }

@@ -250,6 +250,8 @@ pub struct RuntimeConfig {
     pub max_helper_computations: usize,
     /// Finished computations are pruned this long after they finished (their ids are kept).
     pub retention_s: u64,
+    /// Audit entries are pruned this long after they were written (`None`: kept for good).
+    pub audit_retention_s: Option<u64>,
     /// The helper two-party products name when their client names none (`runtime::helper`).
     pub helper: Option<String>,
     /// How long a computation whose deadline passed while every party had joined waits for its
