@@ -17,6 +17,7 @@
 //! which the rest still verifies.
 
 use crate::config::ApiClient;
+use crate::config::datasets::DatasetConfig;
 use crate::config::policy::Policy;
 use crate::error::Error;
 use crate::store::{self, AuditRow};
@@ -44,6 +45,9 @@ pub const COMPUTATION_FINISHED: &str = "computation_finished";
 pub const CLIENTS_CHANGED: &str = "clients_changed";
 /// The node started with another `[policy]` than the last entry of this kind recorded.
 pub const POLICY_CHANGED: &str = "policy_changed";
+/// The node started with other `[[datasets]]` (what its clients may have it read) than the last
+/// entry of this kind recorded.
+pub const DATASETS_CHANGED: &str = "datasets_changed";
 /// A computation with `dp` charged the client's privacy budget (`crate::budget`): ε, δ, ρ.
 pub const BUDGET_CHARGE: &str = "budget_charge";
 
@@ -314,18 +318,29 @@ fn check(previous: &Head, entry: &Entry) -> Result<(), String> {
     Ok(())
 }
 
-/// Entries for what changed in the node's clients and policy since the last entries of their
-/// kinds: written when the node starts. Digests only (a client's token is never in the config,
-/// its hash is; the digest covers it, so a new token is recorded too).
-pub fn config_changes(conn: &Connection, clients: &[ApiClient], policy: &Policy) -> Result<Vec<Event>, Error> {
+/// Entries for what changed in the node's clients, policy and datasets since the last entries
+/// of their kinds: written when the node starts. Digests and names only (a client's token is
+/// never in the config, its hash is; the digest covers it, so a new token is recorded too).
+pub fn config_changes(
+    conn: &Connection,
+    clients: &[ApiClient],
+    policy: &Policy,
+    datasets: &[DatasetConfig],
+) -> Result<Vec<Event>, Error> {
     let mut events = Vec::new();
     let names: Vec<Value> = clients
         .iter()
         .map(|c| json!({"name": c.name, "admin": c.admin, "monitor": c.monitor}))
         .collect();
+    let dataset_names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
     let sections = [
-        (CLIENTS_CHANGED, config_digest(clients), json!(names)),
-        (POLICY_CHANGED, config_digest(policy), Value::Null),
+        (CLIENTS_CHANGED, config_digest(clients), Some(("clients", json!(names)))),
+        (POLICY_CHANGED, config_digest(policy), None),
+        (
+            DATASETS_CHANGED,
+            config_digest(datasets),
+            Some(("datasets", json!(dataset_names))),
+        ),
     ];
     for (action, digest, shown) in sections {
         let last: Option<String> = conn
@@ -338,8 +353,8 @@ pub fn config_changes(conn: &Connection, clients: &[ApiClient], policy: &Policy)
             .and_then(|d| d["digest"].as_str().map(str::to_string));
         if last_digest.as_deref() != Some(digest.as_str()) {
             let mut detail = json!({"digest": digest});
-            if action == CLIENTS_CHANGED {
-                detail["clients"] = shown;
+            if let Some((key, names)) = shown {
+                detail[key] = names;
             }
             events.push(Event::new(None, action, None, detail));
         }
@@ -583,17 +598,25 @@ mod tests {
             datasets: Vec::new(),
         }];
         let policy = Policy::default();
-        let first = config_changes(&conn, &clients, &policy).unwrap();
+        let first = config_changes(&conn, &clients, &policy, &[]).unwrap();
         assert_eq!(
             first.iter().map(|e| e.action).collect::<Vec<_>>(),
-            [CLIENTS_CHANGED, POLICY_CHANGED]
+            [CLIENTS_CHANGED, POLICY_CHANGED, DATASETS_CHANGED]
         );
         append(&conn, &mut head, 1, &first).unwrap();
-        assert!(config_changes(&conn, &clients, &policy).unwrap().is_empty());
+        assert!(config_changes(&conn, &clients, &policy, &[]).unwrap().is_empty());
         let mut rotated = clients.clone();
         rotated[0].token_sha256 = "11".into();
-        let second = config_changes(&conn, &rotated, &policy).unwrap();
+        let second = config_changes(&conn, &rotated, &policy, &[]).unwrap();
         assert_eq!(second.iter().map(|e| e.action).collect::<Vec<_>>(), [CLIENTS_CHANGED]);
+        append(&conn, &mut head, 2, &second).unwrap();
+        let labs: DatasetConfig = toml::from_str(
+            "name = \"labs\"\ncolumns = [{name = \"age\", type = \"integer\"}]\ncsv = {path = \"labs.csv\"}",
+        )
+        .unwrap();
+        let third = config_changes(&conn, &rotated, &policy, &[labs]).unwrap();
+        assert_eq!(third.iter().map(|e| e.action).collect::<Vec<_>>(), [DATASETS_CHANGED]);
+        assert_eq!(third[0].detail["datasets"], json!(["labs"]));
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub async fn run(
             max_output_cells: config.max_output_cells,
         },
         policy: config.policy.clone(),
-        audit_at_start: crate::audit::config_changes(writer.conn(), &config.clients, &config.policy)?,
+        audit_at_start: crate::audit::config_changes(writer.conn(), &config.clients, &config.policy, &config.datasets)?,
     };
     let (runtime, handle, published, inbox) = Runtime::start(
         config.id.clone(),
