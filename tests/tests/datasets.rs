@@ -9,7 +9,7 @@
 
 use fsc_client::Client;
 use fsc_e2e::postgres::Postgres;
-use fsc_e2e::{Cluster, fsc_bin, output_text};
+use fsc_e2e::{Cluster, Representations, fsc_bin, output_text};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::path::Path;
@@ -400,6 +400,25 @@ min_local_samples = 3
     );
     let at_bob = analyst[1].wait_final(id, WAIT).await.unwrap();
     assert_eq!(at_bob["dataset"], Value::Null, "{at_bob}");
+
+    // The federatedsecure API takes the same inputs (a task's data): the sum of alice's and
+    // bob's hba1c values, rows without one skipped.
+    let task = Uuid::new_v4();
+    let parties = ["alice".to_string(), "bob".to_string()];
+    let input = json!({"dataset": "labs", "column": "hba1c", "missing": "skip"});
+    for myself in 0..2 {
+        let session = Representations::new(&cluster.node(names[myself]).url, Some(ANALYST));
+        let (_, status, reply) = session.start_task_as(&parties, myself, task, input.clone()).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{reply}");
+    }
+    let done = analyst[0].wait_final(task, WAIT).await.unwrap();
+    let sum = done["output"]["result"]["sum"].as_f64().unwrap();
+    assert!((sum - 55.55).abs() < 1e-9, "{done}");
+    assert_eq!(
+        done["dataset"],
+        json!({"dataset": "labs", "records": 5, "skipped": 1}),
+        "{done}"
+    );
 
     // The listing: names, columns, row counts; the narrow client sees its one column.
     let listed = analyst[0].datasets().await.unwrap();

@@ -199,13 +199,20 @@ pub async fn run(
         ready.clone(),
     ));
 
+    let datasets = crate::datasets::Datasets::new(&config);
     let federatedsecure = Federatedsecure {
         bus: Bus::new(
             Duration::from_secs(config.representation_ttl_s),
             config.max_representations,
             config.max_representation_bytes,
         ),
-        simon: Simon::new(config.id.clone(), roster.clone(), handle.clone(), read.clone()),
+        simon: Simon::new(
+            config.id.clone(),
+            roster.clone(),
+            handle.clone(),
+            read.clone(),
+            datasets.clone(),
+        ),
         objects: SyncObjects::default(),
     };
     let state = Arc::new(Shared {
@@ -218,7 +225,7 @@ pub async fn run(
         envelopes,
         clients: api::auth::Clients::new(&config.clients),
         policy: config.policy.clone(),
-        datasets: crate::datasets::Datasets::new(&config),
+        datasets,
         readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));

@@ -8,7 +8,7 @@ use super::problem::retry_after;
 use super::{AppState, JsonBody};
 use crate::audit::{self, Event};
 use crate::caller::Caller;
-use crate::datasets::{Datasets, Reference};
+use crate::datasets::Datasets;
 use crate::error::Error;
 use crate::failure::AbortReason;
 use crate::runtime::{Accepted, Submission};
@@ -51,14 +51,7 @@ impl SubmitRequest {
     /// The submission; an input naming a dataset is read now, into the value it stands for (or
     /// the reason it cannot be, for the runtime to fail the computation with everywhere).
     async fn submission(self, caller: &Caller, datasets: &Datasets, api: &'static str) -> Submission {
-        let (input, dataset) = if Reference::is_reference(&self.input) {
-            match datasets.resolve(caller, &self.microprotocol, &self.input).await {
-                Ok(resolved) => (resolved.input, Some(Ok(resolved.summary))),
-                Err(error) => (Value::Null, Some(Err(error))),
-            }
-        } else {
-            (self.input, None)
-        };
+        let (input, dataset) = datasets.read_input(caller, &self.microprotocol, self.input).await;
         Submission {
             id: self.id,
             microprotocol: self.microprotocol,

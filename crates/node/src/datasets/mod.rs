@@ -290,6 +290,25 @@ impl Datasets {
         })
     }
 
+    /// A submission's input as the runtime takes it: an input naming a dataset read now into
+    /// the value it stands for, with what was read (or the reason it cannot be, for the runtime
+    /// to fail the computation with everywhere; the value is then null); any other input as it
+    /// is, without a summary.
+    pub async fn read_input(
+        &self,
+        caller: &Caller,
+        microprotocol: &str,
+        input: Value,
+    ) -> (Value, Option<Result<Summary, DatasetError>>) {
+        if !Reference::is_reference(&input) {
+            return (input, None);
+        }
+        match self.resolve(caller, microprotocol, &input).await {
+            Ok(resolved) => (resolved.input, Some(Ok(resolved.summary))),
+            Err(error) => (Value::Null, Some(Err(error))),
+        }
+    }
+
     /// The input value `input` (a [`Reference`]) stands for, read now.
     pub async fn resolve(&self, caller: &Caller, microprotocol: &str, input: &Value) -> Result<Resolved, DatasetError> {
         let reference: Reference = serde_json::from_value(input.clone()).map_err(|e| {

@@ -18,6 +18,7 @@ use super::networks::Networks;
 use super::task::Task;
 use crate::caller::Caller;
 use crate::config::roster::Roster;
+use crate::datasets::Datasets;
 use crate::error::Error;
 use crate::failure::AbortReason;
 use crate::runtime::{Cancelled, RuntimeHandle, Submission};
@@ -36,17 +37,26 @@ pub struct Simon {
     roster: Arc<Roster>,
     runtime: RuntimeHandle,
     read: SqlitePool,
+    /// What an input naming a dataset reads (`crate::datasets`), as through `/v1`.
+    datasets: Arc<Datasets>,
     /// The `compute` calls of each network uuid.
     networks: Networks,
 }
 
 impl Simon {
-    pub fn new(me: String, roster: Arc<Roster>, runtime: RuntimeHandle, read: SqlitePool) -> Simon {
+    pub fn new(
+        me: String,
+        roster: Arc<Roster>,
+        runtime: RuntimeHandle,
+        read: SqlitePool,
+        datasets: Arc<Datasets>,
+    ) -> Simon {
         Simon {
             me,
             roster,
             runtime,
             read,
+            datasets,
             networks: Networks::default(),
         }
     }
@@ -68,6 +78,8 @@ impl Simon {
                 ));
             }
         };
+        // Read once, as for a `/v1` submission: every `compute` of this call computes over it.
+        let (data, dataset) = self.datasets.read_input(caller, &microprotocol, data).await;
         let mut resyncs = 0;
         loop {
             let id = {
@@ -88,7 +100,7 @@ impl Simon {
                             deadline_s: None,
                             network: Some(network_id.clone()),
                             caller: caller.clone(),
-                            dataset: None,
+                            dataset: dataset.clone(),
                             api: "federatedsecure",
                         };
                         self.submit(submission).await?;
@@ -298,11 +310,13 @@ impl Simon {
                     .into_iter()
                     .map(|data| data.value())
                     .collect::<Result<Vec<_>, _>>()?;
-                submission.input = if inputs.len() == 1 {
+                let input = if inputs.len() == 1 {
                     inputs.remove(0)
                 } else {
                     Value::Array(inputs)
                 };
+                let microprotocol = submission.microprotocol.clone();
+                (submission.input, submission.dataset) = self.datasets.read_input(caller, &microprotocol, input).await;
                 self.submit(submission).await.map(|_| None)
             }
             "result" => {
