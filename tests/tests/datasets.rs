@@ -406,8 +406,8 @@ min_local_samples = 3
     let task = Uuid::new_v4();
     let parties = ["alice".to_string(), "bob".to_string()];
     let input = json!({"dataset": "labs", "column": "hba1c", "missing": "skip"});
-    for myself in 0..2 {
-        let session = Representations::new(&cluster.node(names[myself]).url, Some(ANALYST));
+    for (myself, party) in names[..2].iter().enumerate() {
+        let session = Representations::new(&cluster.node(party).url, Some(ANALYST));
         let (_, status, reply) = session.start_task_as(&parties, myself, task, input.clone()).await;
         assert_eq!(status, reqwest::StatusCode::OK, "{reply}");
     }
