@@ -19,7 +19,10 @@
 //! their categories are given and this node's own non-zero cells all reach it). These live in
 //! their own block of fields and their own check ([`Policy::check_dp`]).
 //!
-//! Not yet: `min_total_samples` (issue 23, item 1).
+//! `min_total_samples` (the fewest records in all) cannot be checked by one node alone: it
+//! asks the definition to carry the engine's check (`fsc_simon::sum::total`), which every party
+//! runs alike, at a minimum no lower than this node's; this node refuses a definition without
+//! it before anything is sent ([`Policy::check_total`]).
 
 use super::budget::Budget;
 use crate::error::Error;
@@ -48,6 +51,10 @@ pub struct Policy {
     /// record is, per microprotocol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_local_samples: Option<u64>,
+    /// The fewest records of all parties together: this node computes only definitions that
+    /// set `min_total_samples` to at least this (README, "Disclosure control").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_total_samples: Option<u64>,
     /// The privacy budget of the node as a whole, and the period of every cap (absent: no
     /// node-wide cap, and charges never expire).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +119,7 @@ pub enum Rule {
     Helpers,
     MinParties,
     MinLocalSamples,
+    MinTotalSamples,
     ClientMicroprotocols,
     Budget,
     // Differential privacy (issue 23, item 2).
@@ -126,12 +134,13 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::Microprotocols,
         Rule::Parties,
         Rule::Helpers,
         Rule::MinParties,
         Rule::MinLocalSamples,
+        Rule::MinTotalSamples,
         Rule::ClientMicroprotocols,
         Rule::Budget,
         Rule::RequireDp,
@@ -152,6 +161,7 @@ impl Rule {
             Rule::Helpers => "helpers",
             Rule::MinParties => "min_parties",
             Rule::MinLocalSamples => "min_local_samples",
+            Rule::MinTotalSamples => "min_total_samples",
             Rule::ClientMicroprotocols => "client_microprotocols",
             Rule::Budget => "budget",
             Rule::RequireDp => "require_dp",
@@ -190,6 +200,8 @@ pub struct Proposal<'a> {
     pub parameters: &'a Value,
     /// The definition's differential privacy, if any (validated by the engine).
     pub dp: Option<&'a DpParameters>,
+    /// The definition's `min_total_samples`, if any (validated by the engine).
+    pub min_total_samples: Option<u64>,
 }
 
 impl Policy {
@@ -210,6 +222,7 @@ impl Policy {
     ) -> Result<(), Refusal> {
         self.check_common(me, proposal)?;
         self.check_dp(me, client, proposal, input)?;
+        self.check_total(me, proposal)?;
         if let Some(allowed) = self.client(client).and_then(|c| c.microprotocols.as_ref()) {
             if !allowed.iter().any(|m| m == proposal.microprotocol) {
                 return Err(refusal(
@@ -232,6 +245,27 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// `min_total_samples`: the definition's check of the records in all reaches this node's
+    /// minimum. With `dp` the noise protects small totals instead (the engine refuses the check
+    /// beside it: it would open the exact count the noise hides), so such a definition passes.
+    fn check_total(&self, me: &str, proposal: &Proposal<'_>) -> Result<(), Refusal> {
+        let Some(min) = self.min_total_samples.filter(|_| proposal.dp.is_none()) else {
+            return Ok(());
+        };
+        let microprotocol = proposal.microprotocol;
+        let message = match proposal.min_total_samples {
+            Some(asked) if asked >= min => return Ok(()),
+            _ if !fsc_simon::machine::WITH_TOTAL.contains(&microprotocol) => format!(
+                "the policy of {me} wants at least {min} records in all (min_total_samples), which {microprotocol} cannot count"
+            ),
+            Some(asked) => format!("the definition's min_total_samples ({asked}) is below the policy of {me} ({min})"),
+            None => format!(
+                "the policy of {me} wants at least {min} records in all: the definition must set min_total_samples to {min} or more"
+            ),
+        };
+        Err(refusal(Rule::MinTotalSamples, message))
     }
 
     /// The table of `client`, if the policy has one.
@@ -315,6 +349,9 @@ impl Policy {
         if self.min_local_samples == Some(0) {
             return Err(Error::Config("policy.min_local_samples must be at least 1".into()));
         }
+        if self.min_total_samples == Some(0) {
+            return Err(Error::Config("policy.min_total_samples must be at least 1".into()));
+        }
         self.validate_dp()?;
         let mut seen = HashSet::new();
         for client in &self.clients {
@@ -378,6 +415,7 @@ pub(super) mod tests {
             helpers = ["dave"]
             min_parties = 3
             min_local_samples = 10
+            min_total_samples = 100
             [[policy.clients]]
             name = "analyst"
             microprotocols = ["SecureSum"]
@@ -385,6 +423,7 @@ pub(super) mod tests {
         )
         .unwrap();
         assert_eq!(policy.min_parties, Some(3));
+        assert_eq!(policy.min_total_samples, Some(100));
         assert_eq!(
             policy.clients[0].microprotocols.as_deref(),
             Some(&["SecureSum".to_string()][..])
@@ -450,10 +489,53 @@ pub(super) mod tests {
         assert!(error(policy("[policy]\nmicroprotocols = [\"SecureSun\"]\n")).contains("policy.microprotocols"));
         assert!(error(policy("[policy]\nmin_parties = 1\n")).contains("min_parties"));
         assert!(error(policy("[policy]\nmin_local_samples = 0\n")).contains("min_local_samples"));
+        assert!(error(policy("[policy]\nmin_total_samples = 0\n")).contains("policy.min_total_samples"));
+        assert!(parse("[policy]\nmin_total_samples = -1\n").is_err());
         assert!(error(policy("[[policy.clients]]\nname = \"nobody\"\nmicroprotocols = []\n")).contains("not a client"));
         policy("[[policy.clients]]\nname = \"analyst\"\nmicroprotocols = [\"SecureSum\"]\n")
             .validate(&["analyst"], ok)
             .unwrap();
+    }
+
+    #[test]
+    fn min_total_samples_wants_the_definitions_check_at_its_minimum() {
+        let parties = parties(&["alice", "bob", "carol"]);
+        let policy = parse("[policy]\nmin_total_samples = 100\n").unwrap();
+        let check = |microprotocol, min_total_samples, dp| {
+            let proposal = Proposal {
+                microprotocol,
+                parties: &parties,
+                helper: None,
+                parameters: &Value::Null,
+                dp,
+                min_total_samples,
+            };
+            policy.check_party("alice", "analyst", &proposal, 0, &json!([1, 2]))
+        };
+        assert_eq!(check("SecureSum", Some(100), None), Ok(()));
+        assert_eq!(check("StatisticsUnivariate", Some(250), None), Ok(()));
+        for (microprotocol, asked, says) in [
+            ("SecureSum", None, "must set min_total_samples to 100 or more"),
+            ("SecureSum", Some(99), "(99) is below the policy of alice (100)"),
+            ("SetIntersection", None, "SetIntersection cannot count"),
+        ] {
+            let refusal = check(microprotocol, asked, None).unwrap_err();
+            assert_eq!(refusal.rule, Rule::MinTotalSamples);
+            assert!(refusal.message.contains(says), "{}", refusal.message);
+        }
+        // With dp, the noise protects small totals (the engine refuses both together).
+        let dp: DpParameters = serde_json::from_value(json!({"epsilon": 1})).unwrap();
+        assert_eq!(check("StatisticsFrequency", None, Some(&dp)), Ok(()));
+        // A helper holds no records: the rule is a party's.
+        let proposal = Proposal {
+            microprotocol: "SecureMatrixMultiplication",
+            parties: &parties[..2],
+            helper: Some("carol"),
+            parameters: &Value::Null,
+            dp: None,
+            min_total_samples: None,
+        };
+        assert_eq!(policy.check_helper("carol", &proposal), Ok(()));
     }
 
     #[test]
@@ -466,6 +548,7 @@ pub(super) mod tests {
             helper: None,
             parameters: &Value::Null,
             dp: None,
+            min_total_samples: None,
         };
         let rule = |policy: &Policy, p: &Proposal<'_>, input: Value| {
             policy
@@ -507,6 +590,7 @@ pub(super) mod tests {
             helper: Some(helper),
             parameters: &Value::Null,
             dp: None,
+            min_total_samples: None,
         };
         assert_eq!(rule(&helpers, &product("dave"), json!([[1]])), None);
         assert_eq!(rule(&helpers, &product("carol"), json!([[1]])), Some(Rule::Helpers));
