@@ -60,21 +60,23 @@ pub const AVAILABLE: &[&str] = &[
 /// Microprotocols that take a `dp` parameter ([`crate::dp`]).
 pub const WITH_DP: &[&str] = &["SecureSum", "StatisticsFrequency", "StatisticsContingency"];
 
-/// Microprotocols that take a `min_total_samples` parameter ([`crate::sum::total`]): those whose
-/// parties each hold records of their own (horizontally partitioned data), so that the records
-/// in all are the sum of the parties' counts. Not the products, StatisticsContingencyVertical and
-/// the set intersections: their parties hold different columns of the same records, or sets
-/// that overlap, where a sum of counts counts nobody.
-pub const WITH_TOTAL: &[&str] = &[
-    "SecureSum",
-    "MinimumMaximum",
-    "KthElement",
-    "SecureMedian",
-    "StatisticsUnivariate",
-    "StatisticsBivariate",
-    "StatisticsFrequency",
-    "StatisticsContingency",
+/// Microprotocols without a total of records: their parties hold different columns of the same
+/// records (the products, StatisticsContingencyVertical) or sets that overlap (the set
+/// intersections), where a sum of the parties' counts counts nobody.
+const WITHOUT_TOTAL: &[&str] = &[
+    "SecureMatrixMultiplication",
+    "StatisticsRegressionOLSVertical",
+    "SetIntersection",
+    "SetIntersectionSize",
+    "StatisticsContingencyVertical",
 ];
+
+/// Whether `microprotocol` takes a `min_total_samples` parameter ([`crate::sum::total`]): every
+/// protocol whose parties each hold records of their own (horizontally partitioned data), so
+/// that the records in all are the sum of the parties' counts.
+pub fn with_total(microprotocol: &str) -> bool {
+    AVAILABLE.contains(&microprotocol) && !WITHOUT_TOTAL.contains(&microprotocol)
+}
 
 /// The parameter that asks for the check of the records in all, in any protocol's parameters.
 const MIN_TOTAL_SAMPLES: &str = "min_total_samples";
@@ -490,12 +492,13 @@ enum Protocol {
     ContingencyVertical(ContingencyVertical),
 }
 
-/// The definition's `min_total_samples`: a positive integer, for a protocol in [`WITH_TOTAL`].
+/// The definition's `min_total_samples`: a positive integer, for a protocol [`with_total`].
 fn min_total(microprotocol: &str, min: Value) -> Result<u64, String> {
-    if !WITH_TOTAL.contains(&microprotocol) {
+    if !with_total(microprotocol) {
+        let those: Vec<&str> = AVAILABLE.iter().copied().filter(|m| with_total(m)).collect();
         return Err(format!(
             "{MIN_TOTAL_SAMPLES}: {microprotocol} has no total of records to check (those that do: {})",
-            WITH_TOTAL.join(", ")
+            those.join(", ")
         ));
     }
     min.as_u64()

@@ -257,7 +257,7 @@ impl Policy {
         let microprotocol = proposal.microprotocol;
         let message = match proposal.min_total_samples {
             Some(asked) if asked >= min => return Ok(()),
-            _ if !fsc_simon::machine::WITH_TOTAL.contains(&microprotocol) => format!(
+            _ if !fsc_simon::machine::with_total(microprotocol) => format!(
                 "the policy of {me} wants at least {min} records in all (min_total_samples), which {microprotocol} cannot count"
             ),
             Some(asked) => format!("the definition's min_total_samples ({asked}) is below the policy of {me} ({min})"),

@@ -138,7 +138,7 @@ pub fn unframe(from: PartyIndex, message: &[u8]) -> Result<Framed<'_>, ProtocolE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{EngineError, Spec, WITH_TOTAL};
+    use crate::machine::{AVAILABLE, EngineError, Spec, with_total};
     use crate::masks::Masks;
     use crate::simulate::{run_all, run_recorded};
     use rand_chacha::ChaCha20Rng;
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn at_the_minimum_every_protocol_gives_what_it_gives_without_it() {
-        for microprotocol in WITH_TOTAL {
+        for microprotocol in AVAILABLE.iter().filter(|m| with_total(m)) {
             for parties in [2, 3, 5] {
                 let inputs: Vec<Value> = (0..parties).map(|me| input(microprotocol, me)).collect();
                 let mut rng = ChaCha20Rng::seed_from_u64(parties as u64);
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn below_the_minimum_every_party_refuses_before_the_protocol_sends_anything() {
-        for microprotocol in WITH_TOTAL {
+        for microprotocol in AVAILABLE.iter().filter(|m| with_total(m)) {
             for parties in [2, 3, 5] {
                 let min = records(parties) + 1;
                 let spec = spec(microprotocol, Some(min), parties);
@@ -318,6 +318,9 @@ mod tests {
         assert!(invalid("SecureSum", json!({"min_total_samples": "10"})).contains("positive integer"));
         assert!(invalid("SetIntersection", json!({"min_total_samples": 10})).contains("no total of records"));
         assert!(invalid("SecureMatrixMultiplication", json!({"min_total_samples": 10})).contains("no total"));
+        let taking: Vec<&str> = AVAILABLE.iter().copied().filter(|m| with_total(m)).collect();
+        assert_eq!(taking.len(), 8, "{taking:?}");
+        assert!(!with_total("NoSuchProtocol"));
         let with_dp = json!({"min_total_samples": 10, "categories": ["a"], "dp": {"epsilon": 1}});
         assert!(invalid("StatisticsFrequency", with_dp).contains("dp"));
         // Part of the normalised parameters every party compares, beside the protocol's own.
