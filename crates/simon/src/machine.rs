@@ -247,11 +247,8 @@ impl Spec {
                 fields.remove(*name);
             });
         }
-        let min_total_samples = fields
-            .remove(MIN_TOTAL_SAMPLES)
-            .map(|min| min_total(microprotocol, min))
-            .transpose()
-            .map_err(invalid)?;
+        // Checked once the microprotocol is known: an unknown one is told as such.
+        let min_total_samples = fields.remove(MIN_TOTAL_SAMPLES);
         let parsed = match microprotocol {
             "SecureSum" => parse::<SecureSumParameters>(parameters)
                 .and_then(|p| p.validate(parties))
@@ -289,8 +286,13 @@ impl Spec {
             "StatisticsContingencyVertical" => parse(parameters).map(Parameters::StatisticsContingencyVertical),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
+        let parameters = parsed.map_err(invalid)?;
+        let min_total_samples = min_total_samples
+            .map(|min| min_total(microprotocol, min))
+            .transpose()
+            .map_err(invalid)?;
         let spec = Spec {
-            parameters: parsed.map_err(invalid)?,
+            parameters,
             parties,
             context: [0; 32],
             limits: Limits::default(),

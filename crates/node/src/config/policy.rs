@@ -22,7 +22,7 @@
 //! `min_total_samples` (the fewest records in all) cannot be checked by one node alone: it
 //! asks the definition to carry the engine's check (`fsc_simon::sum::total`), which every party
 //! runs alike, at a minimum no lower than this node's; this node refuses a definition without
-//! it before anything is sent ([`Policy::check_total`]).
+//! it before anything is sent (`Policy::check_total`).
 
 use super::budget::Budget;
 use crate::error::Error;

@@ -321,6 +321,8 @@ mod tests {
         let taking: Vec<&str> = AVAILABLE.iter().copied().filter(|m| with_total(m)).collect();
         assert_eq!(taking.len(), 8, "{taking:?}");
         assert!(!with_total("NoSuchProtocol"));
+        let unknown = Spec::new("NoSuchProtocol", &json!({"min_total_samples": 10}), 2).unwrap_err();
+        assert_eq!(unknown.code(), "unknown_microprotocol");
         let with_dp = json!({"min_total_samples": 10, "categories": ["a"], "dp": {"epsilon": 1}});
         assert!(invalid("StatisticsFrequency", with_dp).contains("dp"));
         // Part of the normalised parameters every party compares, beside the protocol's own.
