@@ -3,7 +3,9 @@
 //! helper, an inviting party it does not compute with. Each refused computation fails at every
 //! party with `policy_refused` and the rule; alice's client alone hears the detail (403); and
 //! what alice sent carol for it, as it waits on the broker while carol is away, is aborts only:
-//! no message derived from alice's input.
+//! no message derived from alice's input. `min_total_samples`: alice refuses a definition without
+//! the check of the records in all, too few records in all fail every party, enough succeed, and
+//! her metrics count her refusals by rule.
 
 use fsc_client::Client;
 use fsc_e2e::Cluster;
@@ -276,5 +278,94 @@ async fn a_refused_computation_fails_everywhere_naming_the_rule_and_nothing_is_s
         assert!((200..300).contains(&status), "{}: {body}", case.rule);
         let seen = carol.wait_final(*id, WAIT).await.unwrap();
         assert_refused_by_alice(&seen, case.rule, &format!("{} at carol", case.rule));
+    }
+}
+
+/// The count of `fsc_policy_refusals_total` for `rule` in `node`'s metrics.
+async fn refusals(cluster: &Cluster, node: &str, rule: &str) -> u64 {
+    let metrics = cluster.node(node).client().metrics().await.unwrap();
+    let series = format!("fsc_policy_refusals_total{{rule=\"{rule}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_total_samples_counts_the_records_of_all_parties_before_anything_else() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.append_config("alice", "[policy]\nmin_total_samples = 6\n");
+    cluster.node_mut("alice").restart().await;
+    let (alice, bob) = (cluster.node("alice").client(), cluster.node("bob").client());
+    let three: &'static [&'static str] = &["alice", "bob", "carol"];
+    assert_eq!(refusals(&cluster, "alice", "min_total_samples").await, 0);
+
+    // Without the parameter: alice refuses before she sends anything, and says what is missing.
+    cluster.node_mut("carol").kill();
+    let bare = Uuid::new_v4();
+    let sum = |parameters: Value| ("SecureSum", three, parameters);
+    let (status, body) = submit(&bob, sum(Value::Null), bare, json!([4, 5])).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = submit(&alice, sum(Value::Null), bare, json!([1, 2, 3])).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["rule"], "min_total_samples", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("min_total_samples to 6 or more"),
+        "{body}"
+    );
+    let seen = bob.wait_final(bare, WAIT).await.unwrap();
+    assert_refused_by_alice(&seen, "min_total_samples", "no parameter, at bob");
+    assert_only_aborts_for_carol(&cluster, bare, "no parameter").await;
+    assert_eq!(refusals(&cluster, "alice", "min_total_samples").await, 1);
+    cluster.node_mut("carol").restart().await;
+    let carol = cluster.node("carol").client();
+    let (status, body) = submit(&carol, sum(Value::Null), bare, json!(6)).await;
+    assert!((200..300).contains(&status), "{body}");
+    let seen = carol.wait_final(bare, WAIT).await.unwrap();
+    assert_refused_by_alice(&seen, "min_total_samples", "no parameter, at carol");
+
+    // With the parameter, 4 records in all: every party fails with the rule, naming no total.
+    let few = Uuid::new_v4();
+    let checked = json!({"min_total_samples": 6});
+    for (client, input) in [(&alice, json!([1, 2])), (&bob, json!(3)), (&carol, json!(4))] {
+        let (status, body) = submit(client, sum(checked.clone()), few, input).await;
+        assert!(status == 202 || status == 200, "{body}");
+    }
+    // alice's refusal of the definition without the parameter is counted already.
+    let mut found = 0;
+    for party in three {
+        let view = cluster.final_at(party, few, WAIT).await;
+        assert_eq!(view["status"], "failed", "{party}: {view}");
+        assert_eq!(view["error"]["code"], "policy_refused", "{party}: {view}");
+        assert_eq!(view["error"]["rule"], "min_total_samples", "{party}: {view}");
+        assert_eq!(view["output"], Value::Null, "{party}: {view}");
+        let message = view["error"]["message"].as_str().unwrap();
+        assert!(!message.contains('4'), "{party} names the total: {message}");
+        found += refusals(&cluster, party, "min_total_samples").await;
+    }
+    // Every party opens the total, but one that hears another's abort first is told and counts
+    // no refusal of its own: at least one party counts one.
+    assert!((2..=4).contains(&found), "refusals counted: {found}");
+
+    // 6 records in all: the sum runs, and gives what it gives without the check.
+    let enough = Uuid::new_v4();
+    for (client, input) in [(&alice, json!([1, 2, 3])), (&bob, json!([4, 5])), (&carol, json!(6))] {
+        let (status, body) = submit(client, sum(checked.clone()), enough, input).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for party in three {
+        let view = cluster.final_at(party, enough, WAIT).await;
+        assert_eq!(view["status"], "succeeded", "{party}: {view}\n{}", cluster.logs());
+        assert_eq!(
+            view["output"]["result"],
+            json!({"sum": 21.0, "samples": 6}),
+            "{party}: {view}"
+        );
+        assert_eq!(view["parameters"]["min_total_samples"], 6, "{party}: {view}");
     }
 }

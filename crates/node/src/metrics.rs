@@ -7,6 +7,7 @@
 //! no client or peer can make them grow without bound. This module only counts; it never decides
 //! anything.
 
+use crate::config::policy::Rule;
 use crate::envelope::Rejection;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -41,6 +42,8 @@ pub struct Metrics {
     /// Messages for computations that had already finished here.
     pub messages_late: AtomicU64,
     rejected: [AtomicU64; Rejection::ALL.len()],
+    /// Computations this node's policy refused, by rule ([`Rule::ALL`]'s order).
+    policy_refusals: [AtomicU64; Rule::ALL.len()],
     pub store_batches: AtomicU64,
     pub store_batch_failures: AtomicU64,
     pub publish_retries: AtomicU64,
@@ -159,6 +162,13 @@ impl Metrics {
             .position(|r| *r == reason)
             .expect("every rejection is listed");
         self.rejected[index].load(Ordering::Relaxed)
+    }
+
+    /// This node refused a computation under its policy's `rule` (not a peer's refusal it was
+    /// told of).
+    pub fn policy_refused(&self, rule: Rule) {
+        let index = Rule::ALL.iter().position(|r| *r == rule).expect("every rule is listed");
+        self.policy_refusals[index].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Notes that an authenticated message of `peer` arrived now.
@@ -284,6 +294,17 @@ impl Metrics {
             "fsc_messages_rejected_total",
             "Messages dropped unapplied, by reason.",
             &rejected,
+        );
+        let refusals: Vec<(String, u64)> = Rule::ALL
+            .iter()
+            .zip(&self.policy_refusals)
+            .map(|(rule, count)| (format!("{{rule=\"{}\"}}", rule.token()), load(count)))
+            .collect();
+        let refusals: Vec<(&str, u64)> = refusals.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            "fsc_policy_refusals_total",
+            "Computations this node's policy refused, by rule (failed here and at every party with policy_refused).",
+            &refusals,
         );
         let failures: Vec<(String, u64)> = self
             .failures
@@ -440,6 +461,8 @@ mod tests {
         metrics.computation_finished("SecureMedian", Some("a peer's own code"), 7200.0);
         metrics.computation_finished("NoSuchProtocol", Some("unknown_microprotocol"), 0.0);
         metrics.http_request("GET", "/v1/computations/{id}", 200, 0.02);
+        metrics.policy_refused(Rule::MinTotalSamples);
+        metrics.policy_refused(Rule::MinTotalSamples);
         let text = metrics.render();
         let ok = "microprotocol=\"SecureSum\",outcome=\"succeeded\"";
         for line in [
@@ -453,6 +476,9 @@ mod tests {
             "fsc_computation_duration_seconds_bucket{microprotocol=\"SecureMedian\",outcome=\"failed\",le=\"+Inf\"} 1".into(),
             "fsc_computations_failed_total{reason=\"other\"} 1".into(),
             "fsc_computations_failed_total{reason=\"unknown_microprotocol\"} 1".into(),
+            "fsc_policy_refusals_total{rule=\"min_total_samples\"} 2".into(),
+            // Every rule has its series from the start, so that a rate over it is defined.
+            "fsc_policy_refusals_total{rule=\"budget\"} 0".into(),
             "fsc_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/computations/{id}\",status=\"200\",le=\"0.025\"} 1".into(),
             format!("fsc_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
         ] {

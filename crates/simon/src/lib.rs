@@ -11,6 +11,7 @@
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements, and its [`Io`];
 //! - [`masks`]: the pairwise masks that hide a party's input in a sum; at the top rather than in
 //!   [`sum`] because every [`Io`] carries them and the node derives their seeds;
+//! - [`records`]: what a record of each protocol's input is (what record minimums count);
 //! - [`machine`]: protocols by name, as one serialisable [`Machine`] a runtime can drive;
 //! - [`simulate`]: all parties of a computation in one process, for tests.
 //!
@@ -39,6 +40,7 @@ pub mod matrix;
 pub mod order;
 pub mod protocol;
 pub mod psi;
+pub mod records;
 pub mod simulate;
 pub mod statistics;
 pub mod sum;

@@ -27,7 +27,9 @@ use crate::statistics::bivariate::StatisticsBivariate;
 use crate::statistics::contingency::{ContingencyParameters, StatisticsContingency};
 use crate::statistics::frequency::{FrequencyParameters, StatisticsFrequency};
 use crate::statistics::univariate::StatisticsUnivariate;
+use crate::sum::additive_sum::SumMessage;
 use crate::sum::secure_sum::{self, Encoded, SecureSum, SecureSumParameters};
+use crate::sum::total::{self, Framed, TotalCheck};
 use crate::z2k::WIDE_LIMBS;
 use rand_core::RngCore;
 use serde::de::DeserializeOwned;
@@ -57,6 +59,27 @@ pub const AVAILABLE: &[&str] = &[
 
 /// Microprotocols that take a `dp` parameter ([`crate::dp`]).
 pub const WITH_DP: &[&str] = &["SecureSum", "StatisticsFrequency", "StatisticsContingency"];
+
+/// Microprotocols without a total of records: their parties hold different columns of the same
+/// records (the products, StatisticsContingencyVertical) or sets that overlap (the set
+/// intersections), where a sum of the parties' counts counts nobody.
+const WITHOUT_TOTAL: &[&str] = &[
+    "SecureMatrixMultiplication",
+    "StatisticsRegressionOLSVertical",
+    "SetIntersection",
+    "SetIntersectionSize",
+    "StatisticsContingencyVertical",
+];
+
+/// Whether `microprotocol` takes a `min_total_samples` parameter ([`crate::sum::total`]): every
+/// protocol whose parties each hold records of their own (horizontally partitioned data), so
+/// that the records in all are the sum of the parties' counts.
+pub fn with_total(microprotocol: &str) -> bool {
+    AVAILABLE.contains(&microprotocol) && !WITHOUT_TOTAL.contains(&microprotocol)
+}
+
+/// The parameter that asks for the check of the records in all, in any protocol's parameters.
+const MIN_TOTAL_SAMPLES: &str = "min_total_samples";
 
 /// The reference's microprotocols (REFERENCE.md §4): names a client may legitimately ask for.
 pub const REFERENCE_MICROPROTOCOLS: [&str; 13] = [
@@ -94,6 +117,15 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The policy rule a `policy_refused` of the engine's applies (the definition's, which every
+    /// party checks alike).
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            EngineError::Protocol(ProtocolError::TooFewRecords { .. }) => Some(MIN_TOTAL_SAMPLES),
+            _ => None,
+        }
+    }
+
     /// A stable, machine-readable name for API clients and metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -105,6 +137,7 @@ impl EngineError {
             EngineError::Protocol(ProtocolError::Failed(_)) => "no_result",
             EngineError::Protocol(ProtocolError::Refused { code, .. }) => code,
             EngineError::Protocol(ProtocolError::Stopped) => "stopped",
+            EngineError::Protocol(ProtocolError::TooFewRecords { .. }) => "policy_refused",
             EngineError::Protocol(_) => "protocol_violation",
         }
     }
@@ -187,6 +220,10 @@ pub struct Spec {
     /// its output (with `dp` only). Its own, like `limits`, not agreed with the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cell_count: Option<u64>,
+    /// The fewest records in all (the definition's `min_total_samples`, agreed by every party):
+    /// counted in one sum before the protocol starts ([`crate::sum::total`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_total_samples: Option<u64>,
 }
 
 impl Spec {
@@ -204,12 +241,14 @@ impl Spec {
             Value::Object(_) => parameters.clone(),
             other => return Err(invalid(format!("expected a JSON object, got {other}"))),
         };
+        let fields = parameters.as_object_mut().expect("an object");
         if !WITH_FIXED_POINT.contains(&microprotocol) {
-            let fields = parameters.as_object_mut().expect("an object");
             FIXED_POINT_ONLY.iter().for_each(|name| {
                 fields.remove(*name);
             });
         }
+        // Checked once the microprotocol is known: an unknown one is told as such.
+        let min_total_samples = fields.remove(MIN_TOTAL_SAMPLES);
         let parsed = match microprotocol {
             "SecureSum" => parse::<SecureSumParameters>(parameters)
                 .and_then(|p| p.validate(parties))
@@ -247,13 +286,27 @@ impl Spec {
             "StatisticsContingencyVertical" => parse(parameters).map(Parameters::StatisticsContingencyVertical),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
         };
-        Ok(Spec {
-            parameters: parsed.map_err(invalid)?,
+        let parameters = parsed.map_err(invalid)?;
+        let min_total_samples = min_total_samples
+            .map(|min| min_total(microprotocol, min))
+            .transpose()
+            .map_err(invalid)?;
+        let spec = Spec {
+            parameters,
             parties,
             context: [0; 32],
             limits: Limits::default(),
             min_cell_count: None,
-        })
+            min_total_samples,
+        };
+        if spec.min_total_samples.is_some() && spec.dp().is_some() {
+            // The exact total would undo the noise on the count (SecureSum's `samples`, a
+            // table's cells); with dp, the noise is what protects small totals.
+            return Err(invalid(
+                "min_total_samples opens the exact count of records, which dp protects: give one or the other".into(),
+            ));
+        }
+        Ok(spec)
     }
 
     /// The same spec, for the computation whose context (definition digest) this is.
@@ -302,7 +355,11 @@ impl Spec {
     /// The normalised parameters as JSON (defaults filled in): what parties compare.
     pub fn parameters_json(&self) -> Value {
         let tagged = serde_json::to_value(&self.parameters).expect("parameters serialise");
-        tagged["parameters"].clone()
+        let mut parameters = tagged["parameters"].clone();
+        if let Some(min) = self.min_total_samples {
+            parameters[MIN_TOTAL_SAMPLES] = json!(min);
+        }
+        parameters
     }
 
     /// The helper from outside the computation named in the parameters, if the protocol has one.
@@ -400,11 +457,16 @@ impl Spec {
                 Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
             }
         };
+        let total = self.min_total_samples.map(|min| {
+            let records = crate::records::local(self.microprotocol(), me, input).unwrap_or(0);
+            TotalCheck::new(min, records, n)
+        });
         Ok(Machine {
             me,
             parties: self.participants(),
             protocol,
             started: false,
+            total,
         })
     }
 }
@@ -430,6 +492,20 @@ enum Protocol {
     /// Two-party SetIntersection by OT PSI.
     OtSetIntersection(OtSetIntersection),
     ContingencyVertical(ContingencyVertical),
+}
+
+/// The definition's `min_total_samples`: a positive integer, for a protocol [`with_total`].
+fn min_total(microprotocol: &str, min: Value) -> Result<u64, String> {
+    if !with_total(microprotocol) {
+        let those: Vec<&str> = AVAILABLE.iter().copied().filter(|m| with_total(m)).collect();
+        return Err(format!(
+            "{MIN_TOTAL_SAMPLES}: {microprotocol} has no total of records to check (those that do: {})",
+            those.join(", ")
+        ));
+    }
+    min.as_u64()
+        .filter(|min| *min >= 1)
+        .ok_or_else(|| format!("{MIN_TOTAL_SAMPLES} must be a positive integer, got {min}"))
 }
 
 /// A PSI input's problem as an invalid input.
@@ -488,6 +564,10 @@ pub struct Machine {
     /// before this field existed were all started.)
     #[serde(default = "started_before")]
     started: bool,
+    /// The check of the records in all, where the definition sets `min_total_samples`: the
+    /// protocol starts once it has passed, and every message then carries a tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    total: Option<TotalCheck>,
 }
 
 fn started_before() -> bool {
@@ -500,6 +580,17 @@ fn started_before() -> bool {
 pub struct Step {
     pub outgoing: Vec<(PartyIndex, Vec<u8>)>,
     pub output: Option<Value>,
+}
+
+impl Step {
+    /// This step's messages and then `next`'s, and the output of whichever has one.
+    fn then(mut self, next: Step) -> Step {
+        self.outgoing.extend(next.outgoing);
+        Step {
+            outgoing: self.outgoing,
+            output: self.output.or(next.output),
+        }
+    }
 }
 
 impl Machine {
@@ -546,10 +637,11 @@ impl Machine {
             stop,
         };
         self.started = true;
-        let step = each_protocol!(&mut self.protocol,
-            p => run(context, rng, json_bytes, |io| p.start(io)),
-            psi => run(context, rng, Wire::to_bytes, |io| p.start(io)));
-        step.map(|step| self.reported(step))
+        match &mut self.total {
+            // The count first: the protocol starts once every party's is in.
+            Some(check) => count_step(check, context, rng, |check, io| check.start(io)).map(|(step, _)| step),
+            None => self.start_protocol(context, rng),
+        }
     }
 
     /// Applies one message from party `from` (never `me`).
@@ -585,6 +677,42 @@ impl Machine {
             masks,
             stop,
         };
+        let Some(check) = &mut self.total else {
+            return self.receive_protocol(context, rng, from, message);
+        };
+        let count = match total::unframe(from, message)? {
+            Framed::Protocol(message) if check.passed() => return self.receive_protocol(context, rng, from, message),
+            Framed::Protocol(message) => {
+                check.hold(from, message);
+                return Ok(Step::default());
+            }
+            Framed::Count(count) => count,
+        };
+        let (mut step, passed) = count_step(check, context, rng, |check, io| check.receive(from, count, io))?;
+        if passed {
+            let early = check.take_early();
+            step = step.then(self.start_protocol(context, rng)?);
+            for (from, message) in early {
+                step = step.then(self.receive_protocol(context, rng, from, &message)?);
+            }
+        }
+        Ok(step)
+    }
+
+    fn start_protocol(&mut self, context: Context<'_>, rng: &mut dyn RngCore) -> Result<Step, EngineError> {
+        let step = each_protocol!(&mut self.protocol,
+            p => run(context, rng, json_bytes, |io| p.start(io)),
+            psi => run(context, rng, Wire::to_bytes, |io| p.start(io)))?;
+        Ok(self.framed(self.reported(step)))
+    }
+
+    fn receive_protocol(
+        &mut self,
+        context: Context<'_>,
+        rng: &mut dyn RngCore,
+        from: PartyIndex,
+        message: &[u8],
+    ) -> Result<Step, EngineError> {
         let step = each_protocol!(&mut self.protocol,
         p => {
             let message = decode(from, message)?;
@@ -593,8 +721,18 @@ impl Machine {
         psi => {
             let message = Wire::from_bytes(from, message)?;
             run(context, rng, Wire::to_bytes, |io| p.receive(from, message, io))
-        });
-        step.map(|step| self.reported(step))
+        })?;
+        Ok(self.framed(self.reported(step)))
+    }
+
+    /// A protocol step's messages, tagged as the protocol's where the total is checked.
+    fn framed(&self, mut step: Step) -> Step {
+        if self.total.is_some() {
+            for (_, message) in &mut step.outgoing {
+                *message = total::frame(total::PROTOCOL, std::mem::take(message));
+            }
+        }
+        step
     }
 
     /// The products report `"inputs": 2` as the reference does: two matrices went in, whoever
@@ -612,6 +750,24 @@ fn decode<M: serde::de::DeserializeOwned>(from: PartyIndex, bytes: &[u8]) -> Res
         from,
         reason: e.to_string(),
     })
+}
+
+/// A step of the count's sum: its messages tagged, and whether the total has passed.
+fn count_step(
+    check: &mut TotalCheck,
+    context: Context<'_>,
+    rng: &mut dyn RngCore,
+    step: impl FnOnce(&mut TotalCheck, &mut Io<'_, SumMessage<1>>) -> Result<Progress<()>, ProtocolError>,
+) -> Result<(Step, bool), EngineError> {
+    let mut io = Io::with_masks(context.me, context.parties, rng, context.masks).stoppable(context.stop);
+    let progress = step(check, &mut io)?;
+    let outgoing = io
+        .into_outgoing()
+        .into_iter()
+        .map(|(to, message)| (to, total::frame(total::COUNT, json_bytes(&message))))
+        .collect();
+    let step = Step { outgoing, output: None };
+    Ok((step, progress == Progress::Done(())))
 }
 
 /// Most messages travel as JSON.

@@ -50,6 +50,11 @@ pub enum ProtocolError {
     /// waive (shapes that would reveal its input): `code` names the reason.
     #[error("{reason}")]
     Refused { code: &'static str, reason: String },
+    /// The parties hold fewer records in all than the definition's `min_total_samples`: every
+    /// party finds it from the same opened count ([`crate::sum::total`]). The count itself is not
+    /// told: below the minimum it is what the refusal protects.
+    #[error("the parties hold fewer records in all than the definition's min_total_samples ({min})")]
+    TooFewRecords { min: u64 },
     /// The runtime stopped the step (its computation failed or was cancelled meanwhile): its
     /// result is not wanted.
     #[error("the step was stopped")]
@@ -61,7 +66,10 @@ impl ProtocolError {
     pub fn culprit(&self) -> Option<PartyIndex> {
         match self {
             ProtocolError::Malformed { from, .. } | ProtocolError::Unexpected { from, .. } => Some(*from),
-            ProtocolError::Failed(_) | ProtocolError::Refused { .. } | ProtocolError::Stopped => None,
+            ProtocolError::Failed(_)
+            | ProtocolError::Refused { .. }
+            | ProtocolError::TooFewRecords { .. }
+            | ProtocolError::Stopped => None,
         }
     }
 }

@@ -285,6 +285,7 @@ fn policy_section(policy: &Policy, budget: &Value) -> Markup {
         ("helpers", names(&policy.helpers)),
         ("min_parties", policy.min_parties.map(|n| n.to_string())),
         ("min_local_samples", policy.min_local_samples.map(|n| n.to_string())),
+        ("min_total_samples", policy.min_total_samples.map(|n| n.to_string())),
         (
             "budget",
             policy

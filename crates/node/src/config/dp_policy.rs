@@ -240,6 +240,7 @@ mod tests {
             helper: None,
             parameters: &parameters,
             dp: dp.as_ref(),
+            min_total_samples: None,
         };
         policy
             .check_party("alice", client, &proposal, 0, &input)

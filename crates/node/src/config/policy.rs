@@ -19,7 +19,10 @@
 //! their categories are given and this node's own non-zero cells all reach it). These live in
 //! their own block of fields and their own check ([`Policy::check_dp`]).
 //!
-//! Not yet: `min_total_samples` (issue 23, item 1).
+//! `min_total_samples` (the fewest records in all) cannot be checked by one node alone: it
+//! asks the definition to carry the engine's check (`fsc_simon::sum::total`), which every party
+//! runs alike, at a minimum no lower than this node's; this node refuses a definition without
+//! it before anything is sent (`Policy::check_total`).
 
 use super::budget::Budget;
 use crate::error::Error;
@@ -44,10 +47,14 @@ pub struct Policy {
     /// The fewest parties of a computation (a helper is not a party).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_parties: Option<usize>,
-    /// The fewest records this node contributes ([`local_samples`] says what a record is, per
-    /// microprotocol).
+    /// The fewest records this node contributes ([`fsc_simon::records::local`] says what a
+    /// record is, per microprotocol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_local_samples: Option<u64>,
+    /// The fewest records of all parties together: this node computes only definitions that
+    /// set `min_total_samples` to at least this (README, "Disclosure control").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_total_samples: Option<u64>,
     /// The privacy budget of the node as a whole, and the period of every cap (absent: no
     /// node-wide cap, and charges never expire).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +119,7 @@ pub enum Rule {
     Helpers,
     MinParties,
     MinLocalSamples,
+    MinTotalSamples,
     ClientMicroprotocols,
     Budget,
     // Differential privacy (issue 23, item 2).
@@ -126,12 +134,13 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::Microprotocols,
         Rule::Parties,
         Rule::Helpers,
         Rule::MinParties,
         Rule::MinLocalSamples,
+        Rule::MinTotalSamples,
         Rule::ClientMicroprotocols,
         Rule::Budget,
         Rule::RequireDp,
@@ -152,6 +161,7 @@ impl Rule {
             Rule::Helpers => "helpers",
             Rule::MinParties => "min_parties",
             Rule::MinLocalSamples => "min_local_samples",
+            Rule::MinTotalSamples => "min_total_samples",
             Rule::ClientMicroprotocols => "client_microprotocols",
             Rule::Budget => "budget",
             Rule::RequireDp => "require_dp",
@@ -190,6 +200,8 @@ pub struct Proposal<'a> {
     pub parameters: &'a Value,
     /// The definition's differential privacy, if any (validated by the engine).
     pub dp: Option<&'a DpParameters>,
+    /// The definition's `min_total_samples`, if any (validated by the engine).
+    pub min_total_samples: Option<u64>,
 }
 
 impl Policy {
@@ -210,6 +222,7 @@ impl Policy {
     ) -> Result<(), Refusal> {
         self.check_common(me, proposal)?;
         self.check_dp(me, client, proposal, input)?;
+        self.check_total(me, proposal)?;
         if let Some(allowed) = self.client(client).and_then(|c| c.microprotocols.as_ref()) {
             if !allowed.iter().any(|m| m == proposal.microprotocol) {
                 return Err(refusal(
@@ -222,7 +235,7 @@ impl Policy {
             }
         }
         if let Some(min) = self.min_local_samples {
-            if let Some(samples) = local_samples(proposal.microprotocol, index, input) {
+            if let Some(samples) = fsc_simon::records::local(proposal.microprotocol, index, input) {
                 if samples < min {
                     return Err(refusal(
                         Rule::MinLocalSamples,
@@ -232,6 +245,27 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// `min_total_samples`: the definition's check of the records in all reaches this node's
+    /// minimum. With `dp` the noise protects small totals instead (the engine refuses the check
+    /// beside it: it would open the exact count the noise hides), so such a definition passes.
+    fn check_total(&self, me: &str, proposal: &Proposal<'_>) -> Result<(), Refusal> {
+        let Some(min) = self.min_total_samples.filter(|_| proposal.dp.is_none()) else {
+            return Ok(());
+        };
+        let microprotocol = proposal.microprotocol;
+        let message = match proposal.min_total_samples {
+            Some(asked) if asked >= min => return Ok(()),
+            _ if !fsc_simon::machine::with_total(microprotocol) => format!(
+                "the policy of {me} wants at least {min} records in all (min_total_samples), which {microprotocol} cannot count"
+            ),
+            Some(asked) => format!("the definition's min_total_samples ({asked}) is below the policy of {me} ({min})"),
+            None => format!(
+                "the policy of {me} wants at least {min} records in all: the definition must set min_total_samples to {min} or more"
+            ),
+        };
+        Err(refusal(Rule::MinTotalSamples, message))
     }
 
     /// The table of `client`, if the policy has one.
@@ -315,6 +349,9 @@ impl Policy {
         if self.min_local_samples == Some(0) {
             return Err(Error::Config("policy.min_local_samples must be at least 1".into()));
         }
+        if self.min_total_samples == Some(0) {
+            return Err(Error::Config("policy.min_total_samples must be at least 1".into()));
+        }
         self.validate_dp()?;
         let mut seen = HashSet::new();
         for client in &self.clients {
@@ -350,94 +387,6 @@ fn refusal(rule: Rule, message: String) -> Refusal {
     Refusal { rule, message }
 }
 
-/// How many records party `index`'s `input` holds for `microprotocol`, as `min_local_samples`
-/// counts them; `None` where the protocol ignores the party's input (the third party and beyond of
-/// a product: a helper's role). The input has passed the engine's checks.
-///
-/// - SecureSum, SecureMedian, StatisticsUnivariate: the numbers in the (nested) list, a bare
-///   number one;
-/// - MinimumMaximum: the numbers and `{"minimum", "maximum"}` objects, each one;
-/// - KthElement: the numbers in the last object's `array`;
-/// - StatisticsBivariate, StatisticsContingency: the pairs; StatisticsFrequency: the items (a bare
-///   scalar one);
-/// - SecureMatrixMultiplication, StatisticsRegressionOLSVertical: the rows of the party's matrix
-///   (the response vector's length for the regression's second party);
-/// - SetIntersection, SetIntersectionSize: the distinct items of the party's set (the
-///   intersection of its lists); StatisticsContingencyVertical: the distinct ids.
-pub fn local_samples(microprotocol: &str, index: usize, input: &Value) -> Option<u64> {
-    let count = match microprotocol {
-        "SecureSum" | "SecureMedian" | "StatisticsUnivariate" | "MinimumMaximum" => leaves(input),
-        "KthElement" => {
-            let last = match input {
-                Value::Array(items) => items.last().unwrap_or(&Value::Null),
-                other => other,
-            };
-            leaves(last.get("array").unwrap_or(&Value::Null))
-        }
-        "StatisticsBivariate" | "StatisticsContingency" | "StatisticsFrequency" => match input {
-            Value::Array(items) => items.len() as u64,
-            Value::Null => 0,
-            _ => 1,
-        },
-        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical" if index >= 2 => return None,
-        "StatisticsRegressionOLSVertical" if index == 1 => leaves(input),
-        "SecureMatrixMultiplication" | "StatisticsRegressionOLSVertical" => matrix_rows(input),
-        "SetIntersection" | "SetIntersectionSize" => set_size(input),
-        "StatisticsContingencyVertical" => match input {
-            Value::Array(pairs) => pairs
-                .iter()
-                .filter_map(|pair| pair.get(0).map(Value::to_string))
-                .collect::<HashSet<_>>()
-                .len() as u64,
-            _ => 0,
-        },
-        _ => return None,
-    };
-    Some(count)
-}
-
-/// Numbers and objects, however deeply listed.
-fn leaves(value: &Value) -> u64 {
-    match value {
-        Value::Array(items) => items.iter().map(leaves).sum(),
-        Value::Number(_) | Value::Object(_) => 1,
-        _ => 0,
-    }
-}
-
-/// The rows of a matrix given bare (`[[1, 2]]`) or as the original's one-element list of it.
-fn matrix_rows(value: &Value) -> u64 {
-    let is_list = |v: &Value| v.is_array();
-    let matrix = match value {
-        Value::Array(items) if items.len() == 1 && items[0].as_array().is_some_and(|m| m.iter().all(is_list)) => {
-            &items[0]
-        }
-        other => other,
-    };
-    matrix.as_array().map_or(0, |rows| rows.len() as u64)
-}
-
-/// The distinct items of the intersection of the lists (a flat list is one set).
-fn set_size(value: &Value) -> u64 {
-    let Value::Array(lists) = value else {
-        return 0;
-    };
-    if !lists.iter().all(Value::is_array) || lists.is_empty() {
-        return lists.iter().map(Value::to_string).collect::<HashSet<_>>().len() as u64;
-    }
-    let set = |list: &Value| -> HashSet<String> {
-        list.as_array()
-            .map(|items| items.iter().map(Value::to_string).collect())
-            .unwrap_or_default()
-    };
-    let mut common = set(&lists[0]);
-    for list in &lists[1..] {
-        let other = set(list);
-        common.retain(|item| other.contains(item));
-    }
-    common.len() as u64
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -466,6 +415,7 @@ pub(super) mod tests {
             helpers = ["dave"]
             min_parties = 3
             min_local_samples = 10
+            min_total_samples = 100
             [[policy.clients]]
             name = "analyst"
             microprotocols = ["SecureSum"]
@@ -473,6 +423,7 @@ pub(super) mod tests {
         )
         .unwrap();
         assert_eq!(policy.min_parties, Some(3));
+        assert_eq!(policy.min_total_samples, Some(100));
         assert_eq!(
             policy.clients[0].microprotocols.as_deref(),
             Some(&["SecureSum".to_string()][..])
@@ -538,10 +489,53 @@ pub(super) mod tests {
         assert!(error(policy("[policy]\nmicroprotocols = [\"SecureSun\"]\n")).contains("policy.microprotocols"));
         assert!(error(policy("[policy]\nmin_parties = 1\n")).contains("min_parties"));
         assert!(error(policy("[policy]\nmin_local_samples = 0\n")).contains("min_local_samples"));
+        assert!(error(policy("[policy]\nmin_total_samples = 0\n")).contains("policy.min_total_samples"));
+        assert!(parse("[policy]\nmin_total_samples = -1\n").is_err());
         assert!(error(policy("[[policy.clients]]\nname = \"nobody\"\nmicroprotocols = []\n")).contains("not a client"));
         policy("[[policy.clients]]\nname = \"analyst\"\nmicroprotocols = [\"SecureSum\"]\n")
             .validate(&["analyst"], ok)
             .unwrap();
+    }
+
+    #[test]
+    fn min_total_samples_wants_the_definitions_check_at_its_minimum() {
+        let parties = parties(&["alice", "bob", "carol"]);
+        let policy = parse("[policy]\nmin_total_samples = 100\n").unwrap();
+        let check = |microprotocol, min_total_samples, dp| {
+            let proposal = Proposal {
+                microprotocol,
+                parties: &parties,
+                helper: None,
+                parameters: &Value::Null,
+                dp,
+                min_total_samples,
+            };
+            policy.check_party("alice", "analyst", &proposal, 0, &json!([1, 2]))
+        };
+        assert_eq!(check("SecureSum", Some(100), None), Ok(()));
+        assert_eq!(check("StatisticsUnivariate", Some(250), None), Ok(()));
+        for (microprotocol, asked, says) in [
+            ("SecureSum", None, "must set min_total_samples to 100 or more"),
+            ("SecureSum", Some(99), "(99) is below the policy of alice (100)"),
+            ("SetIntersection", None, "SetIntersection cannot count"),
+        ] {
+            let refusal = check(microprotocol, asked, None).unwrap_err();
+            assert_eq!(refusal.rule, Rule::MinTotalSamples);
+            assert!(refusal.message.contains(says), "{}", refusal.message);
+        }
+        // With dp, the noise protects small totals (the engine refuses both together).
+        let dp: DpParameters = serde_json::from_value(json!({"epsilon": 1})).unwrap();
+        assert_eq!(check("StatisticsFrequency", None, Some(&dp)), Ok(()));
+        // A helper holds no records: the rule is a party's.
+        let proposal = Proposal {
+            microprotocol: "SecureMatrixMultiplication",
+            parties: &parties[..2],
+            helper: Some("carol"),
+            parameters: &Value::Null,
+            dp: None,
+            min_total_samples: None,
+        };
+        assert_eq!(policy.check_helper("carol", &proposal), Ok(()));
     }
 
     #[test]
@@ -554,6 +548,7 @@ pub(super) mod tests {
             helper: None,
             parameters: &Value::Null,
             dp: None,
+            min_total_samples: None,
         };
         let rule = |policy: &Policy, p: &Proposal<'_>, input: Value| {
             policy
@@ -595,6 +590,7 @@ pub(super) mod tests {
             helper: Some(helper),
             parameters: &Value::Null,
             dp: None,
+            min_total_samples: None,
         };
         assert_eq!(rule(&helpers, &product("dave"), json!([[1]])), None);
         assert_eq!(rule(&helpers, &product("carol"), json!([[1]])), Some(Rule::Helpers));
@@ -654,46 +650,6 @@ pub(super) mod tests {
                     &json!(["a"])
                 )
                 .is_ok()
-        );
-    }
-
-    #[test]
-    fn records_are_counted_per_microprotocol() {
-        let n = |m: &str, index: usize, input: Value| local_samples(m, index, &input);
-        assert_eq!(n("SecureSum", 0, json!(19)), Some(1));
-        assert_eq!(n("SecureSum", 0, json!([1, [2, 3], []])), Some(3));
-        assert_eq!(n("StatisticsUnivariate", 0, json!([])), Some(0));
-        assert_eq!(
-            n("MinimumMaximum", 0, json!([{"minimum": 1, "maximum": 2}, 3])),
-            Some(2)
-        );
-        assert_eq!(
-            n(
-                "KthElement",
-                0,
-                json!([{"array": [1, 2, 3], "rank": 1, "lower_bound": 0, "upper_bound": 9}])
-            ),
-            Some(3)
-        );
-        assert_eq!(n("StatisticsBivariate", 0, json!([[1, 2], [3, 4]])), Some(2));
-        assert_eq!(n("StatisticsFrequency", 0, json!("a")), Some(1));
-        assert_eq!(n("StatisticsContingency", 0, json!([["a", "x"]])), Some(1));
-        assert_eq!(
-            n("SecureMatrixMultiplication", 0, json!([[[1, 2], [3, 4], [5, 6]]])),
-            Some(3)
-        );
-        assert_eq!(n("SecureMatrixMultiplication", 1, json!([[1, 2]])), Some(1));
-        assert_eq!(n("SecureMatrixMultiplication", 2, Value::Null), None);
-        assert_eq!(n("StatisticsRegressionOLSVertical", 1, json!([[1, 2, 3]])), Some(3));
-        assert_eq!(n("SetIntersection", 0, json!([[1, 2, 3], [2, 3, 4]])), Some(2));
-        assert_eq!(n("SetIntersectionSize", 0, json!([1, 1, 2])), Some(2));
-        assert_eq!(
-            n(
-                "StatisticsContingencyVertical",
-                0,
-                json!([[1, "a"], [1, "b"], [2, "a"]])
-            ),
-            Some(2)
         );
     }
 }

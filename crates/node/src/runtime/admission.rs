@@ -173,6 +173,7 @@ impl Runtime {
                 helper: spec.helper(),
                 parameters: &parameters,
                 dp: spec.dp(),
+                min_total_samples: spec.min_total_samples,
             };
             self.config
                 .policy

@@ -176,6 +176,7 @@ impl Runtime {
                     // A helper holds no data: the dp rules guard a party's records.
                     parameters: &parameters,
                     dp: None,
+                    min_total_samples: None,
                 };
                 self.config
                     .policy

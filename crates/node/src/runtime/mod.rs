@@ -854,7 +854,7 @@ impl Failure {
             },
             culprit: error.culprit().and_then(|from| parties.get(from)).cloned(),
             announce: Announce::Yes,
-            rule: None,
+            rule: error.rule().and_then(Rule::from_token),
         }
     }
 

@@ -1,6 +1,6 @@
 //! What an operator sees of each computation: one log line when it starts here and one when it
 //! ends (at WARN if it failed), with the API client that submitted it, and its duration and
-//! outcome in the metrics. Reported after the commit, from the committed rows, so the log never
+//! outcome in the metrics (and this node's policy refusals, by rule). Reported after the commit, from the committed rows, so the log never
 //! tells of a step the store lost. The audit log's entries for the same starts and ends are made
 //! here too, before the commit, in the batch's transaction ([`Runtime::audit_computations`]).
 
@@ -83,6 +83,11 @@ impl Runtime {
             );
             self.metrics
                 .computation_finished(microprotocol, Some(reason.unwrap_or("internal")), seconds);
+            // This node's own refusal names no party; a peer's names the peer.
+            let rule = error["rule"].as_str().and_then(Rule::from_token);
+            if let (Some("policy_refused"), None, Some(rule)) = (reason, culprit, rule) {
+                self.metrics.policy_refused(rule);
+            }
         }
     }
 }

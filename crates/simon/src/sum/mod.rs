@@ -7,7 +7,9 @@
 //!   wide ring;
 //! - [`secure_sum`]: the SecureSum microprotocol (the reference's fixed-point total and count);
 //! - [`rounds`]: sums one after another inside a protocol, each on a vector chosen once the
-//!   previous total is known; the order statistics and the statistics run on it.
+//!   previous total is known; the order statistics and the statistics run on it;
+//! - [`total`]: one masked sum of the parties' record counts before a protocol starts, where
+//!   the definition sets `min_total_samples`.
 //!
 //! The masks themselves stay at the crate root, not here: every protocol's [`crate::Io`] carries
 //! them and the node derives their seeds, so placing them in this folder would make
@@ -16,3 +18,4 @@
 pub mod additive_sum;
 pub mod rounds;
 pub mod secure_sum;
+pub mod total;
