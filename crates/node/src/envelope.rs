@@ -19,6 +19,7 @@ use crate::config::roster::{Roster, RosterKey};
 use crate::error::Error;
 use crate::failure::Announced;
 use crate::keys::{self, NodeKeys};
+use crate::receipt::{Signed, Statement};
 use fsc_simon::masks::{Masks, Seed};
 use rand_core::RngCore;
 use ring::{aead, digest, hkdf, hmac};
@@ -42,6 +43,9 @@ pub enum Kind {
     /// The sender's deadline passed: a party whose client has not submitted fails the
     /// computation for everybody, one that has ignores it (`runtime::deadlines`).
     Expire,
+    /// The sender's signature over how the computation ended there (`crate::receipt`), sent
+    /// after its end; stored, never applied to the computation.
+    Receipt,
 }
 
 impl Kind {
@@ -52,6 +56,7 @@ impl Kind {
             Kind::Abort => "abort",
             Kind::Invite => "invite",
             Kind::Expire => "expire",
+            Kind::Receipt => "receipt",
         }
     }
 
@@ -60,6 +65,7 @@ impl Kind {
             "abort" => Kind::Abort,
             "invite" => Kind::Invite,
             "expire" => Kind::Expire,
+            "receipt" => Kind::Receipt,
             _ => Kind::Data,
         }
     }
@@ -96,7 +102,7 @@ pub enum Rejection {
     UnknownKey,
     #[error("authentication failed (forged or tampered)")]
     Forged,
-    #[error("bad abort signature")]
+    #[error("bad abort or receipt signature")]
     BadSignature,
     #[error("duplicate of a message already received")]
     Replay,
@@ -457,6 +463,30 @@ impl Envelopes {
     }
 }
 
+impl Envelopes {
+    /// This node's signature over `statement`, by its roster key: its receipt row and the
+    /// plaintext of its `receipt` messages.
+    pub fn sign_receipt(&self, statement: &Statement) -> Signed {
+        Signed::new(statement, &self.my_key_id, &statement.sign(&self.keys, &self.me))
+    }
+
+    /// Checks a `receipt` message's signature against the roster key of the sender it names.
+    pub fn verify_receipt(&self, opened: &Opened) -> Result<Signed, Rejection> {
+        let signed: Signed = serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
+        let statement = signed
+            .statement(opened.header.computation)
+            .ok_or(Rejection::Malformed)?;
+        let peer = self.peers.get(&opened.header.from).ok_or(Rejection::UnknownSender)?;
+        let key = peer.keys.get(&signed.key_id).ok_or(Rejection::UnknownKey)?;
+        let signature = keys::decode_base64(&signed.signature, "signature").map_err(|_| Rejection::Malformed)?;
+        if statement.verify(&key.ed25519, &opened.header.from, &signature) {
+            Ok(signed)
+        } else {
+            Err(Rejection::BadSignature)
+        }
+    }
+}
+
 /// An abort's plaintext: what the other parties are told ([`Announced`]), signed.
 #[derive(Serialize, Deserialize)]
 pub struct SignedAbort {
@@ -751,5 +781,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bob.verify_abort(&forged).unwrap_err(), Rejection::BadSignature);
+    }
+
+    #[test]
+    fn receipts_verify_against_the_senders_roster_key() {
+        let (roster, mut keys) = test_roster(&["alice", "bob"]);
+        let alice = Envelopes::new("alice", keys.remove(0), &roster).unwrap();
+        let bob = Envelopes::new("bob", keys.remove(0), &roster).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let c = Uuid::new_v4();
+        let statement = Statement {
+            computation: c,
+            definition_digest: [1; 32],
+            outcome: crate::receipt::Outcome::Succeeded,
+            outcome_digest: [2; 32],
+        };
+        let signed = alice.sign_receipt(&statement);
+        let body = serde_json::to_vec(&signed).unwrap();
+        let wire = alice.seal(c, "bob", 5, Kind::Receipt, &body, &mut rng).unwrap();
+        let opened = bob.open(&c.to_string(), "alice", &wire).unwrap();
+        assert_eq!(opened.header.kind, Kind::Receipt);
+        assert_eq!(bob.verify_receipt(&opened).unwrap(), signed);
+        // Bob's own signature passed off as alice's, or alice's over another statement: rejected.
+        let mut forged = opened.clone();
+        forged.plaintext = serde_json::to_vec(&bob.sign_receipt(&statement)).unwrap();
+        assert_eq!(bob.verify_receipt(&forged).unwrap_err(), Rejection::BadSignature);
+        let mut other = signed.clone();
+        other.outcome_digest = crate::audit::hex(&[3; 32]);
+        forged.plaintext = serde_json::to_vec(&other).unwrap();
+        assert_eq!(bob.verify_receipt(&forged).unwrap_err(), Rejection::BadSignature);
+        forged.plaintext = b"{}".to_vec();
+        assert_eq!(bob.verify_receipt(&forged).unwrap_err(), Rejection::Malformed);
     }
 }

@@ -8,6 +8,7 @@
 //! - [`datasets`]: reading the steward's files and databases that inputs name;
 //! - [`store`]: SQLite persistence; [`runtime`]: persist-then-act application of the engine;
 //!   [`audit`]: the hash-chained log of who did what, written in the runtime's transactions;
+//!   [`receipt`]: every party's signature over how a computation ended;
 //! - [`transport`]: the NATS connection, inbox consumer and publisher, which sends the small
 //!   messages queued for one peer together ([`bundle`]);
 //! - [`api`]: the HTTP APIs, served with [`tls`] where configured; [`caller`]: which API client
@@ -28,6 +29,7 @@ pub mod failure;
 pub mod keys;
 pub mod metrics;
 pub mod node;
+pub mod receipt;
 pub mod runtime;
 pub mod store;
 pub mod tls;

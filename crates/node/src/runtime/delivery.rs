@@ -95,6 +95,20 @@ impl Runtime {
         now: i64,
         batch: &mut Batch,
     ) -> Result<(), Error> {
+        let (receipts, messages): (Vec<Opened>, Vec<Opened>) =
+            messages.into_iter().partition(|m| m.header.kind == Kind::Receipt);
+        self.receive_messages(conn, messages, now, batch)?;
+        // After the others: an abort in this batch may have made the computation known here.
+        self.store_receipts(conn, receipts, now, batch)
+    }
+
+    fn receive_messages(
+        &mut self,
+        conn: &Connection,
+        messages: Vec<Opened>,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
         if messages.is_empty() {
             return Ok(());
         }

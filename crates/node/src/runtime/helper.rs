@@ -33,7 +33,7 @@ pub(super) struct Invitation {
 
 /// The participants of a computation in engine index order: its parties, then the helper its
 /// (normalised) parameters name, if that is not a party.
-pub(super) fn participants(parties: &[String], parameters: &Value) -> Vec<String> {
+pub fn participants(parties: &[String], parameters: &Value) -> Vec<String> {
     let mut all = parties.to_vec();
     if let Some(helper) = parameters.get("helper").and_then(Value::as_str) {
         if !all.iter().any(|p| p == helper) {

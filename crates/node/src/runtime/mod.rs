@@ -50,11 +50,13 @@ mod deadlines;
 mod delivery;
 mod helper;
 mod offload;
+mod receipts;
 mod report;
 mod waiters;
 
 use delivery::tombstone_row;
-use helper::{Invitation, participants};
+use helper::Invitation;
+pub use helper::participants;
 use offload::{Offload, Stepped, Work};
 
 pub use waiters::Waiters;
@@ -291,6 +293,10 @@ struct Batch {
     /// Computations that became final in this batch.
     finished: Vec<Uuid>,
     outbox: Vec<OutboxRow>,
+    /// Receipt messages (`receipts`): in the outbox with the rest, published after the results.
+    receipt_outbox: Vec<OutboxRow>,
+    /// Receipt signatures to store: this node's of what ended in this batch, and peers'.
+    receipts: Vec<store::ReceiptRow>,
     /// Computations whose pending inbox rows were consumed.
     consumed: Vec<String>,
     /// Single inbox rows consumed (by long steps).
@@ -661,6 +667,8 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
+        store::insert_outbox(conn, &mut batch.receipt_outbox)?;
+        store::insert_receipts(conn, &batch.receipts)?;
         // With the computations' rows: a charge is made exactly when its computation starts.
         store::insert_charges(conn, &batch.charges)?;
         self.audit_computations(batch);
@@ -680,8 +688,9 @@ impl Runtime {
         Metrics::add(&m.computations_succeeded, batch.succeeded);
         Metrics::add(&m.computations_failed, batch.failed);
         Metrics::add(&m.messages_received, batch.received);
-        Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
-        m.outbox_pending.fetch_add(batch.outbox.len() as i64, Ordering::Relaxed);
+        let sent = batch.outbox.len() + batch.receipt_outbox.len();
+        Metrics::add(&m.messages_sent, sent as u64);
+        m.outbox_pending.fetch_add(sent as i64, Ordering::Relaxed);
         m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
         m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
         // Before the clients hear of them, so that their next reads find them running.
@@ -707,6 +716,10 @@ impl Runtime {
             let _ = self.publisher.send(batch.outbox);
         }
         self.waiters.finished(&batch.finished, |id| batch.settled.get(id));
+        // After the results are released: receipts must not delay them.
+        if !batch.receipt_outbox.is_empty() {
+            let _ = self.publisher.send(batch.receipt_outbox);
+        }
         self.dispatch(batch.dispatch);
     }
     fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
@@ -735,6 +748,7 @@ impl Runtime {
             active.row.status = store::SUCCEEDED.to_string();
             active.row.output = Some(output.to_string());
             active.row.finished_at = Some(now);
+            self.sign_receipt(&mut active.row, &active.parties, now, batch);
             batch.touched.remove(&id);
             batch.settled.insert(id, active.row);
             batch.finished.push(id);
@@ -798,6 +812,7 @@ impl Runtime {
         row.machine = None;
         row.finished_at = Some(now);
         batch.failed += 1;
+        self.sign_receipt(row, parties, now, batch);
     }
 }
 

@@ -16,12 +16,12 @@ mod write;
 
 pub use rows::{
     AuditRow, ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING,
-    SUCCEEDED, SpentRow, is_final,
+    ReceiptRow, SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_audit,
-    insert_charges, insert_inbox, insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired,
+    insert_charges, insert_receipts, insert_inbox, insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired,
     retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
 };
 
@@ -173,6 +173,14 @@ pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<
     Ok(sqlx::query_as("SELECT * FROM computations WHERE id = ?")
         .bind(id)
         .fetch_optional(pool)
+        .await?)
+}
+
+/// The receipt signatures stored for a computation.
+pub async fn receipts_pool(pool: &SqlitePool, id: &str) -> Result<Vec<ReceiptRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM receipts WHERE computation = ? ORDER BY party")
+        .bind(id)
+        .fetch_all(pool)
         .await?)
 }
 
