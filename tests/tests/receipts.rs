@@ -14,6 +14,10 @@ use uuid::Uuid;
 const FINAL: Duration = Duration::from_secs(60);
 const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
 
+fn config_of(cluster: &Cluster, party: &str) -> PathBuf {
+    cluster.path().join(party).join("node.toml")
+}
+
 /// Waits until `party`'s receipt of `id` holds every party's signature, agreeing.
 async fn complete_at(cluster: &Cluster, party: &str, id: Uuid) {
     let client = cluster.node(party).client();
@@ -50,7 +54,13 @@ async fn verify(cluster: &Cluster, file: &Path) -> std::process::Output {
 
 /// Writes `receipt` changed by `change` next to the cluster's files and verifies it: the check
 /// must fail (exit code 3) naming `problem`.
-async fn tampered_fails(cluster: &Cluster, receipt: &Value, name: &str, change: impl FnOnce(&mut Value), problem: &str) {
+async fn tampered_fails(
+    cluster: &Cluster,
+    receipt: &Value,
+    name: &str,
+    change: impl FnOnce(&mut Value),
+    problem: &str,
+) {
     let mut tampered = receipt.clone();
     change(&mut tampered);
     let file = cluster.path().join(format!("tampered-{name}.json"));
@@ -87,6 +97,20 @@ async fn every_nodes_receipt_verifies_offline_and_a_tampered_one_fails() {
         statements.push(receipt["statement_digest"].clone());
     }
     assert!(statements.iter().all(|s| *s == statements[0]), "{statements:?}");
+    // Reading a receipt is in the audit log, as a read with the next transaction.
+    eventually(FINAL, "alice's audit log records the receipt's read", || async {
+        let output = tokio::process::Command::new(fsc_bin())
+            .args(["audit", "log", "--config"])
+            .arg(config_of(&cluster, "alice"))
+            .output()
+            .await
+            .expect("run fsc audit log");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|e| e["action"] == "receipt" && e["computation"] == id.to_string())
+    })
+    .await;
 
     let receipt: Value = serde_json::from_slice(&std::fs::read(fetch(&cluster, "alice", id).await).unwrap()).unwrap();
     tampered_fails(
@@ -126,6 +150,20 @@ async fn a_node_killed_right_after_its_result_still_completes_every_receipt() {
     let view = bob.wait_final(id, FINAL).await.expect("bob's result");
     cluster.node_mut("bob").kill();
     assert_eq!(view["status"], "succeeded", "{view}");
+    // His own signature was committed with his result.
+    let store = fsc_node::config::NodeConfig::load(&config_of(&cluster, "bob"), |_| None)
+        .expect("bob's node.toml")
+        .store;
+    let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let signed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM receipts WHERE computation = ? AND party = 'bob'",
+            [id.to_string()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(signed, 1, "bob's signature is stored with his result");
+    drop(conn);
     cluster.node_mut("bob").restart().await;
     for party in PARTIES {
         complete_at(&cluster, party, id).await;

@@ -8,9 +8,9 @@ use crate::{AuditCommand, ClientCommand, Command, FederationCommand, NodeArgs, S
 use fsc_client::Client;
 use fsc_node::audit;
 use fsc_node::config::roster::Roster;
-use fsc_node::receipt;
 use fsc_node::config::stream::StreamSpec;
 use fsc_node::config::{LogFormat, NodeConfig};
+use fsc_node::receipt;
 use fsc_tools::demo;
 use fsc_tools::federation::{self, BrokerOptions, InitOptions};
 use fsc_tools::provision::{Provisioned, provision_federation};
@@ -176,7 +176,10 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             command: AuditCommand::Receipt { id, node },
         } => {
             let receipt = client(&node)?.receipt(id).await?;
-            println!("{}", serde_json::to_string_pretty(&receipt).expect("JSON values serialise"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&receipt).expect("JSON values serialise")
+            );
             Ok(Outcome::Done)
         }
         Command::Audit {

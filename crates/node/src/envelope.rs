@@ -335,10 +335,15 @@ impl Envelopes {
             .map_err(|_| Rejection::Forged)?
             .len();
         body.truncate(plaintext_len);
-        Ok(Opened {
+        let opened = Opened {
             header,
             plaintext: body,
-        })
+        };
+        if opened.header.kind == Kind::Receipt {
+            // Here, on the transport's tasks, rather than on the runtime's one thread.
+            self.verify_receipt(&opened)?;
+        }
+        Ok(opened)
     }
 
     fn sender_key<'p>(&self, peer: &'p Peer, header: &Header) -> Result<&'p PeerKey, Rejection> {
@@ -470,8 +475,9 @@ impl Envelopes {
         Signed::new(statement, &self.my_key_id, &statement.sign(&self.keys, &self.me))
     }
 
-    /// Checks a `receipt` message's signature against the roster key of the sender it names.
-    pub fn verify_receipt(&self, opened: &Opened) -> Result<Signed, Rejection> {
+    /// Checks a `receipt` message's signature against the roster key of the sender it names
+    /// (opening one does).
+    fn verify_receipt(&self, opened: &Opened) -> Result<Signed, Rejection> {
         let signed: Signed = serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
         let statement = signed
             .statement(opened.header.computation)
@@ -784,7 +790,7 @@ mod tests {
     }
 
     #[test]
-    fn receipts_verify_against_the_senders_roster_key() {
+    fn receipts_open_only_with_the_senders_signature() {
         let (roster, mut keys) = test_roster(&["alice", "bob"]);
         let alice = Envelopes::new("alice", keys.remove(0), &roster).unwrap();
         let bob = Envelopes::new("bob", keys.remove(0), &roster).unwrap();
@@ -797,20 +803,27 @@ mod tests {
             outcome_digest: [2; 32],
         };
         let signed = alice.sign_receipt(&statement);
-        let body = serde_json::to_vec(&signed).unwrap();
-        let wire = alice.seal(c, "bob", 5, Kind::Receipt, &body, &mut rng).unwrap();
-        let opened = bob.open(&c.to_string(), "alice", &wire).unwrap();
+        let mut send = |body: &[u8]| {
+            let wire = alice.seal(c, "bob", 5, Kind::Receipt, body, &mut rng).unwrap();
+            bob.open(&c.to_string(), "alice", &wire)
+        };
+        let opened = send(&serde_json::to_vec(&signed).unwrap()).unwrap();
         assert_eq!(opened.header.kind, Kind::Receipt);
-        assert_eq!(bob.verify_receipt(&opened).unwrap(), signed);
-        // Bob's own signature passed off as alice's, or alice's over another statement: rejected.
-        let mut forged = opened.clone();
-        forged.plaintext = serde_json::to_vec(&bob.sign_receipt(&statement)).unwrap();
-        assert_eq!(bob.verify_receipt(&forged).unwrap_err(), Rejection::BadSignature);
+        assert_eq!(serde_json::from_slice::<Signed>(&opened.plaintext).unwrap(), signed);
+        // Bob's signature passed off as alice's, alice's over another statement: rejected.
+        let bobs = serde_json::to_vec(&bob.sign_receipt(&statement)).unwrap();
+        assert_eq!(send(&bobs).unwrap_err(), Rejection::BadSignature);
         let mut other = signed.clone();
         other.outcome_digest = crate::audit::hex(&[3; 32]);
-        forged.plaintext = serde_json::to_vec(&other).unwrap();
-        assert_eq!(bob.verify_receipt(&forged).unwrap_err(), Rejection::BadSignature);
-        forged.plaintext = b"{}".to_vec();
-        assert_eq!(bob.verify_receipt(&forged).unwrap_err(), Rejection::Malformed);
+        assert_eq!(
+            send(&serde_json::to_vec(&other).unwrap()).unwrap_err(),
+            Rejection::BadSignature
+        );
+        other.key_id = "k9".into();
+        assert_eq!(
+            send(&serde_json::to_vec(&other).unwrap()).unwrap_err(),
+            Rejection::UnknownKey
+        );
+        assert_eq!(send(b"{}").unwrap_err(), Rejection::Malformed);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`config`]: what a node and the tools share: typed `node.toml`, the roster, the stream's
 //!   spec and names, the broker login; [`keys`]: reading secret key files;
-//! - [`envelope`]: sealing and opening messages between parties; [`failure`]: what a failure
+//! - [`definition`]: what the parties of a computation agree on (its digest, its participants);
+//!   [`envelope`]: sealing and opening messages between parties; [`failure`]: what a failure
 //!   records here and what the other parties are told of it;
 //! - [`datasets`]: reading the steward's files and databases that inputs name;
 //! - [`store`]: SQLite persistence; [`runtime`]: persist-then-act application of the engine;
@@ -23,6 +24,7 @@ pub mod bundle;
 pub mod caller;
 pub mod config;
 pub mod datasets;
+pub mod definition;
 pub mod envelope;
 pub mod error;
 pub mod failure;

@@ -2,7 +2,7 @@
 //! roster alone (issue 24).
 //!
 //! When a computation ends at a node (succeeded or failed), the node signs a [`Statement`]: the
-//! computation id, the definition digest (`runtime::definition_digest`, which covers the
+//! computation id, the definition digest (`definition::definition_digest`, which covers the
 //! microprotocol, the parties and the parameters), the outcome, and a digest of the canonical
 //! output or of the failure's reason code. The signature is stored in the transaction that
 //! stores the outcome, and sent to every other participant in one small `receipt` message from
@@ -20,9 +20,9 @@
 
 use crate::audit::hex;
 use crate::config::roster::Roster;
+use crate::definition::{definition_digest, participants};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
-use crate::runtime::{definition_digest, participants};
 use crate::store::{self, ComputationRow, ReceiptRow};
 use ring::digest;
 use serde::{Deserialize, Serialize};
@@ -327,7 +327,11 @@ impl Receipt {
         if hex(&outcome_digest) != self.outcome_digest {
             problems.push(format!(
                 "the {} does not match the outcome digest (changed after signing)",
-                if self.outcome == Outcome::Succeeded { "output" } else { "reason" }
+                if self.outcome == Outcome::Succeeded {
+                    "output"
+                } else {
+                    "reason"
+                }
             ));
         }
         let statement = Statement {
@@ -513,7 +517,10 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"inputs": 3, "result": {"sum": 85.0, "samples": 3}}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"result": {"samples": 3, "sum": 85.0}, "inputs": 3}"#).unwrap();
         assert_eq!(output_digest(&a), output_digest(&b));
-        assert_ne!(output_digest(&a), output_digest(&json!({"inputs": 3, "result": {"sum": 86.0}})));
+        assert_ne!(
+            output_digest(&a),
+            output_digest(&json!({"inputs": 3, "result": {"sum": 86.0}}))
+        );
     }
 
     #[test]
@@ -539,7 +546,10 @@ mod tests {
         signed.signature = rows[0].signature.clone();
         let (_, problems) = forged.verify(&roster);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("bob: the signature does not verify"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("bob: the signature does not verify"),
+            "{problems:?}"
+        );
 
         let mut missing = receipt.clone();
         missing.signatures[2] = PartySignature::Missing { party: "carol".into() };
@@ -584,7 +594,10 @@ mod tests {
         assert_eq!(*statement_digest, hex(&theirs.digest()));
         let problems = receipt.verify(&roster).1;
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[1].starts_with("carol: disagrees, signed succeeded"), "{problems:?}");
+        assert!(
+            problems[1].starts_with("carol: disagrees, signed succeeded"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::caller::Caller;
 use crate::config::policy::{Policy, Refusal, Rule};
 use crate::config::roster::Roster;
 use crate::datasets::{DatasetError, Summary};
+use crate::definition::{definition_digest, participants};
 use crate::envelope::{ChunkId, Envelopes, Kind, Opened, Rejection, SignedAbort};
 use crate::error::Error;
 use crate::failure::{self, AbortReason, Announced};
@@ -34,7 +35,6 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
 use fsc_simon::{EngineError, Limits, Machine, Masks, Spec, Step};
 use rand_chacha::ChaCha20Rng;
-use ring::digest;
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -56,7 +56,6 @@ mod waiters;
 
 use delivery::tombstone_row;
 use helper::Invitation;
-pub use helper::participants;
 use offload::{Offload, Stepped, Work};
 
 pub use waiters::Waiters;
@@ -994,14 +993,4 @@ fn announced(body: &[u8]) -> Announced {
 
 fn parse_uuid(text: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|e| Error::Config(format!("stored computation id {text:?} is not a UUID: {e}")))
-}
-
-/// SHA-256 over the canonical JSON of what all parties must agree on.
-pub fn definition_digest(id: Uuid, microprotocol: &str, parties: &[String], parameters: &Value) -> [u8; 32] {
-    let canonical = serde_json::to_vec(&json!(["fsc/definition/v1", id, microprotocol, parties, parameters]))
-        .expect("JSON values serialise");
-    digest::digest(&digest::SHA256, &canonical)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes")
 }

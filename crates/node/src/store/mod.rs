@@ -21,8 +21,8 @@ pub use rows::{
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_audit,
-    insert_charges, insert_receipts, insert_inbox, insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired,
-    retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
+    insert_charges, insert_inbox, insert_outbox, insert_receipts, message_in_chunks, pending_chunk_bytes,
+    pending_inbox, prune, retired, retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -178,10 +178,12 @@ pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<
 
 /// The receipt signatures stored for a computation.
 pub async fn receipts_pool(pool: &SqlitePool, id: &str) -> Result<Vec<ReceiptRow>, Error> {
-    Ok(sqlx::query_as("SELECT * FROM receipts WHERE computation = ? ORDER BY party")
-        .bind(id)
-        .fetch_all(pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT * FROM receipts WHERE computation = ? ORDER BY party")
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {

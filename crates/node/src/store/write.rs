@@ -406,9 +406,7 @@ pub fn expire_orphans(conn: &Connection, unsolicited: i64, cutoff: i64) -> Resul
         ))?
         .execute([cutoff, unsolicited])?;
     let receipts = conn
-        .prepare_cached(&format!(
-            "DELETE FROM receipts WHERE received_at < ? AND {UNSOLICITED}"
-        ))?
+        .prepare_cached(&format!("DELETE FROM receipts WHERE received_at < ? AND {UNSOLICITED}"))?
         .execute([unsolicited])?;
     Ok((inbox + chunks + receipts) as u64)
 }
