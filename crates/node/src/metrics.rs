@@ -40,6 +40,9 @@ pub struct Metrics {
     pub messages_duplicate: AtomicU64,
     /// Messages for computations that had already finished here.
     pub messages_late: AtomicU64,
+    /// Receipt signatures sent and received (`crate::receipt`), apart from the protocols' messages.
+    pub receipts_sent: AtomicU64,
+    pub receipts_received: AtomicU64,
     rejected: [AtomicU64; Rejection::ALL.len()],
     pub store_batches: AtomicU64,
     pub store_batch_failures: AtomicU64,
@@ -305,7 +308,7 @@ impl Metrics {
                 ("{reason=\"per_address\"}", load(&self.http_refused_per_address)),
             ],
         );
-        let unlabelled: [(&str, &str, &AtomicU64); 11] = [
+        let unlabelled: [(&str, &str, &AtomicU64); 13] = [
             (
                 "fsc_computations_submitted_total",
                 "Computations submitted by local clients.",
@@ -330,6 +333,16 @@ impl Metrics {
                 "fsc_messages_late_total",
                 "Messages for computations already final here.",
                 &self.messages_late,
+            ),
+            (
+                "fsc_receipts_sent_total",
+                "Receipt signatures committed to the outbox, one per other participant of a computation that ended here.",
+                &self.receipts_sent,
+            ),
+            (
+                "fsc_receipts_received_total",
+                "Peers' receipt signatures stored.",
+                &self.receipts_received,
             ),
             (
                 "fsc_store_batches_total",

@@ -319,6 +319,8 @@ struct Batch {
     assembled: Vec<MessageKey>,
     succeeded: u64,
     failed: u64,
+    /// Peers' receipt signatures stored (not copies of stored ones).
+    receipts_received: u64,
     submitted: u64,
     received: u64,
 }
@@ -667,7 +669,8 @@ impl Runtime {
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
         store::insert_outbox(conn, &mut batch.receipt_outbox)?;
-        store::insert_receipts(conn, &batch.receipts)?;
+        let stored = store::insert_receipts(conn, &batch.receipts)?;
+        batch.receipts_received = stored.iter().filter(|(_, party)| *party != self.me).count() as u64;
         // With the computations' rows: a charge is made exactly when its computation starts.
         store::insert_charges(conn, &batch.charges)?;
         self.audit_computations(batch);
@@ -687,9 +690,11 @@ impl Runtime {
         Metrics::add(&m.computations_succeeded, batch.succeeded);
         Metrics::add(&m.computations_failed, batch.failed);
         Metrics::add(&m.messages_received, batch.received);
-        let sent = batch.outbox.len() + batch.receipt_outbox.len();
-        Metrics::add(&m.messages_sent, sent as u64);
-        m.outbox_pending.fetch_add(sent as i64, Ordering::Relaxed);
+        Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
+        Metrics::add(&m.receipts_sent, batch.receipt_outbox.len() as u64);
+        Metrics::add(&m.receipts_received, batch.receipts_received);
+        let queued = batch.outbox.len() + batch.receipt_outbox.len();
+        m.outbox_pending.fetch_add(queued as i64, Ordering::Relaxed);
         m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
         m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
         // Before the clients hear of them, so that their next reads find them running.

@@ -90,7 +90,6 @@ impl Runtime {
                 }
                 unsolicited.insert(from, stored + size);
             }
-            batch.received += 1;
             batch.receipts.push(row);
         }
         Ok(())
