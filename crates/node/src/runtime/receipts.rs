@@ -74,21 +74,11 @@ impl Runtime {
                 continue;
             }
             let row = receipt_row(&id, &from, signed, now);
-            if !local(&computation, batch) && !known.contains(&id) {
-                let stored = match unsolicited.get(&from) {
-                    Some(stored) => *stored,
-                    None => store::unsolicited_bytes(conn, &from)? as u64,
-                };
-                let size = receipt_bytes(&row);
-                if stored + size > self.config.max_unsolicited_bytes {
-                    tracing::warn!(
-                        %computation, %from, stored,
-                        "receipt dropped: what the sender stored here for computations not submitted here would exceed max_unsolicited_bytes"
-                    );
-                    self.metrics.reject(Rejection::OverQuota);
-                    continue;
-                }
-                unsolicited.insert(from, stored + size);
+            if !local(&computation, batch)
+                && !known.contains(&id)
+                && !self.within_unsolicited_quota(conn, &mut unsolicited, computation, &from, receipt_bytes(&row))?
+            {
+                continue;
             }
             batch.receipts.push(row);
         }

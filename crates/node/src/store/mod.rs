@@ -624,4 +624,39 @@ mod tests {
             assert!(!sql.to_uppercase().contains("WITHOUT ROWID"), "{table}: {sql}");
         }
     }
+
+    /// Receipt signatures: a party's first stands; those of computations not stored here count
+    /// against the sender's unsolicited bytes and expire as its messages do; pruning a
+    /// computation prunes its signatures.
+    #[tokio::test]
+    async fn receipts_keep_the_first_signature_count_as_unsolicited_and_go_with_their_computation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let conn = writer.conn();
+        let receipt = |computation: &str, signature: &str| ReceiptRow {
+            computation: computation.into(),
+            party: "bob".into(),
+            definition_digest: "d".repeat(64),
+            outcome: SUCCEEDED.into(),
+            outcome_digest: "o".repeat(64),
+            key_id: "k1".into(),
+            signature: signature.into(),
+            received_at: 10,
+        };
+        let mut known = computation("known", SUCCEEDED);
+        known.finished_at = Some(5);
+        upsert(&writer, &known);
+        let stored = insert_receipts(conn, &[receipt("known", "first"), receipt("unknown", "x")]).unwrap();
+        assert_eq!(stored.len(), 2);
+        assert!(insert_receipts(conn, &[receipt("known", "second")]).unwrap().is_empty());
+        assert_eq!(receipts_pool(&pool, "known").await.unwrap()[0].signature, "first");
+        // The unknown computation's only: 64 + 9 + 64 + 2 + 1 bytes.
+        assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 140);
+        assert_eq!(unsolicited_bytes(conn, "carol").unwrap(), 0);
+        assert_eq!(expire_orphans(conn, 11, 0).unwrap(), 1);
+        assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 0);
+        assert_eq!(receipts_pool(&pool, "known").await.unwrap().len(), 1);
+        assert_eq!(prune(conn, 6, 10).unwrap(), 1);
+        assert!(receipts_pool(&pool, "known").await.unwrap().is_empty());
+    }
 }
