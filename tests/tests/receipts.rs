@@ -172,6 +172,27 @@ async fn a_node_killed_right_after_its_result_still_completes_every_receipt() {
     assert!(output.status.success(), "{}", output_text(&output));
 }
 
+/// A failure is signed too, by its reason code: bob's node refuses his input, alice's fails on
+/// his abort, and both receipts hold both signatures over `failed` / `invalid_input`.
+#[tokio::test]
+async fn a_failed_computation_has_a_receipt_signed_by_its_reason() {
+    let cluster = Cluster::start(2).await;
+    let id = Uuid::new_v4();
+    assert_eq!(cluster.submit_at(0, id, json!(1)).await, 202);
+    assert_eq!(cluster.submit_at(1, id, json!("five")).await, 400);
+    for party in ["alice", "bob"] {
+        complete_at(&cluster, party, id).await;
+        let file = fetch(&cluster, party, id).await;
+        let receipt: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(
+            (&receipt["outcome"], &receipt["reason"]),
+            (&json!("failed"), &json!("invalid_input"))
+        );
+        let output = verify(&cluster, &file).await;
+        assert!(output.status.success(), "{party}: {}", output_text(&output));
+    }
+}
+
 /// A computation that has not ended has no receipt yet (409); one this client may not read, or
 /// that does not exist, is 404.
 #[tokio::test]
