@@ -485,11 +485,15 @@ impl Runtime {
         let mut published = Vec::new();
         // Audit entries of reads, likewise waiting for the next batch or tick.
         let mut reads = Vec::new();
+        // Peers' receipt signatures, likewise: nothing waits for them, and a transaction of their
+        // own, just after a result, would hold up the next computation. They are acknowledged
+        // once stored; a crash before leaves them to the broker's redelivery.
+        let mut receipts = Vec::new();
         loop {
             let mut commands = Vec::new();
             tokio::select! {
                 command = inbox.commands.recv() => match command {
-                    Some(command) => commands.push(command),
+                    Some(command) => commands.extend(unless_receipts(command, &mut receipts)),
                     None => break,
                 },
                 Some(keys) = inbox.published.recv() => self.published(&mut published, keys),
@@ -499,7 +503,7 @@ impl Runtime {
             }
             while commands.len() < MAX_COMMANDS_PER_BATCH {
                 match inbox.commands.try_recv() {
-                    Ok(command) => commands.push(command),
+                    Ok(command) => commands.extend(unless_receipts(command, &mut receipts)),
                     Err(_) => break,
                 }
             }
@@ -517,8 +521,12 @@ impl Runtime {
                 checked = tokio::time::Instant::now();
             }
             // An idle node's tick opens no transaction: nothing to expire, nothing to delete.
-            let tick_work = deadlines_due && (!published.is_empty() || !reads.is_empty() || self.expiry_due(now_ms()));
+            let tick_work = deadlines_due
+                && (!published.is_empty() || !reads.is_empty() || !receipts.is_empty() || self.expiry_due(now_ms()));
             if !commands.is_empty() || tick_work {
+                if !receipts.is_empty() {
+                    commands.push(Command::Deliver(std::mem::take(&mut receipts)));
+                }
                 if !published.is_empty() {
                     commands.push(Command::Published(std::mem::take(&mut published)));
                 }
@@ -528,8 +536,13 @@ impl Runtime {
                 self.process(commands, deadlines_due);
             }
         }
-        if !published.is_empty() || !reads.is_empty() {
-            self.process(vec![Command::Published(published), Command::Record(reads)], false);
+        if !published.is_empty() || !reads.is_empty() || !receipts.is_empty() {
+            let last = vec![
+                Command::Published(published),
+                Command::Record(reads),
+                Command::Deliver(receipts),
+            ];
+            self.process(last, false);
         }
         tracing::debug!("runtime stopped");
     }
@@ -983,6 +996,22 @@ pub struct RuntimeInbox {
     published: mpsc::UnboundedReceiver<Vec<i64>>,
     reads: mpsc::UnboundedReceiver<Vec<Event>>,
     stepped: mpsc::UnboundedReceiver<Box<Stepped>>,
+}
+
+/// `command`, unless it delivers nothing but peers' receipt signatures: those are kept in
+/// `receipts`, for the next batch or tick (see `Runtime::run`).
+fn unless_receipts(command: Command, receipts: &mut Vec<Delivery>) -> Option<Command> {
+    match command {
+        Command::Deliver(items)
+            if items
+                .iter()
+                .all(|d| matches!(&d.incoming, Incoming::Message(m) if m.header.kind == Kind::Receipt)) =>
+        {
+            receipts.extend(items);
+            None
+        }
+        command => Some(command),
+    }
 }
 
 /// What a peer's abort (verified when it arrived) announces.
