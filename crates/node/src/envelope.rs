@@ -8,7 +8,8 @@
 //! nothing in it can be changed, and a message cannot be moved to another computation, direction
 //! or recipient: its key would differ. Replays are caught by the store's unique
 //! `(computation, from, seq)`. One message costs one AEAD and one HKDF, no public-key operation.
-//! Aborts additionally carry an Ed25519 signature that any third party can check. The same
+//! Aborts and receipts additionally carry an Ed25519 signature that any third party can check
+//! (a receipt's is checked as it is opened). The same
 //! static secrets, under their own HKDF label, give the pairwise mask seeds of secure sums
 //! ([`Envelopes::mask_seeds`]).
 //!
@@ -477,7 +478,7 @@ impl Envelopes {
 
     /// Checks a `receipt` message's signature against the roster key of the sender it names
     /// (opening one does).
-    fn verify_receipt(&self, opened: &Opened) -> Result<Signed, Rejection> {
+    fn verify_receipt(&self, opened: &Opened) -> Result<(), Rejection> {
         let signed: Signed = serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
         let statement = signed
             .statement(opened.header.computation)
@@ -486,7 +487,7 @@ impl Envelopes {
         let key = peer.keys.get(&signed.key_id).ok_or(Rejection::UnknownKey)?;
         let signature = keys::decode_base64(&signed.signature, "signature").map_err(|_| Rejection::Malformed)?;
         if statement.verify(&key.ed25519, &opened.header.from, &signature) {
-            Ok(signed)
+            Ok(())
         } else {
             Err(Rejection::BadSignature)
         }

@@ -17,8 +17,9 @@
 //!
 //! `mod.rs` owns the loop, the transaction and the state transitions every concern shares (steps,
 //! failures, sealing); [`admission`] takes submissions, [`delivery`] takes messages,
-//! [`deadlines`] ends what stalls, [`offload`] runs long engine steps off the loop, and
-//! [`waiters`] wakes long polls.
+//! [`deadlines`] ends what stalls, [`offload`] runs long engine steps off the loop,
+//! [`receipts`] signs how computations end and keeps the peers' signatures, and [`waiters`]
+//! wakes long polls.
 
 use crate::audit::{self, Event};
 use crate::caller::Caller;
