@@ -5,7 +5,8 @@
 //! every receipt once restarted: its signature was committed with the result, its messages wait
 //! in the outbox.
 
-use fsc_e2e::{Cluster, eventually, fsc_bin, output_text};
+use fsc_client::Client;
+use fsc_e2e::{Cluster, ClusterOptions, clients_env, eventually, fsc_bin, output_text};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -193,8 +194,7 @@ async fn a_failed_computation_has_a_receipt_signed_by_its_reason() {
     }
 }
 
-/// A computation that has not ended has no receipt yet (409); one this client may not read, or
-/// that does not exist, is 404.
+/// A computation that has not ended has no receipt yet (409); one that does not exist is 404.
 #[tokio::test]
 async fn a_running_computation_has_no_receipt_yet() {
     let cluster = Cluster::start(2).await;
@@ -205,4 +205,41 @@ async fn a_running_computation_has_no_receipt_yet() {
     assert!(running.contains("409"), "{running}");
     let unknown = client.receipt(Uuid::new_v4()).await.expect_err("unknown").to_string();
     assert!(unknown.contains("404"), "{unknown}");
+}
+
+/// A receipt is read as its computation is: the submitting client and an admin may, another
+/// client finds none (404, as for a computation it may not read).
+#[tokio::test]
+async fn only_who_may_read_the_computation_reads_its_receipt() {
+    let cluster = Cluster::start_with(ClusterOptions {
+        parties: 2,
+        env: vec![clients_env(&[
+            ("app", "token-app", false),
+            ("other", "token-other", false),
+            ("ops", "token-ops", true),
+        ])],
+        ..Default::default()
+    })
+    .await;
+    let at = |node: usize, token: &str| Client::new(&cluster.nodes[node].url, Some(token.to_string()));
+    let id = Uuid::new_v4();
+    for node in 0..2 {
+        let answer = at(node, "token-app")
+            .submit(&cluster.sum_request(id, json!(node)))
+            .await
+            .unwrap();
+        assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+    }
+    let app = at(0, "token-app");
+    eventually(FINAL, "alice's receipt complete for its client", || async {
+        app.receipt(id).await.is_ok_and(|r| r["complete"] == true)
+    })
+    .await;
+    assert!(at(0, "token-ops").receipt(id).await.is_ok());
+    let refused = at(0, "token-other")
+        .receipt(id)
+        .await
+        .expect_err("another client's")
+        .to_string();
+    assert!(refused.contains("404"), "{refused}");
 }
