@@ -1,6 +1,6 @@
 //! A computation's definition as every party must agree on it: its digest, and who takes part.
-//! Shared by the runtime (which checks the digest on every message) and receipts (which sign it,
-//! and recompute it offline).
+//! The runtime checks the digest on every message; receipts sign it, and a verifier recomputes
+//! it offline.
 
 use ring::digest;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! computation id, the definition digest (`definition::definition_digest`, which covers the
 //! microprotocol, the parties and the parameters), the outcome, and a digest of the canonical
 //! output or of the failure's reason code. The signature is stored in the transaction that
-//! stores the outcome, and sent to every other participant in one small `receipt` message from
+//! stores the outcome, and sent to every other party in one small `receipt` message from
 //! the outbox, published after the result is released here (`runtime`). Peers' signatures are
 //! stored as they arrive. `GET /v1/computations/{id}/receipt` assembles a [`Receipt`]; `fsc
 //! audit verify-receipt` checks one with [`Receipt::verify`].
@@ -20,7 +20,7 @@
 
 use crate::audit::hex;
 use crate::config::roster::Roster;
-use crate::definition::{definition_digest, participants};
+use crate::definition::definition_digest;
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use crate::store::{self, ComputationRow, ReceiptRow};
@@ -209,7 +209,7 @@ impl Signed {
     }
 }
 
-/// Each participant's signature as the receipt shows it.
+/// Each party's signature as the receipt shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum PartySignature {
@@ -232,7 +232,9 @@ pub enum PartySignature {
 }
 
 /// A computation's receipt as one node shows it: the statement it signed, with what it states
-/// in the clear (so that a verifier recomputes the digests), and every participant's signature.
+/// in the clear (so that a verifier recomputes the digests), and every party's signature. A
+/// helper from outside the parties signs nothing: it ends with the shapes, not the output, so it
+/// has no output to attest (and no client of its own to read a receipt).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
@@ -242,8 +244,6 @@ pub struct Receipt {
     pub microprotocol: String,
     pub parties: Vec<String>,
     pub parameters: Value,
-    /// Who runs the protocol and signs: the parties, then a helper from outside them.
-    pub participants: Vec<String>,
     pub definition_digest: String,
     pub outcome: Outcome,
     /// The output, if it succeeded.
@@ -252,25 +252,28 @@ pub struct Receipt {
     pub reason: Option<String>,
     pub outcome_digest: String,
     pub statement_digest: String,
-    /// Every participant's signature was received and agrees.
+    /// Every party's signature was received and agrees.
     pub complete: bool,
     pub signatures: Vec<PartySignature>,
 }
 
 impl Receipt {
-    /// The receipt of a final computation `row` (with a definition), from the signatures stored
-    /// here; `None` for a row without a definition or not final.
+    /// The receipt of a final computation `row` (with a definition) at `node`, one of its
+    /// parties, from the signatures stored here; `None` for a row without a definition, not
+    /// final, or of a computation `node` only helped.
     pub fn assemble(node: &str, row: &ComputationRow, stored: &[ReceiptRow]) -> Option<Receipt> {
         let statement = Statement::of_row(row)?;
         let parties: Vec<String> = serde_json::from_value(parse(&row.parties)).unwrap_or_default();
+        if !parties.iter().any(|p| p == node) {
+            return None;
+        }
         let parameters = parse(&row.parameters);
-        let participants = participants(&parties, &parameters);
         let stored: Vec<(&str, Signed)> = stored
             .iter()
             .filter_map(|r| Some((r.party.as_str(), Signed::from_row(r)?)))
             .collect();
         let ours = hex(&statement.digest());
-        let signatures: Vec<PartySignature> = participants
+        let signatures: Vec<PartySignature> = parties
             .iter()
             .map(|party| {
                 let Some((_, signed)) = stored.iter().find(|(p, _)| p == party) else {
@@ -297,7 +300,6 @@ impl Receipt {
             microprotocol: row.microprotocol.clone().unwrap_or_default(),
             parties,
             parameters,
-            participants,
             definition_digest: hex(&statement.definition_digest),
             outcome: statement.outcome,
             output: parse(&row.output),
@@ -312,7 +314,7 @@ impl Receipt {
     }
 
     /// Checks the receipt offline against `roster`: the digests from what it states in the
-    /// clear, every participant's signature by its roster key. Returns one line per participant
+    /// clear, every party's signature by its roster key. Returns one line per party
     /// (who signed what) and the problems found; a receipt is valid when there are none.
     pub fn verify(&self, roster: &Roster) -> (Vec<String>, Vec<String>) {
         let (mut lines, mut problems) = (Vec::new(), Vec::new());
@@ -343,18 +345,15 @@ impl Receipt {
         if hex(&statement.digest()) != self.statement_digest {
             problems.push("the statement digest does not match the statement".into());
         }
-        for party in self.parties.iter().filter(|p| !self.participants.contains(p)) {
-            problems.push(format!("party {party} is not among the participants"));
-        }
-        for party in &self.participants {
+        for party in &self.parties {
             if !self.signatures.iter().any(|s| s.party() == party) {
                 problems.push(format!("{party}: no signature entry"));
             }
         }
         for entry in &self.signatures {
             let party = entry.party();
-            if !self.participants.iter().any(|p| p == party) {
-                problems.push(format!("{party}: signed, but is not a participant"));
+            if !self.parties.iter().any(|p| p == party) {
+                problems.push(format!("{party}: signed, but is not a party"));
                 continue;
             }
             match entry {

@@ -229,7 +229,7 @@ pub async fn receipt(
     let stored = store::receipts_pool(&state.read, &row.id).await?;
     let receipt = Receipt::assemble(state.envelopes.me(), &row, &stored).ok_or_else(|| {
         Error::NotFound(format!(
-            "computation {id} has no receipt on this node: it ended before a client here defined it"
+            "computation {id} has no receipt on this node: it ended before a client here defined it, or this node only helped"
         ))
     })?;
     let event = Event::new(

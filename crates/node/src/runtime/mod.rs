@@ -766,7 +766,7 @@ impl Runtime {
             active.row.status = store::SUCCEEDED.to_string();
             active.row.output = Some(output.to_string());
             active.row.finished_at = Some(now);
-            self.sign_receipt(&mut active.row, &active.parties, now, batch);
+            self.sign_receipt(&mut active.row, now, batch);
             batch.touched.remove(&id);
             batch.settled.insert(id, active.row);
             batch.finished.push(id);
@@ -830,7 +830,7 @@ impl Runtime {
         row.machine = None;
         row.finished_at = Some(now);
         batch.failed += 1;
-        self.sign_receipt(row, parties, now, batch);
+        self.sign_receipt(row, now, batch);
     }
 }
 

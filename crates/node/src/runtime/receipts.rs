@@ -1,6 +1,6 @@
 //! Receipts at the runtime (`crate::receipt`): a computation that ends here is signed in the
 //! transaction that stores its outcome, and the signature is queued in the outbox for every other
-//! participant, published only after the result is released here (`after_commit`), so a receipt
+//! party, published only after the result is released here (`after_commit`), so a receipt
 //! costs the computation no round trip. A crash after the commit leaves the messages in the
 //! outbox, re-published at start. Peers' signatures are checked against the roster when their
 //! message is opened (on the transport's tasks, off this loop) and stored here; they never touch
@@ -11,21 +11,24 @@ use crate::receipt::{Signed, Statement};
 use crate::store::ReceiptRow;
 
 impl Runtime {
-    /// Signs the receipt of `row`, final now, and queues it for every other participant. A row
-    /// without a definition (a tombstone) has nothing to sign.
-    pub(super) fn sign_receipt(
-        &mut self,
-        row: &mut ComputationRow,
-        participants: &[String],
-        now: i64,
-        batch: &mut Batch,
-    ) {
+    /// Signs the receipt of `row`, final now, and queues it for every other party. A row
+    /// without a definition (a tombstone) has nothing to sign, nor has a helper from outside the
+    /// parties (it holds no output, see `crate::receipt::Receipt`).
+    pub(super) fn sign_receipt(&mut self, row: &mut ComputationRow, now: i64, batch: &mut Batch) {
         let Some(statement) = Statement::of_row(row) else {
             return;
         };
+        let parties: Vec<String> = row
+            .parties
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default();
+        if !parties.contains(&self.me) {
+            return;
+        }
         let signed = self.envelopes.sign_receipt(&statement);
         let body = serde_json::to_vec(&signed).expect("receipts serialise");
-        for peer in participants.iter().filter(|p| **p != self.me) {
+        for peer in parties.iter().filter(|p| **p != self.me) {
             match enqueue(&self.envelopes, &mut self.rng, row, peer, Kind::Receipt, &body, now) {
                 Ok(message) => batch.receipt_outbox.push(message),
                 Err(error) => tracing::error!(%error, %peer, "cannot seal a receipt"),
