@@ -289,6 +289,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/computations", "get"),
         ("/v1/computations/batch", "post"),
         ("/v1/computations/{id}", "get"),
+        ("/v1/computations/{id}/receipt", "get"),
         ("/v1/node", "get"),
         ("/v1/budget", "get"),
         ("/v1/datasets", "get"),

@@ -67,6 +67,21 @@ async fn two_parties_multiply_with_the_federation_helper() {
         json!({"inputs": 2, "result": {"helper": {"shapes": [[2, 3], [3, 2]]}}})
     );
     assert_eq!(helper["parties"], json!(["alice", "bob"]));
+    // The parties sign receipts of the product; the helper, which holds only the shapes, none.
+    let alice = cluster.node("alice").client();
+    fsc_e2e::eventually(FINAL, "alice's receipt complete", || async {
+        alice.receipt(id).await.is_ok_and(|r| r["complete"] == true)
+    })
+    .await;
+    let receipt = alice.receipt(id).await.unwrap();
+    assert_eq!(receipt["signatures"].as_array().unwrap().len(), 2, "{receipt}");
+    let at_helper = cluster
+        .node("carol")
+        .client()
+        .receipt(id)
+        .await
+        .expect_err("a helper signs nothing");
+    assert!(at_helper.to_string().contains("404"), "{at_helper}");
 }
 
 /// Bad input is a 400 naming the problem at the party that submitted it, and every other party

@@ -103,14 +103,15 @@ async fn federatedsecure(method: reqwest::Method, url: String, body: Option<Valu
 }
 
 /// Waits until alice's abort for `id` waits for carol; then every message alice sent carol for
-/// it must be an abort.
+/// it must be an abort, or the receipt of her failure (signed digests of the definition and the
+/// reason code).
 async fn assert_only_aborts_for_carol(cluster: &Cluster, id: Uuid, what: &str) {
     let started = Instant::now();
     loop {
         let kinds = sent_to_carol(cluster, id).await;
         if kinds.contains(&Kind::Abort) {
             assert!(
-                kinds.iter().all(|k| *k == Kind::Abort),
+                kinds.iter().all(|k| matches!(k, Kind::Abort | Kind::Receipt)),
                 "{what}: alice sent carol {kinds:?}"
             );
             return;

@@ -198,6 +198,12 @@ impl Client {
         }
     }
 
+    /// `GET /v1/computations/{id}/receipt`: every party's signature over how it ended.
+    pub async fn receipt(&self, id: Uuid) -> Result<Value, Error> {
+        self.send_ok(self.http.get(format!("{}/v1/computations/{id}/receipt", self.base)))
+            .await
+    }
+
     /// `DELETE /v1/computations/{id}`: cancels the computation; its final view.
     pub async fn cancel(&self, id: Uuid) -> Result<Value, Error> {
         self.send_ok(self.http.delete(format!("{}/v1/computations/{id}", self.base)))

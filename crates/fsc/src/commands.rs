@@ -7,8 +7,10 @@ use crate::outcome::Outcome;
 use crate::{AuditCommand, ClientCommand, Command, FederationCommand, NodeArgs, StoreArgs};
 use fsc_client::Client;
 use fsc_node::audit;
+use fsc_node::config::roster::Roster;
 use fsc_node::config::stream::StreamSpec;
 use fsc_node::config::{LogFormat, NodeConfig};
+use fsc_node::receipt;
 use fsc_tools::demo;
 use fsc_tools::federation::{self, BrokerOptions, InitOptions};
 use fsc_tools::provision::{Provisioned, provision_federation};
@@ -179,6 +181,32 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
                     Ok(Outcome::Failed)
                 }
             }
+        }
+        Command::Audit {
+            command: AuditCommand::Receipt { id, node },
+        } => {
+            let receipt = client(&node)?.receipt(id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&receipt).expect("JSON values serialise")
+            );
+            Ok(Outcome::Done)
+        }
+        Command::Audit {
+            command: AuditCommand::VerifyReceipt { receipt, roster },
+        } => {
+            let (signed, problems) = receipt::read(&receipt)?.verify(&Roster::load(&roster)?);
+            for line in signed {
+                println!("{line}");
+            }
+            if problems.is_empty() {
+                println!("receipt verified: every party signed the same statement");
+                return Ok(Outcome::Done);
+            }
+            for problem in problems {
+                println!("problem: {problem}");
+            }
+            Ok(Outcome::Failed)
         }
         Command::Client {
             command:

@@ -101,8 +101,8 @@ enum Command {
         #[arg(long)]
         vacuum: bool,
     },
-    /// Read or check a node's audit log (README, "Accountability"), from its store file: the
-    /// node's own, or a copy.
+    /// Read or check a node's audit log (README, "Accountability"), from its store file (the
+    /// node's own, or a copy); fetch and check computations' receipts.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -318,6 +318,23 @@ enum AuditCommand {
     Verify {
         #[command(flatten)]
         store: StoreArgs,
+    },
+    /// Print a computation's receipt (JSON): how it ended and every party's signature.
+    Receipt {
+        /// The computation's id.
+        id: uuid::Uuid,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Check a receipt offline against the roster's public keys: prints who signed what; exit
+    /// code 3, naming the problem, if a signature is missing, forged or disagrees, or the
+    /// output or definition was changed.
+    VerifyReceipt {
+        /// A receipt, as `fsc audit receipt` printed it.
+        receipt: PathBuf,
+        /// The federation's roster (federation.toml).
+        #[arg(long)]
+        roster: PathBuf,
     },
 }
 

@@ -33,6 +33,8 @@ use time::format_description::well_known::Rfc3339;
 pub const SUBMIT: &str = "submit";
 /// A client read a computation's final state (its output or failure).
 pub const READ: &str = "read";
+/// A client read a computation's receipt (`crate::receipt`).
+pub const RECEIPT: &str = "receipt";
 /// A client listed computations; the entry names the final ones it was shown.
 pub const LIST: &str = "list";
 /// A client cancelled a computation (or a federatedsecure `compute` superseded one).

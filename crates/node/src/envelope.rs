@@ -8,7 +8,8 @@
 //! nothing in it can be changed, and a message cannot be moved to another computation, direction
 //! or recipient: its key would differ. Replays are caught by the store's unique
 //! `(computation, from, seq)`. One message costs one AEAD and one HKDF, no public-key operation.
-//! Aborts additionally carry an Ed25519 signature that any third party can check. The same
+//! Aborts and receipts additionally carry an Ed25519 signature that any third party can check
+//! (a receipt's is checked as it is opened). The same
 //! static secrets, under their own HKDF label, give the pairwise mask seeds of secure sums
 //! ([`Envelopes::mask_seeds`]).
 //!
@@ -19,6 +20,7 @@ use crate::config::roster::{Roster, RosterKey};
 use crate::error::Error;
 use crate::failure::Announced;
 use crate::keys::{self, NodeKeys};
+use crate::receipt::{Signed, Statement};
 use fsc_simon::masks::{Masks, Seed};
 use rand_core::RngCore;
 use ring::{aead, digest, hkdf, hmac};
@@ -42,6 +44,9 @@ pub enum Kind {
     /// The sender's deadline passed: a party whose client has not submitted fails the
     /// computation for everybody, one that has ignores it (`runtime::deadlines`).
     Expire,
+    /// The sender's signature over how the computation ended there (`crate::receipt`), sent
+    /// after its end; stored, never applied to the computation.
+    Receipt,
 }
 
 impl Kind {
@@ -52,6 +57,7 @@ impl Kind {
             Kind::Abort => "abort",
             Kind::Invite => "invite",
             Kind::Expire => "expire",
+            Kind::Receipt => "receipt",
         }
     }
 
@@ -60,6 +66,7 @@ impl Kind {
             "abort" => Kind::Abort,
             "invite" => Kind::Invite,
             "expire" => Kind::Expire,
+            "receipt" => Kind::Receipt,
             _ => Kind::Data,
         }
     }
@@ -96,7 +103,7 @@ pub enum Rejection {
     UnknownKey,
     #[error("authentication failed (forged or tampered)")]
     Forged,
-    #[error("bad abort signature")]
+    #[error("bad abort or receipt signature")]
     BadSignature,
     #[error("duplicate of a message already received")]
     Replay,
@@ -329,10 +336,15 @@ impl Envelopes {
             .map_err(|_| Rejection::Forged)?
             .len();
         body.truncate(plaintext_len);
-        Ok(Opened {
+        let opened = Opened {
             header,
             plaintext: body,
-        })
+        };
+        if opened.header.kind == Kind::Receipt {
+            // Here, on the transport's tasks, rather than on the runtime's one thread.
+            self.verify_receipt(&opened)?;
+        }
+        Ok(opened)
     }
 
     fn sender_key<'p>(&self, peer: &'p Peer, header: &Header) -> Result<&'p PeerKey, Rejection> {
@@ -451,6 +463,31 @@ impl Envelopes {
         let message = abort_signed_bytes(opened.header.computation, &opened.header.from, &signed.reason);
         if keys::verify(&public, &message, &signature) {
             Ok(signed.reason)
+        } else {
+            Err(Rejection::BadSignature)
+        }
+    }
+}
+
+impl Envelopes {
+    /// This node's signature over `statement`, by its roster key: its receipt row and the
+    /// plaintext of its `receipt` messages.
+    pub fn sign_receipt(&self, statement: &Statement) -> Signed {
+        Signed::new(statement, &self.my_key_id, &statement.sign(&self.keys, &self.me))
+    }
+
+    /// Checks a `receipt` message's signature against the roster key of the sender it names
+    /// (opening one does).
+    fn verify_receipt(&self, opened: &Opened) -> Result<(), Rejection> {
+        let signed: Signed = serde_json::from_slice(&opened.plaintext).map_err(|_| Rejection::Malformed)?;
+        let statement = signed
+            .statement(opened.header.computation)
+            .ok_or(Rejection::Malformed)?;
+        let peer = self.peers.get(&opened.header.from).ok_or(Rejection::UnknownSender)?;
+        let key = peer.keys.get(&signed.key_id).ok_or(Rejection::UnknownKey)?;
+        let signature = keys::decode_base64(&signed.signature, "signature").map_err(|_| Rejection::Malformed)?;
+        if statement.verify(&key.ed25519, &opened.header.from, &signature) {
+            Ok(())
         } else {
             Err(Rejection::BadSignature)
         }
@@ -751,5 +788,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bob.verify_abort(&forged).unwrap_err(), Rejection::BadSignature);
+    }
+
+    #[test]
+    fn receipts_open_only_with_the_senders_signature() {
+        let (roster, mut keys) = test_roster(&["alice", "bob"]);
+        let alice = Envelopes::new("alice", keys.remove(0), &roster).unwrap();
+        let bob = Envelopes::new("bob", keys.remove(0), &roster).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let c = Uuid::new_v4();
+        let statement = Statement {
+            computation: c,
+            definition_digest: [1; 32],
+            outcome: crate::receipt::Outcome::Succeeded,
+            outcome_digest: [2; 32],
+        };
+        let signed = alice.sign_receipt(&statement);
+        let mut send = |body: &[u8]| {
+            let wire = alice.seal(c, "bob", 5, Kind::Receipt, body, &mut rng).unwrap();
+            bob.open(&c.to_string(), "alice", &wire)
+        };
+        let opened = send(&serde_json::to_vec(&signed).unwrap()).unwrap();
+        assert_eq!(opened.header.kind, Kind::Receipt);
+        assert_eq!(serde_json::from_slice::<Signed>(&opened.plaintext).unwrap(), signed);
+        // Bob's signature passed off as alice's, alice's over another statement: rejected.
+        let bobs = serde_json::to_vec(&bob.sign_receipt(&statement)).unwrap();
+        assert_eq!(send(&bobs).unwrap_err(), Rejection::BadSignature);
+        let mut other = signed.clone();
+        other.outcome_digest = crate::audit::hex(&[3; 32]);
+        assert_eq!(
+            send(&serde_json::to_vec(&other).unwrap()).unwrap_err(),
+            Rejection::BadSignature
+        );
+        other.key_id = "k9".into();
+        assert_eq!(
+            send(&serde_json::to_vec(&other).unwrap()).unwrap_err(),
+            Rejection::UnknownKey
+        );
+        assert_eq!(send(b"{}").unwrap_err(), Rejection::Malformed);
     }
 }

@@ -41,6 +41,9 @@ pub struct Metrics {
     pub messages_duplicate: AtomicU64,
     /// Messages for computations that had already finished here.
     pub messages_late: AtomicU64,
+    /// Receipt signatures sent and received (`crate::receipt`), apart from the protocols' messages.
+    pub receipts_sent: AtomicU64,
+    pub receipts_received: AtomicU64,
     rejected: [AtomicU64; Rejection::ALL.len()],
     /// Computations this node's policy refused, by rule ([`Rule::ALL`]'s order).
     policy_refusals: [AtomicU64; Rule::ALL.len()],
@@ -326,7 +329,7 @@ impl Metrics {
                 ("{reason=\"per_address\"}", load(&self.http_refused_per_address)),
             ],
         );
-        let unlabelled: [(&str, &str, &AtomicU64); 11] = [
+        let unlabelled: [(&str, &str, &AtomicU64); 13] = [
             (
                 "fsc_computations_submitted_total",
                 "Computations submitted by local clients.",
@@ -351,6 +354,16 @@ impl Metrics {
                 "fsc_messages_late_total",
                 "Messages for computations already final here.",
                 &self.messages_late,
+            ),
+            (
+                "fsc_receipts_sent_total",
+                "Receipt signatures committed to the outbox, one per other participant of a computation that ended here.",
+                &self.receipts_sent,
+            ),
+            (
+                "fsc_receipts_received_total",
+                "Peers' receipt signatures stored.",
+                &self.receipts_received,
             ),
             (
                 "fsc_store_batches_total",

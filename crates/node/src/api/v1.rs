@@ -11,6 +11,7 @@ use crate::caller::Caller;
 use crate::datasets::Datasets;
 use crate::error::Error;
 use crate::failure::AbortReason;
+use crate::receipt::Receipt;
 use crate::runtime::{Accepted, Submission};
 use crate::store::{self, ComputationRow};
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -201,6 +202,37 @@ fn record_read(state: &AppState, caller: &Caller, row: &ComputationRow) {
         json!({"status": row.status}),
     );
     state.runtime.record_reads(vec![event]);
+}
+
+/// `GET /v1/computations/{id}/receipt`: every participant's signature over how the computation
+/// ended (`crate::receipt`), for whoever may read the computation; recorded as a read.
+pub async fn receipt(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Receipt>, Error> {
+    let id = parse_id(id)?;
+    let row = readable(&state, &caller, id).await?;
+    if !store::is_final(&row.status) {
+        return Err(Error::Conflict(format!(
+            "computation {id} is {}; it has a receipt once it has ended",
+            row.status
+        )));
+    }
+    let stored = store::receipts_pool(&state.read, &row.id).await?;
+    let receipt = Receipt::assemble(state.envelopes.me(), &row, &stored).ok_or_else(|| {
+        Error::NotFound(format!(
+            "computation {id} has no receipt on this node: it ended before a client here defined it, or this node only helped"
+        ))
+    })?;
+    let event = Event::new(
+        Some(&caller.name),
+        audit::RECEIPT,
+        Some(row.id.clone()),
+        json!({"complete": receipt.complete}),
+    );
+    state.runtime.record_reads(vec![event]);
+    Ok(Json(receipt))
 }
 
 /// `DELETE /v1/computations/{id}`: cancels a pending or running computation of this client. It

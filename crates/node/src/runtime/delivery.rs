@@ -95,6 +95,20 @@ impl Runtime {
         now: i64,
         batch: &mut Batch,
     ) -> Result<(), Error> {
+        let (receipts, messages): (Vec<Opened>, Vec<Opened>) =
+            messages.into_iter().partition(|m| m.header.kind == Kind::Receipt);
+        self.receive_messages(conn, messages, now, batch)?;
+        // After the others: an abort in this batch may have made the computation known here.
+        self.store_receipts(conn, receipts, now, batch)
+    }
+
+    fn receive_messages(
+        &mut self,
+        conn: &Connection,
+        messages: Vec<Opened>,
+        now: i64,
+        batch: &mut Batch,
+    ) -> Result<(), Error> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -147,20 +161,10 @@ impl Runtime {
             let body_in_chunks = !consumed_now && batch.assembled.contains(&key);
             let kept = !self.active.contains_key(&computation) && message.header.kind == Kind::Data;
             if kept && !body_in_chunks {
-                let stored = match unsolicited.get(&key.1) {
-                    Some(stored) => *stored,
-                    None => store::unsolicited_bytes(conn, &key.1)? as u64,
-                };
                 let size = message.plaintext.len() as u64;
-                if stored + size > self.config.max_unsolicited_bytes {
-                    tracing::warn!(
-                        %computation, sender = %key.1, stored,
-                        "message dropped: what the sender stored here for computations not submitted here would exceed max_unsolicited_bytes"
-                    );
-                    self.metrics.reject(Rejection::OverQuota);
+                if !self.within_unsolicited_quota(conn, &mut unsolicited, computation, &key.1, size)? {
                     continue;
                 }
-                unsolicited.insert(key.1.clone(), stored + size);
             }
             rows.push(InboxRow {
                 computation: key.0.clone(),
@@ -212,6 +216,33 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+
+    /// Whether `sender` may store `size` more bytes for computations not submitted here
+    /// (`max_unsolicited_bytes`), counting what this batch stored already (`unsolicited`, per
+    /// sender, updated if so). If not, the caller drops the message: this logs and counts it.
+    pub(super) fn within_unsolicited_quota(
+        &self,
+        conn: &Connection,
+        unsolicited: &mut HashMap<String, u64>,
+        computation: Uuid,
+        sender: &str,
+        size: u64,
+    ) -> Result<bool, Error> {
+        let stored = match unsolicited.get(sender) {
+            Some(stored) => *stored,
+            None => store::unsolicited_bytes(conn, sender)? as u64,
+        };
+        if stored + size > self.config.max_unsolicited_bytes {
+            tracing::warn!(
+                %computation, %sender, stored,
+                "message dropped: what the sender stored here for computations not submitted here would exceed max_unsolicited_bytes"
+            );
+            self.metrics.reject(Rejection::OverQuota);
+            return Ok(false);
+        }
+        unsolicited.insert(sender.to_string(), stored + size);
+        Ok(true)
     }
 
     /// The messages waiting for these computations (see `store::pending_inbox`), with the bodies

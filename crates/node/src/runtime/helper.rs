@@ -31,18 +31,6 @@ pub(super) struct Invitation {
     pub deadline_s: u64,
 }
 
-/// The participants of a computation in engine index order: its parties, then the helper its
-/// (normalised) parameters name, if that is not a party.
-pub(super) fn participants(parties: &[String], parameters: &Value) -> Vec<String> {
-    let mut all = parties.to_vec();
-    if let Some(helper) = parameters.get("helper").and_then(Value::as_str) {
-        if !all.iter().any(|p| p == helper) {
-            all.push(helper.to_string());
-        }
-    }
-    all
-}
-
 impl Runtime {
     /// The submission's parameters with the helper named, if its protocol needs one and the
     /// federation has one (else the engine refuses the definition with `no_helper`).

@@ -17,14 +17,16 @@
 //!
 //! `mod.rs` owns the loop, the transaction and the state transitions every concern shares (steps,
 //! failures, sealing); [`admission`] takes submissions, [`delivery`] takes messages,
-//! [`deadlines`] ends what stalls, [`offload`] runs long engine steps off the loop, and
-//! [`waiters`] wakes long polls.
+//! [`deadlines`] ends what stalls, [`offload`] runs long engine steps off the loop,
+//! [`receipts`] signs how computations end and keeps the peers' signatures, and [`waiters`]
+//! wakes long polls.
 
 use crate::audit::{self, Event};
 use crate::caller::Caller;
 use crate::config::policy::{Policy, Refusal, Rule};
 use crate::config::roster::Roster;
 use crate::datasets::{DatasetError, Summary};
+use crate::definition::{definition_digest, participants};
 use crate::envelope::{ChunkId, Envelopes, Kind, Opened, Rejection, SignedAbort};
 use crate::error::Error;
 use crate::failure::{self, AbortReason, Announced};
@@ -34,7 +36,6 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
 use fsc_simon::{EngineError, Limits, Machine, Masks, Spec, Step};
 use rand_chacha::ChaCha20Rng;
-use ring::digest;
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -50,11 +51,12 @@ mod deadlines;
 mod delivery;
 mod helper;
 mod offload;
+mod receipts;
 mod report;
 mod waiters;
 
 use delivery::tombstone_row;
-use helper::{Invitation, participants};
+use helper::Invitation;
 use offload::{Offload, Stepped, Work};
 
 pub use waiters::Waiters;
@@ -293,6 +295,10 @@ struct Batch {
     /// Computations that became final in this batch.
     finished: Vec<Uuid>,
     outbox: Vec<OutboxRow>,
+    /// Receipt messages (`receipts`): in the outbox with the rest, published after the results.
+    receipt_outbox: Vec<OutboxRow>,
+    /// Receipt signatures to store: this node's of what ended in this batch, and peers'.
+    receipts: Vec<store::ReceiptRow>,
     /// Computations whose pending inbox rows were consumed.
     consumed: Vec<String>,
     /// Single inbox rows consumed (by long steps).
@@ -316,6 +322,8 @@ struct Batch {
     assembled: Vec<MessageKey>,
     succeeded: u64,
     failed: u64,
+    /// Peers' receipt signatures stored (not copies of stored ones).
+    receipts_received: u64,
     submitted: u64,
     received: u64,
 }
@@ -480,11 +488,15 @@ impl Runtime {
         let mut published = Vec::new();
         // Audit entries of reads, likewise waiting for the next batch or tick.
         let mut reads = Vec::new();
+        // Peers' receipt signatures, likewise: nothing waits for them, and a transaction of their
+        // own, just after a result, would hold up the next computation. They are acknowledged
+        // once stored; a crash before leaves them to the broker's redelivery.
+        let mut receipts = Vec::new();
         loop {
             let mut commands = Vec::new();
             tokio::select! {
                 command = inbox.commands.recv() => match command {
-                    Some(command) => commands.push(command),
+                    Some(command) => commands.extend(unless_receipts(command, &mut receipts)),
                     None => break,
                 },
                 Some(keys) = inbox.published.recv() => self.published(&mut published, keys),
@@ -494,7 +506,7 @@ impl Runtime {
             }
             while commands.len() < MAX_COMMANDS_PER_BATCH {
                 match inbox.commands.try_recv() {
-                    Ok(command) => commands.push(command),
+                    Ok(command) => commands.extend(unless_receipts(command, &mut receipts)),
                     Err(_) => break,
                 }
             }
@@ -512,8 +524,12 @@ impl Runtime {
                 checked = tokio::time::Instant::now();
             }
             // An idle node's tick opens no transaction: nothing to expire, nothing to delete.
-            let tick_work = deadlines_due && (!published.is_empty() || !reads.is_empty() || self.expiry_due(now_ms()));
+            let tick_work = deadlines_due
+                && (!published.is_empty() || !reads.is_empty() || !receipts.is_empty() || self.expiry_due(now_ms()));
             if !commands.is_empty() || tick_work {
+                if !receipts.is_empty() {
+                    commands.push(Command::Deliver(std::mem::take(&mut receipts)));
+                }
                 if !published.is_empty() {
                     commands.push(Command::Published(std::mem::take(&mut published)));
                 }
@@ -523,8 +539,13 @@ impl Runtime {
                 self.process(commands, deadlines_due);
             }
         }
-        if !published.is_empty() || !reads.is_empty() {
-            self.process(vec![Command::Published(published), Command::Record(reads)], false);
+        if !published.is_empty() || !reads.is_empty() || !receipts.is_empty() {
+            let last = vec![
+                Command::Published(published),
+                Command::Record(reads),
+                Command::Deliver(receipts),
+            ];
+            self.process(last, false);
         }
         tracing::debug!("runtime stopped");
     }
@@ -663,6 +684,9 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
+        store::insert_outbox(conn, &mut batch.receipt_outbox)?;
+        let stored = store::insert_receipts(conn, &batch.receipts)?;
+        batch.receipts_received = stored.iter().filter(|(_, party)| *party != self.me).count() as u64;
         // With the computations' rows: a charge is made exactly when its computation starts.
         store::insert_charges(conn, &batch.charges)?;
         self.audit_computations(batch);
@@ -683,7 +707,10 @@ impl Runtime {
         Metrics::add(&m.computations_failed, batch.failed);
         Metrics::add(&m.messages_received, batch.received);
         Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
-        m.outbox_pending.fetch_add(batch.outbox.len() as i64, Ordering::Relaxed);
+        Metrics::add(&m.receipts_sent, batch.receipt_outbox.len() as u64);
+        Metrics::add(&m.receipts_received, batch.receipts_received);
+        let queued = batch.outbox.len() + batch.receipt_outbox.len();
+        m.outbox_pending.fetch_add(queued as i64, Ordering::Relaxed);
         m.computations_active.store(self.active.len() as i64, Ordering::Relaxed);
         m.chunk_bytes.store(self.chunk_bytes, Ordering::Relaxed);
         // Before the clients hear of them, so that their next reads find them running.
@@ -709,6 +736,10 @@ impl Runtime {
             let _ = self.publisher.send(batch.outbox);
         }
         self.waiters.finished(&batch.finished, |id| batch.settled.get(id));
+        // After the results are released: receipts must not delay them.
+        if !batch.receipt_outbox.is_empty() {
+            let _ = self.publisher.send(batch.receipt_outbox);
+        }
         self.dispatch(batch.dispatch);
     }
     fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
@@ -737,6 +768,7 @@ impl Runtime {
             active.row.status = store::SUCCEEDED.to_string();
             active.row.output = Some(output.to_string());
             active.row.finished_at = Some(now);
+            self.sign_receipt(&mut active.row, now, batch);
             batch.touched.remove(&id);
             batch.settled.insert(id, active.row);
             batch.finished.push(id);
@@ -800,6 +832,7 @@ impl Runtime {
         row.machine = None;
         row.finished_at = Some(now);
         batch.failed += 1;
+        self.sign_receipt(row, now, batch);
     }
 }
 
@@ -968,6 +1001,22 @@ pub struct RuntimeInbox {
     stepped: mpsc::UnboundedReceiver<Box<Stepped>>,
 }
 
+/// `command`, unless it delivers nothing but peers' receipt signatures: those are kept in
+/// `receipts`, for the next batch or tick (see `Runtime::run`).
+fn unless_receipts(command: Command, receipts: &mut Vec<Delivery>) -> Option<Command> {
+    match command {
+        Command::Deliver(items)
+            if items
+                .iter()
+                .all(|d| matches!(&d.incoming, Incoming::Message(m) if m.header.kind == Kind::Receipt)) =>
+        {
+            receipts.extend(items);
+            None
+        }
+        command => Some(command),
+    }
+}
+
 /// What a peer's abort (verified when it arrived) announces.
 fn announced(body: &[u8]) -> Announced {
     serde_json::from_slice::<SignedAbort>(body)
@@ -981,14 +1030,4 @@ fn announced(body: &[u8]) -> Announced {
 
 fn parse_uuid(text: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|e| Error::Config(format!("stored computation id {text:?} is not a UUID: {e}")))
-}
-
-/// SHA-256 over the canonical JSON of what all parties must agree on.
-pub fn definition_digest(id: Uuid, microprotocol: &str, parties: &[String], parameters: &Value) -> [u8; 32] {
-    let canonical = serde_json::to_vec(&json!(["fsc/definition/v1", id, microprotocol, parties, parameters]))
-        .expect("JSON values serialise");
-    digest::digest(&digest::SHA256, &canonical)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes")
 }

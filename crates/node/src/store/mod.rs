@@ -16,13 +16,13 @@ mod write;
 
 pub use rows::{
     AuditRow, ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING,
-    SUCCEEDED, SpentRow, is_final,
+    ReceiptRow, SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_audit,
-    insert_charges, insert_inbox, insert_outbox, message_in_chunks, pending_chunk_bytes, pending_inbox, prune, retired,
-    retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
+    insert_charges, insert_inbox, insert_outbox, insert_receipts, message_in_chunks, pending_chunk_bytes,
+    pending_inbox, prune, retired, retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -174,6 +174,16 @@ pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<
         .bind(id)
         .fetch_optional(pool)
         .await?)
+}
+
+/// The receipt signatures stored for a computation.
+pub async fn receipts_pool(pool: &SqlitePool, id: &str) -> Result<Vec<ReceiptRow>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM receipts WHERE computation = ? ORDER BY party")
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 pub async fn outbox_len(pool: &SqlitePool) -> Result<i64, Error> {
@@ -614,5 +624,40 @@ mod tests {
                 .unwrap();
             assert!(!sql.to_uppercase().contains("WITHOUT ROWID"), "{table}: {sql}");
         }
+    }
+
+    /// Receipt signatures: a party's first stands; those of computations not stored here count
+    /// against the sender's unsolicited bytes and expire as its messages do; pruning a
+    /// computation prunes its signatures.
+    #[tokio::test]
+    async fn receipts_keep_the_first_signature_count_as_unsolicited_and_go_with_their_computation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let conn = writer.conn();
+        let receipt = |computation: &str, signature: &str| ReceiptRow {
+            computation: computation.into(),
+            party: "bob".into(),
+            definition_digest: "d".repeat(64),
+            outcome: SUCCEEDED.into(),
+            outcome_digest: "o".repeat(64),
+            key_id: "k1".into(),
+            signature: signature.into(),
+            received_at: 10,
+        };
+        let mut known = computation("known", SUCCEEDED);
+        known.finished_at = Some(5);
+        upsert(&writer, &known);
+        let stored = insert_receipts(conn, &[receipt("known", "first"), receipt("unknown", "x")]).unwrap();
+        assert_eq!(stored.len(), 2);
+        assert!(insert_receipts(conn, &[receipt("known", "second")]).unwrap().is_empty());
+        assert_eq!(receipts_pool(&pool, "known").await.unwrap()[0].signature, "first");
+        // The unknown computation's only: 64 + 9 + 64 + 2 + 1 bytes.
+        assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 140);
+        assert_eq!(unsolicited_bytes(conn, "carol").unwrap(), 0);
+        assert_eq!(expire_orphans(conn, 11, 0).unwrap(), 1);
+        assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 0);
+        assert_eq!(receipts_pool(&pool, "known").await.unwrap().len(), 1);
+        assert_eq!(prune(conn, 6, 10).unwrap(), 1);
+        assert!(receipts_pool(&pool, "known").await.unwrap().is_empty());
     }
 }

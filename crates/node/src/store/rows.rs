@@ -97,6 +97,20 @@ pub struct AuditRow {
     pub hash: [u8; 32],
 }
 
+/// One party's signature of a computation's receipt (migration 0012), as `crate::receipt`
+/// writes its fields.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ReceiptRow {
+    pub computation: String,
+    pub party: String,
+    pub definition_digest: String,
+    pub outcome: String,
+    pub outcome_digest: String,
+    pub key_id: String,
+    pub signature: String,
+    pub received_at: i64,
+}
+
 /// What one API client has spent since some time: the sums of its charges, and how many.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct SpentRow {

@@ -7,7 +7,9 @@
 //! sum's time in the store. Writes are multi-row statements, so that a batch of thousands of
 //! messages costs a handful of statements. This module knows rows, not protocols.
 
-use super::rows::{AuditRow, ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, SpentRow};
+use super::rows::{
+    AuditRow, ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, ReceiptRow, SpentRow,
+};
 use crate::error::Error;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Row, Statement, Transaction, TransactionBehavior, params, params_from_iter};
@@ -390,7 +392,7 @@ pub fn senders(conn: &Connection, computation: &str) -> Result<Vec<String>, Erro
     Ok(senders.collect::<Result<_, _>>()?)
 }
 
-/// Drops messages and chunks for computations never submitted here that came before
+/// Drops messages, chunks and receipt signatures for computations never submitted here that came before
 /// `unsolicited`, and every chunk older than `cutoff` (the longest deadline: its message can no
 /// longer complete in time).
 pub fn expire_orphans(conn: &Connection, unsolicited: i64, cutoff: i64) -> Result<u64, Error> {
@@ -404,18 +406,26 @@ pub fn expire_orphans(conn: &Connection, unsolicited: i64, cutoff: i64) -> Resul
             "DELETE FROM chunks WHERE received_at < ? OR (received_at < ? AND {UNSOLICITED})"
         ))?
         .execute([cutoff, unsolicited])?;
-    Ok((inbox + chunks) as u64)
+    let receipts = conn
+        .prepare_cached(&format!("DELETE FROM receipts WHERE received_at < ? AND {UNSOLICITED}"))?
+        .execute([unsolicited])?;
+    Ok((inbox + chunks + receipts) as u64)
 }
+
+/// What a stored receipt signature counts against its sender's quota.
+pub const RECEIPT_BYTES: &str =
+    "length(definition_digest) + length(outcome) + length(outcome_digest) + length(key_id) + length(signature)";
 
 /// A row of a computation that no client here has submitted (nor a party invited this node to).
 const UNSOLICITED: &str = "computation NOT IN (SELECT id FROM computations)";
 
 /// Bytes a sender has stored here for computations not submitted here: waiting messages and
-/// chunks, complete or not.
+/// chunks, complete or not, and receipt signatures.
 pub fn unsolicited_bytes(conn: &Connection, sender: &str) -> Result<i64, Error> {
     let sql = format!(
         "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ?1 AND {UNSOLICITED}) + \
-         (SELECT COALESCE(SUM(length(body)), 0) FROM inbox WHERE sender = ?1 AND body IS NOT NULL AND {UNSOLICITED})"
+         (SELECT COALESCE(SUM(length(body)), 0) FROM inbox WHERE sender = ?1 AND body IS NOT NULL AND {UNSOLICITED}) + \
+         (SELECT COALESCE(SUM({RECEIPT_BYTES}), 0) FROM receipts WHERE party = ?1 AND {UNSOLICITED})"
     );
     Ok(conn.prepare_cached(&sql)?.query_row([sender], |row| row.get(0))?)
 }
@@ -597,6 +607,30 @@ pub fn add_chunk(conn: &Connection, chunk: &ChunkRow) -> Result<Option<Vec<Chunk
     Ok(Some(parts))
 }
 
+/// Stores receipt signatures; a party's first signature of a computation stands. Returns the
+/// keys `(computation, party)` of the rows stored.
+pub fn insert_receipts(conn: &Connection, rows: &[ReceiptRow]) -> Result<Vec<(String, String)>, Error> {
+    insert_values(
+        conn,
+        "INSERT INTO receipts (computation, party, definition_digest, outcome, outcome_digest, key_id, signature, received_at)",
+        "ON CONFLICT DO NOTHING RETURNING computation, party",
+        rows,
+        |row| {
+            [
+                &row.computation,
+                &row.party,
+                &row.definition_digest,
+                &row.outcome,
+                &row.outcome_digest,
+                &row.key_id,
+                &row.signature,
+                &row.received_at,
+            ]
+        },
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+}
+
 /// Records charges of the privacy budget; one already recorded for the same computation and
 /// client stays as it is (a charge is made once).
 /// Appends audit entries: a batch's few in one statement (a lone sum's batches bring one to
@@ -681,6 +715,7 @@ pub fn prune(conn: &Connection, cutoff: i64, limit: i64) -> Result<u64, Error> {
         &ids,
     )?;
     execute_in(conn, "DELETE FROM computations WHERE id IN (", &ids)?;
+    execute_in(conn, "DELETE FROM receipts WHERE computation IN (", &ids)?;
     delete_inbox(conn, &ids)?;
     if !ids.is_empty() {
         // The pages the rows held go back to the file system (the store is in incremental
