@@ -446,6 +446,7 @@ mod tests {
             finished_at: Some(1),
             network: None,
             client: Some("analyst".into()),
+            dataset: None,
         }
     }
 
