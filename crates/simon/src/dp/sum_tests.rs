@@ -4,10 +4,10 @@
 //! in grid units; and the parameter's validation.
 
 use super::distribution_tests::{convolved, variance};
+use crate::dp::clipping::sensitivity_units;
 use crate::dp::samplers::tests::{acceptable, chi_square, laplace_pmf};
 use crate::machine::Spec;
 use crate::simulate::run_all;
-use crate::sum::secure_sum::sensitivity_units;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
