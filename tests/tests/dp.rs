@@ -139,22 +139,19 @@ async fn noisy_tables_have_the_documented_scale_suppress_small_cells_and_require
     assert!(answer.body.to_string().contains("not both"), "{}", answer.body);
 }
 
-/// A noisy SecureSum through two real nodes: values clipped to `dp.bounds` on the grid 0.01, the
-/// output names both mechanisms (sum and count, half the budget each) and every party opens the
-/// same noisy total, within a generous bound of the true clipped sum.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
-    let cluster = Cluster::start(2).await;
+/// Two parties' inputs for the noisy sums: with bounds [0, 10], 25.0 clips to 10.
+fn two_inputs() -> [Value; 2] {
+    [json!([3.0, 25.0]), json!([4.5, 7])]
+}
+
+/// Runs `microprotocol` with `parameters` at alice and bob (inputs [`two_inputs`]) and returns
+/// the result, which both must open alike.
+async fn run_at_both(cluster: &Cluster, microprotocol: &str, parameters: &Value) -> Value {
     let parties = ["alice", "bob"];
     let clients: Vec<_> = parties.iter().map(|p| cluster.node(p).client()).collect();
-    // bounds [0, 10] on the grid 0.01: Δ = 1000 units; ε = 2 split evenly: scale 1000 units
-    // (10.0) per party for the sum, 1 for the count.
-    let parameters = json!({"digits_after": 2, "dp": {"epsilon": 2.0, "bounds": [0, 10]}});
-    // 25.0 clips to 10: the clipped truth is 3 + 10 + 4.5 + 7 = 24.5 from 4 records.
-    let inputs = [json!([3.0, 25.0]), json!([4.5, 7])];
     let id = Uuid::new_v4();
-    for (client, input) in clients.iter().zip(&inputs) {
-        let request = json!({"id": id, "microprotocol": "SecureSum", "parties": parties,
+    for (client, input) in clients.iter().zip(two_inputs()) {
+        let request = json!({"id": id, "microprotocol": microprotocol, "parties": parties,
                              "parameters": parameters, "input": input, "deadline_s": 600});
         let answer = client.submit(&request).await.unwrap();
         assert!(answer.status.is_success(), "{}", answer.body);
@@ -166,7 +163,20 @@ async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
         results.push(view["output"]["result"].clone());
     }
     assert_eq!(results[0], results[1]);
-    let result = &results[0];
+    results.swap_remove(0)
+}
+
+/// A noisy SecureSum through two real nodes: values clipped to `dp.bounds` on the grid 0.01, the
+/// output names both mechanisms (sum and count, half the budget each) and every party opens the
+/// same noisy total, within a generous bound of the true clipped sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
+    let cluster = Cluster::start(2).await;
+    // bounds [0, 10] on the grid 0.01: Δ = 1000 units; ε = 2 split evenly: scale 1000 units
+    // (10.0) per party for the sum, 1 for the count.
+    let parameters = json!({"digits_after": 2, "dp": {"epsilon": 2.0, "bounds": [0, 10]}});
+    // 25.0 clips to 10: the clipped truth is 3 + 10 + 4.5 + 7 = 24.5 from 4 records.
+    let result = &run_at_both(&cluster, "SecureSum", &parameters).await;
     assert_eq!(result["dp"]["sum"]["mechanism"], "discrete_laplace", "{result}");
     assert_eq!(result["dp"]["sum"]["sensitivity"]["l1"], 1000);
     assert_eq!(result["dp"]["sum"]["per_party_scale"], 1000.0);
@@ -190,36 +200,19 @@ async fn noisy_univariate_statistics_open_only_noisy_fields() {
     cluster.append_config("bob", "[policy]\nrequire_dp = [\"StatisticsUnivariate\"]\n");
     cluster.node_mut("bob").restart().await;
     let parties = ["alice", "bob"];
-    let clients: Vec<_> = parties.iter().map(|p| cluster.node(p).client()).collect();
-    let submit = |id: Uuid, parameters: &Value, input: &Value| {
-        json!({"id": id, "microprotocol": "StatisticsUnivariate", "parties": parties,
-               "parameters": parameters, "input": input, "deadline_s": 600})
-    };
-    // 25.0 clips to 10: the clipped values are 3, 10, 4.5, 7 (sum 24.5, mean 6.125).
-    let inputs = [json!([3.0, 25.0]), json!([4.5, 7])];
-
-    let plain = Uuid::new_v4();
-    let answer = clients[1].submit(&submit(plain, &json!({}), &inputs[1])).await.unwrap();
+    let bob = cluster.node("bob").client();
+    // Without dp: bob's require_dp refuses it.
+    let plain = json!({"id": Uuid::new_v4(), "microprotocol": "StatisticsUnivariate",
+                       "parties": parties, "parameters": {}, "input": [4.5, 7], "deadline_s": 600});
+    let answer = bob.submit(&plain).await.unwrap();
     assert_eq!(answer.status.as_u16(), 403, "{}", answer.body);
     assert_eq!(answer.body["rule"], "require_dp", "{}", answer.body);
 
     // bounds [0, 10] on the grid 0.01: Δ = 1000 units for the sum, 10000 for the squares; ε = 30
     // split in three: per-party scales 100 units (1.0) for the sum, 0.1 for the count, 1000
-    // units (10.0) for the squares.
+    // units (10.0) for the squares. The clipped values are 3, 10, 4.5, 7 (sum 24.5).
     let parameters = json!({"digits_after": 2, "dp": {"epsilon": 30.0, "bounds": [0, 10]}});
-    let id = Uuid::new_v4();
-    for (client, input) in clients.iter().zip(&inputs) {
-        let answer = client.submit(&submit(id, &parameters, input)).await.unwrap();
-        assert!(answer.status.is_success(), "{}", answer.body);
-    }
-    let mut results = Vec::new();
-    for client in &clients {
-        let view = client.wait_final(id, WAIT).await.unwrap();
-        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
-        results.push(view["output"]["result"].clone());
-    }
-    assert_eq!(results[0], results[1]);
-    let result = &results[0];
+    let result = &run_at_both(&cluster, "StatisticsUnivariate", &parameters).await;
     let mut keys: Vec<&str> = result.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
@@ -240,7 +233,7 @@ async fn noisy_univariate_statistics_open_only_noisy_fields() {
     let mean = result["mean"].as_f64();
     assert!(mean.is_none_or(|m| (0.0..=10.0).contains(&m)), "{result}");
 
-    let answer = clients[0]
+    let answer = bob
         .submit(
             &json!({"id": Uuid::new_v4(), "microprotocol": "StatisticsContingencyVertical",
                         "parties": parties, "parameters": {"dp": {"epsilon": 1.0}},

@@ -158,6 +158,15 @@ impl<'a> Clipping<'a> {
     }
 }
 
+/// The grid a protocol with clipped values needs: its `digits_after`, required.
+pub fn grid(digits_after: Option<u32>) -> Result<u32, String> {
+    digits_after.ok_or_else(|| {
+        "dp needs digits_after: each value is clipped to dp.bounds and rounded to the grid \
+         10^-digits_after, on which the sensitivity and the noise are counted"
+            .to_string()
+    })
+}
+
 /// The sensitivity of the sum in units of 10^−digits_after: the largest |value| a clipped value
 /// can encode to, max(|grid(lo)|, |grid(hi)|) (at most ⌈max(|lo|, |hi|)·10^digits_after⌉; rounding
 /// is monotone, so every clipped value encodes between grid(lo) and grid(hi)). Refused when it is

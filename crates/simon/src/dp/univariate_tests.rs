@@ -4,7 +4,7 @@
 //! through the simulator: the same output at every party, only the noisy fields, and the
 //! parameter's validation.
 
-use super::distribution_tests::{convolved, variance};
+use super::distribution_tests::{assert_noise, convolved, variance};
 use crate::dp::DpParameters;
 use crate::dp::clipping::Clipping;
 use crate::dp::samplers::tests::{acceptable, chi_square, gaussian_pmf, laplace_pmf};
@@ -148,18 +148,7 @@ fn noisy_univariate_runs_open_only_noisy_fields() {
             assert!(variance.is_none_or(|v| v >= 0.0), "{result}");
             errors.push((result["sum"].as_f64().unwrap() * 10.0).round() as i64 - TRUTH[0] * parties as i64);
         }
-        let expected = 50.0 * parties as f64;
-        let mean = errors.iter().sum::<i64>() as f64 / runs as f64;
-        assert!(
-            mean.abs() < 5.0 * (expected / runs as f64).sqrt(),
-            "n = {parties}: mean {mean}"
-        );
-        let tolerance = 5.0 * (2.0 / runs as f64).sqrt();
-        assert!(
-            (variance(&errors) / expected - 1.0).abs() < tolerance,
-            "n = {parties}: variance {}, expected {expected}",
-            variance(&errors)
-        );
+        assert_noise(&errors, 50.0 * parties as f64, &format!("n = {parties}"));
     }
 }
 

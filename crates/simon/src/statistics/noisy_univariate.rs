@@ -21,7 +21,7 @@
 //! and the clipping bounds are public parameters.
 
 use crate::dp::DpParameters;
-use crate::dp::clipping::{Clipping, Noisy};
+use crate::dp::clipping::{self, Clipping, Noisy};
 use crate::fixed_point::EncodingError;
 use crate::masks::Instance;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
@@ -53,19 +53,12 @@ impl UnivariateParameters {
             return Ok(UnivariateParameters::default());
         };
         let dp = dp.validate(parties, true)?;
-        let digits_after = match self.digits_after {
-            None => {
-                return Err(
-                    "dp needs digits_after: each value is clipped to dp.bounds and rounded to the \
-                     grid 10^-digits_after, on which the sensitivity and the noise are counted"
-                        .into(),
-                );
-            }
-            Some(digits) if digits > MAX_DIGITS_AFTER => {
-                return Err(format!("digits_after must be at most {MAX_DIGITS_AFTER}, got {digits}"));
-            }
-            Some(digits) => digits,
-        };
+        let digits_after = clipping::grid(self.digits_after)?;
+        if digits_after > MAX_DIGITS_AFTER {
+            return Err(format!(
+                "digits_after must be at most {MAX_DIGITS_AFTER}, got {digits_after}"
+            ));
+        }
         Clipping::new(&dp, digits_after, true).mechanisms(parties)?;
         Ok(UnivariateParameters {
             digits_after: Some(digits_after),

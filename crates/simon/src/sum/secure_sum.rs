@@ -40,8 +40,9 @@
 //! a party whose own total exceeds B is refused. Messages: n·(n−1) in one hop below 5 parties,
 //! 2·(n−1) in two hops from 5.
 //!
-//! **With `dp`** ([`crate::dp`]; needs `digits_after` and `dp.bounds` [lo, hi], refuses `bound`):
-//! each value is clipped to [lo, hi] and put on the grid 10^−digits_after by itself (exact
+//! **With `dp`** ([`crate::dp`], clipped and noised by [`crate::dp::clipping`], which
+//! StatisticsUnivariate's `dp` shares; needs `digits_after` and `dp.bounds` [lo, hi], refuses
+//! `bound`): each value is clipped to [lo, hi] and put on the grid 10^−digits_after by itself (exact
 //! rationals, nearest, ties away from zero), and a party's total is the exact sum of those grid
 //! values. Rounding is monotone and per value, so adding or removing one record moves the sum by
 //! at most Δ = max(|grid(lo)|, |grid(hi)|) ≤ ⌈max(|lo|, |hi|)·10^digits_after⌉ units: the
@@ -52,7 +53,7 @@
 //! rounds each partial sum to a double, so one record could move it by more than Δ.
 
 use crate::dp::DpParameters;
-use crate::dp::clipping::Clipping;
+use crate::dp::clipping::{self, Clipping};
 use crate::exact_sum::{ExactSum, FRACTION_BITS};
 use crate::fixed_point::{self, EncodingError, PyNumber};
 use crate::masks::Instance;
@@ -119,13 +120,7 @@ impl SecureSumParameters {
 
     fn validate_dp(&self, dp: DpParameters, parties: usize) -> Result<DpParameters, String> {
         let dp = dp.validate(parties, true)?;
-        if self.digits_after.is_none() {
-            return Err(
-                "dp needs digits_after: each value is clipped to dp.bounds and rounded to the \
-                        grid 10^-digits_after, on which the sensitivity and the noise are counted"
-                    .into(),
-            );
-        }
+        clipping::grid(self.digits_after)?;
         if self.bound.is_some() {
             // `bound` rounds a party's *total* to a grid: one record more could then move the
             // sum by a grid step beyond the clipped value, which the sensitivity does not cover.
