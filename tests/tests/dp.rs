@@ -4,7 +4,8 @@
 //! scale (mean 0, variance 3σ² with σ² = 1/(2ρ) per party). alice's policy sets
 //! `min_cell_count`: her outputs suppress the noisy cells below it, where bob's (no such rule)
 //! show them. alice's `require_dp` refuses the same table without `dp`, and every party names the
-//! rule. A noisy SecureSum through two nodes names its mechanisms and lands near the truth.
+//! rule. A noisy SecureSum through two nodes names its mechanisms and lands near the truth; so
+//! does a noisy StatisticsUnivariate, whose output holds only the noisy fields.
 
 use fsc_e2e::Cluster;
 use serde_json::{Value, json};
@@ -138,22 +139,19 @@ async fn noisy_tables_have_the_documented_scale_suppress_small_cells_and_require
     assert!(answer.body.to_string().contains("not both"), "{}", answer.body);
 }
 
-/// A noisy SecureSum through two real nodes: values clipped to `dp.bounds` on the grid 0.01, the
-/// output names both mechanisms (sum and count, half the budget each) and every party opens the
-/// same noisy total, within a generous bound of the true clipped sum.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
-    let cluster = Cluster::start(2).await;
+/// Two parties' inputs for the noisy sums: with bounds [0, 10], 25.0 clips to 10.
+fn two_inputs() -> [Value; 2] {
+    [json!([3.0, 25.0]), json!([4.5, 7])]
+}
+
+/// Runs `microprotocol` with `parameters` at alice and bob (inputs [`two_inputs`]) and returns
+/// the result, which both must open alike.
+async fn run_at_both(cluster: &Cluster, microprotocol: &str, parameters: &Value) -> Value {
     let parties = ["alice", "bob"];
     let clients: Vec<_> = parties.iter().map(|p| cluster.node(p).client()).collect();
-    // bounds [0, 10] on the grid 0.01: Δ = 1000 units; ε = 2 split evenly: scale 1000 units
-    // (10.0) per party for the sum, 1 for the count.
-    let parameters = json!({"digits_after": 2, "dp": {"epsilon": 2.0, "bounds": [0, 10]}});
-    // 25.0 clips to 10: the clipped truth is 3 + 10 + 4.5 + 7 = 24.5 from 4 records.
-    let inputs = [json!([3.0, 25.0]), json!([4.5, 7])];
     let id = Uuid::new_v4();
-    for (client, input) in clients.iter().zip(&inputs) {
-        let request = json!({"id": id, "microprotocol": "SecureSum", "parties": parties,
+    for (client, input) in clients.iter().zip(two_inputs()) {
+        let request = json!({"id": id, "microprotocol": microprotocol, "parties": parties,
                              "parameters": parameters, "input": input, "deadline_s": 600});
         let answer = client.submit(&request).await.unwrap();
         assert!(answer.status.is_success(), "{}", answer.body);
@@ -165,7 +163,20 @@ async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
         results.push(view["output"]["result"].clone());
     }
     assert_eq!(results[0], results[1]);
-    let result = &results[0];
+    results.swap_remove(0)
+}
+
+/// A noisy SecureSum through two real nodes: values clipped to `dp.bounds` on the grid 0.01, the
+/// output names both mechanisms (sum and count, half the budget each) and every party opens the
+/// same noisy total, within a generous bound of the true clipped sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
+    let cluster = Cluster::start(2).await;
+    // bounds [0, 10] on the grid 0.01: Δ = 1000 units; ε = 2 split evenly: scale 1000 units
+    // (10.0) per party for the sum, 1 for the count.
+    let parameters = json!({"digits_after": 2, "dp": {"epsilon": 2.0, "bounds": [0, 10]}});
+    // 25.0 clips to 10: the clipped truth is 3 + 10 + 4.5 + 7 = 24.5 from 4 records.
+    let result = &run_at_both(&cluster, "SecureSum", &parameters).await;
     assert_eq!(result["dp"]["sum"]["mechanism"], "discrete_laplace", "{result}");
     assert_eq!(result["dp"]["sum"]["sensitivity"]["l1"], 1000);
     assert_eq!(result["dp"]["sum"]["per_party_scale"], 1000.0);
@@ -176,4 +187,60 @@ async fn a_noisy_secure_sum_names_its_mechanism_and_is_near_the_truth() {
     let sum = result["sum"].as_f64().unwrap();
     assert!((sum - 24.5).abs() < 200.0, "{result}");
     assert!((result["samples"].as_i64().unwrap() - 4).abs() < 40, "{result}");
+}
+
+/// StatisticsUnivariate with `dp` through two real nodes: bob's policy requires it (the same
+/// request without `dp` is refused by that rule), the noisy output has only the count, sum, mean,
+/// variance and standard deviation, names the three mechanisms (a third of the budget each) and
+/// lands within a generous bound of the clipped truth. StatisticsContingencyVertical refuses `dp`
+/// with a 400 that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noisy_univariate_statistics_open_only_noisy_fields() {
+    let mut cluster = Cluster::start(2).await;
+    cluster.append_config("bob", "[policy]\nrequire_dp = [\"StatisticsUnivariate\"]\n");
+    cluster.node_mut("bob").restart().await;
+    let parties = ["alice", "bob"];
+    let bob = cluster.node("bob").client();
+    // Without dp: bob's require_dp refuses it.
+    let plain = json!({"id": Uuid::new_v4(), "microprotocol": "StatisticsUnivariate",
+                       "parties": parties, "parameters": {}, "input": [4.5, 7], "deadline_s": 600});
+    let answer = bob.submit(&plain).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 403, "{}", answer.body);
+    assert_eq!(answer.body["rule"], "require_dp", "{}", answer.body);
+
+    // bounds [0, 10] on the grid 0.01: Δ = 1000 units for the sum, 10000 for the squares; ε = 30
+    // split in three: per-party scales 100 units (1.0) for the sum, 0.1 for the count, 1000
+    // units (10.0) for the squares. The clipped values are 3, 10, 4.5, 7 (sum 24.5).
+    let parameters = json!({"digits_after": 2, "dp": {"epsilon": 30.0, "bounds": [0, 10]}});
+    let result = &run_at_both(&cluster, "StatisticsUnivariate", &parameters).await;
+    let mut keys: Vec<&str> = result.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["dp", "mean", "samples", "standard_deviation", "sum", "variance"],
+        "{result}"
+    );
+    for (slot, sensitivity) in [("sum", 1000), ("samples", 1), ("sum_of_squares", 10000)] {
+        assert_eq!(result["dp"][slot]["mechanism"], "discrete_laplace", "{result}");
+        assert_eq!(result["dp"][slot]["sensitivity"]["l1"], sensitivity, "{result}");
+    }
+    assert_eq!(result["dp"]["sum"]["per_party_scale"], 100.0);
+    assert_eq!(result["dp"]["bounds"], json!([0.0, 10.0]));
+    // Two shares of scale 1.0 on the sum: |noise| beyond 40 has probability about 1e-15; the
+    // count's shares of scale 0.1 are almost always 0.
+    assert!((result["sum"].as_f64().unwrap() - 24.5).abs() < 40.0, "{result}");
+    assert!((result["samples"].as_i64().unwrap() - 4).abs() < 5, "{result}");
+    let mean = result["mean"].as_f64();
+    assert!(mean.is_none_or(|m| (0.0..=10.0).contains(&m)), "{result}");
+
+    let answer = bob
+        .submit(
+            &json!({"id": Uuid::new_v4(), "microprotocol": "StatisticsContingencyVertical",
+                        "parties": parties, "parameters": {"dp": {"epsilon": 1.0}},
+                        "input": [["id", "x"]], "deadline_s": 600}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status.as_u16(), 400, "{}", answer.body);
+    assert!(answer.body.to_string().contains("does not take dp"), "{}", answer.body);
 }

@@ -19,13 +19,14 @@ use crate::order::minimum_maximum::{Extremes, MinimumMaximum, MinimumMaximumPara
 use crate::order::secure_median::SecureMedian;
 use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError, never};
 use crate::psi::Wire;
-use crate::psi::contingency_vertical::ContingencyVertical;
+use crate::psi::contingency_vertical::{self, ContingencyVertical};
 use crate::psi::ot::intersection::OtSetIntersection;
 use crate::psi::set_intersection::{Reveal, SetIntersection};
 use crate::psi::{Method, SetIntersectionParameters};
 use crate::statistics::bivariate::StatisticsBivariate;
 use crate::statistics::contingency::{ContingencyParameters, StatisticsContingency};
 use crate::statistics::frequency::{FrequencyParameters, StatisticsFrequency};
+use crate::statistics::noisy_univariate::{NoisyUnivariate, UnivariateParameters};
 use crate::statistics::univariate::StatisticsUnivariate;
 use crate::sum::additive_sum::SumMessage;
 use crate::sum::secure_sum::{self, Encoded, SecureSum, SecureSumParameters};
@@ -58,7 +59,12 @@ pub const AVAILABLE: &[&str] = &[
 ];
 
 /// Microprotocols that take a `dp` parameter ([`crate::dp`]).
-pub const WITH_DP: &[&str] = &["SecureSum", "StatisticsFrequency", "StatisticsContingency"];
+pub const WITH_DP: &[&str] = &[
+    "SecureSum",
+    "StatisticsUnivariate",
+    "StatisticsFrequency",
+    "StatisticsContingency",
+];
 
 /// Microprotocols without a total of records: their parties hold different columns of the same
 /// records (the products, StatisticsContingencyVertical) or sets that overlap (the set
@@ -159,7 +165,7 @@ pub enum Parameters {
     MinimumMaximum(MinimumMaximumParameters),
     KthElement(RankParameters),
     SecureMedian(RankParameters),
-    StatisticsUnivariate(NoParameters),
+    StatisticsUnivariate(UnivariateParameters),
     StatisticsBivariate(NoParameters),
     StatisticsFrequency(FrequencyParameters),
     StatisticsContingency(ContingencyParameters),
@@ -243,9 +249,15 @@ impl Spec {
         };
         let fields = parameters.as_object_mut().expect("an object");
         if !WITH_FIXED_POINT.contains(&microprotocol) {
-            FIXED_POINT_ONLY.iter().for_each(|name| {
-                fields.remove(*name);
-            });
+            // StatisticsUnivariate with `dp` clips its values on the grid 10^-digits_after, as
+            // SecureSum's `dp` does.
+            let grid = microprotocol == "StatisticsUnivariate" && fields.contains_key("dp");
+            FIXED_POINT_ONLY
+                .iter()
+                .filter(|name| !(grid && **name == "digits_after"))
+                .for_each(|name| {
+                    fields.remove(*name);
+                });
         }
         // Checked once the microprotocol is known: an unknown one is told as such.
         let min_total_samples = fields.remove(MIN_TOTAL_SAMPLES);
@@ -262,7 +274,9 @@ impl Spec {
             "SecureMedian" => parse::<RankParameters>(parameters)
                 .and_then(RankParameters::validate)
                 .map(Parameters::SecureMedian),
-            "StatisticsUnivariate" => parse(parameters).map(Parameters::StatisticsUnivariate),
+            "StatisticsUnivariate" => parse::<UnivariateParameters>(parameters)
+                .and_then(|p| p.validate(parties))
+                .map(Parameters::StatisticsUnivariate),
             "StatisticsBivariate" => parse(parameters).map(Parameters::StatisticsBivariate),
             "StatisticsFrequency" => parse::<FrequencyParameters>(parameters)
                 .and_then(|p| p.validate(parties))
@@ -282,6 +296,9 @@ impl Spec {
             "SetIntersectionSize" => parse(parameters).map(Parameters::SetIntersectionSize),
             "StatisticsContingencyVertical" if parties != 2 => {
                 Err(format!("it is a two-party protocol, got {parties} parties"))
+            }
+            "StatisticsContingencyVertical" if parameters.get("dp").is_some() => {
+                Err(contingency_vertical::NO_DP.into())
             }
             "StatisticsContingencyVertical" => parse(parameters).map(Parameters::StatisticsContingencyVertical),
             other => return Err(EngineError::UnknownMicroprotocol(other.to_string())),
@@ -328,6 +345,7 @@ impl Spec {
     pub fn dp(&self) -> Option<&DpParameters> {
         match &self.parameters {
             Parameters::SecureSum(p) => p.dp.as_ref(),
+            Parameters::StatisticsUnivariate(p) => p.dp.as_ref(),
             Parameters::StatisticsFrequency(p) => p.dp.as_ref(),
             Parameters::StatisticsContingency(p) => p.dp.as_ref(),
             _ => None,
@@ -393,6 +411,9 @@ impl Spec {
             Parameters::MinimumMaximum(p) => Protocol::MinimumMaximum(MinimumMaximum::new(*p, input)?),
             Parameters::KthElement(p) => Protocol::KthElement(KthElement::new(*p, n, input)?),
             Parameters::SecureMedian(p) => Protocol::SecureMedian(SecureMedian::new(*p, input)?),
+            Parameters::StatisticsUnivariate(p) if p.dp.is_some() => {
+                Protocol::NoisyUnivariate(NoisyUnivariate::new(p, n, input)?)
+            }
             Parameters::StatisticsUnivariate(_) => {
                 Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::new(input)?))
             }
@@ -481,6 +502,8 @@ enum Protocol {
     SecureMedian(SecureMedian),
     // Boxed: their exact sums in the wide ring make them ten times the size of the others.
     StatisticsUnivariate(Box<StatisticsUnivariate>),
+    /// StatisticsUnivariate with `dp`: one noisy masked sum, no extremes round.
+    NoisyUnivariate(NoisyUnivariate),
     StatisticsBivariate(Box<StatisticsBivariate>),
     StatisticsFrequency(StatisticsFrequency),
     StatisticsContingency(StatisticsContingency),
@@ -527,6 +550,7 @@ macro_rules! each_protocol {
             Protocol::KthElement($p) => $body,
             Protocol::SecureMedian($p) => $body,
             Protocol::StatisticsUnivariate($p) => $body,
+            Protocol::NoisyUnivariate($p) => $body,
             Protocol::StatisticsBivariate($p) => $body,
             Protocol::StatisticsFrequency($p) => $body,
             Protocol::StatisticsContingency($p) => $body,

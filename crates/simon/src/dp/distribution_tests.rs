@@ -67,6 +67,19 @@ pub(super) fn variance(draws: &[i64]) -> f64 {
     draws.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)
 }
 
+/// Asserts that noise `errors` seen over whole runs have mean 0 and variance `expected`, each
+/// within five standard errors (√(2/runs) relative for the variance).
+pub(super) fn assert_noise(errors: &[i64], expected: f64, what: &str) {
+    let runs = errors.len() as f64;
+    let mean = errors.iter().sum::<i64>() as f64 / runs;
+    assert!(mean.abs() < 5.0 * (expected / runs).sqrt(), "{what}: mean noise {mean}");
+    let spread = variance(errors);
+    assert!(
+        (spread / expected - 1.0).abs() < 5.0 * (2.0 / runs).sqrt(),
+        "{what}: noise variance {spread}, expected {expected}"
+    );
+}
+
 /// The check for one mechanism: the totals' chi-square, and the share's variance within 3%
 /// (the standard error of a variance over 10^5 draws is about 0.5% for these distributions).
 fn check(dp: Value, share_pmf: impl Fn(i64) -> f64, reach: i64, cut: i64) {
@@ -131,20 +144,7 @@ fn noisy_contingency_tables_open_the_same_at_every_party() {
                 errors.push(result["table"][row][column].as_i64().unwrap() - truth[cell]);
             }
         }
-        let cells = errors.len() as f64;
-        let expected = 4.0 * parties as f64;
-        let mean = errors.iter().sum::<i64>() as f64 / cells;
-        // Five standard errors of the mean, and of the variance (√(2/cells) relative).
-        assert!(
-            mean.abs() < 5.0 * (expected / cells).sqrt(),
-            "n = {parties}: mean noise {mean}"
-        );
-        let spread = variance(&errors);
-        let tolerance = 5.0 * (2.0 / cells).sqrt();
-        assert!(
-            (spread / expected - 1.0).abs() < tolerance,
-            "n = {parties}: noise variance {spread}, expected {expected}"
-        );
+        assert_noise(&errors, 4.0 * parties as f64, &format!("n = {parties}"));
     }
 }
 

@@ -6,6 +6,7 @@
 //! noise is an integer residue like the rest of the sum, and the total is read back signed.
 //! What each protocol's sensitivity is, and what its guarantee means, is in docs/protocols.md.
 
+pub mod clipping;
 pub mod mechanism;
 pub mod samplers;
 
@@ -15,3 +16,5 @@ pub use mechanism::{DpParameters, Mechanism, Sensitivity};
 mod distribution_tests;
 #[cfg(test)]
 mod sum_tests;
+#[cfg(test)]
+mod univariate_tests;

@@ -22,6 +22,12 @@
 //! which id fell in which cell: party 0 receives its own ids back only fully encrypted and in an
 //! order set by party 1's key, party 1 never sees a point it can match. The reference ran one PSI
 //! per cell and revealed the whole vertical join (REFERENCE.md §6 W5b).
+//!
+//! No `dp` ([`NO_DP`]): party 0 counts the cells itself, from the joined tags, and no sum is
+//! opened, so there is no masked total into which the parties could put their noise shares;
+//! noise that party 0 added alone would hide nothing from party 0, and the guarantee must hold
+//! against any n − 1 = 1 party. Counting under masks needs party 1's tags hidden from party 0
+//! (encrypted one-hot tags, or shares of them), which is another protocol.
 
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::psi::dh::{self, Key, Point, Points, PsiMessage};
@@ -30,6 +36,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
+
+/// Why a definition with `dp` is refused (as invalid parameters, before anything is sent).
+pub const NO_DP: &str = "StatisticsContingencyVertical does not take dp: party 0 joins the two \
+    tagged lists and counts every cell in the clear, so no noise share added within the protocol \
+    could hide a cell from it, and the guarantee must hold against any one party (collusion = n - 1); \
+    see docs/protocols.md";
 
 /// One party's tagged list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

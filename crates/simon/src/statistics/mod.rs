@@ -12,7 +12,8 @@
 //!   on public grids, double-double arithmetic, exact rationals, centred moments, categorical
 //!   counts);
 //! - [`univariate`]: the StatisticsUnivariate microprotocol (also on
-//!   [`crate::order::minimum_maximum`] for the extremes);
+//!   [`crate::order::minimum_maximum`] for the extremes); [`noisy_univariate`]: the same with
+//!   `dp`, a noisy count, sum and sum of squares only;
 //! - [`bivariate`]: the StatisticsBivariate microprotocol;
 //! - [`frequency`], [`contingency`]: the StatisticsFrequency and StatisticsContingency
 //!   microprotocols, on [`categorical`].
@@ -24,5 +25,6 @@ pub mod dd;
 pub mod exact;
 pub mod frequency;
 pub mod moments;
+pub mod noisy_univariate;
 pub mod reals;
 pub mod univariate;

@@ -40,8 +40,9 @@
 //! a party whose own total exceeds B is refused. Messages: n·(n−1) in one hop below 5 parties,
 //! 2·(n−1) in two hops from 5.
 //!
-//! **With `dp`** ([`crate::dp`]; needs `digits_after` and `dp.bounds` [lo, hi], refuses `bound`):
-//! each value is clipped to [lo, hi] and put on the grid 10^−digits_after by itself (exact
+//! **With `dp`** ([`crate::dp`], clipped and noised by [`crate::dp::clipping`], which
+//! StatisticsUnivariate's `dp` shares; needs `digits_after` and `dp.bounds` [lo, hi], refuses
+//! `bound`): each value is clipped to [lo, hi] and put on the grid 10^−digits_after by itself (exact
 //! rationals, nearest, ties away from zero), and a party's total is the exact sum of those grid
 //! values. Rounding is monotone and per value, so adding or removing one record moves the sum by
 //! at most Δ = max(|grid(lo)|, |grid(hi)|) ≤ ⌈max(|lo|, |hi|)·10^digits_after⌉ units: the
@@ -51,7 +52,8 @@
 //! `"dp"` naming both mechanisms. The sum is then *not* the reference's Python float sum: that
 //! rounds each partial sum to a double, so one record could move it by more than Δ.
 
-use crate::dp::{DpParameters, Mechanism, Sensitivity};
+use crate::dp::DpParameters;
+use crate::dp::clipping::{self, Clipping};
 use crate::exact_sum::{ExactSum, FRACTION_BITS};
 use crate::fixed_point::{self, EncodingError, PyNumber};
 use crate::masks::Instance;
@@ -59,8 +61,7 @@ use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::sum::additive_sum::{AdditiveSum, SumMessage};
 use crate::z2k::{WIDE_LIMBS, Z256, ZWide, Zk};
 use num_bigint::BigInt;
-use num_rational::BigRational;
-use num_traits::{One, Signed, ToPrimitive, Zero};
+use num_traits::{One, Signed, Zero};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -119,13 +120,7 @@ impl SecureSumParameters {
 
     fn validate_dp(&self, dp: DpParameters, parties: usize) -> Result<DpParameters, String> {
         let dp = dp.validate(parties, true)?;
-        if self.digits_after.is_none() {
-            return Err(
-                "dp needs digits_after: each value is clipped to dp.bounds and rounded to the \
-                        grid 10^-digits_after, on which the sensitivity and the noise are counted"
-                    .into(),
-            );
-        }
+        clipping::grid(self.digits_after)?;
         if self.bound.is_some() {
             // `bound` rounds a party's *total* to a grid: one record more could then move the
             // sum by a grid step beyond the clipped value, which the sensitivity does not cover.
@@ -135,7 +130,7 @@ impl SecureSumParameters {
             dp: Some(dp.clone()),
             ..self.clone()
         };
-        mechanisms(&checked, parties)?;
+        clipping(&checked).mechanisms(parties)?;
         Ok(dp)
     }
 
@@ -173,75 +168,21 @@ pub struct SecureSum<const L: usize = 4> {
     dp: Option<Value>,
 }
 
-/// The sensitivity of the sum in units of 10^−digits_after: the largest |value| a clipped value
-/// can encode to, max(|grid(lo)|, |grid(hi)|) (at most ⌈max(|lo|, |hi|)·10^digits_after⌉; rounding
-/// is monotone, so every clipped value encodes between grid(lo) and grid(hi)). Refused when it is
-/// 0 (the bounds vanish on the grid) or reaches 2^64.
-pub fn sensitivity_units(bounds: [f64; 2], digits_after: u32) -> Result<u64, String> {
-    let scale = BigRational::from_integer(fixed_point::power_of_ten(digits_after));
-    let units = bounds
-        .iter()
-        .map(|b| on_grid(&BigRational::from_float(*b).expect("validated: finite"), &scale).abs())
-        .max()
-        .expect("two bounds");
-    match units.to_u64() {
-        Some(0) => Err(format!(
-            "dp.bounds round to 0 on the grid 10^-{digits_after}: choose more digits_after"
-        )),
-        Some(units) => Ok(units),
-        None => Err(format!(
-            "dp.bounds are {units} units of 10^-{digits_after}, beyond 2^64: choose fewer digits_after"
-        )),
-    }
-}
-
-/// `value` in units of the grid 1/`scale`: the nearest integer to value·scale, ties away from
-/// zero. Exact (rationals), and a function of the value alone, so one record moves a party's
-/// total by exactly its own encoding, whatever the others are.
-fn on_grid(value: &BigRational, scale: &BigRational) -> BigInt {
-    (value * scale).round().to_integer()
-}
-
-/// The noise of one party's sum and of its count: each on half the budget (basic composition:
-/// ε/2 and ε/2, or ρ/2 and ρ/2, make the request's ε or ρ).
-fn mechanisms(parameters: &SecureSumParameters, parties: usize) -> Result<(Mechanism, Mechanism), String> {
+/// With `dp`: how the values are clipped and noised (sum and count, half the budget each).
+fn clipping(parameters: &SecureSumParameters) -> Clipping<'_> {
     let dp = parameters.dp.as_ref().expect("with dp");
-    let digits_after = parameters.digits_after.expect("validated: dp needs digits_after");
-    let units = sensitivity_units(dp.bounds.expect("validated: dp needs bounds"), digits_after)?;
-    Ok((
-        dp.mechanism_share(Sensitivity::magnitude(units), parties, 2)?,
-        dp.mechanism_share(Sensitivity::COUNT, parties, 2)?,
-    ))
-}
-
-/// With `dp`: every value clipped to the bounds and put on the grid 10^−digits_after, then added
-/// up exactly (no Python float sum: its rounding would depend on the other values).
-fn clipped(parameters: SecureSumParameters, parties: usize, input: &Value) -> Result<SecureSum, EncodingError> {
-    let dp = parameters.dp.as_ref().expect("with dp");
-    let digits_after = parameters.digits_after.expect("validated: dp needs digits_after");
-    let [lo, hi] = dp
-        .bounds
-        .expect("validated: dp needs bounds")
-        .map(|b| BigRational::from_float(b).expect("validated: finite"));
-    let scale = BigRational::from_integer(fixed_point::power_of_ten(digits_after));
-    let mut total = BigInt::zero();
-    let count = fixed_point::for_each_number(input, |number| {
-        let value = match number {
-            PyNumber::Int(int) => BigRational::from_integer(int),
-            PyNumber::Float(float) => BigRational::from_float(float).expect("JSON numbers are finite"),
-        };
-        total += on_grid(&value.clamp(lo.clone(), hi.clone()), &scale);
-        Ok(())
-    })?;
-    // |total| ≤ count · sensitivity < 2^128: far from wrapping Z_2^256, noise included.
-    let vector = vec![Z256::from_bigint(&total), Z256::from_u64(count)];
-    Ok(SecureSum::with(parameters, None, vector, parties))
+    Clipping::new(
+        dp,
+        parameters.digits_after.expect("validated: dp needs digits_after"),
+        false,
+    )
 }
 
 /// Validates and encodes the local input; nothing is sent yet.
 pub fn encode(parameters: SecureSumParameters, parties: usize, input: &Value) -> Result<Encoded, EncodingError> {
     if parameters.dp.is_some() {
-        return clipped(parameters, parties, input).map(Encoded::Z256);
+        let vector = clipping(&parameters).encode(input)?;
+        return Ok(Encoded::Z256(SecureSum::with(parameters, None, vector, parties)));
     }
     if let Some(digits_after) = parameters.digits_after {
         return fixed(parameters, digits_after, parties, input).map(Encoded::Z256);
@@ -331,19 +272,15 @@ impl<const L: usize> SecureSum<L> {
     /// With `dp`, before the sum masks it: this party's noise shares on its total and its count,
     /// from the node's CSPRNG; and the output's `"dp"` object.
     fn add_noise(&mut self, io: &mut Io<'_, SumMessage<L>>) -> Result<(), ProtocolError> {
-        let Some(dp) = &self.parameters.dp else {
+        if self.parameters.dp.is_none() {
             return Ok(());
-        };
-        let (sum, count) = mechanisms(&self.parameters, io.parties()).map_err(ProtocolError::Failed)?;
+        }
+        let parties = io.parties();
         let input = self.sum.input_mut().expect("noise is added before the sum starts");
-        input[0] += Zk::from_bigint(&sum.draw(io.rng()));
-        input[1] += Zk::from_bigint(&count.draw(io.rng()));
-        self.dp = Some(json!({
-            "bounds": dp.bounds,
-            "digits_after": self.parameters.digits_after,
-            "sum": sum.describe(),
-            "samples": count.describe(),
-        }));
+        let described = clipping(&self.parameters)
+            .add_noise(input, parties, io.rng())
+            .map_err(ProtocolError::Failed)?;
+        self.dp = Some(described);
         Ok(())
     }
 
@@ -374,18 +311,12 @@ impl<const L: usize> SecureSum<L> {
         let Progress::Done(total) = progress else {
             return Ok(Progress::Continue);
         };
-        let sum = self.value(total[0])?;
         if let Some(dp) = &self.dp {
-            // Noisy: the count may be negative, read back signed (|noise| ≪ 2^63).
-            let samples = total[1]
-                .to_signed_bigint()
-                .to_i64()
-                .ok_or_else(|| ProtocolError::Malformed {
-                    from: 0,
-                    reason: "the reconstructed noisy count is not a plausible number".into(),
-                })?;
-            return Ok(Progress::Done(json!({"sum": sum, "samples": samples, "dp": dp})));
+            let noisy = clipping(&self.parameters).open(&total)?;
+            let sum = clipping(&self.parameters).decode(&noisy.sum);
+            return Ok(Progress::Done(json!({"sum": sum, "samples": noisy.samples, "dp": dp})));
         }
+        let sum = self.value(total[0])?;
         // Counts are below 2^64 at every party, so their sum fits unless a party lied.
         let samples = total[1].to_u64().ok_or_else(|| ProtocolError::Malformed {
             from: 0,
