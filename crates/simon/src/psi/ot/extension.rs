@@ -110,10 +110,11 @@ pub fn transpose128(m: &mut [u128; 128]) {
     }
 }
 
-/// What one worker reuses from batch to batch. A fresh buffer costs the kernel zeroing its pages
-/// (the node's allocator hands freed memory back at once), which took a fifth of the nodes' CPU
-/// time in an OT PSI of 2^20 items (perf), and these were allocated anew for each of hundreds
-/// of batches; each rayon job now allocates them once and keeps them for all its batches.
+/// What one worker reuses from batch to batch, instead of allocating them anew for each of
+/// hundreds of batches: a fresh buffer costs the kernel zeroing its pages, as the node's
+/// allocator hands freed memory back at once. (The kernel's zeroing stayed about a fifth of
+/// the nodes' CPU time in an OT PSI of 2^20 items after this: it is mostly the step-sized
+/// buffers, docs/benchmarks.md.)
 #[derive(Default)]
 struct Scratch {
     /// A batch's expanded rows (t0 at the receiver, t at the sender).
