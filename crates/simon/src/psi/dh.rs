@@ -216,17 +216,32 @@ pub fn check_set_of(input: &Value, max: usize) -> Result<(), String> {
 }
 
 /// A party's set from its (checked) input: the canonical JSON of its items, sorted. Items are any
-/// JSON values, equal when their canonical JSON is.
+/// JSON values, equal when their canonical JSON is. Each list is serialised and sorted on all
+/// cores and the lists are intersected by merging: a million items take a fraction of what a
+/// `BTreeSet` of them did (one allocation per node, cache misses at every comparison).
 pub fn read_set(input: &Value) -> Vec<String> {
-    let mut set: Option<std::collections::BTreeSet<String>> = None;
+    let mut set: Option<Vec<String>> = None;
     for list in lists(input, usize::MAX).unwrap_or_default() {
-        let this: std::collections::BTreeSet<String> = list.iter().map(canonical).collect();
+        let mut this: Vec<String> = list.par_iter().map(canonical).collect();
+        this.par_sort_unstable();
+        this.dedup();
         set = Some(match set {
             None => this,
-            Some(set) => set.intersection(&this).cloned().collect(),
+            Some(set) => sorted_intersection(set, &this),
         });
     }
-    set.unwrap_or_default().into_iter().collect()
+    set.unwrap_or_default()
+}
+
+/// The items of `a` that are also in `b`, both sorted and without repeats.
+fn sorted_intersection(a: Vec<String>, b: &[String]) -> Vec<String> {
+    let mut rest = b.iter().peekable();
+    a.into_iter()
+        .filter(|item| {
+            while rest.next_if(|other| *other < item).is_some() {}
+            rest.peek().is_some_and(|other| *other == item)
+        })
+        .collect()
 }
 
 /// What PSI parties send each other (the serde form is for the trait; the wire form is
@@ -703,6 +718,11 @@ mod tests {
         assert_eq!(
             set(j(r#"[["a","b","c"],["c","a","a"]]"#)),
             vec![j(r#""a""#), j(r#""c""#)]
+        );
+        assert_eq!(
+            set(j(r#"[["b","a","b","d","e"],["d","b","x","e"],["b","d","d","c"]]"#)),
+            vec![j(r#""b""#), j(r#""d""#)],
+            "three lists, repeats, members at either end of the merge"
         );
         assert_eq!(set(j(r#"["apple","banana"]"#)), vec![j(r#""apple""#), j(r#""banana""#)]);
         assert_eq!(set(j("[]")), Vec::<Value>::new());

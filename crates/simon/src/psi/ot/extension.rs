@@ -67,13 +67,13 @@ impl Code {
         Code(keys.each_ref().map(cipher))
     }
 
-    /// The codewords of `inputs`, into `out` (one row each).
-    pub fn encode(&self, inputs: &[Block], out: &mut [Row]) {
-        let mut blocks = inputs.to_vec();
+    /// The codewords of `inputs`, into `out` (one row each); `blocks` is scratch space.
+    pub fn encode(&self, inputs: &[Block], out: &mut [Row], blocks: &mut Vec<Block>) {
         for (k, cipher) in self.0.iter().enumerate() {
-            blocks.copy_from_slice(inputs);
-            encrypt(cipher, &mut blocks);
-            for (row, block) in out.iter_mut().zip(&blocks) {
+            blocks.clear();
+            blocks.extend_from_slice(inputs);
+            encrypt(cipher, blocks);
+            for (row, block) in out.iter_mut().zip(blocks.iter()) {
                 row[16 * k..16 * k + 16].copy_from_slice(block);
             }
         }
@@ -110,16 +110,48 @@ pub fn transpose128(m: &mut [u128; 128]) {
     }
 }
 
+/// What one worker reuses from batch to batch, instead of allocating them anew for each of
+/// hundreds of batches: a fresh buffer costs the kernel zeroing its pages, as the node's
+/// allocator hands freed memory back at once. (The kernel's zeroing stayed about a fifth of
+/// the nodes' CPU time in an OT PSI of 2^20 items after this: it is mostly the step-sized
+/// buffers, docs/benchmarks.md.)
+#[derive(Default)]
+struct Scratch {
+    /// A batch's expanded rows (t0 at the receiver, t at the sender).
+    rows: Vec<Row>,
+    codewords: Vec<Row>,
+    inputs: Vec<Block>,
+    /// The code's AES blocks.
+    blocks: Vec<Block>,
+    /// One column's keystream.
+    stream: Vec<Block>,
+    /// The expanded columns, 128×128-bit squares, before their transposition.
+    words: Vec<[[u128; 128]; 4]>,
+}
+
+/// `buffer` holding `len` items (their values are overwritten by the caller; `fill` only
+/// gives a first allocation its values).
+fn sized<T: Clone>(buffer: &mut Vec<T>, len: usize, fill: T) -> &mut [T] {
+    buffer.resize(len, fill);
+    &mut buffer[..len]
+}
+
 /// The rows `first..first + rows.len()` of the matrix whose column c is the counter-mode
 /// expansion of key c (bit r of the column is row r's bit c).
-fn expand_rows(columns: &[Aes128], first: usize, rows: &mut [Row]) {
+fn expand_rows(
+    columns: &[Aes128],
+    first: usize,
+    rows: &mut [Row],
+    stream: &mut Vec<Block>,
+    words: &mut Vec<[[u128; 128]; 4]>,
+) {
     debug_assert!(first % 128 == 0 && columns.len() == WIDTH);
     let blocks = rows.len().div_ceil(128);
-    let mut stream = vec![[0u8; 16]; blocks];
+    let stream = sized(stream, blocks, [0; 16]);
+    let words = sized(words, blocks, [[0; 128]; 4]);
     let mut square = [[0u128; 128]; 4];
-    let mut words = vec![[[0u128; 128]; 4]; blocks];
     for (c, column) in columns.iter().enumerate() {
-        keystream(column, (first / 128) as u128, &mut stream);
+        keystream(column, (first / 128) as u128, stream);
         for (b, block) in stream.iter().enumerate() {
             words[b][c / 128][c % 128] = u128::from_le_bytes(*block);
         }
@@ -158,15 +190,23 @@ pub fn receive(
         .zip(outputs.par_chunks_mut(BATCH_ROWS))
         .zip(inputs.par_chunks(BATCH_ROWS))
         .enumerate()
-        .try_for_each(|(batch, ((rows, outputs), inputs))| {
+        .try_for_each_init(Scratch::default, |scratch, (batch, ((rows, outputs), inputs))| {
             check_stop(stop)?;
             let first = batch * BATCH_ROWS;
-            let mut t0 = vec![[0u8; ROW]; rows.len()];
-            expand_rows(&zero, first, &mut t0);
-            expand_rows(&one, first, rows);
-            let mut codewords = vec![[0u8; ROW]; rows.len()];
-            code.encode(inputs, &mut codewords);
-            for (j, ((row, t0), codeword)) in rows.iter_mut().zip(&t0).zip(&codewords).enumerate() {
+            let Scratch {
+                rows: t0,
+                codewords,
+                blocks,
+                stream,
+                words,
+                ..
+            } = scratch;
+            let t0 = sized(t0, rows.len(), [0; ROW]);
+            expand_rows(&zero, first, t0, stream, words);
+            expand_rows(&one, first, rows, stream, words);
+            let codewords = sized(codewords, rows.len(), [0; ROW]);
+            code.encode(inputs, codewords, blocks);
+            for (j, ((row, t0), codeword)) in rows.iter_mut().zip(&*t0).zip(&*codewords).enumerate() {
                 xor_into(row, t0);
                 xor_into(row, codeword);
                 outputs[j] = oprf_hash((first + j) as u64, t0);
@@ -183,11 +223,14 @@ pub fn send(keys: &[Block], s: &Row, rows: &mut [Row], stop: &AtomicBool) -> Res
     let chosen: Vec<Aes128> = keys.iter().map(cipher).collect();
     rows.par_chunks_mut(BATCH_ROWS)
         .enumerate()
-        .try_for_each(|(batch, rows)| {
+        .try_for_each_init(Scratch::default, |scratch, (batch, rows)| {
             check_stop(stop)?;
-            let mut t = vec![[0u8; ROW]; rows.len()];
-            expand_rows(&chosen, batch * BATCH_ROWS, &mut t);
-            for (row, t) in rows.iter_mut().zip(&t) {
+            let Scratch {
+                rows: t, stream, words, ..
+            } = scratch;
+            let t = sized(t, rows.len(), [0; ROW]);
+            expand_rows(&chosen, batch * BATCH_ROWS, t, stream, words);
+            for (row, t) in rows.iter_mut().zip(&*t) {
                 for ((u, t), s) in row.iter_mut().zip(t).zip(s) {
                     *u = t ^ (*u & s);
                 }
@@ -208,12 +251,19 @@ pub fn evaluate(
     outputs
         .par_chunks_mut(BATCH_ROWS)
         .zip(points.par_chunks(BATCH_ROWS))
-        .try_for_each(|(outputs, points)| {
+        .try_for_each_init(Scratch::default, |scratch, (outputs, points)| {
             check_stop(stop)?;
-            let inputs: Vec<Block> = points.iter().map(|(_, y)| *y).collect();
-            let mut codewords = vec![[0u8; ROW]; points.len()];
-            code.encode(&inputs, &mut codewords);
-            for ((output, (j, _)), codeword) in outputs.iter_mut().zip(points).zip(&mut codewords) {
+            let Scratch {
+                codewords,
+                inputs,
+                blocks,
+                ..
+            } = scratch;
+            inputs.clear();
+            inputs.extend(points.iter().map(|(_, y)| *y));
+            let codewords = sized(codewords, points.len(), [0; ROW]);
+            code.encode(inputs, codewords, blocks);
+            for ((output, (j, _)), codeword) in outputs.iter_mut().zip(points).zip(codewords) {
                 for ((c, q), s) in codeword.iter_mut().zip(&keys[*j as usize]).zip(s) {
                     *c = q ^ (*c & s);
                 }
@@ -248,7 +298,7 @@ mod tests {
         let key = block("000102030405060708090a0b0c0d0e0f");
         let code = Code::new(&[key; 4]);
         let mut out = [[0u8; ROW]; 1];
-        code.encode(&[block("00112233445566778899aabbccddeeff")], &mut out);
+        code.encode(&[block("00112233445566778899aabbccddeeff")], &mut out, &mut Vec::new());
         assert_eq!(out[0][..16], hex("69c4e0d86a7b0430d8cdb78070b4c55a")[..]);
         assert_eq!(out[0][48..], hex("69c4e0d86a7b0430d8cdb78070b4c55a")[..]);
     }
@@ -326,7 +376,7 @@ mod tests {
         let t1: Vec<Vec<u8>> = keys.iter().map(|(_, k1)| column(k1)).collect();
         for j in [0, 1, 127, 128, 4095, 4096, m - 1] {
             let mut codeword = [[0u8; ROW]];
-            code.encode(&inputs[j..j + 1], &mut codeword);
+            code.encode(&inputs[j..j + 1], &mut codeword, &mut Vec::new());
             let mut t0_j = [0u8; ROW];
             for c in 0..WIDTH {
                 let expected = bit(&t0[c], j) ^ bit(&t1[c], j) ^ bit(&codeword[0], c);

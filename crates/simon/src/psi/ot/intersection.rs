@@ -32,9 +32,35 @@ use std::sync::atomic::AtomicBool;
 pub enum OtMessage {
     Hello { size: u32, point: Point },
     Choices { code: [Block; 4], points: Vec<Point> },
-    Matrix { attempt: u32, rows: Bytes },
+    Matrix { attempt: u32, rows: Rows },
     Outputs(Bytes),
     Result(Value),
+}
+
+/// The OT extension rows of a `Matrix`, in the form the sender computes on (decoded from the
+/// wire in one copy, where bytes then rows took two of tens of MB); serde as [`Bytes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rows(pub Vec<Row>);
+
+impl Serialize for Rows {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Bytes(self.0.as_flattened().to_vec()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rows, D::Error> {
+        let Bytes(bytes) = Bytes::deserialize(deserializer)?;
+        rows(&bytes).ok_or_else(|| serde::de::Error::custom("not a whole number of rows"))
+    }
+}
+
+/// `bytes` as rows, if they are a whole number of them.
+fn rows(bytes: &[u8]) -> Option<Rows> {
+    let rows = bytes.chunks_exact(ROW);
+    rows.remainder()
+        .is_empty()
+        .then(|| Rows(rows.map(|r| r.try_into().expect("a row")).collect()))
 }
 
 /// The smallest padded length of a result.
@@ -59,10 +85,10 @@ impl Wire for OtMessage {
                 out.extend_from_slice(points.as_flattened());
             }
             OtMessage::Matrix { attempt, rows } => {
-                out.reserve_exact(5 + rows.0.len());
+                out.reserve_exact(5 + rows.0.len() * ROW);
                 out.push(3);
                 out.extend_from_slice(&attempt.to_le_bytes());
-                out.extend_from_slice(&rows.0);
+                out.extend_from_slice(rows.0.as_flattened());
             }
             OtMessage::Outputs(outputs) => {
                 out.reserve_exact(1 + outputs.0.len());
@@ -102,7 +128,7 @@ impl Wire for OtMessage {
             }),
             Some((3, rest)) => Ok(OtMessage::Matrix {
                 attempt: word(rest)?,
-                rows: Bytes(rest[4..].to_vec()),
+                rows: rows(&rest[4..]).ok_or_else(|| malformed("a matrix of a partial row"))?,
             }),
             Some((4, rest)) => Ok(OtMessage::Outputs(Bytes(rest.to_vec()))),
             Some((5, rest)) => serde_json::from_slice(rest)
@@ -131,7 +157,8 @@ enum Stage {
         keys: Bytes,
         code: [Block; 4],
     },
-    /// Receiver: sent the matrix; holds (item index, output) for each of its items.
+    /// Receiver: sent the matrix; holds the compared bytes of its own output for each of its
+    /// items, in item order.
     Evaluated {
         peer: u32,
         outputs: Bytes,
@@ -169,6 +196,28 @@ fn receiver(sizes: [usize; 2]) -> PartyIndex {
 fn output_len(bins: usize, sender_items: usize) -> usize {
     let log = |n: usize| (usize::BITS - n.saturating_sub(1).leading_zeros()) as usize;
     ((40 + log(bins) + log(HASHES * sender_items)).div_ceil(8)).min(16)
+}
+
+/// An output cut to its first `len` bytes, as a big-endian integer: integers sort and compare
+/// in two machine words where 16-byte arrays take a `memcmp`, and in the same order.
+fn cut(output: &Block, len: usize) -> u128 {
+    u128::from_be_bytes(*output) & (u128::MAX << (128 - 8 * len))
+}
+
+/// The integer of an output's first bytes, as [`cut`] makes it.
+fn padded(bytes: &[u8]) -> u128 {
+    let mut block = [0u8; 16];
+    block[..bytes.len()].copy_from_slice(bytes);
+    u128::from_be_bytes(block)
+}
+
+/// The first `len` bytes of each output, concatenated: the wire form of the sender's outputs.
+fn wire_outputs(outputs: &[u128], len: usize) -> Vec<u8> {
+    let mut wire = vec![0u8; outputs.len() * len];
+    wire.par_chunks_mut(len)
+        .zip(outputs)
+        .for_each(|(bytes, output)| bytes.copy_from_slice(&output.to_be_bytes()[..len]));
+    wire
 }
 
 /// The values of `items`, in order; stopped between batches.
@@ -297,15 +346,21 @@ impl OtSetIntersection {
             })
             .collect();
         let (rows, outputs) = extension::receive(&pairs, &Code::new(&code), &inputs, io.stop())?;
-        let kept: Vec<u8> = (0..table.0.len())
-            .filter_map(|bin| table.slot(bin).map(|(i, _)| (i as u32, &outputs[bin])))
-            .flat_map(|(i, output)| i.to_le_bytes().into_iter().chain(output.iter().copied()))
-            .collect();
+        // Only the bytes that will be compared are kept, in item order: the state is persisted
+        // after this step, and 11 bytes an item (at 2^20) are about half of an index and a whole
+        // output.
+        let len = output_len(table.0.len(), peer as usize);
+        let mut kept = vec![0u8; self.items.len() * len];
+        for (bin, output) in outputs.iter().enumerate() {
+            if let Some((i, _)) = table.slot(bin) {
+                kept[i * len..(i + 1) * len].copy_from_slice(&output[..len]);
+            }
+        }
         io.send(
             from,
             OtMessage::Matrix {
                 attempt,
-                rows: Bytes(rows.as_flattened().to_vec()),
+                rows: Rows(rows),
             },
         );
         self.stage = Stage::Evaluated {
@@ -321,17 +376,17 @@ impl OtSetIntersection {
         &mut self,
         from: PartyIndex,
         attempt: u32,
-        rows: Bytes,
+        rows: Rows,
         io: &mut Io<'_, OtMessage>,
     ) -> Result<Progress<Value>, ProtocolError> {
         let Stage::Chose { peer, s, keys, code } = &self.stage else {
             unreachable!("checked by the caller")
         };
         let bins = cuckoo::table_size(*peer as usize);
-        if attempt >= cuckoo::ATTEMPTS || rows.0.len() != bins * ROW {
+        if attempt >= cuckoo::ATTEMPTS || rows.0.len() != bins {
             return Err(dh::violation(
                 from,
-                format!("a matrix of {} bytes for attempt {attempt}", rows.0.len()),
+                format!("a matrix of {} rows for attempt {attempt}", rows.0.len()),
             ));
         }
         let s: Row = s.0.as_slice().try_into().expect("64 bytes");
@@ -340,23 +395,26 @@ impl OtSetIntersection {
             .chunks_exact(16)
             .map(|k| k.try_into().expect("16 bytes"))
             .collect();
-        let mut q: Vec<Row> = rows.0.chunks_exact(ROW).map(|r| r.try_into().expect("a row")).collect();
-        drop(rows);
+        let Rows(mut q) = rows;
         extension::send(&keys, &s, &mut q, io.stop())?;
         let values = values(&self.context, &self.items, io.stop())?;
         let candidates = cuckoo::candidates(&self.context, attempt, &values, bins, io.stop())?;
-        let points: Vec<(u32, Block)> = values
-            .iter()
+        let mut points: Vec<(u32, Block)> = values
+            .par_iter()
             .zip(&candidates)
-            .flat_map(|(v, bins)| (0..HASHES).map(move |h| (bins[h], cuckoo::input(v, h))))
+            .flat_map_iter(|(v, bins)| (0..HASHES).map(move |h| (bins[h], cuckoo::input(v, h))))
             .collect();
-        let mut outputs = extension::evaluate(&q, &s, &Code::new(code), &points, io.stop())?;
+        // In bin order, each batch of evaluations reads a narrow band of the keys q_j (64 bytes
+        // a bin, tens of MB in all) instead of one row anywhere per point; the order of the
+        // outputs is lost in their sort below.
+        points.par_sort_unstable_by_key(|&(bin, _)| bin);
+        let outputs = extension::evaluate(&q, &s, &Code::new(code), &points, io.stop())?;
         drop(q);
         let len = output_len(bins, self.items.len());
-        outputs.par_iter_mut().for_each(|o| o[len..].fill(0));
+        let mut outputs: Vec<u128> = outputs.par_iter().map(|o| cut(o, len)).collect();
         check_stop(io.stop())?;
         outputs.par_sort_unstable();
-        let wire: Vec<u8> = outputs.iter().flat_map(|o| o[..len].iter().copied()).collect();
+        let wire = wire_outputs(&outputs, len);
         io.send(from, OtMessage::Outputs(Bytes(wire)));
         self.stage = Stage::Sent { peer: *peer };
         Ok(Progress::Continue)
@@ -379,27 +437,27 @@ impl OtSetIntersection {
                 format!("{} bytes of outputs for {peer} items", theirs.0.len()),
             ));
         }
-        let theirs: Vec<Block> = theirs
-            .0
-            .chunks_exact(len)
-            .map(|o| {
-                let mut block = [0u8; 16];
-                block[..len].copy_from_slice(o);
-                block
-            })
-            .collect();
-        if theirs.windows(2).any(|w| w[0] > w[1]) {
+        let theirs: Vec<u128> = theirs.0.par_chunks_exact(len).map(padded).collect();
+        if theirs.par_windows(2).any(|w| w[0] > w[1]) {
             return Err(dh::violation(from, "outputs out of order".into()));
         }
-        let mut members: Vec<usize> = outputs
+        // Both lists sorted, then one merge: a binary search per item missed the cache at
+        // nearly every step of the sender's millions of outputs.
+        let mut mine: Vec<(u128, u32)> = outputs
             .0
-            .par_chunks_exact(20)
-            .filter_map(|entry| {
-                let mut mine = [0u8; 16];
-                mine[..len].copy_from_slice(&entry[4..4 + len]);
-                let index = u32::from_le_bytes(entry[..4].try_into().expect("4 bytes")) as usize;
-                theirs.binary_search(&mine).is_ok().then_some(index)
+            .par_chunks_exact(len)
+            .enumerate()
+            .map(|(index, output)| (padded(output), index as u32))
+            .collect();
+        mine.par_sort_unstable();
+        let mut rest = theirs.iter().peekable();
+        let mut members: Vec<usize> = mine
+            .iter()
+            .filter(|(output, _)| {
+                while rest.next_if(|theirs| *theirs < output).is_some() {}
+                rest.peek().is_some_and(|theirs| *theirs == output)
             })
+            .map(|&(_, index)| index as usize)
             .collect();
         members.sort_unstable();
         self.limits.check(members.len() as u64, "the intersection")?;
@@ -488,7 +546,7 @@ mod tests {
     use crate::protocol::never;
     use crate::simulate::{Transcript, run_all, run_recorded};
     use rand_chacha::ChaCha20Rng;
-    use rand_core::SeedableRng;
+    use rand_core::{RngCore, SeedableRng};
     use std::collections::BTreeSet;
 
     fn spec(parameters: Value) -> Spec {
@@ -647,8 +705,8 @@ mod tests {
                         messages.get(1).map(std::mem::discriminant)
                     )
                 };
-                assert_eq!(rows.0.len(), cuckoo::table_size(n) * ROW);
-                rows.0.clone()
+                assert_eq!(rows.0.len(), cuckoo::table_size(n));
+                rows.0.as_flattened().to_vec()
             })
             .collect();
         for view in &views {
@@ -727,6 +785,44 @@ mod tests {
             .collect();
         let (_, outputs) = extension::receive(&pairs, &Code::new(&code), &inputs, never()).unwrap();
         outputs
+    }
+
+    /// The matrix in its wire and serde forms, and a matrix of a partial row refused.
+    #[test]
+    fn a_matrix_round_trips() {
+        let matrix = OtMessage::Matrix {
+            attempt: 2,
+            rows: Rows((0..3u8).map(|i| [i; ROW]).collect()),
+        };
+        let bytes = matrix.to_bytes();
+        assert_eq!(bytes.len(), 5 + 3 * ROW);
+        assert_eq!(OtMessage::from_bytes(1, &bytes).unwrap(), matrix);
+        assert!(OtMessage::from_bytes(1, &bytes[..bytes.len() - 1]).is_err());
+        assert!(OtMessage::from_bytes(1, &bytes[..3]).is_err());
+        let json = serde_json::to_string(&matrix).unwrap();
+        assert_eq!(serde_json::from_str::<OtMessage>(&json).unwrap(), matrix);
+    }
+
+    /// Outputs cut to integers sort as their first bytes do, and go on the wire as those bytes.
+    #[test]
+    fn cut_outputs_keep_the_order_of_their_bytes() {
+        let mut rng = ChaCha20Rng::seed_from_u64(70);
+        for len in [6, 11, 16] {
+            let outputs: Vec<Block> = (0..1000)
+                .map(|i| {
+                    let mut block = [0u8; 16];
+                    rng.fill_bytes(&mut block);
+                    // Runs of equal leading bytes, so that later bytes decide.
+                    block[0] = (i % 3) as u8;
+                    block
+                })
+                .collect();
+            let mut bytes: Vec<&[u8]> = outputs.iter().map(|o| &o[..len]).collect();
+            bytes.sort();
+            let mut numbers: Vec<u128> = outputs.iter().map(|o| cut(o, len)).collect();
+            numbers.sort();
+            assert_eq!(wire_outputs(&numbers, len), bytes.concat(), "len {len}");
+        }
     }
 
     /// Message lengths show the set sizes only: the same sizes with other members give the
