@@ -876,21 +876,5 @@ pub async fn assert_all_summed(cluster: &Cluster, ids: &[Uuid], sums: &[f64]) {
     }
 }
 
-/// PSI inputs: `parties` lists of `items` strings each (as one list of lists), the first `shared`
-/// of them in every list.
-pub fn psi_sets(parties: usize, items: usize, shared: usize) -> Vec<Value> {
-    (0..parties)
-        .map(|p| {
-            let list: Vec<String> = (0..items)
-                .map(|i| {
-                    if i < shared {
-                        format!("shared-{i}")
-                    } else {
-                        format!("p{p}-{i}")
-                    }
-                })
-                .collect();
-            json!([list])
-        })
-        .collect()
-}
+/// PSI inputs, as the engine's own timing example makes them.
+pub use fsc_simon::simulate::psi_sets;

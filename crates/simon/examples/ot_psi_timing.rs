@@ -10,30 +10,12 @@ use fsc_simon::protocol::never;
 use fsc_simon::psi::dh;
 use fsc_simon::psi::ot::extension::{self, Block, Code, WIDTH};
 use fsc_simon::psi::ot::{base, cuckoo};
-use fsc_simon::simulate::run_all;
+use fsc_simon::simulate::{psi_sets, run_all};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
-
-/// fsc-bench's sets (tests/lib.rs, `psi_sets`): `n` items a side, the first half shared.
-fn sets(n: usize) -> Vec<Value> {
-    (0..2)
-        .map(|p| {
-            let list: Vec<String> = (0..n)
-                .map(|i| {
-                    if i < n / 2 {
-                        format!("shared-{i}")
-                    } else {
-                        format!("p{p}-{i}")
-                    }
-                })
-                .collect();
-            json!([list])
-        })
-        .collect()
-}
 
 /// Seconds since `started`, recorded under `step`.
 fn lap(times: &mut BTreeMap<&'static str, Vec<f64>>, step: &'static str, started: &mut Instant) {
@@ -45,7 +27,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map_or(1 << 20, |a| a.parse().expect("N is a count"));
     let runs: usize = args.next().map_or(5, |a| a.parse().expect("RUNS is a count"));
-    let inputs = sets(n);
+    let inputs = psi_sets(2, n, n / 2);
     let spec = Spec::new("SetIntersection", &json!({"psi": "ot"}), 2).expect("a valid definition");
     let context = [7u8; 32];
     let mut times = BTreeMap::new();

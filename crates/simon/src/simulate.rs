@@ -7,7 +7,7 @@ use crate::machine::{EngineError, Machine, Spec};
 use crate::masks::Masks;
 use crate::protocol::PartyIndex;
 use rand_core::RngCore;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Every party's output, or the first engine error. `rng` supplies both the protocols'
 /// randomness and the delivery order. One input per participant (a helper from outside the
@@ -89,4 +89,23 @@ pub fn run_recorded(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Res
 fn persisted(machine: &Machine) -> Machine {
     let stored = serde_json::to_vec(machine).expect("machines serialise");
     serde_json::from_slice(&stored).expect("stored machines deserialise")
+}
+
+/// PSI inputs for tests and benchmarks (fsc-bench, the OT PSI timing example): `parties` lists
+/// of `items` strings each (as one list of lists), the first `shared` of them in every list.
+pub fn psi_sets(parties: usize, items: usize, shared: usize) -> Vec<Value> {
+    (0..parties)
+        .map(|p| {
+            let list: Vec<String> = (0..items)
+                .map(|i| {
+                    if i < shared {
+                        format!("shared-{i}")
+                    } else {
+                        format!("p{p}-{i}")
+                    }
+                })
+                .collect();
+            json!([list])
+        })
+        .collect()
 }
