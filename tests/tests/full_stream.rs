@@ -173,15 +173,30 @@ async fn a_full_stream_for_an_absent_party_does_not_stop_the_others() {
     for party in everyone {
         summed(&cluster, party, &waiting, 111, Duration::from_secs(120)).await;
     }
+    // The receipts that follow the results go to carol's small stream too and may fill it once
+    // more: each time it fills, a node warns once, and says so when it clears.
     for party in ["alice", "bob"] {
         let node = cluster.node(party);
-        assert_eq!(node.client().node().await.unwrap()["full_streams"], json!([]));
+        let episodes = || {
+            let log = node.log();
+            let count = |text: &str, level: &str| log.lines().filter(|l| l.contains(text) && l.contains(level)).count();
+            (count(FULL, "WARN"), count(CLEARED, "INFO"), log)
+        };
+        eventually(
+            Duration::from_secs(60),
+            &format!("{party} sees carol's stream clear"),
+            || async {
+                let (full, cleared, _) = episodes();
+                node.client().node().await.unwrap()["full_streams"] == json!([]) && full == cleared
+            },
+        )
+        .await;
         assert_eq!(metric(&cluster, party, "fsc_streams_full").await, 0.0);
-        let log = node.log();
+        let (full, cleared, log) = episodes();
         assert!(
-            log.lines().any(|l| l.contains(CLEARED) && l.contains("INFO")),
-            "{party} says it cleared:\n{log}"
+            full >= 1 && full == cleared,
+            "{party}: {full} full, {cleared} cleared:\n{log}"
         );
-        assert_eq!(log.matches(FULL).count(), 1, "{log}");
+        assert_eq!(log.matches(FULL).count(), full, "only as warnings:\n{log}");
     }
 }
