@@ -152,10 +152,27 @@ impl NodeProcess {
     /// Starts the node again on the same socket and store, and waits until it is ready.
     pub async fn restart(&mut self) {
         self.respawn();
-        self.client()
-            .wait_ready(READY_TIMEOUT)
-            .await
-            .expect("restarted node becomes ready");
+        self.wait_ready().await;
+    }
+
+    /// Waits until the node reports ready; panics with its log if it exits first (a node that
+    /// refuses its configuration fails the test at once, not after `READY_TIMEOUT`) or is not
+    /// ready within `READY_TIMEOUT`.
+    pub async fn wait_ready(&mut self) {
+        let started = Instant::now();
+        let client = self.client();
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited ({status}) before it became ready\n{}", self.id, self.log());
+            }
+            if client.ready().await {
+                return;
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                panic!("{} not ready within {READY_TIMEOUT:?}\n{}", self.id, self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGTERM, then waits for the exit (at most `timeout`).
@@ -602,10 +619,8 @@ impl Cluster {
             node.spawn();
             nodes.push(node);
         }
-        for node in nodes.iter().filter(|_| !options.unprovisioned) {
-            if let Err(error) = node.client().wait_ready(READY_TIMEOUT).await {
-                panic!("{error}\n--- log of {} ---\n{}", node.id, node.log());
-            }
+        for node in nodes.iter_mut().filter(|_| !options.unprovisioned) {
+            node.wait_ready().await;
         }
         Cluster {
             nodes,

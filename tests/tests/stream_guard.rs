@@ -46,7 +46,7 @@ async fn subject_counts(cluster: &Cluster) -> Value {
 
 #[tokio::test]
 async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent() {
-    let cluster = Cluster::start_with(unprovisioned(3)).await;
+    let mut cluster = Cluster::start_with(unprovisioned(3)).await;
     for node in &cluster.nodes {
         eventually(
             Duration::from_secs(30),
@@ -74,8 +74,8 @@ async fn nodes_wait_for_the_operator_then_compute_and_provisioning_is_idempotent
             output_text(&provision)
         );
     }
-    for node in &cluster.nodes {
-        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+    for node in &mut cluster.nodes {
+        node.wait_ready().await;
         // Said once, not at every retry.
         assert_eq!(node.log().matches(WAITING).count(), 1, "{}", node.log());
     }
@@ -175,7 +175,7 @@ async fn refuses(node: &NodeProcess, field: &str) {
 async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
     // Bob's stream is replaced: bob's inbox breaks and his node verifies at once, alice's within
     // `stream_check_s`.
-    let cluster = Cluster::start_with(ClusterOptions {
+    let mut cluster = Cluster::start_with(ClusterOptions {
         parties: 2,
         env: vec![("FSC_STREAM_CHECK_S".into(), "1".into())],
         ..Default::default()
@@ -200,8 +200,8 @@ async fn a_stream_replaced_while_nodes_run_is_verified_again_and_refused() {
     // The operator puts it right; the nodes compute on it without a restart.
     let update = cluster.provision_update();
     assert!(update.status.success(), "{}", output_text(&update));
-    for node in &cluster.nodes {
-        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+    for node in &mut cluster.nodes {
+        node.wait_ready().await;
     }
     let id = cluster.submit_sum(&[json!(3), json!(4)]).await;
     for view in cluster.finals(id, Duration::from_secs(60)).await {
@@ -335,7 +335,7 @@ impl Party {
 
 #[tokio::test]
 async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_outsiders() {
-    let cluster = Cluster::start_with(unprovisioned(3)).await;
+    let mut cluster = Cluster::start_with(unprovisioned(3)).await;
     let names = cluster.names();
     let bob = Party::connect(&cluster, "bob").await;
 
@@ -354,8 +354,8 @@ async fn a_party_cannot_create_the_stream_read_subject_counts_or_park_data_for_o
     bob.refused("$JS.API.STREAM.UPDATE.FSC-alice").await;
     assert!(bob.js.delete_stream("FSC-alice").await.is_err());
     bob.refused("$JS.API.STREAM.DELETE.FSC-alice").await;
-    for node in &cluster.nodes {
-        node.client().wait_ready(Duration::from_secs(30)).await.unwrap();
+    for node in &mut cluster.nodes {
+        node.wait_ready().await;
     }
 
     // A message from bob waits for carol, whose node is down.

@@ -106,8 +106,16 @@ impl Federation {
             };
             nodes.push(tokio::spawn(fsc_node::node::run(config, listener, shutdown)));
         }
-        for url in &urls {
-            Client::new(url, None).wait_ready(Duration::from_secs(30)).await?;
+        for (url, node) in urls.iter().zip(nodes.iter_mut()) {
+            // A node that stops at start (a port taken, a bad configuration) says why at once.
+            let client = Client::new(url, None);
+            tokio::select! {
+                ready = client.wait_ready(Duration::from_secs(30)) => ready?,
+                ended = node => {
+                    ended.map_err(|e| Error::Config(format!("a node panicked: {e}")))??;
+                    return Err(Error::Config(format!("the node at {url} stopped at start")));
+                }
+            }
         }
         Ok(Federation {
             urls,
