@@ -27,7 +27,7 @@ use crate::masks::Instance;
 use crate::protocol::{Io, Microprotocol, PartyIndex, Progress, ProtocolError};
 use crate::statistics::exact::{exact, number, sqrt_to_f64, to_f64};
 use crate::sum::additive_sum::{AdditiveSum, SumMessage};
-use crate::sum::secure_sum::MAX_DIGITS_AFTER;
+use crate::sum::secure_sum::check_digits_after;
 use crate::z2k::Z256;
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -53,12 +53,7 @@ impl UnivariateParameters {
             return Ok(UnivariateParameters::default());
         };
         let dp = dp.validate(parties, true)?;
-        let digits_after = clipping::grid(self.digits_after)?;
-        if digits_after > MAX_DIGITS_AFTER {
-            return Err(format!(
-                "digits_after must be at most {MAX_DIGITS_AFTER}, got {digits_after}"
-            ));
-        }
+        let digits_after = check_digits_after(clipping::grid(self.digits_after)?)?;
         Clipping::new(&dp, digits_after, true).mechanisms(parties)?;
         Ok(UnivariateParameters {
             digits_after: Some(digits_after),

@@ -68,6 +68,15 @@ use serde_json::{Value, json};
 /// The largest `digits_after` accepted: 10^40 already uses 133 of the 240 bits a value may have.
 pub const MAX_DIGITS_AFTER: u32 = 40;
 
+/// Refuses a `digits_after` beyond `MAX_DIGITS_AFTER`, for every protocol whose values go
+/// through this sum on its grid.
+pub fn check_digits_after(digits: u32) -> Result<u32, String> {
+    if digits > MAX_DIGITS_AFTER {
+        return Err(format!("digits_after must be at most {MAX_DIGITS_AFTER}, got {digits}"));
+    }
+    Ok(digits)
+}
+
 /// In exact mode a party's total must lie strictly within ±2^EXACT_LIMIT_BITS (about ±1.36e331):
 /// scaled by 2^1100 it stays below 2^2200, and the sum of 2^14 of them below 2^2214, far from
 /// wrapping in Z_2^2304.
@@ -98,8 +107,8 @@ impl SecureSumParameters {
     /// Checks the parameters and normalises them: an absent `digits_after` stays absent (exact
     /// mode), `digits_before` is 12 by default in fixed point and dropped in exact mode.
     pub fn validate(self, parties: usize) -> Result<Self, String> {
-        if let Some(digits) = self.digits_after.filter(|d| *d > MAX_DIGITS_AFTER) {
-            return Err(format!("digits_after must be at most {MAX_DIGITS_AFTER}, got {digits}"));
+        if let Some(digits) = self.digits_after {
+            check_digits_after(digits)?;
         }
         if let Some(bound) = self.bound.filter(|b| !(b.is_finite() && *b > 0.0)) {
             return Err(format!("bound must be a positive number, got {bound}"));
