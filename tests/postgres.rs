@@ -6,6 +6,7 @@
 //! PostgreSQL refuses to run as root; as root (CI, the setup's containers) the harness runs its
 //! commands as `nobody` through `runuser`, in a directory `nobody` owns.
 
+use fsc_tools::ca::Authority;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +21,8 @@ pub struct Postgres {
     pub port: u16,
     /// A file holding [`PASSWORD`], for a dataset's `password_file`.
     pub password_file: PathBuf,
+    /// Whether the cluster takes TLS connections only.
+    tls: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -58,22 +61,39 @@ fn run(program: &Path, args: &[&str]) -> std::process::Output {
     command.args(args).output().expect("run a PostgreSQL command")
 }
 
+/// Gives `path` to `nobody` when this process is root (the server runs as `nobody` then).
+fn give_to_server(path: &Path) {
+    // SAFETY: geteuid has no preconditions; chown on a path the harness created.
+    if unsafe { libc::geteuid() } == 0 {
+        let c_path = std::ffi::CString::new(path.to_str().expect("a UTF-8 path")).expect("no NUL");
+        assert_eq!(
+            unsafe { libc::chown(c_path.as_ptr(), 65534, 65534) },
+            0,
+            "chown {} to nobody",
+            path.display()
+        );
+    }
+}
+
 impl Postgres {
+    /// A cluster that takes plain TCP connections.
     pub fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// A cluster that takes TLS connections only (`hostssl` in pg_hba.conf), its certificate
+    /// for 127.0.0.1 signed by `authority`.
+    pub fn start_tls(authority: &Authority) -> Postgres {
+        Postgres::start_with(Some(authority))
+    }
+
+    fn start_with(authority: Option<&Authority>) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let data = dir.path().join("data");
         std::fs::create_dir(&data).expect("the data directory");
-        // SAFETY: geteuid has no preconditions; chown on a path this function created.
-        if unsafe { libc::geteuid() } == 0 {
-            let path = std::ffi::CString::new(data.to_str().expect("a UTF-8 path")).expect("no NUL");
-            assert_eq!(
-                unsafe { libc::chown(path.as_ptr(), 65534, 65534) },
-                0,
-                "chown the data directory to nobody"
-            );
-        }
+        give_to_server(&data);
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("the password file");
         std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -93,11 +113,31 @@ impl Postgres {
             ],
         );
         assert!(init.status.success(), "initdb: {}", crate::output_text(&init));
+        let mut server_options = String::new();
+        if let Some(authority) = authority {
+            let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+            authority
+                .issue_server("127.0.0.1", &cert, &key)
+                .expect("the server's certificate");
+            give_to_server(&cert);
+            give_to_server(&key);
+            let hba = data.join("pg_hba.conf");
+            let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+            let rules: Vec<String> = rules
+                .lines()
+                .map(|line| match line.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}"),
+                    None => line.to_string(),
+                })
+                .collect();
+            std::fs::write(&hba, rules.join("\n") + "\n").expect("pg_hba.conf");
+            server_options = " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
+        }
         // A port found free may be taken before the server binds it: then try another.
         for attempt in 1.. {
             let port = crate::free_ports(1)[0];
             let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off{server_options}",
                 data.display()
             );
             let log = data.join("server.log");
@@ -120,6 +160,7 @@ impl Postgres {
                     data,
                     port,
                     password_file,
+                    tls: authority.is_some(),
                     _dir: dir,
                 };
             }
@@ -138,9 +179,11 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// The URL with the password, for the test's own connection.
+    /// The URL with the password, for the test's own connection (over TLS if the cluster
+    /// takes nothing else).
     pub fn url_with_password(&self, database: &str) -> String {
-        format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{database}", self.port)
+        let tls = if self.tls { "?sslmode=require" } else { "" };
+        format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{database}{tls}", self.port)
     }
 }
 

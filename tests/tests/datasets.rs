@@ -10,6 +10,7 @@
 use fsc_client::Client;
 use fsc_e2e::postgres::Postgres;
 use fsc_e2e::{Cluster, Representations, fsc_bin, output_text};
+use fsc_tools::ca::Authority;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::path::Path;
@@ -550,5 +551,84 @@ async fn the_demo_reads_the_tutorial_from_csv_files() {
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
         r#"{"inputs": 3, "result": {"samples": 3, "sum": 85.0}}"#
+    );
+}
+
+/// A PostgreSQL that takes TLS connections only: a dataset whose URL asks `verify-full` against
+/// the steward's CA is listed and computed from; one that trusts another CA, and one that asks
+/// for no TLS, are unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_dataset_is_read_over_tls_verified_against_the_stewards_ca() {
+    let keys = tempfile::tempdir().unwrap();
+    let (ca, other) = (keys.path().join("ca.crt"), keys.path().join("other.crt"));
+    let steward = Authority::new("the steward's CA").unwrap();
+    steward.write(&ca, &keys.path().join("ca.key")).unwrap();
+    Authority::new("another CA")
+        .unwrap()
+        .write(&other, &keys.path().join("other.key"))
+        .unwrap();
+    let postgres = Postgres::start_tls(&steward);
+    write_postgres(&postgres, ROWS[2]).await;
+    let mut cluster = Cluster::start(2).await;
+    let dataset = |name: &str, tls: String| {
+        format!(
+            "\n[[datasets]]\nname = \"{name}\"\n{COLUMNS}\nsql = {{url = \"{}?{tls}\", query = \"{QUERY}\", password_file = \"{}\"}}\n",
+            postgres.url("labs"),
+            postgres.password_file.display()
+        )
+    };
+    let verified = |root: &Path| format!("sslmode=verify-full&sslrootcert={}", root.display());
+    let mut extra = dataset("labs", verified(&ca));
+    extra.push_str(&dataset("impostor", verified(&other)));
+    extra.push_str(&dataset("plain", "sslmode=disable".into()));
+    extra.push_str(&clients(r#""labs", "impostor", "plain""#));
+    cluster.append_config("alice", &extra);
+    cluster.node_mut("alice").restart().await;
+
+    let alice = Client::new(&cluster.node("alice").url, Some(ANALYST.into()));
+    let listed = alice.datasets().await.unwrap();
+    let listing = |name: &str| {
+        listed["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not listed: {listed}"))
+    };
+    assert_eq!(listing("labs")["rows"], 4, "{listed}");
+    for name in ["impostor", "plain"] {
+        assert_eq!(listing(name)["error"]["code"], "dataset_unavailable", "{listed}");
+    }
+
+    let bob = cluster.node("bob").client();
+    let parties = ["alice", "bob"];
+    let (from_data, from_json) = (Uuid::new_v4(), Uuid::new_v4());
+    let ages: Vec<i64> = ROWS[2].iter().map(|r| r.age).collect();
+    for (id, input) in [
+        (from_data, json!({"dataset": "labs", "column": "age"})),
+        (from_json, json!(ages)),
+    ] {
+        let (status, body) = submit(&alice, "SecureSum", &parties, id, input).await;
+        assert_eq!(status, 202, "{body}");
+        let (status, body) = submit(&bob, "SecureSum", &parties, id, json!([1])).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let a = alice.wait_final(from_data, WAIT).await.unwrap();
+    let b = alice.wait_final(from_json, WAIT).await.unwrap();
+    assert_eq!(a["status"], "succeeded", "{a}");
+    assert_eq!(a["output"], b["output"], "{a}\n{b}");
+    let (status, body) = submit(
+        &alice,
+        "SecureSum",
+        &parties,
+        Uuid::new_v4(),
+        json!({"dataset": "impostor", "column": "age"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("dataset_unavailable")),
+        "{body}"
     );
 }

@@ -94,7 +94,8 @@ pub struct ParquetSource {
 #[serde(deny_unknown_fields)]
 pub struct SqlSource {
     /// `sqlite:PATH` (relative to node.toml's directory; opened read-only) or
-    /// `postgres://user@host:port/database` (no password here).
+    /// `postgres://user@host:port/database` (no password here; `?sslmode=…&sslrootcert=…` for
+    /// TLS, README "Datasets").
     pub url: String,
     pub query: String,
     /// A file whose content (trimmed) is the database password.

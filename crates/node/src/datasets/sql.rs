@@ -3,7 +3,8 @@
 //!
 //! SQLite files are opened read-only through rusqlite on a blocking thread (the same SQLite
 //! library as the store's). PostgreSQL is read through sqlx's async connection, one connection
-//! per read, with the password from a file or an environment variable read at that moment.
+//! per read, with the password from a file or an environment variable read at that moment, over
+//! TLS as the URL's `sslmode` and `sslrootcert` ask (sqlx reads them, as libpq does).
 //! A database's own error text can quote data (a failed cast names the value), so errors keep
 //! only its SQLSTATE code.
 
