@@ -35,7 +35,8 @@
 //! Then the PSI protocols (see `psi.rs`; `--psi-items` sets the size of the largest DH PSI,
 //! `--psi-ot-items` of the largest OT PSI, both 2^20 by default; `--node-env` gives the nodes the
 //! larger limits 2^24 needs). Then StatisticsUnivariate of 3 × `--dataset-rows` floats (10^6 by
-//! default) read by each node from a CSV dataset, beside the same values as JSON (`datasets`).
+//! default) read by each node from a CSV and a Parquet dataset, beside the same values as JSON,
+//! with each source's time and the nodes' peak RSS (`datasets`).
 //! Last, sums among many parties, each count on a federation of its
 //! own on one broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default
 //! 50; a fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
@@ -140,7 +141,8 @@ struct Args {
     /// Sections to leave out, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     skip: Vec<Section>,
-    /// Rows per party of the datasets section (StatisticsUnivariate from CSV beside JSON).
+    /// Rows per party of the datasets section (StatisticsUnivariate from CSV and Parquet beside
+    /// JSON).
     #[arg(long, default_value_t = 1_000_000)]
     dataset_rows: usize,
     /// Also time the latency and throughput sums in the original's fixed point (`digits_after`
@@ -383,33 +385,42 @@ async fn many_parties(parties: usize, runs: usize) {
 }
 
 /// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
-/// StatisticsUnivariate of 3 × `rows` floats from each node's CSV dataset (README, "Datasets"),
-/// beside the same values posted as JSON, in the same run: wall time from the three submissions
-/// until succeeded at all three (median of `runs`), and the nodes' RSS after each. The last
-/// section on the main federation: its nodes restart with the dataset in their node.toml.
+/// StatisticsUnivariate of 3 × `rows` floats from each node's CSV and Parquet datasets (README,
+/// "Datasets"), beside the same values posted as JSON, in the same run: wall time from the three
+/// submissions until succeeded at all three (median of `runs`), and the nodes' peak RSS over
+/// each source's runs (the nodes restart before each source, so a peak is that source's own).
+/// The last section on the main federation: its nodes restart with the datasets in their
+/// node.toml.
 async fn datasets(cluster: &mut Cluster, runs: usize, rows: usize) {
     let parties = cluster.parties.clone();
     let mut inputs = Vec::new();
     for (p, party) in parties.iter().enumerate() {
         let values: Vec<f64> = uniforms(p as u64 + 20).take(rows).map(|u| u * 1000.0 - 200.0).collect();
+        let home = cluster.path().join(party);
         let mut text = String::with_capacity(rows * 20 + 6);
         text.push_str("value\n");
         for value in &values {
             text.push_str(&format!("{value}\n"));
         }
-        std::fs::write(cluster.path().join(party).join("bench.csv"), text).expect("write the CSV file");
+        std::fs::write(home.join("bench.csv"), text).expect("write the CSV file");
+        write_parquet(&home.join("bench.parquet"), &values);
         cluster.append_config(
             party,
-            "\n[[datasets]]\nname = \"bench\"\ncolumns = [{name = \"value\", type = \"number\"}]\ncsv = {path = \"bench.csv\"}\n",
+            "\n[[datasets]]\nname = \"bench\"\ncolumns = [{name = \"value\", type = \"number\"}]\ncsv = {path = \"bench.csv\"}\n\
+             \n[[datasets]]\nname = \"bench_parquet\"\ncolumns = [{name = \"value\", type = \"number\"}]\nparquet = {path = \"bench.parquet\"}\n",
         );
         inputs.push(json!(values));
     }
-    for party in &parties {
-        cluster.node_mut(party).restart().await;
-    }
-    let named = json!({"dataset": "bench", "column": "value"});
+    let named = |dataset: &str| vec![json!({"dataset": dataset, "column": "value"}); 3];
     let mut outputs = Vec::new();
-    for (source, inputs) in [("JSON", inputs), ("CSV", vec![named; 3])] {
+    for (source, inputs) in [
+        ("JSON", inputs),
+        ("CSV", named("bench")),
+        ("Parquet", named("bench_parquet")),
+    ] {
+        for party in &parties {
+            cluster.node_mut(party).restart().await;
+        }
         let mut samples = Vec::new();
         for _ in 0..runs {
             let (elapsed, result) = psi::timed(cluster, "StatisticsUnivariate", &Value::Null, &inputs).await;
@@ -417,22 +428,48 @@ async fn datasets(cluster: &mut Cluster, runs: usize, rows: usize) {
             outputs.push(result);
         }
         samples.sort_by(f64::total_cmp);
-        let rss = rss_line(cluster);
+        let peak = memory_line(cluster, "VmHWM:");
         println!(
-            "StatisticsUnivariate, 3 parties x {rows} floats from {source}: median {:.3} s over {runs} runs (min {:.3}, max {:.3}); RSS after (MB): {rss}",
+            "StatisticsUnivariate, 3 parties x {rows} floats from {source}: median {:.3} s over {runs} runs (min {:.3}, max {:.3}); peak RSS (MB): {peak}",
             samples[samples.len() / 2],
             samples[0],
             samples[samples.len() - 1]
         );
         record_entry(
             "datasets",
-            json!({"source": source, "rows": rows, "samples_s": samples, "rss_mb": rss}),
+            json!({"source": source, "rows": rows, "samples_s": samples, "peak_rss_mb": peak}),
         );
     }
     assert!(
         outputs.windows(2).all(|w| w[0] == w[1]),
-        "CSV and JSON give different results"
+        "CSV, Parquet and JSON give different results"
     );
+}
+
+/// `values` as a Parquet file of one DOUBLE column `value`, Snappy-compressed, in row groups of
+/// 2^20 rows (as a data warehouse's export would be).
+fn write_parquet(path: &std::path::Path, values: &[f64]) {
+    use parquet::basic::Compression;
+    use parquet::data_type::DoubleType;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let schema = parquet::schema::parser::parse_message_type("message bench { REQUIRED DOUBLE value; }")
+        .expect("the schema parses");
+    let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let file = std::fs::File::create(path).expect("create the Parquet file");
+    let mut writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(properties)).expect("a Parquet writer");
+    for group_values in values.chunks(1 << 20) {
+        let mut group = writer.next_row_group().expect("a row group");
+        let mut column = group.next_column().expect("the column").expect("one column");
+        column
+            .typed::<DoubleType>()
+            .write_batch(group_values, None, None)
+            .expect("write the values");
+        column.close().expect("close the column");
+        group.close().expect("close the row group");
+    }
+    writer.close().expect("close the Parquet file");
 }
 
 fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
