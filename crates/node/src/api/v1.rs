@@ -11,7 +11,7 @@ use crate::caller::Caller;
 use crate::datasets::Datasets;
 use crate::error::Error;
 use crate::failure::AbortReason;
-use crate::receipt::Receipt;
+use crate::receipt::{self, Receipt};
 use crate::runtime::{Accepted, Submission};
 use crate::store::{self, ComputationRow};
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -219,7 +219,7 @@ pub async fn receipt(
             row.status
         )));
     }
-    let stored = store::receipts_pool(&state.read, &row.id).await?;
+    let stored = receipt::verified(&state.envelopes, id, store::receipts_pool(&state.read, &row.id).await?);
     let receipt = Receipt::assemble(state.envelopes.me(), &row, &stored).ok_or_else(|| {
         Error::NotFound(format!(
             "computation {id} has no receipt on this node: it ended before a client here defined it, or this node only helped"
