@@ -8,9 +8,9 @@
 //! stores the outcome, and sent to every other party in a `receipt` message from the outbox
 //! (one per peer for everything that ended in one batch, see [`Entry`]), published after the
 //! result is released here (`runtime`). Peers' signatures are stored as they arrive and checked
-//! against the roster when a receipt is read ([`verified`]): `GET
-//! /v1/computations/{id}/receipt` assembles a [`Receipt`] of the ones that hold; `fsc audit
-//! verify-receipt` checks one with [`Receipt::verify`].
+//! against the roster when a receipt is read: `GET /v1/computations/{id}/receipt` assembles a
+//! [`Receipt`] of the ones that hold; `fsc audit verify-receipt` checks one with
+//! [`Receipt::verify`].
 //!
 //! A failure is signed by its reason code only: the detail is this node's own text (it may quote
 //! an input), and the party at fault is named differently by the party that found it and the
@@ -23,7 +23,6 @@
 use crate::audit::hex;
 use crate::config::roster::Roster;
 use crate::definition::definition_digest;
-use crate::envelope::{Envelopes, Rejection};
 use crate::error::Error;
 use crate::keys::{self, NodeKeys};
 use crate::store::{self, ComputationRow, ReceiptRow};
@@ -297,28 +296,6 @@ pub struct Entry {
     pub computation: Uuid,
     #[serde(flatten)]
     pub signed: Signed,
-}
-
-/// The stored signatures of `computation` that hold: this node's own, and each peer's that
-/// verifies by the roster key it names. Peers' are stored as their envelope authenticated them and
-/// checked only here, as a receipt is read; one that does not verify (a peer's bug, or a key gone
-/// from the roster) is left out, so the receipt shows it missing, never signed.
-pub fn verified(envelopes: &Envelopes, computation: Uuid, stored: Vec<ReceiptRow>) -> Vec<ReceiptRow> {
-    stored
-        .into_iter()
-        .filter(|row| {
-            if row.party == envelopes.me() {
-                return true;
-            }
-            let checked = Signed::from_row(row)
-                .ok_or(Rejection::Malformed)
-                .and_then(|signed| envelopes.verify_receipt(computation, &row.party, &signed));
-            if let Err(rejection) = &checked {
-                tracing::warn!(%computation, party = %row.party, %rejection, "stored receipt signature left out");
-            }
-            checked.is_ok()
-        })
-        .collect()
 }
 
 /// Each party's signature as the receipt shows it.

@@ -7,7 +7,7 @@
 //! computations, and one seal, outbox row and open per peer and batch. A crash after
 //! the commit leaves the messages in the outbox, re-published at start. Peers' signatures are
 //! stored as they arrive, authenticated by their envelope, and checked against the roster when a
-//! receipt is read (`receipt::verified`); they never touch the computation itself.
+//! receipt is read (`GET /v1/computations/{id}/receipt`); they never touch the computation itself.
 
 use super::*;
 use crate::receipt::{Entry, Signed, Statement};
