@@ -5,10 +5,12 @@
 //! computation id, the definition digest (`definition::definition_digest`, which covers the
 //! microprotocol, the parties and the parameters), the outcome, and a digest of the canonical
 //! output or of the failure's reason code. The signature is stored in the transaction that
-//! stores the outcome, and sent to every other party in one small `receipt` message from
-//! the outbox, published after the result is released here (`runtime`). Peers' signatures are
-//! stored as they arrive. `GET /v1/computations/{id}/receipt` assembles a [`Receipt`]; `fsc
-//! audit verify-receipt` checks one with [`Receipt::verify`].
+//! stores the outcome, and sent to every other party in a `receipt` message from the outbox
+//! (one per peer for everything that ended in one batch, see [`Entry`]), published after the
+//! result is released here (`runtime`). Peers' signatures are stored as they arrive and checked
+//! against the roster when a receipt is read: `GET /v1/computations/{id}/receipt` assembles a
+//! [`Receipt`] of the ones that hold; `fsc audit verify-receipt` checks one with
+//! [`Receipt::verify`].
 //!
 //! A failure is signed by its reason code only: the detail is this node's own text (it may quote
 //! an input), and the party at fault is named differently by the party that found it and the
@@ -101,25 +103,35 @@ impl Statement {
         sha256(&[&self.canonical()])
     }
 
-    /// What `party` signs: the statement bound to the signer, so that one party's signature
-    /// cannot stand for another's.
-    fn signed_bytes(&self, party: &str) -> Vec<u8> {
-        let mut bytes = b"fsc/receipt-signature/v1\0".to_vec();
-        bytes.extend_from_slice(party.as_bytes());
-        bytes.push(0);
-        bytes.extend_from_slice(&self.canonical());
-        bytes
-    }
-
-    pub fn sign(&self, keys: &NodeKeys, party: &str) -> Vec<u8> {
-        keys.sign(&self.signed_bytes(party))
-    }
-
-    /// Whether `signature` is `party`'s over this statement, by the Ed25519 key `public`.
-    pub fn verify(&self, public: &[u8; 32], party: &str, signature: &[u8]) -> bool {
-        keys::verify(public, &self.signed_bytes(party), signature)
+    /// This statement's leaf in the tree of the statements its signer signed together.
+    fn leaf(&self) -> [u8; 32] {
+        sha256(&[b"fsc/receipt-leaf/v1\0", &self.canonical()])
     }
 }
+
+/// An inner node of a signer's tree. Labels keep leaves and inner nodes apart, so that no inner
+/// node passes for a statement.
+fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    sha256(&[b"fsc/receipt-node/v1\0", left, right])
+}
+
+/// What `party` signs: the root of the tree of the statements it signed together, bound to the
+/// signer, so that one party's signature cannot stand for another's.
+fn signed_bytes(party: &str, root: &[u8; 32]) -> Vec<u8> {
+    let mut bytes = b"fsc/receipt-signature/v2\0".to_vec();
+    bytes.extend_from_slice(party.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(root);
+    bytes
+}
+
+/// Most statements under one signature: a signature costs more than the rest of a small
+/// computation, so it is shared; but every row stores its path (3 steps of 65 characters for 8),
+/// and rows are what a batch of computations writes most.
+const GROUP: usize = 8;
+
+/// Most steps in a path a verifier follows (a tree of 2^32 statements).
+const MAX_PATH: usize = 32;
 
 /// The digest of a computation's output: SHA-256 over a label and its canonical JSON (object
 /// keys sorted, numbers as the engine wrote them).
@@ -153,19 +165,86 @@ pub struct Signed {
     pub outcome_digest: String,
     /// The roster key (of the signer's entry) that signed.
     pub key_id: String,
-    /// Ed25519, base64.
+    /// Ed25519, base64, over the root of the signer's tree (`signed_bytes`).
     pub signature: String,
+    /// From the statement's leaf up to that root, the sibling at each level: `l` or `r` (the
+    /// side it is on) and 64 hex digits. Empty for a statement signed alone (the root is its
+    /// leaf).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
 }
 
 impl Signed {
-    pub fn new(statement: &Statement, key_id: &str, signature: &[u8]) -> Signed {
-        Signed {
-            definition_digest: hex(&statement.definition_digest),
-            outcome: statement.outcome,
-            outcome_digest: hex(&statement.outcome_digest),
-            key_id: key_id.to_string(),
-            signature: keys::encode_base64(signature),
+    /// `party`'s signatures of `statements`, by its key `key_id`, in groups of up to
+    /// [`GROUP`]: one Ed25519 signature over the root of a Merkle tree of each group (a level's
+    /// odd last node moves up as it is), and each statement's path to it. A node signs
+    /// everything that ended in one batch at once.
+    pub fn sign_all(statements: &[Statement], keys: &NodeKeys, key_id: &str, party: &str) -> Vec<Signed> {
+        statements
+            .chunks(GROUP)
+            .flat_map(|group| Signed::sign_group(group, keys, key_id, party))
+            .collect()
+    }
+
+    fn sign_group(statements: &[Statement], keys: &NodeKeys, key_id: &str, party: &str) -> Vec<Signed> {
+        let mut level: Vec<[u8; 32]> = statements.iter().map(Statement::leaf).collect();
+        let mut paths = vec![Vec::new(); statements.len()];
+        let mut places: Vec<usize> = (0..statements.len()).collect();
+        while level.len() > 1 {
+            for (path, place) in paths.iter_mut().zip(&mut places) {
+                let sibling = *place ^ 1;
+                if let Some(hash) = level.get(sibling) {
+                    path.push(format!("{}{}", if sibling < *place { 'l' } else { 'r' }, hex(hash)));
+                }
+                *place >>= 1;
+            }
+            level = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => node(left, right),
+                    [alone] => *alone,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
         }
+        let root = level[0];
+        let signature = keys::encode_base64(&keys.sign(&signed_bytes(party, &root)));
+        statements
+            .iter()
+            .zip(paths)
+            .map(|(statement, path)| Signed {
+                definition_digest: hex(&statement.definition_digest),
+                outcome: statement.outcome,
+                outcome_digest: hex(&statement.outcome_digest),
+                key_id: key_id.to_string(),
+                signature: signature.clone(),
+                path,
+            })
+            .collect()
+    }
+
+    /// The root `statement`'s path leads to; `None` if the path is malformed.
+    fn root(&self, statement: &Statement) -> Option<[u8; 32]> {
+        if self.path.len() > MAX_PATH {
+            return None;
+        }
+        self.path.iter().try_fold(statement.leaf(), |hash, step| {
+            let sibling = unhex(step.get(1..)?)?;
+            match step.as_bytes().first()? {
+                b'l' => Some(node(&sibling, &hash)),
+                b'r' => Some(node(&hash, &sibling)),
+                _ => None,
+            }
+        })
+    }
+
+    /// Whether this is `party`'s signature over `statement`, by the Ed25519 key `public`.
+    pub fn holds(&self, statement: &Statement, public: &[u8; 32], party: &str) -> bool {
+        let Some(root) = self.root(statement) else {
+            return false;
+        };
+        keys::decode_base64(&self.signature, "signature")
+            .is_ok_and(|signature| keys::verify(public, &signed_bytes(party, &root), &signature))
     }
 
     /// A stored signature; `None` if its outcome is not one this node writes.
@@ -176,6 +255,7 @@ impl Signed {
             outcome_digest: row.outcome_digest.clone(),
             key_id: row.key_id.clone(),
             signature: row.signature.clone(),
+            path: row.path.split_whitespace().map(str::to_string).collect(),
         })
     }
 
@@ -200,13 +280,22 @@ impl Signed {
             .and_then(|p| p.keys.iter().find(|k| k.id == self.key_id))
             .ok_or_else(|| format!("the roster lists no key {:?} of {party}", self.key_id))?;
         let public = key.ed25519_bytes().map_err(|e| e.to_string())?;
-        let signature = keys::decode_base64(&self.signature, "signature").map_err(|e| e.to_string())?;
-        if statement.verify(&public, party, &signature) {
+        if self.holds(&statement, &public, party) {
             Ok(statement)
         } else {
             Err("the signature does not verify (forged, or over another statement)".into())
         }
     }
+}
+
+/// One signature as a `receipt` message carries it: a message carries this node's signatures of
+/// the computations that ended in one of its batches, so that a batch of computations costs each
+/// peer one sealed message, not one per computation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub computation: Uuid,
+    #[serde(flatten)]
+    pub signed: Signed,
 }
 
 /// Each party's signature as the receipt shows it.
@@ -423,6 +512,7 @@ mod tests {
     use super::*;
     use crate::config::roster::test_roster;
     use serde_json::json;
+    use std::collections::HashSet;
 
     const PARTIES: [&str; 3] = ["alice", "bob", "carol"];
 
@@ -451,7 +541,7 @@ mod tests {
     }
 
     fn signature_row(statement: &Statement, party: &str, keys: &NodeKeys) -> ReceiptRow {
-        let signed = Signed::new(statement, "k1", &statement.sign(keys, party));
+        let signed = Signed::sign_all(&[*statement], keys, "k1", party).remove(0);
         ReceiptRow {
             computation: statement.computation.to_string(),
             party: party.into(),
@@ -460,7 +550,9 @@ mod tests {
             outcome_digest: signed.outcome_digest,
             key_id: signed.key_id,
             signature: signed.signature,
+            path: signed.path.join(" "),
             received_at: 1,
+            unsolicited: false,
         }
     }
 
@@ -521,6 +613,43 @@ mod tests {
             output_digest(&a),
             output_digest(&json!({"inputs": 3, "result": {"sum": 86.0}}))
         );
+    }
+
+    #[test]
+    fn one_signature_covers_a_batch_and_each_statement_verifies_alone() {
+        let (roster, keys) = test_roster(&PARTIES);
+        let public = keys[0].ed25519_public();
+        for count in [1usize, 2, 5, 8, 11] {
+            let statements: Vec<Statement> = (0..count as u128)
+                .map(|i| Statement {
+                    computation: Uuid::from_u128(i),
+                    definition_digest: [i as u8; 32],
+                    outcome: Outcome::Succeeded,
+                    outcome_digest: output_digest(&json!({"sum": i})),
+                })
+                .collect();
+            let signed = Signed::sign_all(&statements, &keys[0], "k1", "alice");
+            // One signature per group of eight.
+            let signatures: HashSet<&str> = signed.iter().map(|s| s.signature.as_str()).collect();
+            assert_eq!(signatures.len(), count.div_ceil(GROUP));
+            assert!(signed.iter().all(|s| s.path.len() <= 3));
+            for (i, (statement, one)) in statements.iter().zip(&signed).enumerate() {
+                assert!(one.holds(statement, &public, "alice"), "{count}: {i}");
+                assert_eq!(one.verify(statement.computation, "alice", &roster), Ok(*statement));
+                assert!(!one.holds(statement, &public, "bob"));
+                // Another statement's path, or its own changed, leads elsewhere.
+                if count > 1 {
+                    assert!(!one.holds(&statements[(i + 1) % count], &public, "alice"));
+                }
+                if let Some(step) = one.path.first() {
+                    let mut bent = one.clone();
+                    bent.path[0] = format!("{}{}", if step.starts_with('l') { 'r' } else { 'l' }, &step[1..]);
+                    assert!(!bent.holds(statement, &public, "alice"));
+                    bent.path.truncate(0);
+                    assert!(!bent.holds(statement, &public, "alice"));
+                }
+            }
+        }
     }
 
     #[test]

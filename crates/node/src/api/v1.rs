@@ -9,11 +9,12 @@ use super::{AppState, JsonBody};
 use crate::audit::{self, Event};
 use crate::caller::Caller;
 use crate::datasets::Datasets;
+use crate::envelope::{Envelopes, Rejection};
 use crate::error::Error;
 use crate::failure::AbortReason;
-use crate::receipt::Receipt;
+use crate::receipt::{Receipt, Signed};
 use crate::runtime::{Accepted, Submission};
-use crate::store::{self, ComputationRow};
+use crate::store::{self, ComputationRow, ReceiptRow};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -219,7 +220,7 @@ pub async fn receipt(
             row.status
         )));
     }
-    let stored = store::receipts_pool(&state.read, &row.id).await?;
+    let stored = verified(&state.envelopes, id, store::receipts_pool(&state.read, &row.id).await?);
     let receipt = Receipt::assemble(state.envelopes.me(), &row, &stored).ok_or_else(|| {
         Error::NotFound(format!(
             "computation {id} has no receipt on this node: it ended before a client here defined it, or this node only helped"
@@ -233,6 +234,28 @@ pub async fn receipt(
     );
     state.runtime.record_reads(vec![event]);
     Ok(Json(receipt))
+}
+
+/// The stored signatures of `computation` that hold: this node's own, and each peer's that
+/// verifies by the roster key it names. Peers' are stored as their envelope authenticated them and
+/// checked only here, as a receipt is read; one that does not verify (a peer's bug, or a key gone
+/// from the roster) is left out, so the receipt shows it missing, never signed.
+fn verified(envelopes: &Envelopes, computation: Uuid, stored: Vec<ReceiptRow>) -> Vec<ReceiptRow> {
+    stored
+        .into_iter()
+        .filter(|row| {
+            if row.party == envelopes.me() {
+                return true;
+            }
+            let checked = Signed::from_row(row)
+                .ok_or(Rejection::Malformed)
+                .and_then(|signed| envelopes.verify_receipt(computation, &row.party, &signed));
+            if let Err(rejection) = &checked {
+                tracing::warn!(%computation, party = %row.party, %rejection, "stored receipt signature left out");
+            }
+            checked.is_ok()
+        })
+        .collect()
 }
 
 /// `DELETE /v1/computations/{id}`: cancels a pending or running computation of this client. It

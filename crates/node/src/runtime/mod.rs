@@ -295,8 +295,15 @@ struct Batch {
     /// Computations that became final in this batch.
     finished: Vec<Uuid>,
     outbox: Vec<OutboxRow>,
-    /// Receipt messages (`receipts`): in the outbox with the rest, published after the results.
+    /// Statements of the computations that ended here in this batch, signed together before
+    /// the commit (`receipts`).
+    statements: Vec<crate::receipt::Statement>,
+    /// Receipt messages being filled with them, one per peer, sealed before the commit.
+    receipt_messages: Vec<receipts::ReceiptMessage>,
+    /// Receipt messages sealed: in the outbox with the rest, published after the results.
     receipt_outbox: Vec<OutboxRow>,
+    /// This node's signatures in them, one per peer and computation.
+    receipts_sent: u64,
     /// Receipt signatures to store: this node's of what ended in this batch, and peers'.
     receipts: Vec<store::ReceiptRow>,
     /// Computations whose pending inbox rows were consumed.
@@ -684,6 +691,7 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
+        self.seal_receipts(now, batch);
         store::insert_outbox(conn, &mut batch.receipt_outbox)?;
         let stored = store::insert_receipts(conn, &batch.receipts)?;
         batch.receipts_received = stored.iter().filter(|(_, party)| *party != self.me).count() as u64;
@@ -707,7 +715,7 @@ impl Runtime {
         Metrics::add(&m.computations_failed, batch.failed);
         Metrics::add(&m.messages_received, batch.received);
         Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
-        Metrics::add(&m.receipts_sent, batch.receipt_outbox.len() as u64);
+        Metrics::add(&m.receipts_sent, batch.receipts_sent);
         Metrics::add(&m.receipts_received, batch.receipts_received);
         let queued = batch.outbox.len() + batch.receipt_outbox.len();
         m.outbox_pending.fetch_add(queued as i64, Ordering::Relaxed);
@@ -768,7 +776,7 @@ impl Runtime {
             active.row.status = store::SUCCEEDED.to_string();
             active.row.output = Some(output.to_string());
             active.row.finished_at = Some(now);
-            self.sign_receipt(&mut active.row, now, batch);
+            self.sign_receipt(&mut active.row, batch);
             batch.touched.remove(&id);
             batch.settled.insert(id, active.row);
             batch.finished.push(id);
@@ -832,7 +840,7 @@ impl Runtime {
         row.machine = None;
         row.finished_at = Some(now);
         batch.failed += 1;
-        self.sign_receipt(row, now, batch);
+        self.sign_receipt(row, batch);
     }
 }
 

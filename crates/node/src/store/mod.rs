@@ -22,7 +22,8 @@ pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_audit,
     insert_charges, insert_inbox, insert_outbox, insert_receipts, message_in_chunks, pending_chunk_bytes,
-    pending_inbox, prune, retired, retired_and_waiting, senders, spent_since, unsolicited_bytes, upsert_computations,
+    pending_inbox, prune, retired, retired_and_waiting, senders, spent_since, stored_computations, unsolicited_bytes,
+    upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -642,7 +643,9 @@ mod tests {
             outcome_digest: "o".repeat(64),
             key_id: "k1".into(),
             signature: signature.into(),
+            path: "r".to_string() + &"s".repeat(64),
             received_at: 10,
+            unsolicited: computation == "unknown",
         };
         let mut known = computation("known", SUCCEEDED);
         known.finished_at = Some(5);
@@ -651,8 +654,8 @@ mod tests {
         assert_eq!(stored.len(), 2);
         assert!(insert_receipts(conn, &[receipt("known", "second")]).unwrap().is_empty());
         assert_eq!(receipts_pool(&pool, "known").await.unwrap()[0].signature, "first");
-        // The unknown computation's only: 64 + 9 + 64 + 2 + 1 bytes.
-        assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 140);
+        // The unknown computation's only: 64 + 9 + 64 + 2 + 1 + 65 bytes.
+        assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 205);
         assert_eq!(unsolicited_bytes(conn, "carol").unwrap(), 0);
         assert_eq!(expire_orphans(conn, 11, 0).unwrap(), 1);
         assert_eq!(unsolicited_bytes(conn, "bob").unwrap(), 0);

@@ -108,7 +108,11 @@ pub struct ReceiptRow {
     pub outcome_digest: String,
     pub key_id: String,
     pub signature: String,
+    /// The statement's path to the signed root, space-separated (`receipt::Signed::path`).
+    pub path: String,
     pub received_at: i64,
+    /// Stored for a computation not stored here (yet): counted against the sender's quota.
+    pub unsolicited: bool,
 }
 
 /// What one API client has spent since some time: the sums of its charges, and how many.

@@ -336,6 +336,11 @@ pub fn retired_and_waiting(conn: &Connection, ids: &[String]) -> Result<(Vec<Str
     Ok((retired, waiting))
 }
 
+/// Which of `ids` are stored here (their ids only: a receipt needs no more of its computation).
+pub fn stored_computations(conn: &Connection, ids: &[String]) -> Result<Vec<String>, Error> {
+    select_in(conn, "SELECT id FROM computations WHERE id IN (", ids, |row| row.get(0))
+}
+
 /// Which of these ids belonged to computations pruned after the retention.
 pub fn retired(conn: &Connection, ids: &[String]) -> Result<Vec<String>, Error> {
     select_in(conn, "SELECT id FROM retired WHERE id IN (", ids, |row| row.get(0))
@@ -407,14 +412,15 @@ pub fn expire_orphans(conn: &Connection, unsolicited: i64, cutoff: i64) -> Resul
         ))?
         .execute([cutoff, unsolicited])?;
     let receipts = conn
-        .prepare_cached(&format!("DELETE FROM receipts WHERE received_at < ? AND {UNSOLICITED}"))?
+        .prepare_cached(&format!(
+            "DELETE FROM receipts WHERE unsolicited = 1 AND received_at < ? AND {UNSOLICITED}"
+        ))?
         .execute([unsolicited])?;
     Ok((inbox + chunks + receipts) as u64)
 }
 
 /// What a stored receipt signature counts against its sender's quota.
-pub const RECEIPT_BYTES: &str =
-    "length(definition_digest) + length(outcome) + length(outcome_digest) + length(key_id) + length(signature)";
+pub const RECEIPT_BYTES: &str = "length(definition_digest) + length(outcome) + length(outcome_digest) + length(key_id) + length(signature) + length(path)";
 
 /// A row of a computation that no client here has submitted (nor a party invited this node to).
 const UNSOLICITED: &str = "computation NOT IN (SELECT id FROM computations)";
@@ -425,7 +431,7 @@ pub fn unsolicited_bytes(conn: &Connection, sender: &str) -> Result<i64, Error> 
     let sql = format!(
         "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ?1 AND {UNSOLICITED}) + \
          (SELECT COALESCE(SUM(length(body)), 0) FROM inbox WHERE sender = ?1 AND body IS NOT NULL AND {UNSOLICITED}) + \
-         (SELECT COALESCE(SUM({RECEIPT_BYTES}), 0) FROM receipts WHERE party = ?1 AND {UNSOLICITED})"
+         (SELECT COALESCE(SUM({RECEIPT_BYTES}), 0) FROM receipts WHERE party = ?1 AND unsolicited = 1 AND {UNSOLICITED})"
     );
     Ok(conn.prepare_cached(&sql)?.query_row([sender], |row| row.get(0))?)
 }
@@ -612,7 +618,7 @@ pub fn add_chunk(conn: &Connection, chunk: &ChunkRow) -> Result<Option<Vec<Chunk
 pub fn insert_receipts(conn: &Connection, rows: &[ReceiptRow]) -> Result<Vec<(String, String)>, Error> {
     insert_values(
         conn,
-        "INSERT INTO receipts (computation, party, definition_digest, outcome, outcome_digest, key_id, signature, received_at)",
+        "INSERT INTO receipts (computation, party, definition_digest, outcome, outcome_digest, key_id, signature, path, received_at, unsolicited)",
         "ON CONFLICT DO NOTHING RETURNING computation, party",
         rows,
         |row| {
@@ -624,7 +630,9 @@ pub fn insert_receipts(conn: &Connection, rows: &[ReceiptRow]) -> Result<Vec<(St
                 &row.outcome_digest,
                 &row.key_id,
                 &row.signature,
+                &row.path,
                 &row.received_at,
+                &row.unsolicited,
             ]
         },
         |row| Ok((row.get(0)?, row.get(1)?)),
