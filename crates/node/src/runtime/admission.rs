@@ -348,9 +348,25 @@ impl Runtime {
         if let Some(helper) = helper {
             self.invite(id, &helper, &invitation, now, batch);
         }
+        // The peers this first step reaches get the definition with their first message; the
+        // others an invite, from the party that starts the computation (`proposals`).
+        let reached: HashSet<String> = match &step {
+            Some(Ok(step)) => step
+                .outgoing
+                .iter()
+                .map(|(to, _)| self.active[&id].parties[*to].clone())
+                .collect(),
+            _ => HashSet::new(),
+        };
         match step {
-            Some(step) => self.handle_step(id, step, now, batch),
+            Some(step) => {
+                let definition = proposals::definition_bytes(&invitation);
+                self.handle_step(id, step, Some(&definition), now, batch);
+            }
             None => self.defer(id, Work::Start, batch),
+        }
+        if !known.started_elsewhere.contains(&id) {
+            self.propose(id, &invitation, &reached, now, batch);
         }
         let status = self.status_of(id, batch);
         Ok(Accepted {

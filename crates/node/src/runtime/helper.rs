@@ -204,7 +204,7 @@ impl Runtime {
         );
         batch.touched.insert(id);
         batch.started.push(id);
-        self.handle_step(id, step, now, batch);
+        self.handle_step(id, step, None, now, batch);
         self.apply_pending(conn, &[id.to_string()], now, batch)
     }
 
