@@ -216,7 +216,7 @@ fn waiting_for(parties: &[String], joined: &[String]) -> Vec<String> {
 /// that no client here has submitted (nor declined), soonest deadline first: their definitions,
 /// proposer, and who has joined. Never an input: a proposal holds none.
 pub async fn proposals(State(state): State<AppState>) -> Result<Json<Value>, Error> {
-    let found = store::proposals_pool(&state.read, crate::runtime::now_ms()).await?;
+    let found = store::proposals_pool(&state.read, crate::runtime::now_ms(), MAX_PAGE).await?;
     let shown: Vec<Value> = found.iter().map(|(row, joined)| proposal_view(row, joined)).collect();
     Ok(Json(json!({"proposals": shown})))
 }

@@ -179,13 +179,14 @@ pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<
 
 /// The proposals this node holds (computations a peer started that no client here has
 /// submitted, see migration 0015) whose deadline has not passed, soonest deadline first, each with
-/// the parties whose messages for it have reached this node.
-pub async fn proposals_pool(pool: &SqlitePool, now: i64) -> Result<Vec<(ProposalRow, Vec<String>)>, Error> {
+/// the parties whose messages for it have reached this node; at most `limit`.
+pub async fn proposals_pool(pool: &SqlitePool, now: i64, limit: i64) -> Result<Vec<(ProposalRow, Vec<String>)>, Error> {
     let rows: Vec<ProposalRow> = sqlx::query_as(
         "SELECT * FROM proposals WHERE deadline_at > ? AND computation NOT IN (SELECT id FROM computations) \
-         ORDER BY deadline_at, computation LIMIT 1000",
+         ORDER BY deadline_at, computation LIMIT ?",
     )
     .bind(now)
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     let mut found = Vec::with_capacity(rows.len());
