@@ -265,24 +265,16 @@ impl Runtime {
             });
         }
         batch.submitted += 1;
-        let mut row = ComputationRow {
-            id: id.to_string(),
-            microprotocol: Some(item.microprotocol.clone()),
-            parties: Some(json!(item.parties).to_string()),
-            parameters: Some(parameters.to_string()),
-            digest: Some(digest.to_vec()),
-            status: store::PENDING.to_string(),
-            machine: None,
-            next_seq: 0,
-            output: None,
-            error: None,
-            deadline_at: now + deadline_s as i64 * 1000,
-            created_at: now,
-            finished_at: None,
-            network: item.network.clone(),
-            client: Some(item.caller.name.clone()),
-            dataset: summary.as_ref().map(|summary| json!(summary).to_string()),
+        let invitation = Invitation {
+            microprotocol: item.microprotocol.clone(),
+            parties: item.parties.clone(),
+            parameters: parameters.clone(),
+            deadline_s,
         };
+        let mut row = defined_row(id, &invitation, now + deadline_s as i64 * 1000, now);
+        row.network = item.network.clone();
+        row.client = Some(item.caller.name.clone());
+        row.dataset = summary.as_ref().map(|summary| json!(summary).to_string());
         let helper = spec.as_ref().ok().and_then(Spec::helper).map(str::to_string);
         // The policy is checked before the engine starts: nothing derived from the input has
         // left this node when it refuses. The budget last: only a computation that starts is
@@ -325,12 +317,6 @@ impl Runtime {
         let everyone = participants(&item.parties, &parameters);
         let masks = self.masks(id, &digest, &everyone);
         let step = (!machine.runs_long()).then(|| machine.start(&mut self.rng, &masks));
-        let invitation = Invitation {
-            microprotocol: item.microprotocol,
-            parties: item.parties,
-            parameters,
-            deadline_s,
-        };
         self.active.insert(
             id,
             Active {

@@ -959,6 +959,35 @@ impl Failure {
     }
 }
 
+/// The row of computation `id` as it starts here at `now`: its definition and digest, pending,
+/// no engine state yet, nothing sent, no owner (the caller sets what differs).
+fn defined_row(id: Uuid, definition: &Invitation, deadline_at: i64, now: i64) -> ComputationRow {
+    let Invitation {
+        microprotocol,
+        parties,
+        parameters,
+        ..
+    } = definition;
+    ComputationRow {
+        id: id.to_string(),
+        microprotocol: Some(microprotocol.clone()),
+        parties: Some(json!(parties).to_string()),
+        parameters: Some(parameters.to_string()),
+        digest: Some(definition_digest(id, microprotocol, parties, parameters).to_vec()),
+        status: store::PENDING.to_string(),
+        machine: None,
+        next_seq: 0,
+        output: None,
+        error: None,
+        deadline_at,
+        created_at: now,
+        finished_at: None,
+        network: None,
+        client: None,
+        dataset: None,
+    }
+}
+
 /// A step's messages, sealed as outbox rows, and its output if it finished the computation.
 struct Sealed {
     outbox: Vec<OutboxRow>,

@@ -178,32 +178,19 @@ impl Runtime {
             return Ok(Declined::NotProposed);
         };
         let unreadable = |e: serde_json::Error| Error::Config(format!("stored proposal {id} is unreadable: {e}"));
-        let parties: Vec<String> = serde_json::from_str(&proposal.parties).map_err(unreadable)?;
-        let parameters: Value = serde_json::from_str(&proposal.parameters).map_err(unreadable)?;
-        let digest = definition_digest(id, &proposal.microprotocol, &parties, &parameters);
-        let mut row = ComputationRow {
-            id: id.to_string(),
-            microprotocol: Some(proposal.microprotocol),
-            parties: Some(proposal.parties),
-            parameters: Some(proposal.parameters),
-            digest: Some(digest.to_vec()),
-            status: store::PENDING.to_string(),
-            machine: None,
-            next_seq: 0,
-            output: None,
-            error: None,
-            deadline_at: proposal.deadline_at,
-            created_at: now,
-            finished_at: None,
-            network: None,
-            client: Some(by.to_string()),
-            dataset: None,
+        let definition = Invitation {
+            microprotocol: proposal.microprotocol,
+            parties: serde_json::from_str(&proposal.parties).map_err(unreadable)?,
+            parameters: serde_json::from_str(&proposal.parameters).map_err(unreadable)?,
+            deadline_s: ((proposal.deadline_at - now) / 1000).max(0) as u64,
         };
+        let mut row = defined_row(id, &definition, proposal.deadline_at, now);
+        row.client = Some(by.to_string());
         let reason = AbortReason {
             code: DECLINED.into(),
             message: format!("declined by client {by}"),
         };
-        let everyone = participants(&parties, &parameters);
+        let everyone = participants(&definition.parties, &definition.parameters);
         self.settle_failed(&mut row, &everyone, Failure::ours(reason), now, batch);
         batch.settled.insert(id, row);
         batch.finished.push(id);
