@@ -1,6 +1,7 @@
 //! Delivery: authenticated messages from peers, deduplicated by the store's unique key and applied
-//! to their computations, or kept until the local client submits; aborts of computations not
-//! submitted here leave a tombstone.
+//! to their computations, or kept until the local client submits (with the proposal an opening or
+//! a party's invite makes, see `proposals`); aborts of computations not submitted here leave a
+//! tombstone.
 
 use super::proposals::Proposed;
 use super::*;
