@@ -5,6 +5,10 @@
 
 use fsc_client::Client;
 use fsc_e2e::{Cluster, ClusterOptions, eventually, fsc_bin, output_text};
+use fsc_node::config::roster::Roster;
+use fsc_node::envelope::{Envelopes, Kind};
+use fsc_node::keys::NodeKeys;
+use rand_core::SeedableRng;
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -237,4 +241,51 @@ async fn proposals_are_bounded_by_the_proposers_unsolicited_bytes() {
         "{listed} of {} proposals stored",
         ids.len()
     );
+}
+
+/// What a peer proposes is listed only if this node could be a party of it: invites (sealed
+/// with bob's keys, as a dishonest bob's node would) naming a party outside the roster, not
+/// naming bob, or naming a party twice are not listed, nor do they make alice anything (she is
+/// among their parties: never a helper); a sound one sent after them is.
+#[tokio::test]
+async fn a_proposal_this_node_cannot_be_a_party_of_is_not_listed() {
+    let cluster = Cluster::start(3).await;
+    let dir = cluster.path();
+    let keys = NodeKeys::load(&dir.join("bob/x25519.key"), &dir.join("bob/ed25519.key")).unwrap();
+    let roster = Roster::load(&dir.join("federation.toml")).unwrap();
+    let bob = Envelopes::new("bob", keys, &roster).unwrap();
+    let js = async_nats::jetstream::new(cluster.connect_as("bob").await);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(24);
+    let invite =
+        |parties: Value| json!({"microprotocol": "SecureSum", "parties": parties, "parameters": {}, "deadline_s": 60});
+    let unsound = [
+        invite(json!(["alice", "bob", "mallory"])),
+        invite(json!(["alice", "carol"])),
+        invite(json!(["alice", "bob", "bob"])),
+    ];
+    let sound = invite(json!(["alice", "bob", "carol"]));
+    let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    for (id, invitation) in ids.iter().zip(unsound.iter().chain([&sound])) {
+        let wire = bob
+            .seal(
+                *id,
+                "alice",
+                0,
+                Kind::Invite,
+                invitation.to_string().as_bytes(),
+                &mut rng,
+            )
+            .unwrap();
+        let subject = cluster.names().subject(&id.to_string(), "alice", "bob");
+        js.publish(subject, wire.into()).await.unwrap().await.unwrap();
+    }
+    // One sender, one stream, in order: once the sound one is listed, alice has taken them all.
+    let alice = cluster.nodes[0].client();
+    let shown = listed(&alice, ids[3], "bob's sound proposal at alice").await;
+    assert_eq!(shown["proposer"], "bob", "{shown}");
+    for id in &ids[..3] {
+        assert!(proposal(&alice, *id).await.is_none(), "{id} is not listed");
+        let error = alice.get(*id, Duration::ZERO).await.unwrap_err().to_string();
+        assert!(error.contains("answered 404"), "alice did not join {id}: {error}");
+    }
 }
