@@ -75,6 +75,9 @@ impl Runtime {
             .filter(|id| known.started_elsewhere.contains(id))
             .map(Uuid::to_string)
             .collect();
+        // No longer proposals: deleted now, else every quota check would count them until the
+        // next sweep.
+        store::delete_proposals(conn, &created)?;
         self.apply_pending(conn, &created, now, batch)?;
         Ok(results)
     }

@@ -444,6 +444,11 @@ pub fn insert_proposals(conn: &Connection, rows: &[ProposalRow]) -> Result<(), E
     Ok(())
 }
 
+/// Deletes the proposals of these computations.
+pub fn delete_proposals(conn: &Connection, computations: &[String]) -> Result<(), Error> {
+    execute_in(conn, "DELETE FROM proposals WHERE computation IN (", computations)
+}
+
 /// The proposal of computation `id`, if it is still one (no computation of that id here).
 pub fn proposal(conn: &Connection, id: &str) -> Result<Option<ProposalRow>, Error> {
     let sql = format!("SELECT * FROM proposals WHERE computation = ? AND {UNSOLICITED}");
@@ -767,7 +772,7 @@ pub fn prune(conn: &Connection, cutoff: i64, limit: i64) -> Result<u64, Error> {
     )?;
     execute_in(conn, "DELETE FROM computations WHERE id IN (", &ids)?;
     execute_in(conn, "DELETE FROM receipts WHERE computation IN (", &ids)?;
-    execute_in(conn, "DELETE FROM proposals WHERE computation IN (", &ids)?;
+    delete_proposals(conn, &ids)?;
     delete_inbox(conn, &ids)?;
     if !ids.is_empty() {
         // The pages the rows held go back to the file system (the store is in incremental
