@@ -3,7 +3,7 @@
 //! the test reads the DOM Chromium built.
 
 use fsc_client::Client;
-use fsc_e2e::{Cluster, ClusterOptions, clients_env};
+use fsc_e2e::{Cluster, ClusterOptions, clients_env, eventually};
 use fsc_node::config::roster::Roster;
 use fsc_node::envelope::{Envelopes, Kind};
 use fsc_node::keys::NodeKeys;
@@ -483,7 +483,9 @@ fn assert_security_headers(headers: &reqwest::header::HeaderMap) {
 
 /// What a peer can put on the page is bounded: a helper invitation from bob (sealed with bob's
 /// keys, as a dishonest bob's node would) naming a megabyte-long microprotocol and party fails
-/// at alice, and her page shows both cut short.
+/// at alice, and her page shows both cut short. It invites alice as a helper (she is not among
+/// the parties): an invite naming her as a party would be a proposal, which names only roster
+/// parties.
 #[tokio::test]
 async fn what_a_peer_sends_is_shown_cut_short() {
     let cluster = Cluster::start(2).await;
@@ -495,7 +497,7 @@ async fn what_a_peer_sends_is_shown_cut_short() {
     let huge = "M".repeat(1 << 20);
     let invitation = json!({
         "microprotocol": huge,
-        "parties": ["alice", "bob", huge.to_lowercase()],
+        "parties": ["bob", huge.to_lowercase()],
         "parameters": {},
         "deadline_s": 60,
     });
@@ -523,4 +525,55 @@ async fn what_a_peer_sends_is_shown_cut_short() {
     assert!(page.contains(&id.to_string()), "the computation is listed");
     assert!(page.contains("bytes in all)"), "the fields say they were cut");
     assert!(page.len() < 64 * 1024, "a page of {} bytes", page.len());
+}
+
+/// A computation alice's client submitted is, on bob's page, in "Waiting for your input" with
+/// its definition and proposer (never alice's input), and on alice's page it runs "waiting for
+/// bob, carol".
+#[tokio::test]
+async fn the_page_shows_proposals_and_whom_a_computation_waits_for() {
+    let cluster = Cluster::start(3).await;
+    let id = Uuid::new_v4();
+    let alice = cluster.nodes[0].client();
+    let answer = alice.submit(&cluster.sum_request(id, json!(314159))).await.unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let bob = cluster.nodes[1].client();
+    eventually(FINAL, "alice's proposal at bob", || async {
+        bob.proposals().await.unwrap()["proposals"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    })
+    .await;
+
+    let section = |dom: &str, name: &str| {
+        let start = dom
+            .find(&format!("id=\"{name}\""))
+            .unwrap_or_else(|| panic!("no {name}: {dom}"));
+        dom[start..].split("</table>").next().unwrap().to_string()
+    };
+    let dom = chromium_dom(&format!("{}/", cluster.nodes[1].url));
+    assert!(dom.contains("<h2>Waiting for your input</h2>"), "{dom}");
+    let proposals = section(&dom, "proposals");
+    for shown in [
+        format!("<code>{id}</code>"),
+        "SecureSum".into(),
+        "alice, bob, carol".into(),
+        "<td><code>alice</code></td>".into(),
+        "<td class=\"wrap waiting\">bob, carol</td>".into(),
+    ] {
+        assert!(proposals.contains(&shown), "bob's proposals lack {shown}:\n{proposals}");
+    }
+    assert!(!dom.contains("314159"), "no input on the page: {dom}");
+
+    let dom = chromium_dom(&format!("{}/", cluster.nodes[0].url));
+    let active = section(&dom, "active");
+    assert!(active.contains(&id.to_string()), "{active}");
+    assert!(
+        active.contains("<td class=\"wrap waiting\">waiting for bob, carol</td>"),
+        "{active}"
+    );
+    assert!(
+        section(&dom, "proposals").contains("none"),
+        "alice has no proposal: {dom}"
+    );
 }

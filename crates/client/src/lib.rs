@@ -210,6 +210,17 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/proposals`: the computations peers started with this node among the parties.
+    pub async fn proposals(&self) -> Result<Value, Error> {
+        self.send_ok(self.http.get(format!("{}/v1/proposals", self.base))).await
+    }
+
+    /// `POST /v1/proposals/{id}/decline`: declines the proposal; its final view.
+    pub async fn decline(&self, id: Uuid) -> Result<Value, Error> {
+        self.send_ok(self.http.post(format!("{}/v1/proposals/{id}/decline", self.base)))
+            .await
+    }
+
     /// `GET /v1/computations`: the first page, newest first.
     pub async fn list(&self) -> Result<Value, Error> {
         self.list_page(None, 100, None).await

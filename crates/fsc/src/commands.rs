@@ -264,6 +264,9 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
         Command::Status { node, id, wait } => {
             let computation = client(&node)?.get(id, Duration::from_secs_f64(wait)).await?;
             print_pretty(&computation);
+            if let Some(waiting) = waiting_for(&computation) {
+                eprintln!("{waiting}");
+            }
             Ok(match Outcome::of(&computation) {
                 Outcome::NotFinal if wait == 0.0 => Outcome::Done,
                 outcome => outcome,
@@ -274,6 +277,17 @@ pub async fn run(command: Command) -> Result<Outcome, Error> {
             for dataset in listed["datasets"].as_array().into_iter().flatten() {
                 println!("{dataset}");
             }
+            Ok(Outcome::Done)
+        }
+        Command::Proposals { node } => {
+            let listed = client(&node)?.proposals().await?;
+            for proposal in listed["proposals"].as_array().into_iter().flatten() {
+                println!("{proposal}");
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Decline { node, id } => {
+            print_pretty(&client(&node)?.decline(id).await?);
             Ok(Outcome::Done)
         }
         Command::Cancel { node, id } => {
@@ -376,6 +390,21 @@ fn budget_table(budget: &Value) -> String {
         out.push('\n');
     }
     out
+}
+
+/// "waiting for bob and carol": the parties a pending or running computation has not heard from.
+fn waiting_for(computation: &Value) -> Option<String> {
+    let parties: Vec<&str> = computation["waiting_for"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let (last, rest) = parties.split_last()?;
+    Some(if rest.is_empty() {
+        format!("waiting for {last}")
+    } else {
+        format!("waiting for {} and {last}", rest.join(", "))
+    })
 }
 
 fn print_pretty(value: &Value) {

@@ -142,7 +142,9 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         wait: f64,
     },
-    /// Show a computation. Exit code 3 if it failed, 4 if --wait ran out before it was final.
+    /// Show a computation; while it is pending or running, stderr says which parties it waits
+    /// for ("waiting for carol"). Exit code 3 if it failed, 4 if --wait ran out before it was
+    /// final.
     Status {
         #[command(flatten)]
         node: NodeArgs,
@@ -158,6 +160,22 @@ enum Command {
     Datasets {
         #[command(flatten)]
         node: NodeArgs,
+    },
+    /// List the computations other parties have started with this node among the parties, that
+    /// no client here has submitted or declined: one JSON object per line with the id,
+    /// microprotocol, parties, parameters, proposer, deadline, and who has joined. Submit one
+    /// with `fsc submit --id ID` (the same definition, this party's input) or decline it.
+    Proposals {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Decline a proposal: it fails here with `declined`, and at every other party, naming
+    /// this node.
+    Decline {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The computation's id.
+        id: uuid::Uuid,
     },
     /// Cancel a pending or running computation: it fails here and at every other party.
     Cancel {

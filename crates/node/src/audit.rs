@@ -39,6 +39,8 @@ pub const RECEIPT: &str = "receipt";
 pub const LIST: &str = "list";
 /// A client cancelled a computation (or a federatedsecure `compute` superseded one).
 pub const CANCEL: &str = "cancel";
+/// A client declined a proposal (`runtime::proposals`).
+pub const DECLINE: &str = "decline";
 /// A client downloaded a federatedsecure representation that holds a computation's result.
 pub const DOWNLOAD: &str = "download";
 pub const COMPUTATION_STARTED: &str = "computation_started";

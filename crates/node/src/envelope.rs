@@ -36,10 +36,16 @@ pub const VERSION: u8 = 1;
 pub enum Kind {
     /// A protocol message: the definition digest (32 bytes) followed by the engine's message.
     Data,
+    /// A party's first protocol message to each peer when its client submits: the computation's
+    /// definition (length-prefixed), then a `Data` body. A peer whose client has not submitted
+    /// lists it as a proposal (`runtime::proposals`).
+    Opening,
     /// A signed notice that the sender failed the computation.
     Abort,
     /// A computation's definition, sent by each party to the helper of a two-party computation,
-    /// which has no client of its own and joins on it (`runtime::helper`).
+    /// which has no client of its own and joins on it (`runtime::helper`); and by the party that
+    /// starts a computation to each peer its first step sends nothing to, which lists it as a
+    /// proposal (`runtime::proposals`).
     Invite,
     /// The sender's deadline passed: a party whose client has not submitted fails the
     /// computation for everybody, one that has ignores it (`runtime::deadlines`).
@@ -54,6 +60,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Data => "data",
+            Kind::Opening => "opening",
             Kind::Abort => "abort",
             Kind::Invite => "invite",
             Kind::Expire => "expire",
@@ -64,6 +71,7 @@ impl Kind {
     pub fn from_label(label: &str) -> Kind {
         match label {
             "abort" => Kind::Abort,
+            "opening" => Kind::Opening,
             "invite" => Kind::Invite,
             "expire" => Kind::Expire,
             "receipt" => Kind::Receipt,

@@ -22,6 +22,7 @@ pub const REASONS: &[&str] = &[
     "dataset_forbidden",
     "dataset_unavailable",
     "deadline_exceeded",
+    "declined",
     "definition_mismatch",
     "helper_busy",
     "helper_refused",
@@ -126,6 +127,7 @@ pub fn describe(code: &str, party: &str) -> String {
             format!("{party} gave up waiting: the computation stalled past its deadline and grace (stall_grace_s)")
         }
         "cancelled" => format!("a client of {party} cancelled the computation"),
+        "declined" => format!("a client of {party} declined the computation"),
         "superseded" => format!("a later compute at {party} with the same network uuid superseded it"),
         "helper_refused" => format!("the helper {party} refused to serve the computation"),
         "helper_busy" => format!("the helper {party} runs as many computations as it takes; retry later"),

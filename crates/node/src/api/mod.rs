@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/computations/batch", post(v1::submit_batch))
         .route("/v1/computations/{id}", get(v1::get).delete(v1::cancel))
         .route("/v1/computations/{id}/receipt", get(v1::receipt))
+        .route("/v1/proposals", get(v1::proposals))
+        .route("/v1/proposals/{id}/decline", post(v1::decline))
         .route("/v1/node", get(v1::node))
         .route("/v1/budget", get(v1::budget))
         .route("/v1/datasets", get(v1::datasets))

@@ -3,8 +3,10 @@
 //!
 //! It shows the node (party id, version), its peers and when each was last heard from, the
 //! broker connection and the stream's state, the node's policy and privacy budget (spent, caps
-//! and what remains: the caller's own, or every client's for admins and monitors), the caller's
-//! running and pending computations, and
+//! and what remains: the caller's own, or every client's for admins and monitors), the
+//! computations peers proposed that wait for a client here ("waiting for your input", see
+//! `runtime::proposals`: their definitions, never an input), the caller's running and pending
+//! computations with the parties each still waits for, and
 //! all of them, newest first, a page at a time (`?status=` filters, `?before=` pages on), with
 //! status, duration and failure reason; admins also see which API client submitted each one
 //! ("submitted by"). Admins get a cancel button on every computation that
@@ -19,7 +21,7 @@
 //! from running anything else on it or framing it.
 
 use super::AppState;
-use super::v1::{timestamp, view};
+use super::v1::{proposal_view, timestamp, view, waiting_for_pool};
 use crate::budget::{self, Spent};
 use crate::caller::Caller;
 use crate::config::policy::Policy;
@@ -36,6 +38,7 @@ use maud::{DOCTYPE, Markup, html};
 use ring::hmac;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -163,6 +166,11 @@ pub async fn page(
     for status in [store::RUNNING, store::PENDING] {
         active.extend(store::list_computations(&state.read, filter, Some(status), LISTED, None).await?);
     }
+    let mut waiting = HashMap::new();
+    for row in &active {
+        waiting.insert(row.id.clone(), waiting_for_pool(&state, row).await?);
+    }
+    let proposals = store::proposals_pool(&state.read, now_ms, LISTED).await?;
     let listed = store::list_computations(&state.read, filter, status, LISTED, before.clone()).await?;
     let older = (listed.len() as i64 == LISTED)
         .then(|| listed.last().map(|r| format!("{}_{}", r.created_at, r.id)))
@@ -266,8 +274,10 @@ pub async fn page(
                     (load(&metrics.computations_succeeded)) " succeeded, "
                     (load(&metrics.computations_failed)) " failed"
                 }
+                h2 { "Waiting for your input" }
+                (proposals_table(&proposals))
                 h2 { "Running and pending" }
-                (computations("active", &active, now_ms, &caller))
+                (computations("active", &active, Some(&waiting), now_ms, &caller))
                 h2 #computations { "All computations, newest first" }
                 (listing(&list, now_ms, &caller))
             }
@@ -394,7 +404,7 @@ fn listing(list: &Listing, now_ms: i64, caller: &Caller) -> Markup {
                 }
             }
         }
-        (computations("list", list.rows, now_ms, caller))
+        (computations("list", list.rows, None, now_ms, caller))
         nav #paging {
             @if list.paged {
                 a href=(list_link(list.status)) { "← newest" }
@@ -407,7 +417,45 @@ fn listing(list: &Listing, now_ms: i64, caller: &Caller) -> Markup {
     }
 }
 
-fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller) -> Markup {
+/// The computations peers proposed that no client here has submitted or declined, with their
+/// definitions and who has joined: a client here submits (or declines) them with the v1 API.
+fn proposals_table(proposals: &[(store::ProposalRow, Vec<String>)]) -> Markup {
+    html! {
+        @if proposals.is_empty() {
+            p.muted #proposals { "none: no other party has proposed a computation to this node" }
+        } @else {
+            table.computations #proposals {
+                tr {
+                    th { "id" } th { "microprotocol" } th { "parties" } th { "parameters" } th { "proposed by" }
+                    th { "joined" } th { "waiting for" } th { "deadline" }
+                }
+                @for (row, joined) in proposals {
+                    @let shown = proposal_view(row, joined);
+                    tr {
+                        td { code { (row.computation) } }
+                        td { (bounded(&row.microprotocol)) }
+                        td.wrap { (bounded(&list(&shown["parties"]))) }
+                        td.wrap { code { (bounded(&shown["parameters"].to_string())) } }
+                        td { code { (row.proposer) } }
+                        td.wrap { (list(&shown["joined"])) }
+                        td.wrap.waiting { (list(&shown["waiting_for"])) }
+                        td title=(shown["deadline_at"].as_str().unwrap_or("")) { (shown["deadline_at"].as_str().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A table of computations; with `waiting` (the parties each has not heard from, by id), a
+/// "waiting for" column.
+fn computations(
+    id: &str,
+    rows: &[ComputationRow],
+    waiting: Option<&HashMap<String, Vec<String>>>,
+    now_ms: i64,
+    caller: &Caller,
+) -> Markup {
     html! {
         @if rows.is_empty() {
             p.muted id=(id) { "none" }
@@ -416,6 +464,7 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                 tr {
                     th { "id" } th { "microprotocol" } th { "parties" } th { "status" } th { "started" }
                     th { "duration" } th { "reason" }
+                    @if waiting.is_some() { th { "waiting for" } }
                     // Who asked: an admin sees every client's computations.
                     @if caller.admin { th { "submitted by" } th {} }
                 }
@@ -429,6 +478,14 @@ fn computations(id: &str, rows: &[ComputationRow], now_ms: i64, caller: &Caller)
                         td title=(shown["created_at"].as_str().unwrap_or("")) { (started(row.created_at, now_ms)) }
                         td { (millis(row.finished_at.unwrap_or(now_ms) - row.created_at)) }
                         td.wrap.reason { (folded(&bounded(&reason(&shown["error"])))) }
+                        @if let Some(waiting) = waiting {
+                            td.wrap.waiting {
+                                @match waiting.get(&row.id).filter(|w| !w.is_empty()) {
+                                    Some(parties) => { "waiting for " (bounded(&parties.join(", "))) }
+                                    None => span.muted { "—" },
+                                }
+                            }
+                        }
                         @if caller.admin {
                             td.client { (bounded(row.client.as_deref().unwrap_or("—"))) }
                             td { @if !store::is_final(&row.status) { (cancel_button(caller, &row.id)) } }

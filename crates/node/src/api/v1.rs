@@ -1,5 +1,6 @@
 //! The native API, `/v1`: submit computations (one or a batch), read them (with long polling),
-//! list them, and describe the node. Asynchronous by design: a submission returns at once with
+//! list them, list and decline the proposals peers sent (`runtime::proposals`), and describe the
+//! node. Asynchronous by design: a submission returns at once with
 //! the computation's id and status; clients poll or long-poll for the result. Showing a final
 //! computation (a read, a listing) is recorded in the audit log, with the runtime's next
 //! transaction.
@@ -13,8 +14,8 @@ use crate::envelope::{Envelopes, Rejection};
 use crate::error::Error;
 use crate::failure::AbortReason;
 use crate::receipt::{Receipt, Signed};
-use crate::runtime::{Accepted, Submission};
-use crate::store::{self, ComputationRow, ReceiptRow};
+use crate::runtime::{Accepted, DECLINED, Submission};
+use crate::store::{self, ComputationRow, ProposalRow, ReceiptRow};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -186,7 +187,81 @@ pub async fn get(
     }
     let row = read().await?;
     record_read(state, caller, &row);
-    Ok(Json(view(&row)))
+    let mut shown = view(&row);
+    if !store::is_final(&row.status) {
+        shown["waiting_for"] = json!(waiting_for_pool(state, &row).await?);
+    }
+    Ok(Json(shown))
+}
+
+/// The parties of a computation that runs here whose messages have not reached this node yet:
+/// those it waits for to join (read from the store, so only a computation that is not final
+/// pays for it).
+pub(super) async fn waiting_for_pool(state: &AppState, row: &ComputationRow) -> Result<Vec<String>, Error> {
+    let mut joined = store::senders_pool(&state.read, &row.id).await?;
+    joined.push(state.envelopes.me().to_string());
+    let parties: Vec<String> = row
+        .parties
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    Ok(waiting_for(&parties, &joined))
+}
+
+/// Those of `parties` that have not joined.
+fn waiting_for(parties: &[String], joined: &[String]) -> Vec<String> {
+    parties.iter().filter(|p| !joined.contains(p)).cloned().collect()
+}
+
+/// `GET /v1/proposals`: the computations peers have started with this node among the parties
+/// that no client here has submitted (nor declined), soonest deadline first: their definitions,
+/// proposer, and who has joined. Never an input: a proposal holds none.
+pub async fn proposals(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+    let found = store::proposals_pool(&state.read, crate::runtime::now_ms(), MAX_PAGE).await?;
+    let shown: Vec<Value> = found.iter().map(|(row, joined)| proposal_view(row, joined)).collect();
+    Ok(Json(json!({"proposals": shown})))
+}
+
+/// A proposal as the API shows it.
+pub fn proposal_view(row: &ProposalRow, joined: &[String]) -> Value {
+    let parties: Vec<String> = serde_json::from_str(&row.parties).unwrap_or_default();
+    json!({
+        "id": row.computation,
+        "microprotocol": row.microprotocol,
+        "parties": parties,
+        "parameters": parse_json(&Some(row.parameters.clone())),
+        "proposer": row.proposer,
+        "received_at": timestamp(row.received_at),
+        "deadline_at": timestamp(row.deadline_at),
+        "joined": joined,
+        "waiting_for": waiting_for(&parties, joined),
+    })
+}
+
+/// `POST /v1/proposals/{id}/decline`: fails a proposal here (`declined`) and sends every other
+/// party a signed abort, so the proposer's computation fails naming this node. The failed
+/// computation belongs to the declining client: declining it again answers the same, and a
+/// submission of it finds the failure. A computation submitted here is cancelled, not declined
+/// (409).
+pub async fn decline(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, Error> {
+    let id = parse_id(id)?;
+    state.runtime.decline(id, &caller).await?;
+    let row = store::get_computation_pool(&state.read, &id.to_string())
+        .await?
+        .filter(|r| caller.may_access(r.client.as_deref()))
+        .ok_or_else(|| Error::NotFound(format!("no proposal {id} on this node")))?;
+    let error = parse_json(&row.error);
+    if error["code"] == DECLINED && error.get("party").is_none() {
+        return Ok(Json(view(&row)));
+    }
+    Err(Error::Conflict(format!(
+        "computation {id} is {} here: only a proposal can be declined (a submitted computation is cancelled: DELETE /v1/computations/{id})",
+        row.status
+    )))
 }
 
 /// A final computation's output or failure is shown to `caller`: the audit log records it with

@@ -75,6 +75,9 @@ impl Runtime {
             .filter(|id| known.started_elsewhere.contains(id))
             .map(Uuid::to_string)
             .collect();
+        // No longer proposals: deleted now, else every quota check would count them until the
+        // next sweep.
+        store::delete_proposals(conn, &created)?;
         self.apply_pending(conn, &created, now, batch)?;
         Ok(results)
     }
@@ -265,24 +268,16 @@ impl Runtime {
             });
         }
         batch.submitted += 1;
-        let mut row = ComputationRow {
-            id: id.to_string(),
-            microprotocol: Some(item.microprotocol.clone()),
-            parties: Some(json!(item.parties).to_string()),
-            parameters: Some(parameters.to_string()),
-            digest: Some(digest.to_vec()),
-            status: store::PENDING.to_string(),
-            machine: None,
-            next_seq: 0,
-            output: None,
-            error: None,
-            deadline_at: now + deadline_s as i64 * 1000,
-            created_at: now,
-            finished_at: None,
-            network: item.network.clone(),
-            client: Some(item.caller.name.clone()),
-            dataset: summary.as_ref().map(|summary| json!(summary).to_string()),
+        let invitation = Invitation {
+            microprotocol: item.microprotocol.clone(),
+            parties: item.parties.clone(),
+            parameters: parameters.clone(),
+            deadline_s,
         };
+        let mut row = defined_row(id, &invitation, now + deadline_s as i64 * 1000, now);
+        row.network = item.network.clone();
+        row.client = Some(item.caller.name.clone());
+        row.dataset = summary.as_ref().map(|summary| json!(summary).to_string());
         let helper = spec.as_ref().ok().and_then(Spec::helper).map(str::to_string);
         // The policy is checked before the engine starts: nothing derived from the input has
         // left this node when it refuses. The budget last: only a computation that starts is
@@ -325,12 +320,6 @@ impl Runtime {
         let everyone = participants(&item.parties, &parameters);
         let masks = self.masks(id, &digest, &everyone);
         let step = (!machine.runs_long()).then(|| machine.start(&mut self.rng, &masks));
-        let invitation = Invitation {
-            microprotocol: item.microprotocol,
-            parties: item.parties,
-            parameters,
-            deadline_s,
-        };
         self.active.insert(
             id,
             Active {
@@ -348,9 +337,25 @@ impl Runtime {
         if let Some(helper) = helper {
             self.invite(id, &helper, &invitation, now, batch);
         }
+        // The peers this first step reaches get the definition with their first message; the
+        // others an invite, from the party that starts the computation (`proposals`).
+        let reached: HashSet<String> = match &step {
+            Some(Ok(step)) => step
+                .outgoing
+                .iter()
+                .map(|(to, _)| self.active[&id].parties[*to].clone())
+                .collect(),
+            _ => HashSet::new(),
+        };
         match step {
-            Some(step) => self.handle_step(id, step, now, batch),
+            Some(step) => {
+                let definition = proposals::definition_bytes(&invitation);
+                self.handle_step(id, step, Some(&definition), now, batch);
+            }
             None => self.defer(id, Work::Start, batch),
+        }
+        if !known.started_elsewhere.contains(&id) {
+            self.propose(id, &invitation, &reached, now, batch);
         }
         let status = self.status_of(id, batch);
         Ok(Accepted {

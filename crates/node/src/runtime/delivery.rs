@@ -1,7 +1,9 @@
 //! Delivery: authenticated messages from peers, deduplicated by the store's unique key and applied
-//! to their computations, or kept until the local client submits; aborts of computations not
-//! submitted here leave a tombstone.
+//! to their computations, or kept until the local client submits (with the proposal an opening or
+//! a party's invite makes, see `proposals`); aborts of computations not submitted here leave a
+//! tombstone.
 
+use super::proposals::Proposed;
 use super::*;
 
 impl Runtime {
@@ -132,6 +134,8 @@ impl Runtime {
         let mut bodies = HashMap::new();
         // Per sender: bytes stored for computations not submitted here, this batch's included.
         let mut unsolicited: HashMap<String, u64> = HashMap::new();
+        // Messages that invite this node as a party, with the proposal each makes, if valid.
+        let mut as_party: HashMap<MessageKey, Option<store::ProposalRow>> = HashMap::new();
         for message in messages {
             let computation = message.header.computation;
             let known_final = batch.settled.contains_key(&computation) || settled.contains(&computation.to_string());
@@ -159,12 +163,29 @@ impl Runtime {
             // A large message that must wait keeps its body in the chunks it came in (see
             // migration 0008): no second copy is written in this transaction.
             let body_in_chunks = !consumed_now && batch.assembled.contains(&key);
-            let kept = !self.active.contains_key(&computation) && message.header.kind == Kind::Data;
-            if kept && !body_in_chunks {
-                let size = message.plaintext.len() as u64;
-                if !self.within_unsolicited_quota(conn, &mut unsolicited, computation, &key.1, size)? {
-                    continue;
-                }
+            let proposed = if self.active.contains_key(&computation) {
+                Proposed::Nothing
+            } else {
+                self.proposed(&message, now)
+            };
+            let kept = !self.active.contains_key(&computation)
+                && (matches!(message.header.kind, Kind::Data | Kind::Opening)
+                    || matches!(proposed, Proposed::AsParty(_)));
+            // A proposal counts with its message: both are checked before either is stored.
+            let proposal_size = match &proposed {
+                Proposed::AsParty(Some(proposal)) => proposal.bytes(),
+                _ => 0,
+            };
+            let size = if body_in_chunks {
+                0
+            } else {
+                message.plaintext.len() as u64
+            } + proposal_size;
+            if kept && size > 0 && !self.within_unsolicited_quota(conn, &mut unsolicited, computation, &key.1, size)? {
+                continue;
+            }
+            if let Proposed::AsParty(proposal) = proposed {
+                as_party.insert(key.clone(), proposal);
             }
             rows.push(InboxRow {
                 computation: key.0.clone(),
@@ -204,13 +225,20 @@ impl Runtime {
                 continue;
             };
             let computation = parse_uuid(&key.0)?;
+            let party_invite = match as_party.remove(&key) {
+                Some(proposal) => {
+                    batch.proposals.extend(proposal);
+                    true
+                }
+                None => false,
+            };
             if self.active.contains_key(&computation) {
                 self.apply_message(computation, (&key.1, key.2), kind, body, now, batch);
             } else if kind == Kind::Abort {
                 self.tombstone(computation, &key.1, &body, now, batch);
             } else if kind == Kind::Expire && !batch.settled.contains_key(&computation) {
                 self.refuse_late(computation, &key.1, &body, now, batch);
-            } else if kind == Kind::Invite && !batch.settled.contains_key(&computation) {
+            } else if kind == Kind::Invite && !party_invite && !batch.settled.contains_key(&computation) {
                 self.join_as_helper(conn, computation, &key.1, &body, now, batch)?;
                 joined.insert(key.0);
             }
@@ -294,6 +322,14 @@ impl Runtime {
             // Joined here: our messages are on their way, and the computation goes on.
             return;
         }
+        let mut body = body;
+        if kind == Kind::Opening {
+            // The definition it carries is the one the digest below stands for.
+            match proposals::split_opening(&body).map(|(definition, _)| 4 + definition.len()) {
+                Some(offset) => drop(body.drain(..offset)),
+                None => return self.fail(id, Failure::mismatch(sender), now, batch),
+            }
+        }
         if kind == Kind::Abort {
             let (reason, party, rule) = announced(&body).received(sender, &active.parties);
             return self.fail(
@@ -321,7 +357,7 @@ impl Runtime {
             return self.defer(id, Work::Message { key, from, body }, batch);
         }
         let step = active.machine.receive(from, &body[32..], &mut self.rng, &active.masks);
-        self.handle_step(id, step, now, batch);
+        self.handle_step(id, step, None, now, batch);
     }
 
     /// A peer aborted a computation not submitted here: remember, so a later submission fails fast.

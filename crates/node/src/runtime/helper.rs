@@ -132,25 +132,10 @@ impl Runtime {
             return Ok(());
         };
         let parameters = invitation.parameters.clone();
-        let mut row = ComputationRow {
-            id: id.to_string(),
-            microprotocol: Some(invitation.microprotocol.clone()),
-            parties: Some(json!(invitation.parties).to_string()),
-            parameters: Some(parameters.to_string()),
-            digest: Some(definition_digest(id, &invitation.microprotocol, &invitation.parties, &parameters).to_vec()),
-            // A party has started it: it runs.
-            status: store::RUNNING.to_string(),
-            machine: None,
-            next_seq: 0,
-            output: None,
-            error: None,
-            deadline_at: now + invitation.deadline_s.clamp(1, self.config.max_deadline_s) as i64 * 1000,
-            created_at: now,
-            finished_at: None,
-            network: None,
-            client: None,
-            dataset: None,
-        };
+        let deadline_at = now + invitation.deadline_s.clamp(1, self.config.max_deadline_s) as i64 * 1000;
+        let mut row = defined_row(id, &invitation, deadline_at, now);
+        // A party has started it: it runs.
+        row.status = store::RUNNING.to_string();
         let participants = participants(&invitation.parties, &parameters);
         let machine = self
             .admit_invitation(sender)
@@ -204,7 +189,7 @@ impl Runtime {
         );
         batch.touched.insert(id);
         batch.started.push(id);
-        self.handle_step(id, step, now, batch);
+        self.handle_step(id, step, None, now, batch);
         self.apply_pending(conn, &[id.to_string()], now, batch)
     }
 

@@ -51,6 +51,7 @@ mod deadlines;
 mod delivery;
 mod helper;
 mod offload;
+mod proposals;
 mod receipts;
 mod report;
 mod waiters;
@@ -59,6 +60,7 @@ use delivery::tombstone_row;
 use helper::Invitation;
 use offload::{Offload, Stepped, Work};
 
+pub use proposals::{DECLINED, Declined};
 pub use waiters::Waiters;
 
 /// At most this many commands go into one transaction (a command may hold many items).
@@ -145,6 +147,13 @@ enum Command {
         by: String,
         reply: oneshot::Sender<Cancelled>,
     },
+    /// Declines a proposal (`proposals`).
+    Decline {
+        id: Uuid,
+        /// The API client that declines, for the audit log and as the failure's owner.
+        by: String,
+        reply: oneshot::Sender<Declined>,
+    },
     /// Audit entries of reads, which change nothing else (see `RuntimeHandle::record_reads`).
     Record(Vec<Event>),
 }
@@ -211,6 +220,17 @@ impl RuntimeHandle {
             id,
             reason,
             unless_joined,
+            by: by.name.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// Declines proposal `id` for client `by`: it fails here with `declined` and every other
+    /// party is sent a signed abort, if it is still a proposal here.
+    pub async fn decline(&self, id: Uuid, by: &Caller) -> Result<Declined, Error> {
+        self.ask(|reply| Command::Decline {
+            id,
             by: by.name.clone(),
             reply,
         })
@@ -317,6 +337,9 @@ struct Batch {
     acks: Vec<Acker>,
     replies: Vec<(SubmitReply, SubmitResults)>,
     cancelled: Vec<(oneshot::Sender<Cancelled>, Cancelled)>,
+    declined: Vec<(oneshot::Sender<Declined>, Declined)>,
+    /// Proposals that peers' messages brought in this batch.
+    proposals: Vec<store::ProposalRow>,
     /// Privacy budget charges of computations that started in this batch.
     charges: Vec<store::ChargeRow>,
     /// Audit entries of this batch's actions, in order (computations' starts and ends are
@@ -615,6 +638,7 @@ impl Runtime {
         let mut submissions = Vec::new();
         let mut deliveries = Vec::new();
         let mut cancels = Vec::new();
+        let mut declines = Vec::new();
         let mut stepped = Vec::new();
         for command in commands {
             match command {
@@ -629,6 +653,7 @@ impl Runtime {
                     by,
                     reply,
                 } => cancels.push((id, reason, unless_joined, by, reply)),
+                Command::Decline { id, by, reply } => declines.push((id, by, reply)),
                 Command::Record(events) => batch.audit.extend(events),
             }
         }
@@ -670,6 +695,20 @@ impl Runtime {
             ));
             batch.cancelled.push((reply, outcome));
         }
+        for (id, by, reply) in declines {
+            let outcome = self.decline(conn, id, &by, now, batch)?;
+            let done = match outcome {
+                Declined::Now => "declined",
+                Declined::NotProposed => "not_proposed",
+            };
+            batch.audit.push(Event::new(
+                Some(&by),
+                audit::DECLINE,
+                Some(id.to_string()),
+                json!({"outcome": done}),
+            ));
+            batch.declined.push((reply, outcome));
+        }
         if deadlines_due {
             self.expire(conn, now, batch)?;
         }
@@ -691,6 +730,7 @@ impl Runtime {
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;
+        store::insert_proposals(conn, &batch.proposals)?;
         self.seal_receipts(now, batch);
         store::insert_outbox(conn, &mut batch.receipt_outbox)?;
         let stored = store::insert_receipts(conn, &batch.receipts)?;
@@ -731,6 +771,9 @@ impl Runtime {
         for (reply, outcome) in batch.cancelled {
             let _ = reply.send(outcome);
         }
+        for (reply, outcome) in batch.declined {
+            let _ = reply.send(outcome);
+        }
         if !batch.acks.is_empty() {
             tokio::spawn(async move {
                 for ack in batch.acks {
@@ -750,15 +793,24 @@ impl Runtime {
         }
         self.dispatch(batch.dispatch);
     }
-    fn handle_step(&mut self, id: Uuid, step: Result<Step, EngineError>, now: i64, batch: &mut Batch) {
+    /// Seals and queues a step's messages; with the `opening` definition (a computation's first
+    /// step here), the first message to each peer carries it (`proposals`).
+    fn handle_step(
+        &mut self,
+        id: Uuid,
+        step: Result<Step, EngineError>,
+        opening: Option<&[u8]>,
+        now: i64,
+        batch: &mut Batch,
+    ) {
         let active = self.active.get_mut(&id).expect("steps belong to active computations");
         let sealed = seal_step(
             &self.envelopes,
             &mut self.rng,
             &mut active.row,
-            &active.parties,
-            &active.digest,
+            (&active.parties, &active.digest),
             step,
+            opening,
             now,
         );
         self.apply_sealed(id, sealed, now, batch);
@@ -915,6 +967,35 @@ impl Failure {
     }
 }
 
+/// The row of computation `id` as it starts here at `now`: its definition and digest, pending,
+/// no engine state yet, nothing sent, no owner (the caller sets what differs).
+fn defined_row(id: Uuid, definition: &Invitation, deadline_at: i64, now: i64) -> ComputationRow {
+    let Invitation {
+        microprotocol,
+        parties,
+        parameters,
+        ..
+    } = definition;
+    ComputationRow {
+        id: id.to_string(),
+        microprotocol: Some(microprotocol.clone()),
+        parties: Some(json!(parties).to_string()),
+        parameters: Some(parameters.to_string()),
+        digest: Some(definition_digest(id, microprotocol, parties, parameters).to_vec()),
+        status: store::PENDING.to_string(),
+        machine: None,
+        next_seq: 0,
+        output: None,
+        error: None,
+        deadline_at,
+        created_at: now,
+        finished_at: None,
+        network: None,
+        client: None,
+        dataset: None,
+    }
+}
+
 /// A step's messages, sealed as outbox rows, and its output if it finished the computation.
 struct Sealed {
     outbox: Vec<OutboxRow>,
@@ -923,25 +1004,31 @@ struct Sealed {
 
 /// Seals a step's messages for the parties they go to (engine indices into `parties`), each
 /// prefixed with the definition digest, with the computation's next sequence numbers; a failed
-/// step becomes its abort reason. Needs no runtime state, so that a long step seals its
-/// whole-list messages off the loop (`offload`).
+/// step becomes its abort reason. With an `opening` definition, the first message to each peer is
+/// an opening that carries it (`proposals`). Needs no runtime state, so that a long step seals
+/// its whole-list messages off the loop (`offload`).
 fn seal_step(
     envelopes: &Envelopes,
     rng: &mut ChaCha20Rng,
     row: &mut ComputationRow,
-    parties: &[String],
-    digest: &[u8; 32],
+    (parties, digest): (&[String], &[u8; 32]),
     step: Result<Step, EngineError>,
+    opening: Option<&[u8]>,
     now: i64,
 ) -> Result<Sealed, Failure> {
     let step = step.map_err(|error| Failure::engine(&error, parties))?;
     let mut outbox = Vec::with_capacity(step.outgoing.len());
+    let mut opened = HashSet::new();
     for (to, bytes) in step.outgoing {
         let mut plaintext = Vec::with_capacity(32 + bytes.len());
         plaintext.extend_from_slice(digest);
         plaintext.extend_from_slice(&bytes);
         drop(bytes);
-        let message = enqueue(envelopes, rng, row, &parties[to], Kind::Data, &plaintext, now).map_err(|error| {
+        let (kind, plaintext) = match opening {
+            Some(definition) if opened.insert(to) => (Kind::Opening, proposals::opening_body(definition, &plaintext)),
+            _ => (Kind::Data, plaintext),
+        };
+        let message = enqueue(envelopes, rng, row, &parties[to], kind, &plaintext, now).map_err(|error| {
             Failure::ours(AbortReason {
                 code: "internal".into(),
                 message: format!("cannot seal a message: {error}"),

@@ -148,7 +148,15 @@ impl Runtime {
                 };
                 let state = serde_json::to_string(&machine).expect("machines serialise");
                 let before = row.next_seq;
-                let sealed = seal_step(&envelopes, &mut rng, &mut row, &parties, &digest, step, now_ms());
+                let sealed = seal_step(
+                    &envelopes,
+                    &mut rng,
+                    &mut row,
+                    (&parties, &digest),
+                    step,
+                    None,
+                    now_ms(),
+                );
                 let _ = done.send(Box::new(Stepped {
                     id,
                     ticket,

@@ -15,15 +15,15 @@ mod rows;
 mod write;
 
 pub use rows::{
-    AuditRow, ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, RUNNING,
-    ReceiptRow, SUCCEEDED, SpentRow, is_final,
+    AuditRow, ChargeRow, ChunkRow, ComputationRow, FAILED, InboxRow, MessageKey, OutboxRow, PENDING, ProposalRow,
+    RUNNING, ReceiptRow, SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
-    delete_inbox, delete_outbox, discard_chunks, expire_orphans, get_computations, has_ended, insert_audit,
-    insert_charges, insert_inbox, insert_outbox, insert_receipts, message_in_chunks, pending_chunk_bytes,
-    pending_inbox, prune, retired, retired_and_waiting, senders, spent_since, stored_computations, unsolicited_bytes,
-    upsert_computations,
+    delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, get_computations, has_ended,
+    insert_audit, insert_charges, insert_inbox, insert_outbox, insert_proposals, insert_receipts, message_in_chunks,
+    pending_chunk_bytes, pending_inbox, proposal, prune, retired, retired_and_waiting, senders, spent_since,
+    stored_computations, unsolicited_bytes, upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -175,6 +175,37 @@ pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<
         .bind(id)
         .fetch_optional(pool)
         .await?)
+}
+
+/// The proposals this node holds (computations a peer started that no client here has
+/// submitted, see migration 0015) whose deadline has not passed, soonest deadline first, each with
+/// the parties whose messages for it have reached this node; at most `limit`.
+pub async fn proposals_pool(pool: &SqlitePool, now: i64, limit: i64) -> Result<Vec<(ProposalRow, Vec<String>)>, Error> {
+    let rows: Vec<ProposalRow> = sqlx::query_as(
+        "SELECT * FROM proposals WHERE deadline_at > ? AND computation NOT IN (SELECT id FROM computations) \
+         ORDER BY deadline_at, computation LIMIT ?",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let joined = senders_pool(pool, &row.computation).await?;
+        found.push((row, joined));
+    }
+    Ok(found)
+}
+
+/// The parties whose messages for a computation have reached this node (and are not yet deleted:
+/// a running computation keeps the keys of every message it received).
+pub async fn senders_pool(pool: &SqlitePool, id: &str) -> Result<Vec<String>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT sender FROM inbox WHERE computation = ? ORDER BY sender")
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 /// The receipt signatures stored for a computation.

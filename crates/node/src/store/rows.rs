@@ -115,6 +115,29 @@ pub struct ReceiptRow {
     pub unsolicited: bool,
 }
 
+/// A computation a peer proposed to this node (migration 0015): its definition as the proposer's
+/// first message carried it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ProposalRow {
+    pub computation: String,
+    pub proposer: String,
+    pub microprotocol: String,
+    /// JSON array of party ids.
+    pub parties: String,
+    /// JSON.
+    pub parameters: String,
+    pub deadline_at: i64,
+    pub received_at: i64,
+}
+
+impl ProposalRow {
+    /// What the row counts against its proposer's `max_unsolicited_bytes`: as
+    /// `write::PROPOSAL_BYTES` counts it.
+    pub fn bytes(&self) -> u64 {
+        (self.microprotocol.len() + self.parties.len() + self.parameters.len()) as u64
+    }
+}
+
 /// What one API client has spent since some time: the sums of its charges, and how many.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct SpentRow {

@@ -8,7 +8,7 @@
 //! messages costs a handful of statements. This module knows rows, not protocols.
 
 use super::rows::{
-    AuditRow, ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, ReceiptRow, SpentRow,
+    AuditRow, ChargeRow, ChunkRow, ComputationRow, InboxRow, MessageKey, OutboxRow, ProposalRow, ReceiptRow, SpentRow,
 };
 use crate::error::Error;
 use rusqlite::types::ToSql;
@@ -416,7 +416,62 @@ pub fn expire_orphans(conn: &Connection, unsolicited: i64, cutoff: i64) -> Resul
             "DELETE FROM receipts WHERE unsolicited = 1 AND received_at < ? AND {UNSOLICITED}"
         ))?
         .execute([unsolicited])?;
-    Ok((inbox + chunks + receipts) as u64)
+    // A proposal whose computation exists here now is no longer one.
+    let proposals = conn
+        .prepare_cached(&format!(
+            "DELETE FROM proposals WHERE received_at < ? OR NOT ({UNSOLICITED})"
+        ))?
+        .execute([unsolicited])?;
+    Ok((inbox + chunks + receipts + proposals) as u64)
+}
+
+/// What a stored proposal counts against its proposer's quota (`ProposalRow::bytes`).
+pub const PROPOSAL_BYTES: &str = "length(microprotocol) + length(parties) + length(parameters)";
+
+/// Stores proposals; the first of a computation stands.
+pub fn insert_proposals(conn: &Connection, rows: &[ProposalRow]) -> Result<(), Error> {
+    insert_values(
+        conn,
+        "INSERT INTO proposals (computation, proposer, microprotocol, parties, parameters, deadline_at, received_at)",
+        "ON CONFLICT DO NOTHING",
+        rows,
+        |row| {
+            [
+                &row.computation,
+                &row.proposer,
+                &row.microprotocol,
+                &row.parties,
+                &row.parameters,
+                &row.deadline_at,
+                &row.received_at,
+            ]
+        },
+        |_| Ok(()),
+    )?;
+    Ok(())
+}
+
+/// Deletes the proposals of these computations.
+pub fn delete_proposals(conn: &Connection, computations: &[String]) -> Result<(), Error> {
+    execute_in(conn, "DELETE FROM proposals WHERE computation IN (", computations)
+}
+
+/// The proposal of computation `id`, if it is still one (no computation of that id here).
+pub fn proposal(conn: &Connection, id: &str) -> Result<Option<ProposalRow>, Error> {
+    let sql = format!("SELECT * FROM proposals WHERE computation = ? AND {UNSOLICITED}");
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query_map([id], |row| {
+        Ok(ProposalRow {
+            computation: row.get("computation")?,
+            proposer: row.get("proposer")?,
+            microprotocol: row.get("microprotocol")?,
+            parties: row.get("parties")?,
+            parameters: row.get("parameters")?,
+            deadline_at: row.get("deadline_at")?,
+            received_at: row.get("received_at")?,
+        })
+    })?;
+    Ok(rows.next().transpose()?)
 }
 
 /// What a stored receipt signature counts against its sender's quota.
@@ -426,12 +481,13 @@ pub const RECEIPT_BYTES: &str = "length(definition_digest) + length(outcome) + l
 const UNSOLICITED: &str = "computation NOT IN (SELECT id FROM computations)";
 
 /// Bytes a sender has stored here for computations not submitted here: waiting messages and
-/// chunks, complete or not, and receipt signatures.
+/// chunks, complete or not, receipt signatures and proposals.
 pub fn unsolicited_bytes(conn: &Connection, sender: &str) -> Result<i64, Error> {
     let sql = format!(
         "SELECT (SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE sender = ?1 AND {UNSOLICITED}) + \
          (SELECT COALESCE(SUM(length(body)), 0) FROM inbox WHERE sender = ?1 AND body IS NOT NULL AND {UNSOLICITED}) + \
-         (SELECT COALESCE(SUM({RECEIPT_BYTES}), 0) FROM receipts WHERE party = ?1 AND unsolicited = 1 AND {UNSOLICITED})"
+         (SELECT COALESCE(SUM({RECEIPT_BYTES}), 0) FROM receipts WHERE party = ?1 AND unsolicited = 1 AND {UNSOLICITED}) + \
+         (SELECT COALESCE(SUM({PROPOSAL_BYTES}), 0) FROM proposals WHERE proposer = ?1 AND {UNSOLICITED})"
     );
     Ok(conn.prepare_cached(&sql)?.query_row([sender], |row| row.get(0))?)
 }
@@ -724,6 +780,7 @@ pub fn prune(conn: &Connection, cutoff: i64, limit: i64) -> Result<u64, Error> {
     )?;
     execute_in(conn, "DELETE FROM computations WHERE id IN (", &ids)?;
     execute_in(conn, "DELETE FROM receipts WHERE computation IN (", &ids)?;
+    delete_proposals(conn, &ids)?;
     delete_inbox(conn, &ids)?;
     if !ids.is_empty() {
         // The pages the rows held go back to the file system (the store is in incremental
