@@ -55,6 +55,32 @@ def test_a_sum_through_each_node_and_through_the_federation(nodes):
     assert set(federated) == set(PARTIES) and all(c.succeeded for c in federated.values())
 
 
+def test_proposals_are_listed_and_declined_and_receipts_read(nodes):
+    alice, bob, carol = (nodes[p] for p in PARTIES)
+    proposed = alice.submit("SecureSum", PARTIES, 7, parameters={"digits_after": 2})
+    assert alice.status(proposed.id).waiting_for == ["bob", "carol"]
+    listed = until(
+        "bob lists alice's proposal",
+        lambda: [p for p in bob.proposals() if p["id"] == proposed.id],
+    )
+    assert listed[0]["proposer"] == "alice" and listed[0]["parties"] == PARTIES
+    assert listed[0]["parameters"]["digits_after"] == 2 and "input" not in listed[0]
+    declined = bob.decline(proposed.id)
+    assert declined.status == "failed" and declined.error["code"] == "declined"
+    failed = alice.wait(proposed.id, timeout=60)
+    assert (failed.error["code"], failed.error["party"]) == ("declined", "bob"), failed
+    with pytest.raises(ComputationFailed):
+        failed.result
+    with pytest.raises(ProblemError) as unknown:
+        carol.decline(uuid.uuid4())
+    assert unknown.value.status == 404
+
+    summed = Federation(nodes).compute("SecureSum", {"alice": 1, "bob": 2, "carol": 3})
+    receipt = until("alice's receipt is complete", lambda: (r := alice.receipt(summed.id))["complete"] and r)
+    assert receipt["output"]["result"]["sum"] == 6.0
+    assert [(s["party"], s["status"]) for s in receipt["signatures"]] == [(p, "signed") for p in PARTIES]
+
+
 def test_univariate_statistics_and_a_contingency_table_as_frames(nodes):
     fed = Federation(nodes)
     data = {"alice": [1.0, 2.0, 3.0], "bob": [4.0, 5.0], "carol": [6.0]}
@@ -191,6 +217,8 @@ def test_the_async_client(federation):
         async with AsyncFederation(nodes) as fed:
             result = await fed.compute("SecureMedian", {"alice": [1, 5, 9], "bob": [2, 6], "carol": [3, 7, 8]})
             assert result.result == {"median": 5.5}
+            assert (await nodes["alice"].receipt(result.id))["computation"] == result.id
+            assert all(p["id"] != result.id for p in await nodes["bob"].proposals())
             assert await nodes["alice"].ready()
             assert (await nodes["alice"].budget())["period_days"] is None
             listed = await nodes["alice"].list(limit=1)

@@ -166,6 +166,18 @@ class AsyncNode:
         """See :meth:`fsc_client.Node.budget`."""
         return dict(await self._call("GET", "/v1/budget"))
 
+    async def proposals(self) -> List[Dict[str, Any]]:
+        """See :meth:`fsc_client.Node.proposals`."""
+        return [dict(p) for p in (await self._call("GET", "/v1/proposals"))["proposals"]]
+
+    async def decline(self, id: Union[str, uuid.UUID]) -> Computation:
+        """See :meth:`fsc_client.Node.decline`."""
+        return Computation.from_api(await self._call("POST", f"/v1/proposals/{id}/decline"))
+
+    async def receipt(self, id: Union[str, uuid.UUID]) -> Dict[str, Any]:
+        """See :meth:`fsc_client.Node.receipt`."""
+        return dict(await self._call("GET", f"/v1/computations/{id}/receipt"))
+
     async def ready(self) -> bool:
         """See :meth:`fsc_client.Node.ready`."""
         try:

@@ -32,6 +32,8 @@ class Computation:
     created_at: Optional[str] = None
     deadline_at: Optional[str] = None
     finished_at: Optional[str] = None
+    #: The parties this node has not heard from yet, while pending or running.
+    waiting_for: List[str] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -48,6 +50,7 @@ class Computation:
             created_at=document.get("created_at"),
             deadline_at=document.get("deadline_at"),
             finished_at=document.get("finished_at"),
+            waiting_for=list(document.get("waiting_for") or []),
             raw=dict(document),
         )
 

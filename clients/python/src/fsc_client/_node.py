@@ -209,6 +209,26 @@ class Node:
         client and the node) spent in the policy's period, the caps and what remains."""
         return dict(self._call("GET", "/v1/budget"))
 
+    def proposals(self) -> List[Dict[str, Any]]:
+        """The computations other parties proposed to this node that no client here has
+        submitted (``GET /v1/proposals``): each with its ``id``, ``microprotocol``, ``parties``,
+        ``parameters``, ``proposer``, ``deadline_at``, ``joined`` and ``waiting_for``; never an
+        input. Join one by submitting under its ``id``, or :meth:`decline` it."""
+        return [dict(p) for p in self._call("GET", "/v1/proposals")["proposals"]]
+
+    def decline(self, id: Union[str, uuid.UUID]) -> Computation:
+        """Declines a proposal (``POST /v1/proposals/{id}/decline``): the computation fails
+        here and at every other party with ``declined``, naming this party. Raises
+        :class:`ProblemError` (404 no such proposal, 409 already submitted here: cancel it)."""
+        return Computation.from_api(self._call("POST", f"/v1/proposals/{id}/decline"))
+
+    def receipt(self, id: Union[str, uuid.UUID]) -> Dict[str, Any]:
+        """The receipt of an ended computation (``GET /v1/computations/{id}/receipt``): this
+        node's statement and every party's signature (``signed``, ``missing`` or
+        ``disagreeing``), ``complete`` once all signed the same; ``fsc audit verify-receipt``
+        checks a saved one offline. Raises :class:`ProblemError` (409 while it runs)."""
+        return dict(self._call("GET", f"/v1/computations/{id}/receipt"))
+
     def ready(self) -> bool:
         """Whether the node is ready (``GET /readyz``: store readable, broker connected)."""
         try:
