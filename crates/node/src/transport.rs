@@ -736,7 +736,8 @@ pub struct Outgoing {
     pub max_msg_size: usize,
     /// How long a publish waits for the stream's acknowledgement (`publish_ack_timeout_ms`).
     pub ack_timeout: Duration,
-    /// The most each party's stream holds (the roster's `[stream] max_bytes`), for the log.
+    /// The most each party's stream holds (the roster's `[stream] max_bytes`), for the log and
+    /// the size of a broker message.
     pub max_bytes: i64,
 }
 
@@ -876,7 +877,10 @@ pub async fn publish(
                     match result {
                         Ok(keys) => {
                             done.extend(keys);
-                            if let Some(parking) = parked.remove(&recipient) {
+                            // Only the probe's success says that the stream takes messages again:
+                            // a publish in flight when it filled may have taken its last room.
+                            let probed = parked.get(&recipient).is_some_and(|p| p.probe == Some(first));
+                            if let Some(parking) = probed.then(|| parked.remove(&recipient)).flatten() {
                                 // The stream takes messages again: everything that waited goes.
                                 tracing::info!(
                                     recipient = %recipient,
@@ -958,13 +962,20 @@ pub async fn publish(
 }
 
 /// The most payload one broker message carries: the broker's max payload or the stream's
-/// `max_msg_size`, whichever is smaller, less room for headers, or the node's `max_chunk_bytes`.
+/// `max_msg_size`, whichever is smaller, less room for headers, or the node's `max_chunk_bytes`;
+/// and at most a quarter of a party's stream (`max_bytes`): a message about as large as the
+/// stream itself fits only into an empty one, so after the stream has been full it could wait
+/// for ever behind a recipient that is never quite drained.
 fn broker_message_budget(js: &jetstream::Context, outgoing: &Outgoing) -> usize {
     let broker_limit = match js.client().server_info().max_payload {
         0 => 1024 * 1024,
         n => n,
     }
-    .min(outgoing.max_msg_size);
+    .min(outgoing.max_msg_size)
+    .min(match outgoing.max_bytes {
+        bytes if bytes > 0 => usize::try_from(bytes / 4).unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    });
     outgoing
         .max_chunk_bytes
         .unwrap_or(usize::MAX)
