@@ -44,6 +44,9 @@ pub struct Metrics {
     /// Receipt signatures sent and received (`crate::receipt`), apart from the protocols' messages.
     pub receipts_sent: AtomicU64,
     pub receipts_received: AtomicU64,
+    /// Invites sent for computations started here that waited for a party (`runtime::proposals`),
+    /// among the messages sent.
+    pub invites_sent: AtomicU64,
     rejected: [AtomicU64; Rejection::ALL.len()],
     /// Computations this node's policy refused, by rule ([`Rule::ALL`]'s order).
     policy_refusals: [AtomicU64; Rule::ALL.len()],
@@ -329,7 +332,7 @@ impl Metrics {
                 ("{reason=\"per_address\"}", load(&self.http_refused_per_address)),
             ],
         );
-        let unlabelled: [(&str, &str, &AtomicU64); 13] = [
+        let unlabelled: [(&str, &str, &AtomicU64); 14] = [
             (
                 "fsc_computations_submitted_total",
                 "Computations submitted by local clients.",
@@ -364,6 +367,11 @@ impl Metrics {
                 "fsc_receipts_received_total",
                 "Peers' receipt signatures stored.",
                 &self.receipts_received,
+            ),
+            (
+                "fsc_invites_sent_total",
+                "Invites with a computation's definition sent to parties it had not reached while it waited for them (counted among the messages sent too).",
+                &self.invites_sent,
             ),
             (
                 "fsc_store_batches_total",

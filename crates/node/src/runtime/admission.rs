@@ -355,7 +355,7 @@ impl Runtime {
             None => self.defer(id, Work::Start, batch),
         }
         if !known.started_elsewhere.contains(&id) {
-            self.propose(id, &invitation, &reached, now, batch);
+            self.propose(id, &invitation, &reached, now);
         }
         let status = self.status_of(id, batch);
         Ok(Accepted {

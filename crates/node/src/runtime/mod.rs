@@ -39,7 +39,7 @@ use rand_chacha::ChaCha20Rng;
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -324,6 +324,8 @@ struct Batch {
     receipt_outbox: Vec<OutboxRow>,
     /// This node's signatures in them, one per peer and computation.
     receipts_sent: u64,
+    /// Invites of waiting computations in `outbox` (`proposals`).
+    invites_sent: u64,
     /// Receipt signatures to store: this node's of what ended in this batch, and peers'.
     receipts: Vec<store::ReceiptRow>,
     /// Computations whose pending inbox rows were consumed.
@@ -379,6 +381,9 @@ pub struct Runtime {
     tickets: u64,
     /// The audit log's last entry, which the next one chains to.
     audit: audit::Head,
+    /// Invites to send for computations started here that are still running then
+    /// (`proposals`), in the order they fall due.
+    invites: VecDeque<proposals::DueInvite>,
 }
 
 impl Runtime {
@@ -435,6 +440,7 @@ impl Runtime {
             stepped: stepped_tx,
             tickets: 0,
             audit: head,
+            invites: VecDeque::new(),
         };
         runtime.load_active(rows)?;
         let writer = runtime.writer.take().expect("just set");
@@ -555,7 +561,11 @@ impl Runtime {
             }
             // An idle node's tick opens no transaction: nothing to expire, nothing to delete.
             let tick_work = deadlines_due
-                && (!published.is_empty() || !reads.is_empty() || !receipts.is_empty() || self.expiry_due(now_ms()));
+                && (!published.is_empty()
+                    || !reads.is_empty()
+                    || !receipts.is_empty()
+                    || self.expiry_due(now_ms())
+                    || self.invites_due(now_ms()));
             if !commands.is_empty() || tick_work {
                 if !receipts.is_empty() {
                     commands.push(Command::Deliver(std::mem::take(&mut receipts)));
@@ -711,6 +721,7 @@ impl Runtime {
         }
         if deadlines_due {
             self.expire(conn, now, batch)?;
+            self.send_invites(conn, now, batch)?;
         }
 
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
@@ -756,6 +767,7 @@ impl Runtime {
         Metrics::add(&m.messages_received, batch.received);
         Metrics::add(&m.messages_sent, batch.outbox.len() as u64);
         Metrics::add(&m.receipts_sent, batch.receipts_sent);
+        Metrics::add(&m.invites_sent, batch.invites_sent);
         Metrics::add(&m.receipts_received, batch.receipts_received);
         let queued = batch.outbox.len() + batch.receipt_outbox.len();
         m.outbox_pending.fetch_add(queued as i64, Ordering::Relaxed);

@@ -41,6 +41,12 @@ pub(super) struct Offload {
 }
 
 impl Offload {
+    /// Whether a step runs now: its messages will take the computation's next sequence numbers,
+    /// so nothing else may be sealed for it until its result is applied.
+    pub(super) fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
     /// Stops the step that runs, if any.
     pub(super) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);

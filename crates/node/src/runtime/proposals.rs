@@ -4,10 +4,15 @@
 //! Propagation adds no message in the common case: when a client submits, the first message
 //! the computation's first step sends to each peer is an `opening` (the definition, then the data
 //! message it would have sent anyway). A peer that first step sends nothing to (a sum through an
-//! aggregator, a long first step off the loop) gets an `invite` with the definition instead, and
-//! only from a party that has heard from no other party for the computation (the one that starts
-//! it, as far as it knows): the parties that join later send nothing extra, so a sum among n
-//! parties through an aggregator costs at most n − 1 more messages, not n².
+//! aggregator, a long first step off the loop) gets an `invite` with the definition instead, but
+//! only if the computation is still running here [`INVITE_AFTER_MS`] later, and only from a party
+//! that had heard from no other party for it when its client submitted (the one that starts it,
+//! as far as it knows), to the parties it has still not heard from. Computations whose parties
+//! all submit at about the same time (a batch) end before that and send no invite: sent at once,
+//! by every party that had heard from nobody yet, invites cost a batch of sums among n parties
+//! through an aggregator up to n(n − 2) messages a sum. An invite not yet sent when the node
+//! stops is not sent after the restart; its peers then learn of the computation from the
+//! messages that reach them.
 //!
 //! Receiving: an opening, or an invite that names this node among the parties, for a computation
 //! not submitted here stores a proposal: the definition, the authenticated sender as proposer,
@@ -48,6 +53,19 @@ pub enum Declined {
     NotProposed,
 }
 
+/// How long a computation started here may wait for its parties before those its first step
+/// did not reach get an invite (see the module's documentation).
+pub(super) const INVITE_AFTER_MS: i64 = 2_000;
+
+/// An invite to send if its computation is still running when it is due.
+pub(super) struct DueInvite {
+    due_at: i64,
+    id: Uuid,
+    invitation: Invitation,
+    /// The parties the computation's first step sent nothing to.
+    silent: Vec<String>,
+}
+
 /// The definition an opening or a party's invite carries.
 pub(super) fn definition_bytes(invitation: &Invitation) -> Vec<u8> {
     serde_json::to_vec(invitation).expect("invitations serialise")
@@ -70,40 +88,79 @@ pub(super) fn split_opening(body: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 impl Runtime {
-    /// Sends the parties that `reached` (the recipients of the computation's first step) leaves
-    /// out an invite with the definition, if no other party has been heard from (`first`).
-    pub(super) fn propose(
-        &mut self,
-        id: Uuid,
-        invitation: &Invitation,
-        reached: &HashSet<String>,
-        now: i64,
-        batch: &mut Batch,
-    ) {
-        let silent: Vec<&String> = invitation
+    /// Remembers to invite the parties that `reached` (the recipients of the computation's first
+    /// step) leaves out, if computation `id` is still running here after [`INVITE_AFTER_MS`].
+    pub(super) fn propose(&mut self, id: Uuid, invitation: &Invitation, reached: &HashSet<String>, now: i64) {
+        let silent: Vec<String> = invitation
             .parties
             .iter()
             .filter(|p| **p != self.me && !reached.contains(*p))
+            .cloned()
             .collect();
-        if silent.is_empty() || !self.active.contains_key(&id) {
-            return;
+        if !silent.is_empty() {
+            self.invites.push_back(DueInvite {
+                due_at: now + INVITE_AFTER_MS,
+                id,
+                invitation: invitation.clone(),
+                silent,
+            });
         }
-        let body = definition_bytes(invitation);
-        let active = self.active.get_mut(&id).expect("checked");
-        for peer in silent {
-            match enqueue(
-                &self.envelopes,
-                &mut self.rng,
-                &mut active.row,
-                peer,
-                Kind::Invite,
-                &body,
-                now,
-            ) {
-                Ok(message) => batch.outbox.push(message),
-                Err(error) => tracing::error!(%error, %peer, computation = %id, "cannot seal a proposal"),
+    }
+
+    /// Whether an invite is due (the loop's tick then opens a transaction).
+    pub(super) fn invites_due(&self, now: i64) -> bool {
+        self.invites.front().is_some_and(|invite| invite.due_at <= now)
+    }
+
+    /// Sends the invites that are due, for computations still running here, to the parties not
+    /// heard from yet, with the deadline that is left.
+    pub(super) fn send_invites(&mut self, conn: &Connection, now: i64, batch: &mut Batch) -> Result<(), Error> {
+        let mut later = Vec::new();
+        while self.invites_due(now) {
+            let due = self.invites.pop_front().expect("an invite is due");
+            let Some(active) = self.active.get_mut(&due.id) else {
+                continue;
+            };
+            if active.offload.is_running() {
+                // A long step (a PSI's) numbers its messages itself: ask again after a while.
+                later.push(DueInvite {
+                    due_at: now + INVITE_AFTER_MS,
+                    ..due
+                });
+                continue;
+            }
+            let DueInvite {
+                id,
+                mut invitation,
+                silent,
+                ..
+            } = due;
+            let joined: HashSet<String> = store::senders(conn, &id.to_string())?.into_iter().collect();
+            invitation.deadline_s = ((active.row.deadline_at - now).max(1000) / 1000) as u64;
+            let body = definition_bytes(&invitation);
+            for peer in silent.iter().filter(|p| !joined.contains(*p)) {
+                match enqueue(
+                    &self.envelopes,
+                    &mut self.rng,
+                    &mut active.row,
+                    peer,
+                    Kind::Invite,
+                    &body,
+                    now,
+                ) {
+                    Ok(message) => {
+                        batch.outbox.push(message);
+                        batch.invites_sent += 1;
+                        batch.touched.insert(id);
+                    }
+                    Err(error) => tracing::error!(%error, %peer, computation = %id, "cannot seal a proposal"),
+                }
             }
         }
+        // Due no earlier than any invite queued so far (each was queued at most
+        // `INVITE_AFTER_MS` before it falls due): the queue stays in the order invites fall due.
+        self.invites.extend(later);
+        Ok(())
     }
 
     /// What `message`, for a computation not submitted here, proposes.
