@@ -11,6 +11,7 @@
 //! - [`protocol`]: the [`Microprotocol`] trait every protocol implements, and its [`Io`];
 //! - [`masks`]: the pairwise masks that hide a party's input in a sum; at the top rather than in
 //!   [`sum`] because every [`Io`] carries them and the node derives their seeds;
+//! - [`input`]: a party's input, JSON or a column of doubles read without a JSON value each;
 //! - [`records`]: what a record of each protocol's input is (what record minimums count);
 //! - [`machine`]: protocols by name, as one serialisable [`Machine`] a runtime can drive;
 //! - [`simulate`]: all parties of a computation in one process, for tests.
@@ -34,6 +35,7 @@
 pub mod dp;
 pub mod exact_sum;
 pub mod fixed_point;
+pub mod input;
 pub mod machine;
 pub mod masks;
 pub mod matrix;
@@ -46,6 +48,7 @@ pub mod statistics;
 pub mod sum;
 pub mod z2k;
 
+pub use input::Input;
 pub use machine::{EngineError, Machine, Spec, Step};
 pub use masks::Masks;
 pub use protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError};

@@ -2,12 +2,13 @@
 //! as one serialisable [`Machine`] type whose messages are opaque bytes.
 //!
 //! A runtime calls [`Spec::new`] when a computation is defined (unknown names and bad parameters
-//! are rejected here), [`Spec::machine`] with the local input (bad input is rejected here, before
+//! are rejected here), [`Spec::machine`] (or [`Spec::machine_for`]) with the local input (bad input is rejected here, before
 //! anything is sent), then [`Machine::start`] and [`Machine::receive`], persisting the machine
 //! between steps. This module must not grow protocol logic: it only dispatches.
 
 use crate::dp::DpParameters;
 use crate::fixed_point::EncodingError;
+use crate::input::Input;
 use crate::masks::Masks;
 use crate::matrix::projected_product::ProjectedProduct;
 use crate::matrix::regression_ols_vertical;
@@ -399,6 +400,25 @@ impl Spec {
     /// The state machine of party `me` (an index below [`Spec::participants`]), with its input
     /// validated and encoded.
     pub fn machine(&self, me: PartyIndex, input: &Value) -> Result<Machine, EngineError> {
+        let protocol = self.protocol(me, input)?;
+        Ok(self.start(me, protocol, || crate::records::local(self.microprotocol(), me, input)))
+    }
+
+    /// [`Spec::machine`] for an [`Input`]: a list of doubles goes straight to a protocol that
+    /// reads doubles ([`crate::input::reads_doubles`]), to any other as JSON.
+    pub fn machine_for(&self, me: PartyIndex, input: &Input) -> Result<Machine, EngineError> {
+        match (input, &self.parameters) {
+            (Input::Doubles(values), Parameters::StatisticsUnivariate(p)) if p.dp.is_none() => {
+                assert!(me < self.participants(), "party index out of range");
+                let protocol = Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::of(values)));
+                Ok(self.start(me, protocol, || Some(values.len() as u64)))
+            }
+            _ => self.machine(me, &input.json()),
+        }
+    }
+
+    /// Party `me`'s protocol, its input validated and encoded.
+    fn protocol(&self, me: PartyIndex, input: &Value) -> Result<Protocol, EngineError> {
         assert!(me < self.participants(), "party index out of range");
         crate::fixed_point::check_number_lengths(input)?;
         let n = self.parties;
@@ -478,17 +498,22 @@ impl Spec {
                 Protocol::ContingencyVertical(ContingencyVertical::new(self.context, input).map_err(items)?)
             }
         };
-        let total = self.min_total_samples.map(|min| {
-            let records = crate::records::local(self.microprotocol(), me, input).unwrap_or(0);
-            TotalCheck::new(min, records, n)
-        });
-        Ok(Machine {
+        Ok(protocol)
+    }
+
+    /// The machine of party `me` running `protocol`, with `records` in its input (counted only
+    /// for a definition's `min_total_samples`).
+    fn start(&self, me: PartyIndex, protocol: Protocol, records: impl FnOnce() -> Option<u64>) -> Machine {
+        let total = self
+            .min_total_samples
+            .map(|min| TotalCheck::new(min, records().unwrap_or(0), self.parties));
+        Machine {
             me,
             parties: self.participants(),
             protocol,
             started: false,
             total,
-        })
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a record is, per microprotocol: the unit that a node's `min_local_samples` counts in its
 //! own input, and that the check of `min_total_samples` ([`crate::sum::total`]) sums over the
-//! parties. Counted on the input as JSON, after [`crate::Spec::machine`] has accepted it.
+//! parties. Counted on the input as JSON, after [`crate::Spec::machine`] has accepted it (a list
+//! of doubles, [`crate::input::Input::Doubles`], counts its length where numbers are records).
 
 use serde_json::Value;
 use std::collections::HashSet;
@@ -20,7 +21,7 @@ use std::collections::HashSet;
 ///   intersection of its lists); StatisticsContingencyVertical: the distinct ids.
 pub fn local(microprotocol: &str, index: usize, input: &Value) -> Option<u64> {
     let count = match microprotocol {
-        "SecureSum" | "SecureMedian" | "StatisticsUnivariate" | "MinimumMaximum" => leaves(input),
+        _ if counts_numbers(microprotocol) => leaves(input),
         "KthElement" => {
             let last = match input {
                 Value::Array(items) => items.last().unwrap_or(&Value::Null),
@@ -48,6 +49,14 @@ pub fn local(microprotocol: &str, index: usize, input: &Value) -> Option<u64> {
         _ => return None,
     };
     Some(count)
+}
+
+/// Whether each number of the input is a record of `microprotocol`.
+pub fn counts_numbers(microprotocol: &str) -> bool {
+    matches!(
+        microprotocol,
+        "SecureSum" | "SecureMedian" | "StatisticsUnivariate" | "MinimumMaximum"
+    )
 }
 
 /// Numbers and objects, however deeply listed.

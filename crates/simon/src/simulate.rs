@@ -3,6 +3,7 @@
 //! node, it stores every machine (as JSON) between steps and resumes from the stored copy; the
 //! parties' mask seeds are dealt from the RNG, where a node derives them from its keys.
 
+use crate::input::Input;
 use crate::machine::{EngineError, Machine, Spec};
 use crate::masks::Masks;
 use crate::protocol::PartyIndex;
@@ -47,14 +48,31 @@ impl Transcript {
 /// [`run_all`], keeping the transcript.
 pub fn run_recorded(spec: &Spec, inputs: &[Value], rng: &mut dyn RngCore) -> Result<Transcript, EngineError> {
     assert_eq!(inputs.len(), spec.participants(), "one input per participant");
-    let mut machines = inputs
+    let machines = inputs
         .iter()
         .enumerate()
         .map(|(me, input)| spec.machine(me, input))
         .collect::<Result<Vec<_>, _>>()?;
-    let masks = Masks::dealt(inputs.len(), rng);
-    let mut outputs: Vec<Option<Value>> = vec![None; inputs.len()];
-    let mut received = vec![Vec::new(); inputs.len()];
+    run_machines(machines, rng)
+}
+
+/// [`run_all`] from [`Input`]s, as a node passes them ([`Spec::machine_for`]).
+pub fn run_inputs(spec: &Spec, inputs: &[Input], rng: &mut dyn RngCore) -> Result<Vec<Value>, EngineError> {
+    assert_eq!(inputs.len(), spec.participants(), "one input per participant");
+    let machines = inputs
+        .iter()
+        .enumerate()
+        .map(|(me, input)| spec.machine_for(me, input))
+        .collect::<Result<Vec<_>, _>>()?;
+    run_machines(machines, rng).map(|transcript| transcript.outputs)
+}
+
+/// Runs the parties' machines to their outputs.
+fn run_machines(mut machines: Vec<Machine>, rng: &mut dyn RngCore) -> Result<Transcript, EngineError> {
+    let parties = machines.len();
+    let masks = Masks::dealt(parties, rng);
+    let mut outputs: Vec<Option<Value>> = vec![None; parties];
+    let mut received = vec![Vec::new(); parties];
     // (from, to, bytes) of messages in flight
     let mut in_flight: Vec<(PartyIndex, PartyIndex, Vec<u8>)> = Vec::new();
     for (me, machine) in machines.iter_mut().enumerate() {

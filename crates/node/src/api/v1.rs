@@ -54,7 +54,9 @@ impl SubmitRequest {
     /// The submission; an input naming a dataset is read now, into the value it stands for (or
     /// the reason it cannot be, for the runtime to fail the computation with everywhere).
     async fn submission(self, caller: &Caller, datasets: &Datasets, api: &'static str) -> Submission {
-        let (input, dataset) = datasets.read_input(caller, &self.microprotocol, self.input).await;
+        let (input, dataset) = datasets
+            .read_input(caller, &self.microprotocol, &self.parameters, self.input)
+            .await;
         Submission {
             id: self.id,
             microprotocol: self.microprotocol,

@@ -16,6 +16,7 @@
 
 use crate::config::policy::{ClientPolicy, Policy, Proposal, Refusal, Rule};
 use crate::error::Error;
+use fsc_simon::Input;
 use fsc_simon::dp::DpParameters;
 use fsc_simon::machine::WITH_DP;
 use fsc_simon::statistics::categorical::category;
@@ -43,7 +44,7 @@ impl Policy {
     }
 
     /// The differential-privacy rules for party `client`'s `proposal` with this node's `input`.
-    pub fn check_dp(&self, me: &str, client: &str, proposal: &Proposal<'_>, input: &Value) -> Result<(), Refusal> {
+    pub fn check_dp(&self, me: &str, client: &str, proposal: &Proposal<'_>, input: &Input) -> Result<(), Refusal> {
         let (microprotocol, dp) = (proposal.microprotocol, proposal.dp);
         let required = |list: &Option<Vec<String>>| list.iter().flatten().any(|m| m == microprotocol);
         if dp.is_none() && required(&self.require_dp) {
@@ -68,7 +69,8 @@ impl Policy {
                 check_caps(me, dp, &allowed.caps(), self.max_delta)?;
             }
         }
-        if let (Some(min), None) = (self.min_cell_count, dp) {
+        // A list of doubles is no table: it has no cells.
+        if let (Some(min), None, Input::Json(input)) = (self.min_cell_count, dp, input) {
             check_small_cells(me, min, proposal, input)?;
         }
         Ok(())
@@ -243,7 +245,7 @@ mod tests {
             min_total_samples: None,
         };
         policy
-            .check_party("alice", client, &proposal, 0, &input)
+            .check_party("alice", client, &proposal, 0, &input.into())
             .err()
             .map(|r| r.rule)
     }

@@ -26,6 +26,7 @@
 
 use super::budget::Budget;
 use crate::error::Error;
+use fsc_simon::Input;
 use fsc_simon::dp::DpParameters;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -218,7 +219,7 @@ impl Policy {
         client: &str,
         proposal: &Proposal<'_>,
         index: usize,
-        input: &Value,
+        input: &Input,
     ) -> Result<(), Refusal> {
         self.check_common(me, proposal)?;
         self.check_dp(me, client, proposal, input)?;
@@ -235,7 +236,7 @@ impl Policy {
             }
         }
         if let Some(min) = self.min_local_samples {
-            if let Some(samples) = fsc_simon::records::local(proposal.microprotocol, index, input) {
+            if let Some(samples) = input.records(proposal.microprotocol, index) {
                 if samples < min {
                     return Err(refusal(
                         Rule::MinLocalSamples,
@@ -510,7 +511,7 @@ pub(super) mod tests {
                 dp,
                 min_total_samples,
             };
-            policy.check_party("alice", "analyst", &proposal, 0, &json!([1, 2]))
+            policy.check_party("alice", "analyst", &proposal, 0, &json!([1, 2]).into())
         };
         assert_eq!(check("SecureSum", Some(100), None), Ok(()));
         assert_eq!(check("StatisticsUnivariate", Some(250), None), Ok(()));
@@ -552,7 +553,7 @@ pub(super) mod tests {
         };
         let rule = |policy: &Policy, p: &Proposal<'_>, input: Value| {
             policy
-                .check_party("alice", "analyst", p, 0, &input)
+                .check_party("alice", "analyst", p, 0, &input.into())
                 .err()
                 .map(|r| r.rule)
         };
@@ -621,7 +622,13 @@ pub(super) mod tests {
         };
         assert_eq!(rule(&ten, &proposal("SecureSum", &three), json!([1, [2, 3]])), None);
         let refused = ten
-            .check_party("alice", "analyst", &proposal("SecureSum", &three), 0, &json!([1, 2]))
+            .check_party(
+                "alice",
+                "analyst",
+                &proposal("SecureSum", &three),
+                0,
+                &json!([1, 2]).into(),
+            )
             .unwrap_err();
         assert_eq!(refused.rule, Rule::MinLocalSamples);
         assert!(refused.message.contains("2 records"), "{}", refused.message);
@@ -647,7 +654,7 @@ pub(super) mod tests {
                     "steward",
                     &proposal("StatisticsFrequency", &three),
                     0,
-                    &json!(["a"])
+                    &json!(["a"]).into()
                 )
                 .is_ok()
         );

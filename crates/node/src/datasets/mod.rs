@@ -3,7 +3,9 @@
 //! input may ask ([`Reference`]), who may ask it (the `datasets` grants of `[[clients]]`), and
 //! how the rows read become the very input value a JSON submission of the same values would be:
 //! the engine never knows where an input came from, so a result from a dataset equals the
-//! result from JSON. `csv`, `parquet` and `sql` read the sources, record by record.
+//! result from JSON. One numeric column for a protocol that reads doubles becomes the doubles
+//! themselves ([`Input::Doubles`], 8 bytes a value where a JSON value holds about 80), read by
+//! the engine's own rule ([`fsc_simon::input::double`]) so that the result is still JSON's. `csv`, `parquet` and `sql` read the sources, record by record.
 //!
 //! A dataset is read afresh at every submission that names it (the steward may replace the file
 //! or the table at any time), at the submitting node only, before the policy is checked and
@@ -21,6 +23,7 @@ use crate::caller::Caller;
 use crate::config::datasets::{ColumnType, DatasetConfig};
 use crate::config::{LOCAL_CLIENT, NodeConfig};
 pub use crate::error::DatasetError;
+use fsc_simon::Input;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -111,7 +114,7 @@ pub struct Summary {
 /// A resolved reference: the input value, and what it was made of.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    pub input: Value,
+    pub input: Input,
     pub summary: Summary,
 }
 
@@ -126,23 +129,50 @@ struct Plan {
     missing: Missing,
     /// The input is one list of values (`column`), not rows.
     flat: bool,
+    /// The input is one numeric column for a protocol that reads doubles: kept as doubles.
+    doubles: bool,
     intercept: bool,
     dataset: String,
+}
+
+/// The values a read keeps.
+enum Values {
+    Json(Vec<Value>),
+    Doubles(Vec<f64>),
 }
 
 /// The rows a read keeps, as it goes: filtered, missing values skipped or refused.
 struct Collector {
     plan: Plan,
-    values: Vec<Value>,
+    values: Values,
     skipped: u64,
 }
 
 impl Collector {
     fn new(plan: Plan) -> Collector {
+        let values = if plan.doubles {
+            Values::Doubles(Vec::new())
+        } else {
+            Values::Json(Vec::new())
+        };
         Collector {
             plan,
-            values: Vec::new(),
+            values,
             skipped: 0,
+        }
+    }
+
+    fn keep(&mut self, value: Value) {
+        if let Values::Doubles(doubles) = &mut self.values {
+            match fsc_simon::input::double(&value) {
+                Some(x) => return doubles.push(x),
+                // The engine refuses this value: it goes as JSON, for the engine to refuse it as
+                // it refuses JSON (the doubles before it are their numbers' doubles).
+                None => self.values = Values::Json(doubles.iter().map(|&x| fsc_simon::input::json_number(x)).collect()),
+            }
+        }
+        if let Values::Json(values) = &mut self.values {
+            values.push(value);
         }
     }
 
@@ -172,25 +202,31 @@ impl Collector {
         }
         let mut cells = cells.into_iter().flatten();
         if self.plan.flat {
-            self.values.extend(cells.next());
+            self.keep(cells.next().expect("no cell is missing"));
         } else {
             let mut row = Vec::with_capacity(self.plan.wanted + 1);
             if self.plan.intercept {
                 row.push(Value::Number(1.into()));
             }
             row.extend(cells);
-            self.values.push(Value::Array(row));
+            self.keep(Value::Array(row));
         }
         Ok(())
     }
 
     fn finish(self, microprotocol: &str) -> Resolved {
-        let records = self.values.len() as u64;
-        let list = Value::Array(self.values);
-        // A party's set is the intersection of its lists: one column is one list.
-        let input = match microprotocol {
-            "SetIntersection" | "SetIntersectionSize" if self.plan.flat => Value::Array(vec![list]),
-            _ => list,
+        let (records, input) = match self.values {
+            Values::Doubles(doubles) => (doubles.len() as u64, Input::Doubles(doubles)),
+            Values::Json(values) => {
+                let records = values.len() as u64;
+                let list = Value::Array(values);
+                // A party's set is the intersection of its lists: one column is one list.
+                let input = match microprotocol {
+                    "SetIntersection" | "SetIntersectionSize" if self.plan.flat => Value::Array(vec![list]),
+                    _ => list,
+                };
+                (records, Input::Json(input))
+            }
         };
         Resolved {
             input,
@@ -293,31 +329,40 @@ impl Datasets {
     /// A submission's input as the runtime takes it: an input naming a dataset read now into
     /// the value it stands for, with what was read (or the reason it cannot be, for the runtime
     /// to fail the computation with everywhere; the value is then null); any other input as it
-    /// is, without a summary.
+    /// is, without a summary. `parameters` are the computation's: they say whether the
+    /// microprotocol reads doubles.
     pub async fn read_input(
         &self,
         caller: &Caller,
         microprotocol: &str,
+        parameters: &Value,
         input: Value,
-    ) -> (Value, Option<Result<Summary, DatasetError>>) {
+    ) -> (Input, Option<Result<Summary, DatasetError>>) {
         if !Reference::is_reference(&input) {
-            return (input, None);
+            return (Input::Json(input), None);
         }
-        match self.resolve(caller, microprotocol, &input).await {
+        match self.resolve(caller, microprotocol, parameters, &input).await {
             Ok(resolved) => (resolved.input, Some(Ok(resolved.summary))),
-            Err(error) => (Value::Null, Some(Err(error))),
+            Err(error) => (Input::Json(Value::Null), Some(Err(error))),
         }
     }
 
     /// The input value `input` (a [`Reference`]) stands for, read now.
-    pub async fn resolve(&self, caller: &Caller, microprotocol: &str, input: &Value) -> Result<Resolved, DatasetError> {
+    pub async fn resolve(
+        &self,
+        caller: &Caller,
+        microprotocol: &str,
+        parameters: &Value,
+        input: &Value,
+    ) -> Result<Resolved, DatasetError> {
         let reference: Reference = serde_json::from_value(input.clone()).map_err(|e| {
             DatasetError::new(
                 INVALID_REFERENCE,
                 format!("an input naming a dataset is {{\"dataset\", \"column\" or \"columns\", \"where\"?, \"missing\"?, \"intercept\"?}}: {e}"),
             )
         })?;
-        let (dataset, plan) = self.plan(&caller.name, microprotocol, reference)?;
+        let doubles = fsc_simon::input::reads_doubles(microprotocol, parameters);
+        let (dataset, plan) = self.plan(&caller.name, microprotocol, doubles, reference)?;
         let dataset = dataset.clone();
         let collector = Collector::new(plan);
         let collector = match (&dataset.csv, &dataset.sql) {
@@ -340,11 +385,13 @@ impl Datasets {
         Ok(collector.finish(microprotocol))
     }
 
-    /// Checks `reference` against the datasets, the client's grants and the microprotocol.
+    /// Checks `reference` against the datasets, the client's grants and the microprotocol
+    /// (which reads doubles if `doubles`).
     fn plan(
         &self,
         client: &str,
         microprotocol: &str,
+        doubles: bool,
         reference: Reference,
     ) -> Result<(&DatasetConfig, Plan), DatasetError> {
         let name = &reference.dataset;
@@ -417,6 +464,7 @@ impl Datasets {
             columns.push(found);
         }
         let plan = Plan {
+            doubles: doubles && flat && matches!(columns[0].1, ColumnType::Number | ColumnType::Integer),
             wanted: wanted.len(),
             columns,
             filter,
@@ -523,12 +571,12 @@ mod tests {
         let local = Caller::local();
         let resolve = |input: Value| {
             let (sets, local) = (&sets, &local);
-            async move { sets.resolve(local, "SecureSum", &input).await }
+            async move { sets.resolve(local, "SecureSum", &Value::Null, &input).await }
         };
         let all = resolve(json!({"dataset": "labs", "column": "hba1c", "missing": "skip"}))
             .await
             .unwrap();
-        assert_eq!(all.input, json!([5.4, 6.25]));
+        assert_eq!(all.input, json!([5.4, 6.25]).into());
         assert_eq!((all.summary.records, all.summary.skipped), (2, 1));
         let refused = resolve(json!({"dataset": "labs", "column": "hba1c"}))
             .await
@@ -539,7 +587,7 @@ mod tests {
             resolve(json!({"dataset": "labs", "columns": ["age", "hba1c"], "where": {"sex": "F"}, "intercept": true}))
                 .await
                 .unwrap();
-        assert_eq!(women.input, json!([[1, 34, 5.4], [1, 47, 6.25]]));
+        assert_eq!(women.input, json!([[1, 34, 5.4], [1, 47, 6.25]]).into());
         let filter = resolve(json!({"dataset": "labs", "column": "sex", "where": {"age": 34}}))
             .await
             .unwrap_err();
@@ -548,11 +596,58 @@ mod tests {
             .resolve(
                 &local,
                 "SetIntersectionSize",
+                &Value::Null,
                 &json!({"dataset": "labs", "column": "sex"}),
             )
             .await
             .unwrap();
-        assert_eq!(set.input, json!([["F", "M", "F"]]));
+        assert_eq!(set.input, json!([["F", "M", "F"]]).into());
+    }
+
+    #[tokio::test]
+    async fn a_numeric_column_for_a_protocol_that_reads_doubles_becomes_its_doubles() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("0.{}1", "0".repeat(fsc_simon::fixed_point::MAX_NUMBER_CHARS));
+        let sets = labs(dir.path(), "age,hba1c,sex\n34,0.1,F\n9007199254740993,+.5,M\n", None);
+        let local = Caller::local();
+        let read = |microprotocol: &'static str, parameters: Value, column: &'static str| {
+            let (sets, local) = (&sets, &local);
+            async move {
+                let reference = json!({"dataset": "labs", "column": column});
+                sets.resolve(local, microprotocol, &parameters, &reference)
+                    .await
+                    .unwrap()
+            }
+        };
+        let hba1c = read("StatisticsUnivariate", json!({}), "hba1c").await;
+        assert_eq!(hba1c.input, Input::Doubles(vec![0.1, 0.5]));
+        assert_eq!(hba1c.summary.records, 2);
+        let age = read("StatisticsUnivariate", Value::Null, "age").await;
+        assert_eq!(age.input, Input::Doubles(vec![34.0, 9007199254740992.0]));
+        // With dp the integers stay exact; other protocols and columns take JSON.
+        let dp = read("StatisticsUnivariate", json!({"dp": {"epsilon": 1}}), "age").await;
+        assert_eq!(dp.input, json!([34, 9007199254740993u64]).into());
+        assert_eq!(
+            read("SecureSum", json!({}), "age").await.input,
+            json!([34, 9007199254740993u64]).into()
+        );
+        assert_eq!(
+            read("StatisticsUnivariate", json!({}), "sex").await.input,
+            json!(["F", "M"]).into()
+        );
+        // A number the engine refuses goes as JSON, for the engine to refuse as it refuses JSON.
+        let sets = labs(dir.path(), &format!("age,hba1c,sex\n1,2.5,F\n1,{long},M\n"), None);
+        let refused = sets
+            .resolve(
+                &local,
+                "StatisticsUnivariate",
+                &json!({}),
+                &json!({"dataset": "labs", "column": "hba1c"}),
+            )
+            .await
+            .unwrap();
+        let text: Value = serde_json::from_str(&long).unwrap();
+        assert_eq!(refused.input, json!([2.5, text]).into());
     }
 
     #[tokio::test]
@@ -561,12 +656,22 @@ mod tests {
         let sets = labs(dir.path(), "age,hba1c,sex\n1,2,F\n3,SECRET,M\n", Some(&["labs.age"]));
         let analyst = caller("analyst");
         let bad = sets
-            .resolve(&analyst, "SecureSum", &json!({"dataset": "labs", "column": "age"}))
+            .resolve(
+                &analyst,
+                "SecureSum",
+                &Value::Null,
+                &json!({"dataset": "labs", "column": "age"}),
+            )
             .await
             .unwrap();
-        assert_eq!(bad.input, json!([1, 3]));
+        assert_eq!(bad.input, json!([1, 3]).into());
         let forbidden = sets
-            .resolve(&analyst, "SecureSum", &json!({"dataset": "labs", "column": "hba1c"}))
+            .resolve(
+                &analyst,
+                "SecureSum",
+                &Value::Null,
+                &json!({"dataset": "labs", "column": "hba1c"}),
+            )
             .await
             .unwrap_err();
         assert_eq!(forbidden.code, FORBIDDEN);
@@ -574,12 +679,18 @@ mod tests {
             .resolve(
                 &caller("other"),
                 "SecureSum",
+                &Value::Null,
                 &json!({"dataset": "labs", "column": "age"}),
             )
             .await
             .unwrap_err();
         let unknown = sets
-            .resolve(&analyst, "SecureSum", &json!({"dataset": "nope", "column": "age"}))
+            .resolve(
+                &analyst,
+                "SecureSum",
+                &Value::Null,
+                &json!({"dataset": "nope", "column": "age"}),
+            )
             .await
             .unwrap_err();
         // Who may not read a dataset cannot tell it from one that does not exist.
@@ -589,6 +700,7 @@ mod tests {
             .resolve(
                 &Caller::local(),
                 "SecureSum",
+                &Value::Null,
                 &json!({"dataset": "labs", "column": "hba1c"}),
             )
             .await
@@ -603,6 +715,7 @@ mod tests {
             .resolve(
                 &Caller::local(),
                 "SecureSum",
+                &Value::Null,
                 &json!({"dataset": "labs", "column": "age"}),
             )
             .await

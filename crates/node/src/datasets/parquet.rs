@@ -119,7 +119,7 @@ mod tests {
     use ::parquet::file::properties::WriterProperties;
     use ::parquet::file::writer::SerializedFileWriter;
     use ::parquet::schema::parser::parse_message_type;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::sync::Arc;
 
     /// A Snappy-compressed file: age (INT64), hba1c (DOUBLE, one null), sex (UTF8).
@@ -201,13 +201,21 @@ mod tests {
             for name in ["csv", "parquet"] {
                 let mut reference = reference.clone();
                 reference["dataset"] = json!(name);
-                let resolved = sets.resolve(&local, "StatisticsBivariate", &reference).await.unwrap();
+                let resolved = sets
+                    .resolve(&local, "StatisticsBivariate", &Value::Null, &reference)
+                    .await
+                    .unwrap();
                 inputs.push((resolved.input, resolved.summary.records, resolved.summary.skipped));
             }
             assert_eq!(inputs[0], inputs[1], "{reference}");
         }
         let missing = sets
-            .resolve(&local, "SecureSum", &json!({"dataset": "parquet", "column": "hba1c"}))
+            .resolve(
+                &local,
+                "SecureSum",
+                &Value::Null,
+                &json!({"dataset": "parquet", "column": "hba1c"}),
+            )
             .await
             .unwrap_err();
         assert_eq!(missing.code, MISSING);

@@ -191,7 +191,7 @@ impl Runtime {
             match spec
                 .as_ref()
                 .map_err(Clone::clone)
-                .and_then(|s| s.machine(me, &item.input))
+                .and_then(|s| s.machine_for(me, &item.input))
             {
                 Err(error) => Some(Error::Engine(error)),
                 Ok(_) => refusal(spec.as_ref().expect("a machine")).err().map(refused),
@@ -286,7 +286,7 @@ impl Runtime {
             || {
                 spec.as_ref()
                     .map_err(Clone::clone)
-                    .and_then(|s| s.machine(me, &item.input))
+                    .and_then(|s| s.machine_for(me, &item.input))
                     .map_err(Ok)
             },
             |error| Err(Err(error)),

@@ -34,7 +34,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, ComputationRow, InboxRow, MessageKey, OutboxRow, Writer};
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
-use fsc_simon::{EngineError, Limits, Machine, Masks, Spec, Step};
+use fsc_simon::{EngineError, Input, Limits, Machine, Masks, Spec, Step};
 use rand_chacha::ChaCha20Rng;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -82,7 +82,7 @@ pub struct Submission {
     pub microprotocol: String,
     pub parties: Vec<String>,
     pub parameters: Value,
-    pub input: Value,
+    pub input: Input,
     pub deadline_s: Option<u64>,
     /// The federatedsecure network uuid, for computations started by its `compute`.
     pub network: Option<String>,

@@ -202,19 +202,23 @@ fn or_bit(bit: bool, io: &mut Io<'_, RoundMessage<36>>) -> ZWide {
 
 impl StatisticsUnivariate {
     pub fn new(input: &Value) -> Result<StatisticsUnivariate, EncodingError> {
-        let values = doubles::doubles(input)?;
+        Ok(StatisticsUnivariate::of(&doubles::doubles(input)?))
+    }
+
+    /// From the input's numbers as [`doubles::doubles`] reads them (finite).
+    pub fn of(values: &[f64]) -> StatisticsUnivariate {
         let has_zero = values.contains(&0.0);
-        Ok(StatisticsUnivariate {
-            moments: LocalMoments::of(&values),
+        StatisticsUnivariate {
+            moments: LocalMoments::of(values),
             has_zero,
-            logs: values.iter().all(|&x| x > 0.0).then(|| LogSum::of(&values)),
-            reciprocals: (!has_zero).then(|| ReciprocalSum::of(&values)),
-            extremes: MinimumMaximum::of_values(crate::order::bisection::MAX_BITS_PER_ROUND, &values),
+            logs: values.iter().all(|&x| x > 0.0).then(|| LogSum::of(values)),
+            reciprocals: (!has_zero).then(|| ReciprocalSum::of(values)),
+            extremes: MinimumMaximum::of_values(crate::order::bisection::MAX_BITS_PER_ROUND, values),
             found: None,
             first: None,
             // The extremes are sequence 0.
             sums: Rounds::sequence(1),
-        })
+        }
     }
 
     fn on_extremes(

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::failure::AbortReason;
 use crate::runtime::{Cancelled, RuntimeHandle, Submission};
 use crate::store::{self, ComputationRow};
-use fsc_simon::Spec;
+use fsc_simon::{Input, Spec};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
@@ -79,7 +79,11 @@ impl Simon {
             }
         };
         // Read once, as for a `/v1` submission: every `compute` of this call computes over it.
-        let (data, dataset) = self.datasets.read_input(caller, &microprotocol, data).await;
+        let parameters = as_the_original(&microprotocol, Value::Null);
+        let (data, dataset) = self
+            .datasets
+            .read_input(caller, &microprotocol, &parameters, data)
+            .await;
         let mut resyncs = 0;
         loop {
             let id = {
@@ -95,7 +99,7 @@ impl Simon {
                             id: Some(id),
                             microprotocol: microprotocol.clone(),
                             parties: parties.clone(),
-                            parameters: as_the_original(&microprotocol, Value::Null),
+                            parameters: parameters.clone(),
                             input: data.clone(),
                             deadline_s: None,
                             network: Some(network_id.clone()),
@@ -295,7 +299,7 @@ impl Simon {
                         microprotocol: task.microprotocol.clone(),
                         parties: task.parties.clone(),
                         parameters: task.parameters.clone(),
-                        input: Value::Null,
+                        input: Input::Json(Value::Null),
                         deadline_s: None,
                         network: None,
                         caller: caller.clone(),
@@ -316,7 +320,10 @@ impl Simon {
                     Value::Array(inputs)
                 };
                 let microprotocol = submission.microprotocol.clone();
-                (submission.input, submission.dataset) = self.datasets.read_input(caller, &microprotocol, input).await;
+                (submission.input, submission.dataset) = self
+                    .datasets
+                    .read_input(caller, &microprotocol, &submission.parameters, input)
+                    .await;
                 self.submit(submission).await.map(|_| None)
             }
             "result" => {
