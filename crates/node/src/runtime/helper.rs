@@ -95,7 +95,7 @@ impl Runtime {
             .active
             .get_mut(&id)
             .expect("invitations belong to active computations");
-        let body = serde_json::to_vec(invitation).expect("invitations serialise");
+        let body = proposals::definition_bytes(invitation);
         match enqueue(
             &self.envelopes,
             &mut self.rng,
