@@ -384,7 +384,6 @@ async fn many_parties(parties: usize, runs: usize) {
     );
 }
 
-/// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
 /// StatisticsUnivariate of 3 × `rows` floats from each node's CSV and Parquet datasets (README,
 /// "Datasets"), beside the same values posted as JSON, in the same run: wall time from the three
 /// submissions until succeeded at all three (median of `runs`), and the nodes' peak RSS over
@@ -472,6 +471,7 @@ fn write_parquet(path: &std::path::Path, values: &[f64]) {
     writer.close().expect("close the Parquet file");
 }
 
+/// Uniform pseudo-random numbers in [0, 1), reproducible (a 64-bit LCG's top 53 bits).
 fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     std::iter::repeat_with(move || {

@@ -1,8 +1,9 @@
 //! Reading a CSV dataset: the file is opened when a submission names it and read record by
 //! record (one record's buffer at a time, never the whole file), so the steward may replace it
-//! between computations. Runs on a blocking thread.
+//! between computations. Runs on a blocking thread. A numeric column kept as doubles is parsed
+//! straight to them ([`super::double_from_text`]), without a JSON value per field.
 
-use super::{Collector, DatasetError, UNAVAILABLE, bad_value, from_text};
+use super::{Collector, DatasetError, UNAVAILABLE, bad_value, double_from_text, from_text};
 use crate::config::datasets::CsvSource;
 use std::fs::File;
 
@@ -78,6 +79,13 @@ pub(super) fn read(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => return Err(unreadable(dataset, row, &e)),
+        }
+        if collector.takes_doubles() {
+            let text = record.get(positions[0]).unwrap_or("");
+            if let Some(cell) = double_from_text(text, collector.plan.columns[0].1) {
+                collector.push_double(row, cell)?;
+                continue;
+            }
         }
         let mut cells = Vec::with_capacity(positions.len());
         for (&position, (name, kind)) in positions.iter().zip(&collector.plan.columns) {

@@ -188,17 +188,7 @@ impl Collector {
         }
         cells.truncate(self.plan.wanted);
         if let Some(index) = cells.iter().position(Option::is_none) {
-            if self.plan.missing == Missing::Refuse {
-                return Err(DatasetError::new(
-                    MISSING,
-                    format!(
-                        "row {number} of dataset {:?} has no value in column {:?} (\"missing\": \"skip\" leaves such rows out)",
-                        self.plan.dataset, self.plan.columns[index].0
-                    ),
-                ));
-            }
-            self.skipped += 1;
-            return Ok(());
+            return self.skip(number, index);
         }
         let mut cells = cells.into_iter().flatten();
         if self.plan.flat {
@@ -212,6 +202,46 @@ impl Collector {
             self.keep(Value::Array(row));
         }
         Ok(())
+    }
+
+    /// Row `number` has no value in wanted column `index`: refused or skipped, as the input says.
+    fn skip(&mut self, number: u64, index: usize) -> Result<(), DatasetError> {
+        if self.plan.missing == Missing::Refuse {
+            return Err(DatasetError::new(
+                MISSING,
+                format!(
+                    "row {number} of dataset {:?} has no value in column {:?} (\"missing\": \"skip\" leaves such rows out)",
+                    self.plan.dataset, self.plan.columns[index].0
+                ),
+            ));
+        }
+        self.skipped += 1;
+        Ok(())
+    }
+
+    /// Whether a reader may hand over each row as one double ([`Collector::push_double`]), without
+    /// making a JSON value of it: the plan keeps one numeric column as doubles and filters nothing.
+    fn takes_doubles(&self) -> bool {
+        self.plan.doubles && self.plan.filter.is_empty()
+    }
+
+    /// Takes row `number` (1-based) of a plan that [`Collector::takes_doubles`]: its one cell as
+    /// the double [`from_text`] and the engine's [`fsc_simon::input::double`] would make of it
+    /// (`None`: missing).
+    fn push_double(&mut self, number: u64, cell: Option<f64>) -> Result<(), DatasetError> {
+        debug_assert!(self.takes_doubles());
+        match (cell, &mut self.values) {
+            (None, _) => self.skip(number, 0),
+            (Some(x), Values::Doubles(doubles)) => {
+                doubles.push(x);
+                Ok(())
+            }
+            // An earlier value sent the column down the JSON path (the engine will refuse it).
+            (Some(x), Values::Json(values)) => {
+                values.push(fsc_simon::input::json_number(x));
+                Ok(())
+            }
+        }
     }
 
     fn finish(self, microprotocol: &str) -> Resolved {
@@ -268,6 +298,31 @@ fn from_text(text: &str, kind: ColumnType) -> Result<Option<Value>, ()> {
                 .map(|n| Some(Value::Number(n)))
                 .ok_or(())
         }
+    }
+}
+
+/// The double that [`from_text`] and then the engine's [`fsc_simon::input::double`] make of a
+/// field of a numeric column, parsed straight from the text (a dataset's column of millions of
+/// numbers is read without a JSON value per number): `Some(None)` if empty, `None` where only
+/// those two can say (a long text, a form that is no plain number, a value they refuse), for the
+/// caller to take their path.
+fn double_from_text(text: &str, kind: ColumnType) -> Option<Option<f64>> {
+    let text = text.trim_ascii();
+    if text.is_empty() {
+        return Some(None);
+    }
+    // A JSON number's text longer than this goes to the engine as text, which refuses it.
+    let plain = |b: u8| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E');
+    if text.len() > fsc_simon::fixed_point::MAX_NUMBER_CHARS || !text.bytes().all(plain) {
+        return None;
+    }
+    match kind {
+        // `from_text` keeps a JSON number's text and the engine parses it as here; another form
+        // (`+1`, `.5`) becomes its double's shortest text, which parses back to that double.
+        ColumnType::Number => text.parse::<f64>().ok().filter(|x| x.is_finite()).map(Some),
+        // An i64's text parses to the double nearest to it, as `as` rounds it.
+        ColumnType::Integer => text.parse::<i64>().ok().map(|i| Some(i as f64)),
+        ColumnType::String => None,
     }
 }
 
@@ -721,6 +776,126 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(gone.code, UNAVAILABLE);
+    }
+
+    /// A numeric CSV field: a double's text in any of the forms files hold, an integer beyond
+    /// the doubles' exact range or beyond i64, a long text, padding, or something else.
+    fn field() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let finite = any::<u64>()
+            .prop_map(f64::from_bits)
+            .prop_filter("finite", |x| x.is_finite());
+        let extreme = prop::sample::select(vec![
+            0.0,
+            -0.0,
+            f64::MAX,
+            f64::MIN,
+            1e300,
+            -1e300,
+            5e-324,
+            2.2250738585072014e-308,
+        ]);
+        let number = prop_oneof![finite, extreme];
+        // A double's text as Rust writes it, plainly or with an exponent or three decimals,
+        // between padding and signs a file may hold.
+        let style = prop::sample::select(vec![0u8, 1, 2, 3]);
+        let padding = prop::sample::select(vec![("", ""), ("+", ""), (" ", " "), ("", "\t"), ("\u{a0}", "")]);
+        let formatted = (number, style, padding).prop_map(|(x, style, (before, after))| {
+            let text = match style {
+                0 => format!("{x}"),
+                1 => format!("{x:e}"),
+                2 => format!("{x:E}"),
+                _ => format!("{x:.3}"),
+            };
+            format!("{before}{text}{after}")
+        });
+        let integer = any::<i128>().prop_map(|i| i.to_string());
+        let decimal = "[-+]?[0-9]{0,30}\\.?[0-9]{0,30}([eE][-+]?[0-9]{1,4})?";
+        let long = (1usize..3, any::<u8>()).prop_map(|(k, d)| format!("0.{}{}", "3".repeat(200 * k), d));
+        prop_oneof![formatted, integer, decimal, long, "[ -~]{0,12}"]
+    }
+
+    proptest::proptest! {
+        /// The straight parse gives what `from_text` and the engine's rule give, or leaves the
+        /// field to them.
+        #[test]
+        fn a_field_parsed_straight_is_the_double_json_would_give(text in field()) {
+            for kind in [ColumnType::Number, ColumnType::Integer] {
+                let Some(straight) = double_from_text(&text, kind) else { continue };
+                let slow = from_text(&text, kind).expect("a field parsed straight is a value");
+                let slow = slow.map(|v| fsc_simon::input::double(&v).expect("the engine takes it"));
+                proptest::prop_assert_eq!(straight.map(f64::to_bits), slow.map(f64::to_bits), "{:?} {:?}", text, kind);
+            }
+        }
+    }
+
+    /// Asserts that `reference` read for StatisticsUnivariate (which keeps doubles) gives the
+    /// doubles of the JSON values it gives SecureSum (which takes JSON), bit for bit, and the
+    /// same counts.
+    pub(super) async fn doubles_are_the_json_inputs_doubles(sets: &Datasets, reference: &Value) {
+        let local = Caller::local();
+        let doubles = sets
+            .resolve(&local, "StatisticsUnivariate", &json!({}), reference)
+            .await
+            .unwrap();
+        let json = sets.resolve(&local, "SecureSum", &json!({}), reference).await.unwrap();
+        let Input::Json(Value::Array(values)) = &json.input else {
+            panic!("{json:?}")
+        };
+        let expected: Vec<u64> = values
+            .iter()
+            .map(|v| fsc_simon::input::double(v).unwrap().to_bits())
+            .collect();
+        let Input::Doubles(read) = &doubles.input else {
+            panic!("{reference}: {doubles:?}")
+        };
+        assert_eq!(
+            read.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            expected,
+            "{reference}"
+        );
+        assert_eq!(
+            (doubles.summary.records, doubles.summary.skipped),
+            (json.summary.records, json.summary.skipped)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_csv_column_read_as_doubles_is_what_its_json_values_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "age,hba1c,sex\n1,+.5,F\n2,,M\n 3 ,1e300,F\n9223372036854775807,-0,M\n4,\u{a0}7,F\n";
+        let sets = labs(dir.path(), text, None);
+        let local = Caller::local();
+        for column in ["age", "hba1c"] {
+            let reference = json!({"dataset": "labs", "column": column, "missing": "skip"});
+            doubles_are_the_json_inputs_doubles(&sets, &reference).await;
+        }
+        let refused = sets
+            .resolve(
+                &local,
+                "StatisticsUnivariate",
+                &json!({}),
+                &json!({"dataset": "labs", "column": "hba1c"}),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            refused.code == MISSING && refused.message.contains("row 2"),
+            "{refused}"
+        );
+        let bad = labs(dir.path(), "age,hba1c,sex\n1,2,F\n2,1e999,M\n", None)
+            .resolve(
+                &local,
+                "StatisticsUnivariate",
+                &json!({}),
+                &json!({"dataset": "labs", "column": "hba1c"}),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            bad.code == BAD_VALUE && bad.message.contains("row 2") && !bad.message.contains("1e999"),
+            "{bad}"
+        );
     }
 
     #[test]
