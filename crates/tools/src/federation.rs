@@ -298,6 +298,7 @@ pub fn init(options: &InitOptions) -> Result<Vec<String>, Error> {
             helper: None,
             shutdown_grace_s: 10,
             max_request_bytes: 32 * 1024 * 1024,
+            max_dataset_records: defaults::max_dataset_records(),
             representation_ttl_s: 3600,
             max_representations: 100_000,
             max_representation_bytes: 256 * 1024 * 1024,

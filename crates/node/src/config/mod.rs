@@ -173,6 +173,12 @@ pub struct NodeConfig {
     /// Largest accepted HTTP request body.
     #[serde(default = "defaults::max_request_bytes")]
     pub max_request_bytes: usize,
+    /// The most records one read of a dataset keeps (rows after filters and skipped missing
+    /// values): the dataset counterpart of `max_request_bytes`, since a read's input is held in
+    /// memory like a posted one (8 bytes a record for one numeric column of StatisticsUnivariate,
+    /// about 100 a value for the rest). Checked as each row is read, before it is kept.
+    #[serde(default = "defaults::max_dataset_records")]
+    pub max_dataset_records: u64,
     /// Federatedsecure API: representations unused for this long are forgotten.
     #[serde(default = "defaults::representation_ttl_s")]
     pub representation_ttl_s: u64,
@@ -350,6 +356,9 @@ pub mod defaults {
     pub fn max_request_bytes() -> usize {
         32 * 1024 * 1024
     }
+    pub fn max_dataset_records() -> u64 {
+        20_000_000
+    }
     pub fn max_active_computations() -> usize {
         5000
     }
@@ -427,6 +436,7 @@ const KEYS: &[&str] = &[
     "helper",
     "shutdown_grace_s",
     "max_request_bytes",
+    "max_dataset_records",
     "representation_ttl_s",
     "max_representations",
     "max_representation_bytes",

@@ -41,6 +41,8 @@ pub const INVALID_REFERENCE: &str = "invalid_dataset_input";
 pub const BAD_VALUE: &str = "invalid_dataset_value";
 /// A value is missing and the input says `"missing": "refuse"` (the default) (400).
 pub const MISSING: &str = "missing_value";
+/// A read keeps more records than the node's `max_dataset_records` (400).
+pub const TOO_LARGE: &str = "too_large";
 
 impl DatasetError {
     fn new(code: &'static str, message: impl Into<String>) -> DatasetError {
@@ -133,6 +135,8 @@ struct Plan {
     doubles: bool,
     intercept: bool,
     dataset: String,
+    /// The node's `max_dataset_records`.
+    max_records: u64,
 }
 
 /// The values a read keeps.
@@ -149,6 +153,24 @@ struct Collector {
 }
 
 impl Collector {
+    /// Refuses row `number` (1-based) if keeping it would take more than the plan's records.
+    fn room(&self, number: u64) -> Result<(), DatasetError> {
+        let kept = match &self.values {
+            Values::Json(values) => values.len(),
+            Values::Doubles(doubles) => doubles.len(),
+        };
+        if kept as u64 >= self.plan.max_records {
+            return Err(DatasetError::new(
+                TOO_LARGE,
+                format!(
+                    "dataset {:?} gives more than {} records (row {number}), this node's max_dataset_records: a filter can select fewer",
+                    self.plan.dataset, self.plan.max_records
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn new(plan: Plan) -> Collector {
         let values = if plan.doubles {
             Values::Doubles(Vec::new())
@@ -190,6 +212,7 @@ impl Collector {
         if let Some(index) = cells.iter().position(Option::is_none) {
             return self.skip(number, index);
         }
+        self.room(number)?;
         let mut cells = cells.into_iter().flatten();
         if self.plan.flat {
             self.keep(cells.next().expect("no cell is missing"));
@@ -230,6 +253,9 @@ impl Collector {
     /// (`None`: missing).
     fn push_double(&mut self, number: u64, cell: Option<f64>) -> Result<(), DatasetError> {
         debug_assert!(self.takes_doubles());
+        if cell.is_some() {
+            self.room(number)?;
+        }
         match (cell, &mut self.values) {
             (None, _) => self.skip(number, 0),
             (Some(x), Values::Doubles(doubles)) => {
@@ -353,6 +379,8 @@ pub struct Datasets {
     /// Per client, its grants (`labs`, `labs.hba1c`); `None` on a node without clients, whose
     /// one local client reads every dataset.
     grants: Option<HashMap<String, Vec<String>>>,
+    /// The most records one read keeps (`max_dataset_records`).
+    max_records: u64,
 }
 
 impl Datasets {
@@ -367,6 +395,7 @@ impl Datasets {
         Arc::new(Datasets {
             sets: config.datasets.clone(),
             grants,
+            max_records: config.max_dataset_records,
         })
     }
 
@@ -527,6 +556,7 @@ impl Datasets {
             flat,
             intercept: reference.intercept,
             dataset: name.clone(),
+            max_records: self.max_records,
         };
         Ok((dataset, plan))
     }
@@ -607,6 +637,7 @@ mod tests {
                 parquet: None,
             }],
             grants: grants.map(|g| HashMap::from([("analyst".to_string(), g.iter().map(|s| s.to_string()).collect())])),
+            max_records: u64::MAX,
         }
     }
 
@@ -896,6 +927,52 @@ mod tests {
             bad.code == BAD_VALUE && bad.message.contains("row 2") && !bad.message.contains("1e999"),
             "{bad}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_read_keeps_at_most_max_dataset_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sets = labs(dir.path(), "sex,age,hba1c\nF,1,2.5\nM,2,\nF,3,4.5\nM,4,5.5\n", None);
+        sets.max_records = 2;
+        let local = Caller::local();
+        // Two records kept (a skipped row and filtered ones do not count), on either path.
+        for (microprotocol, reference) in [
+            (
+                "StatisticsUnivariate",
+                json!({"dataset": "labs", "column": "hba1c", "missing": "skip", "where": {"sex": "F"}}),
+            ),
+            (
+                "StatisticsUnivariate",
+                json!({"dataset": "labs", "column": "age", "where": {"sex": "F"}}),
+            ),
+            (
+                "SecureSum",
+                json!({"dataset": "labs", "column": "age", "where": {"sex": "M"}}),
+            ),
+        ] {
+            let read = sets
+                .resolve(&local, microprotocol, &json!({}), &reference)
+                .await
+                .unwrap();
+            assert_eq!(read.summary.records, 2, "{reference}");
+        }
+        for (microprotocol, reference, row) in [
+            (
+                "StatisticsUnivariate",
+                json!({"dataset": "labs", "column": "hba1c", "missing": "skip"}),
+                4,
+            ),
+            ("StatisticsUnivariate", json!({"dataset": "labs", "column": "age"}), 3),
+            ("SecureSum", json!({"dataset": "labs", "columns": ["age", "sex"]}), 3),
+        ] {
+            let refused = sets
+                .resolve(&local, microprotocol, &json!({}), &reference)
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code, TOO_LARGE, "{reference}");
+            assert_eq!(refused.announced(), "invalid_input");
+            assert!(refused.message.contains(&format!("(row {row})")), "{refused}");
+        }
     }
 
     #[test]

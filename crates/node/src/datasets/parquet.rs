@@ -343,6 +343,7 @@ mod tests {
                 }),
             }],
             grants: None,
+            max_records: u64::MAX,
         };
         write_numbers(
             &dir.path().join("good.parquet"),
@@ -432,6 +433,7 @@ mod tests {
         let sets = Datasets {
             sets: vec![dataset("csv"), dataset("parquet")],
             grants: None,
+            max_records: u64::MAX,
         };
         let local = Caller::local();
         for reference in [
