@@ -325,7 +325,7 @@ impl Runtime {
             Active {
                 row,
                 parties: everyone,
-                machine,
+                machine: Arc::new(machine),
                 digest,
                 masks,
                 offload: Offload::default(),

@@ -353,10 +353,11 @@ impl Runtime {
         batch.touched.insert(id);
         if active.machine.runs_long() {
             let key = (id.to_string(), sender.to_string(), seq);
-            let body = body[32..].to_vec();
+            // In place: a long step's message can be a whole matrix, and a copy is fresh memory.
+            body.drain(..32);
             return self.defer(id, Work::Message { key, from, body }, batch);
         }
-        let step = active.machine.receive(from, &body[32..], &mut self.rng, &active.masks);
+        let step = Arc::make_mut(&mut active.machine).receive(from, &body[32..], &mut self.rng, &active.masks);
         self.handle_step(id, step, None, now, batch);
     }
 

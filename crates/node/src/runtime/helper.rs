@@ -180,7 +180,7 @@ impl Runtime {
             Active {
                 row,
                 parties: participants,
-                machine,
+                machine: Arc::new(machine),
                 digest,
                 masks,
                 offload: Offload::default(),

@@ -292,7 +292,9 @@ struct Active {
     row: ComputationRow,
     /// Who runs the protocol, in engine index order: the parties, then a helper from outside.
     parties: Vec<String>,
-    machine: Machine,
+    /// Shared with a long step that runs off the loop, which clones it there: a PSI's machine
+    /// holds whole lists, too much to copy (or free) on the loop.
+    machine: Arc<Machine>,
     digest: [u8; 32],
     /// This party's mask seeds for the computation's sums: derived from the keys, kept in
     /// memory only (re-derived after a restart), never stored.
@@ -484,7 +486,7 @@ impl Runtime {
                 Active {
                     row,
                     parties,
-                    machine,
+                    machine: Arc::new(machine),
                     digest,
                     masks,
                     offload: Offload::default(),

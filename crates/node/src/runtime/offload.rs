@@ -71,7 +71,8 @@ impl Offload {
 pub(super) struct Stepped {
     id: Uuid,
     ticket: u64,
-    work: Work,
+    /// The inbox row of the message it consumed, if it took one.
+    consumed: Option<MessageKey>,
     machine: Machine,
     state: String,
     /// The computation's next sequence number before and after sealing the step's messages.
@@ -136,7 +137,7 @@ impl Runtime {
             self.tickets += 1;
             let ticket = self.tickets;
             active.offload.running = Some(ticket);
-            let mut machine = active.machine.clone();
+            let machine = active.machine.clone();
             let mut row = active.row.clone();
             let parties = active.parties.clone();
             let digest = active.digest;
@@ -148,9 +149,14 @@ impl Runtime {
             let stop = active.offload.stop.clone();
             tokio::task::spawn_blocking(move || {
                 let mut rng = ChaCha20Rng::from_seed(seed);
-                let step = match &work {
-                    Work::Start => machine.start_stoppable(&mut rng, &masks, &stop),
-                    Work::Message { from, body, .. } => machine.receive_stoppable(*from, body, &mut rng, &masks, &stop),
+                let mut machine = Arc::unwrap_or_clone(machine);
+                // The message (a whole matrix, perhaps) is freed here with its arm, not on the loop.
+                let (step, consumed) = match work {
+                    Work::Start => (machine.start_stoppable(&mut rng, &masks, &stop), None),
+                    Work::Message { key, from, body } => (
+                        machine.receive_stoppable(from, &body, &mut rng, &masks, &stop),
+                        Some(key),
+                    ),
                 };
                 let state = serde_json::to_string(&machine).expect("machines serialise");
                 let before = row.next_seq;
@@ -166,7 +172,7 @@ impl Runtime {
                 let _ = done.send(Box::new(Stepped {
                     id,
                     ticket,
-                    work,
+                    consumed,
                     machine,
                     state,
                     seqs: (before, row.next_seq),
@@ -182,7 +188,7 @@ impl Runtime {
         let Stepped {
             id,
             ticket,
-            work,
+            consumed,
             machine,
             state,
             seqs: (before, after),
@@ -195,11 +201,11 @@ impl Runtime {
             return;
         }
         active.offload.running = None;
-        active.machine = machine;
+        // The machine it replaces holds whole lists too: freed off the loop.
+        let replaced = std::mem::replace(&mut active.machine, Arc::new(machine));
+        tokio::task::spawn_blocking(move || drop(replaced));
         active.offload.state = Some(state);
-        if let Work::Message { key, .. } = work {
-            batch.consumed_messages.push(key);
-        }
+        batch.consumed_messages.extend(consumed);
         batch.touched.insert(id);
         batch.dispatch.insert(id);
         // Only this step seals messages while it runs, so its numbers are still free; were they
