@@ -149,11 +149,7 @@ pub async fn psi_csv(cluster: &mut Cluster, runs: usize, items: usize) {
             samples.push(elapsed);
         }
     }
-    let median = |samples: &mut Vec<f64>| {
-        samples.sort_by(f64::total_cmp);
-        samples[samples.len() / 2]
-    };
-    let (a, b) = (median(&mut from_json), median(&mut from_csv));
+    let (a, b) = (crate::median(from_json.clone()), crate::median(from_csv.clone()));
     println!(
         "SetIntersectionSize 2 x {items} ids ({} shared), median of {runs} alternating runs each: JSON {a:.2} s, \
          CSV {b:.2} s: CSV / JSON {:.3}; peak RSS (MB): {}",
