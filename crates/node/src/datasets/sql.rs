@@ -35,8 +35,9 @@ pub(super) async fn read(dataset: &str, source: &SqlSource, collector: Collector
 
 /// The number of rows the query gives.
 pub(super) async fn count(dataset: &str, source: &SqlSource) -> Result<u64, DatasetError> {
+    // The newline ends a `--` comment the query may end with, which would swallow the `)`.
     let query = format!(
-        "SELECT count(*) FROM ({}) AS fsc_dataset",
+        "SELECT count(*) FROM ({}\n) AS fsc_dataset",
         source.query.trim().trim_end_matches(';')
     );
     match source.database() {
@@ -206,7 +207,8 @@ async fn read_postgres(
     }
     let fields = described.len();
     let mut rows = conn
-        .copy_out_raw(&format!("COPY ({query}) TO STDOUT"))
+        // The newline ends a `--` comment the query may end with, which would swallow the `)`.
+        .copy_out_raw(&format!("COPY ({query}\n) TO STDOUT"))
         .await
         .map_err(|e| pg_error(dataset, &e))?;
     let mut number = 0;
