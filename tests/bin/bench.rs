@@ -6,8 +6,8 @@
 //!     [--latency-runs N] [--batch N] [--python-runs N] [--protocol-runs N] [--matrix-runs N]
 //!     [--psi-items N] [--psi-ot-items N] [--node-env KEY=VALUE] [--parties-runs N]
 //!     [--compare-runs N] [--json FILE] [--port-base PORT] [--fixed-point]
-//!     [--dataset-rows N] [--dp] [--contingency-pairs N]
-//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,datasets,parties]
+//!     [--dataset-rows N] [--postgres-rows N] [--dp] [--contingency-pairs N]
+//!     [--skip python,compare,latency,throughput,protocols,million,matrix,psi,datasets,postgres,psi-csv,parties]
 //! ```
 //!
 //! Prints: the latency of one 3-party SecureSum through the v1 API (all three submissions until
@@ -36,7 +36,11 @@
 //! `--psi-ot-items` of the largest OT PSI, both 2^20 by default; `--node-env` gives the nodes the
 //! larger limits 2^24 needs). Then StatisticsUnivariate of 3 × `--dataset-rows` floats (10^6 by
 //! default) read by each node from a CSV and a Parquet dataset, beside the same values as JSON,
-//! with each source's time and the nodes' peak RSS (`datasets`).
+//! with each source's time and the nodes' peak RSS (`datasets`). Then StatisticsContingency of
+//! 3 × `--postgres-rows` pairs (10^6 by default) over a 20 × 20 table, each node reading its own
+//! table from a PostgreSQL server started here (`postgres`), and SetIntersectionSize of 2 ×
+//! `--psi-items` ids from CSV beside the same ids as JSON, with their ratio (`psi-csv`; see
+//! `scale.rs`).
 //! Last, sums among many parties, each count on a federation of its
 //! own on one broker (10, 20 and 50 parties): the latency of one sum (`--parties-runs`, default
 //! 50; a fifth of them for 50 parties), then a batch of 100 sums. Every sum section prints the
@@ -48,6 +52,7 @@
 //! starts listening on ports PORT to PORT + 99 (`PORT_SPAN`), beside federations on others.
 
 mod psi;
+mod scale;
 
 use fsc_e2e::{Cluster, ClusterOptions, free_ports, random_sums, use_ports};
 use futures::future::join_all;
@@ -101,6 +106,8 @@ enum Section {
     Matrix,
     Psi,
     Datasets,
+    Postgres,
+    PsiCsv,
     Parties,
 }
 
@@ -145,6 +152,10 @@ struct Args {
     /// JSON).
     #[arg(long, default_value_t = 1_000_000)]
     dataset_rows: usize,
+    /// Rows per party of the `postgres` section (StatisticsContingency read from PostgreSQL);
+    /// the issue's figure is at 10,000,000.
+    #[arg(long, default_value_t = 1_000_000)]
+    postgres_rows: usize,
     /// Also time the latency and throughput sums in the original's fixed point (`digits_after`
     /// 12), after the exact default, to see what the exact sum's wider messages cost.
     #[arg(long)]
@@ -182,6 +193,7 @@ async fn main() {
         port_base,
         fixed_point,
         dataset_rows,
+        postgres_rows,
         dp,
         contingency_pairs,
     } = clap::Parser::parse();
@@ -254,6 +266,12 @@ async fn main() {
     }
     if run(Section::Datasets) {
         datasets(&mut cluster, protocol_runs, dataset_rows).await;
+    }
+    if run(Section::Postgres) {
+        scale::postgres_contingency(&mut cluster, protocol_runs, postgres_rows).await;
+    }
+    if run(Section::PsiCsv) {
+        scale::psi_csv(&mut cluster, protocol_runs, psi_items).await;
     }
     if run(Section::Parties) {
         drop(cluster);

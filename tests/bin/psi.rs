@@ -67,7 +67,7 @@ async fn intersect(cluster: &Cluster, method: &str, inputs: &[Value], shared: us
 }
 
 /// Resets the nodes' peak resident memory (VmHWM), so that the next figure is one run's.
-fn reset_peaks(cluster: &Cluster) {
+pub fn reset_peaks(cluster: &Cluster) {
     for pid in cluster.nodes.iter().filter_map(|node| node.pid()) {
         // Writing 5 to clear_refs resets the peak RSS (proc(5)); a failure leaves the old peak.
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");

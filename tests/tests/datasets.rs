@@ -298,7 +298,8 @@ async fn datasets_give_the_results_of_their_values_as_json_and_refuse_what_they_
         "csv = {path = \"labs.csv\"}".to_string(),
         format!("sql = {{url = \"sqlite:labs.sqlite\", query = \"{QUERY}\"}}"),
         format!(
-            "sql = {{url = \"{}\", query = \"{QUERY}\", password_file = \"{}\"}}",
+            // A query may end with a comment (read through COPY, it is wrapped in parentheses).
+            "sql = {{url = \"{}\", query = \"{QUERY} -- by id\", password_file = \"{}\"}}",
             postgres.url("labs"),
             postgres.password_file.display()
         ),

@@ -25,7 +25,7 @@ use crate::psi::ot::intersection::OtSetIntersection;
 use crate::psi::set_intersection::{Reveal, SetIntersection};
 use crate::psi::{Method, SetIntersectionParameters};
 use crate::statistics::bivariate::StatisticsBivariate;
-use crate::statistics::contingency::{ContingencyParameters, StatisticsContingency};
+use crate::statistics::contingency::{self, ContingencyParameters, StatisticsContingency};
 use crate::statistics::frequency::{FrequencyParameters, StatisticsFrequency};
 use crate::statistics::noisy_univariate::{NoisyUnivariate, UnivariateParameters};
 use crate::statistics::univariate::StatisticsUnivariate;
@@ -413,8 +413,36 @@ impl Spec {
                 let protocol = Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::of(values)));
                 Ok(self.start(me, protocol, || Some(values.len() as u64)))
             }
+            // A category's number too long for the engine: refused as JSON refuses it.
+            (Input::Pairs(pairs), Parameters::StatisticsContingency(p)) if pairs.numbers_fit() => {
+                assert!(me < self.participants(), "party index out of range");
+                let counted = pairs.counted();
+                let protocol = self.contingency(p, || {
+                    Ok(counted.iter().map(|(cell, count)| (&cell[..], *count)).collect())
+                })?;
+                Ok(self.start(me, protocol, || Some(pairs.len() as u64)))
+            }
             _ => self.machine(me, &input.json()),
         }
+    }
+
+    /// StatisticsContingency of the `records` ([`StatisticsContingency::new`]), after the check
+    /// of the given table's size against the limits.
+    fn contingency<'a>(
+        &self,
+        p: &ContingencyParameters,
+        records: impl FnOnce() -> Result<Vec<(&'a [Value], u64)>, EncodingError>,
+    ) -> Result<Protocol, EngineError> {
+        let given = |d: &Option<Vec<Value>>| d.as_ref().map_or(0, Vec::len) as u64;
+        self.limits
+            .check(given(&p.rows).saturating_mul(given(&p.columns)), "the table")?;
+        Ok(Protocol::StatisticsContingency(StatisticsContingency::new(
+            p,
+            self.parties,
+            self.limits,
+            self.min_cell_count,
+            records()?,
+        )?))
     }
 
     /// Party `me`'s protocol, its input validated and encoded.
@@ -445,18 +473,7 @@ impl Spec {
                 self.limits.check(given as u64, "the table")?;
                 Protocol::StatisticsFrequency(StatisticsFrequency::new(p, n, self.limits, self.min_cell_count, input)?)
             }
-            Parameters::StatisticsContingency(p) => {
-                let given = |d: &Option<Vec<Value>>| d.as_ref().map_or(0, Vec::len) as u64;
-                self.limits
-                    .check(given(&p.rows).saturating_mul(given(&p.columns)), "the table")?;
-                Protocol::StatisticsContingency(StatisticsContingency::new(
-                    p,
-                    n,
-                    self.limits,
-                    self.min_cell_count,
-                    input,
-                )?)
-            }
+            Parameters::StatisticsContingency(p) => self.contingency(p, || contingency::records(input))?,
             Parameters::SecureMatrixMultiplication(p) if p.reveal_inputs_without_helper => {
                 let matrix = float_input(me, input)?.expect("two parties, both data owners");
                 Protocol::Projected(ProjectedProduct::new(&matrix, ResultKey::Product))

@@ -69,9 +69,11 @@ impl Policy {
                 check_caps(me, dp, &allowed.caps(), self.max_delta)?;
             }
         }
-        // A list of doubles is no table: it has no cells.
-        if let (Some(min), None, Input::Json(input)) = (self.min_cell_count, dp, input) {
-            check_small_cells(me, min, proposal, input)?;
+        // A list of doubles is no table: it has no cells. Pairs are checked as their JSON list.
+        if let (Some(min), None) = (self.min_cell_count, dp)
+            && !matches!(input, Input::Doubles(_))
+        {
+            check_small_cells(me, min, proposal, &input.json())?;
         }
         Ok(())
     }
@@ -244,10 +246,22 @@ mod tests {
             dp: dp.as_ref(),
             min_total_samples: None,
         };
-        policy
-            .check_party("alice", client, &proposal, 0, &input.into())
-            .err()
-            .map(|r| r.rule)
+        let check = |input: &Input| {
+            policy
+                .check_party("alice", client, &proposal, 0, input)
+                .err()
+                .map(|r| r.rule)
+        };
+        let rule = check(&input.clone().into());
+        // Pairs read from a dataset are checked as their JSON list.
+        if let Some(list) = input.as_array().filter(|_| microprotocol == "StatisticsContingency") {
+            let mut pairs = fsc_simon::input::Pairs::default();
+            for pair in list {
+                pairs.push(pair[0].clone(), pair[1].clone());
+            }
+            assert_eq!(check(&Input::Pairs(pairs)), rule, "{input}");
+        }
+        rule
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! the engine never knows where an input came from, so a result from a dataset equals the
 //! result from JSON. One numeric column for a protocol that reads doubles becomes the doubles
 //! themselves ([`Input::Doubles`], 8 bytes a value where a JSON value holds about 80), read by
-//! the engine's own rule ([`fsc_simon::input::double`]) so that the result is still JSON's. `csv`, `parquet` and `sql` read the sources, record by record.
+//! the engine's own rule ([`fsc_simon::input::double`]) so that the result is still JSON's. Two
+//! columns for StatisticsContingency become [`Input::Pairs`], each category kept once.
+//! `csv`, `parquet` and `sql` read the sources, record by record.
 //!
 //! A dataset is read afresh at every submission that names it (the steward may replace the file
 //! or the table at any time), at the submitting node only, before the policy is checked and
@@ -24,6 +26,7 @@ use crate::config::datasets::{ColumnType, DatasetConfig};
 use crate::config::{LOCAL_CLIENT, NodeConfig};
 pub use crate::error::DatasetError;
 use fsc_simon::Input;
+use fsc_simon::input::Pairs;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -133,6 +136,8 @@ struct Plan {
     flat: bool,
     /// The input is one numeric column for a protocol that reads doubles: kept as doubles.
     doubles: bool,
+    /// Two columns for StatisticsContingency: kept as [`Pairs`], each category once.
+    pairs: bool,
     intercept: bool,
     dataset: String,
     /// The node's `max_dataset_records`.
@@ -143,6 +148,7 @@ struct Plan {
 enum Values {
     Json(Vec<Value>),
     Doubles(Vec<f64>),
+    Pairs(Pairs),
 }
 
 /// The rows a read keeps, as it goes: filtered, missing values skipped or refused.
@@ -176,6 +182,11 @@ impl Collector {
             Values::Doubles(Vec::new())
         } else {
             Values::Json(Vec::new())
+        };
+        let values = if plan.pairs {
+            Values::Pairs(Pairs::default())
+        } else {
+            values
         };
         Collector {
             plan,
@@ -216,6 +227,9 @@ impl Collector {
         let mut cells = cells.into_iter().flatten();
         if self.plan.flat {
             self.keep(cells.next().expect("no cell is missing"));
+        } else if let Values::Pairs(pairs) = &mut self.values {
+            let (row, column) = (cells.next(), cells.next());
+            pairs.push(row.expect("two columns"), column.expect("two columns"));
         } else {
             let mut row = Vec::with_capacity(self.plan.wanted + 1);
             if self.plan.intercept {
@@ -273,6 +287,7 @@ impl Collector {
     fn finish(self, microprotocol: &str) -> Resolved {
         let (records, input) = match self.values {
             Values::Doubles(doubles) => (doubles.len() as u64, Input::Doubles(doubles)),
+            Values::Pairs(pairs) => (pairs.len() as u64, Input::Pairs(pairs)),
             Values::Json(values) => {
                 let records = values.len() as u64;
                 let list = Value::Array(values);
@@ -549,6 +564,7 @@ impl Datasets {
         }
         let plan = Plan {
             doubles: doubles && flat && matches!(columns[0].1, ColumnType::Number | ColumnType::Integer),
+            pairs: fsc_simon::input::reads_pairs(microprotocol) && wanted.len() == 2 && !reference.intercept,
             wanted: wanted.len(),
             columns,
             filter,
@@ -734,6 +750,31 @@ mod tests {
             .unwrap();
         let text: Value = serde_json::from_str(&long).unwrap();
         assert_eq!(refused.input, json!([2.5, text]).into());
+    }
+
+    #[tokio::test]
+    async fn two_columns_for_a_contingency_table_become_pairs_that_are_their_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = labs(dir.path(), "sex,age,hba1c\nF,34,5.4\nM,51,\nF,34,6.25\n", None);
+        let read = |columns: Value| {
+            let sets = &sets;
+            async move {
+                let reference = json!({"dataset": "labs", "columns": columns, "missing": "skip"});
+                sets.resolve(&Caller::local(), "StatisticsContingency", &Value::Null, &reference)
+                    .await
+                    .unwrap()
+            }
+        };
+        let pairs = read(json!(["sex", "age"])).await;
+        assert!(matches!(pairs.input, Input::Pairs(_)), "{:?}", pairs.input);
+        assert_eq!(
+            pairs.input.json().into_owned(),
+            json!([["F", 34], ["M", 51], ["F", 34]])
+        );
+        assert_eq!(pairs.summary.records, 3);
+        // Three columns are no pairs: JSON, for the engine to refuse as it refuses JSON.
+        let three = read(json!(["sex", "age", "hba1c"])).await;
+        assert_eq!(three.input, json!([["F", 34, 5.4], ["F", 34, 6.25]]).into());
     }
 
     #[tokio::test]

@@ -242,6 +242,18 @@ impl Categorical {
         limits: Limits,
         disclosure: Disclosure,
     ) -> Result<Categorical, EncodingError> {
+        Categorical::weighted(records.iter().map(|r| (*r, 1)), given, parties, limits, disclosure)
+    }
+
+    /// [`Categorical::new`] of records each standing for `count` equal records in a row: the
+    /// same counts, and the same refusal (that of the first bad record).
+    pub fn weighted<'a>(
+        records: impl IntoIterator<Item = (&'a [Value], u64)>,
+        given: Vec<Option<Vec<Value>>>,
+        parties: usize,
+        limits: Limits,
+        disclosure: Disclosure,
+    ) -> Result<Categorical, EncodingError> {
         assert!((1..=2).contains(&given.len()), "one or two dimensions");
         let dimensions: Vec<Option<BTreeSet<Category>>> = given
             .iter()
@@ -257,7 +269,7 @@ impl Categorical {
         // Count by cheap borrowed keys first: records are many, distinct categories few.
         let mut seen: Vec<HashMap<Key<'_>, Category>> = vec![HashMap::new(); given.len()];
         let mut cells: HashMap<[Key<'_>; 2], u64> = HashMap::new();
-        for record in records {
+        for (record, count) in records {
             let mut cell = [Key::Absent, Key::Absent];
             for ((value, slot), seen) in record.iter().zip(&mut cell).zip(&mut seen) {
                 let key = Key::of(value)?;
@@ -266,7 +278,7 @@ impl Categorical {
                 }
                 *slot = key;
             }
-            *cells.entry(cell).or_default() += 1;
+            *cells.entry(cell).or_default() += count;
         }
         let mut own: Vec<Option<BTreeSet<Category>>> = Vec::new();
         for (known, seen) in dimensions.iter().zip(&seen) {

@@ -53,35 +53,41 @@ pub struct StatisticsContingency {
     counts: Categorical,
 }
 
+/// The pairs of a JSON input, each standing for one record.
+pub fn records(input: &Value) -> Result<Vec<(&[Value], u64)>, EncodingError> {
+    let pairs = match input {
+        Value::Array(items) => items,
+        _ => {
+            return Err(EncodingError::Invalid(
+                "StatisticsContingency takes a list of pairs [row, column]".into(),
+            ));
+        }
+    };
+    pairs
+        .iter()
+        .map(|pair| match pair {
+            Value::Array(cell) if cell.len() == 2 => Ok((cell.as_slice(), 1)),
+            other => Err(EncodingError::Invalid(format!(
+                "StatisticsContingency takes pairs [row, column], found {other}"
+            ))),
+        })
+        .collect()
+}
+
 impl StatisticsContingency {
+    /// `records`: pairs `[row, column]`, each standing for as many records as its count
+    /// ([`records`] of a JSON input, or [`crate::input::Pairs::counted`]).
     pub fn new(
         parameters: &ContingencyParameters,
         parties: usize,
         limits: Limits,
         min_cell_count: Option<u64>,
-        input: &Value,
+        records: Vec<(&[Value], u64)>,
     ) -> Result<StatisticsContingency, EncodingError> {
-        let pairs = match input {
-            Value::Array(items) => items,
-            _ => {
-                return Err(EncodingError::Invalid(
-                    "StatisticsContingency takes a list of pairs [row, column]".into(),
-                ));
-            }
-        };
-        let records = pairs
-            .iter()
-            .map(|pair| match pair {
-                Value::Array(cell) if cell.len() == 2 => Ok(cell.as_slice()),
-                other => Err(EncodingError::Invalid(format!(
-                    "StatisticsContingency takes pairs [row, column], found {other}"
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let given = vec![parameters.rows.clone(), parameters.columns.clone()];
         Ok(StatisticsContingency {
-            counts: Categorical::new(
-                &records,
+            counts: Categorical::weighted(
+                records,
                 given,
                 parties,
                 limits,
