@@ -164,6 +164,7 @@ impl Collector {
         let kept = match &self.values {
             Values::Json(values) => values.len(),
             Values::Doubles(doubles) => doubles.len(),
+            Values::Pairs(pairs) => pairs.len(),
         };
         if kept as u64 >= self.plan.max_records {
             return Err(DatasetError::new(
@@ -178,15 +179,12 @@ impl Collector {
     }
 
     fn new(plan: Plan) -> Collector {
-        let values = if plan.doubles {
+        let values = if plan.pairs {
+            Values::Pairs(Pairs::default())
+        } else if plan.doubles {
             Values::Doubles(Vec::new())
         } else {
             Values::Json(Vec::new())
-        };
-        let values = if plan.pairs {
-            Values::Pairs(Pairs::default())
-        } else {
-            values
         };
         Collector {
             plan,
@@ -281,6 +279,7 @@ impl Collector {
                 values.push(fsc_simon::input::json_number(x));
                 Ok(())
             }
+            (Some(_), Values::Pairs(_)) => unreachable!("a plan of one column keeps no pairs"),
         }
     }
 
@@ -1005,6 +1004,11 @@ mod tests {
             ),
             ("StatisticsUnivariate", json!({"dataset": "labs", "column": "age"}), 3),
             ("SecureSum", json!({"dataset": "labs", "columns": ["age", "sex"]}), 3),
+            (
+                "StatisticsContingency",
+                json!({"dataset": "labs", "columns": ["age", "sex"]}),
+                3,
+            ),
         ] {
             let refused = sets
                 .resolve(&local, microprotocol, &json!({}), &reference)
