@@ -292,6 +292,7 @@ async fn datasets_give_the_results_of_their_values_as_json_and_refuse_what_they_
         format!("hba1c\n5.1\n6.2\n{SECRET}\n5.0\n"),
     )
     .unwrap();
+    std::fs::write(dir.join("alice/kinds.csv"), format!("kind\na\n{SECRET}\na\nb\n")).unwrap();
     write_sqlite(&dir.join("bob/labs.sqlite"), ROWS[1]).await;
     let free = fsc_e2e::free_ports(1)[0];
     let sources = [
@@ -315,6 +316,11 @@ columns = [{{name = "hba1c", type = "number"}}]
 csv = {{path = "broken.csv"}}
 
 [[datasets]]
+name = "kinds"
+columns = [{{name = "kind", type = "string"}}]
+csv = {{path = "kinds.csv"}}
+
+[[datasets]]
 name = "gone"
 columns = [{{name = "x", type = "number"}}]
 csv = {{path = "gone.csv"}}
@@ -330,7 +336,7 @@ min_local_samples = 3
             ));
         }
         extra.push_str(&clients(if *party == "alice" {
-            r#""labs", "broken", "gone", "down""#
+            r#""labs", "broken", "kinds", "gone", "down""#
         } else {
             r#""labs""#
         }));
@@ -505,6 +511,39 @@ min_local_samples = 3
         !seen.to_string().contains(SECRET) && !seen.to_string().contains("row 3"),
         "{seen}"
     );
+
+    // A category outside the given ones: the engine's description of a JSON input quotes it,
+    // which a dataset's reader may not see. alice's client is told the kind of problem, bob
+    // the code, and alice's record of the computation keeps no value either.
+    let id = Uuid::new_v4();
+    let frequency = |input: Value| {
+        let mut request = request("StatisticsFrequency", &["alice", "bob"], id, input);
+        request["parameters"] = json!({"categories": ["a", "b"]});
+        request
+    };
+    let answer = analyst[1].submit(&frequency(json!(["a", "b", "a"]))).await.unwrap();
+    assert_eq!(answer.status.as_u16(), 202, "{}", answer.body);
+    let answer = analyst[0]
+        .submit(&frequency(json!({"dataset": "kinds", "column": "kind"})))
+        .await
+        .unwrap();
+    let body = answer.body;
+    assert_eq!(
+        (answer.status.as_u16(), body["code"].as_str()),
+        (400, Some("invalid_input")),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("dataset \"kinds\""), "{body}");
+    let seen = analyst[1].wait_final(id, WAIT).await.unwrap();
+    let own = analyst[0].wait_final(id, WAIT).await.unwrap();
+    assert_eq!(
+        (seen["error"]["code"].as_str(), own["status"].as_str()),
+        (Some("invalid_input"), Some("failed")),
+        "{seen}"
+    );
+    for view in [&body, &seen, &own] {
+        assert!(!view.to_string().contains(SECRET), "{view}");
+    }
 
     // A missing value refused by default, by its row.
     let (body, _) = refused_at_alice(

@@ -25,8 +25,9 @@ use crate::caller::Caller;
 use crate::config::datasets::{ColumnType, DatasetConfig};
 use crate::config::{LOCAL_CLIENT, NodeConfig};
 pub use crate::error::DatasetError;
-use fsc_simon::Input;
+use fsc_simon::fixed_point::EncodingError;
 use fsc_simon::input::Pairs;
+use fsc_simon::{EngineError, Input};
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -339,6 +340,29 @@ fn from_text(text: &str, kind: ColumnType) -> Result<Option<Value>, ()> {
                 .ok_or(())
         }
     }
+}
+
+/// An engine error about an input read from dataset `dataset`, as its submitting client and
+/// the computation's record are told it. For a posted input the engine's description may quote
+/// a value (a category outside the given ones, an integer without an exact double), which its
+/// client sent; a dataset's values are the steward's, and its reader may learn aggregates only.
+/// So an input error keeps its code and says what kind of problem it is, never a value.
+pub fn withhold_values(dataset: &str, error: EngineError) -> EngineError {
+    let EngineError::InvalidInput(encoding) = error else {
+        return error;
+    };
+    let kind = match encoding {
+        EncodingError::NotANumber(found) => format!("a value is {found}, not a number"),
+        EncodingError::NotFinite(_) => "a value is beyond the range of doubles".to_string(),
+        EncodingError::OutOfRange(_) => "the values' sum is beyond the range the microprotocol takes".to_string(),
+        EncodingError::Invalid(_) => {
+            "the microprotocol refuses a value or their shape (its description is withheld: it can quote a value)"
+                .to_string()
+        }
+    };
+    EngineError::InvalidInput(EncodingError::Invalid(format!(
+        "the records read from dataset {dataset:?} are no input for this computation: {kind}"
+    )))
 }
 
 /// The double that [`from_text`] and then the engine's [`fsc_simon::input::double`] make of a

@@ -184,15 +184,18 @@ impl Runtime {
         };
         let unreadable = item.dataset.as_ref().and_then(|d| d.as_ref().err()).cloned();
         let summary = item.dataset.as_ref().and_then(|d| d.as_ref().ok()).cloned();
+        // This party's machine; an input read from a dataset is refused without a value.
+        let machine_for = |spec: &Spec| {
+            spec.machine_for(me, &item.input).map_err(|error| match &summary {
+                Some(summary) => crate::datasets::withhold_values(&summary.dataset, error),
+                None => error,
+            })
+        };
         let own_error = || {
             if let Some(error) = &unreadable {
                 return Some(Error::Dataset(error.clone()));
             }
-            match spec
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|s| s.machine_for(me, &item.input))
-            {
+            match spec.as_ref().map_err(Clone::clone).and_then(machine_for) {
                 Err(error) => Some(Error::Engine(error)),
                 Ok(_) => refusal(spec.as_ref().expect("a machine")).err().map(refused),
             }
@@ -283,12 +286,7 @@ impl Runtime {
         // left this node when it refuses. The budget last: only a computation that starts is
         // charged.
         let machine = match unreadable.map_or_else(
-            || {
-                spec.as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|s| s.machine_for(me, &item.input))
-                    .map_err(Ok)
-            },
+            || spec.as_ref().map_err(Clone::clone).and_then(machine_for).map_err(Ok),
             |error| Err(Err(error)),
         ) {
             // The dataset could not be read: the input error of this party, told as a code.
