@@ -13,7 +13,7 @@ fn the_bench_keeps_to_its_port_range() {
         .args(["--port-base", &base.to_string(), "--latency-runs", "2"])
         .args([
             "--skip",
-            "python,compare,throughput,protocols,million,matrix,psi,parties",
+            "python,compare,throughput,protocols,million,matrix,psi,datasets,postgres,psi-csv,parties",
         ])
         .output()
         .unwrap();
