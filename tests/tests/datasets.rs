@@ -94,6 +94,14 @@ enum Shape {
     Columns(&'static [&'static str], bool),
     /// One column as the one list of a set.
     Set(&'static str),
+    /// One column as KthElement's array, with its rank and bounds.
+    Kth(&'static str),
+}
+
+/// KthElement's terms in the tests: the 4th smallest age of all parties, ages in 0 to 100.
+fn kth_terms() -> serde_json::Map<String, Value> {
+    let terms = json!({"rank": 4, "lower_bound": 0, "upper_bound": 100});
+    terms.as_object().unwrap().clone()
 }
 
 impl Shape {
@@ -101,6 +109,11 @@ impl Shape {
         match self {
             Shape::Column(c) => json!({"dataset": "labs", "column": c, "missing": "skip"}),
             Shape::Set(c) => json!({"dataset": "labs", "column": c}),
+            Shape::Kth(c) => {
+                let mut reference = json!({"dataset": "labs", "column": c, "missing": "skip"});
+                reference.as_object_mut().unwrap().extend(kth_terms());
+                reference
+            }
             Shape::Columns(cs, intercept) => {
                 json!({"dataset": "labs", "columns": cs, "missing": "skip", "intercept": intercept})
             }
@@ -112,6 +125,11 @@ impl Shape {
         match self {
             Shape::Column(c) => rows.iter().filter_map(|r| value(r, c)).collect(),
             Shape::Set(c) => json!([rows.iter().filter_map(|r| value(r, c)).collect::<Vec<_>>()]),
+            Shape::Kth(c) => {
+                let mut input = kth_terms();
+                input.insert("array".into(), Shape::Column(c).json(rows));
+                json!([input])
+            }
             Shape::Columns(cs, intercept) => rows
                 .iter()
                 .filter_map(|r| {
@@ -144,6 +162,7 @@ const SEX: [(usize, Shape); 3] = three(Shape::Column("sex"));
 const AGE_HBA1C: [(usize, Shape); 3] = three(Shape::Columns(&["age", "hba1c"], false));
 const SEX_SMOKER: [(usize, Shape); 3] = three(Shape::Columns(&["sex", "smoker"], false));
 const IDS: [(usize, Shape); 3] = three(Shape::Set("id"));
+const AGE_KTH: [(usize, Shape); 3] = three(Shape::Kth("age"));
 
 fn cases() -> Vec<Case> {
     let case = |microprotocol: &'static str, parties: &'static [(usize, Shape)]| Case { microprotocol, parties };
@@ -152,6 +171,7 @@ fn cases() -> Vec<Case> {
         case("StatisticsUnivariate", &HBA1C),
         case("SecureMedian", &AGE),
         case("MinimumMaximum", &AGE),
+        case("KthElement", &AGE_KTH),
         case("StatisticsFrequency", &SEX),
         case("StatisticsBivariate", &AGE_HBA1C),
         case("StatisticsContingency", &SEX_SMOKER),

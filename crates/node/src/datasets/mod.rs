@@ -97,6 +97,14 @@ pub struct Reference {
     /// With `columns`: a leading 1 in every row (the intercept of a regression's design matrix).
     #[serde(default)]
     pub intercept: bool,
+    /// KthElement's terms beside the column that is its `array`: the rank and the bounds, as
+    /// its JSON input gives them.
+    #[serde(default)]
+    pub rank: Option<Value>,
+    #[serde(default)]
+    pub lower_bound: Option<Value>,
+    #[serde(default)]
+    pub upper_bound: Option<Value>,
 }
 
 impl Reference {
@@ -140,6 +148,8 @@ struct Plan {
     /// Two columns for StatisticsContingency: kept as [`Pairs`], each category once.
     pairs: bool,
     intercept: bool,
+    /// KthElement's rank and bounds: the input is `[{"array": the column, ...these}]`.
+    kth: Option<serde_json::Map<String, Value>>,
     dataset: String,
     /// The node's `max_dataset_records`.
     max_records: u64,
@@ -292,8 +302,12 @@ impl Collector {
                 let records = values.len() as u64;
                 let list = Value::Array(values);
                 // A party's set is the intersection of its lists: one column is one list.
-                let input = match microprotocol {
-                    "SetIntersection" | "SetIntersectionSize" if self.plan.flat => Value::Array(vec![list]),
+                let input = match (microprotocol, self.plan.kth) {
+                    (_, Some(mut terms)) => {
+                        terms.insert("array".into(), list);
+                        Value::Array(vec![Value::Object(terms)])
+                    }
+                    ("SetIntersection" | "SetIntersectionSize", None) if self.plan.flat => Value::Array(vec![list]),
                     _ => list,
                 };
                 (records, Input::Json(input))
@@ -529,12 +543,36 @@ impl Datasets {
                 ),
             ));
         };
-        if microprotocol == "KthElement" {
-            return Err(DatasetError::new(
-                INVALID_REFERENCE,
-                "KthElement takes its array and rank as JSON: it cannot name a dataset",
-            ));
-        }
+        let kth = match (
+            microprotocol,
+            reference.rank,
+            reference.lower_bound,
+            reference.upper_bound,
+        ) {
+            ("KthElement", Some(rank), Some(lower_bound), Some(upper_bound)) if reference.column.is_some() => Some(
+                [
+                    ("rank", rank),
+                    ("lower_bound", lower_bound),
+                    ("upper_bound", upper_bound),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ),
+            ("KthElement", ..) => {
+                return Err(DatasetError::new(
+                    INVALID_REFERENCE,
+                    "KthElement names a \"column\" (its array) with its \"rank\", \"lower_bound\" and \"upper_bound\"",
+                ));
+            }
+            (_, None, None, None) => None,
+            _ => {
+                return Err(DatasetError::new(
+                    INVALID_REFERENCE,
+                    "\"rank\", \"lower_bound\" and \"upper_bound\" are KthElement's",
+                ));
+            }
+        };
         let (wanted, flat) = match (reference.column, reference.columns) {
             (Some(column), None) => (vec![column], true),
             (None, Some(columns)) if !columns.is_empty() => (columns, false),
@@ -594,6 +632,7 @@ impl Datasets {
             missing: reference.missing,
             flat,
             intercept: reference.intercept,
+            kth,
             dataset: name.clone(),
             max_records: self.max_records,
         };
@@ -694,10 +733,11 @@ mod tests {
         let text = "sex,age,hba1c\nF,34,5.4\nM,51,\nF,47,6.25\n";
         let sets = labs(dir.path(), text, None);
         let local = Caller::local();
-        let resolve = |input: Value| {
+        let resolve_for = |microprotocol: &'static str, input: Value| {
             let (sets, local) = (&sets, &local);
-            async move { sets.resolve(local, "SecureSum", &Value::Null, &input).await }
+            async move { sets.resolve(local, microprotocol, &Value::Null, &input).await }
         };
+        let resolve = |input: Value| resolve_for("SecureSum", input);
         let all = resolve(json!({"dataset": "labs", "column": "hba1c", "missing": "skip"}))
             .await
             .unwrap();
@@ -727,6 +767,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(set.input, json!([["F", "M", "F"]]).into());
+        let terms = json!({"rank": 2, "lower_bound": 0, "upper_bound": 100});
+        let mut kth = json!({"dataset": "labs", "column": "age"});
+        kth.as_object_mut().unwrap().extend(terms.as_object().unwrap().clone());
+        let mut expected = terms.clone();
+        expected["array"] = json!([34, 51, 47]);
+        let read = resolve_for("KthElement", kth.clone()).await.unwrap();
+        assert_eq!(read.input, json!([expected]).into());
+        // The terms go with KthElement only, and KthElement needs them all.
+        for (microprotocol, mut reference) in [("SecureSum", kth.clone()), ("KthElement", kth)] {
+            reference
+                .as_object_mut()
+                .unwrap()
+                .remove(if microprotocol == "SecureSum" { "x" } else { "rank" });
+            let refused = resolve_for(microprotocol, reference).await.unwrap_err();
+            assert_eq!(refused.code, INVALID_REFERENCE, "{microprotocol}");
+        }
     }
 
     #[tokio::test]
