@@ -407,15 +407,14 @@ impl Spec {
     /// [`Spec::machine`] for an [`Input`]: a list of doubles goes straight to a protocol that
     /// reads doubles ([`crate::input::reads_doubles`]), to any other as JSON.
     pub fn machine_for(&self, me: PartyIndex, input: &Input) -> Result<Machine, EngineError> {
+        assert!(me < self.participants(), "party index out of range");
         match (input, &self.parameters) {
             (Input::Doubles(values), Parameters::StatisticsUnivariate(p)) if p.dp.is_none() => {
-                assert!(me < self.participants(), "party index out of range");
                 let protocol = Protocol::StatisticsUnivariate(Box::new(StatisticsUnivariate::of(values)));
                 Ok(self.start(me, protocol, || Some(values.len() as u64)))
             }
             // A category's number too long for the engine: refused as JSON refuses it.
             (Input::Pairs(pairs), Parameters::StatisticsContingency(p)) if pairs.numbers_fit() => {
-                assert!(me < self.participants(), "party index out of range");
                 let counted = pairs.counted();
                 let protocol = self.contingency(p, || {
                     Ok(counted.iter().map(|(cell, count)| (&cell[..], *count)).collect())

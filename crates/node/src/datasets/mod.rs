@@ -1114,5 +1114,8 @@ mod tests {
         assert_eq!(from_text("7", ColumnType::Integer).unwrap(), Some(json!(7)));
         assert!(from_text("7.5", ColumnType::Integer).is_err());
         assert_eq!(from_text("F", ColumnType::String).unwrap(), Some(json!("F")));
+        // Parsed straight, a padded −0 stays −0 (the case that caught a wrong straight parse).
+        let zero = double_from_text(" -0 ", ColumnType::Number).unwrap().unwrap();
+        assert_eq!(zero.to_bits(), (-0.0f64).to_bits());
     }
 }
