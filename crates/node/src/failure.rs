@@ -131,7 +131,10 @@ pub fn describe(code: &str, party: &str) -> String {
         "superseded" => format!("a later compute at {party} with the same network uuid superseded it"),
         "helper_refused" => format!("the helper {party} refused to serve the computation"),
         "helper_busy" => format!("the helper {party} runs as many computations as it takes; retry later"),
-        "too_large" => format!("the output would be larger than {party}'s node takes (max_output_cells)"),
+        "too_large" => format!(
+            "the computation would be larger than {party}'s node takes (an output beyond max_output_cells, or a \
+             state beyond what its store holds)"
+        ),
         "revealing_shapes" => {
             format!("{party}'s node refused shapes whose product would reveal its input (see allow_revealing_shapes)")
         }

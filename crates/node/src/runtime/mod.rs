@@ -727,12 +727,28 @@ impl Runtime {
         }
 
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
+        let (mut oversized, max_bytes) = (Vec::new(), store::max_value_bytes(conn));
         for id in &batch.touched {
             if let Some(active) = self.active.get_mut(id) {
                 let mut row = active.row.clone();
                 row.machine = active.offload.state_to_write(&active.machine);
-                rows.push(row);
+                match row.machine.as_ref().map_or(0, String::len) {
+                    bytes if bytes > max_bytes => oversized.push((*id, bytes)),
+                    _ => rows.push(row),
+                }
             }
+        }
+        // A state the store cannot hold would fail every transaction that tried to write it, the
+        // same way after each reload: the computation fails instead, in this transaction.
+        for (id, bytes) in oversized {
+            let reason = AbortReason {
+                code: "too_large".into(),
+                message: format!(
+                    "this party's state of the computation ({bytes} bytes) is larger than its store holds ({} bytes)",
+                    max_bytes
+                ),
+            };
+            self.fail(id, Failure::ours(reason), now, batch);
         }
         let settled: Vec<&ComputationRow> = batch.settled.values().collect();
         let all: Vec<&ComputationRow> = rows.iter().chain(settled).collect();

@@ -19,6 +19,7 @@ pub use rows::{
     RUNNING, ReceiptRow, SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
+    max_value_bytes,
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, get_computations, has_ended,
     insert_audit, insert_charges, insert_inbox, insert_outbox, insert_proposals, insert_receipts, message_in_chunks,
@@ -523,6 +524,52 @@ mod tests {
             assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [outbox[0].id]);
             delete_outbox(writer.conn(), &[outbox[0].id]).unwrap();
         }
+    }
+
+    /// An envelope beyond a quarter of SQLite's length limit is stored in parts: it comes back
+    /// whole, in its place in the queue, and its parts are deleted with its row.
+    #[tokio::test]
+    async fn outbox_envelopes_beyond_the_length_limit_are_stored_in_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let conn = writer.conn();
+        assert_eq!(max_value_bytes(conn), 1_000_000_000);
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 1000);
+        let too_long = conn.execute("INSERT INTO outbox_parts (outbox, idx, data) VALUES (0, 0, ?)", [vec![0u8; 1001]]);
+        assert!(too_long.is_err(), "the limit holds: {too_long:?}");
+        let sizes = [10, 2500, 250, 251];
+        let mut outbox: Vec<OutboxRow> = sizes
+            .iter()
+            .enumerate()
+            .map(|(seq, &size)| OutboxRow {
+                id: 0,
+                computation: "c".into(),
+                recipient: "bob".into(),
+                seq: seq as i64,
+                envelope: (0..size).map(|i| (i * 7 + seq) as u8).collect(),
+                created_at: 1,
+            })
+            .collect();
+        insert_outbox(conn, &mut outbox).unwrap();
+        let parts = |conn: &rusqlite::Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM outbox_parts", [], |row| row.get(0)).unwrap()
+        };
+        assert_eq!(parts(conn), 10 + 2);
+        let stored = all_outbox(conn).unwrap();
+        // Ids in the rows' order, and each envelope whole.
+        let key = |r: &OutboxRow| (r.id, r.seq, r.envelope.len());
+        assert_eq!(
+            stored.iter().map(key).collect::<Vec<_>>(),
+            outbox.iter().map(key).collect::<Vec<_>>()
+        );
+        assert!(stored.iter().zip(&outbox).all(|(s, o)| s.envelope == o.envelope));
+        delete_outbox(conn, &[outbox[1].id, outbox[2].id]).unwrap();
+        assert_eq!(parts(conn), 2);
+        let left = all_outbox(conn).unwrap();
+        assert_eq!(left.iter().map(key).collect::<Vec<_>>(), [key(&outbox[0]), key(&outbox[3])]);
+        assert_eq!(left[1].envelope, outbox[3].envelope);
+        delete_outbox(conn, &[outbox[3].id]).unwrap();
+        assert_eq!(parts(conn), 0);
     }
 
     /// Inbox rows: a duplicate is not inserted again, and pending rows come back in arrival

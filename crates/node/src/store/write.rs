@@ -561,23 +561,59 @@ pub fn delete_outbox(conn: &Connection, ids: &[i64]) -> Result<(), Error> {
     execute_in(conn, "DELETE FROM outbox WHERE id IN (", ids)
 }
 
-/// Appends rows to the outbox and sets their ids (their position in the outbox queue).
+/// The largest value (text or blob) `conn` stores, SQLite's length limit: 1e9 bytes as
+/// libsqlite3-sys builds it. A state or message beyond it fails the whole transaction.
+pub fn max_value_bytes(conn: &Connection) -> usize {
+    usize::try_from(conn.limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH)).unwrap_or(0)
+}
+
+/// Bytes of one part of an outbox message stored in parts (`outbox_parts`), and the largest
+/// envelope stored whole: well inside the length limit, which also bounds a whole statement.
+fn outbox_part_bytes(conn: &Connection) -> usize {
+    (max_value_bytes(conn) / 4).max(1)
+}
+
+/// Appends rows to the outbox and sets their ids (their position in the outbox queue). An
+/// envelope beyond [`outbox_part_bytes`] goes into `outbox_parts` instead of its row.
 pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Error> {
+    let part_bytes = outbox_part_bytes(conn);
+    let in_parts = |row: &OutboxRow| row.envelope.len() > part_bytes;
+    // Run by run, so that the ids keep the rows' order.
+    for run in rows.chunk_by_mut(|a, b| in_parts(a) == in_parts(b)) {
+        if !in_parts(&run[0]) {
+            insert_outbox_rows(conn, run, |row| {
+                [&row.computation, &row.recipient, &row.seq, &row.envelope, &row.created_at, &false]
+            })?;
+            continue;
+        }
+        const NOTHING: &[u8] = &[];
+        insert_outbox_rows(conn, run, |row| {
+            [&row.computation, &row.recipient, &row.seq, &NOTHING, &row.created_at, &true]
+        })?;
+        let mut statement = conn.prepare_cached("INSERT INTO outbox_parts (outbox, idx, data) VALUES (?, ?, ?)")?;
+        for row in run.iter() {
+            for (idx, part) in row.envelope.chunks(part_bytes).enumerate() {
+                statement.execute(params![row.id, idx as i64, part])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts `rows` with the `fields` given (their envelopes, or none if they go in parts) and
+/// sets their ids.
+fn insert_outbox_rows(
+    conn: &Connection,
+    rows: &mut [OutboxRow],
+    fields: fn(&OutboxRow) -> [&dyn ToSql; 6],
+) -> Result<(), Error> {
     // RETURNING gives the rows in no promised order: ids are matched by message.
     let ids: HashMap<(String, String, i64), i64> = insert_values(
         conn,
-        "INSERT INTO outbox (computation, recipient, seq, envelope, created_at)",
+        "INSERT INTO outbox (computation, recipient, seq, envelope, created_at, in_parts)",
         "RETURNING id, computation, recipient, seq",
         rows,
-        |row| {
-            [
-                &row.computation,
-                &row.recipient,
-                &row.seq,
-                &row.envelope,
-                &row.created_at,
-            ]
-        },
+        fields,
         |row| Ok(((row.get(1)?, row.get(2)?, row.get(3)?), row.get(0)?)),
     )?
     .into_iter()
@@ -588,10 +624,19 @@ pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Er
     Ok(())
 }
 
+/// The outbox in queue order, envelopes stored in parts joined again.
 pub fn all_outbox(conn: &Connection) -> Result<Vec<OutboxRow>, Error> {
     let mut statement = conn.prepare("SELECT * FROM outbox ORDER BY created_at, id")?;
-    let rows = statement.query_map([], OutboxRow::read)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = statement
+        .query_map([], |row| Ok((OutboxRow::read(row)?, row.get::<_, bool>("in_parts")?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut parts = conn.prepare("SELECT data FROM outbox_parts WHERE outbox = ? ORDER BY idx")?;
+    for (row, _) in rows.iter_mut().filter(|(_, in_parts)| *in_parts) {
+        for part in parts.query_map([row.id], |part| part.get::<_, Vec<u8>>(0))? {
+            row.envelope.extend(part?);
+        }
+    }
+    Ok(rows.into_iter().map(|(row, _)| row).collect())
 }
 
 /// Chunks that hold a pending message's body ([`InboxRow::body_in_chunks`]); the others wait
