@@ -171,8 +171,14 @@ async fn checkpoint_regularly(mut conn: SqliteConnection) {
     }
 }
 
+/// A computation row's columns as the API reads them: all but the engine's state, which only the
+/// runtime reads and which a PSI's whole lists make hundreds of MB (a client polling one running
+/// read them all at every poll).
+const RECORD: &str = "id, microprotocol, parties, parameters, digest, status, NULL AS machine, next_seq, output, error, \
+                      deadline_at, created_at, finished_at, network, client, dataset";
+
 pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<ComputationRow>, Error> {
-    Ok(sqlx::query_as("SELECT * FROM computations WHERE id = ?")
+    Ok(sqlx::query_as(&format!("SELECT {RECORD} FROM computations WHERE id = ?"))
         .bind(id)
         .fetch_optional(pool)
         .await?)
@@ -234,7 +240,7 @@ pub async fn list_computations(
     limit: i64,
     after: Option<(i64, String)>,
 ) -> Result<Vec<ComputationRow>, Error> {
-    let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM computations WHERE 1 = 1");
+    let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {RECORD} FROM computations WHERE 1 = 1"));
     if let Some(client) = client {
         query.push(" AND client = ").push_bind(client.to_string());
     }
@@ -274,10 +280,10 @@ pub async fn network_record(pool: &SqlitePool, network: &str) -> Result<NetworkR
         latest: bool,
     }
     let found: Vec<Found> = sqlx::query_as(
-        "WITH of_network AS (SELECT * FROM computations WHERE network = ?1), \
+        &format!("WITH of_network AS (SELECT {RECORD} FROM computations WHERE network = ?1), \
               newest AS (SELECT id FROM of_network ORDER BY created_at DESC, id DESC LIMIT 1) \
          SELECT of_network.*, (SELECT count(*) FROM of_network) AS uses, id IN newest AS latest \
-         FROM of_network WHERE status IN ('pending', 'running') OR id IN newest",
+         FROM of_network WHERE status IN ('pending', 'running') OR id IN newest"),
     )
     .bind(network)
     .fetch_all(pool)
@@ -348,7 +354,9 @@ pub async fn collect_garbage(path: &Path, cutoff: i64, vacuum: bool) -> Result<G
 /// The newest computation of a federatedsecure network uuid here.
 pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Option<ComputationRow>, Error> {
     Ok(
-        sqlx::query_as("SELECT * FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1")
+        sqlx::query_as(&format!(
+            "SELECT {RECORD} FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
             .bind(network)
             .fetch_optional(pool)
             .await?,
