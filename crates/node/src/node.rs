@@ -229,8 +229,6 @@ pub async fn run(
         readiness: transport::Readiness::new(client.clone(), readiness_js, ready.clone(), names),
     });
     let sweeper = tokio::spawn(sweep_representations(state.clone()));
-    let health_app = api::health_router(state.clone());
-    let app = api::router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(node = %config.id, %address, scheme, "serving");
 
@@ -238,6 +236,8 @@ pub async fn run(
     // flight (long polls, `compute` calls) and the drain are cut off when it is up.
     let grace = Duration::from_secs(config.shutdown_grace_s);
     let (signalled_tx, signalled) = watch::channel(None);
+    // The routers hold runtime handles, so each is built only for a server that takes it: one
+    // left unused would live to the end of this function and keep the drain below from ending.
     let serve_health = match health {
         Some(listener) => {
             let address = listener.local_addr()?;
@@ -249,7 +249,7 @@ pub async fn run(
             let limits = api::server::Limits::health();
             Some(api::server::serve(
                 listener,
-                health_app,
+                api::health_router(state.clone()),
                 limits,
                 None,
                 metrics.clone(),
@@ -259,7 +259,7 @@ pub async fn run(
         None => None,
     };
     let limits = api::server::Limits::api(&config);
-    let serve_api = api::server::serve(listener, app, limits, tls, metrics.clone(), async move {
+    let serve_api = api::server::serve(listener, api::router(state), limits, tls, metrics.clone(), async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = signalled_tx.send(Some(Instant::now() + grace));
