@@ -19,12 +19,11 @@ pub use rows::{
     RUNNING, ReceiptRow, SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
-    max_value_bytes,
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
     delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, get_computations, has_ended,
-    insert_audit, insert_charges, insert_inbox, insert_outbox, insert_proposals, insert_receipts, message_in_chunks,
-    pending_chunk_bytes, pending_inbox, proposal, prune, retired, retired_and_waiting, senders, spent_since,
-    stored_computations, unsolicited_bytes, upsert_computations,
+    insert_audit, insert_charges, insert_inbox, insert_outbox, insert_proposals, insert_receipts, max_value_bytes,
+    message_in_chunks, pending_chunk_bytes, pending_inbox, proposal, prune, retired, retired_and_waiting, senders,
+    spent_since, stored_computations, unsolicited_bytes, upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -178,10 +177,12 @@ const RECORD: &str = "id, microprotocol, parties, parameters, digest, status, NU
                       deadline_at, created_at, finished_at, network, client, dataset";
 
 pub async fn get_computation_pool(pool: &SqlitePool, id: &str) -> Result<Option<ComputationRow>, Error> {
-    Ok(sqlx::query_as(&format!("SELECT {RECORD} FROM computations WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {RECORD} FROM computations WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 /// The proposals this node holds (computations a peer started that no client here has
@@ -279,12 +280,12 @@ pub async fn network_record(pool: &SqlitePool, network: &str) -> Result<NetworkR
         uses: i64,
         latest: bool,
     }
-    let found: Vec<Found> = sqlx::query_as(
-        &format!("WITH of_network AS (SELECT {RECORD} FROM computations WHERE network = ?1), \
+    let found: Vec<Found> = sqlx::query_as(&format!(
+        "WITH of_network AS (SELECT {RECORD} FROM computations WHERE network = ?1), \
               newest AS (SELECT id FROM of_network ORDER BY created_at DESC, id DESC LIMIT 1) \
          SELECT of_network.*, (SELECT count(*) FROM of_network) AS uses, id IN newest AS latest \
-         FROM of_network WHERE status IN ('pending', 'running') OR id IN newest"),
-    )
+         FROM of_network WHERE status IN ('pending', 'running') OR id IN newest"
+    ))
     .bind(network)
     .fetch_all(pool)
     .await?;
@@ -353,14 +354,12 @@ pub async fn collect_garbage(path: &Path, cutoff: i64, vacuum: bool) -> Result<G
 
 /// The newest computation of a federatedsecure network uuid here.
 pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Option<ComputationRow>, Error> {
-    Ok(
-        sqlx::query_as(&format!(
-            "SELECT {RECORD} FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1"
-        ))
-            .bind(network)
-            .fetch_optional(pool)
-            .await?,
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {RECORD} FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(network)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Store and broker-independent health: can we read?
@@ -543,7 +542,10 @@ mod tests {
         let conn = writer.conn();
         assert_eq!(max_value_bytes(conn), 1_000_000_000);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 1000);
-        let too_long = conn.execute("INSERT INTO outbox_parts (outbox, idx, data) VALUES (0, 0, ?)", [vec![0u8; 1001]]);
+        let too_long = conn.execute(
+            "INSERT INTO outbox_parts (outbox, idx, data) VALUES (0, 0, ?)",
+            [vec![0u8; 1001]],
+        );
         assert!(too_long.is_err(), "the limit holds: {too_long:?}");
         let sizes = [10, 2500, 250, 251];
         let mut outbox: Vec<OutboxRow> = sizes
@@ -560,7 +562,8 @@ mod tests {
             .collect();
         insert_outbox(conn, &mut outbox).unwrap();
         let parts = |conn: &rusqlite::Connection| -> i64 {
-            conn.query_row("SELECT count(*) FROM outbox_parts", [], |row| row.get(0)).unwrap()
+            conn.query_row("SELECT count(*) FROM outbox_parts", [], |row| row.get(0))
+                .unwrap()
         };
         assert_eq!(parts(conn), 10 + 2);
         let stored = all_outbox(conn).unwrap();
@@ -574,7 +577,10 @@ mod tests {
         delete_outbox(conn, &[outbox[1].id, outbox[2].id]).unwrap();
         assert_eq!(parts(conn), 2);
         let left = all_outbox(conn).unwrap();
-        assert_eq!(left.iter().map(key).collect::<Vec<_>>(), [key(&outbox[0]), key(&outbox[3])]);
+        assert_eq!(
+            left.iter().map(key).collect::<Vec<_>>(),
+            [key(&outbox[0]), key(&outbox[3])]
+        );
         assert_eq!(left[1].envelope, outbox[3].envelope);
         delete_outbox(conn, &[outbox[3].id]).unwrap();
         assert_eq!(parts(conn), 0);

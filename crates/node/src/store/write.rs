@@ -582,13 +582,27 @@ pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Er
     for run in rows.chunk_by_mut(|a, b| in_parts(a) == in_parts(b)) {
         if !in_parts(&run[0]) {
             insert_outbox_rows(conn, run, |row| {
-                [&row.computation, &row.recipient, &row.seq, &row.envelope, &row.created_at, &false]
+                [
+                    &row.computation,
+                    &row.recipient,
+                    &row.seq,
+                    &row.envelope,
+                    &row.created_at,
+                    &false,
+                ]
             })?;
             continue;
         }
         const NOTHING: &[u8] = &[];
         insert_outbox_rows(conn, run, |row| {
-            [&row.computation, &row.recipient, &row.seq, &NOTHING, &row.created_at, &true]
+            [
+                &row.computation,
+                &row.recipient,
+                &row.seq,
+                &NOTHING,
+                &row.created_at,
+                &true,
+            ]
         })?;
         let mut statement = conn.prepare_cached("INSERT INTO outbox_parts (outbox, idx, data) VALUES (?, ?, ?)")?;
         for row in run.iter() {

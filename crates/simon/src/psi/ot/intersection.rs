@@ -255,8 +255,9 @@ impl OtSetIntersection {
 
     /// The result object, with the members in the order given.
     fn result(&self, members: &[usize]) -> Value {
+        // On all cores: an intersection of 2^23 members took seconds on one.
         let members: Vec<Value> = members
-            .iter()
+            .par_iter()
             .map(|&i| serde_json::from_str(&self.items[i]).expect("canonical JSON"))
             .collect();
         json!({"size_intersection": members.len(), "intersection": members})
@@ -482,13 +483,11 @@ impl OtSetIntersection {
             return Err(dh::violation(from, "a result of another shape or size".into()));
         };
         self.limits.check(listed.len() as u64, "the intersection")?;
-        let mut members = Vec::with_capacity(listed.len());
-        for member in listed {
-            let Ok(index) = self.items.binary_search(&canonical(member)) else {
-                return Err(dh::violation(from, "a member that is not in this party's set".into()));
-            };
-            members.push(index);
-        }
+        let members: Vec<usize> = listed
+            .par_iter()
+            .map(|member| self.items.binary_search(&canonical(member)).ok())
+            .collect::<Option<_>>()
+            .ok_or_else(|| dh::violation(from, "a member that is not in this party's set".into()))?;
         if members.windows(2).any(|w| w[0] >= w[1]) {
             return Err(dh::violation(from, "members repeated or out of order".into()));
         }
