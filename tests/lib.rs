@@ -84,9 +84,15 @@ impl NodeProcess {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file handle"))
             .stderr(log);
-        // SAFETY: only async-signal-safe calls (dup2, fcntl, setrlimit) between fork and exec.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, setrlimit, prctl) between fork and exec.
         unsafe {
             command.pre_exec(move || {
+                // A harness killed by a signal runs no drop guard: its nodes stop with it rather
+                // than live on. (The signal follows the forking thread; nodes are started from
+                // the runtime's long-lived threads, never from its blocking pool.)
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
                 if fd == 3 {
                     // dup2 onto itself would keep close-on-exec set.
                     if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
