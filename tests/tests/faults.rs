@@ -202,3 +202,36 @@ async fn sigterm_drains_and_a_restart_keeps_every_result() {
     let view = cluster.node("carol").client().get(id, Duration::ZERO).await.unwrap();
     assert_eq!(view["output"]["result"]["sum"], json!(6.0));
 }
+
+/// A stored engine state this build cannot read (as one written by another version of the
+/// engine would be) fails its computation at the restart, `internal`, and the node starts and
+/// serves its other computations: it does not refuse to start over one computation.
+#[tokio::test]
+async fn an_unreadable_stored_state_fails_its_computation_not_the_node() {
+    let mut cluster = Cluster::start(2).await;
+    // alice submits and bob holds back, so the computation stays active with its state stored.
+    let id = Uuid::new_v4();
+    assert_eq!(cluster.submit_at(0, id, json!(1)).await, 202);
+    let store = fsc_node::config::NodeConfig::load(&cluster.path().join("alice/node.toml"), |_| None)
+        .expect("alice's node.toml")
+        .store;
+    cluster.node_mut("alice").kill();
+    {
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE computations SET machine = '{\"from\": \"another engine\"}' WHERE id = ?",
+                [id.to_string()],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "alice stored the computation's state");
+    }
+    cluster.node_mut("alice").restart().await;
+    let view = cluster.node("alice").client().wait_final(id, FINAL).await.unwrap();
+    assert_eq!(view["status"], "failed", "{view}");
+    assert_eq!(view["error"]["code"], "internal", "{view}");
+    let sum = cluster.submit_sum(&[json!(2), json!(3)]).await;
+    for view in cluster.finals(sum, FINAL).await {
+        assert_eq!(view["output"]["result"]["sum"], json!(5.0), "{view}");
+    }
+}

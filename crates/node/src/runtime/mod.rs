@@ -444,11 +444,12 @@ impl Runtime {
             audit: head,
             invites: VecDeque::new(),
         };
-        runtime.load_active(rows)?;
         let writer = runtime.writer.take().expect("just set");
-        let requeued = runtime.requeue(writer.conn());
+        let loaded = runtime
+            .load_active(writer.conn(), rows)
+            .and_then(|()| runtime.requeue(writer.conn()));
         runtime.writer = Some(writer);
-        requeued?;
+        loaded?;
         let handle = RuntimeHandle {
             commands: commands_tx,
             reads: reads_tx,
@@ -467,12 +468,23 @@ impl Runtime {
         ))
     }
 
-    fn load_active(&mut self, rows: Vec<ComputationRow>) -> Result<(), Error> {
+    /// Loads the active computations from their stored rows. One whose engine state this build
+    /// cannot read (written by another version of the engine) fails here, with the reason
+    /// `internal`, instead of stopping the node from starting; its peers are not told, and end
+    /// it at their deadline.
+    fn load_active(&mut self, conn: &Connection, rows: Vec<ComputationRow>) -> Result<(), Error> {
         self.active.clear();
+        let mut unreadable = Vec::new();
         for mut row in rows {
             let id = parse_uuid(&row.id)?;
-            let machine: Machine = serde_json::from_str(row.machine.as_deref().unwrap_or("null"))
-                .map_err(|e| Error::Config(format!("stored state of computation {id} is unreadable: {e}")))?;
+            let machine: Machine = match serde_json::from_str(row.machine.as_deref().unwrap_or("null")) {
+                Ok(machine) => machine,
+                Err(error) => {
+                    tracing::error!(computation = %id, %error, "stored state unreadable by this build; the computation fails");
+                    unreadable.push(row.id);
+                    continue;
+                }
+            };
             let parties: Vec<String> = serde_json::from_str(row.parties.as_deref().unwrap_or("[]"))
                 .map_err(|e| Error::Config(format!("stored parties of computation {id} are unreadable: {e}")))?;
             let parameters: Value = serde_json::from_str(row.parameters.as_deref().unwrap_or("null"))
@@ -493,6 +505,11 @@ impl Runtime {
                     expiring: false,
                 },
             );
+        }
+        if !unreadable.is_empty() {
+            let error = json!({"code": "internal", "message": "its stored state is unreadable by this version of fsc"});
+            store::fail_unreadable(conn, &unreadable, &error.to_string(), now_ms())?;
+            Metrics::add(&self.metrics.computations_failed, unreadable.len() as u64);
         }
         self.metrics
             .computations_active
@@ -624,7 +641,7 @@ impl Runtime {
                     tokio::spawn(async move { ack.ack_with(AckKind::Nak(None)).await });
                 }
                 let reloaded = match store::active_computations(writer.conn()) {
-                    Ok(rows) => match self.load_active(rows) {
+                    Ok(rows) => match self.load_active(writer.conn(), rows) {
                         Ok(()) => self.requeue(writer.conn()),
                         Err(e) => Err(e),
                     },
