@@ -25,7 +25,6 @@ use crate::psi::ot::{Bytes, MAX_ITEMS};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::atomic::AtomicBool;
 
 /// What the two parties send each other.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,18 +219,6 @@ fn wire_outputs(outputs: &[u128], len: usize) -> Vec<u8> {
     wire
 }
 
-/// The values of `items`, in order; stopped between batches.
-fn values(context: &[u8; 32], items: &[String], stop: &AtomicBool) -> Result<Vec<Block>, ProtocolError> {
-    let batches: Vec<Vec<Block>> = items
-        .par_chunks(1 << 14)
-        .map(|chunk| {
-            check_stop(stop)?;
-            Ok(chunk.iter().map(|item| cuckoo::value(context, item)).collect())
-        })
-        .collect::<Result<_, ProtocolError>>()?;
-    Ok(batches.concat())
-}
-
 fn unexpected(from: PartyIndex, what: &str) -> ProtocolError {
     ProtocolError::Unexpected {
         from,
@@ -289,7 +276,7 @@ impl OtSetIntersection {
             return Ok(Progress::Continue);
         }
         if receiving {
-            let values = values(&self.context, &self.items, io.stop())?;
+            let values = cuckoo::values(&self.context, &self.items, io.stop())?;
             let bins = cuckoo::table_size(values.len());
             let (attempt, table) = cuckoo::place(&self.context, &values, bins, io.stop())?;
             self.stage = Stage::Placed {
@@ -336,7 +323,7 @@ impl OtSetIntersection {
                 .collect(),
         );
         let pairs = base::send(&self.secret, &points, from)?;
-        let values = values(&self.context, &self.items, io.stop())?;
+        let values = cuckoo::values(&self.context, &self.items, io.stop())?;
         // An empty bin's input is no item's (their last byte is a hash index below 3).
         let inputs: Vec<Block> = (0..table.0.len())
             .map(|bin| {
@@ -397,7 +384,7 @@ impl OtSetIntersection {
             .collect();
         let Rows(mut q) = rows;
         extension::send(&keys, &s, &mut q, io.stop())?;
-        let values = values(&self.context, &self.items, io.stop())?;
+        let values = cuckoo::values(&self.context, &self.items, io.stop())?;
         let candidates = cuckoo::candidates(&self.context, attempt, &values, bins, io.stop())?;
         let mut points: Vec<(u32, Block)> = values
             .par_iter()
@@ -773,7 +760,7 @@ mod tests {
             panic!("the receiver got the sender's choices")
         };
         let pairs = base::send(&secret, &points, 1).unwrap();
-        let values = values(context, &dh::read_set(input), never()).unwrap();
+        let values = cuckoo::values(context, &dh::read_set(input), never()).unwrap();
         let bins = cuckoo::table_size(values.len());
         let (_, table) = cuckoo::place(context, &values, bins, never()).unwrap();
         let inputs: Vec<Block> = (0..bins)
