@@ -13,6 +13,7 @@ use fsc_simon::psi::ot::{base, cuckoo};
 use fsc_simon::simulate::{psi_sets, run_all};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use rayon::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -65,14 +66,19 @@ fn main() {
         lap(&mut times, "06 sender: OT extension keys q", &mut t);
         let candidates = cuckoo::candidates(&context, attempt, &values[1], bins, never()).unwrap();
         lap(&mut times, "07 sender: bins of its values", &mut t);
-        let mut points: Vec<(u32, Block)> = values[1]
+        // As the engine orders them: by bin, then item and hash function, one integer each.
+        let mut points: Vec<u64> = candidates
             .iter()
-            .zip(&candidates)
-            .flat_map(|(v, b)| (0..cuckoo::HASHES).map(move |h| (b[h], cuckoo::input(v, h))))
+            .enumerate()
+            .flat_map(|(i, b)| (0..cuckoo::HASHES).map(move |h| u64::from(b[h]) << 32 | (i as u64) << 2 | h as u64))
             .collect();
-        // In bin order, as the engine evaluates them.
-        points.sort_unstable_by_key(|&(bin, _)| bin);
-        let mut theirs = extension::evaluate(&rows, &s, &code, &points, never()).unwrap();
+        points.par_sort_unstable();
+        let point = |k: usize| {
+            let p = points[k];
+            let (i, h) = ((p as u32 >> 2) as usize, (p & 3) as usize);
+            ((p >> 32) as u32, cuckoo::input(&values[1][i], h))
+        };
+        let mut theirs = extension::evaluate(&rows, &s, &code, points.len(), point, never()).unwrap();
         lap(&mut times, "08 sender: order by bin, OPRF at 3 bins an item", &mut t);
         theirs.sort_unstable();
         lap(&mut times, "09 sender: sort its outputs", &mut t);
