@@ -9,7 +9,7 @@ use fsc_simon::Spec;
 use fsc_simon::protocol::never;
 use fsc_simon::psi::dh;
 use fsc_simon::psi::ot::extension::{self, Block, Code, WIDTH};
-use fsc_simon::psi::ot::{base, cuckoo};
+use fsc_simon::psi::ot::{Items, base, cuckoo};
 use fsc_simon::simulate::{psi_sets, run_all};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -35,7 +35,7 @@ fn main() {
     for run in 0..runs {
         let mut rng = ChaCha20Rng::seed_from_u64(run as u64);
         let mut t = Instant::now();
-        let items: Vec<Vec<String>> = inputs.iter().map(dh::read_set).collect();
+        let items: Vec<Items> = inputs.iter().map(|i| Items::from(dh::read_set(i))).collect();
         lap(&mut times, "01 read and sort the items (both)", &mut t);
         let values: Vec<Vec<Block>> = items
             .iter()

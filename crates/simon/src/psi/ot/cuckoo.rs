@@ -12,6 +12,7 @@
 //! computation fails cleanly.
 
 use crate::protocol::{ProtocolError, check_stop};
+use crate::psi::ot::Items;
 use crate::psi::ot::extension::Block;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -61,18 +62,19 @@ fn value(prefix: &Sha256, canonical: &str) -> Block {
 }
 
 /// The values of `items`, in order; stopped between batches.
-pub fn values(context: &[u8; 32], items: &[String], stop: &AtomicBool) -> Result<Vec<Block>, ProtocolError> {
+pub fn values(context: &[u8; 32], items: &Items, stop: &AtomicBool) -> Result<Vec<Block>, ProtocolError> {
     let prefix = prefixed(ITEM_DOMAIN, context);
     let mut values = vec![[0u8; 16]; items.len()];
     values
         .par_chunks_mut(1 << 14)
-        .zip(items.par_chunks(1 << 14))
-        .try_for_each(|(values, items)| {
+        .enumerate()
+        .try_for_each(|(batch, values)| {
             check_stop(stop)?;
+            let first = batch << 14;
             values
                 .iter_mut()
-                .zip(items)
-                .for_each(|(out, item)| *out = value(&prefix, item));
+                .enumerate()
+                .for_each(|(i, out)| *out = value(&prefix, items.get(first + i)));
             Ok(())
         })?;
     Ok(values)

@@ -264,7 +264,8 @@ pub fn evaluate(
                 bins,
                 ..
             } = scratch;
-            (inputs.clear(), bins.clear());
+            inputs.clear();
+            bins.clear();
             for k in first..first + outputs.len() {
                 let (j, y) = point(k);
                 inputs.push(y);

@@ -21,7 +21,7 @@ use crate::psi::dh::{self, canonical};
 use crate::psi::ot::base::{self, Point};
 use crate::psi::ot::cuckoo::{self, HASHES, Table};
 use crate::psi::ot::extension::{self, Block, Code, ROW, Row, WIDTH};
-use crate::psi::ot::{Bytes, MAX_ITEMS};
+use crate::psi::ot::{Bytes, Items, MAX_ITEMS};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -177,7 +177,7 @@ pub struct OtSetIntersection {
     /// The checked input until `start` reads the set from it (off the runtime's loop).
     input: Option<Value>,
     /// The set: the canonical JSON of each item, sorted.
-    items: Vec<String>,
+    items: Items,
     /// This party's Chou–Orlandi scalar, used if it turns out to be the receiver.
     secret: [u8; 32],
     stage: Stage,
@@ -233,7 +233,7 @@ impl OtSetIntersection {
             context,
             limits,
             input: Some(input.clone()),
-            items: Vec::new(),
+            items: Items::default(),
             secret: [0; 32],
             stage: Stage::Hello,
             early: None,
@@ -244,7 +244,7 @@ impl OtSetIntersection {
     fn result(&self, members: &[usize]) -> Value {
         let members: Vec<Value> = members
             .iter()
-            .map(|&i| serde_json::from_str(&self.items[i]).expect("canonical JSON"))
+            .map(|&i| serde_json::from_str(self.items.get(i)).expect("canonical JSON"))
             .collect();
         json!({"size_intersection": members.len(), "intersection": members})
     }
@@ -441,25 +441,28 @@ impl OtSetIntersection {
         if theirs.par_windows(2).any(|w| w[0] > w[1]) {
             return Err(dh::violation(from, "outputs out of order".into()));
         }
-        // Both lists sorted, then one merge: a binary search per item missed the cache at
-        // nearly every step of the sender's millions of outputs.
-        let mut mine: Vec<(u128, u32)> = outputs
+        // Their outputs are uniformly random and sorted: where each value of their top bits
+        // starts (about one output a value) finds any output among them in a few reads, so
+        // each of ours is looked up in item order and the members come out in order, where a
+        // sort of ours, a merge and a sort of the members read everything several times.
+        let bits = theirs.len().ilog2();
+        let bucket = |output: u128| (output >> (128 - bits)) as usize;
+        let mut starts = vec![0u32; (1 << bits) + 1];
+        theirs.iter().for_each(|&output| starts[bucket(output) + 1] += 1);
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        let members: Vec<usize> = outputs
             .0
             .par_chunks_exact(len)
             .enumerate()
-            .map(|(index, output)| (padded(output), index as u32))
-            .collect();
-        mine.par_sort_unstable();
-        let mut rest = theirs.iter().peekable();
-        let mut members: Vec<usize> = mine
-            .iter()
-            .filter(|(output, _)| {
-                while rest.next_if(|theirs| *theirs < output).is_some() {}
-                rest.peek().is_some_and(|theirs| *theirs == output)
+            .filter(|(_, output)| {
+                let output = padded(output);
+                let b = bucket(output);
+                theirs[starts[b] as usize..starts[b + 1] as usize].contains(&output)
             })
-            .map(|&(_, index)| index as usize)
+            .map(|(index, _)| index)
             .collect();
-        members.sort_unstable();
         self.limits.check(members.len() as u64, "the intersection")?;
         let result = self.result(&members);
         io.send(from, OtMessage::Result(result.clone()));
@@ -492,8 +495,11 @@ impl OtSetIntersection {
         if members.windows(2).any(|w| w[0] >= w[1]) {
             return Err(dh::violation(from, "members repeated or out of order".into()));
         }
+        // The members are this party's items, in order, and canonical JSON is one-to-one on
+        // JSON values: the result as received is the one its own items would give, so it is
+        // the output as it is (not a million items parsed again).
         self.stage = Stage::Done;
-        Ok(Progress::Done(self.result(&members)))
+        Ok(Progress::Done(result))
     }
 }
 
@@ -502,7 +508,7 @@ impl Microprotocol for OtSetIntersection {
     type Output = Value;
 
     fn start(&mut self, io: &mut Io<'_, OtMessage>) -> Result<Progress<Value>, ProtocolError> {
-        self.items = dh::read_set(&self.input.take().expect("start is called once"));
+        self.items = Items::from(dh::read_set(&self.input.take().expect("start is called once")));
         self.secret = base::random_scalar(io.rng());
         let hello = OtMessage::Hello {
             size: self.items.len() as u32,
@@ -773,7 +779,7 @@ mod tests {
             panic!("the receiver got the sender's choices")
         };
         let pairs = base::send(&secret, &points, 1).unwrap();
-        let values = cuckoo::values(context, &dh::read_set(input), never()).unwrap();
+        let values = cuckoo::values(context, &Items::from(dh::read_set(input)), never()).unwrap();
         let bins = cuckoo::table_size(values.len());
         let (_, table) = cuckoo::place(context, &values, bins, never()).unwrap();
         let inputs: Vec<Block> = (0..bins)
