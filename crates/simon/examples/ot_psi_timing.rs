@@ -78,7 +78,7 @@ fn main() {
             let (i, h) = ((p as u32 >> 2) as usize, (p & 3) as usize);
             ((p >> 32) as u32, cuckoo::input(&values[1][i], h))
         };
-        let mut theirs = extension::evaluate(&rows, &s, &code, points.len(), point, never()).unwrap();
+        let mut theirs = extension::evaluate(&rows, &s, &code, points.len(), point, |o| o, never()).unwrap();
         lap(&mut times, "08 sender: order by bin, OPRF at 3 bins an item", &mut t);
         theirs.sort_unstable();
         lap(&mut times, "09 sender: sort its outputs", &mut t);

@@ -242,16 +242,18 @@ pub fn send(keys: &[Block], s: &Row, rows: &mut [Row], stop: &AtomicBool) -> Res
 }
 
 /// The sender's OPRF outputs F_j(y) = H(j, q_j ⊕ (C(y) ∧ s)) for the `count` points (j, y) that
-/// `point` gives by index: the caller need not build them all in memory.
-pub fn evaluate(
+/// `point` gives by index, each in the form `output` makes of it: the caller need build neither
+/// the points nor a second vector of outputs in memory.
+pub fn evaluate<T: Copy + Default + Send>(
     keys: &[Row],
     s: &Row,
     code: &Code,
     count: usize,
     point: impl Fn(usize) -> (u32, Block) + Sync,
+    output: impl Fn(Block) -> T + Sync,
     stop: &AtomicBool,
-) -> Result<Vec<Block>, ProtocolError> {
-    let mut outputs = vec![[0u8; 16]; count];
+) -> Result<Vec<T>, ProtocolError> {
+    let mut outputs = vec![T::default(); count];
     outputs.par_chunks_mut(BATCH_ROWS).enumerate().try_for_each_init(
         Scratch::default,
         |scratch, (batch, outputs)| {
@@ -273,11 +275,11 @@ pub fn evaluate(
             }
             let codewords = sized(codewords, outputs.len(), [0; ROW]);
             code.encode(inputs, codewords, blocks);
-            for ((output, &j), codeword) in outputs.iter_mut().zip(&*bins).zip(codewords) {
+            for ((out, &j), codeword) in outputs.iter_mut().zip(&*bins).zip(codewords) {
                 for ((c, q), s) in codeword.iter_mut().zip(&keys[j as usize]).zip(s) {
                     *c = q ^ (*c & s);
                 }
-                *output = oprf_hash(u64::from(j), codeword);
+                *out = output(oprf_hash(u64::from(j), codeword));
             }
             Ok(())
         },
@@ -405,9 +407,12 @@ mod tests {
         let mut q = u.clone();
         send(&chosen, &s, &mut q, never()).unwrap();
         let points: Vec<(u32, Block)> = (0..m as u32).map(|j| (j, inputs[j as usize])).collect();
-        assert_eq!(evaluate(&q, &s, &code, m, |k| points[k], never()).unwrap(), outputs);
+        assert_eq!(
+            evaluate(&q, &s, &code, m, |k| points[k], |o| o, never()).unwrap(),
+            outputs
+        );
         let others: Vec<(u32, Block)> = (0..m as u32).map(|j| (j, inputs[(j as usize + 1) % m])).collect();
-        let wrong = evaluate(&q, &s, &code, m, |k| others[k], never()).unwrap();
+        let wrong = evaluate(&q, &s, &code, m, |k| others[k], |o| o, never()).unwrap();
         assert!(wrong.iter().zip(&outputs).all(|(w, o)| w != o));
         let stopped = AtomicBool::new(true);
         assert!(matches!(

@@ -408,10 +408,10 @@ impl OtSetIntersection {
             let (index, h) = ((point as u32 >> 2) as usize, (point & 3) as usize);
             ((point >> 32) as u32, cuckoo::input(&values[index], h))
         };
-        let outputs = extension::evaluate(&q, &s, &Code::new(code), points.len(), point, io.stop())?;
-        drop(q);
         let len = output_len(bins, self.items.len());
-        let mut outputs: Vec<u128> = outputs.par_iter().map(|o| cut(o, len)).collect();
+        let output = |output: Block| cut(&output, len);
+        let mut outputs = extension::evaluate(&q, &s, &Code::new(code), points.len(), point, output, io.stop())?;
+        drop(q);
         check_stop(io.stop())?;
         outputs.par_sort_unstable();
         let wire = wire_outputs(&outputs, len);
@@ -437,18 +437,26 @@ impl OtSetIntersection {
                 format!("{} bytes of outputs for {peer} items", theirs.0.len()),
             ));
         }
-        let theirs: Vec<u128> = theirs.0.par_chunks_exact(len).map(padded).collect();
-        if theirs.par_windows(2).any(|w| w[0] > w[1]) {
+        // Their outputs are read where they arrived, as bytes: compared as slices, they are in
+        // the order of their integers.
+        let theirs = theirs.0;
+        if theirs
+            .par_chunks_exact(len)
+            .zip(theirs[len..].par_chunks_exact(len))
+            .any(|(a, b)| a > b)
+        {
             return Err(dh::violation(from, "outputs out of order".into()));
         }
-        // Their outputs are uniformly random and sorted: where each value of their top bits
-        // starts (about one output a value) finds any output among them in a few reads, so
-        // each of ours is looked up in item order and the members come out in order, where a
-        // sort of ours, a merge and a sort of the members read everything several times.
-        let bits = theirs.len().ilog2();
-        let bucket = |output: u128| (output >> (128 - bits)) as usize;
+        // They are uniformly random and sorted: where each value of their top bits starts
+        // (about one output a value) finds any output among them in a few reads, so each of
+        // ours is looked up in item order and the members come out in order, where a sort of
+        // ours, a merge and a sort of the members read everything several times.
+        let bits = (theirs.len() / len).ilog2();
+        let bucket = |output: &[u8]| (padded(output) >> (128 - bits)) as usize;
         let mut starts = vec![0u32; (1 << bits) + 1];
-        theirs.iter().for_each(|&output| starts[bucket(output) + 1] += 1);
+        theirs
+            .chunks_exact(len)
+            .for_each(|output| starts[bucket(output) + 1] += 1);
         for b in 1..starts.len() {
             starts[b] += starts[b - 1];
         }
@@ -457,9 +465,10 @@ impl OtSetIntersection {
             .par_chunks_exact(len)
             .enumerate()
             .filter(|(_, output)| {
-                let output = padded(output);
                 let b = bucket(output);
-                theirs[starts[b] as usize..starts[b + 1] as usize].contains(&output)
+                theirs[starts[b] as usize * len..starts[b + 1] as usize * len]
+                    .chunks_exact(len)
+                    .any(|theirs| theirs == *output)
             })
             .map(|(index, _)| index)
             .collect();
