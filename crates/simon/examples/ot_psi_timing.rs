@@ -9,10 +9,11 @@ use fsc_simon::Spec;
 use fsc_simon::protocol::never;
 use fsc_simon::psi::dh;
 use fsc_simon::psi::ot::extension::{self, Block, Code, WIDTH};
-use fsc_simon::psi::ot::{base, cuckoo};
+use fsc_simon::psi::ot::{Items, base, cuckoo};
 use fsc_simon::simulate::{psi_sets, run_all};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use rayon::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -34,13 +35,13 @@ fn main() {
     for run in 0..runs {
         let mut rng = ChaCha20Rng::seed_from_u64(run as u64);
         let mut t = Instant::now();
-        let items: Vec<Vec<String>> = inputs.iter().map(dh::read_set).collect();
+        let items: Vec<Items> = inputs.iter().map(|i| Items::from(dh::read_set(i))).collect();
         lap(&mut times, "01 read and sort the items (both)", &mut t);
         let values: Vec<Vec<Block>> = items
             .iter()
-            .map(|items| items.iter().map(|i| cuckoo::value(&context, i)).collect())
+            .map(|items| cuckoo::values(&context, items, never()).unwrap())
             .collect();
-        lap(&mut times, "02 items to values, SHA-256 (both, one core)", &mut t);
+        lap(&mut times, "02 items to values, SHA-256 (both)", &mut t);
         let bins = cuckoo::table_size(n);
         let (attempt, table) = cuckoo::place(&context, &values[0], bins, never()).unwrap();
         lap(&mut times, "03 receiver: cuckoo placement", &mut t);
@@ -65,14 +66,19 @@ fn main() {
         lap(&mut times, "06 sender: OT extension keys q", &mut t);
         let candidates = cuckoo::candidates(&context, attempt, &values[1], bins, never()).unwrap();
         lap(&mut times, "07 sender: bins of its values", &mut t);
-        let mut points: Vec<(u32, Block)> = values[1]
+        // As the engine orders them: by bin, then item and hash function, one integer each.
+        let mut points: Vec<u64> = candidates
             .iter()
-            .zip(&candidates)
-            .flat_map(|(v, b)| (0..cuckoo::HASHES).map(move |h| (b[h], cuckoo::input(v, h))))
+            .enumerate()
+            .flat_map(|(i, b)| (0..cuckoo::HASHES).map(move |h| u64::from(b[h]) << 32 | (i as u64) << 2 | h as u64))
             .collect();
-        // In bin order, as the engine evaluates them.
-        points.sort_unstable_by_key(|&(bin, _)| bin);
-        let mut theirs = extension::evaluate(&rows, &s, &code, &points, never()).unwrap();
+        points.par_sort_unstable();
+        let point = |k: usize| {
+            let p = points[k];
+            let (i, h) = ((p as u32 >> 2) as usize, (p & 3) as usize);
+            ((p >> 32) as u32, cuckoo::input(&values[1][i], h))
+        };
+        let mut theirs = extension::evaluate(&rows, &s, &code, points.len(), point, |o| o, never()).unwrap();
         lap(&mut times, "08 sender: order by bin, OPRF at 3 bins an item", &mut t);
         theirs.sort_unstable();
         lap(&mut times, "09 sender: sort its outputs", &mut t);

@@ -222,7 +222,17 @@ pub fn check_set_of(input: &Value, max: usize) -> Result<(), String> {
 pub fn read_set(input: &Value) -> Vec<String> {
     let mut set: Option<Vec<String>> = None;
     for list in lists(input, usize::MAX).unwrap_or_default() {
-        let mut this: Vec<String> = list.par_iter().map(canonical).collect();
+        // Each item is written into a reused buffer and copied out at its length:
+        // `serde_json::to_string` gives every string 128 bytes, which for a million short items
+        // kept six times their size in fresh memory.
+        let mut this: Vec<String> = list
+            .par_iter()
+            .map_init(Vec::new, |buffer, item| {
+                buffer.clear();
+                serde_json::to_writer(&mut *buffer, item).expect("JSON values serialise");
+                String::from_utf8(buffer.to_vec()).expect("serde_json writes UTF-8")
+            })
+            .collect();
         this.par_sort_unstable();
         this.dedup();
         set = Some(match set {

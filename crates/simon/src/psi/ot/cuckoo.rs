@@ -12,6 +12,7 @@
 //! computation fails cleanly.
 
 use crate::protocol::{ProtocolError, check_stop};
+use crate::psi::ot::Items;
 use crate::psi::ot::extension::Block;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -36,17 +37,47 @@ const BINS_DOMAIN: &[u8] = b"fsc/psi/ot/v1/bins";
 /// An empty bin.
 const EMPTY: u32 = u32::MAX;
 
-/// An item's value: the first 15 bytes of SHA-256 of a domain, the computation's context and
-/// the item's canonical JSON; the last byte is left for the index of the bin's hash function.
-pub fn value(context: &[u8; 32], canonical: &str) -> Block {
+/// SHA-256 after its first block, a domain and the context padded with zeros to 64 bytes: every
+/// hash of an item or a value begins with that block, so its compression is done once and not
+/// per hash (items of up to 47 bytes, and values, then take one compression instead of two).
+fn prefixed(domain: &[u8], context: &[u8; 32]) -> Sha256 {
+    let mut block = [0u8; 64];
+    block[..domain.len()].copy_from_slice(domain);
+    block[domain.len()..domain.len() + 32].copy_from_slice(context);
     let mut hasher = Sha256::new();
-    hasher.update(ITEM_DOMAIN);
-    hasher.update(context);
+    hasher.update(block);
+    hasher
+}
+
+/// An item's value: the first 15 bytes of SHA-256 of a block of a domain and the computation's
+/// context, then the length and canonical JSON of the item; the last byte is left for the index
+/// of the bin's hash function.
+fn value(prefix: &Sha256, canonical: &str) -> Block {
+    let mut hasher = prefix.clone();
     hasher.update((canonical.len() as u64).to_le_bytes());
     hasher.update(canonical);
     let mut value: Block = hasher.finalize()[..16].try_into().expect("16 of 32 bytes");
     value[15] = 0;
     value
+}
+
+/// The values of `items`, in order; stopped between batches.
+pub fn values(context: &[u8; 32], items: &Items, stop: &AtomicBool) -> Result<Vec<Block>, ProtocolError> {
+    let prefix = prefixed(ITEM_DOMAIN, context);
+    let mut values = vec![[0u8; 16]; items.len()];
+    values
+        .par_chunks_mut(1 << 14)
+        .enumerate()
+        .try_for_each(|(batch, values)| {
+            check_stop(stop)?;
+            let first = batch << 14;
+            values
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, out)| *out = value(&prefix, items.get(first + i)));
+            Ok(())
+        })?;
+    Ok(values)
 }
 
 /// The OPRF's input for a value placed by hash function `h`: so a value has three distinct
@@ -63,11 +94,10 @@ fn reduce(x: u64, n: u64) -> u64 {
 }
 
 /// The three distinct bins (of `bins` ≥ 3) of a value in attempt `attempt`: uniform among the
-/// triples of distinct bins, from SHA-256 of a domain, the context, the attempt and the value.
-pub fn bins(context: &[u8; 32], attempt: u32, value: &Block, bins: usize) -> [u32; HASHES] {
-    let mut hasher = Sha256::new();
-    hasher.update(BINS_DOMAIN);
-    hasher.update(context);
+/// triples of distinct bins, from SHA-256 of a block of a domain and the context ([`prefixed`]),
+/// then the attempt and the value.
+fn bins(prefix: &Sha256, attempt: u32, value: &Block, bins: usize) -> [u32; HASHES] {
+    let mut hasher = prefix.clone();
     hasher.update(attempt.to_le_bytes());
     hasher.update(value);
     let digest = hasher.finalize();
@@ -185,14 +215,20 @@ pub fn candidates(
     table: usize,
     stop: &AtomicBool,
 ) -> Result<Vec<[u32; HASHES]>, ProtocolError> {
-    let batches: Vec<Vec<[u32; HASHES]>> = values
-        .par_chunks(1 << 14)
-        .map(|chunk| {
+    let prefix = prefixed(BINS_DOMAIN, context);
+    let mut candidates = vec![[0u32; HASHES]; values.len()];
+    candidates
+        .par_chunks_mut(1 << 14)
+        .zip(values.par_chunks(1 << 14))
+        .try_for_each(|(candidates, values)| {
             check_stop(stop)?;
-            Ok(chunk.iter().map(|v| bins(context, attempt, v, table)).collect())
-        })
-        .collect::<Result<_, ProtocolError>>()?;
-    Ok(batches.concat())
+            candidates
+                .iter_mut()
+                .zip(values)
+                .for_each(|(c, v)| *c = bins(&prefix, attempt, v, table));
+            Ok(())
+        })?;
+    Ok(candidates)
 }
 
 #[cfg(test)]
@@ -202,15 +238,16 @@ mod tests {
 
     fn values(n: usize, seed: u64) -> Vec<Block> {
         (0..n)
-            .map(|i| value(&[seed as u8; 32], &format!("{seed}-{i}")))
+            .map(|i| value(&prefixed(ITEM_DOMAIN, &[seed as u8; 32]), &format!("{seed}-{i}")))
             .collect()
     }
 
     #[test]
     fn bins_are_distinct_and_cover_the_table() {
         let mut seen = vec![0u32; 7];
+        let prefix = prefixed(BINS_DOMAIN, &[0; 32]);
         for v in values(20_000, 1) {
-            let b = bins(&[0; 32], 0, &v, 7);
+            let b = bins(&prefix, 0, &v, 7);
             assert!(b[0] != b[1] && b[1] != b[2] && b[0] != b[2], "{b:?}");
             b.iter().for_each(|&b| seen[b as usize] += 1);
         }
@@ -220,8 +257,8 @@ mod tests {
             "{seen:?}"
         );
         assert_ne!(
-            bins(&[0; 32], 0, &values(1, 1)[0], 1000),
-            bins(&[0; 32], 1, &values(1, 1)[0], 1000)
+            bins(&prefix, 0, &values(1, 1)[0], 1000),
+            bins(&prefix, 1, &values(1, 1)[0], 1000)
         );
     }
 

@@ -121,6 +121,8 @@ struct Scratch {
     rows: Vec<Row>,
     codewords: Vec<Row>,
     inputs: Vec<Block>,
+    /// The rows j of a batch of evaluations.
+    bins: Vec<u32>,
     /// The code's AES blocks.
     blocks: Vec<Block>,
     /// One column's keystream.
@@ -239,38 +241,49 @@ pub fn send(keys: &[Block], s: &Row, rows: &mut [Row], stop: &AtomicBool) -> Res
         })
 }
 
-/// The sender's OPRF outputs F_j(y) = H(j, q_j ⊕ (C(y) ∧ s)) for every (j, y) of `points`.
-pub fn evaluate(
+/// The sender's OPRF outputs F_j(y) = H(j, q_j ⊕ (C(y) ∧ s)) for the `count` points (j, y) that
+/// `point` gives by index, each in the form `output` makes of it: the caller need build neither
+/// the points nor a second vector of outputs in memory.
+pub fn evaluate<T: Copy + Default + Send>(
     keys: &[Row],
     s: &Row,
     code: &Code,
-    points: &[(u32, Block)],
+    count: usize,
+    point: impl Fn(usize) -> (u32, Block) + Sync,
+    output: impl Fn(Block) -> T + Sync,
     stop: &AtomicBool,
-) -> Result<Vec<Block>, ProtocolError> {
-    let mut outputs = vec![[0u8; 16]; points.len()];
-    outputs
-        .par_chunks_mut(BATCH_ROWS)
-        .zip(points.par_chunks(BATCH_ROWS))
-        .try_for_each_init(Scratch::default, |scratch, (outputs, points)| {
+) -> Result<Vec<T>, ProtocolError> {
+    let mut outputs = vec![T::default(); count];
+    outputs.par_chunks_mut(BATCH_ROWS).enumerate().try_for_each_init(
+        Scratch::default,
+        |scratch, (batch, outputs)| {
             check_stop(stop)?;
+            let first = batch * BATCH_ROWS;
             let Scratch {
                 codewords,
                 inputs,
                 blocks,
+                bins,
                 ..
             } = scratch;
             inputs.clear();
-            inputs.extend(points.iter().map(|(_, y)| *y));
-            let codewords = sized(codewords, points.len(), [0; ROW]);
+            bins.clear();
+            for k in first..first + outputs.len() {
+                let (j, y) = point(k);
+                inputs.push(y);
+                bins.push(j);
+            }
+            let codewords = sized(codewords, outputs.len(), [0; ROW]);
             code.encode(inputs, codewords, blocks);
-            for ((output, (j, _)), codeword) in outputs.iter_mut().zip(points).zip(codewords) {
-                for ((c, q), s) in codeword.iter_mut().zip(&keys[*j as usize]).zip(s) {
+            for ((out, &j), codeword) in outputs.iter_mut().zip(&*bins).zip(codewords) {
+                for ((c, q), s) in codeword.iter_mut().zip(&keys[j as usize]).zip(s) {
                     *c = q ^ (*c & s);
                 }
-                *output = oprf_hash(u64::from(*j), codeword);
+                *out = output(oprf_hash(u64::from(j), codeword));
             }
             Ok(())
-        })?;
+        },
+    )?;
     Ok(outputs)
 }
 
@@ -394,9 +407,12 @@ mod tests {
         let mut q = u.clone();
         send(&chosen, &s, &mut q, never()).unwrap();
         let points: Vec<(u32, Block)> = (0..m as u32).map(|j| (j, inputs[j as usize])).collect();
-        assert_eq!(evaluate(&q, &s, &code, &points, never()).unwrap(), outputs);
+        assert_eq!(
+            evaluate(&q, &s, &code, m, |k| points[k], |o| o, never()).unwrap(),
+            outputs
+        );
         let others: Vec<(u32, Block)> = (0..m as u32).map(|j| (j, inputs[(j as usize + 1) % m])).collect();
-        let wrong = evaluate(&q, &s, &code, &others, never()).unwrap();
+        let wrong = evaluate(&q, &s, &code, m, |k| others[k], |o| o, never()).unwrap();
         assert!(wrong.iter().zip(&outputs).all(|(w, o)| w != o));
         let stopped = AtomicBool::new(true);
         assert!(matches!(

@@ -21,11 +21,10 @@ use crate::psi::dh::{self, canonical};
 use crate::psi::ot::base::{self, Point};
 use crate::psi::ot::cuckoo::{self, HASHES, Table};
 use crate::psi::ot::extension::{self, Block, Code, ROW, Row, WIDTH};
-use crate::psi::ot::{Bytes, MAX_ITEMS};
+use crate::psi::ot::{Bytes, Items, MAX_ITEMS};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::atomic::AtomicBool;
 
 /// What the two parties send each other.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,7 +177,7 @@ pub struct OtSetIntersection {
     /// The checked input until `start` reads the set from it (off the runtime's loop).
     input: Option<Value>,
     /// The set: the canonical JSON of each item, sorted.
-    items: Vec<String>,
+    items: Items,
     /// This party's Chou–Orlandi scalar, used if it turns out to be the receiver.
     secret: [u8; 32],
     stage: Stage,
@@ -220,18 +219,6 @@ fn wire_outputs(outputs: &[u128], len: usize) -> Vec<u8> {
     wire
 }
 
-/// The values of `items`, in order; stopped between batches.
-fn values(context: &[u8; 32], items: &[String], stop: &AtomicBool) -> Result<Vec<Block>, ProtocolError> {
-    let batches: Vec<Vec<Block>> = items
-        .par_chunks(1 << 14)
-        .map(|chunk| {
-            check_stop(stop)?;
-            Ok(chunk.iter().map(|item| cuckoo::value(context, item)).collect())
-        })
-        .collect::<Result<_, ProtocolError>>()?;
-    Ok(batches.concat())
-}
-
 fn unexpected(from: PartyIndex, what: &str) -> ProtocolError {
     ProtocolError::Unexpected {
         from,
@@ -246,7 +233,7 @@ impl OtSetIntersection {
             context,
             limits,
             input: Some(input.clone()),
-            items: Vec::new(),
+            items: Items::default(),
             secret: [0; 32],
             stage: Stage::Hello,
             early: None,
@@ -258,7 +245,7 @@ impl OtSetIntersection {
         // On all cores: an intersection of 2^23 members took seconds on one.
         let members: Vec<Value> = members
             .par_iter()
-            .map(|&i| serde_json::from_str(&self.items[i]).expect("canonical JSON"))
+            .map(|&i| serde_json::from_str(self.items.get(i)).expect("canonical JSON"))
             .collect();
         json!({"size_intersection": members.len(), "intersection": members})
     }
@@ -290,7 +277,7 @@ impl OtSetIntersection {
             return Ok(Progress::Continue);
         }
         if receiving {
-            let values = values(&self.context, &self.items, io.stop())?;
+            let values = cuckoo::values(&self.context, &self.items, io.stop())?;
             let bins = cuckoo::table_size(values.len());
             let (attempt, table) = cuckoo::place(&self.context, &values, bins, io.stop())?;
             self.stage = Stage::Placed {
@@ -337,7 +324,7 @@ impl OtSetIntersection {
                 .collect(),
         );
         let pairs = base::send(&self.secret, &points, from)?;
-        let values = values(&self.context, &self.items, io.stop())?;
+        let values = cuckoo::values(&self.context, &self.items, io.stop())?;
         // An empty bin's input is no item's (their last byte is a hash index below 3).
         let inputs: Vec<Block> = (0..table.0.len())
             .map(|bin| {
@@ -398,21 +385,34 @@ impl OtSetIntersection {
             .collect();
         let Rows(mut q) = rows;
         extension::send(&keys, &s, &mut q, io.stop())?;
-        let values = values(&self.context, &self.items, io.stop())?;
+        let values = cuckoo::values(&self.context, &self.items, io.stop())?;
         let candidates = cuckoo::candidates(&self.context, attempt, &values, bins, io.stop())?;
-        let mut points: Vec<(u32, Block)> = values
-            .par_iter()
+        // Each evaluation as one integer, its bin above its item and hash function (bins and
+        // items are below 2^25 and 2^24): in bin order, each batch of evaluations reads a narrow
+        // band of the keys q_j (64 bytes a bin, tens of MB in all) instead of one row anywhere
+        // per point, and integers sort faster than (bin, input) pairs five times their size.
+        // The order of the outputs is lost in their sort below.
+        let mut points = vec![0u64; HASHES * values.len()];
+        points
+            .par_chunks_mut(HASHES)
             .zip(&candidates)
-            .flat_map_iter(|(v, bins)| (0..HASHES).map(move |h| (bins[h], cuckoo::input(v, h))))
-            .collect();
-        // In bin order, each batch of evaluations reads a narrow band of the keys q_j (64 bytes
-        // a bin, tens of MB in all) instead of one row anywhere per point; the order of the
-        // outputs is lost in their sort below.
-        points.par_sort_unstable_by_key(|&(bin, _)| bin);
-        let outputs = extension::evaluate(&q, &s, &Code::new(code), &points, io.stop())?;
-        drop(q);
+            .enumerate()
+            .for_each(|(index, (points, bins))| {
+                for (h, (point, bin)) in points.iter_mut().zip(bins).enumerate() {
+                    *point = u64::from(*bin) << 32 | (index as u64) << 2 | h as u64;
+                }
+            });
+        drop(candidates);
+        points.par_sort_unstable();
+        let point = |k: usize| {
+            let point = points[k];
+            let (index, h) = ((point as u32 >> 2) as usize, (point & 3) as usize);
+            ((point >> 32) as u32, cuckoo::input(&values[index], h))
+        };
         let len = output_len(bins, self.items.len());
-        let mut outputs: Vec<u128> = outputs.par_iter().map(|o| cut(o, len)).collect();
+        let output = |output: Block| cut(&output, len);
+        let mut outputs = extension::evaluate(&q, &s, &Code::new(code), points.len(), point, output, io.stop())?;
+        drop(q);
         check_stop(io.stop())?;
         outputs.par_sort_unstable();
         let wire = wire_outputs(&outputs, len);
@@ -438,29 +438,41 @@ impl OtSetIntersection {
                 format!("{} bytes of outputs for {peer} items", theirs.0.len()),
             ));
         }
-        let theirs: Vec<u128> = theirs.0.par_chunks_exact(len).map(padded).collect();
-        if theirs.par_windows(2).any(|w| w[0] > w[1]) {
+        // Their outputs are read where they arrived, as bytes: compared as slices, they are in
+        // the order of their integers.
+        let theirs = theirs.0;
+        if theirs
+            .par_chunks_exact(len)
+            .zip(theirs[len..].par_chunks_exact(len))
+            .any(|(a, b)| a > b)
+        {
             return Err(dh::violation(from, "outputs out of order".into()));
         }
-        // Both lists sorted, then one merge: a binary search per item missed the cache at
-        // nearly every step of the sender's millions of outputs.
-        let mut mine: Vec<(u128, u32)> = outputs
+        // They are uniformly random and sorted: where each value of their top bits starts
+        // (about one output a value) finds any output among them in a few reads, so each of
+        // ours is looked up in item order and the members come out in order, where a sort of
+        // ours, a merge and a sort of the members read everything several times.
+        let bits = (theirs.len() / len).ilog2();
+        let bucket = |output: &[u8]| (padded(output) >> (128 - bits)) as usize;
+        let mut starts = vec![0u32; (1 << bits) + 1];
+        theirs
+            .chunks_exact(len)
+            .for_each(|output| starts[bucket(output) + 1] += 1);
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        let members: Vec<usize> = outputs
             .0
             .par_chunks_exact(len)
             .enumerate()
-            .map(|(index, output)| (padded(output), index as u32))
-            .collect();
-        mine.par_sort_unstable();
-        let mut rest = theirs.iter().peekable();
-        let mut members: Vec<usize> = mine
-            .iter()
-            .filter(|(output, _)| {
-                while rest.next_if(|theirs| *theirs < output).is_some() {}
-                rest.peek().is_some_and(|theirs| *theirs == output)
+            .filter(|(_, output)| {
+                let b = bucket(output);
+                theirs[starts[b] as usize * len..starts[b + 1] as usize * len]
+                    .chunks_exact(len)
+                    .any(|theirs| theirs == *output)
             })
-            .map(|&(_, index)| index as usize)
+            .map(|(index, _)| index)
             .collect();
-        members.sort_unstable();
         self.limits.check(members.len() as u64, "the intersection")?;
         let result = self.result(&members);
         io.send(from, OtMessage::Result(result.clone()));
@@ -491,8 +503,11 @@ impl OtSetIntersection {
         if members.windows(2).any(|w| w[0] >= w[1]) {
             return Err(dh::violation(from, "members repeated or out of order".into()));
         }
+        // The members are this party's items, in order, and canonical JSON is one-to-one on
+        // JSON values: the result as received is the one its own items would give, so it is
+        // the output as it is (not a million items parsed again).
         self.stage = Stage::Done;
-        Ok(Progress::Done(self.result(&members)))
+        Ok(Progress::Done(result))
     }
 }
 
@@ -501,7 +516,7 @@ impl Microprotocol for OtSetIntersection {
     type Output = Value;
 
     fn start(&mut self, io: &mut Io<'_, OtMessage>) -> Result<Progress<Value>, ProtocolError> {
-        self.items = dh::read_set(&self.input.take().expect("start is called once"));
+        self.items = Items::from(dh::read_set(&self.input.take().expect("start is called once")));
         self.secret = base::random_scalar(io.rng());
         let hello = OtMessage::Hello {
             size: self.items.len() as u32,
@@ -772,7 +787,7 @@ mod tests {
             panic!("the receiver got the sender's choices")
         };
         let pairs = base::send(&secret, &points, 1).unwrap();
-        let values = values(context, &dh::read_set(input), never()).unwrap();
+        let values = cuckoo::values(context, &Items::from(dh::read_set(input)), never()).unwrap();
         let bins = cuckoo::table_size(values.len());
         let (_, table) = cuckoo::place(context, &values, bins, never()).unwrap();
         let inputs: Vec<Block> = (0..bins)
