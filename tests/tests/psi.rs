@@ -1,8 +1,9 @@
 //! The PSI microprotocols (SetIntersection, SetIntersectionSize, StatisticsContingencyVertical)
 //! on real nodes: their reference vectors through the unmodified Python client (two-party
 //! SetIntersection by OT PSI), the `/v1` API with non-string items and bad input, the OT PSI
-//! beside the DH ring, a large PSI that does not hold up other computations, and
-//! large messages that wait for their computation across a crash.
+//! beside the DH ring, a large PSI that does not hold up other computations, an OT PSI's items
+//! stored once, apart from its state, across a crash, and large messages that wait for their
+//! computation across a crash.
 
 use fsc_e2e::{Cluster, ClusterOptions, psi_sets};
 use serde_json::{Value, json};
@@ -241,6 +242,93 @@ async fn a_large_psi_holds_up_nothing_and_survives_a_crash() {
             json!({"size_intersection": 77}),
             "{view}\n{}",
             cluster.logs()
+        );
+    }
+}
+
+/// The store file of `party`'s node.
+fn store_of(cluster: &Cluster, party: &str) -> PathBuf {
+    fsc_node::config::NodeConfig::load(&cluster.path().join(party).join("node.toml"), |_| None)
+        .expect("the party's node.toml")
+        .store
+}
+
+/// `(parts of its bulk, its stored state)` of computation `id` in the store at `path`, read
+/// while the node runs.
+fn stored(path: &PathBuf, id: Uuid) -> (i64, Option<String>) {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let parts = conn
+        .query_row(
+            "SELECT COUNT(*) FROM bulk_parts WHERE computation = ?",
+            [id.to_string()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let state = conn
+        .query_row(
+            "SELECT machine FROM computations WHERE id = ?",
+            [id.to_string()],
+            |row| row.get(0),
+        )
+        .unwrap_or(None);
+    (parts, state)
+}
+
+/// An OT PSI's items are stored once, apart from its state (which every step writes again),
+/// and a node that crashes after its start loads them back: bob submits alone, is killed once
+/// his items are stored, restarted, and when alice submits, both find the members. The items
+/// are deleted with the state when the computation ends.
+#[tokio::test]
+async fn an_ot_psis_items_are_stored_apart_once_and_survive_a_crash() {
+    let mut cluster = Cluster::start(2).await;
+    let id = Uuid::new_v4();
+    let inputs = psi_sets(2, 3000, 1234);
+    let request = |input: &Value| json!({"id": id, "microprotocol": "SetIntersection", "parties": cluster.parties, "parameters": {"psi": "ot"}, "input": input});
+    let bob = store_of(&cluster, "bob");
+    assert_eq!(
+        cluster.nodes[1]
+            .client()
+            .submit(&request(&inputs[1]))
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        202
+    );
+    fsc_e2e::eventually(Duration::from_secs(30), "bob stores his items apart", || async {
+        stored(&bob, id).0 > 0
+    })
+    .await;
+    let (_, state) = stored(&bob, id);
+    let state = state.expect("bob's state");
+    assert!(!state.contains("shared-"), "an item in bob's state: {state}");
+
+    cluster.nodes[1].kill();
+    cluster.nodes[1].restart().await;
+    assert_eq!(
+        cluster.nodes[0]
+            .client()
+            .submit(&request(&inputs[0]))
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        202
+    );
+    for view in pair_finals(&cluster, id).await {
+        assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
+        assert_eq!(view["output"]["result"]["size_intersection"], json!(1234), "{view}");
+        let members = view["output"]["result"]["intersection"].as_array().unwrap();
+        assert!(
+            members.iter().all(|m| m.as_str().unwrap().starts_with("shared-")),
+            "{view}"
+        );
+    }
+    for party in ["alice", "bob"] {
+        assert_eq!(
+            stored(&store_of(&cluster, party), id),
+            (0, None),
+            "{party} keeps nothing of it"
         );
     }
 }

@@ -21,6 +21,7 @@ use crate::order::secure_median::SecureMedian;
 use crate::protocol::{Io, Limits, Microprotocol, PartyIndex, Progress, ProtocolError, never};
 use crate::psi::Wire;
 use crate::psi::contingency_vertical::{self, ContingencyVertical};
+use crate::psi::ot::Items;
 use crate::psi::ot::intersection::OtSetIntersection;
 use crate::psi::set_intersection::{Reveal, SetIntersection};
 use crate::psi::{Method, SetIntersectionParameters};
@@ -679,6 +680,31 @@ impl Machine {
                 | Protocol::StatisticsFrequency(_)
                 | Protocol::StatisticsContingency(_)
         )
+    }
+
+    /// The machine's bulk in a store's bytes, if it has one: what it holds that is large and that
+    /// no later step changes (an OT PSI's items, once started). Its serde form leaves the bulk
+    /// out, so that a store writes it once, apart, instead of with every step's state; a state
+    /// loaded from that form waits for it ([`Machine::lacks_bulk`], [`Machine::restore_bulk`]).
+    pub fn bulk(&self) -> Option<Vec<u8>> {
+        match &self.protocol {
+            Protocol::OtSetIntersection(p) => p.set().get().filter(|items| !items.is_empty()).map(Items::to_bytes),
+            _ => None,
+        }
+    }
+
+    /// Whether this machine, loaded from its serde form, waits for its bulk: a step before that
+    /// fails (rather than run on nothing).
+    pub fn lacks_bulk(&self) -> bool {
+        matches!(&self.protocol, Protocol::OtSetIntersection(p) if p.set().missing())
+    }
+
+    /// Gives a loaded machine its bulk back, as [`Machine::bulk`] gave it.
+    pub fn restore_bulk(&mut self, bulk: &[u8]) -> Result<(), String> {
+        match &mut self.protocol {
+            Protocol::OtSetIntersection(p) => p.restore_set(bulk),
+            _ => Err("this machine has no bulk".into()),
+        }
     }
 
     /// Starts the protocol. `masks` are this party's mask seeds for the computation (the same

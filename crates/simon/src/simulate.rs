@@ -104,9 +104,15 @@ fn run_machines(mut machines: Vec<Machine>, rng: &mut dyn RngCore) -> Result<Tra
     })
 }
 
+/// `machine` as a node stores and loads it: its state, and its bulk apart.
 fn persisted(machine: &Machine) -> Machine {
     let stored = serde_json::to_vec(machine).expect("machines serialise");
-    serde_json::from_slice(&stored).expect("stored machines deserialise")
+    let mut loaded: Machine = serde_json::from_slice(&stored).expect("stored machines deserialise");
+    if let Some(bulk) = machine.bulk() {
+        loaded.restore_bulk(&bulk).expect("a stored bulk restores");
+    }
+    assert!(!loaded.lacks_bulk(), "a machine with a bulk gives it");
+    loaded
 }
 
 /// PSI inputs for tests and benchmarks (fsc-bench, the OT PSI timing example): `parties` lists

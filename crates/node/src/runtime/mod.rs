@@ -477,8 +477,22 @@ impl Runtime {
         let mut unreadable = Vec::new();
         for mut row in rows {
             let id = parse_uuid(&row.id)?;
-            let machine: Machine = match serde_json::from_str(row.machine.as_deref().unwrap_or("null")) {
-                Ok(machine) => machine,
+            // A state that leaves its machine's bulk out (`Machine::bulk`) loads with it from the
+            // store, which then holds it.
+            let loaded = serde_json::from_str::<Machine>(row.machine.as_deref().unwrap_or("null"))
+                .map_err(|error| error.to_string())
+                .and_then(|mut machine| {
+                    let apart = machine.lacks_bulk();
+                    if apart {
+                        let bulk = store::bulk(conn, &row.id).map_err(|error| error.to_string())?;
+                        machine
+                            .restore_bulk(&bulk)
+                            .map_err(|error| format!("its bulk: {error}"))?;
+                    }
+                    Ok((machine, apart))
+                });
+            let (machine, bulk_stored) = match loaded {
+                Ok(loaded) => loaded,
                 Err(error) => {
                     tracing::error!(computation = %id, %error, "stored state unreadable by this build; the computation fails");
                     unreadable.push(row.id);
@@ -501,7 +515,7 @@ impl Runtime {
                     machine: Arc::new(machine),
                     digest,
                     masks,
-                    offload: Offload::default(),
+                    offload: Offload::loaded(bulk_stored),
                     expiring: false,
                 },
             );
@@ -745,13 +759,18 @@ impl Runtime {
 
         let mut rows: Vec<ComputationRow> = Vec::with_capacity(batch.touched.len() + batch.settled.len());
         let (mut oversized, max_bytes) = (Vec::new(), store::max_value_bytes(conn));
+        let mut bulks = Vec::new();
         for id in &batch.touched {
             if let Some(active) = self.active.get_mut(id) {
                 let mut row = active.row.clone();
                 row.machine = active.offload.state_to_write(&active.machine);
+                let bulk = active.offload.bulk_to_write(&active.machine);
                 match row.machine.as_ref().map_or(0, String::len) {
                     bytes if bytes > max_bytes => oversized.push((*id, bytes)),
-                    _ => rows.push(row),
+                    _ => {
+                        bulks.extend(bulk.map(|bulk| (row.id.clone(), bulk)));
+                        rows.push(row);
+                    }
                 }
             }
         }
@@ -773,6 +792,9 @@ impl Runtime {
         let finished: Vec<String> = batch.finished.iter().map(Uuid::to_string).collect();
         store::delete_outbox(conn, &batch.published)?;
         store::upsert_computations(conn, &all)?;
+        for (id, bulk) in &bulks {
+            store::insert_bulk(conn, id, bulk)?;
+        }
         store::consume_inbox(conn, &batch.consumed)?;
         store::delete_inbox(conn, &finished)?;
         store::insert_outbox(conn, &mut batch.outbox)?;

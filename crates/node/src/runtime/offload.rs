@@ -35,12 +35,25 @@ pub(super) struct Offload {
     /// steps, so a batch that merely touches its row (a message queued for it) need not write
     /// the whole state again.
     stored: bool,
+    /// The machine's bulk ([`Machine::bulk`]: a PSI's items, left out of its state), serialised
+    /// off the loop by the step that first had it, for the batch that stores it.
+    bulk: Option<Vec<u8>>,
+    /// The store holds the machine's bulk: it never changes, so it is written once.
+    bulk_stored: bool,
     /// Set when the computation ends here (failed, cancelled): a step still running stops
     /// within one batch of its work instead of finishing work nobody wants.
     stop: Arc<AtomicBool>,
 }
 
 impl Offload {
+    /// The offload of a machine loaded from the store, which holds its bulk if it was apart.
+    pub(super) fn loaded(bulk_stored: bool) -> Offload {
+        Offload {
+            bulk_stored,
+            ..Offload::default()
+        }
+    }
+
     /// Whether a step runs now: its messages will take the computation's next sequence numbers,
     /// so nothing else may be sealed for it until its result is applied.
     pub(super) fn is_running(&self) -> bool {
@@ -64,6 +77,18 @@ impl Offload {
         self.stored = machine.runs_long();
         state
     }
+
+    /// The bulk a batch writes for `machine`, with the first of its states that leaves it out:
+    /// what its last long step serialised, or (for a state stored inline by an earlier
+    /// version) the machine's own, serialised now.
+    pub(super) fn bulk_to_write(&mut self, machine: &Machine) -> Option<Vec<u8>> {
+        if self.bulk_stored {
+            return None;
+        }
+        let bulk = self.bulk.take().or_else(|| machine.bulk());
+        self.bulk_stored = bulk.is_some();
+        bulk
+    }
 }
 
 /// A step that ran off the loop, its messages sealed there too (a PSI's are whole lists), for
@@ -75,6 +100,8 @@ pub(super) struct Stepped {
     consumed: Option<MessageKey>,
     machine: Machine,
     state: String,
+    /// The machine's bulk, if the store does not hold it yet.
+    bulk: Option<Vec<u8>>,
     /// The computation's next sequence number before and after sealing the step's messages.
     seqs: (i64, i64),
     sealed: Result<Sealed, Failure>,
@@ -147,6 +174,7 @@ impl Runtime {
             rand_core::RngCore::fill_bytes(&mut self.rng, &mut seed);
             let done = self.stepped.clone();
             let stop = active.offload.stop.clone();
+            let bulk_stored = active.offload.bulk_stored;
             tokio::task::spawn_blocking(move || {
                 let mut rng = ChaCha20Rng::from_seed(seed);
                 let mut machine = Arc::unwrap_or_clone(machine);
@@ -159,6 +187,7 @@ impl Runtime {
                     ),
                 };
                 let state = serde_json::to_string(&machine).expect("machines serialise");
+                let bulk = if bulk_stored { None } else { machine.bulk() };
                 let before = row.next_seq;
                 let sealed = seal_step(
                     &envelopes,
@@ -175,6 +204,7 @@ impl Runtime {
                     consumed,
                     machine,
                     state,
+                    bulk,
                     seqs: (before, row.next_seq),
                     sealed,
                 }));
@@ -191,6 +221,7 @@ impl Runtime {
             consumed,
             machine,
             state,
+            bulk,
             seqs: (before, after),
             sealed,
         } = stepped;
@@ -205,6 +236,7 @@ impl Runtime {
         let replaced = std::mem::replace(&mut active.machine, Arc::new(machine));
         tokio::task::spawn_blocking(move || drop(replaced));
         active.offload.state = Some(state);
+        active.offload.bulk = bulk.or(active.offload.bulk.take());
         batch.consumed_messages.extend(consumed);
         batch.touched.insert(id);
         batch.dispatch.insert(id);

@@ -19,11 +19,12 @@ pub use rows::{
     RUNNING, ReceiptRow, SUCCEEDED, SpentRow, is_final,
 };
 pub use write::{
-    PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, chunk_bytes, consume_inbox, consume_messages,
-    delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, fail_unreadable, get_computations,
-    has_ended, insert_audit, insert_charges, insert_inbox, insert_outbox, insert_proposals, insert_receipts,
-    max_value_bytes, message_in_chunks, pending_chunk_bytes, pending_inbox, proposal, prune, retired,
-    retired_and_waiting, senders, spent_since, stored_computations, unsolicited_bytes, upsert_computations,
+    PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, bulk, chunk_bytes, consume_inbox,
+    consume_messages, delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, fail_unreadable,
+    get_computations, has_ended, insert_audit, insert_bulk, insert_charges, insert_inbox, insert_outbox,
+    insert_proposals, insert_receipts, max_value_bytes, message_in_chunks, pending_chunk_bytes, pending_inbox,
+    proposal, prune, retired, retired_and_waiting, senders, spent_since, stored_computations, unsolicited_bytes,
+    upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see

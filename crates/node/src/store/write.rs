@@ -626,6 +626,29 @@ pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Er
     Ok(())
 }
 
+/// Stores computation `id`'s bulk (`fsc_simon::Machine::bulk`), in parts of [`outbox_part_bytes`]:
+/// it may be larger than one value may be. Written once, when the machine first has it; the
+/// triggers of `bulk_parts` delete it when the computation ends.
+pub fn insert_bulk(conn: &Connection, id: &str, bulk: &[u8]) -> Result<(), Error> {
+    conn.prepare_cached("DELETE FROM bulk_parts WHERE computation = ?")?
+        .execute([id])?;
+    let mut statement = conn.prepare_cached("INSERT INTO bulk_parts (computation, idx, data) VALUES (?, ?, ?)")?;
+    for (idx, part) in bulk.chunks(outbox_part_bytes(conn)).enumerate() {
+        statement.execute(params![id, idx as i64, part])?;
+    }
+    Ok(())
+}
+
+/// Computation `id`'s bulk, as [`insert_bulk`] stored it (empty if none is stored).
+pub fn bulk(conn: &Connection, id: &str) -> Result<Vec<u8>, Error> {
+    let mut bulk = Vec::new();
+    let mut parts = conn.prepare_cached("SELECT data FROM bulk_parts WHERE computation = ? ORDER BY idx")?;
+    for part in parts.query_map([id], |part| part.get::<_, Vec<u8>>(0))? {
+        bulk.extend(part?);
+    }
+    Ok(bulk)
+}
+
 /// Inserts `rows` with the `fields` given (their envelopes, or none if they go in parts) and
 /// sets their ids.
 fn insert_outbox_rows(

@@ -21,7 +21,7 @@ use crate::psi::dh::{self, canonical};
 use crate::psi::ot::base::{self, Point};
 use crate::psi::ot::cuckoo::{self, HASHES, Table};
 use crate::psi::ot::extension::{self, Block, Code, ROW, Row, WIDTH};
-use crate::psi::ot::{Bytes, Items, MAX_ITEMS};
+use crate::psi::ot::{Bytes, Items, ItemsApart, MAX_ITEMS};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -176,8 +176,8 @@ pub struct OtSetIntersection {
     limits: Limits,
     /// The checked input until `start` reads the set from it (off the runtime's loop).
     input: Option<Value>,
-    /// The set: the canonical JSON of each item, sorted.
-    items: Items,
+    /// The set: the canonical JSON of each item, sorted; persisted apart ([`ItemsApart`]).
+    set: ItemsApart,
     /// This party's Chou–Orlandi scalar, used if it turns out to be the receiver.
     secret: [u8; 32],
     stage: Stage,
@@ -233,11 +233,26 @@ impl OtSetIntersection {
             context,
             limits,
             input: Some(input.clone()),
-            items: Items::default(),
+            set: ItemsApart::default(),
             secret: [0; 32],
             stage: Stage::Hello,
             early: None,
         })
+    }
+
+    /// The set, whole: [`Microprotocol::receive`] checks it before any step.
+    fn items(&self) -> &Items {
+        self.set.get().expect("checked before the step")
+    }
+
+    /// The set apart from the state, for a store ([`crate::Machine::bulk`]).
+    pub fn set(&self) -> &ItemsApart {
+        &self.set
+    }
+
+    /// Gives back the set of a loaded state ([`crate::Machine::restore_bulk`]).
+    pub fn restore_set(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.set.restore(bytes)
     }
 
     /// The result object, with the members in the order given.
@@ -245,7 +260,7 @@ impl OtSetIntersection {
         // On all cores: an intersection of 2^23 members took seconds on one.
         let members: Vec<Value> = members
             .par_iter()
-            .map(|&i| serde_json::from_str(self.items.get(i)).expect("canonical JSON"))
+            .map(|&i| serde_json::from_str(self.items().get(i)).expect("canonical JSON"))
             .collect();
         json!({"size_intersection": members.len(), "intersection": members})
     }
@@ -263,7 +278,7 @@ impl OtSetIntersection {
             return Err(dh::violation(from, format!("a set of {size} items announced")));
         }
         let mut sizes = [0; 2];
-        sizes[io.me()] = self.items.len();
+        sizes[io.me()] = self.items().len();
         sizes[from] = size as usize;
         let receiving = receiver(sizes) == io.me();
         if sizes.contains(&0) {
@@ -277,7 +292,7 @@ impl OtSetIntersection {
             return Ok(Progress::Continue);
         }
         if receiving {
-            let values = cuckoo::values(&self.context, &self.items, io.stop())?;
+            let values = cuckoo::values(&self.context, self.items(), io.stop())?;
             let bins = cuckoo::table_size(values.len());
             let (attempt, table) = cuckoo::place(&self.context, &values, bins, io.stop())?;
             self.stage = Stage::Placed {
@@ -324,7 +339,7 @@ impl OtSetIntersection {
                 .collect(),
         );
         let pairs = base::send(&self.secret, &points, from)?;
-        let values = cuckoo::values(&self.context, &self.items, io.stop())?;
+        let values = cuckoo::values(&self.context, self.items(), io.stop())?;
         // An empty bin's input is no item's (their last byte is a hash index below 3).
         let inputs: Vec<Block> = (0..table.0.len())
             .map(|bin| {
@@ -338,7 +353,7 @@ impl OtSetIntersection {
         // after this step, and 11 bytes an item (at 2^20) are about half of an index and a whole
         // output.
         let len = output_len(table.0.len(), peer as usize);
-        let mut kept = vec![0u8; self.items.len() * len];
+        let mut kept = vec![0u8; self.items().len() * len];
         for (bin, output) in outputs.iter().enumerate() {
             if let Some((i, _)) = table.slot(bin) {
                 kept[i * len..(i + 1) * len].copy_from_slice(&output[..len]);
@@ -385,7 +400,7 @@ impl OtSetIntersection {
             .collect();
         let Rows(mut q) = rows;
         extension::send(&keys, &s, &mut q, io.stop())?;
-        let values = cuckoo::values(&self.context, &self.items, io.stop())?;
+        let values = cuckoo::values(&self.context, self.items(), io.stop())?;
         let candidates = cuckoo::candidates(&self.context, attempt, &values, bins, io.stop())?;
         // Each evaluation as one integer, its bin above its item and hash function (bins and
         // items are below 2^25 and 2^24): in bin order, each batch of evaluations reads a narrow
@@ -409,7 +424,7 @@ impl OtSetIntersection {
             let (index, h) = ((point as u32 >> 2) as usize, (point & 3) as usize);
             ((point >> 32) as u32, cuckoo::input(&values[index], h))
         };
-        let len = output_len(bins, self.items.len());
+        let len = output_len(bins, self.items().len());
         let output = |output: Block| cut(&output, len);
         let mut outputs = extension::evaluate(&q, &s, &Code::new(code), points.len(), point, output, io.stop())?;
         drop(q);
@@ -431,7 +446,7 @@ impl OtSetIntersection {
         let Stage::Evaluated { peer, outputs } = &self.stage else {
             unreachable!("checked by the caller")
         };
-        let len = output_len(cuckoo::table_size(self.items.len()), *peer as usize);
+        let len = output_len(cuckoo::table_size(self.items().len()), *peer as usize);
         if theirs.0.len() != HASHES * *peer as usize * len {
             return Err(dh::violation(
                 from,
@@ -485,7 +500,7 @@ impl OtSetIntersection {
         let Stage::Sent { peer } = self.stage else {
             unreachable!("checked by the caller")
         };
-        let bound = self.items.len().min(peer as usize);
+        let bound = self.items().len().min(peer as usize);
         let listed = result["intersection"].as_array().filter(|members| {
             members.len() <= bound
                 && result.as_object().is_some_and(|o| o.len() == 2)
@@ -497,7 +512,7 @@ impl OtSetIntersection {
         self.limits.check(listed.len() as u64, "the intersection")?;
         let members: Vec<usize> = listed
             .par_iter()
-            .map(|member| self.items.binary_search(&canonical(member)).ok())
+            .map(|member| self.items().binary_search(&canonical(member)).ok())
             .collect::<Option<_>>()
             .ok_or_else(|| dh::violation(from, "a member that is not in this party's set".into()))?;
         if members.windows(2).any(|w| w[0] >= w[1]) {
@@ -516,10 +531,12 @@ impl Microprotocol for OtSetIntersection {
     type Output = Value;
 
     fn start(&mut self, io: &mut Io<'_, OtMessage>) -> Result<Progress<Value>, ProtocolError> {
-        self.items = Items::from(dh::read_set(&self.input.take().expect("start is called once")));
+        self.set = ItemsApart::new(Items::from(dh::read_set(
+            &self.input.take().expect("start is called once"),
+        )));
         self.secret = base::random_scalar(io.rng());
         let hello = OtMessage::Hello {
-            size: self.items.len() as u32,
+            size: self.items().len() as u32,
             point: base::sender_point(&self.secret),
         };
         io.send(1 - io.me(), hello);
@@ -532,6 +549,13 @@ impl Microprotocol for OtSetIntersection {
         message: OtMessage,
         io: &mut Io<'_, OtMessage>,
     ) -> Result<Progress<Value>, ProtocolError> {
+        // A state loaded without its set (the store keeps it apart) must not step on an empty one.
+        if self.set.missing() {
+            return Err(ProtocolError::Refused {
+                code: "internal",
+                reason: "this party's state was loaded without its set".into(),
+            });
+        }
         match (&self.stage, message) {
             (Stage::Hello, OtMessage::Hello { size, point }) => match self.hello(from, size, point, io)? {
                 Progress::Continue => match self.early.take() {
@@ -559,6 +583,7 @@ mod tests {
     use crate::machine::Spec;
     use crate::protocol::never;
     use crate::simulate::{Transcript, run_all, run_recorded};
+    use crate::{Machine, Masks};
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
     use std::collections::BTreeSet;
@@ -799,6 +824,40 @@ mod tests {
             .collect();
         let (_, outputs) = extension::receive(&pairs, &Code::new(&code), &inputs, never()).unwrap();
         outputs
+    }
+
+    /// A started machine's state leaves its items out, gives them as its bulk, and, loaded
+    /// without them, refuses to step instead of stepping on an empty set.
+    #[test]
+    fn a_state_is_stored_without_its_items_and_steps_only_with_them() {
+        let spec = spec(json!({"psi": "ot"}));
+        let ([a, b], _) = sets([200, 300], 100, 0);
+        let masks = Masks::default();
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut alice = spec.machine_for(0, &a.into()).unwrap();
+        let mut bob = spec.machine_for(1, &b[0].clone().into()).unwrap();
+        assert_eq!(alice.bulk(), None, "nothing before the start");
+        let hello = alice.start(&mut rng, &masks).unwrap().outgoing.remove(0).1;
+        bob.start(&mut rng, &masks).unwrap();
+
+        let state = serde_json::to_string(&bob).unwrap();
+        assert!(
+            !state.contains("shared"),
+            "no item in the state: {}",
+            &state[..state.len().min(300)]
+        );
+        let bulk = bob.bulk().expect("a started machine's items");
+        let mut loaded: Machine = serde_json::from_str(&state).unwrap();
+        assert!(loaded.lacks_bulk());
+        let refused = loaded.clone().receive(0, &hello, &mut rng, &masks).unwrap_err();
+        assert_eq!(refused.code(), "internal", "{refused}");
+        loaded.restore_bulk(&bulk).unwrap();
+        assert!(!loaded.lacks_bulk());
+        assert_eq!(
+            loaded.receive(0, &hello, &mut rng, &masks).unwrap().outgoing.len(),
+            1,
+            "bob, the sender, makes his choices"
+        );
     }
 
     /// The matrix in its wire and serde forms, and a matrix of a partial row refused.

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
 /// The most items a party may put into an OT PSI. The largest message is the receiver's matrix,
 /// about 85 bytes per item of the smaller set (1.32 bins an item, 64 bytes a bin), then the
@@ -91,6 +92,41 @@ impl Items {
     }
 }
 
+impl Items {
+    /// The store's form: the count (u64 LE), each item's length (u32 LE), then the text.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(8 + 4 * self.len() + self.text.len());
+        bytes.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        let mut start = 0;
+        for &end in &self.ends {
+            bytes.extend_from_slice(&((end - start) as u32).to_le_bytes());
+            start = end;
+        }
+        bytes.extend_from_slice(self.text.as_bytes());
+        bytes
+    }
+
+    /// Reads [`Items::to_bytes`]'s form, if `bytes` are one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Items> {
+        let count = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+        let lengths = bytes.get(8..8 + count.checked_mul(4)?)?;
+        let text = std::str::from_utf8(&bytes[8 + lengths.len()..]).ok()?;
+        let mut ends = Vec::with_capacity(count);
+        let mut end = 0usize;
+        for length in lengths.chunks_exact(4) {
+            end = end.checked_add(u32::from_le_bytes(length.try_into().expect("4 bytes")) as usize)?;
+            if !text.is_char_boundary(end) {
+                return None;
+            }
+            ends.push(end);
+        }
+        (end == text.len()).then(|| Items {
+            text: text.to_string(),
+            ends,
+        })
+    }
+}
+
 impl From<Vec<String>> for Items {
     fn from(strings: Vec<String>) -> Items {
         let mut items = Items {
@@ -151,5 +187,133 @@ impl<'de> Visitor<'de> for Append<'_> {
     fn visit_str<E: serde::de::Error>(self, item: &str) -> Result<(), E> {
         self.0.push(item);
         Ok(())
+    }
+}
+
+/// A party's items in its machine, shared (the runtime clones a machine at every long step) and
+/// left out of its serde form: that form holds only their count, and a store keeps the items
+/// apart, written once ([`crate::Machine::bulk`]), where every step's state held them all (a
+/// third of a GB at 2^24 items, written again after each step). States stored by earlier
+/// versions hold the list inline, and load with it.
+#[derive(Debug, Clone, Default)]
+pub struct ItemsApart {
+    items: Arc<Items>,
+    /// How many items there are: more than `items` holds while a loaded state waits for them.
+    count: usize,
+}
+
+impl ItemsApart {
+    pub fn new(items: Items) -> ItemsApart {
+        ItemsApart {
+            count: items.len(),
+            items: Arc::new(items),
+        }
+    }
+
+    /// The items, if they are all here (not waiting to be given back after a load).
+    pub fn get(&self) -> Option<&Items> {
+        (self.items.len() == self.count).then_some(&*self.items)
+    }
+
+    /// Whether the items must be given back ([`ItemsApart::restore`]) before a step can use them.
+    pub fn missing(&self) -> bool {
+        self.items.len() != self.count
+    }
+
+    /// Gives the items of a loaded state back, from [`Items::to_bytes`]'s form.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let items = Items::from_bytes(bytes).ok_or("the stored items are not in their form")?;
+        if items.len() != self.count {
+            return Err(format!("{} items stored for a state of {}", items.len(), self.count));
+        }
+        self.items = Arc::new(items);
+        Ok(())
+    }
+}
+
+impl Serialize for ItemsApart {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.count as u64)
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemsApart {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ItemsApart, D::Error> {
+        deserializer.deserialize_any(ApartVisitor)
+    }
+}
+
+struct ApartVisitor;
+
+impl<'de> Visitor<'de> for ApartVisitor {
+    type Value = ItemsApart;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a count of items, or a list of strings")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, count: u64) -> Result<ItemsApart, E> {
+        let count = usize::try_from(count).map_err(E::custom)?;
+        Ok(ItemsApart {
+            items: Arc::default(),
+            count,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ItemsApart, A::Error> {
+        ItemsVisitor.visit_seq(seq).map(ItemsApart::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(list: &[&str]) -> Items {
+        Items::from(list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn items_read_back_from_their_bytes_and_nothing_else_does() {
+        for list in [&[][..], &["\"a\""], &["\"\"", "\"ü名\"", "[1,{\"k\":null}]", "12345"]] {
+            let items = items(list);
+            assert_eq!(Items::from_bytes(&items.to_bytes()), Some(items));
+        }
+        let bytes = items(&["\"ü\"", "1"]).to_bytes();
+        assert_eq!(Items::from_bytes(&bytes[..bytes.len() - 1]), None, "a short text");
+        assert_eq!(
+            Items::from_bytes(&[bytes.as_slice(), b"x"].concat()),
+            None,
+            "a long text"
+        );
+        assert_eq!(Items::from_bytes(&bytes[..7]), None, "no count");
+        let mut split = bytes.clone();
+        split[8] = 2; // the first item ends inside the two bytes of "ü"
+        split[12] = 3;
+        assert_eq!(Items::from_bytes(&split), None, "an item that ends inside a character");
+        let mut huge = bytes;
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(Items::from_bytes(&huge), None, "a count beyond the bytes");
+    }
+
+    #[test]
+    fn items_apart_persist_as_their_count_and_wait_for_the_items() {
+        let apart = ItemsApart::new(items(&["\"a\"", "\"b\""]));
+        let json = serde_json::to_string(&apart).unwrap();
+        assert_eq!(json, "2");
+        let mut loaded: ItemsApart = serde_json::from_str(&json).unwrap();
+        assert!(loaded.missing());
+        assert_eq!(loaded.get(), None);
+        assert!(loaded.restore(&items(&["\"a\""]).to_bytes()).is_err(), "another count");
+        assert!(loaded.restore(b"not items").is_err());
+        loaded.restore(&apart.get().unwrap().to_bytes()).unwrap();
+        assert_eq!(loaded.get(), apart.get());
+
+        // As states stored before held them: inline, whole.
+        let inline: ItemsApart = serde_json::from_str(r#"["\"a\"","\"b\""]"#).unwrap();
+        assert!(!inline.missing());
+        assert_eq!(inline.get(), apart.get());
+        let none: ItemsApart = serde_json::from_str("0").unwrap();
+        assert!(!none.missing());
     }
 }
