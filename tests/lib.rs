@@ -743,13 +743,15 @@ impl Cluster {
     /// `$JS.API.STREAM.INFO.<stream>` of `party`'s stream, asked as the operator; `None` while no
     /// server answers it.
     pub async fn stream_info_of(&self, admin: &async_nats::Client, party: &str) -> Option<Value> {
-        let subject = format!("$JS.API.STREAM.INFO.{}", self.names().inbox_stream(party));
-        let answer = tokio::time::timeout(Duration::from_secs(2), admin.request(subject, "".into()))
-            .await
-            .ok()?
-            .ok()?;
-        let info: Value = serde_json::from_slice(&answer.payload).ok()?;
-        info.get("error").is_none().then_some(info)
+        jetstream_api(admin, &format!("STREAM.INFO.{}", self.names().inbox_stream(party))).await
+    }
+
+    /// `$JS.API.CONSUMER.INFO.<stream>.<consumer>` of `party`'s inbox consumer, asked as the
+    /// operator; `None` while no server answers it.
+    pub async fn consumer_info_of(&self, admin: &async_nats::Client, party: &str) -> Option<Value> {
+        let names = self.names();
+        let subject = format!("CONSUMER.INFO.{}.{}", names.inbox_stream(party), names.consumer(party));
+        jetstream_api(admin, &subject).await
     }
 
     /// Runs `fsc federation provision` on this federation, as its operator does.
@@ -831,6 +833,18 @@ impl Cluster {
             .await
             .expect("connect to the broker")
     }
+}
+
+/// The answer to `$JS.API.<request>` (empty payload), asked as `admin`; `None` while no server
+/// answers it (within 2 s) or the answer is an error.
+pub async fn jetstream_api(admin: &async_nats::Client, request: &str) -> Option<Value> {
+    let subject = format!("$JS.API.{request}");
+    let answer = tokio::time::timeout(Duration::from_secs(2), admin.request(subject, "".into()))
+        .await
+        .ok()?
+        .ok()?;
+    let info: Value = serde_json::from_slice(&answer.payload).ok()?;
+    info.get("error").is_none().then_some(info)
 }
 
 /// Appends `text` as lines of their own to the file at `path`.
