@@ -8,7 +8,7 @@ use fsc_node::keys::NodeKeys;
 use fsc_node::store::OutboxRow;
 use futures::StreamExt;
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const FINAL: Duration = Duration::from_secs(90);
@@ -205,7 +205,9 @@ async fn sigterm_drains_and_a_restart_keeps_every_result() {
 
 /// A stored engine state this build cannot read (as one written by another version of the
 /// engine would be) fails its computation at the restart, `internal`, and the node starts and
-/// serves its other computations: it does not refuse to start over one computation.
+/// serves its other computations: it does not refuse to start over one computation. The peer is
+/// told: bob's client, submitting afterwards, finds the computation failed by alice, long before
+/// any deadline.
 #[tokio::test]
 async fn an_unreadable_stored_state_fails_its_computation_not_the_node() {
     let mut cluster = Cluster::start(2).await;
@@ -230,6 +232,19 @@ async fn an_unreadable_stored_state_fails_its_computation_not_the_node() {
     let view = cluster.node("alice").client().wait_final(id, FINAL).await.unwrap();
     assert_eq!(view["status"], "failed", "{view}");
     assert_eq!(view["error"]["code"], "internal", "{view}");
+    // Bob has alice's abort already: his client's submission finds the computation failed (200,
+    // not 202 for one that starts).
+    let told = Instant::now();
+    assert_eq!(cluster.submit_at(1, id, json!(2)).await, 200);
+    let bob = cluster.node("bob").client().wait_final(id, FINAL).await.unwrap();
+    assert_eq!(bob["status"], "failed", "{bob}");
+    assert_eq!(bob["error"]["code"], "internal", "{bob}");
+    assert_eq!(bob["error"]["party"], "alice", "{bob}");
+    assert!(
+        told.elapsed() < Duration::from_secs(30),
+        "bob waited {:?}",
+        told.elapsed()
+    );
     let sum = cluster.submit_sum(&[json!(2), json!(3)]).await;
     for view in cluster.finals(sum, FINAL).await {
         assert_eq!(view["output"]["result"]["sum"], json!(5.0), "{view}");

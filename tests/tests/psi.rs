@@ -2,7 +2,8 @@
 //! on real nodes: their reference vectors through the unmodified Python client (two-party
 //! SetIntersection by OT PSI), the `/v1` API with non-string items and bad input, the OT PSI
 //! beside the DH ring, a large PSI that does not hold up other computations, an OT PSI's items
-//! stored once, apart from its state, across a crash, and large messages that wait for their
+//! stored once, apart from its state, across a crash (and their loss failing it at both
+//! parties), and large messages that wait for their
 //! computation across a crash.
 
 use fsc_e2e::{Cluster, ClusterOptions, psi_sets};
@@ -274,6 +275,25 @@ fn stored(path: &PathBuf, id: Uuid) -> (i64, Option<String>) {
     (parts, state)
 }
 
+/// Submits party `party`'s part of OT SetIntersection `id` of `inputs`; returns the HTTP status.
+async fn submit_ot(cluster: &Cluster, party: usize, id: Uuid, inputs: &[Value]) -> u16 {
+    let request = json!({"id": id, "microprotocol": "SetIntersection", "parties": cluster.parties, "parameters": {"psi": "ot"}, "input": inputs[party]});
+    let answer = cluster.nodes[party].client().submit(&request).await.unwrap();
+    answer.status.as_u16()
+}
+
+/// Bob submits his part of OT SetIntersection `id` alone (alice waits), and his node starts it:
+/// returns his store once it holds his items apart.
+async fn bob_alone_with_his_items_stored(cluster: &Cluster, id: Uuid, inputs: &[Value]) -> PathBuf {
+    let bob = store_of(cluster, "bob");
+    assert_eq!(submit_ot(cluster, 1, id, inputs).await, 202);
+    fsc_e2e::eventually(Duration::from_secs(30), "bob stores his items apart", || async {
+        stored(&bob, id).0 > 0
+    })
+    .await;
+    bob
+}
+
 /// An OT PSI's items are stored once, apart from its state (which every step writes again),
 /// and a node that crashes after its start loads them back: bob submits alone, is killed once
 /// his items are stored, restarted, and when alice submits, both find the members. The items
@@ -283,38 +303,14 @@ async fn an_ot_psis_items_are_stored_apart_once_and_survive_a_crash() {
     let mut cluster = Cluster::start(2).await;
     let id = Uuid::new_v4();
     let inputs = psi_sets(2, 3000, 1234);
-    let request = |input: &Value| json!({"id": id, "microprotocol": "SetIntersection", "parties": cluster.parties, "parameters": {"psi": "ot"}, "input": input});
-    let bob = store_of(&cluster, "bob");
-    assert_eq!(
-        cluster.nodes[1]
-            .client()
-            .submit(&request(&inputs[1]))
-            .await
-            .unwrap()
-            .status
-            .as_u16(),
-        202
-    );
-    fsc_e2e::eventually(Duration::from_secs(30), "bob stores his items apart", || async {
-        stored(&bob, id).0 > 0
-    })
-    .await;
+    let bob = bob_alone_with_his_items_stored(&cluster, id, &inputs).await;
     let (_, state) = stored(&bob, id);
     let state = state.expect("bob's state");
     assert!(!state.contains("shared-"), "an item in bob's state: {state}");
 
     cluster.nodes[1].kill();
     cluster.nodes[1].restart().await;
-    assert_eq!(
-        cluster.nodes[0]
-            .client()
-            .submit(&request(&inputs[0]))
-            .await
-            .unwrap()
-            .status
-            .as_u16(),
-        202
-    );
+    assert_eq!(submit_ot(&cluster, 0, id, &inputs).await, 202);
     for view in pair_finals(&cluster, id).await {
         assert_eq!(view["status"], "succeeded", "{view}\n{}", cluster.logs());
         assert_eq!(view["output"]["result"]["size_intersection"], json!(1234), "{view}");
@@ -331,6 +327,46 @@ async fn an_ot_psis_items_are_stored_apart_once_and_survive_a_crash() {
             "{party} keeps nothing of it"
         );
     }
+}
+
+/// A state whose items are missing from the store (lost, or written by no version that stores
+/// them apart) fails its computation at the restart, `internal`, rather than step on an empty
+/// set, and the peer is told: alice, submitting afterwards, finds it failed by bob.
+#[tokio::test]
+async fn an_ot_psi_whose_stored_items_are_missing_fails_at_both_parties() {
+    let mut cluster = Cluster::start(2).await;
+    let id = Uuid::new_v4();
+    let inputs = psi_sets(2, 100, 10);
+    let bob = bob_alone_with_his_items_stored(&cluster, id, &inputs).await;
+    cluster.nodes[1].kill();
+    {
+        let conn = rusqlite::Connection::open(&bob).unwrap();
+        conn.execute("DELETE FROM bulk_parts WHERE computation = ?", [id.to_string()])
+            .unwrap();
+    }
+    cluster.nodes[1].restart().await;
+    let view = cluster.nodes[1]
+        .client()
+        .wait_final(id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&view["status"], &view["error"]["code"]),
+        (&json!("failed"), &json!("internal")),
+        "{view}"
+    );
+    // Alice has bob's abort: her submission finds the computation failed (200, not 202).
+    assert_eq!(submit_ot(&cluster, 0, id, &inputs).await, 200);
+    let view = cluster.nodes[0]
+        .client()
+        .wait_final(id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&view["error"]["code"], &view["error"]["party"]),
+        (&json!("internal"), &json!("bob")),
+        "{view}"
+    );
 }
 
 /// Large messages that arrive before their computation is submitted wait in the chunks they came

@@ -386,6 +386,10 @@ pub struct Runtime {
     /// Invites to send for computations started here that are still running then
     /// (`proposals`), in the order they fall due.
     invites: VecDeque<proposals::DueInvite>,
+    /// Active computations whose stored state this build cannot read, with their participants:
+    /// the next batch fails them as any failure here, so that the peers are told (not left to
+    /// their deadlines) and a receipt is signed.
+    unreadable: Vec<(ComputationRow, Vec<String>)>,
 }
 
 impl Runtime {
@@ -443,6 +447,7 @@ impl Runtime {
             tickets: 0,
             audit: head,
             invites: VecDeque::new(),
+            unreadable: Vec::new(),
         };
         let writer = runtime.writer.take().expect("just set");
         let loaded = runtime
@@ -469,14 +474,19 @@ impl Runtime {
     }
 
     /// Loads the active computations from their stored rows. One whose engine state this build
-    /// cannot read (written by another version of the engine) fails here, with the reason
-    /// `internal`, instead of stopping the node from starting; its peers are not told, and end
-    /// it at their deadline.
+    /// cannot read (written by another version of the engine) is not loaded but failed by the
+    /// next batch, with the reason `internal` (`unreadable`), instead of stopping the node from
+    /// starting.
     fn load_active(&mut self, conn: &Connection, rows: Vec<ComputationRow>) -> Result<(), Error> {
         self.active.clear();
-        let mut unreadable = Vec::new();
+        self.unreadable.clear();
         for mut row in rows {
             let id = parse_uuid(&row.id)?;
+            let parties: Vec<String> = serde_json::from_str(row.parties.as_deref().unwrap_or("[]"))
+                .map_err(|e| Error::Config(format!("stored parties of computation {id} are unreadable: {e}")))?;
+            let parameters: Value = serde_json::from_str(row.parameters.as_deref().unwrap_or("null"))
+                .map_err(|e| Error::Config(format!("stored parameters of computation {id} are unreadable: {e}")))?;
+            let parties = participants(&parties, &parameters);
             // A state that leaves its machine's bulk out (`Machine::bulk`) loads with it from the
             // store, which then holds it.
             let loaded = serde_json::from_str::<Machine>(row.machine.as_deref().unwrap_or("null"))
@@ -495,17 +505,13 @@ impl Runtime {
                 Ok(loaded) => loaded,
                 Err(error) => {
                     tracing::error!(computation = %id, %error, "stored state unreadable by this build; the computation fails");
-                    unreadable.push(row.id);
+                    row.machine = None;
+                    self.unreadable.push((row, parties));
                     continue;
                 }
             };
-            let parties: Vec<String> = serde_json::from_str(row.parties.as_deref().unwrap_or("[]"))
-                .map_err(|e| Error::Config(format!("stored parties of computation {id} are unreadable: {e}")))?;
-            let parameters: Value = serde_json::from_str(row.parameters.as_deref().unwrap_or("null"))
-                .map_err(|e| Error::Config(format!("stored parameters of computation {id} are unreadable: {e}")))?;
             let digest = row.digest.clone().and_then(|d| d.try_into().ok()).unwrap_or([0; 32]);
             row.machine = None;
-            let parties = participants(&parties, &parameters);
             let masks = self.masks(id, &digest, &parties);
             self.active.insert(
                 id,
@@ -519,11 +525,6 @@ impl Runtime {
                     expiring: false,
                 },
             );
-        }
-        if !unreadable.is_empty() {
-            let error = json!({"code": "internal", "message": "its stored state is unreadable by this version of fsc"});
-            store::fail_unreadable(conn, &unreadable, &error.to_string(), now_ms())?;
-            Metrics::add(&self.metrics.computations_failed, unreadable.len() as u64);
         }
         self.metrics
             .computations_active
@@ -593,12 +594,13 @@ impl Runtime {
                 checked = tokio::time::Instant::now();
             }
             // An idle node's tick opens no transaction: nothing to expire, nothing to delete.
-            let tick_work = deadlines_due
-                && (!published.is_empty()
-                    || !reads.is_empty()
-                    || !receipts.is_empty()
-                    || self.expiry_due(now_ms())
-                    || self.invites_due(now_ms()));
+            let tick_work = !self.unreadable.is_empty()
+                || deadlines_due
+                    && (!published.is_empty()
+                        || !reads.is_empty()
+                        || !receipts.is_empty()
+                        || self.expiry_due(now_ms())
+                        || self.invites_due(now_ms()));
             if !commands.is_empty() || tick_work {
                 if !receipts.is_empty() {
                     commands.push(Command::Deliver(std::mem::take(&mut receipts)));
@@ -678,6 +680,16 @@ impl Runtime {
         batch: &mut Batch,
     ) -> Result<(), Error> {
         let now = now_ms();
+        for (mut row, parties) in std::mem::take(&mut self.unreadable) {
+            let reason = AbortReason {
+                code: "internal".into(),
+                message: "its stored state is unreadable by this version of fsc".into(),
+            };
+            self.settle_failed(&mut row, &parties, Failure::ours(reason), now, batch);
+            let id = parse_uuid(&row.id)?;
+            batch.settled.insert(id, row);
+            batch.finished.push(id);
+        }
         let mut submissions = Vec::new();
         let mut deliveries = Vec::new();
         let mut cancels = Vec::new();

@@ -20,11 +20,10 @@ pub use rows::{
 };
 pub use write::{
     PRUNE_BATCH, Writer, active_computations, add_chunk, all_outbox, bulk, chunk_bytes, consume_inbox,
-    consume_messages, delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, fail_unreadable,
-    get_computations, has_ended, insert_audit, insert_bulk, insert_charges, insert_inbox, insert_outbox,
-    insert_proposals, insert_receipts, max_value_bytes, message_in_chunks, pending_chunk_bytes, pending_inbox,
-    proposal, prune, retired, retired_and_waiting, senders, spent_since, stored_computations, unsolicited_bytes,
-    upsert_computations,
+    consume_messages, delete_inbox, delete_outbox, delete_proposals, discard_chunks, expire_orphans, get_computations,
+    has_ended, insert_audit, insert_bulk, insert_charges, insert_inbox, insert_outbox, insert_proposals,
+    insert_receipts, max_value_bytes, message_in_chunks, pending_chunk_bytes, pending_inbox, proposal, prune, retired,
+    retired_and_waiting, senders, spent_since, stored_computations, unsolicited_bytes, upsert_computations,
 };
 
 /// The WAL's size past which it is emptied even while the node is busy (see
@@ -585,6 +584,57 @@ mod tests {
         assert_eq!(left[1].envelope, outbox[3].envelope);
         delete_outbox(conn, &[outbox[3].id]).unwrap();
         assert_eq!(parts(conn), 0);
+    }
+
+    /// A machine's bulk is stored in parts beyond a quarter of the length limit, read back
+    /// whole, and deleted when its computation ends (its state is dropped) or is pruned.
+    #[tokio::test]
+    async fn a_bulk_is_stored_in_parts_and_goes_with_its_computations_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_pool, writer) = open(&dir.path().join("store.db")).await.unwrap();
+        let conn = writer.conn();
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 1000);
+        let parts = |id: &str| -> i64 {
+            conn.query_row("SELECT count(*) FROM bulk_parts WHERE computation = ?", [id], |row| {
+                row.get(0)
+            })
+            .unwrap()
+        };
+        let bulks: Vec<Vec<u8>> = [2501, 7]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i % 251) as u8).collect())
+            .collect();
+        for (id, bulk) in ["c1", "c2"].iter().zip(&bulks) {
+            upsert(
+                &writer,
+                &ComputationRow {
+                    machine: Some("a state".into()),
+                    ..computation(id, RUNNING)
+                },
+            );
+            insert_bulk(conn, id, bulk).unwrap();
+        }
+        assert_eq!((parts("c1"), parts("c2")), (11, 1));
+        assert_eq!(bulk(conn, "c1").unwrap(), bulks[0]);
+        assert_eq!(bulk(conn, "c2").unwrap(), bulks[1]);
+        assert_eq!(bulk(conn, "c3").unwrap(), Vec::<u8>::new(), "none stored");
+        // Written again (as after a reload), it replaces what was there.
+        insert_bulk(conn, "c2", &bulks[1]).unwrap();
+        assert_eq!(parts("c2"), 1);
+
+        // A step's new state keeps it; the end of the computation drops it with the state.
+        upsert(
+            &writer,
+            &ComputationRow {
+                machine: Some("the next state".into()),
+                ..computation("c1", RUNNING)
+            },
+        );
+        assert_eq!(parts("c1"), 11);
+        upsert(&writer, &computation("c1", SUCCEEDED));
+        assert_eq!((parts("c1"), parts("c2")), (0, 1));
+        conn.execute("DELETE FROM computations WHERE id = 'c2'", []).unwrap();
+        assert_eq!(parts("c2"), 0);
     }
 
     /// Inbox rows: a duplicate is not inserted again, and pending rows come back in arrival

@@ -550,18 +550,6 @@ pub fn consume_inbox(conn: &Connection, computations: &[String]) -> Result<(), E
     )
 }
 
-/// Fails active computations whose stored state cannot be read, with `error` (JSON), and
-/// forgets what they received.
-pub fn fail_unreadable(conn: &Connection, ids: &[String], error: &str, now: i64) -> Result<(), Error> {
-    let mut statement = conn.prepare_cached(
-        "UPDATE computations SET status = 'failed', machine = NULL, error = ?, finished_at = ? WHERE id = ?",
-    )?;
-    for id in ids {
-        statement.execute(params![error, now, id])?;
-    }
-    delete_inbox(conn, ids)
-}
-
 /// Forgets the inbox (and any chunks) of finished computations.
 pub fn delete_inbox(conn: &Connection, computations: &[String]) -> Result<(), Error> {
     execute_in(conn, "DELETE FROM inbox WHERE computation IN (", computations)?;
