@@ -37,7 +37,7 @@ pub const READ: &str = "read";
 pub const RECEIPT: &str = "receipt";
 /// A client listed computations; the entry names the final ones it was shown.
 pub const LIST: &str = "list";
-/// A client cancelled a computation (or a federatedsecure `compute` superseded one).
+/// A client cancelled a computation.
 pub const CANCEL: &str = "cancel";
 /// A client declined a proposal (`runtime::proposals`).
 pub const DECLINE: &str = "decline";

@@ -350,7 +350,7 @@ pub async fn cancel(
             code: CANCELLED.into(),
             message: format!("cancelled by client {}", caller.name),
         };
-        state.runtime.cancel(id, reason, false, &caller).await?;
+        state.runtime.cancel(id, reason, &caller).await?;
     }
     let row = readable(&state, &caller, id).await?;
     let error = parse_json(&row.error);

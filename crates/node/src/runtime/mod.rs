@@ -142,7 +142,6 @@ enum Command {
     Cancel {
         id: Uuid,
         reason: AbortReason,
-        unless_joined: bool,
         /// The API client that asks, for the audit log.
         by: String,
         reply: oneshot::Sender<Cancelled>,
@@ -165,8 +164,6 @@ pub enum Cancelled {
     Now,
     /// It is not running here: final already, or unknown.
     NotRunning,
-    /// Left running: another party has joined it (asked with `unless_joined`).
-    Joined,
 }
 
 /// How the rest of the node talks to the runtime. The runtime stops once every handle is gone.
@@ -207,19 +204,11 @@ impl RuntimeHandle {
     }
 
     /// Ends computation `id` as failed for `reason` and sends every other party a signed abort,
-    /// if it is still running here, and, with `unless_joined`, if no other party's message has
-    /// reached it yet (decided in the runtime's order, so no message slips in between).
-    pub async fn cancel(
-        &self,
-        id: Uuid,
-        reason: AbortReason,
-        unless_joined: bool,
-        by: &Caller,
-    ) -> Result<Cancelled, Error> {
+    /// if it is still running here.
+    pub async fn cancel(&self, id: Uuid, reason: AbortReason, by: &Caller) -> Result<Cancelled, Error> {
         self.ask(|reply| Command::Cancel {
             id,
             reason,
-            unless_joined,
             by: by.name.clone(),
             reply,
         })
@@ -701,13 +690,7 @@ impl Runtime {
                 Command::Submit { items, reply } => submissions.push((items, reply)),
                 Command::Deliver(items) => deliveries.extend(items),
                 Command::Published(keys) => batch.published.extend(keys),
-                Command::Cancel {
-                    id,
-                    reason,
-                    unless_joined,
-                    by,
-                    reply,
-                } => cancels.push((id, reason, unless_joined, by, reply)),
+                Command::Cancel { id, reason, by, reply } => cancels.push((id, reason, by, reply)),
                 Command::Decline { id, by, reply } => declines.push((id, by, reply)),
                 Command::Record(events) => batch.audit.extend(events),
             }
@@ -726,21 +709,17 @@ impl Runtime {
         }
         self.receive_all(conn, messages, now, batch)?;
         store::discard_chunks(conn, &batch.assembled)?;
-        for (id, reason, unless_joined, by, reply) in cancels {
+        for (id, reason, by, reply) in cancels {
             let code = reason.code.clone();
-            let outcome = match self.active.get(&id) {
-                None => Cancelled::NotRunning,
-                // A computation turns `running` with the first message of another party.
-                Some(active) if unless_joined && active.row.status == store::RUNNING => Cancelled::Joined,
-                Some(_) => {
-                    self.fail(id, Failure::ours(reason), now, batch);
-                    Cancelled::Now
-                }
+            let outcome = if self.active.contains_key(&id) {
+                self.fail(id, Failure::ours(reason), now, batch);
+                Cancelled::Now
+            } else {
+                Cancelled::NotRunning
             };
             let done = match outcome {
                 Cancelled::Now => "cancelled",
                 Cancelled::NotRunning => "not_running",
-                Cancelled::Joined => "joined",
             };
             batch.audit.push(Event::new(
                 Some(&by),

@@ -352,17 +352,6 @@ pub async fn collect_garbage(path: &Path, cutoff: i64, vacuum: bool) -> Result<G
     })
 }
 
-/// The newest computation of a federatedsecure network uuid here.
-pub async fn latest_for_network(pool: &SqlitePool, network: &str) -> Result<Option<ComputationRow>, Error> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {RECORD} FROM computations WHERE network = ? ORDER BY created_at DESC, id DESC LIMIT 1"
-    ))
-    .bind(network)
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// Store and broker-independent health: can we read?
 /// The privacy budget's charges per client since `since` (ms), summed (the runtime's check and
 /// `GET /v1/budget` read the same).
 const SPENT_SINCE: &str = "SELECT client, COALESCE(SUM(epsilon), 0.0) AS epsilon, \

@@ -4,8 +4,8 @@
 //!
 //! The k-th `compute` of a network at each node forms one computation. A call whose client
 //! disconnects (an interrupted run) leaves its computation without anyone to collect the result;
-//! `Simon::compute` lets the same client's next call of that network take it over (or supersede
-//! it), so that the parties stay in step. This module only keeps the facts; `simon` decides.
+//! `Simon::compute` lets the same client's next call of that network take it over, so that the
+//! parties stay in step. This module only keeps the facts; `simon` decides.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

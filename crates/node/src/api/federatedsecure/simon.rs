@@ -4,13 +4,12 @@
 //! for its end; the k-th `compute` with one network uuid at a node is the computation
 //! `uuid5(network uuid, "compute/k")`, so the k-th of every party pairs up and a network uuid can
 //! be reused (the original hung, W12). A `compute` that finds the same client's earlier one of
-//! its network still running (its caller gave up: an interrupted run) takes it over if another
-//! party has joined it, and supersedes it otherwise, telling every party; a party whose
-//! `compute` is superseded that way moves on to the network's next computation with the same
-//! data. So after an interrupted run the next complete run pairs up again. The parameterised path `create_task` / `join_task` /
-//! `input` / `start` / `result` keeps a task here until `start` submits it; its inputs are data
-//! charged to the node's byte budget until then. `network.nodes` is mapped to parties through
-//! the roster; an unknown URL is an error and is never contacted.
+//! its network still running (its caller gave up: an interrupted run) takes it over, whether
+//! another party has joined it yet or not: its input stands, as for any retry. So after an
+//! interrupted run the next complete run pairs up again. The parameterised path `create_task` /
+//! `join_task` / `input` / `start` / `result` keeps a task here until `start` submits it; its
+//! inputs are data charged to the node's byte budget until then. `network.nodes` is mapped to
+//! parties through the roster; an unknown URL is an error and is never contacted.
 
 use super::bus::{Bus, Repr};
 use super::call::Arguments;
@@ -20,8 +19,7 @@ use crate::caller::Caller;
 use crate::config::roster::Roster;
 use crate::datasets::Datasets;
 use crate::error::Error;
-use crate::failure::AbortReason;
-use crate::runtime::{Cancelled, RuntimeHandle, Submission};
+use crate::runtime::{RuntimeHandle, Submission};
 use crate::store::{self, ComputationRow};
 use fsc_simon::{Input, Spec};
 use serde_json::value::RawValue;
@@ -84,103 +82,77 @@ impl Simon {
             .datasets
             .read_input(caller, &microprotocol, &parameters, data)
             .await;
-        let mut resyncs = 0;
-        loop {
-            let id = {
-                let _serialised = self.networks.lock(&network_id).await;
-                // Under the lock nothing adds to the network's computations here.
-                let record = store::network_record(&self.read, &network_id).await?;
-                let uses = record.uses;
-                match self.take_over_earlier(&network_id, record, caller).await? {
-                    Some(earlier) => earlier,
-                    None => {
-                        let id = Uuid::new_v5(&namespace(&network_id), format!("compute/{uses}").as_bytes());
-                        let submission = Submission {
-                            id: Some(id),
-                            microprotocol: microprotocol.clone(),
-                            parties: parties.clone(),
-                            parameters: parameters.clone(),
-                            input: data.clone(),
-                            deadline_s: None,
-                            network: Some(network_id.clone()),
-                            caller: caller.clone(),
-                            dataset: dataset.clone(),
-                            api: "federatedsecure",
-                        };
-                        self.submit(submission).await?;
-                        id
-                    }
+        let id = {
+            let _serialised = self.networks.lock(&network_id).await;
+            // Under the lock nothing adds to the network's computations here.
+            let record = store::network_record(&self.read, &network_id).await?;
+            let uses = record.uses;
+            match self.take_over_earlier(&network_id, record, caller).await? {
+                Some(earlier) => earlier,
+                None => {
+                    let id = Uuid::new_v5(&namespace(&network_id), format!("compute/{uses}").as_bytes());
+                    let submission = Submission {
+                        id: Some(id),
+                        microprotocol,
+                        parties,
+                        parameters,
+                        input: data,
+                        deadline_s: None,
+                        network: Some(network_id.clone()),
+                        caller: caller.clone(),
+                        dataset,
+                        api: "federatedsecure",
+                    };
+                    self.submit(submission).await?;
+                    id
                 }
-            };
-            // Dropped with this call if its client goes away before the result comes.
-            let waiting = self.networks.wait(id);
-            let row = self.wait_final(id).await?;
-            // Another party superseded this one: its later `compute` is the next of this network,
-            // and so is ours.
-            if superseded_by_a_peer(&row) && resyncs < MAX_RESYNCS {
-                resyncs += 1;
-                tracing::info!(computation = %id, network = %network_id, "superseded by a peer; joining its next compute");
-                waiting.delivered();
-                continue;
             }
-            let reply = bus.hold_result(outcome(row)?, id)?;
-            waiting.delivered();
-            return Ok(Some(Repr::Value(reply)));
-        }
+        };
+        // Dropped with this call if its client goes away before the result comes.
+        let waiting = self.networks.wait(id);
+        let row = self.wait_final(id).await?;
+        let reply = bus.hold_result(outcome(row)?, id)?;
+        waiting.delivered();
+        Ok(Some(Repr::Value(reply)))
     }
 
     /// The computation this client's new `compute` of `network` continues, if an earlier call
     /// of the same network left it without anyone to collect it (its client went away: an
     /// interrupted run); else the network's k-th `compute` here would pair with the others'
-    /// (k-1)-th. One still running that another party has joined, or one that ended after its
-    /// caller left, is taken over: this call returns its result (its input stands, as for any
-    /// retry). One still running that nobody has joined is superseded: it fails, every party is
-    /// told, and a party whose `compute` meets it moves on to the network's next computation, as
-    /// this call does. Computations that another call still waits for are left alone.
+    /// (k-1)-th. The earliest still running is taken over, whether another party has joined it
+    /// yet or not: this call returns its result, and its input stands, as for any retry. (It
+    /// used to be superseded when nobody had joined it yet, by an abort, so that this call's
+    /// input counted; but a peer whose own `compute` came just before the abort could finish it
+    /// with the input already sent, while the others moved on to the next computation and waited
+    /// for that peer until their deadline.) One that ended after its caller left is taken over
+    /// as well. Computations that another call still waits for are left alone.
     async fn take_over_earlier(
         &self,
         network: &str,
         record: store::NetworkRecord,
         caller: &Caller,
     ) -> Result<Option<Uuid>, Error> {
-        let (mut joined, mut superseded, mut ended_since) = (None, false, false);
+        let mut left = Vec::new();
         for row in record.unfinished {
             let id = Uuid::parse_str(&row.id).map_err(|e| Error::Config(format!("stored id: {e}")))?;
-            if !caller.may_access(row.client.as_deref()) || self.networks.is_awaited(id) {
-                continue;
-            }
-            let reason = AbortReason {
-                code: SUPERSEDED.into(),
-                message: "superseded by a later compute with the same network uuid".into(),
-            };
-            match self.runtime.cancel(id, reason, true, caller).await? {
-                Cancelled::Joined => joined = Some(id),
-                Cancelled::Now => {
-                    tracing::info!(computation = %id, %network, "superseded an unfinished compute of this network");
-                    superseded = true;
-                }
-                Cancelled::NotRunning => ended_since = true,
+            if caller.may_access(row.client.as_deref()) && !self.networks.is_awaited(id) {
+                left.push((row.created_at, id));
             }
         }
-        if joined.is_none() && !superseded {
-            // One that ended since the record was read is read again, ended.
-            let latest = if ended_since {
-                store::latest_for_network(&self.read, network).await?
-            } else {
-                record.latest
-            };
-            if let Some(row) = latest {
+        let mut taken = left.into_iter().min().map(|(_, id)| id);
+        if taken.is_none() {
+            if let Some(row) = record.latest {
                 let id = Uuid::parse_str(&row.id).map_err(|e| Error::Config(format!("stored id: {e}")))?;
                 let finished = store::is_final(&row.status);
                 if finished && caller.may_access(row.client.as_deref()) && self.networks.take_abandoned(id) {
-                    joined = Some(id);
+                    taken = Some(id);
                 }
             }
         }
-        if let Some(id) = joined {
+        if let Some(id) = taken {
             tracing::info!(computation = %id, %network, "taking over an earlier compute of this network");
         }
-        Ok(joined)
+        Ok(taken)
     }
 
     /// `create_task(microprotocol, network, parameters=None, task_id=None, parent=None)`.
@@ -445,9 +417,6 @@ fn invalid(parameter: &str, why: &str) -> Error {
     Error::bad_request("invalid_parameter", format!("invalid parameter: {parameter} = {why}"))
 }
 
-/// Error code of a `compute` ended by a later one with the same network uuid.
-const SUPERSEDED: &str = "superseded";
-
 /// The parameters of a computation as the original ran it: SecureSum in its fixed point (12
 /// decimals unless the caller chose others; `/v1`'s default is the exact sum), and products of
 /// any shapes, even those that hand an owner the other's matrix (`/v1` refuses them unless the
@@ -478,19 +447,6 @@ fn as_the_original(microprotocol: &str, parameters: Value) -> Value {
 
 /// The original's default `digits_after` (REFERENCE.md §4.1).
 const ORIGINAL_DIGITS_AFTER: u32 = 12;
-
-/// How often one `compute` follows peers to the network's next computation before giving up.
-const MAX_RESYNCS: usize = 8;
-
-/// Whether another party's later `compute` of the network ended this computation.
-fn superseded_by_a_peer(row: &ComputationRow) -> bool {
-    let error: Value = row
-        .error
-        .as_deref()
-        .and_then(|e| serde_json::from_str(e).ok())
-        .unwrap_or(Value::Null);
-    error["code"] == SUPERSEDED && error["party"].is_string()
-}
 
 /// The output of a final computation (its stored JSON text), or its failure as an error.
 fn outcome(row: ComputationRow) -> Result<Box<RawValue>, Error> {
