@@ -567,16 +567,34 @@ pub fn max_value_bytes(conn: &Connection) -> usize {
     usize::try_from(conn.limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH)).unwrap_or(0)
 }
 
-/// Bytes of one part of an outbox message stored in parts (`outbox_parts`), and the largest
-/// envelope stored whole: well inside the length limit, which also bounds a whole statement.
-fn outbox_part_bytes(conn: &Connection) -> usize {
+/// Bytes of one part of a value stored in parts (an outbox message in `outbox_parts`, a bulk
+/// in `bulk_parts`), and the largest envelope stored whole: well inside the length limit, which
+/// also bounds a whole statement.
+fn part_bytes(conn: &Connection) -> usize {
     (max_value_bytes(conn) / 4).max(1)
 }
 
+/// Inserts `value` in parts of [`part_bytes`] with `statement`, which takes its key, the part's
+/// index and the part.
+fn insert_parts(conn: &Connection, statement: &mut Statement<'_>, key: &dyn ToSql, value: &[u8]) -> Result<(), Error> {
+    for (idx, part) in value.chunks(part_bytes(conn)).enumerate() {
+        statement.execute(params![key, idx as i64, part])?;
+    }
+    Ok(())
+}
+
+/// Appends to `value` the parts that `statement` selects, in order, for `key`.
+fn join_parts(statement: &mut Statement<'_>, key: &dyn ToSql, value: &mut Vec<u8>) -> Result<(), Error> {
+    for part in statement.query_map([key], |part| part.get::<_, Vec<u8>>(0))? {
+        value.extend(part?);
+    }
+    Ok(())
+}
+
 /// Appends rows to the outbox and sets their ids (their position in the outbox queue). An
-/// envelope beyond [`outbox_part_bytes`] goes into `outbox_parts` instead of its row.
+/// envelope beyond [`part_bytes`] goes into `outbox_parts` instead of its row.
 pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Error> {
-    let part_bytes = outbox_part_bytes(conn);
+    let part_bytes = part_bytes(conn);
     let in_parts = |row: &OutboxRow| row.envelope.len() > part_bytes;
     // Run by run, so that the ids keep the rows' order.
     for run in rows.chunk_by_mut(|a, b| in_parts(a) == in_parts(b)) {
@@ -606,34 +624,27 @@ pub fn insert_outbox(conn: &Connection, rows: &mut [OutboxRow]) -> Result<(), Er
         })?;
         let mut statement = conn.prepare_cached("INSERT INTO outbox_parts (outbox, idx, data) VALUES (?, ?, ?)")?;
         for row in run.iter() {
-            for (idx, part) in row.envelope.chunks(part_bytes).enumerate() {
-                statement.execute(params![row.id, idx as i64, part])?;
-            }
+            insert_parts(conn, &mut statement, &row.id, &row.envelope)?;
         }
     }
     Ok(())
 }
 
-/// Stores computation `id`'s bulk (`fsc_simon::Machine::bulk`), in parts of [`outbox_part_bytes`]:
-/// it may be larger than one value may be. Written once, when the machine first has it; the
+/// Stores computation `id`'s bulk (`fsc_simon::Machine::bulk`), in parts of [`part_bytes`]: it
+/// may be larger than one value may be. Written once, when the machine first has it; the
 /// triggers of `bulk_parts` delete it when the computation ends.
 pub fn insert_bulk(conn: &Connection, id: &str, bulk: &[u8]) -> Result<(), Error> {
     conn.prepare_cached("DELETE FROM bulk_parts WHERE computation = ?")?
         .execute([id])?;
     let mut statement = conn.prepare_cached("INSERT INTO bulk_parts (computation, idx, data) VALUES (?, ?, ?)")?;
-    for (idx, part) in bulk.chunks(outbox_part_bytes(conn)).enumerate() {
-        statement.execute(params![id, idx as i64, part])?;
-    }
-    Ok(())
+    insert_parts(conn, &mut statement, &id, bulk)
 }
 
 /// Computation `id`'s bulk, as [`insert_bulk`] stored it (empty if none is stored).
 pub fn bulk(conn: &Connection, id: &str) -> Result<Vec<u8>, Error> {
     let mut bulk = Vec::new();
     let mut parts = conn.prepare_cached("SELECT data FROM bulk_parts WHERE computation = ? ORDER BY idx")?;
-    for part in parts.query_map([id], |part| part.get::<_, Vec<u8>>(0))? {
-        bulk.extend(part?);
-    }
+    join_parts(&mut parts, &id, &mut bulk)?;
     Ok(bulk)
 }
 
@@ -669,9 +680,7 @@ pub fn all_outbox(conn: &Connection) -> Result<Vec<OutboxRow>, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut parts = conn.prepare("SELECT data FROM outbox_parts WHERE outbox = ? ORDER BY idx")?;
     for (row, _) in rows.iter_mut().filter(|(_, in_parts)| *in_parts) {
-        for part in parts.query_map([row.id], |part| part.get::<_, Vec<u8>>(0))? {
-            row.envelope.extend(part?);
-        }
+        join_parts(&mut parts, &row.id, &mut row.envelope)?;
     }
     Ok(rows.into_iter().map(|(row, _)| row).collect())
 }
