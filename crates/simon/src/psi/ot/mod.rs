@@ -44,8 +44,8 @@ impl<'de> Deserialize<'de> for Bytes {
 
 /// A party's items, the canonical JSON of each (sorted, as [`crate::psi::dh::read_set`] gives
 /// them), in one buffer: a million strings of their own took a million allocations, and fresh
-/// memory, each time the machine was loaded or cloned (a node clones it at every step). Serde
-/// form: the list of the strings.
+/// memory, each time the machine was loaded or cloned (a node clones it at every step). Stored
+/// apart from the state ([`ItemsApart`]) in [`Items::to_bytes`]'s form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Items {
     text: String,
@@ -90,9 +90,7 @@ impl Items {
         self.text.push_str(item);
         self.ends.push(self.text.len());
     }
-}
 
-impl Items {
     /// The store's form: the count (u64 LE), each item's length (u32 LE), then the text.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(8 + 4 * self.len() + self.text.len());
@@ -138,18 +136,7 @@ impl From<Vec<String>> for Items {
     }
 }
 
-impl Serialize for Items {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Items {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Items, D::Error> {
-        deserializer.deserialize_seq(ItemsVisitor)
-    }
-}
-
+/// Reads the list of strings that states stored by earlier versions hold inline.
 struct ItemsVisitor;
 
 impl<'de> Visitor<'de> for ItemsVisitor {
@@ -217,7 +204,7 @@ impl ItemsApart {
 
     /// Whether the items must be given back ([`ItemsApart::restore`]) before a step can use them.
     pub fn missing(&self) -> bool {
-        self.items.len() != self.count
+        self.get().is_none()
     }
 
     /// Gives the items of a loaded state back, from [`Items::to_bytes`]'s form.
